@@ -1,0 +1,36 @@
+/**
+ * The SQL executor every repository is written against. Two backends implement it: SQLite (embedded default) and
+ * PostgreSQL (several nodes, one database). Repositories write portable SQL with `?` placeholders; the PostgreSQL
+ * backend renumbers them. Dialect differences that matter (row locks) are exposed as fields, not `if` chains.
+ */
+export type Dialect = 'sqlite' | 'postgres';
+
+/** A value a statement can bind. */
+export type SqlValue = string | number | bigint | null | Buffer;
+
+/** Runs statements, inside or outside a transaction. */
+export interface Executor {
+  /** Rows of a query. */
+  all<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T[]>;
+  /** The first row of a query, or undefined. */
+  get<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined>;
+  /** A statement that changes rows; answers how many changed. */
+  run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }>;
+  /** Runs several statements without parameters (DDL, migrations). */
+  exec(sql: string): Promise<void>;
+}
+
+/** A database: an executor plus transactions and lifecycle. */
+export interface Db extends Executor {
+  readonly dialect: Dialect;
+  /** `' FOR UPDATE'` where the backend has row locks, `''` where the transaction itself is exclusive (SQLite). */
+  readonly forUpdate: string;
+  /** `' FOR UPDATE SKIP LOCKED'` on PostgreSQL, `''` on SQLite. */
+  readonly skipLocked: string;
+  /**
+   * Runs `fn` in one transaction: all of its writes commit together or none do. On SQLite the transaction takes
+   * the write lock up front (BEGIN IMMEDIATE), so read-then-write sequences inside it are serialized across processes.
+   */
+  tx<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+  close(): Promise<void>;
+}

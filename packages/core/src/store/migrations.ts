@@ -1,0 +1,117 @@
+import type { Db, Dialect } from './db.js';
+
+/** One schema change. SQL is portable unless given per dialect. Migrations are append-only: never edit a shipped one. */
+export interface Migration {
+  version: number;
+  name: string;
+  sql: string | Record<Dialect, string>;
+}
+
+const identityAndAudit = `
+CREATE TABLE meta (
+  key TEXT PRIMARY KEY,
+  value TEXT NOT NULL
+);
+CREATE TABLE humans (
+  id TEXT PRIMARY KEY,
+  display_name TEXT NOT NULL,
+  groups_json TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE TABLE agents (
+  id TEXT PRIMARY KEY,
+  display_name TEXT NOT NULL,
+  role TEXT NOT NULL,
+  tier INTEGER NOT NULL CHECK (tier BETWEEN 0 AND 3),
+  owner TEXT NOT NULL REFERENCES humans(id),
+  environments_json TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('active', 'paused', 'revoked')),
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX agents_role ON agents(role);
+CREATE TABLE tokens (
+  id TEXT PRIMARY KEY,
+  subject_type TEXT NOT NULL CHECK (subject_type IN ('agent', 'human')),
+  subject_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  hash TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  expires_at TEXT,
+  revoked_at TEXT
+);
+CREATE INDEX tokens_subject ON tokens(subject_type, subject_id);
+CREATE TABLE audit_head (
+  id INTEGER PRIMARY KEY,
+  seq BIGINT NOT NULL,
+  hash TEXT NOT NULL
+);
+INSERT INTO audit_head (id, seq, hash) VALUES (1, 0, '${'0'.repeat(64)}');
+CREATE TABLE audit_log (
+  seq BIGINT PRIMARY KEY,
+  ts TEXT NOT NULL,
+  actor TEXT NOT NULL,
+  type TEXT NOT NULL,
+  subject TEXT,
+  payload TEXT NOT NULL,
+  prev_hash TEXT NOT NULL,
+  hash TEXT NOT NULL
+);
+CREATE INDEX audit_log_subject ON audit_log(subject);
+CREATE TABLE audit_checkpoints (
+  tree_size BIGINT PRIMARY KEY,
+  body TEXT NOT NULL
+);
+`;
+
+// Defence in depth: the database itself refuses to change or delete audit records. Someone with raw access can drop
+// the trigger, which is why the log is also hash-chained and checkpointed.
+const appendOnly: Record<Dialect, string> = {
+  sqlite: `
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+CREATE TRIGGER audit_log_no_delete BEFORE DELETE ON audit_log BEGIN SELECT RAISE(ABORT, 'audit_log is append-only'); END;
+`,
+  postgres: `
+CREATE OR REPLACE FUNCTION aos_audit_append_only() RETURNS trigger AS $$
+BEGIN
+  RAISE EXCEPTION 'audit_log is append-only';
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
+  FOR EACH ROW EXECUTE FUNCTION aos_audit_append_only();
+`,
+};
+
+/** The schema, in order. */
+export const migrations: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'identity and audit log',
+    sql: { sqlite: identityAndAudit + appendOnly.sqlite, postgres: identityAndAudit + appendOnly.postgres },
+  },
+];
+
+/** Applies every migration newer than the database's version, each in its own transaction. Safe when nodes race. */
+export async function migrate(db: Db, list: readonly Migration[] = migrations): Promise<number> {
+  await db.exec(
+    'CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, name TEXT NOT NULL, applied_at TEXT NOT NULL)',
+  );
+  let applied = 0;
+  for (const m of list) {
+    const done = await db.tx(async (tx) => {
+      // Several nodes may start at once: take a lock, then re-check inside the transaction.
+      if (db.dialect === 'postgres') await tx.get('SELECT pg_advisory_xact_lock(7420001)');
+      const row = await tx.get('SELECT version FROM schema_migrations WHERE version = ?', [m.version]);
+      if (row) return false;
+      await tx.exec(typeof m.sql === 'string' ? m.sql : m.sql[db.dialect]);
+      await tx.run('INSERT INTO schema_migrations (version, name, applied_at) VALUES (?, ?, ?)', [
+        m.version,
+        m.name,
+        new Date().toISOString(),
+      ]);
+      return true;
+    });
+    if (done) applied++;
+  }
+  return applied;
+}
