@@ -8,3 +8,4 @@ export { PostgresDb } from './store/postgres-db.js';
 export type { PostgresDbOptions } from './store/postgres-db.js';
 export { migrate, migrations } from './store/migrations.js';
 export type { Migration } from './store/migrations.js';
+export { canonicalJson, sha256Hex, hashJson } from './crypto/canonical-json.js';

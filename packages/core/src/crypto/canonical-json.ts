@@ -1,0 +1,44 @@
+import { createHash } from 'node:crypto';
+
+/**
+ * Canonical JSON (RFC 8785 / JCS): object keys sorted by UTF-16 code units, no whitespace, numbers in ECMAScript's
+ * shortest form. Two equal values always give the same bytes, so hashes over them are stable across nodes.
+ * `undefined` object members are dropped (as JSON.stringify does); non-finite numbers and other non-JSON values throw.
+ *
+ * @example canonicalJson({ b: 1, a: [true, 'x'] }) // '{"a":[true,"x"],"b":1}'
+ */
+export function canonicalJson(value: unknown): string {
+  if (value === null) return 'null';
+  switch (typeof value) {
+    case 'string':
+      return JSON.stringify(value);
+    case 'boolean':
+      return value ? 'true' : 'false';
+    case 'number':
+      if (!Number.isFinite(value)) throw new TypeError('canonical JSON cannot hold a non-finite number');
+      return JSON.stringify(value);
+    case 'object': {
+      if (Array.isArray(value)) return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
+      const obj = value as Record<string, unknown>;
+      if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') {
+        return canonicalJson((obj as { toJSON: () => unknown }).toJSON());
+      }
+      const keys = Object.keys(obj)
+        .filter((k) => obj[k] !== undefined)
+        .sort();
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+    }
+    default:
+      throw new TypeError(`canonical JSON cannot hold a ${typeof value}`);
+  }
+}
+
+/** SHA-256 of a string or bytes, as lower-case hex. */
+export function sha256Hex(data: string | Uint8Array): string {
+  return createHash('sha256').update(data).digest('hex');
+}
+
+/** SHA-256 of the canonical JSON of a value, as lower-case hex. */
+export function hashJson(value: unknown): string {
+  return sha256Hex(canonicalJson(value));
+}
