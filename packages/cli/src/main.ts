@@ -1,2 +1,49 @@
 #!/usr/bin/env node
-export {};
+import { Command, CommanderError, Option } from 'commander';
+import { AosError, UserError } from '@autonomy-os/core';
+import { registerAgents } from './commands/agents.js';
+import { registerAudit } from './commands/audit.js';
+import { registerHumans } from './commands/humans.js';
+import { registerInit } from './commands/init.js';
+import { registerServe } from './commands/serve.js';
+import { registerTokens } from './commands/tokens.js';
+import { VERSION } from './version.js';
+
+const program = new Command('aos')
+  .description('Autonomy OS: the control plane for a governed workforce of AI agents')
+  .version(VERSION, '-V, --version')
+  .addOption(new Option('--data <dir>', 'data directory').env('AOS_DATA').default('./.aos'))
+  .addOption(
+    new Option('--database-url <url>', 'PostgreSQL URL (postgres://…) instead of SQLite').env(
+      'AOS_DATABASE_URL',
+    ),
+  )
+  .showSuggestionAfterError(true)
+  .exitOverride();
+
+registerInit(program);
+registerServe(program);
+registerAgents(program);
+registerHumans(program);
+registerTokens(program);
+registerAudit(program);
+
+/** One line on stderr; exit 2 for the caller's mistakes, 1 for everything else. */
+function fail(err: unknown): never {
+  if (err instanceof CommanderError) {
+    // Help and version "errors" are successes; commander has already printed its message.
+    process.exit(err.exitCode === 0 ? 0 : 2);
+  }
+  if (err instanceof UserError) {
+    process.stderr.write(`aos: error: ${err.message}\n`);
+    process.exit(2);
+  }
+  if (err instanceof AosError) {
+    process.stderr.write(`aos: error: ${err.message}\n`);
+    process.exit(1);
+  }
+  process.stderr.write(`aos: internal error: ${(err as Error)?.message ?? String(err)}\n`);
+  process.exit(1);
+}
+
+program.parseAsync(process.argv).catch(fail);

@@ -19,7 +19,11 @@ export class AosError extends Error {
 /** Bad input or configuration from the caller. */
 export class UserError extends AosError {
   constructor(message: string, options?: { field?: string; code?: string; cause?: unknown }) {
-    super(options?.code ?? 'invalid_input', options?.field ? `${options.field}: ${message}` : message, options);
+    super(
+      options?.code ?? 'invalid_input',
+      options?.field ? `${options.field}: ${message}` : message,
+      options,
+    );
   }
 }
 

@@ -109,7 +109,10 @@ export class PostgresDb implements Db {
     try {
       client = await this.pool.connect();
     } catch (err) {
-      throw new SystemError(`database unavailable: ${(err as Error).message}`, { cause: err, code: 'store_unavailable' });
+      throw new SystemError(`database unavailable: ${(err as Error).message}`, {
+        cause: err,
+        code: 'store_unavailable',
+      });
     }
     try {
       await client.query('BEGIN');

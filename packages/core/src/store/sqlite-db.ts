@@ -51,9 +51,12 @@ export class SqliteDb implements Db {
         fs.mkdirSync(dir, { recursive: true });
         fs.accessSync(dir, fs.constants.R_OK | fs.constants.W_OK);
       } catch (err) {
-        throw new UserError(`cannot use data directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`, {
-          field: 'data',
-        });
+        throw new UserError(
+          `cannot use data directory ${dir}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`,
+          {
+            field: 'data',
+          },
+        );
       }
     }
     try {

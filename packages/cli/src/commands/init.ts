@@ -1,0 +1,40 @@
+import type { Command } from 'commander';
+import { cliActor, globals, printJson, withStore } from '../context.js';
+
+/** `aos init`: create the data directory, database schema and audit signing key; optionally a first admin. */
+export function registerInit(program: Command): void {
+  program
+    .command('init')
+    .description('create the data directory, apply migrations and create the audit signing key')
+    .option('--admin <id>', 'also add this human to the admins group and issue them a token')
+    .option('--json', 'print JSON')
+    .action(async (o: { admin?: string; json?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const out = await withStore(cmd, async (s) => {
+        const key = s.signingKey();
+        let admin: { id: string; token: string } | undefined;
+        if (o.admin) {
+          const existing = await s.humans.get(o.admin);
+          if (!existing) await s.humans.add({ id: o.admin, groups: ['admins'] }, cliActor());
+          const { token } = await s.tokens.issue(
+            { subjectType: 'human', subjectId: o.admin, name: 'init' },
+            cliActor(),
+          );
+          admin = { id: o.admin, token };
+        }
+        return {
+          dataDir: s.dataDir,
+          database: g.databaseUrl ? 'postgres' : 'sqlite',
+          auditKeyId: key.keyId,
+          ...(admin ? { admin } : {}),
+        };
+      });
+      if (o.json) printJson(out);
+      else {
+        process.stdout.write(
+          `initialised ${out.dataDir} (${out.database}); audit key ${out.auditKeyId.slice(0, 16)}…\n`,
+        );
+        if (out.admin) process.stdout.write(`admin ${out.admin.id} token (shown once): ${out.admin.token}\n`);
+      }
+    });
+}

@@ -1,0 +1,46 @@
+import type { Command } from 'commander';
+import { UserError, loadConfigFile, openStore, parseConfig } from '@autonomy-os/core';
+import { buildServer } from '@autonomy-os/server';
+import { globals } from '../context.js';
+import { VERSION } from '../version.js';
+
+/** `aos serve`: run the HTTP server until SIGINT/SIGTERM. */
+export function registerServe(program: Command): void {
+  program
+    .command('serve')
+    .description('run the Autonomy OS server')
+    .option('--config <file>', 'aos.yaml configuration file')
+    .option('--port <n>', 'port to listen on (default 7420; 0 picks a free one)')
+    .option('--host <addr>', 'address to listen on (default 127.0.0.1)')
+    .option('--quiet', 'no request logs')
+    .action(async (o: { config?: string; port?: string; host?: string; quiet?: boolean }, cmd: Command) => {
+      const g = globals(cmd);
+      const config = o.config ? loadConfigFile(o.config) : parseConfig({});
+      if (o.port !== undefined) {
+        const port = Number(o.port);
+        if (!Number.isInteger(port) || port < 0 || port > 65535)
+          throw new UserError('must be 0-65535', { field: 'port' });
+        config.server.port = port;
+      }
+      if (o.host) config.server.host = o.host;
+      const store = await openStore({ dataDir: g.data, databaseUrl: g.databaseUrl });
+      store.signingKey();
+      const server = buildServer({
+        store,
+        config,
+        version: VERSION,
+        logger: o.quiet ? false : { level: 'info' },
+      });
+      const url = await server.listen();
+      process.stdout.write(
+        `aos ${VERSION} listening on ${url} (store: ${store.db.dialect}, data: ${store.dataDir})\n`,
+      );
+      const stop = async () => {
+        await server.close();
+        await store.close();
+        process.exit(0);
+      };
+      process.once('SIGINT', () => void stop());
+      process.once('SIGTERM', () => void stop());
+    });
+}

@@ -1,0 +1,270 @@
+import { canonicalJson } from '../crypto/canonical-json.js';
+import { UserError } from '../errors.js';
+import type { Db, Executor } from '../store/db.js';
+import { ChainVerifier, GENESIS_HASH, recordHash } from './chain.js';
+import type { AuditRecord, ChainProblem } from './chain.js';
+import { checkCheckpointSignature, signCheckpoint } from './checkpoint.js';
+import type { Checkpoint, SigningKey } from './checkpoint.js';
+import { redactSecrets } from './redact.js';
+
+/** What to append. The payload is redacted before it is hashed. */
+export interface AuditEvent {
+  actor: string;
+  type: string;
+  subject?: string | null;
+  payload?: Record<string, unknown>;
+}
+
+/** Result of checking the whole log. */
+export interface AuditVerifyReport {
+  ok: boolean;
+  /** Records checked and found good (stops at the first bad one). */
+  verified: number;
+  /** Records in the log (highest seq). */
+  records: number;
+  /** The first bad record, if any. */
+  firstBad?: ChainProblem;
+  /** Every checkpoint checked (stored ones and any given): size, and why it failed if it did. */
+  checkpoints: { treeSize: number; ok: boolean; reason?: string; source: string }[];
+  /** Records after the newest good checkpoint: chained but not yet covered by a signature. */
+  unsealed: number;
+}
+
+interface Row {
+  seq: number;
+  ts: string;
+  actor: string;
+  type: string;
+  subject: string | null;
+  payload: string;
+  prev_hash: string;
+  hash: string;
+}
+
+function toRecord(row: Row): AuditRecord {
+  let payload: unknown;
+  try {
+    payload = JSON.parse(row.payload);
+  } catch {
+    payload = row.payload; // a tampered, non-JSON payload still fails its hash
+  }
+  return {
+    seq: Number(row.seq),
+    ts: row.ts,
+    actor: row.actor,
+    type: row.type,
+    subject: row.subject,
+    payload,
+    prevHash: row.prev_hash,
+    hash: row.hash,
+  };
+}
+
+const PAGE = 5000;
+
+/**
+ * The append-only, hash-chained audit log. Appends happen inside the caller's transaction, so a state change and
+ * its audit record commit together or not at all. The chain head row is locked for the append, so concurrent
+ * writers — processes on SQLite, connections or nodes on PostgreSQL — never fork the chain.
+ */
+export class AuditLog {
+  constructor(private readonly db: Db) {}
+
+  /** Appends one event inside `tx` (which must be a transaction from `db.tx`). */
+  async append(tx: Executor, event: AuditEvent): Promise<AuditRecord> {
+    const [record] = await this.appendMany(tx, [event]);
+    return record as AuditRecord;
+  }
+
+  /** Appends several events in order, taking the chain lock once. */
+  async appendMany(tx: Executor, events: readonly AuditEvent[]): Promise<AuditRecord[]> {
+    if (events.length === 0) return [];
+    const head = await tx.get<{ seq: number; hash: string }>(
+      `SELECT seq, hash FROM audit_head WHERE id = 1${this.db.forUpdate}`,
+    );
+    if (!head) throw new UserError('audit log is not initialised');
+    let seq = Number(head.seq);
+    let prevHash = head.hash;
+    const out: AuditRecord[] = [];
+    for (const e of events) {
+      if (!e.actor || !e.type)
+        throw new UserError('audit event needs an actor and a type', { field: 'event' });
+      seq++;
+      const body = {
+        seq,
+        ts: new Date().toISOString(),
+        actor: e.actor,
+        type: e.type,
+        subject: e.subject ?? null,
+        payload: redactSecrets(e.payload ?? {}),
+        prevHash,
+      };
+      const record: AuditRecord = { ...body, hash: recordHash(body) };
+      await tx.run(
+        'INSERT INTO audit_log (seq, ts, actor, type, subject, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        [
+          seq,
+          record.ts,
+          record.actor,
+          record.type,
+          record.subject,
+          canonicalJson(record.payload),
+          prevHash,
+          record.hash,
+        ],
+      );
+      prevHash = record.hash;
+      out.push(record);
+    }
+    await tx.run('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1', [seq, prevHash]);
+    return out;
+  }
+
+  /** Appends one event in its own transaction. */
+  record(event: AuditEvent): Promise<AuditRecord> {
+    return this.db.tx((tx) => this.append(tx, event));
+  }
+
+  /** The newest record's position and hash. */
+  async head(): Promise<{ seq: number; hash: string }> {
+    const row = await this.db.get<{ seq: number; hash: string }>(
+      'SELECT seq, hash FROM audit_log ORDER BY seq DESC LIMIT 1',
+    );
+    return row ? { seq: Number(row.seq), hash: row.hash } : { seq: 0, hash: GENESIS_HASH };
+  }
+
+  /** Records in log order, filtered. */
+  async list(
+    options: { afterSeq?: number; limit?: number; subject?: string; type?: string } = {},
+  ): Promise<AuditRecord[]> {
+    const where = ['seq > ?'];
+    const params: (string | number)[] = [options.afterSeq ?? 0];
+    if (options.subject) {
+      where.push('subject = ?');
+      params.push(options.subject);
+    }
+    if (options.type) {
+      where.push('type = ?');
+      params.push(options.type);
+    }
+    params.push(Math.min(Math.max(options.limit ?? 100, 1), PAGE));
+    const rows = await this.db.all<Row>(
+      `SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`,
+      params,
+    );
+    return rows.map(toRecord);
+  }
+
+  /** Every record, in order, page by page. */
+  async *all(): AsyncGenerator<AuditRecord> {
+    let after = 0;
+    for (;;) {
+      const rows = await this.db.all<Row>('SELECT * FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?', [
+        after,
+        PAGE,
+      ]);
+      for (const row of rows) yield toRecord(row);
+      if (rows.length < PAGE) return;
+      after = Number((rows[rows.length - 1] as Row).seq);
+    }
+  }
+
+  /** Signs a checkpoint over the whole log as it is now, stores it, and returns it. */
+  async checkpoint(key: SigningKey): Promise<Checkpoint> {
+    const verifier = new ChainVerifier();
+    for await (const r of this.all()) {
+      if (!verifier.push(r)) {
+        throw new UserError(`refusing to checkpoint a broken log: ${verifier.problem?.reason}`, {
+          field: 'audit',
+        });
+      }
+    }
+    const head = await this.head();
+    const cp = signCheckpoint(key, {
+      treeSize: verifier.verified,
+      rootHash: verifier.merkle.root(),
+      headHash: head.hash,
+    });
+    await this.db.run(
+      `INSERT INTO audit_checkpoints (tree_size, body) VALUES (?, ?) ON CONFLICT (tree_size) DO UPDATE SET body = excluded.body`,
+      [cp.treeSize, JSON.stringify(cp)],
+    );
+    return cp;
+  }
+
+  /** Checkpoints stored in the database, oldest first. */
+  async storedCheckpoints(): Promise<Checkpoint[]> {
+    const rows = await this.db.all<{ body: string }>('SELECT body FROM audit_checkpoints ORDER BY tree_size');
+    return rows.map((r) => JSON.parse(r.body) as Checkpoint);
+  }
+
+  /**
+   * Verifies the whole chain and every checkpoint: stored ones, and `extra` ones given from outside (a checkpoint
+   * file saved earlier), which is what catches a truncated tail. `trustedKeyPem` pins the signer.
+   */
+  async verify(
+    options: { extra?: { checkpoint: Checkpoint; source: string }[]; trustedKeyPem?: string } = {},
+  ): Promise<AuditVerifyReport> {
+    const stored = (await this.storedCheckpoints()).map((c) => ({ checkpoint: c, source: 'database' }));
+    return verifyRecords(this.all(), [...stored, ...(options.extra ?? [])], options.trustedKeyPem);
+  }
+}
+
+/** Verifies a stream of records and a set of checkpoints against it. Shared by the database and bundle checks. */
+export async function verifyRecords(
+  records: AsyncIterable<AuditRecord> | Iterable<AuditRecord>,
+  checkpoints: { checkpoint: Checkpoint; source: string }[],
+  trustedKeyPem?: string,
+): Promise<AuditVerifyReport> {
+  const verifier = new ChainVerifier();
+  const bySize = new Map<number, { checkpoint: Checkpoint; source: string }[]>();
+  for (const c of checkpoints)
+    bySize.set(c.checkpoint.treeSize, [...(bySize.get(c.checkpoint.treeSize) ?? []), c]);
+  const results: AuditVerifyReport['checkpoints'] = [];
+  const checkAt = (size: number) => {
+    for (const { checkpoint, source } of bySize.get(size) ?? []) {
+      const sigProblem = checkCheckpointSignature(checkpoint, trustedKeyPem);
+      const reason =
+        sigProblem ??
+        (checkpoint.rootHash === verifier.merkle.root() ? undefined : 'Merkle root does not match the log');
+      results.push({ treeSize: size, ok: !reason, ...(reason ? { reason } : {}), source });
+    }
+    bySize.delete(size);
+  };
+  let highest = 0;
+  checkAt(0);
+  for await (const r of records) {
+    highest = Math.max(highest, r.seq);
+    if (verifier.push(r)) checkAt(verifier.verified);
+  }
+  // Checkpoints larger than the verified log: the log was truncated, or broken before that size.
+  for (const [size, list] of bySize) {
+    for (const { source } of list) {
+      const reason = verifier.problem
+        ? `not checked: the log is broken before record ${size}`
+        : `the log has ${verifier.verified} records but this checkpoint covers ${size}: records were removed from the end`;
+      results.push({ treeSize: size, ok: false, reason, source });
+    }
+  }
+  results.sort((a, b) => a.treeSize - b.treeSize);
+  const goodSizes = results.filter((r) => r.ok).map((r) => r.treeSize);
+  const sealed = goodSizes.length ? Math.max(...goodSizes) : 0;
+  const truncated = !verifier.problem && results.some((r) => !r.ok);
+  const report: AuditVerifyReport = {
+    ok: !verifier.problem && results.every((r) => r.ok),
+    verified: verifier.verified,
+    records: highest,
+    checkpoints: results,
+    unsealed: Math.max(verifier.verified - sealed, 0),
+  };
+  if (verifier.problem) report.firstBad = verifier.problem;
+  else if (truncated) {
+    const bad = results.find((r) => !r.ok);
+    if (bad)
+      report.firstBad = {
+        seq: Math.min(verifier.verified + 1, bad.treeSize),
+        reason: bad.reason ?? 'bad checkpoint',
+      };
+  }
+  return report;
+}

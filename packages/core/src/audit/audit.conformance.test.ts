@@ -1,0 +1,224 @@
+import crypto from 'node:crypto';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { backends, dropAuditTriggers } from '../../../../test/helpers/backends.js';
+import type { TestStore } from '../../../../test/helpers/backends.js';
+import { canonicalJson } from '../crypto/canonical-json.js';
+import { exportBundle, verifyBundle } from './bundle.js';
+import { recordHash } from './chain.js';
+import type { AuditRecord } from './chain.js';
+
+async function seed(t: TestStore, n: number): Promise<void> {
+  for (let i = 0; i < n; i++) {
+    await t.store.audit.record({
+      actor: 'operator:test',
+      type: 'test.event',
+      subject: `thing:${i}`,
+      payload: { i },
+    });
+  }
+}
+
+async function rows(t: TestStore): Promise<AuditRecord[]> {
+  const out: AuditRecord[] = [];
+  for await (const r of t.store.audit.all()) out.push(r);
+  return out;
+}
+
+describe.each(backends)('audit log on $name', (backend) => {
+  let t: TestStore;
+  beforeEach(async (ctx) => {
+    if (!backend.enabled) return ctx.skip();
+    t = await backend.create();
+  });
+  afterEach(async () => {
+    await t?.cleanup();
+  });
+
+  it('chains records and verifies an intact log', async () => {
+    await seed(t, 10);
+    const records = await rows(t);
+    expect(records.map((r) => r.seq)).toEqual([1, 2, 3, 4, 5, 6, 7, 8, 9, 10]);
+    for (let i = 1; i < records.length; i++) expect(records[i]?.prevHash).toBe(records[i - 1]?.hash);
+    const report = await t.store.audit.verify();
+    expect(report).toMatchObject({ ok: true, verified: 10, records: 10 });
+  });
+
+  it('refuses updates and deletes through the database while its guard is in place', async () => {
+    await seed(t, 2);
+    await expect(t.raw("UPDATE audit_log SET actor = 'x' WHERE seq = 1")).rejects.toThrow(/append-only/);
+    await expect(t.raw('DELETE FROM audit_log WHERE seq = 1')).rejects.toThrow(/append-only/);
+  });
+
+  it('redacts secrets before hashing', async () => {
+    await t.store.audit.record({
+      actor: 'operator:test',
+      type: 'test.secret',
+      payload: {
+        password: 'hunter2',
+        note: `Authorization: Bearer abcdefghijklmnop`,
+        apiKey: 'k',
+        tokenId: 'tok_1',
+      },
+    });
+    const [r] = await rows(t);
+    expect(r?.payload).toEqual({
+      password: '[REDACTED]',
+      note: 'Authorization: [REDACTED]',
+      apiKey: '[REDACTED]',
+      tokenId: 'tok_1',
+    });
+    expect(JSON.stringify(await t.raw('SELECT * FROM audit_log'))).not.toContain('hunter2');
+    expect((await t.store.audit.verify()).ok).toBe(true);
+  });
+
+  describe('detects direct edits and names the first bad record', () => {
+    beforeEach(async () => {
+      await seed(t, 6);
+      await dropAuditTriggers(t);
+    });
+
+    it('a changed record', async () => {
+      await t.raw('UPDATE audit_log SET payload = ? WHERE seq = 3', ['{"i":999}']);
+      const r = await t.store.audit.verify();
+      expect(r.ok).toBe(false);
+      expect(r.firstBad).toMatchObject({ seq: 3 });
+      expect(r.firstBad?.reason).toMatch(/altered/);
+    });
+
+    it('a changed actor with the hash recomputed (the next link breaks)', async () => {
+      const [r3] = (await rows(t)).slice(2, 3);
+      const forged = { ...(r3 as AuditRecord), actor: 'human:mallory' };
+      await t.raw('UPDATE audit_log SET actor = ?, hash = ? WHERE seq = 3', [
+        forged.actor,
+        recordHash(forged),
+      ]);
+      const r = await t.store.audit.verify();
+      expect(r.firstBad).toMatchObject({ seq: 4 });
+      expect(r.firstBad?.reason).toMatch(/does not link/);
+    });
+
+    it('a deleted record', async () => {
+      await t.raw('DELETE FROM audit_log WHERE seq = 2');
+      const r = await t.store.audit.verify();
+      expect(r.firstBad).toMatchObject({ seq: 2 });
+      expect(r.firstBad?.reason).toMatch(/missing/);
+    });
+
+    it('an inserted record', async () => {
+      // Make room at seq 3 the way an attacker must: renumber what follows, then insert a well-formed record.
+      for (let seq = 6; seq >= 3; seq--)
+        await t.raw('UPDATE audit_log SET seq = ? WHERE seq = ?', [seq + 1, seq]);
+      const prev = (await rows(t))[1] as AuditRecord;
+      const body = {
+        seq: 3,
+        ts: new Date().toISOString(),
+        actor: 'human:mallory',
+        type: 'agent.created',
+        subject: null,
+        payload: {},
+        prevHash: prev.hash,
+      };
+      await t.raw(
+        'INSERT INTO audit_log (seq, ts, actor, type, subject, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        [3, body.ts, body.actor, body.type, null, '{}', body.prevHash, recordHash(body)],
+      );
+      const r = await t.store.audit.verify();
+      expect(r.ok).toBe(false);
+      expect(r.firstBad?.seq).toBe(4);
+    });
+
+    it('a record appended at the end with a made-up hash', async () => {
+      await t.raw(
+        'INSERT INTO audit_log (seq, ts, actor, type, subject, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        [
+          7,
+          new Date().toISOString(),
+          'human:mallory',
+          'x',
+          null,
+          '{}',
+          'f'.repeat(64),
+          crypto.randomBytes(32).toString('hex'),
+        ],
+      );
+      expect((await t.store.audit.verify()).firstBad?.seq).toBe(7);
+    });
+
+    it('two records swapped', async () => {
+      const all = await rows(t);
+      const [a, b] = [all[1] as AuditRecord, all[2] as AuditRecord];
+      const set =
+        'UPDATE audit_log SET ts = ?, actor = ?, type = ?, subject = ?, payload = ?, prev_hash = ?, hash = ? WHERE seq = ?';
+      const vals = (r: AuditRecord) => [
+        r.ts,
+        r.actor,
+        r.type,
+        r.subject,
+        canonicalJson(r.payload),
+        r.prevHash,
+        r.hash,
+      ];
+      await t.raw(set, [...vals(b), 2]);
+      await t.raw(set, [...vals(a), 3]);
+      expect((await t.store.audit.verify()).firstBad?.seq).toBe(2);
+    });
+
+    it('a truncated tail, against a checkpoint saved before', async () => {
+      const cp = await t.store.audit.checkpoint(t.store.signingKey());
+      expect(cp.treeSize).toBe(6);
+      await t.raw('DELETE FROM audit_log WHERE seq > 4');
+      await t.raw('DELETE FROM audit_checkpoints');
+      await t.raw('UPDATE audit_head SET seq = 4');
+      expect((await t.store.audit.verify()).ok).toBe(true); // the chain alone cannot tell
+      const r = await t.store.audit.verify({ extra: [{ checkpoint: cp, source: 'cp.json' }] });
+      expect(r.ok).toBe(false);
+      expect(r.firstBad?.seq).toBe(5);
+      expect(r.checkpoints[0]?.reason).toMatch(/removed from the end/);
+    });
+
+    it('a rewritten history with every hash recomputed, against a stored checkpoint', async () => {
+      await t.store.audit.checkpoint(t.store.signingKey());
+      let prevHash = '0'.repeat(64);
+      for (const r of await rows(t)) {
+        const forged = { ...r, payload: r.seq === 2 ? { i: 'forged' } : r.payload, prevHash };
+        const hash = recordHash(forged);
+        await t.raw('UPDATE audit_log SET payload = ?, prev_hash = ?, hash = ? WHERE seq = ?', [
+          canonicalJson(forged.payload),
+          prevHash,
+          hash,
+          r.seq,
+        ]);
+        prevHash = hash;
+      }
+      const r = await t.store.audit.verify();
+      expect(r.ok).toBe(false);
+      expect(r.checkpoints[0]?.reason).toMatch(/Merkle root does not match/);
+    });
+  });
+
+  it('exports a bundle that verifies offline and fails when edited', async () => {
+    await seed(t, 5);
+    const bundle = await exportBundle(t.store.audit, t.store.signingKey());
+    const text = JSON.stringify(bundle);
+    expect(await verifyBundle(text)).toMatchObject({ ok: true, verified: 5 });
+    expect((await verifyBundle(text, t.store.signingKey().publicKeyPem)).ok).toBe(true);
+
+    const edited = JSON.parse(text) as typeof bundle;
+    (edited.records[1] as AuditRecord).payload = { i: 42 };
+    expect((await verifyBundle(JSON.stringify(edited))).firstBad?.seq).toBe(2);
+
+    const dropped = JSON.parse(text) as typeof bundle;
+    dropped.records.pop();
+    expect((await verifyBundle(JSON.stringify(dropped))).ok).toBe(false);
+
+    const resigned = JSON.parse(text) as typeof bundle;
+    resigned.checkpoint.rootHash = 'a'.repeat(64);
+    expect((await verifyBundle(JSON.stringify(resigned))).checkpoints[0]?.reason).toMatch(
+      /signature is invalid/,
+    );
+
+    const { publicKey } = crypto.generateKeyPairSync('ed25519');
+    const other = publicKey.export({ type: 'spki', format: 'pem' }).toString();
+    expect((await verifyBundle(text, other)).checkpoints[0]?.reason).toMatch(/different key/);
+  });
+});

@@ -1,0 +1,146 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AuthenticationError, ConflictError, NotFoundError, UserError } from '../errors.js';
+import { backends } from '../../../../test/helpers/backends.js';
+import type { TestStore } from '../../../../test/helpers/backends.js';
+
+describe.each(backends)('identity on $name', (backend) => {
+  let t: TestStore;
+  beforeEach(async (ctx) => {
+    if (!backend.enabled) return ctx.skip();
+    t = await backend.create();
+    await t.store.humans.add({ id: 'olivia', groups: ['approvers:finance'] }, 'operator:test');
+  });
+  afterEach(async () => {
+    await t?.cleanup();
+  });
+
+  it('creates an agent owned by a known human and audits it', async () => {
+    const agent = await t.store.agents.create(
+      { id: 'refund-bot', role: 'support', tier: 1, owner: 'olivia', environments: ['dev', 'staging'] },
+      'operator:test',
+    );
+    expect(agent).toMatchObject({
+      id: 'refund-bot',
+      role: 'support',
+      tier: 1,
+      owner: 'olivia',
+      status: 'active',
+    });
+    expect(await t.store.agents.get('refund-bot')).toEqual(agent);
+    const records = await t.store.audit.list({ subject: 'agent:refund-bot' });
+    expect(records.map((r) => r.type)).toEqual(['agent.created']);
+  });
+
+  it.each([
+    ['tier 7', { id: 'a1', role: 'r', tier: 7, owner: 'olivia' }, 'tier'],
+    ['negative tier', { id: 'a1', role: 'r', tier: -1, owner: 'olivia' }, 'tier'],
+    ['missing owner', { id: 'a1', role: 'r', tier: 0 }, 'owner'],
+    ['bad id', { id: 'Bad Id!', role: 'r', tier: 0, owner: 'olivia' }, 'id'],
+    ['missing role', { id: 'a1', tier: 0, owner: 'olivia' }, 'role'],
+    ['no environments', { id: 'a1', role: 'r', tier: 0, owner: 'olivia', environments: [] }, 'environments'],
+  ])('rejects %s naming the field and writes nothing', async (_name, input, field) => {
+    const before = await t.store.audit.head();
+    const err = await t.store.agents.create(input as never, 'operator:test').catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(UserError);
+    expect((err as UserError).field).toBe(field);
+    expect((err as Error).message).toMatch(new RegExp(`^${field}: `));
+    expect(await t.store.agents.list()).toEqual([]);
+    expect(await t.store.audit.head()).toEqual(before);
+  });
+
+  it('rejects an unknown owner and a duplicate id without a partial write', async () => {
+    await expect(
+      t.store.agents.create({ id: 'a1', role: 'r', tier: 0, owner: 'nobody' }, 'operator:test'),
+    ).rejects.toBeInstanceOf(NotFoundError);
+    await t.store.agents.create({ id: 'a1', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test');
+    const head = await t.store.audit.head();
+    const dup = await t.store.agents
+      .create({ id: 'a1', role: 'x', tier: 2, owner: 'olivia' }, 'operator:test')
+      .catch((e: unknown) => e);
+    expect(dup).toBeInstanceOf(ConflictError);
+    expect((dup as ConflictError).field).toBe('id');
+    expect((await t.store.agents.get('a1'))?.role).toBe('r');
+    expect(await t.store.audit.head()).toEqual(head);
+  });
+
+  it('rejects a duplicate human', async () => {
+    await expect(t.store.humans.add({ id: 'olivia' }, 'operator:test')).rejects.toBeInstanceOf(ConflictError);
+  });
+
+  it('issues tokens shown once and stored only as a hash', async () => {
+    await t.store.agents.create({ id: 'a1', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test');
+    const { token, info } = await t.store.tokens.issue(
+      { subjectType: 'agent', subjectId: 'a1' },
+      'operator:test',
+    );
+    expect(token).toMatch(/^aos_[A-Za-z0-9_-]{43}$/);
+    const rows = await t.raw('SELECT * FROM tokens');
+    expect(JSON.stringify(rows)).not.toContain(token);
+    expect((await t.store.tokens.verify(token)).id).toBe(info.id);
+    const audit = JSON.stringify(await t.store.audit.list());
+    expect(audit).not.toContain(token);
+  });
+
+  it('refuses malformed, unknown, revoked and expired tokens', async () => {
+    await t.store.agents.create({ id: 'a1', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test');
+    await expect(t.store.tokens.verify('not-a-token')).rejects.toThrow(/malformed/);
+    await expect(t.store.tokens.verify(`aos_${'A'.repeat(43)}`)).rejects.toThrow(/unknown token/);
+    const { token, info } = await t.store.tokens.issue(
+      { subjectType: 'agent', subjectId: 'a1' },
+      'operator:test',
+    );
+    await t.store.tokens.revoke(info.id, 'operator:test');
+    await expect(t.store.tokens.verify(token)).rejects.toBeInstanceOf(AuthenticationError);
+    const expiring = await t.store.tokens.issue(
+      { subjectType: 'agent', subjectId: 'a1', expiresAt: new Date(Date.now() + 60_000) },
+      'operator:test',
+    );
+    await t.raw('UPDATE tokens SET expires_at = ? WHERE id = ?', [
+      new Date(Date.now() - 1000).toISOString(),
+      expiring.info.id,
+    ]);
+    await expect(t.store.tokens.verify(expiring.token)).rejects.toThrow(/expired/);
+  });
+
+  it("pauses, resumes and revokes; revocation is final and kills the agent's tokens", async () => {
+    await t.store.agents.create({ id: 'a1', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test');
+    const { token } = await t.store.tokens.issue({ subjectType: 'agent', subjectId: 'a1' }, 'operator:test');
+    expect((await t.store.agents.setStatus('a1', 'pause', 'operator:test')).status).toBe('paused');
+    expect((await t.store.agents.setStatus('a1', 'resume', 'operator:test')).status).toBe('active');
+    expect((await t.store.agents.setStatus('a1', 'revoke', 'operator:test', 'compromised')).status).toBe(
+      'revoked',
+    );
+    await expect(t.store.tokens.verify(token)).rejects.toThrow(/revoked/);
+    await expect(t.store.agents.setStatus('a1', 'resume', 'operator:test')).rejects.toBeInstanceOf(
+      ConflictError,
+    );
+    await expect(t.store.agents.setStatus('nope', 'pause', 'operator:test')).rejects.toBeInstanceOf(
+      NotFoundError,
+    );
+    const types = (await t.store.audit.list({ subject: 'agent:a1' })).map((r) => r.type);
+    expect(types).toEqual(['agent.created', 'token.issued', 'agent.paused', 'agent.active', 'agent.revoked']);
+  });
+
+  it('sees a revocation made through another connection on the next lookup', async () => {
+    await t.store.agents.create({ id: 'a1', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test');
+    const { token, info } = await t.store.tokens.issue(
+      { subjectType: 'agent', subjectId: 'a1' },
+      'operator:test',
+    );
+    const other = await t.reopen();
+    try {
+      expect((await other.tokens.verify(token)).id).toBe(info.id);
+      await t.store.tokens.revoke(info.id, 'operator:test');
+      await expect(other.tokens.verify(token)).rejects.toThrow(/revoked/);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('applies migrations once, however often the store is opened', async () => {
+    const again = await t.reopen();
+    await again.close();
+    const rows = (await t.raw('SELECT version FROM schema_migrations')) as { version: number }[];
+    expect(rows.map((r) => Number(r.version))).toEqual([1]);
+  });
+});

@@ -1,0 +1,107 @@
+import Fastify from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { Authenticator, OidcVerifier } from '@autonomy-os/core';
+import type { AosConfig, Principal, Store } from '@autonomy-os/core';
+import { toHttpError } from './errors.js';
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    principal?: Principal;
+  }
+}
+
+/** What the HTTP server is built from. */
+export interface ServerOptions {
+  store: Store;
+  config: AosConfig;
+  version: string;
+  /** Pino logger options, or false for none. */
+  logger?: boolean | Record<string, unknown>;
+}
+
+/** A built (not yet listening) server. */
+export interface AosServer {
+  app: FastifyInstance;
+  authenticator: Authenticator;
+  /** Starts listening; answers the base URL. */
+  listen(): Promise<string>;
+  close(): Promise<void>;
+}
+
+function bearerOf(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (!h) return undefined;
+  const m = /^Bearer\s+(.+)$/i.exec(h.trim());
+  return m ? (m[1] as string).trim() : h;
+}
+
+/**
+ * Builds the HTTP front. Routes only translate HTTP to engine calls; authentication, policy and audit live in the
+ * engine. `authenticate` is a preHandler routes opt into.
+ */
+export function buildServer(options: ServerOptions): AosServer {
+  const { store, config } = options;
+  const app = Fastify({
+    bodyLimit: config.server.bodyLimit,
+    // Never log the Authorization header.
+    logger: options.logger
+      ? {
+          redact: ['req.headers.authorization'],
+          ...(typeof options.logger === 'object' ? options.logger : {}),
+        }
+      : false,
+  });
+  const authenticator = new Authenticator({
+    tokens: store.tokens,
+    agents: store.agents,
+    humans: store.humans,
+    oidc: config.oidc ? new OidcVerifier(config.oidc) : undefined,
+  });
+
+  app.setErrorHandler((err, req, reply) => {
+    const { status, body, headers } = toHttpError(err);
+    if (status >= 500) req.log.error({ err }, 'request failed');
+    else if (status === 401) req.log.info({ reason: (err as Error).message }, 'authentication failed');
+    void reply
+      .code(status)
+      .headers(headers ?? {})
+      .send(body);
+  });
+  app.setNotFoundHandler((req, reply) => {
+    void reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } });
+  });
+
+  app.decorateRequest('principal', undefined);
+  const authenticate = async (req: FastifyRequest) => {
+    req.principal = await authenticator.authenticate(bearerOf(req));
+  };
+
+  app.get('/healthz', async () => {
+    await store.db.get('SELECT 1 AS ok');
+    return { status: 'ok', version: options.version, store: store.db.dialect };
+  });
+
+  app.get('/v1/whoami', { preHandler: authenticate }, async (req) => {
+    const p = req.principal as Principal;
+    return p.kind === 'agent'
+      ? {
+          kind: p.kind,
+          id: p.id,
+          via: p.via,
+          role: p.agent.role,
+          tier: p.agent.tier,
+          owner: p.agent.owner,
+          status: p.agent.status,
+        }
+      : { kind: p.kind, id: p.id, via: p.via, groups: p.human.groups };
+  });
+
+  return {
+    app,
+    authenticator,
+    async listen() {
+      return app.listen({ host: config.server.host, port: config.server.port });
+    },
+    close: () => app.close(),
+  };
+}
