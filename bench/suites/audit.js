@@ -1,0 +1,93 @@
+// Audit log: appends per second (single and batched) and full verification time per 100,000 records, on each
+// backend, against a baseline measured in the same run: the same row inserted into a plain table with no chain.
+import { backends, opsPerSecond, seconds } from '../harness.js';
+
+export const name = 'audit';
+
+export async function run({ quick }) {
+  const results = [];
+  const singles = quick ? 300 : 2000;
+  const batches = quick ? 30 : 200;
+  const batchSize = 50;
+  const verifyRecords = quick ? 20_000 : 100_000;
+  for (const backend of await backends()) {
+    const { store, cleanup } = await backend.open();
+    try {
+      await store.db.exec(
+        'CREATE TABLE bench_plain (seq BIGINT PRIMARY KEY, ts TEXT, actor TEXT, type TEXT, payload TEXT)',
+      );
+      const payload = { agent: 'bench-bot', tool: 'crm.lookup', input: { customer: 'c-123' } };
+      const baseline = await opsPerSecond(singles, (i) =>
+        store.db.tx((tx) =>
+          tx.run('INSERT INTO bench_plain (seq, ts, actor, type, payload) VALUES (?, ?, ?, ?, ?)', [
+            i + 1,
+            new Date().toISOString(),
+            'agent:bench-bot',
+            'bench.event',
+            JSON.stringify({ ...payload, i }),
+          ]),
+        ),
+      );
+      const single = await opsPerSecond(singles, (i) =>
+        store.audit.record({ actor: 'agent:bench-bot', type: 'bench.event', payload: { ...payload, i } }),
+      );
+      const batchedOps = await opsPerSecond(batches, (b) =>
+        store.db.tx((tx) =>
+          store.audit.appendMany(
+            tx,
+            Array.from({ length: batchSize }, (_, i) => ({
+              actor: 'agent:bench-bot',
+              type: 'bench.event',
+              payload: { ...payload, b, i },
+            })),
+          ),
+        ),
+      );
+      results.push(
+        { suite: name, backend: backend.name, metric: 'plain insert (baseline), rows/s', value: baseline },
+        {
+          suite: name,
+          backend: backend.name,
+          metric: 'audit append, single, records/s',
+          value: single,
+          ratio: single / baseline,
+        },
+        {
+          suite: name,
+          backend: backend.name,
+          metric: `audit append, batches of ${batchSize}, records/s`,
+          value: batchedOps * batchSize,
+          ratio: (batchedOps * batchSize) / baseline,
+        },
+      );
+      // Fill up to the verification size with large batches, then time a full verify.
+      let have = (await store.audit.head()).seq;
+      while (have < verifyRecords) {
+        const n = Math.min(1000, verifyRecords - have);
+        await store.db.tx((tx) =>
+          store.audit.appendMany(
+            tx,
+            Array.from({ length: n }, (_, i) => ({
+              actor: 'agent:bench-bot',
+              type: 'bench.event',
+              payload: { ...payload, i },
+            })),
+          ),
+        );
+        have += n;
+      }
+      const { seconds: s, out } = await seconds(() => store.audit.verify());
+      if (!out.ok) throw new Error('benchmark log failed verification');
+      results.push({
+        suite: name,
+        backend: backend.name,
+        metric: 'full verification, seconds per 100,000 records',
+        value: (s * 100_000) / out.verified,
+        note: `${out.verified} records verified in ${s.toFixed(2)} s`,
+      });
+    } finally {
+      await cleanup();
+    }
+  }
+  return results;
+}
