@@ -62,3 +62,48 @@ export {
 export { redactSecrets, REDACTED } from './audit/redact.js';
 export { configSchema, configJsonSchema, parseConfig, loadConfigFile } from './config/config.js';
 export type { AosConfig } from './config/config.js';
+
+export type {
+  CallToolOptions,
+  Connector,
+  ToolAnnotations,
+  ToolDefinition,
+  ToolMetadata,
+  ToolResult,
+  Clock,
+  CircuitBreakerOptions,
+  CircuitState,
+  WithTimeoutOptions,
+  McpConnectorConfig,
+  McpConnectorOptions,
+  McpHttpConfig,
+  McpStdioConfig,
+  HttpConnectorConfig,
+  HttpConnectorOptions,
+  HttpMethod,
+  HttpOperation,
+} from './connectors/index.js';
+export {
+  definitionHash,
+  metadataFromAnnotations,
+  CircuitBreaker,
+  systemClock,
+  withTimeout,
+  McpConnector,
+  HttpConnector,
+} from './connectors/index.js';
+export type {
+  SecretStore,
+  EnvSecretStoreOptions,
+  ResolveSecretRefsOptions,
+  EncryptedFileSecretStoreOptions,
+} from './secrets/index.js';
+export {
+  EnvSecretStore,
+  ChainedSecretStore,
+  resolveSecretRefs,
+  secretRefNames,
+  assertSecretName,
+  SECRET_NAME_PATTERN,
+  EncryptedFileSecretStore,
+} from './secrets/index.js';

@@ -1,0 +1,273 @@
+import { createServer } from 'node:http';
+import type { IncomingMessage, Server, ServerResponse } from 'node:http';
+
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+import { NotFoundError, SystemError, UserError } from '../errors.js';
+import { EnvSecretStore } from '../secrets/index.js';
+import { HttpConnector, metadataFromAnnotations } from './index.js';
+import type { HttpOperation } from './index.js';
+
+const API_KEY = 'pk_test_Zx81-not-for-agents';
+const secrets = new EnvSecretStore({ env: { AOS_SECRET_PAY_KEY: API_KEY } });
+
+interface Seen {
+  method: string;
+  url: string;
+  headers: IncomingMessage['headers'];
+  body: string;
+}
+
+async function caught(promise: Promise<unknown>): Promise<Error> {
+  try {
+    await promise;
+  } catch (error) {
+    return error as Error;
+  }
+  throw new Error('expected a rejection');
+}
+
+describe('HttpConnector against a local HTTP server', () => {
+  let server: Server;
+  let base: string;
+  const seen: Seen[] = [];
+  const hanging: ServerResponse[] = [];
+
+  beforeAll(async () => {
+    server = createServer((req, res) => {
+      let body = '';
+      req.setEncoding('utf8');
+      req.on('data', (chunk: string) => (body += chunk));
+      req.on('end', () => {
+        seen.push({ method: req.method ?? '', url: req.url ?? '', headers: req.headers, body });
+        const url = new URL(req.url ?? '/', 'http://127.0.0.1');
+        if (url.pathname === '/slow') {
+          hanging.push(res);
+          return;
+        }
+        if (url.pathname === '/leaky') {
+          res.writeHead(401, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ error: `key ${String(req.headers['x-api-key'])} is revoked` }));
+          return;
+        }
+        if (url.pathname === '/redirect') {
+          res.writeHead(302, { location: 'http://127.0.0.2:9/steal' });
+          res.end();
+          return;
+        }
+        if (req.headers['x-api-key'] !== API_KEY) {
+          res.writeHead(401, { 'content-type': 'text/plain' });
+          res.end('missing or wrong api key');
+          return;
+        }
+        if (url.pathname === '/orders') {
+          res.writeHead(200, { 'content-type': 'application/json; charset=utf-8' });
+          res.end(
+            JSON.stringify({
+              status: url.searchParams.getAll('status'),
+              limit: url.searchParams.get('limit'),
+            }),
+          );
+          return;
+        }
+        if (url.pathname === '/plain') {
+          res.writeHead(200, { 'content-type': 'text/plain' });
+          res.end('just text');
+          return;
+        }
+        if (url.pathname.startsWith('/refunds/') && req.method === 'POST') {
+          res.writeHead(201, { 'content-type': 'application/json' });
+          res.end(
+            JSON.stringify({
+              refunded: decodeURIComponent(url.pathname.slice(9)),
+              request: JSON.parse(body),
+            }),
+          );
+          return;
+        }
+        res.writeHead(404, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ error: 'no such route' }));
+      });
+    });
+    await new Promise<void>((resolve) => server.listen({ port: 0, host: '127.0.0.1' }, resolve));
+    const address = server.address();
+    if (typeof address !== 'object' || address === null) throw new Error('server has no address');
+    base = `http://127.0.0.1:${address.port}`;
+  });
+
+  afterAll(async () => {
+    for (const res of hanging) res.destroy();
+    server.closeAllConnections();
+    await new Promise<void>((resolve) => server.close(() => resolve()));
+  });
+
+  const operations = (): HttpOperation[] => [
+    {
+      name: 'refund',
+      description: 'Refund an order',
+      method: 'POST',
+      url: `${base}/refunds/{orderId}`,
+      headers: { 'X-Api-Key': '${secret:pay_key}' },
+      body: { amount: '{amount}', note: 'refund for {orderId}: {reason}' },
+      inputSchema: {
+        type: 'object',
+        properties: { orderId: { type: 'string' }, amount: { type: 'number' } },
+      },
+      annotations: { destructiveHint: false },
+    },
+    {
+      name: 'refund_raw',
+      method: 'POST',
+      url: `${base}/refunds/{orderId}`,
+      headers: { 'X-Api-Key': '${secret:pay_key}' },
+    },
+    {
+      name: 'list_orders',
+      method: 'GET',
+      url: `${base}/orders`,
+      headers: { 'X-Api-Key': '${secret:pay_key}' },
+      query: ['status', 'limit'],
+    },
+    { name: 'plain', method: 'GET', url: `${base}/plain`, headers: { 'X-Api-Key': '${secret:pay_key}' } },
+    { name: 'missing', method: 'GET', url: `${base}/nowhere`, headers: { 'X-Api-Key': '${secret:pay_key}' } },
+    { name: 'leaky', method: 'GET', url: `${base}/leaky`, headers: { 'X-Api-Key': '${secret:pay_key}' } },
+    {
+      name: 'redirect',
+      method: 'GET',
+      url: `${base}/redirect`,
+      headers: { 'X-Api-Key': '${secret:pay_key}' },
+    },
+    { name: 'slow', method: 'GET', url: `${base}/slow` },
+    { name: 'no_key', method: 'GET', url: `${base}/orders`, headers: { 'X-Api-Key': '${secret:other_key}' } },
+  ];
+
+  const connector = (): HttpConnector =>
+    new HttpConnector({ id: 'pay', operations: operations() }, { secrets });
+
+  it('injects the secret header, encodes path values and maps the body template', async () => {
+    const result = await connector().callTool(
+      'refund',
+      { orderId: 'A/17 x', amount: 20, reason: 'late' },
+      {},
+    );
+    expect(result.isError).toBe(false);
+    expect(result.structuredContent).toEqual({
+      refunded: 'A/17 x',
+      request: { amount: 20, note: 'refund for A/17 x: late' },
+    });
+    expect(JSON.parse((result.content[0] as { text: string }).text)).toEqual(result.structuredContent);
+    const request = seen.at(-1)!;
+    expect(request.url).toBe('/refunds/A%2F17%20x');
+    expect(request.headers['x-api-key']).toBe(API_KEY);
+    expect(request.headers['content-type']).toBe('application/json');
+  });
+
+  it("sends the input minus path fields as the body when body is 'input'", async () => {
+    await connector().callTool('refund_raw', { orderId: 'B1', amount: 5, lines: [1, 2] }, {});
+    expect(JSON.parse(seen.at(-1)!.body)).toEqual({ amount: 5, lines: [1, 2] });
+  });
+
+  it('sends listed input fields as query parameters', async () => {
+    const result = await connector().callTool('list_orders', { status: ['open', 'held'], limit: 10 }, {});
+    expect(seen.at(-1)!.url).toBe('/orders?status=open&status=held&limit=10');
+    expect(result.structuredContent).toEqual({ status: ['open', 'held'], limit: '10' });
+  });
+
+  it('never expands a secret reference that arrives in the input', async () => {
+    await connector().callTool(
+      'refund',
+      { orderId: '${secret:pay_key}', amount: 1, reason: '${secret:pay_key}' },
+      {},
+    );
+    const request = seen.at(-1)!;
+    expect(request.body).not.toContain(API_KEY);
+    expect(request.url).not.toContain(API_KEY);
+    expect(JSON.parse(request.body)).toMatchObject({
+      note: 'refund for ${secret:pay_key}: ${secret:pay_key}',
+    });
+  });
+
+  it('returns non-JSON bodies as text only', async () => {
+    const result = await connector().callTool('plain', {}, {});
+    expect(result).toEqual({ content: [{ type: 'text', text: 'just text' }], isError: false });
+  });
+
+  it('answers isError with the status for a non-2xx response', async () => {
+    const result = await connector().callTool('missing', {}, {});
+    expect(result.isError).toBe(true);
+    expect((result.content[0] as { text: string }).text).toContain('HTTP 404');
+    expect(result.structuredContent).toEqual({ status: 404, body: { error: 'no such route' } });
+  });
+
+  it('scrubs a secret the upstream echoes back', async () => {
+    const result = await connector().callTool('leaky', {}, {});
+    expect(result.isError).toBe(true);
+    expect(JSON.stringify(result)).not.toContain(API_KEY);
+    expect(JSON.stringify(result)).toContain('[redacted]');
+  });
+
+  it('does not follow redirects', async () => {
+    const result = await connector().callTool('redirect', {}, {});
+    expect(result.isError).toBe(true);
+    expect(result.structuredContent).toMatchObject({ status: 302 });
+  });
+
+  it('times out a slow upstream', async () => {
+    const error = await caught(connector().callTool('slow', {}, { timeoutMs: 50 }));
+    expect(error).toBeInstanceOf(SystemError);
+    expect((error as SystemError).code).toBe('timeout');
+  });
+
+  it('reports an unreachable upstream without the secret', async () => {
+    const down = new HttpConnector(
+      {
+        id: 'down',
+        operations: [
+          { name: 'x', method: 'GET', url: 'http://127.0.0.1:1/x', headers: { A: '${secret:pay_key}' } },
+        ],
+      },
+      { secrets },
+    );
+    const error = await caught(down.callTool('x', {}, {}));
+    expect((error as SystemError).code).toBe('upstream_unavailable');
+    expect(`${error.message} ${error.stack ?? ''}`).not.toContain(API_KEY);
+  });
+
+  it('names a missing secret, a missing path field and an unknown tool', async () => {
+    const missingSecret = await caught(connector().callTool('no_key', {}, {}));
+    expect(missingSecret).toBeInstanceOf(UserError);
+    expect(missingSecret.message).toContain("'other_key'");
+    const dotSegment = await caught(connector().callTool('refund', { orderId: '..', amount: 1 }, {}));
+    expect((dotSegment as UserError).field).toBe('input.orderId');
+    const missingField = await caught(connector().callTool('refund', { amount: 1 }, {}));
+    expect((missingField as UserError).field).toBe('input.orderId');
+    expect(await caught(connector().callTool('nope', {}, {}))).toBeInstanceOf(NotFoundError);
+  });
+
+  it('publishes operations as tool definitions with read/write hints', async () => {
+    const tools = await connector().listTools();
+    const refund = tools.find((tool) => tool.name === 'refund')!;
+    expect(refund.description).toBe('Refund an order');
+    expect(metadataFromAnnotations(refund.annotations)).toMatchObject({ effect: 'write', risk: 'medium' });
+    const list = tools.find((tool) => tool.name === 'list_orders')!;
+    expect(list.inputSchema).toEqual({ type: 'object' });
+    expect(metadataFromAnnotations(list.annotations).effect).toBe('read');
+  });
+
+  it.each([
+    [{ name: '', method: 'GET', url: 'http://127.0.0.1/x' }, 'connectors.bad.operations[0].name'],
+    [{ name: 'a', method: 'FETCH', url: 'http://127.0.0.1/x' }, 'connectors.bad.operations[0].method'],
+    [{ name: 'a', method: 'GET', url: 'ftp://127.0.0.1/x' }, 'connectors.bad.operations[0].url'],
+    [{ name: 'a', method: 'GET', url: 'http://u:p@127.0.0.1/x' }, 'connectors.bad.operations[0].url'],
+    [{ name: 'a', method: 'GET', url: 'http://127.0.0.1/x', body: 7 }, 'connectors.bad.operations[0].body'],
+    [{ name: 'a', method: 'GET', url: 'http://{host}/x' }, 'connectors.bad.operations[0].url'],
+  ])('rejects a bad operation naming the field (%#)', (operation, field) => {
+    try {
+      new HttpConnector({ id: 'bad', operations: [operation as unknown as HttpOperation] }, { secrets });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(UserError);
+      expect((error as UserError).field).toBe(field);
+    }
+  });
+});
