@@ -107,3 +107,71 @@ export {
   SECRET_NAME_PATTERN,
   EncryptedFileSecretStore,
 } from './secrets/index.js';
+
+export { parseDurationSec } from './config/duration.js';
+export { connectorSchema, toolConfigSchema, budgetSchema } from './config/config.js';
+export type { ConnectorConfig, ToolConfig, BudgetConfig } from './config/config.js';
+
+export {
+  loadCedarPolicies,
+  isAuthorized,
+  createCedarEntityStore,
+  CedarEntityStore,
+  validateCedarPolicies,
+} from './policy/cedar/index.js';
+export type {
+  CedarSource,
+  CedarValidationIssue,
+  EntityUid,
+  CedarValue,
+  CedarEntity,
+  CedarRequest,
+  CedarResponse,
+  CedarPolicyError,
+  CedarPolicy,
+  CedarPolicySet,
+} from './policy/cedar/index.js';
+export { decide, riskScore } from './policy/decide.js';
+export type {
+  Decision,
+  DecisionInput,
+  DecisionOptions,
+  DecisionCheck,
+  ApprovalRequirement,
+} from './policy/decide.js';
+export {
+  loadPolicyDirectory,
+  policyBundleFromTexts,
+  emptyPolicyBundle,
+  BUILTIN_RULES_VERSION,
+} from './policy/policy-bundle.js';
+export type { PolicyBundle } from './policy/policy-bundle.js';
+export { buildCedarRequest, toCedarValue } from './policy/cedar-request.js';
+
+export { ToolRegistry } from './tools/tool-registry.js';
+export type { RegisteredTool, ConnectorEntry } from './tools/tool-registry.js';
+export { BudgetService, periodStart, BUDGET_ALERT_SHARE } from './budgets/budgets.js';
+export type { BudgetAlert, BudgetExceeded, BudgetSubject } from './budgets/budgets.js';
+export { KillSwitches } from './intervention/kill-switches.js';
+export type { KillSwitch } from './intervention/kill-switches.js';
+export { ApprovalService, bindingHash } from './approvals/approvals.js';
+export type { Approval, ApprovalBinding, EvidencePack, VoteResult } from './approvals/approvals.js';
+export { EventBus } from './events/event-bus.js';
+export type { AosEvent, EventListener } from './events/event-bus.js';
+export { ActionService } from './pipeline/action-service.js';
+export type { ActionServiceDeps } from './pipeline/action-service.js';
+export { actionRequestSchema, FINAL_STATUSES } from './pipeline/types.js';
+export type {
+  ActionRequest,
+  ActionView,
+  ActionStatus,
+  ActionOutcome,
+  StoredDecision,
+} from './pipeline/types.js';
+export { NodeRegistry, NODE_STALE_MS } from './pipeline/node-registry.js';
+export { crashPoint } from './pipeline/crash-points.js';
+export type { CrashPoint } from './pipeline/crash-points.js';
+export { createEngine } from './engine.js';
+export type { Engine, EngineOptions } from './engine.js';
+export { buildReceipt, formatReceipt } from './pipeline/receipt.js';
+export type { Receipt } from './pipeline/receipt.js';

@@ -2,7 +2,8 @@ import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { parseConfig } from '@autonomy-os/core';
+import { createEngine, parseConfig } from '@autonomy-os/core';
+import type { Engine } from '@autonomy-os/core';
 import { backends } from '../../../test/helpers/backends.js';
 import type { TestStore } from '../../../test/helpers/backends.js';
 import { buildServer } from './server.js';
@@ -48,6 +49,7 @@ async function startIssuer() {
 describe.each(backends)('HTTP server on $name', (backend) => {
   let t: TestStore;
   let server: AosServer;
+  let engine: Engine;
   let base: string;
   let idp: Awaited<ReturnType<typeof startIssuer>>;
 
@@ -66,11 +68,14 @@ describe.each(backends)('HTTP server on $name', (backend) => {
       server: { port: 0 },
       oidc: { issuer: idp.issuer, audience: 'https://aos.test' },
     });
-    server = buildServer({ store: t.store, config, version: 'test' });
+    engine = await createEngine({ store: t.store, config });
+    await engine.start({ background: false });
+    server = buildServer({ engine, version: 'test' });
     base = await server.listen();
   });
   afterEach(async () => {
     await server?.close();
+    await engine?.close();
     await t?.cleanup();
   });
 

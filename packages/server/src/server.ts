@@ -1,8 +1,12 @@
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Authenticator, OidcVerifier } from '@autonomy-os/core';
-import type { AosConfig, Principal, Store } from '@autonomy-os/core';
+import type { Engine, Principal } from '@autonomy-os/core';
 import { toHttpError } from './errors.js';
+import { openApiDocument } from './openapi.js';
+import { registerActionRoutes } from './routes/actions.js';
+import { registerAdminRoutes } from './routes/admin.js';
+import { registerApprovalRoutes } from './routes/approvals.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -12,8 +16,7 @@ declare module 'fastify' {
 
 /** What the HTTP server is built from. */
 export interface ServerOptions {
-  store: Store;
-  config: AosConfig;
+  engine: Engine;
   version: string;
   /** Pino logger options, or false for none. */
   logger?: boolean | Record<string, unknown>;
@@ -40,7 +43,8 @@ function bearerOf(req: FastifyRequest): string | undefined {
  * engine. `authenticate` is a preHandler routes opt into.
  */
 export function buildServer(options: ServerOptions): AosServer {
-  const { store, config } = options;
+  const { engine } = options;
+  const { store, config } = engine;
   const app = Fastify({
     bodyLimit: config.server.bodyLimit,
     // Never log the Authorization header.
@@ -95,6 +99,11 @@ export function buildServer(options: ServerOptions): AosServer {
         }
       : { kind: p.kind, id: p.id, via: p.via, groups: p.human.groups };
   });
+
+  app.get('/v1/openapi.json', async () => openApiDocument(options.version));
+  registerActionRoutes(app, engine, authenticate);
+  registerApprovalRoutes(app, engine, authenticate);
+  registerAdminRoutes(app, engine, authenticate);
 
   return {
     app,

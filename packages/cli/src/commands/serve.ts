@@ -1,5 +1,7 @@
 import type { Command } from 'commander';
-import { UserError, loadConfigFile, openStore, parseConfig } from '@autonomy-os/core';
+import fs from 'node:fs';
+import path from 'node:path';
+import { UserError, createEngine, loadConfigFile, openStore, parseConfig } from '@autonomy-os/core';
 import { buildServer } from '@autonomy-os/server';
 import { globals } from '../context.js';
 import { VERSION } from '../version.js';
@@ -24,23 +26,55 @@ export function registerServe(program: Command): void {
       }
       if (o.host) config.server.host = o.host;
       const store = await openStore({ dataDir: g.data, databaseUrl: g.databaseUrl });
+      const releaseLock = store.db.dialect === 'sqlite' ? lockDataDir(store.dataDir) : () => undefined;
       store.signingKey();
-      const server = buildServer({
-        store,
-        config,
-        version: VERSION,
-        logger: o.quiet ? false : { level: 'info' },
-      });
+      const engine = await createEngine({ store, config });
+      await engine.start();
+      const server = buildServer({ engine, version: VERSION, logger: o.quiet ? false : { level: 'info' } });
       const url = await server.listen();
       process.stdout.write(
-        `aos ${VERSION} listening on ${url} (store: ${store.db.dialect}, data: ${store.dataDir})\n`,
+        `aos ${VERSION} listening on ${url} (store: ${store.db.dialect}, data: ${store.dataDir}, tools: ${engine.tools.list().length}, policy ${engine.policies().hash.slice(0, 12)})\n`,
       );
       const stop = async () => {
         await server.close();
+        await engine.close();
         await store.close();
+        releaseLock();
         process.exit(0);
       };
       process.once('SIGINT', () => void stop());
       process.once('SIGTERM', () => void stop());
     });
+}
+
+/**
+ * One `aos serve` per SQLite data directory: a second server on the same file would mistake the first one's
+ * in-flight actions for orphans. Several nodes need PostgreSQL. A lock left by a dead process is taken over.
+ */
+function lockDataDir(dataDir: string): () => void {
+  const file = path.join(dataDir, 'serve.lock');
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      fs.writeFileSync(file, String(process.pid), { flag: 'wx' });
+      return () => fs.rmSync(file, { force: true });
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const pid = Number(fs.readFileSync(file, 'utf8'));
+      let alive = false;
+      try {
+        process.kill(pid, 0);
+        alive = pid !== process.pid;
+      } catch {
+        alive = false;
+      }
+      if (alive) {
+        throw new UserError(
+          `another aos serve (pid ${pid}) is using ${dataDir}; use --database-url for several nodes`,
+          { field: 'data' },
+        );
+      }
+      fs.rmSync(file, { force: true });
+    }
+  }
+  throw new UserError(`cannot lock ${dataDir}`, { field: 'data' });
 }

@@ -1,12 +1,165 @@
 import fs from 'node:fs';
+import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { parseInput } from '../validation.js';
 
+const toolNameSchema = z
+  .string()
+  .regex(
+    /^[A-Za-z0-9_-]{1,64}(\.[A-Za-z0-9_-]{1,64})?$/,
+    'must be <connector>.<tool> (letters, digits, _ and -)',
+  );
+
+const metadataOverrideSchema = z
+  .object({
+    effect: z.enum(['read', 'write']).optional(),
+    destructive: z.boolean().optional(),
+    idempotent: z.boolean().optional(),
+    untrustedOutput: z.boolean().optional(),
+    risk: z.enum(['low', 'medium', 'high']).optional(),
+  })
+  .strict();
+
+const breakerSchema = z
+  .object({
+    failureThreshold: z.number().int().min(1).max(1000).default(5),
+    coolDownMs: z.number().int().min(100).max(3_600_000).default(30_000),
+  })
+  .strict();
+
+const connectorBase = {
+  id: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'must be letters, digits, _ and - (no dots)'),
+  timeoutMs: z.number().int().min(10).max(600_000).default(30_000),
+  breaker: breakerSchema.optional(),
+};
+
+/** An upstream system: an MCP server (stdio or Streamable HTTP) or HTTP operations. */
+export const connectorSchema = z.discriminatedUnion('type', [
+  z.discriminatedUnion('transport', [
+    z
+      .object({
+        ...connectorBase,
+        type: z.literal('mcp'),
+        transport: z.literal('stdio'),
+        command: z.string().min(1),
+        args: z.array(z.string()).default([]),
+        env: z.record(z.string(), z.string()).optional(),
+        cwd: z.string().optional(),
+      })
+      .strict(),
+    z
+      .object({
+        ...connectorBase,
+        type: z.literal('mcp'),
+        transport: z.literal('http'),
+        url: z.string().url(),
+        headers: z.record(z.string(), z.string()).optional(),
+      })
+      .strict(),
+  ]),
+  z
+    .object({
+      ...connectorBase,
+      type: z.literal('http'),
+      operations: z
+        .array(
+          z
+            .object({
+              name: z.string().regex(/^[A-Za-z0-9_-]{1,64}$/),
+              description: z.string().optional(),
+              method: z.enum(['GET', 'POST', 'PUT', 'PATCH', 'DELETE']),
+              url: z.string().min(1),
+              inputSchema: z.record(z.string(), z.unknown()).optional(),
+              outputSchema: z.record(z.string(), z.unknown()).optional(),
+              body: z.union([z.literal('input'), z.record(z.string(), z.string())]).optional(),
+              headers: z.record(z.string(), z.string()).optional(),
+              query: z.array(z.string()).optional(),
+              effect: z.enum(['read', 'write']).optional(),
+              annotations: z
+                .object({
+                  title: z.string().optional(),
+                  readOnlyHint: z.boolean().optional(),
+                  destructiveHint: z.boolean().optional(),
+                  idempotentHint: z.boolean().optional(),
+                  openWorldHint: z.boolean().optional(),
+                })
+                .strict()
+                .optional(),
+            })
+            .strict(),
+        )
+        .min(1),
+    })
+    .strict(),
+]);
+export type ConnectorConfig = z.infer<typeof connectorSchema>;
+
+/** Per-tool governance settings, keyed by `<connector>.<tool>`. */
+export const toolConfigSchema = metadataOverrideSchema
+  .extend({
+    /** Cost units one call spends from budgets. */
+    cost: z.number().int().min(0).max(1_000_000).default(1),
+    /** Idempotent reads: reuse an answer for this long per agent (still decided and audited). 0 = off. */
+    cacheTtlSec: z.number().int().min(0).max(86_400).default(0),
+    /** The tool that undoes this one, and a JSONata expression over `{input, result}` giving its input. */
+    reversal: z
+      .object({ tool: toolNameSchema, input: z.string().min(1) })
+      .strict()
+      .optional(),
+  })
+  .strict();
+export type ToolConfig = z.infer<typeof toolConfigSchema>;
+
+/** A budget: calls and cost units per period for a scope. */
+export const budgetSchema = z
+  .object({
+    scope: z
+      .string()
+      .regex(
+        /^(global|role:[a-z0-9][a-z0-9._-]{0,63}|agent:[a-z0-9][a-z0-9._-]{0,63})$/,
+        'must be global, role:<role> or agent:<id>',
+      ),
+    period: z.enum(['hour', 'day', 'month', 'total']).default('day'),
+    calls: z.number().int().min(0).optional(),
+    cost: z.number().int().min(0).optional(),
+    onExceed: z.enum(['deny', 'approval']).default('deny'),
+    /** Group that approves over-budget calls when onExceed is approval. */
+    approvers: z.string().min(1).default('approvers'),
+  })
+  .strict()
+  .refine((b) => b.calls !== undefined || b.cost !== undefined, { message: 'needs calls or cost' });
+export type BudgetConfig = z.infer<typeof budgetSchema>;
+
 /** The `aos.yaml` file. Every section is optional; unknown keys are errors (typos must not pass silently). */
 export const configSchema = z
   .object({
+    /** Directory of `*.cedar` permit/forbid policies, with approval rules in `approvals/*.cedar`. */
+    policies: z.string().min(1).optional(),
+    /** Environment of an action that names none. */
+    defaultEnvironment: z.string().min(1).default('dev'),
+    /** Environments that count as production for the tier rules. */
+    productionEnvironments: z.array(z.string().min(1)).default(['production', 'prod']),
+    connectors: z.array(connectorSchema).default([]),
+    tools: z.record(toolNameSchema, toolConfigSchema).default({}),
+    budgets: z.array(budgetSchema).default([]),
+    approvals: z
+      .object({
+        /** Group that approves tier-1 proposals when no approval rule names one. */
+        defaultGroup: z.string().min(1).default('approvers'),
+        /** Time to decide before a request escalates (e.g. 15m, 1h, 2d). */
+        defaultExpiry: z
+          .string()
+          .regex(/^\d{1,6}[smhd]$/, 'must be like 30s, 15m, 1h or 2d')
+          .default('1h'),
+        webhook: z
+          .object({ url: z.string().url(), secret: z.string().min(1) })
+          .strict()
+          .optional(),
+      })
+      .strict()
+      .default({ defaultGroup: 'approvers', defaultExpiry: '1h' }),
     server: z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
@@ -65,5 +218,8 @@ export function loadConfigFile(file: string): AosConfig {
       field: 'config',
     });
   }
-  return parseConfig(raw);
+  const config = parseConfig(raw);
+  // Paths in the file are relative to the file, not to wherever aos was started.
+  if (config.policies) config.policies = path.resolve(path.dirname(file), config.policies);
+  return config;
 }

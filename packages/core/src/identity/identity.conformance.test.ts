@@ -1,5 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { AuthenticationError, ConflictError, NotFoundError, UserError } from '../errors.js';
+import { migrations } from '../store/migrations.js';
 import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
 
@@ -141,6 +142,6 @@ describe.each(backends)('identity on $name', (backend) => {
     const again = await t.reopen();
     await again.close();
     const rows = (await t.raw('SELECT version FROM schema_migrations')) as { version: number }[];
-    expect(rows.map((r) => Number(r.version))).toEqual([1]);
+    expect(rows.map((r) => Number(r.version))).toEqual(migrations.map((m) => m.version));
   });
 });

@@ -82,6 +82,110 @@ CREATE TRIGGER audit_log_no_update BEFORE UPDATE OR DELETE ON audit_log
 `,
 };
 
+const actions = `
+CREATE TABLE tools (
+  name TEXT PRIMARY KEY,
+  connector TEXT NOT NULL,
+  upstream_name TEXT NOT NULL,
+  definition_json TEXT NOT NULL,
+  definition_hash TEXT NOT NULL,
+  approved_hash TEXT NOT NULL,
+  pending_json TEXT,
+  status TEXT NOT NULL CHECK (status IN ('active', 'quarantined', 'removed')),
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE actions (
+  id TEXT PRIMARY KEY,
+  agent_id TEXT NOT NULL,
+  tool TEXT NOT NULL,
+  input_json TEXT NOT NULL,
+  input_hash TEXT NOT NULL,
+  environment TEXT NOT NULL,
+  session_id TEXT,
+  idempotency_key TEXT,
+  request_hash TEXT NOT NULL,
+  reason TEXT,
+  confidence DOUBLE PRECISION,
+  on_behalf_of TEXT,
+  reversal_of TEXT,
+  outcome TEXT NOT NULL CHECK (outcome IN ('allowed', 'pending_approval', 'denied')),
+  status TEXT NOT NULL,
+  decision_json TEXT NOT NULL,
+  policy_hash TEXT NOT NULL,
+  risk INTEGER NOT NULL,
+  approval_id TEXT,
+  result_json TEXT,
+  error_json TEXT,
+  untrusted_output INTEGER NOT NULL DEFAULT 0,
+  cached INTEGER NOT NULL DEFAULT 0,
+  cost INTEGER NOT NULL DEFAULT 0,
+  node_id TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  started_at TEXT,
+  finished_at TEXT
+);
+CREATE UNIQUE INDEX actions_idempotency ON actions(agent_id, idempotency_key);
+CREATE INDEX actions_session ON actions(agent_id, session_id);
+CREATE INDEX actions_status ON actions(status);
+CREATE TABLE approvals (
+  id TEXT PRIMARY KEY,
+  action_id TEXT NOT NULL,
+  binding_hash TEXT NOT NULL,
+  group_name TEXT NOT NULL,
+  quorum INTEGER NOT NULL,
+  escalation_json TEXT NOT NULL,
+  level INTEGER NOT NULL,
+  expires_at_ms BIGINT NOT NULL,
+  expiry_sec INTEGER NOT NULL,
+  bar_owner INTEGER NOT NULL,
+  requester TEXT,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'expired')),
+  policy_ids_json TEXT NOT NULL,
+  evidence_json TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  decided_at TEXT
+);
+CREATE INDEX approvals_status ON approvals(status, expires_at_ms);
+CREATE TABLE approval_votes (
+  approval_id TEXT NOT NULL,
+  human_id TEXT NOT NULL,
+  vote TEXT NOT NULL CHECK (vote IN ('approve', 'deny')),
+  comment TEXT,
+  level INTEGER NOT NULL,
+  at TEXT NOT NULL,
+  PRIMARY KEY (approval_id, human_id)
+);
+CREATE TABLE budget_usage (
+  scope TEXT NOT NULL,
+  period_start TEXT NOT NULL,
+  calls BIGINT NOT NULL,
+  cost BIGINT NOT NULL,
+  alerted INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY (scope, period_start)
+);
+CREATE TABLE killswitches (
+  scope TEXT PRIMARY KEY,
+  active INTEGER NOT NULL,
+  reason TEXT,
+  set_by TEXT NOT NULL,
+  set_at TEXT NOT NULL
+);
+CREATE TABLE nodes (
+  id TEXT PRIMARY KEY,
+  started_at TEXT NOT NULL,
+  heartbeat_ms BIGINT NOT NULL
+);
+CREATE TABLE tool_cache (
+  agent_id TEXT NOT NULL,
+  tool TEXT NOT NULL,
+  input_hash TEXT NOT NULL,
+  result_json TEXT NOT NULL,
+  expires_at_ms BIGINT NOT NULL,
+  PRIMARY KEY (agent_id, tool, input_hash)
+);
+`;
+
 /** The schema, in order. */
 export const migrations: readonly Migration[] = [
   {
@@ -89,6 +193,7 @@ export const migrations: readonly Migration[] = [
     name: 'identity and audit log',
     sql: { sqlite: identityAndAudit + appendOnly.sqlite, postgres: identityAndAudit + appendOnly.postgres },
   },
+  { version: 2, name: 'tools, actions, approvals, budgets, kill switches', sql: actions },
 ];
 
 /** Applies every migration newer than the database's version, each in its own transaction. Safe when nodes race. */

@@ -1,3 +1,4 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
 import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
@@ -43,6 +44,19 @@ export class SqliteDb implements Db {
   private readonly conn: Database.Database;
   private readonly inner: SqliteExecutor;
   private readonly mutex = new Mutex();
+  /** Set inside `tx`: a call on the database itself from there would wait for the transaction forever. */
+  private readonly inTx = new AsyncLocalStorage<boolean>();
+
+  private guard<T>(fn: () => Promise<T>): Promise<T> {
+    if (this.inTx.getStore()) {
+      return Promise.reject(
+        new SystemError('a statement ran on the database inside a transaction; use the transaction', {
+          code: 'store_misuse',
+        }),
+      );
+    }
+    return this.mutex.run(fn);
+  }
 
   constructor(file: string) {
     if (file !== ':memory:') {
@@ -71,27 +85,27 @@ export class SqliteDb implements Db {
   }
 
   all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    return this.mutex.run(() => this.inner.all<T>(sql, params));
+    return this.guard(() => this.inner.all<T>(sql, params));
   }
   get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
-    return this.mutex.run(() => this.inner.get<T>(sql, params));
+    return this.guard(() => this.inner.get<T>(sql, params));
   }
   run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }> {
-    return this.mutex.run(() => this.inner.run(sql, params));
+    return this.guard(() => this.inner.run(sql, params));
   }
   exec(sql: string): Promise<void> {
-    return this.mutex.run(() => this.inner.exec(sql));
+    return this.guard(() => this.inner.exec(sql));
   }
 
   tx<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
-    return this.mutex.run(async () => {
+    return this.guard(async () => {
       try {
         this.conn.exec('BEGIN IMMEDIATE');
       } catch (err) {
         throw new SystemError(`database busy: ${(err as Error).message}`, { cause: err, code: 'store_busy' });
       }
       try {
-        const result = await fn(this.inner);
+        const result = await this.inTx.run(true, () => fn(this.inner));
         this.conn.exec('COMMIT');
         return result;
       } catch (err) {

@@ -1,0 +1,366 @@
+import crypto from 'node:crypto';
+import type { AuditLog } from '../audit/audit-log.js';
+import { hashJson } from '../crypto/canonical-json.js';
+import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
+import type { Human } from '../identity/humans.js';
+import type { ApprovalRequirement } from '../policy/decide.js';
+import type { Db, Executor } from '../store/db.js';
+
+/** What an approval is bound to. Approving means approving exactly this; anything else is refused. */
+export interface ApprovalBinding {
+  agentId: string;
+  tool: string;
+  input: Record<string, unknown>;
+  policyHash: string;
+}
+
+/** The hash an approval is bound to: agent, tool, canonical input and policy version. */
+export function bindingHash(b: ApprovalBinding): string {
+  return hashJson({ agent: b.agentId, tool: b.tool, input: b.input, policy: b.policyHash });
+}
+
+/** What an approver sees: why the agent wants it, how sure it is, the risk, the exact arguments, the trail. */
+export interface EvidencePack {
+  agent: { id: string; role: string; tier: number; owner: string };
+  tool: string;
+  input: Record<string, unknown>;
+  environment: string;
+  reason: string | null;
+  confidence: number | null;
+  risk: number;
+  decision: { policies: string[]; reasons: string[] };
+  /** Earlier actions of the same session, oldest first. */
+  session: { actionId: string; tool: string; status: string; at: string }[];
+}
+
+/** An approval request. */
+export interface Approval {
+  id: string;
+  actionId: string;
+  bindingHash: string;
+  /** The group that decides now (changes as the request escalates). */
+  group: string;
+  quorum: number;
+  escalation: string[];
+  /** 0 for the first group, n after n escalations. */
+  level: number;
+  expiresAt: string;
+  status: 'pending' | 'approved' | 'denied' | 'expired';
+  barOwner: boolean;
+  requester: string | null;
+  policies: string[];
+  evidence: EvidencePack;
+  votes: { human: string; vote: 'approve' | 'deny'; comment: string | null; level: number; at: string }[];
+  createdAt: string;
+  decidedAt: string | null;
+}
+
+interface Row {
+  id: string;
+  action_id: string;
+  binding_hash: string;
+  group_name: string;
+  quorum: number;
+  escalation_json: string;
+  level: number;
+  expires_at_ms: number;
+  expiry_sec: number;
+  bar_owner: number;
+  requester: string | null;
+  status: Approval['status'];
+  policy_ids_json: string;
+  evidence_json: string;
+  created_at: string;
+  decided_at: string | null;
+}
+
+interface VoteRow {
+  human_id: string;
+  vote: 'approve' | 'deny';
+  comment: string | null;
+  level: number;
+  at: string;
+}
+
+/** What a vote did. */
+export interface VoteResult {
+  approval: Approval;
+  /** Set when this vote decided the request. */
+  decided?: 'approved' | 'denied';
+}
+
+/**
+ * Durable approval requests: quorum of a group, separation of duties, expiry that escalates and finally denies
+ * (never approves), each step audited. Votes lock the request row, so two approvers racing are serialized.
+ */
+export class ApprovalService {
+  constructor(
+    private readonly db: Db,
+    private readonly audit: AuditLog,
+  ) {}
+
+  private async load(tx: Executor, id: string, lock = false): Promise<Approval | undefined> {
+    const row = await tx.get<Row>(`SELECT * FROM approvals WHERE id = ?${lock ? this.db.forUpdate : ''}`, [
+      id,
+    ]);
+    if (!row) return undefined;
+    const votes = await tx.all<VoteRow>(
+      'SELECT * FROM approval_votes WHERE approval_id = ? ORDER BY at, human_id',
+      [id],
+    );
+    return {
+      id: row.id,
+      actionId: row.action_id,
+      bindingHash: row.binding_hash,
+      group: row.group_name,
+      quorum: Number(row.quorum),
+      escalation: JSON.parse(row.escalation_json) as string[],
+      level: Number(row.level),
+      expiresAt: new Date(Number(row.expires_at_ms)).toISOString(),
+      status: row.status,
+      barOwner: !!Number(row.bar_owner),
+      requester: row.requester,
+      policies: JSON.parse(row.policy_ids_json) as string[],
+      evidence: JSON.parse(row.evidence_json) as EvidencePack,
+      votes: votes.map((v) => ({
+        human: v.human_id,
+        vote: v.vote,
+        comment: v.comment,
+        level: Number(v.level),
+        at: v.at,
+      })),
+      createdAt: row.created_at,
+      decidedAt: row.decided_at,
+    };
+  }
+
+  /** Creates a request inside the decision transaction. */
+  async create(
+    tx: Executor,
+    params: {
+      actionId: string;
+      binding: ApprovalBinding;
+      requirement: ApprovalRequirement;
+      evidence: EvidencePack;
+      requester: string | null;
+      actor: string;
+      now?: number;
+    },
+  ): Promise<Approval> {
+    const now = params.now ?? Date.now();
+    const id = `apr_${crypto.randomBytes(10).toString('hex')}`;
+    const r = params.requirement;
+    const hash = bindingHash(params.binding);
+    await tx.run(
+      `INSERT INTO approvals (id, action_id, binding_hash, group_name, quorum, escalation_json, level, expires_at_ms, expiry_sec,
+         bar_owner, requester, status, policy_ids_json, evidence_json, created_at, decided_at)
+       VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 'pending', ?, ?, ?, NULL)`,
+      [
+        id,
+        params.actionId,
+        hash,
+        r.group,
+        r.quorum,
+        JSON.stringify(r.escalation),
+        now + r.expirySec * 1000,
+        r.expirySec,
+        r.barOwner ? 1 : 0,
+        params.requester,
+        JSON.stringify(r.policies),
+        JSON.stringify(params.evidence),
+        new Date(now).toISOString(),
+      ],
+    );
+    await this.audit.append(tx, {
+      actor: params.actor,
+      type: 'approval.requested',
+      subject: `action:${params.actionId}`,
+      payload: {
+        approvalId: id,
+        group: r.group,
+        quorum: r.quorum,
+        expirySec: r.expirySec,
+        escalation: r.escalation,
+        bindingHash: hash,
+        policies: r.policies,
+      },
+    });
+    return (await this.load(tx, id)) as Approval;
+  }
+
+  async get(id: string, tx: Executor = this.db): Promise<Approval | undefined> {
+    return this.load(tx, id);
+  }
+
+  /** The approval, or a {@link NotFoundError}. */
+  async require(id: string, tx: Executor = this.db): Promise<Approval> {
+    const a = await this.get(id, tx);
+    if (!a) throw new NotFoundError('approval', id, 'approval');
+    return a;
+  }
+
+  async list(filter: { status?: Approval['status']; group?: string } = {}): Promise<Approval[]> {
+    const where: string[] = [];
+    const params: string[] = [];
+    if (filter.status) {
+      where.push('status = ?');
+      params.push(filter.status);
+    }
+    if (filter.group) {
+      where.push('group_name = ?');
+      params.push(filter.group);
+    }
+    const rows = await this.db.all<{ id: string }>(
+      `SELECT id FROM approvals${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at, id LIMIT 500`,
+      params,
+    );
+    const out: Approval[] = [];
+    for (const r of rows) out.push((await this.get(r.id)) as Approval);
+    return out;
+  }
+
+  /**
+   * Records a human's vote inside `tx`. Refuses: a decided or expired request; an approver outside the group; the
+   * requester; the agent's owner where barred; a second vote; and any `bindingHash`/`input` other than the bound one.
+   * One deny denies; the quorum of approvals at the current level approves.
+   */
+  async vote(
+    tx: Executor,
+    params: {
+      approvalId: string;
+      human: Human;
+      vote: 'approve' | 'deny';
+      comment?: string | undefined;
+      /** What the approver believes they approve; must match the binding when given. */
+      bindingHash?: string | undefined;
+      /** The arguments the approver saw; must hash to the binding when given. */
+      input?: Record<string, unknown> | undefined;
+      agentOwner: string;
+      now?: number;
+    },
+  ): Promise<VoteResult> {
+    const now = params.now ?? Date.now();
+    const a = await this.load(tx, params.approvalId, true);
+    if (!a) throw new NotFoundError('approval', params.approvalId, 'approval');
+    if (a.status !== 'pending')
+      throw new ConflictError(`approval ${a.id} is already ${a.status}`, { field: 'approval' });
+    if (Date.parse(a.expiresAt) <= now) {
+      throw new ConflictError(`approval ${a.id} has expired; it will escalate or be denied`, {
+        field: 'approval',
+      });
+    }
+    const h = params.human;
+    if (params.bindingHash !== undefined && params.bindingHash !== a.bindingHash) {
+      throw new ConflictError('this approval is bound to different arguments or policy version', {
+        field: 'bindingHash',
+      });
+    }
+    if (params.input !== undefined && hashJson(params.input) !== hashJson(a.evidence.input)) {
+      throw new ConflictError('the arguments differ from those the approval is bound to', { field: 'input' });
+    }
+    if (!h.groups.includes(a.group)) {
+      throw new ForbiddenError(`${h.id} is not in ${a.group}, which decides this request`);
+    }
+    if (a.requester && a.requester === h.id)
+      throw new ForbiddenError('the requester cannot approve their own request');
+    if (a.barOwner && params.agentOwner === h.id) {
+      throw new ForbiddenError(`policy bars the agent's owner (${h.id}) from approving this request`);
+    }
+    if (a.votes.some((v) => v.human === h.id))
+      throw new ConflictError(`${h.id} has already voted on ${a.id}`, { field: 'approval' });
+    if (params.comment !== undefined && params.comment.length > 2000) {
+      throw new UserError('must be at most 2000 characters', { field: 'comment' });
+    }
+    const at = new Date(now).toISOString();
+    await tx.run(
+      'INSERT INTO approval_votes (approval_id, human_id, vote, comment, level, at) VALUES (?, ?, ?, ?, ?, ?)',
+      [a.id, h.id, params.vote, params.comment ?? null, a.level, at],
+    );
+    const approvals =
+      a.votes.filter((v) => v.vote === 'approve' && v.level === a.level).length +
+      (params.vote === 'approve' ? 1 : 0);
+    let decided: VoteResult['decided'];
+    if (params.vote === 'deny') decided = 'denied';
+    else if (approvals >= a.quorum) decided = 'approved';
+    await this.audit.append(tx, {
+      actor: `human:${h.id}`,
+      type: `approval.${params.vote === 'approve' ? 'approved_by' : 'denied_by'}`,
+      subject: `action:${a.actionId}`,
+      payload: {
+        approvalId: a.id,
+        group: a.group,
+        level: a.level,
+        approvals,
+        quorum: a.quorum,
+        ...(params.comment ? { comment: params.comment } : {}),
+      },
+    });
+    if (decided) {
+      await tx.run('UPDATE approvals SET status = ?, decided_at = ? WHERE id = ?', [decided, at, a.id]);
+      await this.audit.append(tx, {
+        actor: `human:${h.id}`,
+        type: `approval.${decided}`,
+        subject: `action:${a.actionId}`,
+        payload: { approvalId: a.id, votes: approvals, quorum: a.quorum },
+      });
+    }
+    return { approval: (await this.load(tx, a.id)) as Approval, ...(decided ? { decided } : {}) };
+  }
+
+  /**
+   * Moves every overdue request up its escalation chain (a fresh expiry, the next group), or denies it when the chain
+   * is spent. Never approves. Answers the action ids whose requests expired for good.
+   */
+  async sweep(
+    now = Date.now(),
+  ): Promise<{ escalated: string[]; expired: { approvalId: string; actionId: string }[] }> {
+    const due = await this.db.all<{ id: string }>(
+      "SELECT id FROM approvals WHERE status = 'pending' AND expires_at_ms <= ? LIMIT 100",
+      [now],
+    );
+    const escalated: string[] = [];
+    const expired: { approvalId: string; actionId: string }[] = [];
+    for (const { id } of due) {
+      await this.db.tx(async (tx) => {
+        const a = await this.load(tx, id, true);
+        if (!a || a.status !== 'pending' || Date.parse(a.expiresAt) > now) return;
+        const row = (await tx.get<{ expiry_sec: number }>('SELECT expiry_sec FROM approvals WHERE id = ?', [
+          id,
+        ])) as { expiry_sec: number };
+        if (a.level < a.escalation.length) {
+          const group = a.escalation[a.level] as string;
+          await tx.run('UPDATE approvals SET level = ?, group_name = ?, expires_at_ms = ? WHERE id = ?', [
+            a.level + 1,
+            group,
+            now + Number(row.expiry_sec) * 1000,
+            id,
+          ]);
+          await this.audit.append(tx, {
+            actor: 'system',
+            type: 'approval.escalated',
+            subject: `action:${a.actionId}`,
+            payload: { approvalId: id, from: a.group, to: group, level: a.level + 1 },
+          });
+          escalated.push(id);
+        } else {
+          await tx.run("UPDATE approvals SET status = 'expired', decided_at = ? WHERE id = ?", [
+            new Date(now).toISOString(),
+            id,
+          ]);
+          await tx.run(
+            "UPDATE actions SET status = 'expired', updated_at = ? WHERE id = ? AND status = 'pending_approval'",
+            [new Date(now).toISOString(), a.actionId],
+          );
+          await this.audit.append(tx, {
+            actor: 'system',
+            type: 'approval.expired',
+            subject: `action:${a.actionId}`,
+            payload: { approvalId: id, group: a.group, level: a.level, outcome: 'denied' },
+          });
+          expired.push({ approvalId: id, actionId: a.actionId });
+        }
+      });
+    }
+    return { escalated, expired };
+  }
+}

@@ -1,0 +1,166 @@
+import { ApprovalService } from './approvals/approvals.js';
+import { BudgetService } from './budgets/budgets.js';
+import type { AosConfig, ConnectorConfig } from './config/config.js';
+import { parseDurationSec } from './config/duration.js';
+import { HttpConnector, McpConnector } from './connectors/index.js';
+import type { Connector } from './connectors/index.js';
+import { EventBus } from './events/event-bus.js';
+import { KillSwitches } from './intervention/kill-switches.js';
+import { ActionService } from './pipeline/action-service.js';
+import { NodeRegistry } from './pipeline/node-registry.js';
+import { emptyPolicyBundle, loadPolicyDirectory } from './policy/policy-bundle.js';
+import type { PolicyBundle } from './policy/policy-bundle.js';
+import { ChainedSecretStore, EncryptedFileSecretStore, EnvSecretStore } from './secrets/index.js';
+import type { SecretStore } from './secrets/index.js';
+import type { Store } from './store/open-store.js';
+import { ToolRegistry } from './tools/tool-registry.js';
+
+/** Options for {@link createEngine}. */
+export interface EngineOptions {
+  store: Store;
+  config: AosConfig;
+  /** Connectors to use instead of building them from config (tests, embedding). */
+  connectors?: { connector: Connector; timeoutMs: number }[];
+  /** A policy bundle to use instead of the config's directory. */
+  policies?: PolicyBundle;
+  /** Secret store for connector credentials; default: the encrypted file in the data dir, then environment. */
+  secrets?: SecretStore;
+}
+
+/** The engine: every service, wired once, shared by every front (REST, MCP, CLI, workflows). */
+export interface Engine {
+  store: Store;
+  config: AosConfig;
+  events: EventBus;
+  tools: ToolRegistry;
+  actions: ActionService;
+  approvals: ApprovalService;
+  budgets: BudgetService;
+  killSwitches: KillSwitches;
+  nodes: NodeRegistry;
+  /** The policy bundle in force. */
+  policies(): PolicyBundle;
+  /** Reloads policies from the configured directory; a bad set is refused and the old one stays. */
+  reloadPolicies(): PolicyBundle;
+  /** Registers the node, syncs tools, recovers orphaned actions and starts background sweeps. */
+  start(options?: { background?: boolean }): Promise<void>;
+  /** One round of background work: heartbeat, recovery, approval expiry. */
+  tick(): Promise<void>;
+  close(): Promise<void>;
+}
+
+function buildConnector(c: ConnectorConfig, secrets: SecretStore): Connector {
+  if (c.type === 'http') {
+    return new HttpConnector({ id: c.id, operations: c.operations }, { secrets, timeoutMs: c.timeoutMs });
+  }
+  if (c.transport === 'stdio') {
+    return new McpConnector(
+      {
+        id: c.id,
+        transport: 'stdio',
+        command: c.command,
+        args: c.args,
+        ...(c.env ? { env: c.env } : {}),
+        ...(c.cwd ? { cwd: c.cwd } : {}),
+      },
+      { secrets, timeoutMs: c.timeoutMs },
+    );
+  }
+  return new McpConnector(
+    { id: c.id, transport: 'http', url: c.url, ...(c.headers ? { headers: c.headers } : {}) },
+    { secrets, timeoutMs: c.timeoutMs },
+  );
+}
+
+/** Wires the engine from a store and a configuration. Nothing runs until {@link Engine.start}. */
+export async function createEngine(options: EngineOptions): Promise<Engine> {
+  const { store, config } = options;
+  const secrets =
+    options.secrets ??
+    new ChainedSecretStore([
+      await EncryptedFileSecretStore.open({ dataDir: store.dataDir }),
+      new EnvSecretStore(),
+    ]);
+  const connectorList =
+    options.connectors ??
+    config.connectors.map((c) => ({
+      connector: buildConnector(c, secrets),
+      timeoutMs: c.timeoutMs,
+      breaker: c.breaker,
+    }));
+  const tools = new ToolRegistry(store.db, store.audit, ToolRegistry.entries(connectorList), config.tools);
+  let bundle =
+    options.policies ?? (config.policies ? loadPolicyDirectory(config.policies) : emptyPolicyBundle());
+  const events = new EventBus();
+  const approvals = new ApprovalService(store.db, store.audit);
+  const budgets = new BudgetService(store.db, config.budgets);
+  const killSwitches = new KillSwitches(store.db, store.audit);
+  const nodes = new NodeRegistry(store.db, store.audit);
+  const actions = new ActionService({
+    db: store.db,
+    audit: store.audit,
+    agents: store.agents,
+    tools,
+    approvals,
+    budgets,
+    killSwitches,
+    events,
+    nodes,
+    policies: () => bundle,
+    options: {
+      defaultEnvironment: config.defaultEnvironment,
+      productionEnvironments: config.productionEnvironments,
+      defaultApprovalGroup: config.approvals.defaultGroup,
+      defaultExpirySec: parseDurationSec(config.approvals.defaultExpiry, 'config.approvals.defaultExpiry'),
+    },
+  });
+  const timers: NodeJS.Timeout[] = [];
+  let ticking = false;
+  const engine: Engine = {
+    store,
+    config,
+    events,
+    tools,
+    actions,
+    approvals,
+    budgets,
+    killSwitches,
+    nodes,
+    policies: () => bundle,
+    reloadPolicies() {
+      if (config.policies) bundle = loadPolicyDirectory(config.policies);
+      return bundle;
+    },
+    async start(opts = {}) {
+      await nodes.register();
+      await tools.reload();
+      await tools.sync();
+      await engine.tick();
+      if (opts.background !== false) {
+        const t = setInterval(() => void engine.tick(), 1000);
+        t.unref();
+        timers.push(t);
+      }
+    },
+    async tick() {
+      if (ticking) return;
+      ticking = true;
+      try {
+        await nodes.heartbeat();
+        await nodes.recoverOrphans();
+        const { expired } = await approvals.sweep();
+        for (const e of expired) events.publish('approval.expired', e, `action:${e.actionId}`);
+      } catch {
+        /* the next tick retries; a store outage must not crash the server */
+      } finally {
+        ticking = false;
+      }
+    },
+    async close() {
+      for (const t of timers) clearInterval(t);
+      await nodes.deregister().catch(() => undefined);
+      await tools.close();
+    },
+  };
+  return engine;
+}

@@ -1,0 +1,35 @@
+/** Something that happened, for live streams (SSE), webhooks and metrics. Mirrors an audit record's type. */
+export interface AosEvent {
+  type: string;
+  at: string;
+  subject?: string | undefined;
+  data: Record<string, unknown>;
+}
+
+/** A listener; exceptions it throws are swallowed so one bad listener cannot break the pipeline. */
+export type EventListener = (event: AosEvent) => void;
+
+/**
+ * In-process publish/subscribe. The durable record is the audit log; events are the live view of it. A
+ * multi-node fan-out (PostgreSQL LISTEN/NOTIFY) plugs in as another listener and publisher.
+ */
+export class EventBus {
+  private readonly listeners = new Set<EventListener>();
+
+  publish(type: string, data: Record<string, unknown>, subject?: string): void {
+    const event: AosEvent = { type, at: new Date().toISOString(), subject, data };
+    for (const l of this.listeners) {
+      try {
+        l(event);
+      } catch {
+        /* a listener's failure is its own */
+      }
+    }
+  }
+
+  /** Subscribes; answers the unsubscribe function. */
+  subscribe(listener: EventListener): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+}

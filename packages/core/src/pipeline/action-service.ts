@@ -1,0 +1,709 @@
+import crypto from 'node:crypto';
+import jsonata from 'jsonata';
+import { bindingHash } from '../approvals/approvals.js';
+import type { Approval, EvidencePack, ApprovalService } from '../approvals/approvals.js';
+import type { AuditLog } from '../audit/audit-log.js';
+import type { BudgetService } from '../budgets/budgets.js';
+import type { ToolResult } from '../connectors/index.js';
+import { canonicalJson, hashJson } from '../crypto/canonical-json.js';
+import { AosError, ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
+import type { EventBus } from '../events/event-bus.js';
+import type { Agent, AgentRegistry } from '../identity/agents.js';
+import type { Human } from '../identity/humans.js';
+import type { KillSwitches } from '../intervention/kill-switches.js';
+import { decide } from '../policy/decide.js';
+import type { Decision, DecisionCheck, DecisionOptions } from '../policy/decide.js';
+import type { PolicyBundle } from '../policy/policy-bundle.js';
+import type { Db, Executor } from '../store/db.js';
+import type { RegisteredTool, ToolRegistry } from '../tools/tool-registry.js';
+import { parseInput } from '../validation.js';
+import { crashPoint } from './crash-points.js';
+import type { NodeRegistry } from './node-registry.js';
+import { actionRequestSchema } from './types.js';
+import type { ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
+
+/** What the pipeline is built from. */
+export interface ActionServiceDeps {
+  db: Db;
+  audit: AuditLog;
+  agents: AgentRegistry;
+  tools: ToolRegistry;
+  approvals: ApprovalService;
+  budgets: BudgetService;
+  killSwitches: KillSwitches;
+  events: EventBus;
+  nodes: NodeRegistry;
+  /** The policy bundle in force now (may be reloaded between calls). */
+  policies: () => PolicyBundle;
+  options: DecisionOptions & { defaultEnvironment: string };
+}
+
+interface Row {
+  id: string;
+  agent_id: string;
+  tool: string;
+  input_json: string;
+  environment: string;
+  session_id: string | null;
+  idempotency_key: string | null;
+  request_hash: string;
+  reason: string | null;
+  confidence: number | null;
+  on_behalf_of: string | null;
+  reversal_of: string | null;
+  outcome: ActionView['outcome'];
+  status: ActionStatus;
+  decision_json: string;
+  policy_hash: string;
+  risk: number;
+  approval_id: string | null;
+  result_json: string | null;
+  error_json: string | null;
+  cached: number;
+  created_at: string;
+  updated_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+function toView(r: Row): ActionView {
+  return {
+    id: r.id,
+    agentId: r.agent_id,
+    tool: r.tool,
+    input: JSON.parse(r.input_json) as Record<string, unknown>,
+    environment: r.environment,
+    sessionId: r.session_id,
+    idempotencyKey: r.idempotency_key,
+    reason: r.reason,
+    confidence: r.confidence === null ? null : Number(r.confidence),
+    onBehalfOf: r.on_behalf_of,
+    reversalOf: r.reversal_of,
+    outcome: r.outcome,
+    status: r.status,
+    decision: JSON.parse(r.decision_json) as StoredDecision,
+    approvalId: r.approval_id,
+    result: r.result_json ? (JSON.parse(r.result_json) as ToolResult) : null,
+    error: r.error_json ? (JSON.parse(r.error_json) as { code: string; message: string }) : null,
+    risk: Number(r.risk),
+    policyHash: r.policy_hash,
+    cached: !!Number(r.cached),
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    startedAt: r.started_at,
+    finishedAt: r.finished_at,
+  };
+}
+
+const OUTCOME: Record<Decision['outcome'], ActionView['outcome']> = {
+  allow: 'allowed',
+  approval: 'pending_approval',
+  deny: 'denied',
+};
+
+function isUniqueViolation(err: unknown): boolean {
+  const code = (err as { code?: string }).code;
+  return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
+}
+
+/** A deny made before policy ran (guard): same shape as a policy decision so receipts read alike. */
+function guardDeny(id: string, reason: string, checks: DecisionCheck[], policyHash: string): Decision {
+  return { outcome: 'deny', policies: [id], reasons: [reason], checks, risk: 0, policyHash, errors: [] };
+}
+
+/**
+ * The one path every action takes, whatever the front: guard (agent status, kill switches, tool quarantine) →
+ * decide (tier rules, Cedar, approval rules) → budget reservation → record the decision durably (one transaction,
+ * with its audit record) → wait for approval when needed → execute through the connector → record the outcome.
+ *
+ * Nothing executes without a committed decision record. An action whose execution started but whose outcome was
+ * never recorded is marked `unknown_outcome` by {@link NodeRegistry.recoverOrphans} and never retried.
+ */
+export class ActionService {
+  constructor(private readonly d: ActionServiceDeps) {}
+
+  /** An action by id. */
+  async get(id: string, tx: Executor = this.d.db): Promise<ActionView | undefined> {
+    const row = await tx.get<Row>('SELECT * FROM actions WHERE id = ?', [id]);
+    return row ? toView(row) : undefined;
+  }
+
+  /** The action, or a {@link NotFoundError}. */
+  async require(id: string): Promise<ActionView> {
+    const a = await this.get(id);
+    if (!a) throw new NotFoundError('action', id, 'action');
+    return a;
+  }
+
+  /** Recent actions, newest first. */
+  async list(
+    filter: { agentId?: string; status?: ActionStatus; since?: string; limit?: number } = {},
+  ): Promise<ActionView[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (filter.agentId) {
+      where.push('agent_id = ?');
+      params.push(filter.agentId);
+    }
+    if (filter.status) {
+      where.push('status = ?');
+      params.push(filter.status);
+    }
+    if (filter.since) {
+      where.push('created_at >= ?');
+      params.push(filter.since);
+    }
+    params.push(Math.min(Math.max(filter.limit ?? 100, 1), 1000));
+    const rows = await this.d.db.all<Row>(
+      `SELECT * FROM actions${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`,
+      params,
+    );
+    return rows.map(toView);
+  }
+
+  /**
+   * Submits an action for an authenticated agent. Bad input (unknown tool, input failing the tool's schema) is a
+   * {@link UserError} and leaves nothing behind. Everything else is decided and recorded, and executed if allowed.
+   */
+  async submit(
+    agent: Agent,
+    request: ActionRequest,
+    extra: { reversalOf?: string } = {},
+  ): Promise<ActionView & { replayed?: boolean }> {
+    const r = parseInput(actionRequestSchema, request);
+    const tool = this.d.tools.get(r.tool);
+    if (!tool || tool.status === 'removed') throw new NotFoundError('tool', r.tool, 'tool');
+    this.d.tools.validateInput(tool, r.input);
+    const environment = r.environment ?? this.d.options.defaultEnvironment;
+    const requestHash = hashJson({
+      tool: r.tool,
+      input: r.input,
+      environment,
+      reversalOf: extra.reversalOf ?? null,
+    });
+
+    if (r.idempotencyKey) {
+      const prior = await this.byIdempotencyKey(agent.id, r.idempotencyKey);
+      if (prior) return this.replay(prior, requestHash);
+    }
+
+    let view: ActionView;
+    try {
+      view = await this.d.db.tx((tx) =>
+        this.decideAndRecord(tx, { agent, tool, r, environment, requestHash, reversalOf: extra.reversalOf }),
+      );
+    } catch (err) {
+      if (r.idempotencyKey && isUniqueViolation(err)) {
+        const prior = await this.byIdempotencyKey(agent.id, r.idempotencyKey);
+        if (prior) return this.replay(prior, requestHash);
+      }
+      throw err;
+    }
+    this.announce(view);
+    if (view.status === 'executing') {
+      crashPoint('action.after-decision');
+      return this.execute(view, tool);
+    }
+    return view;
+  }
+
+  private async byIdempotencyKey(agentId: string, key: string): Promise<Row | undefined> {
+    return this.d.db.get<Row>('SELECT * FROM actions WHERE agent_id = ? AND idempotency_key = ?', [
+      agentId,
+      key,
+    ]);
+  }
+
+  private replay(prior: Row, requestHash: string): ActionView & { replayed: boolean } {
+    if (prior.request_hash !== requestHash) {
+      throw new ConflictError('idempotency key was already used for a different request', {
+        field: 'idempotencyKey',
+      });
+    }
+    if (prior.status === 'executing') {
+      throw new ConflictError(`action ${prior.id} with this idempotency key is still in flight`, {
+        field: 'idempotencyKey',
+      });
+    }
+    return { ...toView(prior), replayed: true };
+  }
+
+  private async sessionTrail(tx: Executor, agentId: string, sessionId: string | undefined) {
+    if (!sessionId) return [];
+    return tx.all<{ id: string; tool: string; status: string; untrusted_output: number; created_at: string }>(
+      'SELECT id, tool, status, untrusted_output, created_at FROM actions WHERE agent_id = ? AND session_id = ? ORDER BY created_at, id LIMIT 1000',
+      [agentId, sessionId],
+    );
+  }
+
+  private async decideAndRecord(
+    tx: Executor,
+    p: {
+      agent: Agent;
+      tool: RegisteredTool;
+      r: ReturnType<typeof actionRequestSchema.parse>;
+      environment: string;
+      requestHash: string;
+      reversalOf: string | undefined;
+    },
+  ): Promise<ActionView> {
+    const { tool, r, environment } = p;
+    const bundle = this.d.policies();
+    const agent = (await this.d.agents.get(p.agent.id, tx)) ?? p.agent;
+    const trail = await this.sessionTrail(tx, agent.id, r.sessionId);
+    const succeeded = trail.filter((t) => t.status === 'succeeded');
+    const session = {
+      tools: succeeded.map((t) => t.tool),
+      readUntrusted: succeeded.some((t) => !!Number(t.untrusted_output)),
+      calls: trail.length,
+    };
+
+    const checks: DecisionCheck[] = [];
+    let decision: StoredDecision | undefined;
+    if (agent.status !== 'active') {
+      checks.push({ name: 'agent-status', result: 'fail', detail: `agent is ${agent.status}` });
+      decision = guardDeny(
+        `builtin:agent-${agent.status}`,
+        `agent ${agent.id} is ${agent.status}`,
+        checks,
+        bundle.hash,
+      );
+    } else {
+      checks.push({ name: 'agent-status', result: 'pass', detail: 'active' });
+      const sw = await this.d.killSwitches.engagedFor(tx, agent);
+      if (sw) {
+        checks.push({ name: 'kill-switch', result: 'fail', detail: `${sw.scope} engaged` });
+        decision = guardDeny(
+          `killswitch:${sw.scope}`,
+          `kill switch ${sw.scope} is engaged${sw.reason ? `: ${sw.reason}` : ''}`,
+          checks,
+          bundle.hash,
+        );
+      } else {
+        checks.push({ name: 'kill-switch', result: 'pass', detail: 'none engaged' });
+        const current = await this.d.tools.currentStatus(tx, tool.name);
+        if (!current || current.status !== 'active' || current.approvedHash !== tool.definitionHash) {
+          checks.push({
+            name: 'tool-pin',
+            result: 'fail',
+            detail: 'definition changed upstream; quarantined until an admin approves it',
+          });
+          decision = guardDeny(
+            'builtin:tool-quarantined',
+            `tool ${tool.name} is quarantined`,
+            checks,
+            bundle.hash,
+          );
+        } else {
+          checks.push({
+            name: 'tool-pin',
+            result: 'pass',
+            detail: `definition ${tool.definitionHash.slice(0, 12)} pinned`,
+          });
+        }
+      }
+    }
+    if (!decision) {
+      const d = decide(
+        { agent, tool, input: r.input, environment, reason: r.reason, confidence: r.confidence, session },
+        bundle,
+        this.d.options,
+      );
+      decision = {
+        ...d,
+        checks: [
+          ...checks,
+          { name: 'input-schema', result: 'pass', detail: 'input matches the pinned schema' },
+          ...d.checks,
+        ],
+      };
+    }
+
+    let alerts: Awaited<ReturnType<BudgetService['reserve']>> | undefined;
+    if (decision.outcome !== 'deny') {
+      alerts = await this.d.budgets.reserve(tx, agent, tool.cost);
+      if (!alerts.ok) {
+        const b = alerts.exceeded.budget;
+        const id = `budget:${b.scope}/${b.period}`;
+        const detail = `${b.scope} ${b.period} budget spent (${alerts.exceeded.calls} calls, ${alerts.exceeded.cost} cost units)`;
+        if (b.onExceed === 'deny') {
+          decision = { ...decision, outcome: 'deny', policies: [id], reasons: [`over budget: ${detail}`] };
+          decision.checks.push({ name: 'budget', result: 'fail', detail });
+        } else {
+          decision = {
+            ...decision,
+            outcome: 'approval',
+            overBudget: true,
+            policies: [...decision.policies, id],
+            reasons: [...decision.reasons, `over budget, needs approval: ${detail}`],
+            approval: decision.approval ?? {
+              group: b.approvers,
+              quorum: 1,
+              expirySec: this.d.options.defaultExpirySec,
+              escalation: [],
+              barOwner: false,
+              policies: [id],
+            },
+          };
+          decision.checks.push({ name: 'budget', result: 'approval', detail });
+        }
+      } else {
+        decision.checks.push({
+          name: 'budget',
+          result: 'pass',
+          detail: `reserved ${tool.cost} cost unit(s)`,
+        });
+      }
+    }
+
+    let cached: ToolResult | undefined;
+    if (
+      decision.outcome === 'allow' &&
+      tool.cacheTtlSec > 0 &&
+      tool.metadata.effect === 'read' &&
+      tool.metadata.idempotent
+    ) {
+      const hit = await tx.get<{ result_json: string }>(
+        'SELECT result_json FROM tool_cache WHERE agent_id = ? AND tool = ? AND input_hash = ? AND expires_at_ms > ?',
+        [agent.id, tool.name, hashJson(r.input), Date.now()],
+      );
+      if (hit) cached = JSON.parse(hit.result_json) as ToolResult;
+    }
+
+    const id = `act_${crypto.randomBytes(10).toString('hex')}`;
+    const now = new Date().toISOString();
+    const status: ActionStatus =
+      decision.outcome === 'deny'
+        ? 'denied'
+        : decision.outcome === 'approval'
+          ? 'pending_approval'
+          : cached
+            ? 'succeeded'
+            : 'executing';
+    await tx.run(
+      `INSERT INTO actions (id, agent_id, tool, input_json, input_hash, environment, session_id, idempotency_key, request_hash, reason,
+         confidence, on_behalf_of, reversal_of, outcome, status, decision_json, policy_hash, risk, approval_id, result_json, error_json,
+         untrusted_output, cached, cost, node_id, created_at, updated_at, started_at, finished_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [
+        id,
+        agent.id,
+        tool.name,
+        canonicalJson(r.input),
+        hashJson(r.input),
+        environment,
+        r.sessionId ?? null,
+        r.idempotencyKey ?? null,
+        p.requestHash,
+        r.reason ?? null,
+        r.confidence ?? null,
+        r.onBehalfOf ?? null,
+        p.reversalOf ?? null,
+        OUTCOME[decision.outcome],
+        status,
+        JSON.stringify(decision),
+        decision.policyHash,
+        decision.risk,
+        cached ? JSON.stringify(cached) : null,
+        cached && tool.metadata.untrustedOutput ? 1 : 0,
+        cached ? 1 : 0,
+        tool.cost,
+        status === 'executing' ? this.d.nodes.id : null,
+        now,
+        now,
+        status === 'executing' ? now : null,
+        cached ? now : null,
+      ],
+    );
+    const actor = `agent:${agent.id}`;
+    await this.d.audit.append(tx, {
+      actor,
+      type: 'action.decided',
+      subject: `action:${id}`,
+      payload: {
+        actionId: id,
+        agent: {
+          id: agent.id,
+          role: agent.role,
+          tier: agent.tier,
+          owner: agent.owner,
+          environments: agent.environments,
+        },
+        tool: tool.name,
+        toolMetadata: tool.metadata,
+        definitionHash: tool.definitionHash,
+        input: r.input,
+        environment,
+        sessionId: r.sessionId ?? null,
+        session,
+        reason: r.reason ?? null,
+        confidence: r.confidence ?? null,
+        onBehalfOf: r.onBehalfOf ?? null,
+        reversalOf: p.reversalOf ?? null,
+        idempotencyKey: r.idempotencyKey ?? null,
+        outcome: OUTCOME[decision.outcome],
+        policies: decision.policies,
+        reasons: decision.reasons,
+        risk: decision.risk,
+        policyHash: decision.policyHash,
+        checks: decision.checks,
+        ...(cached ? { cached: true, resultHash: hashJson(cached) } : {}),
+      },
+    });
+    if (alerts?.ok) {
+      for (const a of alerts.alerts) {
+        await this.d.audit.append(tx, {
+          actor: 'system',
+          type: 'budget.alert',
+          subject: `budget:${a.scope}`,
+          payload: { ...a, actionId: id },
+        });
+      }
+    }
+    if (decision.outcome === 'approval' && decision.approval) {
+      const evidence: EvidencePack = {
+        agent: { id: agent.id, role: agent.role, tier: agent.tier, owner: agent.owner },
+        tool: tool.name,
+        input: r.input,
+        environment,
+        reason: r.reason ?? null,
+        confidence: r.confidence ?? null,
+        risk: decision.risk,
+        decision: { policies: decision.policies, reasons: decision.reasons },
+        session: trail.map((t) => ({ actionId: t.id, tool: t.tool, status: t.status, at: t.created_at })),
+      };
+      const approval = await this.d.approvals.create(tx, {
+        actionId: id,
+        binding: { agentId: agent.id, tool: tool.name, input: r.input, policyHash: decision.policyHash },
+        requirement: decision.approval,
+        evidence,
+        requester: r.onBehalfOf ?? null,
+        actor,
+      });
+      await tx.run('UPDATE actions SET approval_id = ? WHERE id = ?', [approval.id, id]);
+    }
+    return (await this.get(id, tx)) as ActionView;
+  }
+
+  private announce(view: ActionView): void {
+    this.d.events.publish(
+      `action.${view.status}`,
+      { actionId: view.id, agentId: view.agentId, tool: view.tool, outcome: view.outcome },
+      `action:${view.id}`,
+    );
+    if (view.approvalId)
+      this.d.events.publish(
+        'approval.requested',
+        { approvalId: view.approvalId, actionId: view.id },
+        `action:${view.id}`,
+      );
+  }
+
+  /** Calls the upstream for an action already marked `executing`, then records the outcome. */
+  private async execute(view: ActionView, tool: RegisteredTool): Promise<ActionView> {
+    let result: ToolResult | undefined;
+    let error: { code: string; message: string } | undefined;
+    let status: ActionStatus;
+    const started = Date.now();
+    try {
+      result = await this.d.tools.call(tool, view.input);
+      status = result.isError ? 'failed' : 'succeeded';
+    } catch (err) {
+      const code = err instanceof AosError ? err.code : 'upstream_error';
+      error = { code, message: err instanceof AosError ? err.message : 'the upstream call failed' };
+      // A call that may have reached the upstream is not a failure we can vouch for.
+      status =
+        code === 'upstream_outcome_unknown' || code === 'timeout' || code === 'aborted'
+          ? 'unknown_outcome'
+          : 'failed';
+    }
+    crashPoint('action.after-upstream');
+    const now = new Date();
+    await this.d.db.tx(async (tx) => {
+      const res = await tx.run(
+        `UPDATE actions SET status = ?, result_json = ?, error_json = ?, untrusted_output = ?, finished_at = ?, updated_at = ?
+         WHERE id = ? AND status = 'executing'`,
+        [
+          status,
+          result ? JSON.stringify(result) : null,
+          error ? JSON.stringify(error) : null,
+          status === 'succeeded' && tool.metadata.untrustedOutput ? 1 : 0,
+          now.toISOString(),
+          now.toISOString(),
+          view.id,
+        ],
+      );
+      if (res.changes !== 1) return;
+      if (
+        status === 'succeeded' &&
+        result &&
+        tool.cacheTtlSec > 0 &&
+        tool.metadata.effect === 'read' &&
+        tool.metadata.idempotent
+      ) {
+        await tx.run(
+          `INSERT INTO tool_cache (agent_id, tool, input_hash, result_json, expires_at_ms) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (agent_id, tool, input_hash) DO UPDATE SET result_json = excluded.result_json, expires_at_ms = excluded.expires_at_ms`,
+          [
+            view.agentId,
+            tool.name,
+            hashJson(view.input),
+            JSON.stringify(result),
+            now.getTime() + tool.cacheTtlSec * 1000,
+          ],
+        );
+      }
+      await this.d.audit.append(tx, {
+        actor: 'system',
+        type: 'action.completed',
+        subject: `action:${view.id}`,
+        payload: {
+          actionId: view.id,
+          status,
+          durationMs: now.getTime() - started,
+          ...(result ? { isError: result.isError, resultHash: hashJson(result) } : {}),
+          ...(error ? { error } : {}),
+        },
+      });
+    });
+    const done = (await this.get(view.id)) as ActionView;
+    this.d.events.publish(
+      `action.${done.status}`,
+      { actionId: done.id, agentId: done.agentId, tool: done.tool },
+      `action:${done.id}`,
+    );
+    return done;
+  }
+
+  /**
+   * A human's vote on an approval. When it completes the quorum, the action is re-checked (binding, agent status,
+   * kill switches, tool pin) and executed exactly once — the transition to `executing` is conditional, so racing
+   * approvers cannot both start it.
+   */
+  async vote(params: {
+    approvalId: string;
+    human: Human;
+    vote: 'approve' | 'deny';
+    comment?: string | undefined;
+    bindingHash?: string | undefined;
+    input?: Record<string, unknown> | undefined;
+  }): Promise<{ approval: Approval; action: ActionView }> {
+    let toExecute: ActionView | undefined;
+    const approval = await this.d.db.tx(async (tx) => {
+      const pending = await this.d.approvals.require(params.approvalId, tx);
+      const action = await this.get(pending.actionId, tx);
+      if (!action) throw new NotFoundError('action', pending.actionId, 'action');
+      const agent = await this.d.agents.require(action.agentId, 'agent', tx);
+      const vr = await this.d.approvals.vote(tx, { ...params, agentOwner: agent.owner });
+      const now = new Date().toISOString();
+      if (vr.decided === 'denied') {
+        await tx.run(
+          "UPDATE actions SET status = 'rejected', updated_at = ? WHERE id = ? AND status = 'pending_approval'",
+          [now, action.id],
+        );
+      } else if (vr.decided === 'approved') {
+        const blocked = await this.blockReason(tx, action, agent, vr.approval);
+        if (blocked) {
+          await tx.run(
+            "UPDATE actions SET status = 'blocked', updated_at = ? WHERE id = ? AND status = 'pending_approval'",
+            [now, action.id],
+          );
+          await this.d.audit.append(tx, {
+            actor: 'system',
+            type: 'action.blocked',
+            subject: `action:${action.id}`,
+            payload: { actionId: action.id, reason: blocked },
+          });
+        } else {
+          if (action.decision.overBudget)
+            await this.d.budgets.reserve(tx, agent, this.d.tools.get(action.tool)?.cost ?? 1, {
+              force: true,
+            });
+          const res = await tx.run(
+            "UPDATE actions SET status = 'executing', node_id = ?, started_at = ?, updated_at = ? WHERE id = ? AND status = 'pending_approval'",
+            [this.d.nodes.id, now, now, action.id],
+          );
+          if (res.changes === 1) toExecute = (await this.get(action.id, tx)) as ActionView;
+        }
+      }
+      return vr.approval;
+    });
+    crashPoint('approval.after-vote');
+    this.d.events.publish(
+      `approval.${approval.status === 'pending' ? 'vote' : approval.status}`,
+      { approvalId: approval.id, actionId: approval.actionId },
+      `action:${approval.actionId}`,
+    );
+    if (toExecute) {
+      const tool = this.d.tools.get(toExecute.tool);
+      if (tool) return { approval, action: await this.execute(toExecute, tool) };
+    }
+    return { approval, action: await this.require(approval.actionId) };
+  }
+
+  private async blockReason(
+    tx: Executor,
+    action: ActionView,
+    agent: Agent,
+    approval: Approval,
+  ): Promise<string | undefined> {
+    const expected = bindingHash({
+      agentId: action.agentId,
+      tool: action.tool,
+      input: action.input,
+      policyHash: action.policyHash,
+    });
+    if (expected !== approval.bindingHash) return 'the action no longer matches what was approved';
+    if (agent.status !== 'active') return `agent ${agent.id} is ${agent.status}`;
+    const sw = await this.d.killSwitches.engagedFor(tx, agent);
+    if (sw) return `kill switch ${sw.scope} is engaged`;
+    const tool = this.d.tools.get(action.tool);
+    const current = await this.d.tools.currentStatus(tx, action.tool);
+    if (!tool || !current || current.status !== 'active' || current.approvedHash !== tool.definitionHash)
+      return `tool ${action.tool} is quarantined`;
+    return undefined;
+  }
+
+  /**
+   * Runs the registered reversal of a succeeded action through the same pipeline, as the same agent, on behalf of
+   * the human who asked. The reversal's input is a JSONata expression over `{ input, result }` of the original.
+   */
+  async undo(actionId: string, human: Human, reason?: string): Promise<ActionView> {
+    const original = await this.require(actionId);
+    if (original.status !== 'succeeded') {
+      throw new ConflictError(
+        `action ${actionId} is ${original.status}; only succeeded actions can be undone`,
+        { field: 'action' },
+      );
+    }
+    const tool = this.d.tools.get(original.tool);
+    if (!tool?.reversal)
+      throw new UserError(`tool ${original.tool} has no registered reversal`, { field: 'action' });
+    const agent = await this.d.agents.require(original.agentId, 'agent');
+    let input: unknown;
+    try {
+      input = await jsonata(tool.reversal.input).evaluate({ input: original.input, result: original.result });
+    } catch (err) {
+      throw new UserError(`reversal input expression failed: ${(err as Error).message}`, {
+        field: `tools.${tool.name}.reversal.input`,
+      });
+    }
+    if (!input || typeof input !== 'object' || Array.isArray(input)) {
+      throw new UserError('reversal input expression must give an object', {
+        field: `tools.${tool.name}.reversal.input`,
+      });
+    }
+    if (human.id === agent.id) throw new ForbiddenError('an agent cannot request an undo');
+    return this.submit(
+      agent,
+      {
+        tool: tool.reversal.tool,
+        input: JSON.parse(JSON.stringify(input)) as Record<string, unknown>,
+        reason: reason ?? `undo of ${actionId} requested by ${human.id}`,
+        environment: original.environment,
+        idempotencyKey: `undo:${actionId}`,
+      },
+      { reversalOf: actionId },
+    );
+  }
+}

@@ -1,0 +1,231 @@
+import { parseDurationSec } from '../config/duration.js';
+import type { ToolMetadata } from '../connectors/index.js';
+import { isAuthorized } from './cedar/index.js';
+import type { CedarPolicy, CedarPolicyError, CedarPolicySet } from './cedar/index.js';
+import { buildCedarRequest } from './cedar-request.js';
+import type { PolicyBundle } from './policy-bundle.js';
+
+/** Everything a decision is made from. Pure data: the same input always gives the same decision. */
+export interface DecisionInput {
+  agent: { id: string; role: string; tier: number; owner: string; environments: readonly string[] };
+  tool: { name: string; connector: string; metadata: ToolMetadata };
+  input: Record<string, unknown>;
+  environment: string;
+  reason?: string | undefined;
+  /** The agent's own confidence, 0 to 1. */
+  confidence?: number | undefined;
+  /** What the agent already did in this session. */
+  session: { tools: readonly string[]; readUntrusted: boolean; calls: number };
+}
+
+/** Settings the built-in rules need. */
+export interface DecisionOptions {
+  productionEnvironments: readonly string[];
+  /** Group that approves tier-1 proposals when no approval rule names one. */
+  defaultApprovalGroup: string;
+  defaultExpirySec: number;
+}
+
+/** Who must approve, how many, by when, and who next if nobody does. */
+export interface ApprovalRequirement {
+  group: string;
+  quorum: number;
+  expirySec: number;
+  /** Groups the request moves to, in order, each time it expires undecided; after the last, it is denied. */
+  escalation: string[];
+  /** The agent's owner may not approve (separation of duties). */
+  barOwner: boolean;
+  /** The rules that asked for approval. */
+  policies: string[];
+}
+
+/** One check that ran, for the receipt. */
+export interface DecisionCheck {
+  name: string;
+  result: 'pass' | 'fail' | 'approval' | 'skip';
+  detail: string;
+}
+
+/** The outcome and its receipts. */
+export interface Decision {
+  outcome: 'allow' | 'approval' | 'deny';
+  /** Ids of the policies and built-in rules that determined the outcome. */
+  policies: string[];
+  /** One sentence per determining rule. */
+  reasons: string[];
+  checks: DecisionCheck[];
+  /** 0-100. */
+  risk: number;
+  /** Content hash of the policy bundle the decision was made under. */
+  policyHash: string;
+  approval?: ApprovalRequirement;
+  /** Policies whose conditions errored (they did not apply). */
+  errors: CedarPolicyError[];
+}
+
+const RISK_BASE = { low: 10, medium: 40, high: 70 } as const;
+
+/** A 0-100 risk score from the tool's class and the circumstances; given to policies as `context.risk`. */
+export function riskScore(d: DecisionInput, production: boolean): number {
+  let r: number = RISK_BASE[d.tool.metadata.risk];
+  if (d.tool.metadata.effect === 'write' && d.tool.metadata.destructive) r += 15;
+  if (production) r += 10;
+  if (d.session.readUntrusted && d.tool.metadata.effect === 'write') r += 15;
+  if (d.confidence !== undefined && d.confidence < 0.5) r += 10;
+  return Math.min(100, r);
+}
+
+function approvalFromPolicies(policies: CedarPolicy[], options: DecisionOptions): ApprovalRequirement {
+  const reqs = policies.map((p) => {
+    const a = p.annotations;
+    const group = a.approvers
+      ? a.approvers.includes(':')
+        ? a.approvers
+        : `approvers:${a.approvers}`
+      : options.defaultApprovalGroup;
+    const quorum = a.quorum ? Math.max(1, Math.min(100, Number.parseInt(a.quorum, 10) || 1)) : 1;
+    const expirySec = a.expires
+      ? parseDurationSec(a.expires, `policy ${p.id} @expires`)
+      : options.defaultExpirySec;
+    const escalation = a.escalate
+      ? a.escalate
+          .split(',')
+          .map((g) => g.trim())
+          .filter(Boolean)
+      : [];
+    return {
+      group,
+      quorum,
+      expirySec,
+      escalation,
+      barOwner: 'barOwner' in a && a.barOwner !== 'false',
+      policies: [p.id],
+    };
+  });
+  // Several rules matched: the one asking for the largest quorum governs (ties: first by id); bars accumulate.
+  reqs.sort(
+    (x, y) => y.quorum - x.quorum || (x.policies[0] as string).localeCompare(y.policies[0] as string),
+  );
+  const top = reqs[0] as ApprovalRequirement;
+  return { ...top, barOwner: reqs.some((r) => r.barOwner), policies: reqs.flatMap((r) => r.policies) };
+}
+
+function byIds(set: CedarPolicySet, ids: readonly string[]): CedarPolicy[] {
+  const want = new Set(ids);
+  return set.policies.filter((p) => want.has(p.id));
+}
+
+/**
+ * Decides one action. Order: environment and tier rules (built in), then the Cedar permit/forbid set (default deny,
+ * forbid wins), then the approval rules. Any failure inside evaluation is a deny (fail closed), never an allow.
+ */
+export function decide(d: DecisionInput, bundle: PolicyBundle, options: DecisionOptions): Decision {
+  const production = options.productionEnvironments.includes(d.environment);
+  const risk = riskScore(d, production);
+  const checks: DecisionCheck[] = [];
+  const denies: { id: string; reason: string }[] = [];
+  const approvalsFrom: { id: string; reason: string }[] = [];
+  let approval: ApprovalRequirement | undefined;
+  const write = d.tool.metadata.effect === 'write';
+
+  const deny = (id: string, reason: string) => denies.push({ id, reason });
+
+  if (!d.agent.environments.includes(d.environment)) {
+    deny('builtin:environment', `agent ${d.agent.id} may not act in ${d.environment}`);
+    checks.push({
+      name: 'environment',
+      result: 'fail',
+      detail: `${d.environment} not in ${d.agent.environments.join(', ')}`,
+    });
+  } else {
+    checks.push({ name: 'environment', result: 'pass', detail: `${d.environment} is allowed` });
+  }
+
+  const tierCheck = (result: DecisionCheck['result'], detail: string) =>
+    checks.push({ name: 'tier', result, detail });
+  if (d.agent.tier === 0 && write) {
+    deny('builtin:tier-0-read-only', `tier 0 agents only read; ${d.tool.name} writes`);
+    tierCheck('fail', 'tier 0 reads only');
+  } else if (d.agent.tier === 1 && write) {
+    approvalsFrom.push({
+      id: 'builtin:tier-1-propose-only',
+      reason: 'tier 1 agents propose writes for a human to approve',
+    });
+    tierCheck('approval', 'tier 1 writes are proposals');
+  } else if (d.agent.tier === 2 && write && production) {
+    deny('builtin:tier-2-non-production', `tier 2 agents do not write in production (${d.environment})`);
+    tierCheck('fail', 'tier 2 writes only outside production');
+  } else {
+    tierCheck('pass', `tier ${d.agent.tier} may ${write ? 'write' : 'read'} in ${d.environment}`);
+  }
+
+  let permitIds: string[] = [];
+  const errors: CedarPolicyError[] = [];
+  try {
+    const { request, entities } = buildCedarRequest(d, risk, production);
+    const res = isAuthorized(bundle.permits, request, entities);
+    errors.push(...res.errors);
+    if (res.decision === 'allow') {
+      permitIds = res.determining;
+      checks.push({ name: 'policy', result: 'pass', detail: `permitted by ${res.determining.join(', ')}` });
+    } else if (res.determining.length > 0) {
+      for (const id of res.determining) deny(id, `forbidden by policy ${id}`);
+      checks.push({ name: 'policy', result: 'fail', detail: `forbidden by ${res.determining.join(', ')}` });
+    } else {
+      deny('builtin:default-deny', `no policy permits ${d.tool.name}`);
+      checks.push({ name: 'policy', result: 'fail', detail: 'no policy permits it (default deny)' });
+    }
+    if (denies.length === 0) {
+      const ar = isAuthorized(bundle.approvals, request, entities);
+      errors.push(...ar.errors);
+      if (ar.decision === 'allow') {
+        approval = approvalFromPolicies(byIds(bundle.approvals, ar.determining), options);
+        for (const id of ar.determining) approvalsFrom.push({ id, reason: `approval rule ${id} applies` });
+        checks.push({
+          name: 'approval-rules',
+          result: 'approval',
+          detail: `required by ${ar.determining.join(', ')}`,
+        });
+      } else {
+        checks.push({ name: 'approval-rules', result: 'pass', detail: 'no approval rule applies' });
+      }
+    }
+  } catch (err) {
+    deny('builtin:policy-error', `policy evaluation failed: ${(err as Error).message}`);
+    checks.push({ name: 'policy', result: 'fail', detail: 'evaluation failed; denied (fail closed)' });
+  }
+
+  const base = { checks, risk, policyHash: bundle.hash, errors };
+  if (denies.length > 0) {
+    return {
+      ...base,
+      outcome: 'deny',
+      policies: denies.map((x) => x.id),
+      reasons: denies.map((x) => x.reason),
+    };
+  }
+  if (approvalsFrom.length > 0) {
+    approval ??= {
+      group: options.defaultApprovalGroup,
+      quorum: 1,
+      expirySec: options.defaultExpirySec,
+      escalation: [],
+      barOwner: false,
+      policies: [],
+    };
+    approval.policies = [...new Set([...approvalsFrom.map((a) => a.id)])];
+    return {
+      ...base,
+      outcome: 'approval',
+      policies: [...permitIds, ...approval.policies],
+      reasons: approvalsFrom.map((a) => a.reason),
+      approval,
+    };
+  }
+  return {
+    ...base,
+    outcome: 'allow',
+    policies: permitIds,
+    reasons: permitIds.map((id) => `permitted by policy ${id}`),
+  };
+}

@@ -1,0 +1,233 @@
+import { z } from 'zod';
+import { actionRequestSchema, createAgentSchema } from '@autonomy-os/core';
+
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
+const errors = {
+  '400': { description: 'Bad input; the message names the field', ...json(ref('Error')) },
+  '401': { description: 'Missing or invalid bearer token', ...json(ref('Error')) },
+  '403': { description: 'Authenticated but not allowed', ...json(ref('Error')) },
+  '404': { description: 'Unknown resource', ...json(ref('Error')) },
+  '409': { description: 'Conflict with current state', ...json(ref('Error')) },
+  '413': { description: 'Body too large', ...json(ref('Error')) },
+};
+const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }];
+
+/** The OpenAPI 3.1 document of the REST API, generated from the same schemas that validate requests. */
+export function openApiDocument(version: string): Record<string, unknown> {
+  const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' });
+  return {
+    openapi: '3.1.0',
+    info: {
+      title: 'Autonomy OS',
+      version,
+      description: 'Control plane for a governed workforce of AI agents.',
+    },
+    components: {
+      securitySchemes: {
+        bearer: { type: 'http', scheme: 'bearer', description: 'aos_ API token or an OIDC JWT' },
+      },
+      schemas: {
+        Error: {
+          type: 'object',
+          properties: {
+            error: {
+              type: 'object',
+              properties: {
+                code: { type: 'string' },
+                message: { type: 'string' },
+                field: { type: 'string' },
+              },
+            },
+          },
+        },
+        ActionRequest: schema(actionRequestSchema),
+        Action: {
+          type: 'object',
+          required: ['id', 'outcome', 'status'],
+          properties: {
+            id: { type: 'string' },
+            outcome: { enum: ['allowed', 'pending_approval', 'denied'] },
+            status: {
+              enum: [
+                'denied',
+                'pending_approval',
+                'executing',
+                'succeeded',
+                'failed',
+                'unknown_outcome',
+                'rejected',
+                'expired',
+                'blocked',
+              ],
+            },
+            approvalId: { type: ['string', 'null'] },
+            result: {},
+            error: {},
+            decision: { type: 'object' },
+          },
+        },
+        Vote: {
+          type: 'object',
+          additionalProperties: false,
+          properties: {
+            comment: { type: 'string' },
+            bindingHash: {
+              type: 'string',
+              description: 'the binding the approver saw; refused if it differs',
+            },
+            input: { type: 'object', description: 'the arguments the approver saw; refused if they differ' },
+          },
+        },
+        AgentCreate: schema(createAgentSchema),
+      },
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      '/healthz': {
+        get: {
+          summary: 'Liveness and store check',
+          security: [],
+          responses: { '200': { description: 'ok' } },
+        },
+      },
+      '/v1/whoami': {
+        get: { summary: 'The caller', responses: { '200': { description: 'principal' }, ...errors } },
+      },
+      '/v1/actions': {
+        post: {
+          summary: 'Submit an action (agent token). Decided, recorded, executed if allowed.',
+          parameters: [{ name: 'Idempotency-Key', in: 'header', schema: { type: 'string' } }],
+          requestBody: { required: true, ...json(ref('ActionRequest')) },
+          responses: {
+            '201': { description: 'decided', ...json(ref('Action')) },
+            '200': { description: 'idempotent replay', ...json(ref('Action')) },
+            ...errors,
+          },
+        },
+        get: {
+          summary: 'Recent actions (agents see their own)',
+          responses: { '200': { description: 'list' }, ...errors },
+        },
+      },
+      '/v1/actions/{id}': {
+        get: {
+          summary: 'One action',
+          parameters: idParam,
+          responses: { '200': json(ref('Action')), ...errors },
+        },
+      },
+      '/v1/actions/{id}/receipt': {
+        get: {
+          summary: 'What it did, what it touched, which policy, which checks, who approved, how to reverse',
+          parameters: idParam,
+          responses: { '200': { description: 'receipt' }, ...errors },
+        },
+      },
+      '/v1/actions/{id}/undo': {
+        post: {
+          summary: 'Run the registered reversal through the pipeline (owner or admins)',
+          parameters: idParam,
+          responses: { '201': json(ref('Action')), ...errors },
+        },
+      },
+      '/v1/approvals': {
+        get: {
+          summary: 'Approval requests (humans)',
+          responses: { '200': { description: 'list' }, ...errors },
+        },
+      },
+      '/v1/approvals/{id}': {
+        get: {
+          summary: 'One approval request with its evidence pack',
+          parameters: idParam,
+          responses: { '200': { description: 'approval' }, ...errors },
+        },
+      },
+      '/v1/approvals/{id}/approve': {
+        post: {
+          summary: 'Approve (humans in the group; not the requester; not a barred owner)',
+          parameters: idParam,
+          requestBody: json(ref('Vote')),
+          responses: { '200': { description: 'vote recorded' }, ...errors },
+        },
+      },
+      '/v1/approvals/{id}/deny': {
+        post: {
+          summary: 'Deny',
+          parameters: idParam,
+          requestBody: json(ref('Vote')),
+          responses: { '200': { description: 'vote recorded' }, ...errors },
+        },
+      },
+      '/v1/agents': {
+        get: { summary: 'Agents', responses: { '200': { description: 'list' }, ...errors } },
+        post: {
+          summary: 'Register an agent (admins)',
+          requestBody: json(ref('AgentCreate')),
+          responses: { '201': { description: 'created' }, ...errors },
+        },
+      },
+      '/v1/agents/{id}': {
+        get: {
+          summary: 'One agent',
+          parameters: idParam,
+          responses: { '200': { description: 'agent' }, ...errors },
+        },
+      },
+      '/v1/agents/{id}/pause': {
+        post: {
+          summary: 'Pause (owner or admins)',
+          parameters: idParam,
+          responses: { '200': { description: 'agent' }, ...errors },
+        },
+      },
+      '/v1/agents/{id}/resume': {
+        post: {
+          summary: 'Resume (admins)',
+          parameters: idParam,
+          responses: { '200': { description: 'agent' }, ...errors },
+        },
+      },
+      '/v1/agents/{id}/kill': {
+        post: {
+          summary: 'Revoke for good (admins)',
+          parameters: idParam,
+          responses: { '200': { description: 'agent' }, ...errors },
+        },
+      },
+      '/v1/killswitch': {
+        get: { summary: 'Kill switches', responses: { '200': { description: 'list' }, ...errors } },
+        post: {
+          summary: 'Engage or release: {active, role? | agent? | scope?, reason?} (admins)',
+          responses: { '200': { description: 'switch' }, ...errors },
+        },
+      },
+      '/v1/tools': {
+        get: {
+          summary: 'Tools with pinned definitions and governance metadata',
+          responses: { '200': { description: 'list' }, ...errors },
+        },
+      },
+      '/v1/tools/{name}/approve': {
+        post: {
+          summary: 'Approve a quarantined definition (admins)',
+          parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { '200': { description: 'tool' }, ...errors },
+        },
+      },
+      '/v1/budgets': {
+        get: { summary: 'Budget usage', responses: { '200': { description: 'list' }, ...errors } },
+      },
+      '/v1/audit/verify': {
+        get: {
+          summary: 'Verify the audit log (auditors, admins)',
+          responses: { '200': { description: 'report' }, ...errors },
+        },
+      },
+      '/v1/openapi.json': {
+        get: { summary: 'This document', security: [], responses: { '200': { description: 'OpenAPI 3.1' } } },
+      },
+    },
+  };
+}

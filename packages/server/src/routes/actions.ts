@@ -1,0 +1,104 @@
+import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import { NotFoundError, buildReceipt } from '@autonomy-os/core';
+import type { ActionStatus, ActionView, Engine } from '@autonomy-os/core';
+import { principalOf, requireAgent, requireHuman } from '../auth.js';
+
+/** The wire form of an action. */
+export function actionBody(a: ActionView & { replayed?: boolean }) {
+  return {
+    id: a.id,
+    outcome: a.outcome,
+    status: a.status,
+    agentId: a.agentId,
+    tool: a.tool,
+    input: a.input,
+    environment: a.environment,
+    sessionId: a.sessionId,
+    approvalId: a.approvalId,
+    result: a.result,
+    error: a.error,
+    decision: {
+      policies: a.decision.policies,
+      reasons: a.decision.reasons,
+      risk: a.risk,
+      policyHash: a.policyHash,
+    },
+    cached: a.cached,
+    reversalOf: a.reversalOf,
+    createdAt: a.createdAt,
+    updatedAt: a.updatedAt,
+    ...(a.replayed ? { replayed: true } : {}),
+  };
+}
+
+/** `/v1/actions`: submit, read, receipt, undo. */
+export function registerActionRoutes(
+  app: FastifyInstance,
+  engine: Engine,
+  authenticate: preHandlerAsyncHookHandler,
+): void {
+  const visible = async (req: Parameters<typeof principalOf>[0], id: string) => {
+    const p = principalOf(req);
+    const a = await engine.actions.get(id);
+    // An agent sees only its own actions; anything else looks like it does not exist.
+    if (!a || (p.kind === 'agent' && a.agentId !== p.id)) throw new NotFoundError('action', id, 'id');
+    return a;
+  };
+
+  app.post('/v1/actions', { preHandler: authenticate }, async (req, reply) => {
+    const agent = requireAgent(req);
+    const body = (req.body ?? {}) as Record<string, unknown>;
+    const header = req.headers['idempotency-key'];
+    const request =
+      typeof header === 'string' && body.idempotencyKey === undefined
+        ? { ...body, idempotencyKey: header }
+        : body;
+    const view = await engine.actions.submit(agent, request as never);
+    void reply.code(view.replayed ? 200 : 201);
+    return actionBody(view);
+  });
+
+  app.get('/v1/actions', { preHandler: authenticate }, async (req) => {
+    const p = principalOf(req);
+    const q = req.query as { status?: ActionStatus; agent?: string; limit?: string; since?: string };
+    const list = await engine.actions.list({
+      ...(p.kind === 'agent' ? { agentId: p.id } : q.agent ? { agentId: q.agent } : {}),
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.since ? { since: q.since } : {}),
+      limit: Number(q.limit) || 100,
+    });
+    return { actions: list.map(actionBody) };
+  });
+
+  app.get('/v1/actions/:id', { preHandler: authenticate }, async (req) =>
+    actionBody(await visible(req, (req.params as { id: string }).id)),
+  );
+
+  app.get('/v1/actions/:id/receipt', { preHandler: authenticate }, async (req) => {
+    const a = await visible(req, (req.params as { id: string }).id);
+    return buildReceipt(
+      {
+        actions: engine.actions,
+        approvals: engine.approvals,
+        tools: engine.tools,
+        audit: engine.store.audit,
+      },
+      a.id,
+    );
+  });
+
+  app.post('/v1/actions/:id/undo', { preHandler: authenticate }, async (req, reply) => {
+    const human = requireHuman(req, undefined, 'undo');
+    const a = await visible(req, (req.params as { id: string }).id);
+    const agent = await engine.store.agents.require(a.agentId, 'agent');
+    if (agent.owner !== human.id) requireHuman(req, ['admins'], "undoing another owner's agent's action");
+    const body = (req.body ?? {}) as { reason?: string };
+    const view = await engine.actions.undo(
+      a.id,
+      human,
+      typeof body.reason === 'string' ? body.reason : undefined,
+    );
+    void reply.code(201);
+    return actionBody(view);
+  });
+}

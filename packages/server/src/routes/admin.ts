@@ -1,0 +1,122 @@
+import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import { UserError, actorOf } from '@autonomy-os/core';
+import type { AgentStatus, Engine } from '@autonomy-os/core';
+import { principalOf, requireHuman } from '../auth.js';
+
+/** `/v1/agents`, `/v1/killswitch`, `/v1/tools`, `/v1/budgets`: administration. Changes need the admins group. */
+export function registerAdminRoutes(
+  app: FastifyInstance,
+  engine: Engine,
+  authenticate: preHandlerAsyncHookHandler,
+): void {
+  const { agents } = engine.store;
+
+  app.get('/v1/agents', { preHandler: authenticate }, async (req) => {
+    requireHuman(req, undefined, 'listing agents');
+    const q = req.query as { role?: string; status?: AgentStatus };
+    return {
+      agents: await agents.list({
+        ...(q.role ? { role: q.role } : {}),
+        ...(q.status ? { status: q.status } : {}),
+      }),
+    };
+  });
+
+  app.post('/v1/agents', { preHandler: authenticate }, async (req, reply) => {
+    requireHuman(req, ['admins'], 'creating agents');
+    const agent = await agents.create((req.body ?? {}) as never, actorOf(principalOf(req)));
+    void reply.code(201);
+    return agent;
+  });
+
+  app.get('/v1/agents/:id', { preHandler: authenticate }, async (req) => {
+    requireHuman(req, undefined, 'reading agents');
+    return agents.require((req.params as { id: string }).id, 'id');
+  });
+
+  for (const [verb, change] of [
+    ['pause', 'pause'],
+    ['resume', 'resume'],
+    ['kill', 'revoke'],
+    ['revoke', 'revoke'],
+  ] as const) {
+    app.post(`/v1/agents/:id/${verb}`, { preHandler: authenticate }, async (req) => {
+      const human = requireHuman(req, undefined, `${verb} agents`);
+      const id = (req.params as { id: string }).id;
+      const agent = await agents.require(id, 'id');
+      // The owner may pause their own agent; everything else is for admins.
+      if (!(verb === 'pause' && agent.owner === human.id)) requireHuman(req, ['admins'], `${verb} agents`);
+      const reason = ((req.body ?? {}) as { reason?: unknown }).reason;
+      return agents.setStatus(
+        id,
+        change,
+        actorOf(principalOf(req)),
+        typeof reason === 'string' ? reason : undefined,
+      );
+    });
+  }
+
+  app.get('/v1/killswitch', { preHandler: authenticate }, async (req) => {
+    requireHuman(req, undefined, 'reading kill switches');
+    return { switches: await engine.killSwitches.list() };
+  });
+
+  app.post('/v1/killswitch', { preHandler: authenticate }, async (req) => {
+    requireHuman(req, ['admins'], 'kill switches');
+    const b = (req.body ?? {}) as {
+      active?: unknown;
+      on?: unknown;
+      role?: unknown;
+      agent?: unknown;
+      scope?: unknown;
+      reason?: unknown;
+    };
+    const active = b.active ?? b.on;
+    if (typeof active !== 'boolean') throw new UserError('must be true or false', { field: 'active' });
+    const scope =
+      typeof b.scope === 'string'
+        ? b.scope
+        : typeof b.role === 'string'
+          ? `role:${b.role}`
+          : typeof b.agent === 'string'
+            ? `agent:${b.agent}`
+            : 'global';
+    return engine.killSwitches.set(
+      { scope, active, reason: typeof b.reason === 'string' ? b.reason : undefined },
+      actorOf(principalOf(req)),
+    );
+  });
+
+  app.get('/v1/tools', { preHandler: authenticate }, async () => ({
+    tools: engine.tools.list().map((t) => ({
+      name: t.name,
+      connector: t.connector,
+      status: t.status,
+      description: t.definition.description ?? null,
+      metadata: t.metadata,
+      cost: t.cost,
+      definitionHash: t.definitionHash,
+      reversal: t.reversal?.tool ?? null,
+      inputSchema: t.definition.inputSchema,
+    })),
+  }));
+
+  app.post('/v1/tools/:name/approve', { preHandler: authenticate }, async (req) => {
+    requireHuman(req, ['admins'], 'approving tool definitions');
+    const t = await engine.tools.approveDefinition(
+      (req.params as { name: string }).name,
+      actorOf(principalOf(req)),
+    );
+    return { name: t.name, status: t.status, definitionHash: t.definitionHash };
+  });
+
+  app.get('/v1/budgets', { preHandler: authenticate }, async (req) => {
+    requireHuman(req, undefined, 'reading budgets');
+    return { budgets: await engine.budgets.usage() };
+  });
+
+  app.get('/v1/audit/verify', { preHandler: authenticate }, async (req) => {
+    requireHuman(req, ['auditors', 'admins'], 'verifying the audit log');
+    return engine.store.audit.verify();
+  });
+}
