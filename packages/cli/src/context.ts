@@ -1,12 +1,23 @@
 import os from 'node:os';
 import type { Command } from 'commander';
-import { openStore } from '@autonomy-os/core';
-import type { Store } from '@autonomy-os/core';
+import {
+  NotFoundError,
+  UserError,
+  createEngine,
+  loadConfigFile,
+  openStore,
+  parseConfig,
+} from '@autonomy-os/core';
+import type { Engine, Human, Store } from '@autonomy-os/core';
+import { AosClient } from '@autonomy-os/sdk';
 
 /** Global options every command sees. */
 export interface GlobalOptions {
   data: string;
   databaseUrl?: string;
+  /** A running server to talk to instead of the local store. */
+  url?: string;
+  token?: string;
 }
 
 /** The options of a command merged with the global ones. */
@@ -23,6 +34,48 @@ export async function withStore<T>(cmd: Command, fn: (store: Store) => Promise<T
   } finally {
     await store.close();
   }
+}
+
+/**
+ * Opens the store and an engine on it (policies, tools, connectors from `--config`), without background work or an
+ * upstream tool sync: commands that execute actions (approve, undo) use the pinned tools and the configured
+ * connectors.
+ */
+export async function withEngine<T>(
+  cmd: Command,
+  configFile: string | undefined,
+  fn: (engine: Engine) => Promise<T>,
+): Promise<T> {
+  const config = configFile ? loadConfigFile(configFile) : parseConfig({});
+  return withStore(cmd, async (store) => {
+    const engine = await createEngine({ store, config });
+    try {
+      await engine.nodes.register();
+      await engine.tools.reload();
+      return await fn(engine);
+    } finally {
+      await engine.close();
+    }
+  });
+}
+
+/** A REST client when `--url` (or AOS_URL) is given; undefined for local mode. */
+export function remote(cmd: Command): AosClient | undefined {
+  const g = globals(cmd);
+  if (!g.url) return undefined;
+  if (!g.token) throw new UserError('is required with --url (or set AOS_TOKEN)', { field: 'token' });
+  return new AosClient({ url: g.url, token: g.token });
+}
+
+/** The human a local command acts as (`--as`), who must exist. */
+export async function actingHuman(store: Store, id: string | undefined): Promise<Human> {
+  if (!id)
+    throw new UserError('is required in local mode: the human you act as (or use --url and --token)', {
+      field: 'as',
+    });
+  const h = await store.humans.get(id);
+  if (!h) throw new NotFoundError('human', id, 'as');
+  return h;
 }
 
 /** The audit actor for changes made from this command line: `AOS_ACTOR`, else the local user. */

@@ -1,7 +1,11 @@
 #!/usr/bin/env node
 import { Command, CommanderError, Option } from 'commander';
 import { AosError, UserError } from '@autonomy-os/core';
+import { registerActions } from './commands/actions.js';
 import { registerAgents } from './commands/agents.js';
+import { registerApprovals } from './commands/approvals.js';
+import { registerIntervention } from './commands/intervention.js';
+import { registerTools } from './commands/tools.js';
 import { registerAudit } from './commands/audit.js';
 import { registerHumans } from './commands/humans.js';
 import { registerInit } from './commands/init.js';
@@ -27,6 +31,10 @@ registerAgents(program);
 registerHumans(program);
 registerTokens(program);
 registerAudit(program);
+registerActions(program);
+registerApprovals(program);
+registerIntervention(program);
+registerTools(program);
 
 /** One line on stderr; exit 2 for the caller's mistakes, 1 for everything else. */
 function fail(err: unknown): never {

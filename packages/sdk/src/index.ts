@@ -1,1 +1,6 @@
-export {};
+/**
+ * @autonomy-os/sdk — a browser-safe client for agents and the console. Anything exported here is public API.
+ */
+export { AosClient } from './client.js';
+export type { AosClientOptions, ActParams, Action } from './client.js';
+export { AosApiError } from './errors.js';

@@ -75,6 +75,8 @@ export function buildServer(options: ServerOptions): AosServer {
     void reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } });
   });
 
+  // JSON only: anything else is 415, not a string body for the engine to puzzle over.
+  app.removeContentTypeParser('text/plain');
   app.decorateRequest('principal', undefined);
   const authenticate = async (req: FastifyRequest) => {
     req.principal = await authenticator.authenticate(bearerOf(req));

@@ -91,6 +91,7 @@ CREATE TABLE tools (
   definition_hash TEXT NOT NULL,
   approved_hash TEXT NOT NULL,
   pending_json TEXT,
+  settings_json TEXT NOT NULL DEFAULT '{}',
   status TEXT NOT NULL CHECK (status IN ('active', 'quarantined', 'removed')),
   updated_at TEXT NOT NULL
 );

@@ -39,6 +39,7 @@ interface Row {
   definition_hash: string;
   approved_hash: string;
   pending_json: string | null;
+  settings_json: string;
   status: 'active' | 'quarantined' | 'removed';
 }
 
@@ -97,7 +98,8 @@ export class ToolRegistry {
 
   private toTool(row: Row): RegisteredTool {
     const definition = JSON.parse(row.definition_json) as ToolDefinition;
-    const cfg = this.toolConfig[row.name];
+    // This node's configuration wins; without one (the CLI), the settings the serving nodes recorded.
+    const cfg = this.toolConfig[row.name] ?? (JSON.parse(row.settings_json || '{}') as Partial<ToolConfig>);
     const override: Partial<ToolMetadata> = {};
     if (cfg?.effect) override.effect = cfg.effect;
     if (cfg?.destructive !== undefined) override.destructive = cfg.destructive;
@@ -139,14 +141,15 @@ export class ToolRegistry {
       for (const def of defs) {
         const name = `${id}.${def.name}`;
         const hash = definitionHash(def);
+        const settings = JSON.stringify(this.toolConfig[name] ?? {});
         await this.db.tx(async (tx) => {
           const row = await tx.get<Row>(`SELECT * FROM tools WHERE name = ?${this.db.forUpdate}`, [name]);
           const now = new Date().toISOString();
           if (!row) {
             await tx.run(
-              `INSERT INTO tools (name, connector, upstream_name, definition_json, definition_hash, approved_hash, pending_json, status, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, NULL, 'active', ?)`,
-              [name, id, def.name, JSON.stringify(def), hash, hash, now],
+              `INSERT INTO tools (name, connector, upstream_name, definition_json, definition_hash, approved_hash, pending_json, settings_json, status, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, NULL, ?, 'active', ?)`,
+              [name, id, def.name, JSON.stringify(def), hash, hash, settings, now],
             );
             await this.audit.append(tx, {
               actor,
@@ -170,6 +173,9 @@ export class ToolRegistry {
               payload: { tool: name, pinnedHash: row.approved_hash, upstreamHash: hash },
             });
             quarantined.push(name);
+          }
+          if (row && row.settings_json !== settings) {
+            await tx.run('UPDATE tools SET settings_json = ? WHERE name = ?', [settings, name]);
           }
         });
       }
