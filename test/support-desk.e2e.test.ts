@@ -61,6 +61,7 @@ describe.each(targets)('the support desk example, as a user runs it, on $name', 
       headers: { authorization: `Bearer ${token}`, ...(body ? { 'content-type': 'application/json' } : {}) },
       ...(body ? { body: JSON.stringify(body) } : {}),
     });
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any -- response bodies are read loosely in this test
     return { status: res.status, body: (await res.json()) as Record<string, any> };
   };
   const act = (
