@@ -1,4 +1,5 @@
 import { ApprovalService } from './approvals/approvals.js';
+import { announceApprovals } from './approvals/webhook.js';
 import { BudgetService } from './budgets/budgets.js';
 import type { AosConfig, ConnectorConfig } from './config/config.js';
 import { parseDurationSec } from './config/duration.js';
@@ -115,6 +116,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     },
   });
   const timers: NodeJS.Timeout[] = [];
+  const unsubscribe: (() => void)[] = [];
   let ticking = false;
   const engine: Engine = {
     store,
@@ -132,6 +134,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       return bundle;
     },
     async start(opts = {}) {
+      const hook = config.approvals.webhook;
+      if (hook)
+        unsubscribe.push(
+          announceApprovals(events, approvals, { url: hook.url, secret: hook.secret, secrets }),
+        );
       await nodes.register();
       await tools.reload();
       await tools.sync();
@@ -158,6 +165,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     },
     async close() {
       for (const t of timers) clearInterval(t);
+      for (const u of unsubscribe) u();
       await nodes.deregister().catch(() => undefined);
       await tools.close();
     },

@@ -175,3 +175,5 @@ export { createEngine } from './engine.js';
 export type { Engine, EngineOptions } from './engine.js';
 export { buildReceipt, formatReceipt } from './pipeline/receipt.js';
 export type { Receipt } from './pipeline/receipt.js';
+export { announceApprovals, signWebhook, verifyWebhookSignature } from './approvals/webhook.js';
+export type { ApprovalWebhookOptions } from './approvals/webhook.js';
