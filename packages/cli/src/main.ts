@@ -9,6 +9,7 @@ import { registerTools } from './commands/tools.js';
 import { registerAudit } from './commands/audit.js';
 import { registerHumans } from './commands/humans.js';
 import { registerInit } from './commands/init.js';
+import { registerPolicy } from './commands/policy.js';
 import { registerServe } from './commands/serve.js';
 import { registerTokens } from './commands/tokens.js';
 import { VERSION } from './version.js';
@@ -35,6 +36,7 @@ registerActions(program);
 registerApprovals(program);
 registerIntervention(program);
 registerTools(program);
+registerPolicy(program);
 
 /** One line on stderr; exit 2 for the caller's mistakes, 1 for everything else. */
 function fail(err: unknown): never {

@@ -177,3 +177,35 @@ export { buildReceipt, formatReceipt } from './pipeline/receipt.js';
 export type { Receipt } from './pipeline/receipt.js';
 export { announceApprovals, signWebhook, verifyWebhookSignature } from './approvals/webhook.js';
 export type { ApprovalWebhookOptions } from './approvals/webhook.js';
+export {
+  defaultDecisionOptions,
+  defaultEnvironment,
+  loadToolCatalog,
+  parseToolCatalog,
+  parseSessionsJsonl,
+  simulateSession,
+  simulatedDecisionInput,
+  simulatedAgentSchema,
+} from './policy/simulate.js';
+export type {
+  SimulatedTool,
+  ToolCatalog,
+  SimulatedAgent,
+  SimulatedCall,
+  SimulatedSession,
+  SessionHistory,
+  SimulationOptions,
+  SimulatedCallResult,
+} from './policy/simulate.js';
+export { loadPolicyTestFile, runPolicyTests } from './policy/policy-tests.js';
+export type { PolicyTestCase, PolicyTestSuite, PolicyTestResult } from './policy/policy-tests.js';
+export { replayDecisions, parseSince, guardReason, decisionInputFromAuditPayload } from './policy/replay.js';
+export type {
+  ReplayChange,
+  ReplaySkip,
+  ReplayReport,
+  ReplayOptions,
+  PolicyOutcome,
+} from './policy/replay.js';
+export { validatePolicyDirectory } from './policy/validate-directory.js';
+export type { PolicyValidationReport, PolicySetSummary, PolicyProblem } from './policy/validate-directory.js';

@@ -21,7 +21,8 @@ export interface PolicyBundle {
   source: string;
 }
 
-function readCedarFiles(dir: string): { file: string; text: string }[] {
+/** The `*.cedar` files directly in `dir`, sorted by name; none when it does not exist. */
+export function readCedarFiles(dir: string): { file: string; text: string }[] {
   if (!fs.existsSync(dir)) return [];
   return fs
     .readdirSync(dir, { withFileTypes: true })
