@@ -52,7 +52,8 @@ export async function concurrentPerSecond(n, clients, fn) {
   return n / (Number(process.hrtime.bigint() - start) / 1e9);
 }
 
-function summarize(samples, totalSec) {
+/** p50, p99 and mean (µs) of latency samples, and calls/s over `totalSec`. */
+export function summarize(samples, totalSec) {
   const n = samples.length;
   samples.sort();
   const at = (q) => samples[Math.min(n - 1, Math.floor(q * n))];

@@ -4,13 +4,12 @@
 // undici, keep-alive). The example support-desk organisation, on each backend, with the answer cache off.
 import { EnvSecretStore, createEngine } from '@autonomy-os/core';
 import { buildServer } from '@autonomy-os/server';
-import { backends, concurrentPerSecond, latencies } from '../harness.js';
+import { backends, concurrentPerSecond, latencies, summarize } from '../harness.js';
 import { PAYMENTS_KEY, startPayments, supportDeskConfig } from '../support-desk.js';
 
 export const name = 'actions';
 
 const { fetch } = globalThis; // Node's built-in fetch (undici), keep-alive by default
-
 const CLIENTS = 8;
 
 async function expectOk(res, what) {
@@ -28,6 +27,28 @@ async function expectAllowed(res, what) {
     throw new Error(`${what}: ${body.outcome}/${body.status} ${JSON.stringify(body.decision ?? body.error)}`);
   }
   return body;
+}
+
+/** Rounds each measurement is split into, alternating baseline and governed calls. */
+const ROUNDS = 10;
+
+/** Times `n` calls of each of `a` and `b`, alternating blocks of n/ROUNDS; answers a summary for each. */
+async function interleaved(n, a, b) {
+  const samples = [new Float64Array(n), new Float64Array(n)];
+  const seconds = [0, 0];
+  const block = Math.ceil(n / ROUNDS);
+  for (let start = 0; start < n; start += block) {
+    for (const [k, fn] of [a, b].entries()) {
+      for (let i = start; i < Math.min(n, start + block); i++) {
+        const t0 = process.hrtime.bigint();
+        await fn(i);
+        const us = Number(process.hrtime.bigint() - t0) / 1e3;
+        samples[k][i] = us;
+        seconds[k] += us / 1e6;
+      }
+    }
+  }
+  return samples.map((s, k) => summarize(s, seconds[k]));
 }
 
 export async function run({ quick }) {
@@ -108,8 +129,7 @@ export async function run({ quick }) {
       const pair = async (label, directLabel, direct, governed) => {
         await latencies(warmup, direct);
         await latencies(warmup, governed);
-        const d = await latencies(n, direct);
-        const g = await latencies(n, governed);
+        const [d, g] = await interleaved(n, direct, governed);
         const us = (x) => `${Math.round(x)} µs`;
         row(`${directLabel} (baseline), calls/s`, d.perSecond, {
           note: `p50 ${us(d.p50)}, p99 ${us(d.p99)}`,
@@ -125,8 +145,16 @@ export async function run({ quick }) {
       await pair('governed payments.get_order', 'direct GET /orders/:id', directGet, governedGet);
       await pair('governed payments.refund', 'direct POST /refunds', directRefund, governedRefund);
 
-      const dc = await concurrentPerSecond(nConcurrent, CLIENTS, directGet);
-      const gc = await concurrentPerSecond(nConcurrent, CLIENTS, governedGet);
+      // Concurrent clients, alternating direct and governed blocks so drift on a busy machine hits both alike.
+      let dSec = 0;
+      let gSec = 0;
+      for (let r = 0; r < ROUNDS; r++) {
+        dSec += nConcurrent / ROUNDS / (await concurrentPerSecond(nConcurrent / ROUNDS, CLIENTS, directGet));
+        gSec +=
+          nConcurrent / ROUNDS / (await concurrentPerSecond(nConcurrent / ROUNDS, CLIENTS, governedGet));
+      }
+      const dc = nConcurrent / dSec;
+      const gc = nConcurrent / gSec;
       row(`direct GET /orders/:id, ${CLIENTS} clients (baseline), calls/s`, dc);
       row(`governed payments.get_order, ${CLIENTS} clients, calls/s`, gc, { ratio: gc / dc });
     } finally {
