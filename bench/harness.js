@@ -24,9 +24,45 @@ export async function latencies(n, fn) {
     samples[i] = Number(process.hrtime.bigint() - t0) / 1e3;
   }
   const total = Number(process.hrtime.bigint() - start) / 1e9;
+  return summarize(samples, total);
+}
+
+/** Times each of `n` synchronous calls (no await between them); answers { p50, p99, mean } in µs and calls/s. */
+export function latenciesSync(n, fn) {
+  const samples = new Float64Array(n);
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    fn(i);
+    samples[i] = Number(process.hrtime.bigint() - t0) / 1e3;
+  }
+  const total = Number(process.hrtime.bigint() - start) / 1e9;
+  return summarize(samples, total);
+}
+
+/** Runs `n` calls from `clients` concurrent loops (each awaits its own calls in sequence); answers calls/s. */
+export async function concurrentPerSecond(n, clients, fn) {
+  let next = 0;
+  const start = process.hrtime.bigint();
+  await Promise.all(
+    Array.from({ length: clients }, async () => {
+      while (next < n) await fn(next++);
+    }),
+  );
+  return n / (Number(process.hrtime.bigint() - start) / 1e9);
+}
+
+/** p50, p99 and mean (µs) of latency samples, and calls/s over `totalSec`. */
+export function summarize(samples, totalSec) {
+  const n = samples.length;
   samples.sort();
   const at = (q) => samples[Math.min(n - 1, Math.floor(q * n))];
-  return { p50: at(0.5), p99: at(0.99), mean: samples.reduce((a, b) => a + b, 0) / n, perSecond: n / total };
+  return {
+    p50: at(0.5),
+    p99: at(0.99),
+    mean: samples.reduce((a, b) => a + b, 0) / n,
+    perSecond: n / totalSec,
+  };
 }
 
 /** Seconds a single call takes. */

@@ -3,9 +3,11 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { fmt } from './harness.js';
+import * as actions from './suites/actions.js';
 import * as audit from './suites/audit.js';
+import * as policy from './suites/policy.js';
 
-const suites = [audit];
+const suites = [audit, policy, actions];
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
