@@ -5,6 +5,7 @@ import { registerAgents } from './commands/agents.js';
 import { registerAudit } from './commands/audit.js';
 import { registerHumans } from './commands/humans.js';
 import { registerInit } from './commands/init.js';
+import { registerMcp } from './commands/mcp.js';
 import { registerServe } from './commands/serve.js';
 import { registerTokens } from './commands/tokens.js';
 import { VERSION } from './version.js';
@@ -27,6 +28,7 @@ registerAgents(program);
 registerHumans(program);
 registerTokens(program);
 registerAudit(program);
+registerMcp(program);
 
 /** One line on stderr; exit 2 for the caller's mistakes, 1 for everything else. */
 function fail(err: unknown): never {
