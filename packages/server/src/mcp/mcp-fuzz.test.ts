@@ -83,25 +83,48 @@ const rpc = fc.record(
   },
   { requiredKeys: [] },
 );
+/** Well-formed calls with plausible arguments, so hostile traffic also reaches the pipeline and the upstream. */
+const plausibleCall = fc
+  .record({
+    id: fc.integer({ min: 1, max: 1e6 }),
+    name: fc.constantFrom('payments.get_order', 'payments.refund', 'payments.delete_customer'),
+    orderId: fc.constantFrom('o-1', 'o-2', 'bad id!', ''),
+    amount: fc.oneof(fc.integer({ min: -5, max: 900 }), fc.constant(Number.MAX_VALUE)),
+  })
+  .map((c) =>
+    JSON.stringify({
+      jsonrpc: '2.0',
+      id: c.id,
+      method: 'tools/call',
+      params: {
+        name: c.name,
+        arguments:
+          c.name === 'payments.get_order'
+            ? { orderId: c.orderId }
+            : c.name === 'payments.refund'
+              ? { orderId: c.orderId, amount: c.amount }
+              : { customerId: c.orderId },
+      },
+    }),
+  );
 const JSON_HEADERS = { 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
 const body = fc.oneof(
   { weight: 6, arbitrary: rpc.map((m) => JSON.stringify(m)) },
+  { weight: 3, arbitrary: plausibleCall },
   { weight: 2, arbitrary: fc.array(rpc, { maxLength: 150 }).map((m) => JSON.stringify(m)) },
   { weight: 1, arbitrary: fc.jsonValue().map((v) => JSON.stringify(v) ?? 'null') },
   { weight: 2, arbitrary: fc.string({ maxLength: 200 }) },
   { weight: 1, arbitrary: rpc.map((m) => JSON.stringify(m).slice(0, -3)) },
   {
     weight: 1,
-    arbitrary: fc
-      .integer({ min: 1, max: 3 })
-      .map((mb) =>
-        JSON.stringify({
-          jsonrpc: '2.0',
-          id: 1,
-          method: 'tools/call',
-          params: { name: 'payments.get_order', arguments: { orderId: 'x'.repeat(mb * 600_000) } },
-        }),
-      ),
+    arbitrary: fc.integer({ min: 1, max: 3 }).map((mb) =>
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'tools/call',
+        params: { name: 'payments.get_order', arguments: { orderId: 'x'.repeat(mb * 600_000) } },
+      }),
+    ),
   },
 );
 const headers = fc.oneof(
