@@ -196,7 +196,7 @@ describe.each(backends)('MCP gateway on $name', (backend) => {
     const meta = await bot
       .callTool({ name: 'payments.get_order', arguments: { orderId: 'o-1' }, _meta: { confidence: 'high' } })
       .catch((e: unknown) => e);
-    expect((err as McpError).code).toBe(ErrorCode.InvalidParams);
+    expect((meta as McpError).code).toBe(ErrorCode.InvalidParams);
     expect((meta as McpError).message).toContain('_meta.confidence');
     expect(await t.raw('SELECT id FROM actions')).toHaveLength(0);
   });
