@@ -10,6 +10,7 @@ import { registerAudit } from './commands/audit.js';
 import { registerHumans } from './commands/humans.js';
 import { registerInit } from './commands/init.js';
 import { registerPolicy } from './commands/policy.js';
+import { registerMcp } from './commands/mcp.js';
 import { registerServe } from './commands/serve.js';
 import { registerTokens } from './commands/tokens.js';
 import { VERSION } from './version.js';
@@ -37,6 +38,7 @@ registerApprovals(program);
 registerIntervention(program);
 registerTools(program);
 registerPolicy(program);
+registerMcp(program);
 
 /** One line on stderr; exit 2 for the caller's mistakes, 1 for everything else. */
 function fail(err: unknown): never {

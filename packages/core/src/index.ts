@@ -159,7 +159,7 @@ export type { Approval, ApprovalBinding, EvidencePack, VoteResult } from './appr
 export { EventBus } from './events/event-bus.js';
 export type { AosEvent, EventListener } from './events/event-bus.js';
 export { ActionService } from './pipeline/action-service.js';
-export type { ActionServiceDeps } from './pipeline/action-service.js';
+export type { ActionServiceDeps, SubmitExtra } from './pipeline/action-service.js';
 export { actionRequestSchema, FINAL_STATUSES } from './pipeline/types.js';
 export type {
   ActionRequest,

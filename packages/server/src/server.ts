@@ -3,6 +3,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Authenticator, OidcVerifier } from '@autonomy-os/core';
 import type { Engine, Principal } from '@autonomy-os/core';
 import { toHttpError } from './errors.js';
+import { registerMcpRoutes } from './mcp/mcp-routes.js';
 import { openApiDocument } from './openapi.js';
 import { registerActionRoutes } from './routes/actions.js';
 import { registerAdminRoutes } from './routes/admin.js';
@@ -106,6 +107,7 @@ export function buildServer(options: ServerOptions): AosServer {
   registerActionRoutes(app, engine, authenticate);
   registerApprovalRoutes(app, engine, authenticate);
   registerAdminRoutes(app, engine, authenticate);
+  registerMcpRoutes(app, engine, authenticator, options.version);
 
   return {
     app,

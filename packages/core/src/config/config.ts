@@ -174,6 +174,19 @@ export const configSchema = z
       })
       .strict()
       .default({ host: '127.0.0.1', port: 7420, bodyLimit: 1024 * 1024 }),
+    /** The MCP front (`POST /mcp`). */
+    mcp: z
+      .object({
+        /** How long a tools/call waits for a pending approval before answering `pending_approval`. */
+        approvalWaitMs: z.number().int().min(0).max(600_000).default(30_000),
+        /**
+         * The public URL of this server's MCP endpoint (RFC 9728 `resource`), e.g. `https://aos.example.com/mcp`;
+         * default: derived from each request's Host. Behind a proxy, set it.
+         */
+        resource: z.string().url().optional(),
+      })
+      .strict()
+      .default({ approvalWaitMs: 30_000 }),
     oidc: z
       .object({
         issuer: z.string().url(),

@@ -106,6 +106,17 @@ function isUniqueViolation(err: unknown): boolean {
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
 
+/** Pipeline options a front may set beyond the agent's request. */
+export interface SubmitExtra {
+  /** The action undoes this earlier action. */
+  reversalOf?: string;
+  /**
+   * Hold an action policy would allow for a human approval (the default approval group) anyway. Never turns a
+   * deny into anything else.
+   */
+  forceApproval?: boolean;
+}
+
 /** A deny made before policy ran (guard): same shape as a policy decision so receipts read alike. */
 function guardDeny(id: string, reason: string, checks: DecisionCheck[], policyHash: string): Decision {
   return { outcome: 'deny', policies: [id], reasons: [reason], checks, risk: 0, policyHash, errors: [] };
@@ -168,7 +179,7 @@ export class ActionService {
   async submit(
     agent: Agent,
     request: ActionRequest,
-    extra: { reversalOf?: string } = {},
+    extra: SubmitExtra = {},
   ): Promise<ActionView & { replayed?: boolean }> {
     const r = parseInput(actionRequestSchema, request);
     const tool = this.d.tools.get(r.tool);
@@ -190,7 +201,15 @@ export class ActionService {
     let view: ActionView;
     try {
       view = await this.d.db.tx((tx) =>
-        this.decideAndRecord(tx, { agent, tool, r, environment, requestHash, reversalOf: extra.reversalOf }),
+        this.decideAndRecord(tx, {
+          agent,
+          tool,
+          r,
+          environment,
+          requestHash,
+          reversalOf: extra.reversalOf,
+          forceApproval: extra.forceApproval === true,
+        }),
       );
     } catch (err) {
       if (r.idempotencyKey && isUniqueViolation(err)) {
@@ -245,6 +264,7 @@ export class ActionService {
       environment: string;
       requestHash: string;
       reversalOf: string | undefined;
+      forceApproval: boolean;
     },
   ): Promise<ActionView> {
     const { tool, r, environment } = p;
@@ -317,6 +337,30 @@ export class ActionService {
           ...d.checks,
         ],
       };
+    }
+
+    if (p.forceApproval && decision.outcome === 'allow') {
+      // The agent asked for a human to look first: this only ever tightens an allow, never loosens a deny.
+      const id = 'builtin:agent-requested-approval';
+      decision = {
+        ...decision,
+        outcome: 'approval',
+        policies: [...decision.policies, id],
+        reasons: [...decision.reasons, 'the agent asked for a human approval'],
+        approval: {
+          group: this.d.options.defaultApprovalGroup,
+          quorum: 1,
+          expirySec: this.d.options.defaultExpirySec,
+          escalation: [],
+          barOwner: false,
+          policies: [id],
+        },
+      };
+      decision.checks.push({
+        name: 'agent-request',
+        result: 'approval',
+        detail: 'approval requested by the agent',
+      });
     }
 
     let alerts: Awaited<ReturnType<BudgetService['reserve']>> | undefined;

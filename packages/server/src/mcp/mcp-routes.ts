@@ -1,0 +1,157 @@
+import crypto from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
+import { AuthenticationError } from '@autonomy-os/core';
+import type { Authenticator, Engine, Principal } from '@autonomy-os/core';
+import { toHttpError } from '../errors.js';
+import { createAgentMcpServer } from './agent-mcp-server.js';
+import { jsonRpcErrorBody } from './errors.js';
+
+/** Where RFC 9728 metadata lives, relative to the server's origin. */
+export const PROTECTED_RESOURCE_PATH = '/.well-known/oauth-protected-resource';
+
+/** Session ids we hand out and accept: visible ASCII, as the Streamable HTTP spec requires. */
+const SESSION_ID = /^[\x21-\x7e]{1,128}$/;
+
+function bearerOf(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (!h) return undefined;
+  const m = /^Bearer\s+(.+)$/i.exec(h.trim());
+  return m ? (m[1] as string).trim() : h;
+}
+
+/** What `/mcp` and its RFC 9728 metadata say about this server. */
+function resourceOf(engine: Engine, req: FastifyRequest): { resource: string; metadataUrl: string } {
+  const configured = engine.config.mcp.resource;
+  const origin = configured ? new URL(configured).origin : `${req.protocol}://${req.host}`;
+  return { resource: configured ?? `${origin}/mcp`, metadataUrl: `${origin}${PROTECTED_RESOURCE_PATH}` };
+}
+
+/**
+ * `POST /mcp` (MCP Streamable HTTP, stateless) and its OAuth protected-resource metadata (RFC 9728).
+ *
+ * Every request is authenticated on its own with the same {@link Authenticator} as REST; the MCP session id is only
+ * a label that groups calls for the pipeline's session memory, never proof of identity. Nothing of a session is
+ * kept in this node's memory, so requests of one session may land on any node.
+ */
+export function registerMcpRoutes(
+  app: FastifyInstance,
+  engine: Engine,
+  authenticator: Authenticator,
+  version: string,
+): void {
+  const metadata = async (req: FastifyRequest) => {
+    const { resource } = resourceOf(engine, req);
+    return {
+      resource,
+      ...(engine.config.oidc ? { authorization_servers: [engine.config.oidc.issuer] } : {}),
+      bearer_methods_supported: ['header'],
+      resource_name: 'Autonomy OS MCP gateway',
+    };
+  };
+  app.get(PROTECTED_RESOURCE_PATH, metadata);
+  app.get(`${PROTECTED_RESOURCE_PATH}/mcp`, metadata);
+
+  // Longest a request may stay open: the approval wait plus the slowest connector, plus slack. Past it the
+  // response is closed (the action itself stays recorded and is never lost).
+  const requestLimitMs =
+    engine.config.mcp.approvalWaitMs +
+    Math.max(30_000, ...engine.config.connectors.map((c) => c.timeoutMs)) +
+    10_000;
+
+  const refuse = (reply: FastifyReply, status: number, code: number, message: string, extra = {}) =>
+    reply.code(status).headers(extra).send(jsonRpcErrorBody(code, message));
+
+  const authenticate = async (req: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> => {
+    try {
+      return await authenticator.authenticate(bearerOf(req));
+    } catch (err) {
+      if (!(err instanceof AuthenticationError)) throw err;
+      req.log.info({ reason: err.message }, 'MCP authentication failed');
+      const { metadataUrl } = resourceOf(engine, req);
+      await refuse(reply, 401, -32001, 'authentication required: a valid agent bearer token', {
+        'www-authenticate': `Bearer resource_metadata="${metadataUrl}"`,
+      });
+      return undefined;
+    }
+  };
+
+  // Its own scope, so the body arrives as text whatever the content type: authentication comes before parsing,
+  // and a body that is not JSON gets a JSON-RPC parse error rather than a generic one.
+  app.register(async (scope) => {
+    scope.removeAllContentTypeParsers();
+    scope.addContentTypeParser('*', { parseAs: 'string' }, (_req, body, done) => done(null, body));
+    scope.setErrorHandler((err, req, reply) => {
+      const { status, body } = toHttpError(err);
+      if (status >= 500) req.log.error({ err }, 'MCP request failed');
+      void reply
+        .code(status)
+        .send(jsonRpcErrorBody(status >= 500 ? ErrorCode.InternalError : -32000, body.error.message));
+    });
+
+    scope.route({
+      method: ['GET', 'POST', 'DELETE'],
+      url: '/mcp',
+      handler: async (req, reply) => {
+        const principal = await authenticate(req, reply);
+        if (!principal) return reply;
+        if (principal.kind !== 'agent') {
+          return refuse(reply, 403, -32003, '/mcp is for agents: use an agent token');
+        }
+        if (req.method !== 'POST') {
+          // Stateless: no server-initiated stream to open (GET) and no session to end (DELETE).
+          return refuse(reply, 405, -32000, 'method not allowed: POST JSON-RPC messages to /mcp', {
+            allow: 'POST',
+          });
+        }
+        let message: unknown;
+        try {
+          message = JSON.parse(typeof req.body === 'string' ? req.body : '');
+        } catch {
+          return refuse(reply, 400, ErrorCode.ParseError, 'parse error: the body is not JSON');
+        }
+
+        let sessionId: string | undefined;
+        const header = req.headers['mcp-session-id'];
+        const isInitialize =
+          !!message &&
+          typeof message === 'object' &&
+          (message as { method?: unknown }).method === 'initialize';
+        if (isInitialize) {
+          sessionId = `mcp_${crypto.randomBytes(12).toString('hex')}`;
+          reply.raw.setHeader('mcp-session-id', sessionId);
+        } else if (typeof header === 'string' && SESSION_ID.test(header)) {
+          sessionId = header;
+        }
+
+        const server = createAgentMcpServer({
+          engine,
+          agent: principal.agent,
+          sessionId: sessionId ? `mcp:${sessionId}` : undefined,
+          version,
+        });
+        const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
+        reply.hijack();
+        const limit = setTimeout(() => void transport.close(), requestLimitMs);
+        limit.unref();
+        reply.raw.on('close', () => {
+          clearTimeout(limit);
+          void transport.close();
+          void server.close();
+        });
+        try {
+          await server.connect(transport);
+          await transport.handleRequest(req.raw, reply.raw, message);
+        } catch (err) {
+          req.log.error({ err }, 'MCP transport failed');
+          if (!reply.raw.headersSent) {
+            reply.raw.writeHead(500, { 'content-type': 'application/json' });
+            reply.raw.end(JSON.stringify(jsonRpcErrorBody(ErrorCode.InternalError, 'internal error')));
+          } else reply.raw.end();
+        }
+        return reply;
+      },
+    });
+  });
+}
