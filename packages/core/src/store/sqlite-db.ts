@@ -19,18 +19,34 @@ class Mutex {
 }
 
 class SqliteExecutor implements Executor {
+  /** Prepared statements by SQL text: the pipeline runs the same few dozen statements over and over. */
+  private readonly statements = new Map<string, Database.Statement>();
+
   constructor(protected readonly conn: Database.Database) {}
 
+  private prepare(sql: string): Database.Statement {
+    let stmt = this.statements.get(sql);
+    if (!stmt) {
+      stmt = this.conn.prepare(sql);
+      // Bounded: SQL built from filters has a handful of shapes, but never let it grow without limit.
+      if (this.statements.size >= 500) this.statements.clear();
+      this.statements.set(sql, stmt);
+    }
+    return stmt;
+  }
+
   all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-    return Promise.resolve(this.conn.prepare(sql).all(...params) as T[]);
+    return Promise.resolve(this.prepare(sql).all(...params) as T[]);
   }
   get<T>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
-    return Promise.resolve(this.conn.prepare(sql).get(...params) as T | undefined);
+    return Promise.resolve(this.prepare(sql).get(...params) as T | undefined);
   }
   run(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
-    return Promise.resolve({ changes: this.conn.prepare(sql).run(...params).changes });
+    return Promise.resolve({ changes: this.prepare(sql).run(...params).changes });
   }
   exec(sql: string): Promise<void> {
+    // DDL may change what cached statements refer to.
+    this.statements.clear();
     this.conn.exec(sql);
     return Promise.resolve();
   }
