@@ -7,6 +7,7 @@ import { registerApprovals } from './commands/approvals.js';
 import { registerIntervention } from './commands/intervention.js';
 import { registerTools } from './commands/tools.js';
 import { registerAudit } from './commands/audit.js';
+import { registerConfig } from './commands/config.js';
 import { registerHumans } from './commands/humans.js';
 import { registerInit } from './commands/init.js';
 import { registerPolicy } from './commands/policy.js';
@@ -29,6 +30,7 @@ const program = new Command('aos')
 
 registerInit(program);
 registerServe(program);
+registerConfig(program);
 registerAgents(program);
 registerHumans(program);
 registerTokens(program);

@@ -286,6 +286,25 @@ describe.each(backends)('action pipeline on $name', (backend) => {
     expect((await t.store.audit.list({ type: 'budget.alert' })).length).toBe(1);
   });
 
+  it('honours a kill switch engaged on another node from its next action', async () => {
+    const other = await supportDeskEngine(t, engine.config);
+    try {
+      const bot = await agent('refund-bot');
+      expect(
+        (await other.actions.submit(bot, { tool: 'payments.get_order', input: { orderId: 'o-1' } })).outcome,
+      ).toBe('allowed');
+      await engine.killSwitches.set(
+        { scope: 'agent:refund-bot', active: true, reason: 'drill' },
+        'human:ada',
+      );
+      const next = await other.actions.submit(bot, { tool: 'payments.get_order', input: { orderId: 'o-2' } });
+      expect(next.decision.policies).toEqual(['killswitch:agent:refund-bot']);
+      expect(payments.calls('GET /orders/:id')).toBe(1);
+    } finally {
+      await other.close();
+    }
+  });
+
   it('returns the first result for a repeated idempotency key and refuses it for another request', async () => {
     const bot = await agent('refund-bot');
     const first = await engine.actions.submit(bot, {
