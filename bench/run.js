@@ -5,9 +5,10 @@ import { fileURLToPath } from 'node:url';
 import { fmt } from './harness.js';
 import * as actions from './suites/actions.js';
 import * as audit from './suites/audit.js';
+import * as mcp from './suites/mcp.js';
 import * as policy from './suites/policy.js';
 
-const suites = [audit, policy, actions];
+const suites = [audit, policy, actions, mcp];
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
