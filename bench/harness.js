@@ -142,3 +142,25 @@ export function fmt(v, digits = 1) {
   if (Math.abs(v) >= 1000) return Math.round(v).toLocaleString('en-US');
   return v.toFixed(digits);
 }
+
+/** Rounds each measurement is split into, alternating baseline and governed calls. */
+export const ROUNDS = 10;
+
+/** Times `n` calls of each of `a` and `b`, alternating blocks of n/ROUNDS; answers a summary for each. */
+export async function interleaved(n, a, b) {
+  const samples = [new Float64Array(n), new Float64Array(n)];
+  const seconds = [0, 0];
+  const block = Math.ceil(n / ROUNDS);
+  for (let start = 0; start < n; start += block) {
+    for (const [k, fn] of [a, b].entries()) {
+      for (let i = start; i < Math.min(n, start + block); i++) {
+        const t0 = process.hrtime.bigint();
+        await fn(i);
+        const us = Number(process.hrtime.bigint() - t0) / 1e3;
+        samples[k][i] = us;
+        seconds[k] += us / 1e6;
+      }
+    }
+  }
+  return samples.map((s, k) => summarize(s, seconds[k]));
+}

@@ -4,7 +4,7 @@
 // undici, keep-alive). The example support-desk organisation, on each backend, with the answer cache off.
 import { EnvSecretStore, createEngine } from '@autonomy-os/core';
 import { buildServer } from '@autonomy-os/server';
-import { backends, concurrentPerSecond, latencies, summarize } from '../harness.js';
+import { ROUNDS, backends, concurrentPerSecond, interleaved, latencies } from '../harness.js';
 import { PAYMENTS_KEY, startPayments, supportDeskConfig } from '../support-desk.js';
 
 export const name = 'actions';
@@ -27,28 +27,6 @@ async function expectAllowed(res, what) {
     throw new Error(`${what}: ${body.outcome}/${body.status} ${JSON.stringify(body.decision ?? body.error)}`);
   }
   return body;
-}
-
-/** Rounds each measurement is split into, alternating baseline and governed calls. */
-const ROUNDS = 10;
-
-/** Times `n` calls of each of `a` and `b`, alternating blocks of n/ROUNDS; answers a summary for each. */
-async function interleaved(n, a, b) {
-  const samples = [new Float64Array(n), new Float64Array(n)];
-  const seconds = [0, 0];
-  const block = Math.ceil(n / ROUNDS);
-  for (let start = 0; start < n; start += block) {
-    for (const [k, fn] of [a, b].entries()) {
-      for (let i = start; i < Math.min(n, start + block); i++) {
-        const t0 = process.hrtime.bigint();
-        await fn(i);
-        const us = Number(process.hrtime.bigint() - t0) / 1e3;
-        samples[k][i] = us;
-        seconds[k] += us / 1e6;
-      }
-    }
-  }
-  return samples.map((s, k) => summarize(s, seconds[k]));
 }
 
 export async function run({ quick }) {

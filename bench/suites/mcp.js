@@ -10,7 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { EnvSecretStore, createEngine, parseConfig, policyBundleFromTexts } from '@autonomy-os/core';
 import { buildServer } from '@autonomy-os/server';
-import { backends, summarize } from '../harness.js';
+import { backends, interleaved } from '../harness.js';
 
 export const name = 'mcp';
 
@@ -66,27 +66,6 @@ async function connect(url, headers = {}) {
   const client = new Client({ name: 'aos-bench', version: '1.0.0' });
   await client.connect(new StreamableHTTPClientTransport(new URL(url), { requestInit: { headers } }));
   return client;
-}
-
-const ROUNDS = 10;
-
-/** Alternates blocks of direct and governed calls so drift on a busy machine hits both alike. */
-async function interleaved(n, direct, governed) {
-  const samples = [new Float64Array(n), new Float64Array(n)];
-  const seconds = [0, 0];
-  const block = Math.ceil(n / ROUNDS);
-  for (let start = 0; start < n; start += block) {
-    for (const [k, fn] of [direct, governed].entries()) {
-      for (let i = start; i < Math.min(n, start + block); i++) {
-        const t0 = process.hrtime.bigint();
-        await fn(i);
-        const us = Number(process.hrtime.bigint() - t0) / 1e3;
-        samples[k][i] = us;
-        seconds[k] += us / 1e6;
-      }
-    }
-  }
-  return samples.map((s, k) => summarize(s, seconds[k]));
 }
 
 export async function run({ quick }) {

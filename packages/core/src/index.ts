@@ -155,12 +155,18 @@ export type { BudgetAlert, BudgetExceeded, BudgetSubject } from './budgets/budge
 export { KillSwitches } from './intervention/kill-switches.js';
 export type { KillSwitch } from './intervention/kill-switches.js';
 export { ApprovalService, bindingHash } from './approvals/approvals.js';
-export type { Approval, ApprovalBinding, EvidencePack, VoteResult } from './approvals/approvals.js';
+export type {
+  Approval,
+  ApprovalBinding,
+  EvidencePack,
+  VoteInput,
+  VoteResult,
+} from './approvals/approvals.js';
 export { EventBus } from './events/event-bus.js';
 export type { AosEvent, EventListener } from './events/event-bus.js';
 export { ActionService } from './pipeline/action-service.js';
 export type { ActionServiceDeps, SubmitExtra } from './pipeline/action-service.js';
-export { actionRequestSchema, FINAL_STATUSES } from './pipeline/types.js';
+export { actionRequestSchema, ACTION_STATUSES, FINAL_STATUSES } from './pipeline/types.js';
 export type {
   ActionRequest,
   ActionView,

@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { actionRequestSchema, createAgentSchema } from '@autonomy-os/core';
+import { ACTION_STATUSES, actionRequestSchema, createAgentSchema } from '@autonomy-os/core';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
@@ -48,19 +48,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           properties: {
             id: { type: 'string' },
             outcome: { enum: ['allowed', 'pending_approval', 'denied'] },
-            status: {
-              enum: [
-                'denied',
-                'pending_approval',
-                'executing',
-                'succeeded',
-                'failed',
-                'unknown_outcome',
-                'rejected',
-                'expired',
-                'blocked',
-              ],
-            },
+            status: { enum: [...ACTION_STATUSES] },
             approvalId: { type: ['string', 'null'] },
             result: {},
             error: {},

@@ -1,60 +1,23 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
+import { generateKeyPair } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { createEngine, parseConfig } from '@autonomy-os/core';
 import type { Engine } from '@autonomy-os/core';
+import { startIssuer } from '../../../test/helpers/oidc.js';
+import type { TestIssuer } from '../../../test/helpers/oidc.js';
 import { backends } from '../../../test/helpers/backends.js';
 import type { TestStore } from '../../../test/helpers/backends.js';
 import { buildServer } from './server.js';
 import type { AosServer } from './server.js';
-
-/** An OIDC issuer on 127.0.0.1 that serves its JWKS, as an IdP would. */
-async function startIssuer() {
-  const { publicKey, privateKey } = await generateKeyPair('ES256');
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
-  let fetches = 0;
-  const server = http.createServer((req, res) => {
-    if (req.url === '/.well-known/jwks.json') {
-      fetches++;
-      res.setHeader('content-type', 'application/json');
-      res.end(JSON.stringify({ keys: [jwk] }));
-    } else {
-      res.statusCode = 404;
-      res.end();
-    }
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const sign = (
-    claims: { sub: string; aud?: string; exp?: number | string; iss?: string },
-    key = privateKey,
-  ) => {
-    const jwt = new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-      .setSubject(claims.sub)
-      .setIssuedAt();
-    jwt.setIssuer(claims.iss ?? issuer).setAudience(claims.aud ?? 'https://aos.test');
-    jwt.setExpirationTime(claims.exp ?? '5m');
-    return jwt.sign(key);
-  };
-  return {
-    issuer,
-    sign,
-    fetches: () => fetches,
-    close: () => new Promise<void>((r) => server.close(() => r())),
-  };
-}
 
 describe.each(backends)('HTTP server on $name', (backend) => {
   let t: TestStore;
   let server: AosServer;
   let engine: Engine;
   let base: string;
-  let idp: Awaited<ReturnType<typeof startIssuer>>;
+  let idp: TestIssuer;
 
   beforeAll(async () => {
-    idp = await startIssuer();
+    idp = await startIssuer('https://aos.test');
   });
   afterAll(async () => {
     await idp?.close();

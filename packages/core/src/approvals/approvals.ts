@@ -82,6 +82,18 @@ interface VoteRow {
   at: string;
 }
 
+/** A human's vote on an approval request. */
+export interface VoteInput {
+  approvalId: string;
+  human: Human;
+  vote: 'approve' | 'deny';
+  comment?: string | undefined;
+  /** What the approver believes they approve; refused unless it is the binding. */
+  bindingHash?: string | undefined;
+  /** The arguments the approver saw; refused unless they are the bound ones. */
+  input?: Record<string, unknown> | undefined;
+}
+
 /** What a vote did. */
 export interface VoteResult {
   approval: Approval;
@@ -224,21 +236,7 @@ export class ApprovalService {
    * requester; the agent's owner where barred; a second vote; and any `bindingHash`/`input` other than the bound one.
    * One deny denies; the quorum of approvals at the current level approves.
    */
-  async vote(
-    tx: Executor,
-    params: {
-      approvalId: string;
-      human: Human;
-      vote: 'approve' | 'deny';
-      comment?: string | undefined;
-      /** What the approver believes they approve; must match the binding when given. */
-      bindingHash?: string | undefined;
-      /** The arguments the approver saw; must hash to the binding when given. */
-      input?: Record<string, unknown> | undefined;
-      agentOwner: string;
-      now?: number;
-    },
-  ): Promise<VoteResult> {
+  async vote(tx: Executor, params: VoteInput & { agentOwner: string; now?: number }): Promise<VoteResult> {
     const now = params.now ?? Date.now();
     const a = await this.load(tx, params.approvalId, true);
     if (!a) throw new NotFoundError('approval', params.approvalId, 'approval');

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import jsonata from 'jsonata';
 import { bindingHash } from '../approvals/approvals.js';
-import type { Approval, EvidencePack, ApprovalService } from '../approvals/approvals.js';
+import type { Approval, ApprovalService, EvidencePack, VoteInput } from '../approvals/approvals.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { BudgetService } from '../budgets/budgets.js';
 import type { ToolResult } from '../connectors/index.js';
@@ -624,14 +624,7 @@ export class ActionService {
    * kill switches, tool pin) and executed exactly once — the transition to `executing` is conditional, so racing
    * approvers cannot both start it.
    */
-  async vote(params: {
-    approvalId: string;
-    human: Human;
-    vote: 'approve' | 'deny';
-    comment?: string | undefined;
-    bindingHash?: string | undefined;
-    input?: Record<string, unknown> | undefined;
-  }): Promise<{ approval: Approval; action: ActionView }> {
+  async vote(params: VoteInput): Promise<{ approval: Approval; action: ActionView }> {
     let toExecute: ActionView | undefined;
     const approval = await this.d.db.tx(async (tx) => {
       const pending = await this.d.approvals.require(params.approvalId, tx);

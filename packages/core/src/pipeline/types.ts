@@ -19,17 +19,21 @@ export const actionRequestSchema = z
   .strict();
 export type ActionRequest = z.input<typeof actionRequestSchema>;
 
+/** Every status an action can have, in life order. */
+export const ACTION_STATUSES = [
+  'denied',
+  'pending_approval',
+  'executing',
+  'succeeded',
+  'failed',
+  'unknown_outcome',
+  'rejected',
+  'expired',
+  'blocked',
+] as const;
+
 /** Where an action is in its life. */
-export type ActionStatus =
-  | 'denied'
-  | 'pending_approval'
-  | 'executing'
-  | 'succeeded'
-  | 'failed'
-  | 'unknown_outcome'
-  | 'rejected'
-  | 'expired'
-  | 'blocked';
+export type ActionStatus = (typeof ACTION_STATUSES)[number];
 
 /** What the decision was, as the wire contract names it. */
 export type ActionOutcome = 'allowed' | 'pending_approval' | 'denied';

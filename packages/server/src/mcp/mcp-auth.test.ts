@@ -1,35 +1,12 @@
-import http from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { SignJWT, exportJWK, generateKeyPair } from 'jose';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { startIssuer } from '../../../../test/helpers/oidc.js';
+import type { TestIssuer } from '../../../../test/helpers/oidc.js';
 import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
 import { connectClient, startGateway } from '../../../../test/helpers/mcp-gateway.js';
 import type { Gateway } from '../../../../test/helpers/mcp-gateway.js';
 
 const AUDIENCE = 'https://aos.test/mcp';
-
-/** An OIDC issuer on 127.0.0.1 that serves its JWKS, as an IdP would. */
-async function startIssuer() {
-  const { publicKey, privateKey } = await generateKeyPair('ES256');
-  const jwk = { ...(await exportJWK(publicKey)), kid: 'k1', alg: 'ES256', use: 'sig' };
-  const server = http.createServer((req, res) => {
-    res.setHeader('content-type', 'application/json');
-    res.end(JSON.stringify({ keys: [jwk] }));
-  });
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const issuer = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const sign = (claims: { sub: string; aud?: string; exp?: number | string }) =>
-    new SignJWT({})
-      .setProtectedHeader({ alg: 'ES256', kid: 'k1' })
-      .setSubject(claims.sub)
-      .setIssuedAt()
-      .setIssuer(issuer)
-      .setAudience(claims.aud ?? AUDIENCE)
-      .setExpirationTime(claims.exp ?? '5m')
-      .sign(privateKey);
-  return { issuer, sign, close: () => new Promise<void>((r) => server.close(() => r())) };
-}
 
 const CALL = {
   jsonrpc: '2.0',
@@ -41,10 +18,10 @@ const CALL = {
 describe.each(backends)('MCP gateway authentication on $name', (backend) => {
   let t: TestStore;
   let gw: Gateway;
-  let idp: Awaited<ReturnType<typeof startIssuer>>;
+  let idp: TestIssuer;
 
   beforeAll(async () => {
-    idp = await startIssuer();
+    idp = await startIssuer(AUDIENCE);
   });
   afterAll(async () => {
     await idp?.close();
