@@ -6,6 +6,8 @@ import { parseDurationSec } from './config/duration.js';
 import { HttpConnector, McpConnector } from './connectors/index.js';
 import type { Connector } from './connectors/index.js';
 import { EventBus } from './events/event-bus.js';
+import { fanOutOverPostgres } from './events/postgres-fan-out.js';
+import { PostgresDb } from './store/postgres-db.js';
 import { KillSwitches } from './intervention/kill-switches.js';
 import { ActionService } from './pipeline/action-service.js';
 import { NodeRegistry } from './pipeline/node-registry.js';
@@ -117,6 +119,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   });
   const timers: NodeJS.Timeout[] = [];
   const unsubscribe: (() => void)[] = [];
+  let stopFanOut: (() => Promise<void>) | undefined;
   let ticking = false;
   const engine: Engine = {
     store,
@@ -140,6 +143,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
           announceApprovals(events, approvals, { url: hook.url, secret: hook.secret, secrets }),
         );
       await nodes.register();
+      if (store.db instanceof PostgresDb) stopFanOut = await fanOutOverPostgres(store.db, events, nodes.id);
       await tools.reload();
       await tools.sync();
       await engine.tick();
@@ -166,6 +170,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     async close() {
       for (const t of timers) clearInterval(t);
       for (const u of unsubscribe) u();
+      await stopFanOut?.();
       await nodes.deregister().catch(() => undefined);
       await tools.close();
     },

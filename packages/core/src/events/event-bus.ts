@@ -15,9 +15,23 @@ export type EventListener = (event: AosEvent) => void;
  */
 export class EventBus {
   private readonly listeners = new Set<EventListener>();
+  private readonly forwarders = new Set<EventListener>();
 
+  /** Publishes an event of this node: to local listeners and to forwarders (other nodes). */
   publish(type: string, data: Record<string, unknown>, subject?: string): void {
     const event: AosEvent = { type, at: new Date().toISOString(), subject, data };
+    this.deliver(event);
+    for (const f of this.forwarders) {
+      try {
+        f(event);
+      } catch {
+        /* forwarding is best effort */
+      }
+    }
+  }
+
+  /** Delivers an event to local listeners only (an event that came from another node). */
+  deliver(event: AosEvent): void {
     for (const l of this.listeners) {
       try {
         l(event);
@@ -25,6 +39,12 @@ export class EventBus {
         /* a listener's failure is its own */
       }
     }
+  }
+
+  /** Adds a forwarder that carries this node's events to other nodes; answers the removal function. */
+  forward(forwarder: EventListener): () => void {
+    this.forwarders.add(forwarder);
+    return () => this.forwarders.delete(forwarder);
   }
 
   /** Subscribes; answers the unsubscribe function. */

@@ -286,6 +286,24 @@ describe.each(backends)('action pipeline on $name', (backend) => {
     expect((await t.store.audit.list({ type: 'budget.alert' })).length).toBe(1);
   });
 
+  it("delivers one node's events to the others on PostgreSQL", async (ctx) => {
+    if (backend.name !== 'postgres') return ctx.skip();
+    const other = await supportDeskEngine(t, engine.config);
+    try {
+      const seen: string[] = [];
+      other.events.subscribe((e) => seen.push(e.type));
+      await engine.actions.submit(await agent('refund-bot'), {
+        tool: 'payments.refund',
+        input: { orderId: 'o-1', amount: 300 },
+      });
+      for (let i = 0; i < 100 && !seen.includes('approval.requested'); i++)
+        await new Promise((r) => setTimeout(r, 20));
+      expect(seen).toEqual(expect.arrayContaining(['action.pending_approval', 'approval.requested']));
+    } finally {
+      await other.close();
+    }
+  });
+
   it('honours a kill switch engaged on another node from its next action', async () => {
     const other = await supportDeskEngine(t, engine.config);
     try {

@@ -1,0 +1,43 @@
+import type pg from 'pg';
+import type { PostgresDb } from '../store/postgres-db.js';
+import type { AosEvent, EventBus } from './event-bus.js';
+
+/** The PostgreSQL channel events travel on. */
+export const EVENT_CHANNEL = 'aos_events';
+
+/** NOTIFY payloads must stay under 8,000 bytes; larger events travel without their data. */
+const MAX_PAYLOAD = 7500;
+
+/**
+ * Carries events between nodes that share one PostgreSQL database: this node's events are sent with NOTIFY, and
+ * other nodes' events arrive by LISTEN on a dedicated connection and are delivered locally. Best effort: the audit
+ * log is the record; this is the live view. Answers the stop function.
+ */
+export async function fanOutOverPostgres(
+  db: PostgresDb,
+  bus: EventBus,
+  nodeId: string,
+): Promise<() => Promise<void>> {
+  const listener: pg.PoolClient = await db.pool.connect();
+  await listener.query(`LISTEN ${EVENT_CHANNEL}`);
+  listener.on('notification', (msg) => {
+    if (msg.channel !== EVENT_CHANNEL || !msg.payload) return;
+    try {
+      const { node, event } = JSON.parse(msg.payload) as { node: string; event: AosEvent };
+      if (node !== nodeId) bus.deliver(event);
+    } catch {
+      /* not ours */
+    }
+  });
+  const stopForwarding = bus.forward((event) => {
+    let payload = JSON.stringify({ node: nodeId, event });
+    if (payload.length > MAX_PAYLOAD)
+      payload = JSON.stringify({ node: nodeId, event: { ...event, data: { truncated: true } } });
+    void db.pool.query('SELECT pg_notify($1, $2)', [EVENT_CHANNEL, payload]).catch(() => undefined);
+  });
+  return async () => {
+    stopForwarding();
+    await listener.query(`UNLISTEN ${EVENT_CHANNEL}`).catch(() => undefined);
+    listener.release();
+  };
+}

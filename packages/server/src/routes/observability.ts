@@ -1,0 +1,88 @@
+import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
+import type { AosEvent, Engine } from '@autonomy-os/core';
+import { requireHuman } from '../auth.js';
+
+/** Event types worth counting, by their first segment. */
+const COUNTED = /^(action|approval|tool|budget|killswitch|escalation|workflow)\./;
+
+/**
+ * `GET /v1/events` (Server-Sent Events, humans) and `GET /metrics` (Prometheus). Both are views of the engine's event
+ * bus; the durable record stays the audit log.
+ */
+export function registerObservabilityRoutes(
+  app: FastifyInstance,
+  engine: Engine,
+  authenticate: preHandlerAsyncHookHandler,
+): void {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'aos_process_' });
+  const events = new Counter({
+    name: 'aos_events_total',
+    help: 'Engine events by type',
+    labelNames: ['type'],
+    registers: [registry],
+  });
+  new Gauge({
+    name: 'aos_approvals_pending',
+    help: 'Approval requests waiting for a decision',
+    registers: [registry],
+    async collect() {
+      this.set((await engine.approvals.list({ status: 'pending' })).length);
+    },
+  });
+  new Gauge({
+    name: 'aos_killswitches_engaged',
+    help: 'Kill switches engaged',
+    registers: [registry],
+    async collect() {
+      this.set((await engine.killSwitches.list()).filter((k) => k.active).length);
+    },
+  });
+  const unsubscribe = engine.events.subscribe((e) => {
+    if (COUNTED.test(e.type)) events.inc({ type: e.type });
+  });
+  // Open streams end when the server closes; otherwise close() would wait for them forever.
+  const streams = new Set<() => void>();
+  app.addHook('onClose', async () => {
+    unsubscribe();
+    for (const end of [...streams]) end();
+  });
+
+  app.get('/metrics', async (_req, reply) => {
+    void reply.header('content-type', registry.contentType);
+    return registry.metrics();
+  });
+
+  app.get('/v1/events', { preHandler: authenticate }, (req, reply) => {
+    requireHuman(req, undefined, 'the event stream');
+    const types =
+      typeof (req.query as { types?: unknown }).types === 'string'
+        ? (req.query as { types: string }).types.split(',')
+        : undefined;
+    reply.hijack();
+    const res = reply.raw;
+    res.writeHead(200, {
+      'content-type': 'text/event-stream',
+      'cache-control': 'no-cache',
+      connection: 'keep-alive',
+      'x-accel-buffering': 'no',
+    });
+    res.write(': aos event stream\n\n');
+    let id = 0;
+    const send = (e: AosEvent) => {
+      if (types && !types.some((t) => e.type === t || e.type.startsWith(`${t}.`))) return;
+      res.write(`id: ${++id}\nevent: ${e.type}\ndata: ${JSON.stringify(e)}\n\n`);
+    };
+    const off = engine.events.subscribe(send);
+    const ping = setInterval(() => res.write(': ping\n\n'), 15_000);
+    const close = () => {
+      clearInterval(ping);
+      off();
+      streams.delete(close);
+      if (!res.writableEnded) res.end();
+    };
+    streams.add(close);
+    req.raw.on('close', close);
+  });
+}
