@@ -11,6 +11,8 @@ import { startServe } from './helpers/serve.js';
 import type { ServeProcess } from './helpers/serve.js';
 import { PAYMENTS_KEY, SUPPORT_DESK } from './helpers/support-desk.js';
 import { execFileSync } from 'node:child_process';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -265,5 +267,61 @@ describe.each(targets)('the support desk example, as a user runs it, on $name', 
     expect(await calls('POST /refunds')).toBe(2);
     expect(run('explain', lost?.id as string)).toMatch(/action.unknown_outcome by system/);
     expect(JSON.parse(run('audit', 'verify', '--json'))).toMatchObject({ ok: true });
+  });
+
+  it('serves one MCP session from two aos serve processes behind a round-robin balancer (PostgreSQL)', async (ctx) => {
+    if (target.name !== 'postgres') return ctx.skip();
+    const second = await startServe([...flags, 'serve', '--config', config, '--port', '0', '--quiet']);
+    try {
+      const hosts = [new URL(server?.url as string).host, new URL(second.url).host];
+      const served = new Set<string>();
+      let n = 0;
+      const balancer: typeof fetch = (input, init) => {
+        const url = new URL(input instanceof Request ? input.url : String(input));
+        url.host = hosts[n++ % 2] as string;
+        served.add(url.host);
+        return fetch(url, init);
+      };
+      const client = new Client({ name: 'e2e', version: '1.0.0' });
+      await client.connect(
+        new StreamableHTTPClientTransport(new URL(`${server?.url}/mcp`), {
+          fetch: balancer,
+          requestInit: { headers: { authorization: `Bearer ${tokens['refund-bot']}` } },
+        }),
+      );
+      const names = (await client.listTools()).tools.map((t) => t.name);
+      expect(names).toEqual(expect.arrayContaining(['payments.get_order', 'payments.refund', 'aos_whoami']));
+      const read = await client.callTool({ name: 'payments.get_order', arguments: { orderId: 'o-1' } });
+      expect(read.isError).toBeFalsy();
+      // A call that needs approval waits on whichever node took it; a finance approver approves on the other one.
+      const waiting = client.callTool(
+        { name: 'payments.refund', arguments: { orderId: 'o-8', amount: 250 } },
+        undefined,
+        { timeout: 60_000 },
+      );
+      let approvalId: string | undefined;
+      for (let i = 0; i < 100 && !approvalId; i++) {
+        const res = await fetch(`${second.url}/v1/approvals?status=pending`, {
+          headers: { authorization: `Bearer ${tokens.frank}` },
+        });
+        approvalId = ((await res.json()) as { approvals: { id: string }[] }).approvals[0]?.id;
+        if (!approvalId) await new Promise((r) => setTimeout(r, 100));
+      }
+      const approve = await fetch(`${second.url}/v1/approvals/${approvalId}/approve`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${tokens.frank}`, 'content-type': 'application/json' },
+        body: '{}',
+      });
+      expect(approve.status).toBe(200);
+      const done = (await waiting) as { isError?: boolean; structuredContent?: { refundId?: string } };
+      expect(done.isError).toBeFalsy();
+      expect(done.structuredContent?.refundId).toMatch(/^rf_/);
+      expect(served.size).toBe(2);
+      expect(await calls('GET /orders/:id')).toBe(1);
+      expect(await calls('POST /refunds')).toBe(1);
+      await client.close();
+    } finally {
+      await second.stop();
+    }
   });
 });
