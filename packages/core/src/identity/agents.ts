@@ -104,6 +104,12 @@ export class AgentRegistry {
       if (await tx.get('SELECT id FROM agents WHERE id = ?', [agent.id])) {
         throw new ConflictError(`agent '${agent.id}' already exists`, { field: 'id' });
       }
+      // One namespace for agents and humans: a credential's subject must never be able to name both.
+      if (await tx.get('SELECT id FROM humans WHERE id = ?', [agent.id])) {
+        throw new ConflictError(`a human named '${agent.id}' exists; agents and humans share one namespace`, {
+          field: 'id',
+        });
+      }
       await tx.run(
         `INSERT INTO agents (id, display_name, role, tier, owner, environments_json, status, created_at, updated_at)
          VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,

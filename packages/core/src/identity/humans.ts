@@ -55,6 +55,13 @@ export class HumanDirectory {
       if (await tx.get('SELECT id FROM humans WHERE id = ?', [human.id])) {
         throw new ConflictError(`human '${human.id}' already exists`, { field: 'id' });
       }
+      // One namespace for agents and humans: a credential's subject must never be able to name both.
+      if (await tx.get('SELECT id FROM agents WHERE id = ?', [human.id])) {
+        throw new ConflictError(
+          `an agent named '${human.id}' exists; agents and humans share one namespace`,
+          { field: 'id' },
+        );
+      }
       await tx.run('INSERT INTO humans (id, display_name, groups_json, created_at) VALUES (?, ?, ?, ?)', [
         human.id,
         human.displayName,

@@ -64,6 +64,18 @@ describe.each(backends)('identity on $name', (backend) => {
     expect(await t.store.audit.head()).toEqual(head);
   });
 
+  it('keeps agent and human ids apart, so a JWT subject can never name both', async () => {
+    await t.store.agents.create({ id: 'bob', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test');
+    const human = await t.store.humans.add({ id: 'bob' }, 'operator:test').catch((e: unknown) => e);
+    expect(human).toBeInstanceOf(ConflictError);
+    expect((human as ConflictError).message).toMatch(/^id: an agent named 'bob' exists/);
+    const agent = await t.store.agents
+      .create({ id: 'olivia', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test')
+      .catch((e: unknown) => e);
+    expect(agent).toBeInstanceOf(ConflictError);
+    expect((agent as ConflictError).message).toMatch(/^id: a human named 'olivia' exists/);
+  });
+
   it('rejects a duplicate human', async () => {
     await expect(t.store.humans.add({ id: 'olivia' }, 'operator:test')).rejects.toBeInstanceOf(ConflictError);
   });
