@@ -45,6 +45,8 @@ export interface Approval {
   /** 0 for the first group, n after n escalations. */
   level: number;
   expiresAt: string;
+  /** Time each group gets before the request escalates. */
+  expirySec: number;
   status: 'pending' | 'approved' | 'denied' | 'expired';
   barOwner: boolean;
   requester: string | null;
@@ -129,6 +131,7 @@ export class ApprovalService {
       escalation: JSON.parse(row.escalation_json) as string[],
       level: Number(row.level),
       expiresAt: new Date(Number(row.expires_at_ms)).toISOString(),
+      expirySec: Number(row.expiry_sec),
       status: row.status,
       barOwner: !!Number(row.bar_owner),
       requester: row.requester,
@@ -322,15 +325,12 @@ export class ApprovalService {
       await this.db.tx(async (tx) => {
         const a = await this.load(tx, id, true);
         if (!a || a.status !== 'pending' || Date.parse(a.expiresAt) > now) return;
-        const row = (await tx.get<{ expiry_sec: number }>('SELECT expiry_sec FROM approvals WHERE id = ?', [
-          id,
-        ])) as { expiry_sec: number };
         if (a.level < a.escalation.length) {
           const group = a.escalation[a.level] as string;
           await tx.run('UPDATE approvals SET level = ?, group_name = ?, expires_at_ms = ? WHERE id = ?', [
             a.level + 1,
             group,
-            now + Number(row.expiry_sec) * 1000,
+            now + a.expirySec * 1000,
             id,
           ]);
           await this.audit.append(tx, {

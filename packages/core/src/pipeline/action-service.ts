@@ -146,6 +146,13 @@ export class ActionService {
     return a;
   }
 
+  /** Actions that reverse `id` (runs of its registered undo), oldest first. */
+  async reversalsOf(id: string): Promise<ActionView[]> {
+    return (
+      await this.d.db.all<Row>('SELECT * FROM actions WHERE reversal_of = ? ORDER BY created_at, id', [id])
+    ).map(toView);
+  }
+
   /** Recent actions, newest first. */
   async list(
     filter: { agentId?: string; status?: ActionStatus; since?: string; limit?: number } = {},

@@ -95,9 +95,7 @@ export async function buildReceipt(
   const approval = a.approvalId ? await deps.approvals.get(a.approvalId) : undefined;
   const tool = deps.tools.get(a.tool);
   const records = await deps.audit.list({ subject: `action:${a.id}`, limit: 1000 });
-  const reversals = (await deps.actions.list({ agentId: a.agentId, limit: 1000 })).filter(
-    (x) => x.reversalOf === a.id,
-  );
+  const reversals = await deps.actions.reversalsOf(a.id);
   const canUndo = !!tool?.reversal && a.status === 'succeeded' && a.reversalOf === null;
   return {
     action: {
