@@ -129,6 +129,7 @@ CREATE TABLE actions (
 CREATE UNIQUE INDEX actions_idempotency ON actions(agent_id, idempotency_key);
 CREATE INDEX actions_session ON actions(agent_id, session_id);
 CREATE INDEX actions_status ON actions(status);
+CREATE INDEX actions_reversal ON actions(reversal_of);
 CREATE TABLE approvals (
   id TEXT PRIMARY KEY,
   action_id TEXT NOT NULL,
