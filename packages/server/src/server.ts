@@ -8,6 +8,7 @@ import { openApiDocument } from './openapi.js';
 import { registerActionRoutes } from './routes/actions.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerApprovalRoutes } from './routes/approvals.js';
+import { registerWorkflowRoutes } from './routes/workflows.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -107,6 +108,7 @@ export function buildServer(options: ServerOptions): AosServer {
   registerActionRoutes(app, engine, authenticate);
   registerApprovalRoutes(app, engine, authenticate);
   registerAdminRoutes(app, engine, authenticate);
+  registerWorkflowRoutes(app, engine, authenticate);
   registerMcpRoutes(app, engine, authenticator, options.version);
 
   return {
