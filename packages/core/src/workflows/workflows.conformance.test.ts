@@ -228,4 +228,27 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
     expect(erp.calls('POST /invoices/:id/post')).toBe(1);
     expect(erp.calls('POST /notifications')).toBe(1);
   });
+
+  // Several nodes share one database on PostgreSQL only; one SQLite file is served by one process.
+  it('shares runs between two nodes ticking at once without executing any step twice', async (ctx) => {
+    if (backend.name !== 'postgres') return ctx.skip();
+    extra.store = await t.reopen();
+    extra.engine = await invoicesEngine(extra.store, invoicesConfig(erp.url));
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const input = {
+        invoiceId: `inv-${i}`,
+        document: { number: `inv-${i}`, vendor: 'acme', total: 100 + i, currency: 'EUR' },
+      };
+      ids.push((await engine.workflows.start('invoice-approval', input, 'human:ada')).id);
+    }
+    for (let round = 0; round < 20; round++) {
+      await Promise.all([engine.workflows.tick(), extra.engine.workflows.tick()]);
+    }
+    for (const id of ids) expect((await engine.workflows.get(id)).status).toBe('completed');
+    expect(erp.calls('POST /invoices/:id/post')).toBe(6);
+    expect(erp.calls('POST /notifications')).toBe(6);
+    const started = await t.raw("SELECT COUNT(*) AS n FROM workflow_events WHERE type = 'step_started'");
+    expect(Number((started[0] as { n: number | string }).n)).toBe(6 * 4);
+  });
 });
