@@ -17,6 +17,11 @@ import { ChainedSecretStore, EncryptedFileSecretStore, EnvSecretStore } from './
 import type { SecretStore } from './secrets/index.js';
 import type { Store } from './store/open-store.js';
 import { ToolRegistry } from './tools/tool-registry.js';
+import { loadWorkflows } from './workflows/definition.js';
+import type { WorkflowDefinition } from './workflows/definition.js';
+import { loadRuleModule } from './workflows/rule-module.js';
+import type { RuleHandler } from './workflows/step-runner.js';
+import { WorkflowEngine } from './workflows/workflow-engine.js';
 
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
@@ -28,6 +33,12 @@ export interface EngineOptions {
   policies?: PolicyBundle;
   /** Secret store for connector credentials; default: the encrypted file in the data dir, then environment. */
   secrets?: SecretStore;
+  /** Workflow definitions to use instead of the config's directory. */
+  workflows?: WorkflowDefinition[];
+  /** Rule handlers for workflow tasks and reviews, added to those of the config's `rules` module. */
+  rules?: Record<string, RuleHandler>;
+  /** Options for the workflow engine (lease length, crash hook). */
+  workflowOptions?: { leaseMs?: number; crash?: (point: 'workflow.after-action-submit') => void };
 }
 
 /** The engine: every service, wired once, shared by every front (REST, MCP, CLI, workflows). */
@@ -41,6 +52,7 @@ export interface Engine {
   budgets: BudgetService;
   killSwitches: KillSwitches;
   nodes: NodeRegistry;
+  workflows: WorkflowEngine;
   /** The policy bundle in force. */
   policies(): PolicyBundle;
   /** Reloads policies from the configured directory; a bad set is refused and the old one stays. */
@@ -117,6 +129,19 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       defaultExpirySec: parseDurationSec(config.approvals.defaultExpiry, 'config.approvals.defaultExpiry'),
     },
   });
+  const rules = { ...(config.rules ? await loadRuleModule(config.rules) : {}), ...options.rules };
+  const workflows = new WorkflowEngine({
+    db: store.db,
+    audit: store.audit,
+    agents: store.agents,
+    actions,
+    definitions:
+      options.workflows ??
+      (config.workflows ? loadWorkflows(config.workflows, { rules: new Set(Object.keys(rules)) }) : []),
+    rules,
+    nodeId: nodes.id,
+    ...options.workflowOptions,
+  });
   const timers: NodeJS.Timeout[] = [];
   const unsubscribe: (() => void)[] = [];
   let stopFanOut: (() => Promise<void>) | undefined;
@@ -131,6 +156,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     budgets,
     killSwitches,
     nodes,
+    workflows,
     policies: () => bundle,
     reloadPolicies() {
       if (config.policies) bundle = loadPolicyDirectory(config.policies);
@@ -161,6 +187,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         await nodes.recoverOrphans();
         const { expired } = await approvals.sweep();
         for (const e of expired) events.publish('approval.expired', e, `action:${e.actionId}`);
+        await workflows.tick();
       } catch {
         /* the next tick retries; a store outage must not crash the server */
       } finally {

@@ -216,3 +216,25 @@ export type {
 export { validatePolicyDirectory } from './policy/validate-directory.js';
 export type { PolicyValidationReport, PolicySetSummary, PolicyProblem } from './policy/validate-directory.js';
 export { fanOutOverPostgres, EVENT_CHANNEL } from './events/postgres-fan-out.js';
+
+export {
+  defineWorkflow,
+  parseWorkflow,
+  loadWorkflows,
+  loadWorkflowFile,
+  definitionHash as workflowDefinitionHash,
+  workflowSchema,
+} from './workflows/definition.js';
+export type {
+  WorkflowDefinition,
+  WorkflowInput,
+  StepDefinition,
+  WorkflowContext,
+} from './workflows/definition.js';
+export { WorkflowEngine } from './workflows/workflow-engine.js';
+export type { WorkflowEngineOptions, WorkflowRunDetail } from './workflows/workflow-engine.js';
+export type { WorkflowRun } from './workflows/run-store.js';
+export type { WorkflowEvent, WorkflowFailure, RunStatus, StepState } from './workflows/history.js';
+export { stepActionKey, compensationKey } from './workflows/step-runner.js';
+export type { RuleHandler, RuleTask, WorkflowCrashPoint } from './workflows/step-runner.js';
+export { loadRuleModule } from './workflows/rule-module.js';

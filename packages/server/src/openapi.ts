@@ -148,6 +148,69 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'vote recorded' }, ...errors },
         },
       },
+      '/v1/workflows': {
+        get: {
+          summary: 'Loaded workflow definitions (humans)',
+          responses: { '200': { description: 'list' }, ...errors },
+        },
+      },
+      '/v1/workflows/{name}/runs': {
+        post: {
+          summary: "Start a run (admins or the workflow's owner); body { input }",
+          parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+          requestBody: json({ type: 'object', additionalProperties: false, properties: { input: {} } }),
+          responses: { '201': { description: 'run' }, ...errors },
+        },
+      },
+      '/v1/runs': {
+        get: {
+          summary: 'Recent workflow runs (humans)',
+          responses: { '200': { description: 'list' }, ...errors },
+        },
+      },
+      '/v1/runs/{id}': {
+        get: {
+          summary: 'A run with its steps and event history',
+          parameters: idParam,
+          responses: { '200': { description: 'run' }, ...errors },
+        },
+      },
+      '/v1/runs/{id}/cancel': {
+        post: {
+          summary: "Cancel a run (admins or the workflow's owner); completed steps are compensated",
+          parameters: idParam,
+          requestBody: json({
+            type: 'object',
+            additionalProperties: false,
+            properties: { reason: { type: 'string' } },
+          }),
+          responses: { '200': { description: 'run' }, ...errors },
+        },
+      },
+      '/v1/runs/{id}/steps/{step}/approve': {
+        post: {
+          summary: "Approve a run's approval step (humans in the step's group; not the human who started it)",
+          parameters: [...idParam, { name: 'step', in: 'path', required: true, schema: { type: 'string' } }],
+          requestBody: json({
+            type: 'object',
+            additionalProperties: false,
+            properties: { comment: { type: 'string' } },
+          }),
+          responses: { '200': { description: 'run' }, ...errors },
+        },
+      },
+      '/v1/runs/{id}/steps/{step}/deny': {
+        post: {
+          summary: "Deny a run's approval step (humans in the step's group; not the human who started it)",
+          parameters: [...idParam, { name: 'step', in: 'path', required: true, schema: { type: 'string' } }],
+          requestBody: json({
+            type: 'object',
+            additionalProperties: false,
+            properties: { comment: { type: 'string' } },
+          }),
+          responses: { '200': { description: 'run' }, ...errors },
+        },
+      },
       '/v1/agents': {
         get: { summary: 'Agents', responses: { '200': { description: 'list' }, ...errors } },
         post: {

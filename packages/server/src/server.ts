@@ -9,6 +9,7 @@ import { registerActionRoutes } from './routes/actions.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerApprovalRoutes } from './routes/approvals.js';
 import { registerObservabilityRoutes } from './routes/observability.js';
+import { registerWorkflowRoutes } from './routes/workflows.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -109,6 +110,7 @@ export function buildServer(options: ServerOptions): AosServer {
   registerApprovalRoutes(app, engine, authenticate);
   registerAdminRoutes(app, engine, authenticate);
   registerObservabilityRoutes(app, engine, authenticate);
+  registerWorkflowRoutes(app, engine, authenticate);
   registerMcpRoutes(app, engine, authenticator, options.version);
 
   return {

@@ -137,6 +137,10 @@ export const configSchema = z
   .object({
     /** Directory of `*.cedar` permit/forbid policies, with approval rules in `approvals/*.cedar`. */
     policies: z.string().min(1).optional(),
+    /** Directory (or file) of workflow definitions (`*.yaml`). */
+    workflows: z.string().min(1).optional(),
+    /** An ES module exporting `rules`: the in-process rule handlers workflow tasks and reviews name. */
+    rules: z.string().min(1).optional(),
     /** Environment of an action that names none. */
     defaultEnvironment: z.string().min(1).default('dev'),
     /** Environments that count as production for the tier rules. */
@@ -234,5 +238,7 @@ export function loadConfigFile(file: string): AosConfig {
   const config = parseConfig(raw);
   // Paths in the file are relative to the file, not to wherever aos was started.
   if (config.policies) config.policies = path.resolve(path.dirname(file), config.policies);
+  if (config.workflows) config.workflows = path.resolve(path.dirname(file), config.workflows);
+  if (config.rules) config.rules = path.resolve(path.dirname(file), config.rules);
   return config;
 }

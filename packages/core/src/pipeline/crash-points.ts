@@ -3,7 +3,8 @@
  * point, the process kills itself with SIGKILL there — exactly what `kill -9` at that moment would do. Unset in
  * production; reading one environment variable is the whole cost.
  */
-export type CrashPoint = 'action.after-decision' | 'action.after-upstream' | 'approval.after-vote';
+export type CrashPoint =
+  'action.after-decision' | 'action.after-upstream' | 'approval.after-vote' | 'workflow.after-action-submit';
 
 export function crashPoint(name: CrashPoint): void {
   if (process.env.AOS_CRASH_POINT === name) process.kill(process.pid, 'SIGKILL');

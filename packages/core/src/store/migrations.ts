@@ -188,6 +188,38 @@ CREATE TABLE tool_cache (
 );
 `;
 
+const workflows = `
+CREATE TABLE workflow_runs (
+  id TEXT PRIMARY KEY,
+  workflow TEXT NOT NULL,
+  version TEXT NOT NULL,
+  definition_hash TEXT NOT NULL,
+  definition_json TEXT NOT NULL,
+  owner TEXT NOT NULL,
+  status TEXT NOT NULL,
+  input_json TEXT NOT NULL,
+  output_json TEXT,
+  error_json TEXT,
+  created_by TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  lease_owner TEXT,
+  lease_until BIGINT NOT NULL DEFAULT 0
+);
+CREATE INDEX workflow_runs_status ON workflow_runs (status, lease_until);
+CREATE INDEX workflow_runs_created ON workflow_runs (created_at);
+CREATE TABLE workflow_events (
+  run_id TEXT NOT NULL REFERENCES workflow_runs (id),
+  seq INTEGER NOT NULL,
+  type TEXT NOT NULL,
+  step_id TEXT,
+  attempt INTEGER,
+  data_json TEXT NOT NULL,
+  at TEXT NOT NULL,
+  PRIMARY KEY (run_id, seq)
+);
+`;
+
 /** The schema, in order. */
 export const migrations: readonly Migration[] = [
   {
@@ -196,6 +228,7 @@ export const migrations: readonly Migration[] = [
     sql: { sqlite: identityAndAudit + appendOnly.sqlite, postgres: identityAndAudit + appendOnly.postgres },
   },
   { version: 2, name: 'tools, actions, approvals, budgets, kill switches', sql: actions },
+  { version: 3, name: 'workflow runs and their event histories', sql: workflows },
 ];
 
 /** Applies every migration newer than the database's version, each in its own transaction. Safe when nodes race. */

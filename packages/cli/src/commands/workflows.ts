@@ -1,0 +1,135 @@
+import type { Command } from 'commander';
+import { UserError, loadWorkflows } from '@autonomy-os/core';
+import type { RunStatus } from '@autonomy-os/core';
+import { actingHuman, cliActor, printJson, printTable, withEngine } from '../context.js';
+
+function parseJsonOption(text: string | undefined, field: string): unknown {
+  if (text === undefined) return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch {
+    throw new UserError('must be JSON', { field });
+  }
+}
+
+/** `aos workflows …` and `aos runs …`: validate definitions; start, follow, cancel and decide runs (local mode). */
+export function registerWorkflows(program: Command): void {
+  const workflows = program.command('workflows').description('validate and list workflow definitions');
+
+  workflows
+    .command('validate')
+    .description(
+      'validate a workflow file or a directory of them; errors name the file and the path of the fault',
+    )
+    .argument('<path>', 'a .yaml file or a directory')
+    .action((target: string) => {
+      const defs = loadWorkflows(target);
+      for (const d of defs)
+        process.stdout.write(
+          `ok ${d.name} v${d.version} (owner ${d.owner}, ${Object.keys(d.steps).length} steps)\n`,
+        );
+    });
+
+  workflows
+    .command('list')
+    .description("the workflows of a configuration's `workflows:` directory")
+    .requiredOption('--config <file>', 'aos.yaml')
+    .option('--json', 'print JSON')
+    .action(async (o: { config: string; json?: boolean }, cmd: Command) => {
+      const defs = await withEngine(cmd, o.config, async (e) => e.workflows.definitions());
+      if (o.json) printJson(defs);
+      else
+        printTable(
+          defs.map((d) => ({ ...d, steps: Object.keys(d.steps).join(' ') })),
+          ['name', 'version', 'owner', 'steps'],
+        );
+    });
+
+  const runs = program.command('runs').description('start, list, show and cancel workflow runs');
+
+  runs
+    .command('start')
+    .description('start a run; with --wait, advance it here until it finishes or waits for a human')
+    .argument('<workflow>', 'workflow name')
+    .requiredOption('--config <file>', 'aos.yaml (workflows, rules, connectors)')
+    .option('--input <json>', 'the run input', '{}')
+    .option('--wait', 'advance the run in this process until nothing more can happen without a human')
+    .action(async (name: string, o: { config: string; input: string; wait?: boolean }, cmd: Command) => {
+      const input = parseJsonOption(o.input, 'input');
+      const run = await withEngine(cmd, o.config, async (e) => {
+        const r = await e.workflows.start(name, input, cliActor());
+        if (!o.wait) return r;
+        // Advancing here executes actions: register (and pin) the configured tools first, as `aos serve` does.
+        await e.tools.sync();
+        await e.workflows.drain();
+        return e.workflows.get(r.id);
+      });
+      printJson(run);
+    });
+
+  runs
+    .command('list')
+    .description('recent runs, newest first')
+    .option('--status <status>', 'running, compensating, completed, failed or cancelled')
+    .option('--workflow <name>', 'only this workflow')
+    .option('--json', 'print JSON')
+    .action(async (o: { status?: RunStatus; workflow?: string; json?: boolean }, cmd: Command) => {
+      const list = await withEngine(cmd, undefined, (e) =>
+        e.workflows.list({
+          ...(o.status ? { status: o.status } : {}),
+          ...(o.workflow ? { workflow: o.workflow } : {}),
+        }),
+      );
+      if (o.json) printJson(list);
+      else
+        printTable(list as unknown as Record<string, unknown>[], [
+          'id',
+          'workflow',
+          'version',
+          'status',
+          'owner',
+          'createdAt',
+        ]);
+    });
+
+  runs
+    .command('show')
+    .description('a run with its steps and event history')
+    .argument('<id>', 'run id (run_…)')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      printJson(await withEngine(cmd, undefined, (e) => e.workflows.get(id)));
+    });
+
+  runs
+    .command('cancel')
+    .description(
+      "cancel a run; completed steps' compensations run in reverse order when the run is next advanced",
+    )
+    .argument('<id>', 'run id (run_…)')
+    .option('--reason <text>', 'why')
+    .action(async (id: string, o: { reason?: string }, cmd: Command) => {
+      printJson(await withEngine(cmd, undefined, (e) => e.workflows.cancel(id, cliActor(), o.reason)));
+    });
+
+  for (const vote of ['approve', 'deny'] as const) {
+    runs
+      .command(vote)
+      .description(`${vote} a run's approval step`)
+      .argument('<id>', 'run id (run_…)')
+      .argument('<step>', 'the approval step id')
+      .requiredOption('--as <human>', 'the human you are (must be in the step’s group)')
+      .option('--comment <text>', 'why')
+      .action(async (id: string, step: string, o: { as: string; comment?: string }, cmd: Command) => {
+        const run = await withEngine(cmd, undefined, async (e) =>
+          e.workflows.decide({
+            runId: id,
+            stepId: step,
+            human: await actingHuman(e.store, o.as),
+            vote,
+            ...(o.comment ? { comment: o.comment } : {}),
+          }),
+        );
+        printJson(run);
+      });
+  }
+}

@@ -1,0 +1,219 @@
+import type { Db, Executor } from '../store/db.js';
+import type { WorkflowDefinition } from './definition.js';
+import type { RecordedEvent, RunStatus, WorkflowEvent, WorkflowFailure } from './history.js';
+
+/** A run as every front shows it. */
+export interface WorkflowRun {
+  id: string;
+  workflow: string;
+  version: string;
+  definitionHash: string;
+  owner: string;
+  status: RunStatus;
+  input: unknown;
+  output: unknown;
+  error: WorkflowFailure | null;
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+  leaseOwner: string | null;
+  leaseUntil: number;
+}
+
+interface RunRow {
+  id: string;
+  workflow: string;
+  version: string;
+  definition_hash: string;
+  definition_json: string;
+  owner: string;
+  status: RunStatus;
+  input_json: string;
+  output_json: string | null;
+  error_json: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  lease_owner: string | null;
+  lease_until: number | string;
+}
+
+function toRun(r: RunRow): WorkflowRun {
+  return {
+    id: r.id,
+    workflow: r.workflow,
+    version: r.version,
+    definitionHash: r.definition_hash,
+    owner: r.owner,
+    status: r.status,
+    input: JSON.parse(r.input_json),
+    output: r.output_json === null ? null : JSON.parse(r.output_json),
+    error: r.error_json === null ? null : (JSON.parse(r.error_json) as WorkflowFailure),
+    createdBy: r.created_by,
+    createdAt: r.created_at,
+    updatedAt: r.updated_at,
+    leaseOwner: r.lease_owner,
+    leaseUntil: Number(r.lease_until),
+  };
+}
+
+/** Lost the lease on a run: another node owns it now; this node must stop working on it. */
+export class LeaseLostError extends Error {
+  constructor(runId: string) {
+    super(`lease on run ${runId} was lost`);
+    this.name = new.target.name;
+  }
+}
+
+/** SQL for runs and their histories. Every write checks the caller still holds the run's lease (fencing). */
+export class RunStore {
+  constructor(private readonly db: Db) {}
+
+  async insert(
+    tx: Executor,
+    run: {
+      id: string;
+      def: WorkflowDefinition;
+      hash: string;
+      input: unknown;
+      actor: string;
+      now: string;
+    },
+  ): Promise<void> {
+    await tx.run(
+      `INSERT INTO workflow_runs (id, workflow, version, definition_hash, definition_json, owner, status, input_json,
+         output_json, error_json, created_by, created_at, updated_at, lease_owner, lease_until)
+       VALUES (?, ?, ?, ?, ?, ?, 'running', ?, NULL, NULL, ?, ?, ?, NULL, 0)`,
+      [
+        run.id,
+        run.def.name,
+        run.def.version,
+        run.hash,
+        JSON.stringify(run.def),
+        run.def.owner,
+        JSON.stringify(run.input),
+        run.actor,
+        run.now,
+        run.now,
+      ],
+    );
+  }
+
+  async get(id: string, tx: Executor = this.db): Promise<WorkflowRun | undefined> {
+    const row = await tx.get<RunRow>('SELECT * FROM workflow_runs WHERE id = ?', [id]);
+    return row ? toRun(row) : undefined;
+  }
+
+  /** The definition pinned on the run when it started. */
+  async definition(id: string, tx: Executor = this.db): Promise<WorkflowDefinition | undefined> {
+    const row = await tx.get<{ definition_json: string }>(
+      'SELECT definition_json FROM workflow_runs WHERE id = ?',
+      [id],
+    );
+    return row ? (JSON.parse(row.definition_json) as WorkflowDefinition) : undefined;
+  }
+
+  async list(filter: { status?: RunStatus; workflow?: string; limit?: number } = {}): Promise<WorkflowRun[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (filter.status) {
+      where.push('status = ?');
+      params.push(filter.status);
+    }
+    if (filter.workflow) {
+      where.push('workflow = ?');
+      params.push(filter.workflow);
+    }
+    params.push(Math.min(Math.max(filter.limit ?? 100, 1), 1000));
+    const rows = await this.db.all<RunRow>(
+      `SELECT * FROM workflow_runs${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY created_at DESC, id DESC LIMIT ?`,
+      params,
+    );
+    return rows.map(toRun);
+  }
+
+  async events(runId: string, tx: Executor = this.db): Promise<RecordedEvent[]> {
+    const rows = await tx.all<{ seq: number | string; data_json: string; at: string }>(
+      'SELECT seq, data_json, at FROM workflow_events WHERE run_id = ? ORDER BY seq',
+      [runId],
+    );
+    return rows.map((r) => ({ ...(JSON.parse(r.data_json) as WorkflowEvent), seq: Number(r.seq), at: r.at }));
+  }
+
+  /** Appends events in order inside `tx`; the (run_id, seq) key refuses a racing writer. */
+  async append(tx: Executor, runId: string, events: readonly WorkflowEvent[], now: string): Promise<void> {
+    const last = await tx.get<{ seq: number | string | null }>(
+      'SELECT MAX(seq) AS seq FROM workflow_events WHERE run_id = ?',
+      [runId],
+    );
+    let seq = Number(last?.seq ?? 0);
+    for (const e of events) {
+      const stepId = 'stepId' in e ? e.stepId : null;
+      const attempt = 'attempt' in e ? e.attempt : null;
+      await tx.run(
+        'INSERT INTO workflow_events (run_id, seq, type, step_id, attempt, data_json, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
+        [runId, ++seq, e.type, stepId, attempt, JSON.stringify(e), now],
+      );
+    }
+  }
+
+  /** Updates the run row; with `leaseOwner`, only while that node holds the lease (else {@link LeaseLostError}). */
+  async update(
+    tx: Executor,
+    runId: string,
+    patch: { status: RunStatus; output?: unknown; error?: WorkflowFailure | null; now: string },
+    lease?: { owner: string; untilMs: number },
+  ): Promise<void> {
+    const sets = ['status = ?', 'updated_at = ?'];
+    const params: (string | number | null)[] = [patch.status, patch.now];
+    if (patch.output !== undefined) {
+      sets.push('output_json = ?');
+      params.push(JSON.stringify(patch.output));
+    }
+    if (patch.error !== undefined) {
+      sets.push('error_json = ?');
+      params.push(patch.error === null ? null : JSON.stringify(patch.error));
+    }
+    let where = 'id = ?';
+    params.push(runId);
+    if (lease) {
+      sets.push('lease_until = ?');
+      params.splice(params.length - 1, 0, lease.untilMs);
+      where += ' AND lease_owner = ?';
+      params.push(lease.owner);
+    }
+    const { changes } = await tx.run(`UPDATE workflow_runs SET ${sets.join(', ')} WHERE ${where}`, params);
+    if (lease && changes === 0) throw new LeaseLostError(runId);
+  }
+
+  /**
+   * Claims up to `limit` active runs whose lease has run out (never held, released, or held by a dead node), for
+   * `owner` until `untilMs`. On PostgreSQL rows locked by another node's claim are skipped.
+   */
+  async claim(owner: string, nowMs: number, untilMs: number, limit: number): Promise<string[]> {
+    return this.db.tx(async (tx) => {
+      const rows = await tx.all<{ id: string }>(
+        `SELECT id FROM workflow_runs WHERE status IN ('running', 'compensating') AND lease_until < ?
+         ORDER BY updated_at, id LIMIT ?${this.db.skipLocked}`,
+        [nowMs, limit],
+      );
+      const claimed: string[] = [];
+      for (const r of rows) {
+        const { changes } = await tx.run(
+          'UPDATE workflow_runs SET lease_owner = ?, lease_until = ? WHERE id = ? AND lease_until < ?',
+          [owner, untilMs, r.id, nowMs],
+        );
+        if (changes) claimed.push(r.id);
+      }
+      return claimed;
+    });
+  }
+
+  /** Gives the lease back so any node may pick the run up on its next tick. */
+  async release(runId: string, owner: string): Promise<void> {
+    await this.db.run(
+      'UPDATE workflow_runs SET lease_owner = NULL, lease_until = 0 WHERE id = ? AND lease_owner = ?',
+      [runId, owner],
+    );
+  }
+}

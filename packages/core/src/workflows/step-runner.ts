@@ -1,0 +1,340 @@
+import jsonata from 'jsonata';
+import { ConflictError, UserError } from '../errors.js';
+import type { Agent, AgentRegistry } from '../identity/agents.js';
+import type { ActionService } from '../pipeline/action-service.js';
+import type { ActionView } from '../pipeline/types.js';
+import { parseDurationSec } from '../config/duration.js';
+import type { StepDefinition, WorkflowDefinition } from './definition.js';
+import { expressionScope } from './history.js';
+import type { RunState, StepState, WorkflowEvent, WorkflowFailure } from './history.js';
+
+/** What a rule handler is given. */
+export interface RuleTask {
+  runId: string;
+  stepId: string;
+  attempt: number;
+  /** The agent the task was routed to. */
+  agent: Agent;
+  /** The step's mapped input (for a review: the reviewed step's output). */
+  input: unknown;
+  /** The run input and finished steps' outputs. */
+  scope: { input: unknown; steps: Record<string, unknown> };
+  /** The critic's last objection, when this is a rerun after a rejected review. */
+  critique?: string;
+}
+
+/**
+ * A deterministic in-process rule agent. Its answer is the step's output; a review's critic answers
+ * `{ accept: boolean, critique?: string }`. It must have no side effects: effects go through action steps.
+ */
+export type RuleHandler = (task: RuleTask) => unknown;
+
+/** Named crash points inside a workflow step, for crash tests. */
+export type WorkflowCrashPoint = 'workflow.after-action-submit';
+
+/** Everything a step needs from the engine. */
+export interface StepRunnerDeps {
+  agents: AgentRegistry;
+  actions: ActionService;
+  rules: ReadonlyMap<string, RuleHandler>;
+  crash: (point: WorkflowCrashPoint) => void;
+}
+
+/** Idempotency key of a step attempt's pipeline action: the same attempt never repeats its effect. */
+export function stepActionKey(runId: string, stepId: string, attempt: number): string {
+  return `wf:${runId}:${stepId}:${attempt}`;
+}
+
+/** Idempotency key of a step's compensation action. */
+export function compensationKey(runId: string, stepId: string): string {
+  return `wf:${runId}:${stepId}:compensate`;
+}
+
+async function evaluate(expr: string, data: unknown, field: string): Promise<unknown> {
+  try {
+    return (await jsonata(expr).evaluate(data)) as unknown;
+  } catch (err) {
+    throw new UserError(`expression failed: ${(err as Error).message}`, { field });
+  }
+}
+
+function failure(code: string, message: string, retryable: boolean): WorkflowFailure {
+  return { code, message, retryable };
+}
+
+/** Turns a failure into the step's event, scheduling a retry with exponential backoff when attempts remain. */
+export function failStep(
+  step: StepDefinition,
+  stepId: string,
+  s: StepState,
+  error: WorkflowFailure,
+  nowMs: number,
+  actionId?: string,
+): WorkflowEvent {
+  const max = step.retry?.maxAttempts ?? 1;
+  const base = parseDurationSec(step.retry?.backoff ?? '1s', `steps.${stepId}.retry.backoff`) * 1000;
+  const retryAtMs = error.retryable && s.attempt < max ? nowMs + base * 2 ** (s.attempt - 1) : undefined;
+  return {
+    type: 'step_failed',
+    stepId,
+    attempt: s.attempt,
+    error,
+    ...(actionId ? { actionId } : {}),
+    ...(retryAtMs !== undefined ? { retryAtMs } : {}),
+  };
+}
+
+/** The events an action's status means for the step that submitted it; none while it is still undecided. */
+export function actionOutcome(
+  view: ActionView,
+  stepId: string,
+  attempt: number,
+): WorkflowEvent | WorkflowFailure | null {
+  switch (view.status) {
+    case 'succeeded': {
+      const r = view.result;
+      return {
+        type: 'step_completed',
+        stepId,
+        attempt,
+        output: r?.structuredContent ?? r?.content ?? null,
+        actionId: view.id,
+      };
+    }
+    case 'pending_approval':
+    case 'executing':
+      return null;
+    case 'failed':
+      return failure('action_failed', view.error?.message ?? `action ${view.id} failed`, true);
+    case 'unknown_outcome':
+      // The call may have reached the upstream: never retried.
+      return failure('unknown_outcome', `action ${view.id} has an unknown outcome; not retried`, false);
+    default:
+      return failure(`action_${view.status}`, `action ${view.id} was ${view.status}`, false);
+  }
+}
+
+/** Executes the steps of a run: each call does one step's next piece of work and answers the events it caused. */
+export class StepRunner {
+  constructor(private readonly d: StepRunnerDeps) {}
+
+  /** The agent a task or review of `role` is routed to: the first active agent of the role, by id. */
+  async route(role: string, field: string): Promise<Agent> {
+    const agents = (await this.d.agents.list({ role, status: 'active' })).sort((a, b) =>
+      a.id.localeCompare(b.id),
+    );
+    const agent = agents[0];
+    if (!agent) throw new UserError(`no active agent has role '${role}'`, { field });
+    return agent;
+  }
+
+  /** Whether a pending step's `when` lets it run. */
+  async shouldRun(step: StepDefinition, stepId: string, st: RunState): Promise<boolean> {
+    if (!step.when) return true;
+    return !!(await evaluate(step.when, expressionScope(st), `steps.${stepId}.when`));
+  }
+
+  /** Submits (or, on resume, replays) an action step's pipeline action and maps its status. */
+  async action(p: {
+    runId: string;
+    def: WorkflowDefinition;
+    stepId: string;
+    st: RunState;
+    nowMs: number;
+  }): Promise<WorkflowEvent[]> {
+    const step = p.def.steps[p.stepId] as Extract<StepDefinition, { kind: 'action' }>;
+    const s = p.st.steps[p.stepId] as StepState;
+    let view: ActionView;
+    try {
+      const input = await evaluate(step.input, expressionScope(p.st), `steps.${p.stepId}.input`);
+      const agent = await this.d.agents.require(step.as, `steps.${p.stepId}.as`);
+      view = await this.d.actions.submit(agent, {
+        tool: step.tool,
+        input: (input ?? {}) as Record<string, unknown>,
+        idempotencyKey: stepActionKey(p.runId, p.stepId, s.attempt),
+        sessionId: `wf:${p.runId}`,
+        ...(step.reason ? { reason: step.reason } : {}),
+      });
+    } catch (err) {
+      // Still executing on another node (or on a dead one, until recovery flags it): look again later.
+      if (err instanceof ConflictError && err.field === 'idempotencyKey') return [];
+      if (err instanceof UserError)
+        return [failStep(step, p.stepId, s, failure(err.code, err.message, false), p.nowMs)];
+      throw err;
+    }
+    this.d.crash('workflow.after-action-submit');
+    return this.mapAction(view, step, p.stepId, s, p.nowMs);
+  }
+
+  /** Looks at the action a waiting step submitted; fails the step once its timeout has passed. */
+  async pollAction(p: {
+    def: WorkflowDefinition;
+    stepId: string;
+    st: RunState;
+    nowMs: number;
+  }): Promise<WorkflowEvent[]> {
+    const step = p.def.steps[p.stepId] as StepDefinition;
+    const s = p.st.steps[p.stepId] as StepState;
+    const view = s.actionId ? await this.d.actions.get(s.actionId) : undefined;
+    if (!view)
+      return [failStep(step, p.stepId, s, failure('action_missing', 'action not found', false), p.nowMs)];
+    return this.mapAction(view, step, p.stepId, s, p.nowMs);
+  }
+
+  private mapAction(
+    view: ActionView,
+    step: StepDefinition,
+    stepId: string,
+    s: StepState,
+    nowMs: number,
+  ): WorkflowEvent[] {
+    const out = actionOutcome(view, stepId, s.attempt);
+    if (out === null) {
+      if (s.deadlineMs !== undefined && nowMs > s.deadlineMs)
+        return [
+          failStep(
+            step,
+            stepId,
+            s,
+            failure('timeout', `step timed out waiting for ${view.id}`, false),
+            nowMs,
+            view.id,
+          ),
+        ];
+      return s.status === 'waiting'
+        ? []
+        : [{ type: 'step_waiting', stepId, attempt: s.attempt, actionId: view.id }];
+    }
+    if ('type' in out) return [out];
+    return [failStep(step, stepId, s, out, nowMs, view.id)];
+  }
+
+  /** Runs a task step's rule handler as the routed agent. */
+  async task(p: {
+    runId: string;
+    def: WorkflowDefinition;
+    stepId: string;
+    st: RunState;
+    nowMs: number;
+  }): Promise<WorkflowEvent[]> {
+    const step = p.def.steps[p.stepId] as Extract<StepDefinition, { kind: 'task' }>;
+    const s = p.st.steps[p.stepId] as StepState;
+    const scope = expressionScope(p.st);
+    try {
+      const agent = await this.route(step.role, `steps.${p.stepId}.role`);
+      const input = step.input ? await evaluate(step.input, scope, `steps.${p.stepId}.input`) : scope.input;
+      const handler = this.d.rules.get(step.rule);
+      if (!handler)
+        throw new UserError(`unknown rule handler '${step.rule}'`, { field: `steps.${p.stepId}.rule` });
+      const output = (await handler({
+        runId: p.runId,
+        stepId: p.stepId,
+        attempt: s.attempt,
+        agent,
+        input,
+        scope,
+        ...(s.critique !== undefined ? { critique: s.critique } : {}),
+      })) as unknown;
+      return [{ type: 'step_completed', stepId: p.stepId, attempt: s.attempt, output: output ?? null }];
+    } catch (err) {
+      const retryable = !(err instanceof UserError);
+      return [
+        failStep(step, p.stepId, s, failure('task_failed', (err as Error).message, retryable), p.nowMs),
+      ];
+    }
+  }
+
+  /** Runs a review's critic on the reviewed step's output; a rejection reruns that step, up to `maxRounds`. */
+  async review(p: {
+    runId: string;
+    def: WorkflowDefinition;
+    stepId: string;
+    st: RunState;
+    nowMs: number;
+  }): Promise<WorkflowEvent[]> {
+    const step = p.def.steps[p.stepId] as Extract<StepDefinition, { kind: 'review' }>;
+    const s = p.st.steps[p.stepId] as StepState;
+    const scope = expressionScope(p.st);
+    let verdict: { accept?: unknown; critique?: unknown };
+    try {
+      const agent = await this.route(step.role, `steps.${p.stepId}.role`);
+      const handler = this.d.rules.get(step.rule);
+      if (!handler)
+        throw new UserError(`unknown rule handler '${step.rule}'`, { field: `steps.${p.stepId}.rule` });
+      verdict = ((await handler({
+        runId: p.runId,
+        stepId: p.stepId,
+        attempt: s.attempt,
+        agent,
+        input: scope.steps[step.step] ?? null,
+        scope,
+      })) ?? {}) as typeof verdict;
+    } catch (err) {
+      const retryable = !(err instanceof UserError);
+      return [
+        failStep(step, p.stepId, s, failure('review_failed', (err as Error).message, retryable), p.nowMs),
+      ];
+    }
+    const critique = typeof verdict.critique === 'string' ? verdict.critique : 'rejected';
+    if (verdict.accept === true) {
+      return [
+        {
+          type: 'step_completed',
+          stepId: p.stepId,
+          attempt: s.attempt,
+          output: { accepted: true, rounds: s.rounds },
+        },
+      ];
+    }
+    if (s.rounds + 1 > step.maxRounds) {
+      const msg = `critic rejected '${step.step}' ${s.rounds + 1} times (last: ${critique}); escalated to the owner ${p.def.owner}`;
+      return [
+        {
+          type: 'step_failed',
+          stepId: p.stepId,
+          attempt: s.attempt,
+          error: failure('review_rejected', msg, false),
+        },
+      ];
+    }
+    return [{ type: 'review_rejected', stepId: p.stepId, target: step.step, round: s.rounds + 1, critique }];
+  }
+
+  /** Runs (or replays) a completed step's compensation through the pipeline; none while it awaits approval. */
+  async compensate(p: {
+    runId: string;
+    def: WorkflowDefinition;
+    stepId: string;
+    st: RunState;
+  }): Promise<WorkflowEvent[]> {
+    const step = p.def.steps[p.stepId] as Extract<StepDefinition, { kind: 'action' }>;
+    const c = step.compensate;
+    if (!c) return [];
+    const s = p.st.steps[p.stepId] as StepState;
+    let view: ActionView;
+    try {
+      const input = await evaluate(
+        c.input,
+        { ...expressionScope(p.st), output: s.output ?? null },
+        `steps.${p.stepId}.compensate.input`,
+      );
+      const agent = await this.d.agents.require(c.as ?? step.as, `steps.${p.stepId}.compensate.as`);
+      view = await this.d.actions.submit(agent, {
+        tool: c.tool,
+        input: (input ?? {}) as Record<string, unknown>,
+        idempotencyKey: compensationKey(p.runId, p.stepId),
+        sessionId: `wf:${p.runId}`,
+        reason: `compensates step ${p.stepId} of run ${p.runId}`,
+      });
+    } catch (err) {
+      if (err instanceof ConflictError && err.field === 'idempotencyKey') return [];
+      if (err instanceof UserError)
+        return [
+          { type: 'compensation_done', stepId: p.stepId, actionId: '', status: `invalid: ${err.message}` },
+        ];
+      throw err;
+    }
+    if (view.status === 'pending_approval' || view.status === 'executing') return [];
+    return [{ type: 'compensation_done', stepId: p.stepId, actionId: view.id, status: view.status }];
+  }
+}

@@ -1,0 +1,254 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { backends } from '../../../../test/helpers/backends.js';
+import type { TestStore } from '../../../../test/helpers/backends.js';
+import { invoicesConfig, invoicesEngine, seedInvoices, startErp } from '../../../../test/helpers/invoices.js';
+import type { Erp } from '../../../../test/helpers/invoices.js';
+import type { Engine } from '../engine.js';
+import { ForbiddenError } from '../errors.js';
+import type { Human } from '../identity/humans.js';
+import type { Store } from '../store/open-store.js';
+
+const doc = (total: number, extra: Record<string, unknown> = {}) => ({
+  invoiceId: 'inv-1',
+  document: { number: 'inv-1', vendor: 'acme', total, currency: 'EUR', ...extra },
+});
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+describe.each(backends)('invoice workflow on $name', (backend) => {
+  let t: TestStore;
+  let erp: Erp;
+  let engine: Engine;
+  const extra: { engine?: Engine; store?: Store } = {};
+  const human = (id: string) => t.store.humans.require(id) as Promise<Human>;
+  const auditTypes = async () =>
+    (await t.raw("SELECT type FROM audit_log WHERE type LIKE 'workflow.%' ORDER BY seq")).map(
+      (r) => (r as { type: string }).type,
+    );
+
+  beforeEach(async (ctx) => {
+    if (!backend.enabled) return ctx.skip();
+    t = await backend.create();
+    erp = await startErp();
+    await seedInvoices(t);
+    engine = await invoicesEngine(t.store, invoicesConfig(erp.url));
+  });
+  afterEach(async () => {
+    await extra.engine?.close();
+    await extra.store?.close();
+    delete extra.engine;
+    delete extra.store;
+    await engine?.close();
+    await erp?.close();
+    await t?.cleanup();
+  });
+
+  it('posts a small invoice without approval and completes', async () => {
+    const run = await engine.workflows.start('invoice-approval', doc(250), 'human:ada');
+    await engine.workflows.drain();
+    const done = await engine.workflows.get(run.id);
+    expect(done.status).toBe('completed');
+    expect(done.output).toEqual({ invoiceId: 'inv-1', entry: 'je_1' });
+    expect(done.steps.approve?.status).toBe('skipped');
+    expect(erp.calls('POST /invoices/:id/post')).toBe(1);
+    expect(erp.calls('POST /notifications')).toBe(1);
+    const post = await engine.actions.require(done.steps.post?.actionId as string);
+    expect(post.idempotencyKey).toBe(`wf:${run.id}:post:1`);
+    expect(await auditTypes()).toEqual([
+      'workflow.run_started',
+      'workflow.step_completed',
+      'workflow.step_completed',
+      'workflow.step_completed',
+      'workflow.step_completed',
+      'workflow.run_completed',
+    ]);
+    expect((await t.store.audit.verify()).ok).toBe(true);
+  });
+
+  it('waits for a finance approval on a large invoice, then posts it', async () => {
+    const run = await engine.workflows.start('invoice-approval', doc(5000), 'human:ada');
+    await engine.workflows.drain();
+    let view = await engine.workflows.get(run.id);
+    expect(view.status).toBe('running');
+    expect(view.steps.approve).toMatchObject({ status: 'waiting', approval: { group: 'approvers:finance' } });
+    expect(erp.calls('POST /invoices/:id/post')).toBe(0);
+    await expect(
+      engine.workflows.decide({
+        runId: run.id,
+        stepId: 'approve',
+        human: await human('ada'),
+        vote: 'approve',
+      }),
+    ).rejects.toBeInstanceOf(ForbiddenError);
+    await engine.workflows.decide({
+      runId: run.id,
+      stepId: 'approve',
+      human: await human('frank'),
+      vote: 'approve',
+    });
+    await engine.workflows.drain();
+    view = await engine.workflows.get(run.id);
+    expect(view.status).toBe('completed');
+    expect(view.steps.approve?.output).toEqual({ approved: true, approvers: ['frank'] });
+    expect(erp.calls('POST /invoices/:id/post')).toBe(1);
+  });
+
+  it('fails the run on a denied approval without posting anything', async () => {
+    const run = await engine.workflows.start('invoice-approval', doc(5000), 'human:ada');
+    await engine.workflows.drain();
+    await engine.workflows.decide({
+      runId: run.id,
+      stepId: 'approve',
+      human: await human('fiona'),
+      vote: 'deny',
+    });
+    await engine.workflows.drain();
+    const view = await engine.workflows.get(run.id);
+    expect(view.status).toBe('failed');
+    expect(view.error?.code).toBe('approval_denied');
+    expect(erp.calls('POST /invoices/:id/post')).toBe(0);
+  });
+
+  it('voids the posted invoice exactly once when a later step fails after its retries', async () => {
+    erp.state.failNotify = true;
+    const run = await engine.workflows.start('invoice-approval', doc(250), 'human:ada');
+    await engine.workflows.drain();
+    expect((await engine.workflows.get(run.id)).steps.notify?.status).toBe('pending'); // retry scheduled
+    await sleep(1100);
+    await engine.workflows.drain();
+    await engine.workflows.drain();
+    const view = await engine.workflows.get(run.id);
+    expect(view.status).toBe('failed');
+    expect(view.error?.code).toBe('action_failed');
+    expect(erp.calls('POST /notifications')).toBe(2);
+    expect(erp.calls('POST /invoices/:id/post')).toBe(1);
+    expect(erp.calls('POST /invoices/:id/void')).toBe(1);
+    const voided = await engine.actions.list({});
+    expect(voided.find((a) => a.tool === 'erp.void_invoice')?.idempotencyKey).toBe(
+      `wf:${run.id}:post:compensate`,
+    );
+    const types = await auditTypes();
+    expect(types.slice(-3)).toEqual([
+      'workflow.step_compensated',
+      'workflow.run_compensated',
+      'workflow.run_failed',
+    ]);
+  });
+
+  it('reruns the extraction with the critic’s critique until it is accepted', async () => {
+    const run = await engine.workflows.start(
+      'invoice-approval',
+      doc(250, { currency: undefined }),
+      'human:ada',
+    );
+    await engine.workflows.drain();
+    const view = await engine.workflows.get(run.id);
+    expect(view.status).toBe('completed');
+    expect(view.steps.extract?.output).toMatchObject({ currency: 'EUR' });
+    expect(view.events.filter((e) => e.type === 'review_rejected')).toMatchObject([
+      { target: 'extract', round: 1, critique: 'currency missing' },
+    ]);
+  });
+
+  it('fails after the critic rejects more than maxRounds times', async () => {
+    const run = await engine.workflows.start(
+      'invoice-approval',
+      doc(250, { vendor: undefined }),
+      'human:ada',
+    );
+    await engine.workflows.drain();
+    const view = await engine.workflows.get(run.id);
+    expect(view.status).toBe('failed');
+    expect(view.error?.code).toBe('review_rejected');
+    expect(view.error?.message).toContain('escalated to the owner fiona');
+    expect(erp.calls('POST /invoices/:id/post')).toBe(0);
+  });
+
+  it('cancels a run waiting for approval', async () => {
+    const run = await engine.workflows.start('invoice-approval', doc(5000), 'human:ada');
+    await engine.workflows.drain();
+    await engine.workflows.cancel(run.id, 'human:ada', 'duplicate invoice');
+    await engine.workflows.drain();
+    expect((await engine.workflows.get(run.id)).status).toBe('cancelled');
+    expect(erp.calls('POST /invoices/:id/post')).toBe(0);
+    expect(await auditTypes()).toContain('workflow.run_cancelled');
+  });
+
+  it('refuses input that fails the workflow input schema, naming the field', async () => {
+    await expect(
+      engine.workflows.start('invoice-approval', { invoiceId: 'bad id!', document: {} }, 'human:ada'),
+    ).rejects.toThrow(/^input\.invoiceId: must match pattern/);
+    expect(await engine.workflows.list()).toEqual([]);
+  });
+
+  it('resumes on a new engine after a crash between submitting an action and recording it, with no effect repeated', async () => {
+    let crashes = 0;
+    const first = await invoicesEngine(t.store, invoicesConfig(erp.url), {
+      leaseMs: 200,
+      crash: () => {
+        if (crashes++ === 0) throw new Error('simulated crash');
+      },
+    });
+    await engine.close();
+    const run = await first.workflows.start('invoice-approval', doc(250), 'human:ada');
+    await first.workflows.tick();
+    expect(erp.calls('POST /invoices/:id/post')).toBe(1);
+    const stuck = await first.workflows.get(run.id);
+    expect(stuck.steps.post?.status).toBe('running'); // the effect happened, its completion was never recorded
+    await first.close();
+
+    // A new node on the same database: the dead node's lease runs out and the run finishes there.
+    extra.store = await t.reopen();
+    extra.engine = await invoicesEngine(extra.store, invoicesConfig(erp.url));
+    expect(await extra.engine.workflows.tick()).toBe(0); // still leased to the dead node
+    await sleep(250);
+    await extra.engine.workflows.drain();
+    const done = await extra.engine.workflows.get(run.id);
+    expect(done.status).toBe('completed');
+    expect(erp.calls('POST /invoices/:id/post')).toBe(1);
+    expect(erp.calls('POST /notifications')).toBe(1);
+    const posts = (await extra.engine.actions.list({})).filter((a) => a.tool === 'erp.post_invoice');
+    expect(posts).toHaveLength(1);
+  });
+
+  it('resumes a run stopped between ticks on a new engine', async () => {
+    const run = await engine.workflows.start('invoice-approval', doc(5000), 'human:ada');
+    await engine.workflows.drain();
+    await engine.close();
+    extra.store = await t.reopen();
+    extra.engine = await invoicesEngine(extra.store, invoicesConfig(erp.url));
+    await extra.engine.workflows.decide({
+      runId: run.id,
+      stepId: 'approve',
+      human: (await extra.store.humans.require('frank')) as Human,
+      vote: 'approve',
+    });
+    await extra.engine.workflows.drain();
+    expect((await extra.engine.workflows.get(run.id)).status).toBe('completed');
+    expect(erp.calls('POST /invoices/:id/post')).toBe(1);
+    expect(erp.calls('POST /notifications')).toBe(1);
+  });
+
+  // Several nodes share one database on PostgreSQL only; one SQLite file is served by one process.
+  it('shares runs between two nodes ticking at once without executing any step twice', async (ctx) => {
+    if (backend.name !== 'postgres') return ctx.skip();
+    extra.store = await t.reopen();
+    extra.engine = await invoicesEngine(extra.store, invoicesConfig(erp.url));
+    const ids: string[] = [];
+    for (let i = 0; i < 6; i++) {
+      const input = {
+        invoiceId: `inv-${i}`,
+        document: { number: `inv-${i}`, vendor: 'acme', total: 100 + i, currency: 'EUR' },
+      };
+      ids.push((await engine.workflows.start('invoice-approval', input, 'human:ada')).id);
+    }
+    for (let round = 0; round < 20; round++) {
+      await Promise.all([engine.workflows.tick(), extra.engine.workflows.tick()]);
+    }
+    for (const id of ids) expect((await engine.workflows.get(id)).status).toBe('completed');
+    expect(erp.calls('POST /invoices/:id/post')).toBe(6);
+    expect(erp.calls('POST /notifications')).toBe(6);
+    const started = await t.raw("SELECT COUNT(*) AS n FROM workflow_events WHERE type = 'step_started'");
+    expect(Number((started[0] as { n: number | string }).n)).toBe(6 * 4);
+  });
+});

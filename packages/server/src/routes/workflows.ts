@@ -1,0 +1,92 @@
+import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import { ForbiddenError, NotFoundError, UserError } from '@autonomy-os/core';
+import type { Engine, Human, RunStatus } from '@autonomy-os/core';
+import { requireHuman } from '../auth.js';
+
+const ADMINS = ['admins'];
+
+function objectBody(raw: unknown, allowed: readonly string[]): Record<string, unknown> {
+  const b = (raw ?? {}) as Record<string, unknown>;
+  if (typeof b !== 'object' || Array.isArray(b))
+    throw new UserError('must be a JSON object', { field: 'body' });
+  for (const k of Object.keys(b))
+    if (!allowed.includes(k)) throw new UserError('is not a known field', { field: k });
+  return b;
+}
+
+/** Admins may start and cancel any workflow's runs; a workflow's owner (its DRI) may too. */
+function mayManage(human: Human, owner: string): boolean {
+  return human.id === owner || ADMINS.some((g) => human.groups.includes(g));
+}
+
+/** `/v1/workflows` and `/v1/runs`: start, read, cancel runs, and decide approval steps. Humans only. */
+export function registerWorkflowRoutes(
+  app: FastifyInstance,
+  engine: Engine,
+  authenticate: preHandlerAsyncHookHandler,
+): void {
+  app.get('/v1/workflows', { preHandler: authenticate }, async (req) => {
+    requireHuman(req, undefined, 'reading workflows');
+    return { workflows: engine.workflows.definitions() };
+  });
+
+  app.post('/v1/workflows/:name/runs', { preHandler: authenticate }, async (req, reply) => {
+    const human = requireHuman(req, undefined, 'starting runs');
+    const name = (req.params as { name: string }).name;
+    const def = engine.workflows.definitions().find((d) => d.name === name);
+    if (!def) throw new NotFoundError('workflow', name, 'workflow');
+    if (!mayManage(human, def.owner))
+      throw new ForbiddenError(`starting ${name} needs membership of admins or being its owner ${def.owner}`);
+    const body = objectBody(req.body, ['input']);
+    const run = await engine.workflows.start(name, body.input ?? {}, `human:${human.id}`);
+    return reply.code(201).send(run);
+  });
+
+  app.get('/v1/runs', { preHandler: authenticate }, async (req) => {
+    requireHuman(req, undefined, 'reading runs');
+    const q = req.query as { status?: RunStatus; workflow?: string; limit?: string };
+    const runs = await engine.workflows.list({
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.workflow ? { workflow: q.workflow } : {}),
+      ...(q.limit ? { limit: Number(q.limit) } : {}),
+    });
+    return { runs };
+  });
+
+  app.get('/v1/runs/:id', { preHandler: authenticate }, async (req) => {
+    requireHuman(req, undefined, 'reading runs');
+    return engine.workflows.get((req.params as { id: string }).id);
+  });
+
+  app.post('/v1/runs/:id/cancel', { preHandler: authenticate }, async (req) => {
+    const human = requireHuman(req, undefined, 'cancelling runs');
+    const id = (req.params as { id: string }).id;
+    const run = await engine.workflows.get(id);
+    const owner = engine.workflows.definitions().find((d) => d.name === run.workflow)?.owner ?? run.owner;
+    if (!mayManage(human, owner) && human.id !== run.owner)
+      throw new ForbiddenError(
+        `cancelling runs of ${run.workflow} needs membership of admins or being its owner`,
+      );
+    const body = objectBody(req.body, ['reason']);
+    if (body.reason !== undefined && typeof body.reason !== 'string')
+      throw new UserError('must be a string', { field: 'reason' });
+    return engine.workflows.cancel(id, `human:${human.id}`, body.reason as string | undefined);
+  });
+
+  for (const vote of ['approve', 'deny'] as const) {
+    app.post(`/v1/runs/:id/steps/:step/${vote}`, { preHandler: authenticate }, async (req) => {
+      const human = requireHuman(req, undefined, vote === 'approve' ? 'approving' : 'denying');
+      const p = req.params as { id: string; step: string };
+      const body = objectBody(req.body, ['comment']);
+      if (body.comment !== undefined && typeof body.comment !== 'string')
+        throw new UserError('must be a string', { field: 'comment' });
+      return engine.workflows.decide({
+        runId: p.id,
+        stepId: p.step,
+        human,
+        vote,
+        ...(body.comment ? { comment: body.comment as string } : {}),
+      });
+    });
+  }
+}
