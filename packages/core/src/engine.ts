@@ -197,7 +197,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     async close() {
       for (const t of timers) clearInterval(t);
       for (const u of unsubscribe) u();
-      await stopFanOut?.();
+      const stop = stopFanOut;
+      stopFanOut = undefined;
+      await stop?.();
       await nodes.deregister().catch(() => undefined);
       await tools.close();
     },

@@ -35,7 +35,11 @@ export async function fanOutOverPostgres(
       payload = JSON.stringify({ node: nodeId, event: { ...event, data: { truncated: true } } });
     void db.pool.query('SELECT pg_notify($1, $2)', [EVENT_CHANNEL, payload]).catch(() => undefined);
   });
+  let stopped = false;
   return async () => {
+    // Idempotent: an engine may be closed more than once (crash simulations in tests, shutdown races).
+    if (stopped) return;
+    stopped = true;
     stopForwarding();
     await listener.query(`UNLISTEN ${EVENT_CHANNEL}`).catch(() => undefined);
     listener.release();

@@ -304,6 +304,12 @@ describe.each(backends)('action pipeline on $name', (backend) => {
     }
   });
 
+  it('closes an engine cleanly when it is closed twice', async () => {
+    const other = await supportDeskEngine(t, engine.config);
+    await other.close();
+    await expect(other.close()).resolves.toBeUndefined();
+  });
+
   it('honours a kill switch engaged on another node from its next action', async () => {
     const other = await supportDeskEngine(t, engine.config);
     try {
