@@ -72,13 +72,7 @@ export interface ActionView {
   finishedAt: string | null;
 }
 
-/** Statuses from which nothing more will happen. */
-export const FINAL_STATUSES: readonly ActionStatus[] = [
-  'denied',
-  'succeeded',
-  'failed',
-  'unknown_outcome',
-  'rejected',
-  'expired',
-  'blocked',
-];
+/** Statuses from which nothing more will happen: all but waiting for approval and executing. */
+export const FINAL_STATUSES: readonly ActionStatus[] = ACTION_STATUSES.filter(
+  (s) => s !== 'pending_approval' && s !== 'executing',
+);

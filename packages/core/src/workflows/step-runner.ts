@@ -209,6 +209,15 @@ export class StepRunner {
     return [failStep(step, stepId, s, out, nowMs, view.id)];
   }
 
+  /** The agent a rule step is routed to (by role) and the rule handler it runs. */
+  private async ruleAgent(step: { role: string; rule: string }, stepId: string) {
+    const agent = await this.route(step.role, `steps.${stepId}.role`);
+    const handler = this.d.rules.get(step.rule);
+    if (!handler)
+      throw new UserError(`unknown rule handler '${step.rule}'`, { field: `steps.${stepId}.rule` });
+    return { agent, handler };
+  }
+
   /** Runs a task step's rule handler as the routed agent. */
   async task(p: {
     runId: string;
@@ -221,11 +230,8 @@ export class StepRunner {
     const s = p.st.steps[p.stepId] as StepState;
     const scope = expressionScope(p.st);
     try {
-      const agent = await this.route(step.role, `steps.${p.stepId}.role`);
+      const { agent, handler } = await this.ruleAgent(step, p.stepId);
       const input = step.input ? await evaluate(step.input, scope, `steps.${p.stepId}.input`) : scope.input;
-      const handler = this.d.rules.get(step.rule);
-      if (!handler)
-        throw new UserError(`unknown rule handler '${step.rule}'`, { field: `steps.${p.stepId}.rule` });
       const output = (await handler({
         runId: p.runId,
         stepId: p.stepId,
@@ -257,10 +263,7 @@ export class StepRunner {
     const scope = expressionScope(p.st);
     let verdict: { accept?: unknown; critique?: unknown };
     try {
-      const agent = await this.route(step.role, `steps.${p.stepId}.role`);
-      const handler = this.d.rules.get(step.rule);
-      if (!handler)
-        throw new UserError(`unknown rule handler '${step.rule}'`, { field: `steps.${p.stepId}.rule` });
+      const { agent, handler } = await this.ruleAgent(step, p.stepId);
       verdict = ((await handler({
         runId: p.runId,
         stepId: p.stepId,
