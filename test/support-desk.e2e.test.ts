@@ -53,6 +53,12 @@ describe.each(targets)('the support desk example, as a user runs it, on $name', 
     if (r.code !== 0) throw new Error(`aos ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
     return r.stdout;
   };
+  const upstreamLog = async () =>
+    (
+      (await (await fetch(`${paymentsUrl}/_calls`)).json()) as {
+        log: { route: string; authorization: string | null }[];
+      }
+    ).log;
   const calls = async (route: string) =>
     ((await (await fetch(`${paymentsUrl}/_calls`)).json()) as { calls: Record<string, number> }).calls[
       route
@@ -191,6 +197,11 @@ describe.each(targets)('the support desk example, as a user runs it, on $name', 
     expect(types.filter((t) => t === 'action.decided')).toHaveLength(6);
     // The agent never sees the upstream credential; it is nowhere in the log.
     expect(run('audit', 'list', '--json', '--limit', '1000')).not.toContain(PAYMENTS_KEY);
+    // And the agent's own token never reaches the upstream.
+    const log = await upstreamLog();
+    expect(log.map((e) => e.route)).toEqual(['GET /orders/:id', 'POST /refunds', 'POST /refunds']);
+    expect(log.filter((e) => e.authorization !== null)).toEqual([]);
+    expect(JSON.stringify(log)).not.toContain(tokens['refund-bot'] as string);
   });
 
   it('rejects malformed requests with a 4xx naming the problem and executes nothing', async () => {
@@ -319,6 +330,8 @@ describe.each(targets)('the support desk example, as a user runs it, on $name', 
       expect(served.size).toBe(2);
       expect(await calls('GET /orders/:id')).toBe(1);
       expect(await calls('POST /refunds')).toBe(1);
+      // The agent's bearer token authenticated it at /mcp and went no further.
+      expect((await upstreamLog()).filter((e) => e.authorization !== null)).toEqual([]);
       await client.close();
     } finally {
       await second.stop();

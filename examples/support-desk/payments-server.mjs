@@ -27,7 +27,13 @@ export function createPaymentsServer({
       if (req.headers['x-api-key'] !== apiKey) return send(401, { error: 'missing or wrong API key' });
       const route = `${req.method} ${url.pathname.replace(/\/[^/]*\d[^/]*/g, '/:id')}`;
       count(route);
-      state.log.push({ route, at: Date.now(), body: body ? JSON.parse(body) : null });
+      // Which credential arrived, so tests can prove an agent's own token is never forwarded upstream.
+      state.log.push({
+        route,
+        at: Date.now(),
+        body: body ? JSON.parse(body) : null,
+        authorization: req.headers.authorization ?? null,
+      });
       const reply = () => {
         let m;
         if (req.method === 'GET' && (m = /^\/orders\/([^/]+)$/.exec(url.pathname))) {
