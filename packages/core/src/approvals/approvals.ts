@@ -214,6 +214,14 @@ export class ApprovalService {
     return a;
   }
 
+  /** How many requests have this status (one query; for metrics and dashboards). */
+  async count(status: Approval['status']): Promise<number> {
+    const row = await this.db.get<{ n: number }>('SELECT COUNT(*) AS n FROM approvals WHERE status = ?', [
+      status,
+    ]);
+    return Number(row?.n ?? 0);
+  }
+
   async list(filter: { status?: Approval['status']; group?: string } = {}): Promise<Approval[]> {
     const where: string[] = [];
     const params: string[] = [];

@@ -28,7 +28,7 @@ export function registerObservabilityRoutes(
     help: 'Approval requests waiting for a decision',
     registers: [registry],
     async collect() {
-      this.set((await engine.approvals.list({ status: 'pending' })).length);
+      this.set(await engine.approvals.count('pending'));
     },
   });
   new Gauge({
