@@ -220,6 +220,106 @@ CREATE TABLE workflow_events (
 );
 `;
 
+/*
+ * Migration 4 (unreleased until it lands; after that, append-only like the rest). One constant per area so each part
+ * of issue 5 owns its own tables.
+ */
+
+/** Runs started by triggers and sub-runs. */
+const runLinks = `
+ALTER TABLE workflow_runs ADD COLUMN parent_run_id TEXT;
+ALTER TABLE workflow_runs ADD COLUMN parent_step_id TEXT;
+ALTER TABLE workflow_runs ADD COLUMN trigger_key TEXT;
+ALTER TABLE workflow_runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+CREATE UNIQUE INDEX workflow_runs_trigger ON workflow_runs (trigger_key);
+CREATE INDEX workflow_runs_parent ON workflow_runs (parent_run_id);
+CREATE TABLE workflow_schedules (
+  workflow TEXT PRIMARY KEY,
+  last_slot_ms BIGINT NOT NULL
+);
+CREATE TABLE workflow_signals (
+  id TEXT PRIMARY KEY,
+  run_id TEXT NOT NULL REFERENCES workflow_runs (id),
+  name TEXT NOT NULL,
+  data_json TEXT NOT NULL,
+  sent_by TEXT NOT NULL,
+  created_at TEXT NOT NULL
+);
+CREATE INDEX workflow_signals_run ON workflow_signals (run_id, name);
+`;
+
+/** Work for agents: tasks taken by workers (SDK, MCP), delegated sub-tasks. */
+const tasks = `
+CREATE TABLE workflow_tasks (
+  id TEXT PRIMARY KEY,
+  run_id TEXT NOT NULL REFERENCES workflow_runs (id),
+  step_id TEXT NOT NULL,
+  attempt INTEGER NOT NULL,
+  item INTEGER NOT NULL DEFAULT 0,
+  role TEXT NOT NULL,
+  parent_task_id TEXT,
+  depth INTEGER NOT NULL DEFAULT 0,
+  status TEXT NOT NULL,
+  priority INTEGER NOT NULL DEFAULT 0,
+  input_json TEXT NOT NULL,
+  context_json TEXT,
+  exclude_agents_json TEXT,
+  agent_id TEXT,
+  lease_until BIGINT NOT NULL DEFAULT 0,
+  claims INTEGER NOT NULL DEFAULT 0,
+  output_json TEXT,
+  error_json TEXT,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL
+);
+CREATE INDEX workflow_tasks_open ON workflow_tasks (status, role, priority, created_at);
+CREATE INDEX workflow_tasks_run ON workflow_tasks (run_id, step_id);
+CREATE INDEX workflow_tasks_agent ON workflow_tasks (agent_id, status);
+CREATE INDEX workflow_tasks_parent ON workflow_tasks (parent_task_id);
+`;
+
+/** Coordination: the run's shared context, messages between agents, resource leases. */
+const coordination = `
+CREATE TABLE run_context (
+  run_id TEXT NOT NULL REFERENCES workflow_runs (id),
+  key TEXT NOT NULL,
+  value_json TEXT NOT NULL,
+  version INTEGER NOT NULL,
+  written_by TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (run_id, key)
+);
+CREATE TABLE run_messages (
+  id TEXT PRIMARY KEY,
+  run_id TEXT NOT NULL REFERENCES workflow_runs (id),
+  kind TEXT NOT NULL,
+  from_agent TEXT NOT NULL,
+  to_agent TEXT,
+  to_role TEXT,
+  task_id TEXT,
+  body_json TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  read_at TEXT
+);
+CREATE INDEX run_messages_to_agent ON run_messages (to_agent, read_at);
+CREATE INDEX run_messages_run ON run_messages (run_id, created_at);
+CREATE TABLE resource_leases (
+  key TEXT PRIMARY KEY,
+  holder TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  acquired_at TEXT NOT NULL
+);
+CREATE TABLE resource_waiters (
+  key TEXT NOT NULL,
+  holder TEXT NOT NULL,
+  run_id TEXT NOT NULL,
+  priority INTEGER NOT NULL,
+  requested_ms BIGINT NOT NULL,
+  PRIMARY KEY (key, holder)
+);
+`;
+
 /** The schema, in order. */
 export const migrations: readonly Migration[] = [
   {
@@ -229,6 +329,11 @@ export const migrations: readonly Migration[] = [
   },
   { version: 2, name: 'tools, actions, approvals, budgets, kill switches', sql: actions },
   { version: 3, name: 'workflow runs and their event histories', sql: workflows },
+  {
+    version: 4,
+    name: 'triggers, sub-runs, signals, agent tasks and coordination',
+    sql: runLinks + tasks + coordination,
+  },
 ];
 
 /** Applies every migration newer than the database's version, each in its own transaction. Safe when nodes race. */
