@@ -627,6 +627,14 @@ export class ActionService {
   }
 
   /**
+   * Withdraws the pending approval request of an action in `tx` — the caller that asked for it no longer wants it
+   * (a cancelled workflow run). The action ends `rejected` and can never execute. False when nothing was pending.
+   */
+  withdraw(tx: Executor, actionId: string, actor: string, reason: string): Promise<boolean> {
+    return this.d.approvals.withdraw(tx, actionId, actor, reason);
+  }
+
+  /**
    * A human's vote on an approval. When it completes the quorum, the action is re-checked (binding, agent status,
    * kill switches, tool pin) and executed exactly once — the transition to `executing` is conditional, so racing
    * approvers cannot both start it.

@@ -198,6 +198,13 @@ export class WorkflowEngine {
       if (TERMINAL.has(run.status) || run.status === 'compensating')
         throw new ConflictError(`run ${runId} is already ${run.status}`, { field: 'run' });
       const now = new Date().toISOString();
+      // An action step still waiting for a human must not execute after the run is gone: withdraw its request.
+      const def = (await this.runs.definition(runId, tx)) as WorkflowDefinition;
+      const st = replay(def, await this.runs.events(runId, tx));
+      for (const s of Object.values(st.steps)) {
+        if (s.status === 'waiting' && s.actionId)
+          await this.o.actions.withdraw(tx, s.actionId, actor, `run ${runId} was cancelled`);
+      }
       await this.runs.append(
         tx,
         runId,
