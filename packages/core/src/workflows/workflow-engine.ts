@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { Ajv } from 'ajv';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
+import type { BudgetService } from '../budgets/budgets.js';
 import { parseDurationSec } from '../config/duration.js';
 import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
 import type { AgentRegistry } from '../identity/agents.js';
@@ -24,6 +25,8 @@ export interface WorkflowEngineOptions {
   audit: AuditLog;
   agents: AgentRegistry;
   actions: ActionService;
+  /** Reads what a run spent against its own budget (shown with the run). */
+  budgets?: BudgetService;
   definitions: readonly WorkflowDefinition[];
   rules?: Record<string, RuleHandler>;
   /** This node's id (lease owner). */
@@ -38,6 +41,8 @@ export interface WorkflowEngineOptions {
 export interface WorkflowRunDetail extends WorkflowRun {
   steps: Record<string, Omit<StepState, 'votes'> & { kind: string; votes: StepState['votes'] }>;
   events: RecordedEvent[];
+  /** The run's own budget and what its actions spent of it, when the workflow declares one. */
+  budget?: NonNullable<WorkflowDefinition['budget']> & { used: { calls: number; cost: number } };
 }
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -179,7 +184,11 @@ export class WorkflowEngine {
     const steps: WorkflowRunDetail['steps'] = {};
     for (const [id, s] of Object.entries(st.steps))
       steps[id] = { ...s, kind: (def.steps[id] as StepDefinition).kind };
-    return { ...run, steps, events };
+    const budget =
+      def.budget && this.o.budgets
+        ? { budget: { ...def.budget, used: await this.o.budgets.spent(`run:${runId}`, 'total') } }
+        : {};
+    return { ...run, steps, events, ...budget };
   }
 
   /** Recent runs, newest first. */
