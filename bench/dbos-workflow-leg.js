@@ -50,7 +50,23 @@ export async function openDbosLeg(pgUrl, upstreamUrl) {
     systemDatabaseSchemaName: schema,
     logLevel: 'error',
   });
-  await DBOS.launch();
+  const dropSchema = async () => {
+    const c = new pg.Client({ connectionString: pgUrl });
+    await c.connect();
+    try {
+      await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
+    } finally {
+      await c.end();
+    }
+  };
+  try {
+    await DBOS.launch();
+  } catch (err) {
+    // Leave nothing behind: the suite reports the failure and goes on without the baseline.
+    await DBOS.shutdown({ deregister: true }).catch(() => undefined);
+    await dropSchema().catch(() => undefined);
+    throw err;
+  }
   return {
     /** Runs `from … from+n-1`, one after another, each to completion; answers their workflow ids. */
     async runs(n, from) {
@@ -71,13 +87,7 @@ export async function openDbosLeg(pgUrl, upstreamUrl) {
     },
     async close() {
       await DBOS.shutdown({ deregister: true });
-      const c = new pg.Client({ connectionString: pgUrl });
-      await c.connect();
-      try {
-        await c.query(`DROP SCHEMA IF EXISTS ${schema} CASCADE`);
-      } finally {
-        await c.end();
-      }
+      await dropSchema();
     },
   };
 }

@@ -67,7 +67,7 @@ export async function run({ quick }) {
     const note = `${runs} runs × ${STEPS_PER_RUN} steps, one run at a time`;
     if (base) {
       row('postgres', 'DBOS Transact workflow steps/s (baseline)', stepsPerSecond(base), {
-        note: `${note}; ${fmt((runs / base.seconds) * 1, 1)} runs/s`,
+        note: `${note}; ${fmt(runs / base.seconds, 1)} runs/s`,
       });
     } else {
       row('postgres', 'DBOS Transact workflow steps/s (baseline)', 'skipped', {
