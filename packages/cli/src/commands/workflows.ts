@@ -1,3 +1,4 @@
+import { Option } from 'commander';
 import type { Command } from 'commander';
 import { UserError, loadWorkflows } from '@autonomy-os/core';
 import type { RunStatus, WorkflowDefinition, WorkflowRun, WorkflowRunDetail } from '@autonomy-os/core';
@@ -11,6 +12,15 @@ function parseJsonOption(text: string | undefined, field: string): unknown {
   } catch {
     throw new UserError('must be JSON', { field });
   }
+}
+
+/** Adds `--url` (env AOS_URL) and `--token` (env AOS_TOKEN): with them the command talks to a running server. */
+function withRemoteOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--url <url>', 'remote mode: a running server, e.g. http://127.0.0.1:7420').env('AOS_URL'),
+    )
+    .addOption(new Option('--token <token>', 'remote mode: your bearer token').env('AOS_TOKEN'));
 }
 
 function requireConfig(config: string | undefined): string {
@@ -53,8 +63,7 @@ export function registerWorkflows(program: Command): void {
         );
     });
 
-  workflows
-    .command('list')
+  withRemoteOptions(workflows.command('list'))
     .description("the workflows of a configuration's `workflows:` directory")
     .option('--config <file>', 'local mode: aos.yaml')
     .option('--json', 'print JSON')
@@ -73,8 +82,7 @@ export function registerWorkflows(program: Command): void {
 
   const runs = program.command('runs').description('start, list, show and cancel workflow runs');
 
-  runs
-    .command('start')
+  withRemoteOptions(runs.command('start'))
     .description('start a run; with --wait, advance it here until it finishes or waits for a human')
     .argument('<workflow>', 'workflow name')
     .option('--config <file>', 'local mode: aos.yaml (workflows, rules, connectors)')
@@ -102,8 +110,7 @@ export function registerWorkflows(program: Command): void {
       printJson(run);
     });
 
-  runs
-    .command('list')
+  withRemoteOptions(runs.command('list'))
     .description('recent runs, newest first')
     .option('--status <status>', 'running, compensating, completed, failed or cancelled')
     .option('--workflow <name>', 'only this workflow')
@@ -129,8 +136,7 @@ export function registerWorkflows(program: Command): void {
         ]);
     });
 
-  runs
-    .command('show')
+  withRemoteOptions(runs.command('show'))
     .description('a run with its steps and event history')
     .argument('<id>', 'run id (run_…)')
     .action(async (id: string, _o: unknown, cmd: Command) => {
@@ -140,8 +146,7 @@ export function registerWorkflows(program: Command): void {
       );
     });
 
-  runs
-    .command('cancel')
+  withRemoteOptions(runs.command('cancel'))
     .description(
       "cancel a run; completed steps' compensations run in reverse order when the run is next advanced",
     )
@@ -157,8 +162,7 @@ export function registerWorkflows(program: Command): void {
     });
 
   for (const vote of ['approve', 'deny'] as const) {
-    runs
-      .command(vote)
+    withRemoteOptions(runs.command(vote))
       .description(`${vote} a run's approval step`)
       .argument('<id>', 'run id (run_…)')
       .argument('<step>', 'the approval step id')
