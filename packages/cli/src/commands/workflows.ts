@@ -1,9 +1,16 @@
-import { Option } from 'commander';
 import type { Command } from 'commander';
 import { UserError, loadWorkflows } from '@autonomy-os/core';
 import type { RunStatus, WorkflowDefinition, WorkflowRun, WorkflowRunDetail } from '@autonomy-os/core';
 import type { AosClient } from '@autonomy-os/sdk';
-import { actingHuman, cliActor, printJson, printTable, remote, withEngine } from '../context.js';
+import {
+  actingHuman,
+  cliActor,
+  printJson,
+  printTable,
+  remote,
+  withEngine,
+  withRemoteOptions,
+} from '../context.js';
 
 function parseJsonOption(text: string | undefined, field: string): unknown {
   if (text === undefined) return {};
@@ -12,15 +19,6 @@ function parseJsonOption(text: string | undefined, field: string): unknown {
   } catch {
     throw new UserError('must be JSON', { field });
   }
-}
-
-/** Adds `--url` (env AOS_URL) and `--token` (env AOS_TOKEN): with them the command talks to a running server. */
-function withRemoteOptions(cmd: Command): Command {
-  return cmd
-    .addOption(
-      new Option('--url <url>', 'remote mode: a running server, e.g. http://127.0.0.1:7420').env('AOS_URL'),
-    )
-    .addOption(new Option('--token <token>', 'remote mode: your bearer token').env('AOS_TOKEN'));
 }
 
 function requireConfig(config: string | undefined): string {
