@@ -150,10 +150,13 @@ export class WorkflowEngine {
     if (!def) throw new NotFoundError('workflow', name, 'workflow');
     await this.checkStart(def, input);
     const id = await this.o.db.tx((tx) => this.begin(tx, { def, input, actor }));
-    publishRunEvents(this.o.events, { id, workflow: def.name }, [{ type: 'run_started', input, actor }], {
-      status: 'running',
-    });
+    this.announceStart({ id, workflow: def.name }, input, actor);
     return (await this.runs.get(id)) as WorkflowRun;
+  }
+
+  /** Publishes `run.started` for a run whose start has committed. */
+  private announceStart(run: { id: string; workflow: string }, input: unknown, actor: string): void {
+    publishRunEvents(this.o.events, run, [{ type: 'run_started', input, actor }], { status: 'running' });
   }
 
   /**
@@ -178,14 +181,7 @@ export class WorkflowEngine {
       if (raced) return { run: raced, created: false };
       throw err;
     }
-    publishRunEvents(
-      this.o.events,
-      { id, workflow: def.name },
-      [{ type: 'run_started', input, actor: p.actor }],
-      {
-        status: 'running',
-      },
-    );
+    this.announceStart({ id, workflow: def.name }, input, p.actor);
     return { run: (await this.runs.get(id)) as WorkflowRun, created: true };
   }
 
@@ -432,12 +428,7 @@ export class WorkflowEngine {
     });
     for (const id of started) {
       const run = (await this.runs.get(id)) as WorkflowRun;
-      publishRunEvents(
-        this.o.events,
-        run,
-        [{ type: 'run_started', input: run.input, actor: run.createdBy }],
-        run,
-      );
+      this.announceStart(run, run.input, run.createdBy);
     }
     return started;
   }

@@ -7,13 +7,17 @@ import type { Erp } from '../../../../test/helpers/invoices.js';
 import { buildServer } from '../server.js';
 import type { AosServer } from '../server.js';
 
-/** Reads an SSE stream until `until` has been seen (bounded), answering the events in arrival order. */
-async function readEvents(res: Response, until: string): Promise<AosEvent[]> {
+/**
+ * Reads an SSE stream until run `runId`'s `until` event has been seen (bounded), answering that run's events in
+ * arrival order. Other runs' events are dropped: on PostgreSQL the NOTIFY channel is shared by every schema of the
+ * test database, so runs of other suites can show up on the stream.
+ */
+async function readEvents(res: Response, runId: string, until: string): Promise<AosEvent[]> {
   const reader = (res.body as ReadableStream<Uint8Array>).getReader();
   const decoder = new TextDecoder();
   let text = '';
   const events: AosEvent[] = [];
-  for (let i = 0; i < 200 && !events.some((e) => e.type === until); i++) {
+  for (let i = 0; i < 500 && !events.some((e) => e.type === until); i++) {
     const { value, done } = await reader.read();
     if (done) break;
     text += decoder.decode(value, { stream: true });
@@ -21,7 +25,8 @@ async function readEvents(res: Response, until: string): Promise<AosEvent[]> {
     text = frames.pop() ?? '';
     for (const f of frames) {
       const data = /^data: (.*)$/m.exec(f)?.[1];
-      if (data) events.push(JSON.parse(data) as AosEvent);
+      const event = data ? (JSON.parse(data) as AosEvent) : undefined;
+      if (event?.subject === `run:${runId}`) events.push(event);
     }
   }
   await reader.cancel();
@@ -102,7 +107,7 @@ describe.each(backends)('run events on the live stream on $name', (backend) => {
     const res = await subscribe();
     const id = await start(250);
     await engine.workflows.drain();
-    const events = await readEvents(res, 'run.completed');
+    const events = await readEvents(res, id, 'run.completed');
     expect(shape(events)).toEqual(smallInvoice(id));
     expect(events.every((e) => e.data.runId === id && e.data.workflow === 'invoice-approval')).toBe(true);
     expect(JSON.stringify(events)).not.toContain('acme');
@@ -115,7 +120,7 @@ describe.each(backends)('run events on the live stream on $name', (backend) => {
     await engine.workflows.drain();
     await engine.workflows.cancel(id, 'human:ada', 'duplicate');
     await engine.workflows.drain();
-    const events = await readEvents(res, 'run.cancelled');
+    const events = await readEvents(res, id, 'run.cancelled');
     const types = events.map((e) => e.type);
     expect(types.slice(-3)).toEqual(['run.waiting', 'run.cancel_requested', 'run.cancelled']);
     expect(events.find((e) => e.type === 'run.waiting')?.data).toMatchObject({
@@ -133,7 +138,7 @@ describe.each(backends)('run events on the live stream on $name', (backend) => {
       const id = await start(250);
       // Only the other node works on the run: its events reach this node's stream over LISTEN/NOTIFY.
       await other.engine.workflows.drain();
-      const events = await readEvents(res, 'run.completed');
+      const events = await readEvents(res, id, 'run.completed');
       expect(shape(events)).toEqual(smallInvoice(id));
     },
   );
