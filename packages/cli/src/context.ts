@@ -1,4 +1,5 @@
 import os from 'node:os';
+import { Option } from 'commander';
 import type { Command } from 'commander';
 import {
   NotFoundError,
@@ -57,6 +58,18 @@ export async function withEngine<T>(
       await engine.close();
     }
   });
+}
+
+/**
+ * Adds `--url` (env AOS_URL) and `--token` (env AOS_TOKEN) to a command: with them {@link remote} answers a client and
+ * the command talks to a running server instead of the local store.
+ */
+export function withRemoteOptions(cmd: Command): Command {
+  return cmd
+    .addOption(
+      new Option('--url <url>', 'remote mode: a running server, e.g. http://127.0.0.1:7420').env('AOS_URL'),
+    )
+    .addOption(new Option('--token <token>', 'remote mode: your bearer token').env('AOS_TOKEN'));
 }
 
 /** A REST client when `--url` (or AOS_URL) is given; undefined for local mode. */

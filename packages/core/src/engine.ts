@@ -141,6 +141,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       (config.workflows ? loadWorkflows(config.workflows, { rules: new Set(Object.keys(rules)) }) : []),
     rules,
     nodeId: nodes.id,
+    events,
+    secrets,
     ...options.workflowOptions,
   });
   const timers: NodeJS.Timeout[] = [];

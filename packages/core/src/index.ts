@@ -238,3 +238,7 @@ export type { WorkflowEvent, WorkflowFailure, RunStatus, StepState } from './wor
 export { stepActionKey, compensationKey } from './workflows/step-runner.js';
 export type { RuleHandler, RuleTask, WorkflowCrashPoint } from './workflows/step-runner.js';
 export { loadRuleModule } from './workflows/rule-module.js';
+export { signWorkflowHook, checkWorkflowHookSignature, triggerSchema } from './workflows/triggers.js';
+export type { WorkflowTrigger } from './workflows/triggers.js';
+export type { WebhookDelivery } from './workflows/webhook-trigger.js';
+export { publishRunEvents } from './workflows/run-events.js';

@@ -1,4 +1,5 @@
 import { AosApiError } from './errors.js';
+import type { Run, RunDetail, RunFilter, WorkflowSummary } from './runs.js';
 
 /** What an agent asks to do. */
 export interface ActParams {
@@ -139,5 +140,53 @@ export class AosClient {
 
   whoami(): Promise<Record<string, unknown>> {
     return this.request('GET', '/v1/whoami');
+  }
+
+  /** The workflows the server has loaded (human token). */
+  async listWorkflows(): Promise<WorkflowSummary[]> {
+    return (await this.request<{ workflows: WorkflowSummary[] }>('GET', '/v1/workflows')).workflows;
+  }
+
+  /** Starts a run (admins or the workflow's owner); the input is checked against the workflow's input schema. */
+  startRun(workflow: string, input: unknown = {}): Promise<Run> {
+    return this.request('POST', `/v1/workflows/${encodeURIComponent(workflow)}/runs`, { input });
+  }
+
+  /** Recent runs, newest first. */
+  async listRuns(filter: RunFilter = {}): Promise<Run[]> {
+    const q = new URLSearchParams();
+    if (filter.status) q.set('status', filter.status);
+    if (filter.workflow) q.set('workflow', filter.workflow);
+    if (filter.limit !== undefined) q.set('limit', String(filter.limit));
+    const qs = q.toString();
+    return (await this.request<{ runs: Run[] }>('GET', `/v1/runs${qs ? `?${qs}` : ''}`)).runs;
+  }
+
+  /** A run with its steps and event history. */
+  getRun(id: string): Promise<RunDetail> {
+    return this.request('GET', `/v1/runs/${encodeURIComponent(id)}`);
+  }
+
+  /** Cancels a run (admins or the workflow's owner); completed steps are compensated in reverse order. */
+  cancelRun(id: string, reason?: string): Promise<Run> {
+    return this.request('POST', `/v1/runs/${encodeURIComponent(id)}/cancel`, reason ? { reason } : {});
+  }
+
+  /** Approves a run's approval step (a member of the step's group, not the human who started the run). */
+  approveRunStep(id: string, step: string, comment?: string): Promise<RunDetail> {
+    return this.request(
+      'POST',
+      `/v1/runs/${encodeURIComponent(id)}/steps/${encodeURIComponent(step)}/approve`,
+      comment ? { comment } : {},
+    );
+  }
+
+  /** Denies a run's approval step: the step fails and the run compensates. */
+  denyRunStep(id: string, step: string, comment?: string): Promise<RunDetail> {
+    return this.request(
+      'POST',
+      `/v1/runs/${encodeURIComponent(id)}/steps/${encodeURIComponent(step)}/deny`,
+      comment ? { comment } : {},
+    );
   }
 }

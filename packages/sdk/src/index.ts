@@ -4,3 +4,4 @@
 export { AosClient } from './client.js';
 export type { AosClientOptions, ActParams, Action } from './client.js';
 export { AosApiError } from './errors.js';
+export type { Run, RunDetail, RunFilter, RunStatus, WorkflowSummary } from './runs.js';

@@ -211,6 +211,24 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'run' }, ...errors },
         },
       },
+      '/v1/hooks/workflows/{name}': {
+        post: {
+          summary:
+            'Start a run of a workflow with a webhook trigger: no bearer token; X-Aos-Signature (sha256=<hex HMAC-SHA256 of the raw body>) and X-Aos-Delivery (a redelivery answers 200 with the run it started)',
+          security: [],
+          parameters: [
+            { name: 'name', in: 'path', required: true, schema: { type: 'string' } },
+            { name: 'X-Aos-Signature', in: 'header', required: true, schema: { type: 'string' } },
+            { name: 'X-Aos-Delivery', in: 'header', required: true, schema: { type: 'string' } },
+          ],
+          requestBody: json({ description: 'the run input' }),
+          responses: {
+            '201': { description: 'run started' },
+            '200': { description: 'the run this delivery already started' },
+            ...errors,
+          },
+        },
+      },
       '/v1/agents': {
         get: { summary: 'Agents', responses: { '200': { description: 'list' }, ...errors } },
         post: {

@@ -1,7 +1,16 @@
 import type { Command } from 'commander';
 import { UserError, loadWorkflows } from '@autonomy-os/core';
-import type { RunStatus } from '@autonomy-os/core';
-import { actingHuman, cliActor, printJson, printTable, withEngine } from '../context.js';
+import type { RunStatus, WorkflowDefinition, WorkflowRun, WorkflowRunDetail } from '@autonomy-os/core';
+import type { AosClient } from '@autonomy-os/sdk';
+import {
+  actingHuman,
+  cliActor,
+  printJson,
+  printTable,
+  remote,
+  withEngine,
+  withRemoteOptions,
+} from '../context.js';
 
 function parseJsonOption(text: string | undefined, field: string): unknown {
   if (text === undefined) return {};
@@ -12,7 +21,29 @@ function parseJsonOption(text: string | undefined, field: string): unknown {
   }
 }
 
-/** `aos workflows …` and `aos runs …`: validate definitions; start, follow, cancel and decide runs (local mode). */
+function requireConfig(config: string | undefined): string {
+  if (!config)
+    throw new UserError('is required in local mode (or use --url and --token)', { field: 'config' });
+  return config;
+}
+
+/** Remote `--wait`: polls the server (which advances the run) until the run is over or waits for a human. */
+async function waitRemote(client: AosClient, id: string): Promise<WorkflowRunDetail> {
+  let run = (await client.getRun(id)) as unknown as WorkflowRunDetail;
+  for (let i = 0; i < 300; i++) {
+    const waitsForHuman = Object.values(run.steps).some((s) => s.status === 'waiting' && s.approval);
+    if (!['running', 'compensating'].includes(run.status) || waitsForHuman) break;
+    await new Promise((r) => setTimeout(r, 200));
+    run = (await client.getRun(id)) as unknown as WorkflowRunDetail;
+  }
+  return run;
+}
+
+/**
+ * `aos workflows …` and `aos runs …`: validate definitions; start, follow, cancel and decide runs. With `--url` and
+ * `--token` (global; env AOS_URL, AOS_TOKEN) the commands other than `validate` talk to a running server through the
+ * SDK and print the same output as in local mode.
+ */
 export function registerWorkflows(program: Command): void {
   const workflows = program.command('workflows').description('validate and list workflow definitions');
 
@@ -30,13 +61,15 @@ export function registerWorkflows(program: Command): void {
         );
     });
 
-  workflows
-    .command('list')
+  withRemoteOptions(workflows.command('list'))
     .description("the workflows of a configuration's `workflows:` directory")
-    .requiredOption('--config <file>', 'aos.yaml')
+    .option('--config <file>', 'local mode: aos.yaml')
     .option('--json', 'print JSON')
-    .action(async (o: { config: string; json?: boolean }, cmd: Command) => {
-      const defs = await withEngine(cmd, o.config, async (e) => e.workflows.definitions());
+    .action(async (o: { config?: string; json?: boolean }, cmd: Command) => {
+      const client = remote(cmd);
+      const defs = client
+        ? ((await client.listWorkflows()) as unknown as WorkflowDefinition[])
+        : await withEngine(cmd, requireConfig(o.config), async (e) => e.workflows.definitions());
       if (o.json) printJson(defs);
       else
         printTable(
@@ -47,16 +80,24 @@ export function registerWorkflows(program: Command): void {
 
   const runs = program.command('runs').description('start, list, show and cancel workflow runs');
 
-  runs
-    .command('start')
+  withRemoteOptions(runs.command('start'))
     .description('start a run; with --wait, advance it here until it finishes or waits for a human')
     .argument('<workflow>', 'workflow name')
-    .requiredOption('--config <file>', 'aos.yaml (workflows, rules, connectors)')
+    .option('--config <file>', 'local mode: aos.yaml (workflows, rules, connectors)')
     .option('--input <json>', 'the run input', '{}')
-    .option('--wait', 'advance the run in this process until nothing more can happen without a human')
-    .action(async (name: string, o: { config: string; input: string; wait?: boolean }, cmd: Command) => {
+    .option(
+      '--wait',
+      'until the run is over or waits for a human: advance it in this process (local) or follow it (--url)',
+    )
+    .action(async (name: string, o: { config?: string; input: string; wait?: boolean }, cmd: Command) => {
       const input = parseJsonOption(o.input, 'input');
-      const run = await withEngine(cmd, o.config, async (e) => {
+      const client = remote(cmd);
+      if (client) {
+        const r = await client.startRun(name, input);
+        printJson(o.wait ? await waitRemote(client, r.id) : r);
+        return;
+      }
+      const run = await withEngine(cmd, requireConfig(o.config), async (e) => {
         const r = await e.workflows.start(name, input, cliActor());
         if (!o.wait) return r;
         // Advancing here executes actions: register (and pin) the configured tools first, as `aos serve` does.
@@ -67,19 +108,20 @@ export function registerWorkflows(program: Command): void {
       printJson(run);
     });
 
-  runs
-    .command('list')
+  withRemoteOptions(runs.command('list'))
     .description('recent runs, newest first')
     .option('--status <status>', 'running, compensating, completed, failed or cancelled')
     .option('--workflow <name>', 'only this workflow')
     .option('--json', 'print JSON')
     .action(async (o: { status?: RunStatus; workflow?: string; json?: boolean }, cmd: Command) => {
-      const list = await withEngine(cmd, undefined, (e) =>
-        e.workflows.list({
-          ...(o.status ? { status: o.status } : {}),
-          ...(o.workflow ? { workflow: o.workflow } : {}),
-        }),
-      );
+      const filter = {
+        ...(o.status ? { status: o.status } : {}),
+        ...(o.workflow ? { workflow: o.workflow } : {}),
+      };
+      const client = remote(cmd);
+      const list = client
+        ? ((await client.listRuns(filter)) as unknown as WorkflowRun[])
+        : await withEngine(cmd, undefined, (e) => e.workflows.list(filter));
       if (o.json) printJson(list);
       else
         printTable(list as unknown as Record<string, unknown>[], [
@@ -92,34 +134,48 @@ export function registerWorkflows(program: Command): void {
         ]);
     });
 
-  runs
-    .command('show')
+  withRemoteOptions(runs.command('show'))
     .description('a run with its steps and event history')
     .argument('<id>', 'run id (run_…)')
     .action(async (id: string, _o: unknown, cmd: Command) => {
-      printJson(await withEngine(cmd, undefined, (e) => e.workflows.get(id)));
+      const client = remote(cmd);
+      printJson(
+        client ? await client.getRun(id) : await withEngine(cmd, undefined, (e) => e.workflows.get(id)),
+      );
     });
 
-  runs
-    .command('cancel')
+  withRemoteOptions(runs.command('cancel'))
     .description(
       "cancel a run; completed steps' compensations run in reverse order when the run is next advanced",
     )
     .argument('<id>', 'run id (run_…)')
     .option('--reason <text>', 'why')
     .action(async (id: string, o: { reason?: string }, cmd: Command) => {
-      printJson(await withEngine(cmd, undefined, (e) => e.workflows.cancel(id, cliActor(), o.reason)));
+      const client = remote(cmd);
+      printJson(
+        client
+          ? await client.cancelRun(id, o.reason)
+          : await withEngine(cmd, undefined, (e) => e.workflows.cancel(id, cliActor(), o.reason)),
+      );
     });
 
   for (const vote of ['approve', 'deny'] as const) {
-    runs
-      .command(vote)
+    withRemoteOptions(runs.command(vote))
       .description(`${vote} a run's approval step`)
       .argument('<id>', 'run id (run_…)')
       .argument('<step>', 'the approval step id')
-      .requiredOption('--as <human>', 'the human you are (must be in the step’s group)')
+      .option('--as <human>', 'local mode: the human you are (must be in the step’s group)')
       .option('--comment <text>', 'why')
-      .action(async (id: string, step: string, o: { as: string; comment?: string }, cmd: Command) => {
+      .action(async (id: string, step: string, o: { as?: string; comment?: string }, cmd: Command) => {
+        const client = remote(cmd);
+        if (client) {
+          printJson(
+            vote === 'approve'
+              ? await client.approveRunStep(id, step, o.comment)
+              : await client.denyRunStep(id, step, o.comment),
+          );
+          return;
+        }
         const run = await withEngine(cmd, undefined, async (e) =>
           e.workflows.decide({
             runId: id,

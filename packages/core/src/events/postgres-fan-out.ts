@@ -29,11 +29,16 @@ export async function fanOutOverPostgres(
       /* not ours */
     }
   });
+  // One NOTIFY after the other: sent concurrently on pooled connections they could commit, hence arrive, out of
+  // order, and a run's events must reach other nodes' streams in the order they happened.
+  let sending: Promise<unknown> = Promise.resolve();
   const stopForwarding = bus.forward((event) => {
     let payload = JSON.stringify({ node: nodeId, event });
     if (payload.length > MAX_PAYLOAD)
       payload = JSON.stringify({ node: nodeId, event: { ...event, data: { truncated: true } } });
-    void db.pool.query('SELECT pg_notify($1, $2)', [EVENT_CHANNEL, payload]).catch(() => undefined);
+    sending = sending
+      .then(() => db.pool.query('SELECT pg_notify($1, $2)', [EVENT_CHANNEL, payload]))
+      .catch(() => undefined);
   });
   let stopped = false;
   return async () => {

@@ -7,6 +7,7 @@ import type { BudgetConfig } from '../config/config.js';
 import { hashJson } from '../crypto/canonical-json.js';
 import { UserError } from '../errors.js';
 import { parseInput } from '../validation.js';
+import { checkTriggers, triggerSchema } from './triggers.js';
 
 const stepIdSchema = z
   .string()
@@ -125,6 +126,8 @@ export const workflowSchema = z
     input: z.record(z.string(), z.unknown()).default({ type: 'object' }),
     /** JSONata over `{ input, steps }` giving the run output; default: every step's output. */
     output: z.string().min(1).optional(),
+    /** How runs start besides an admin or the owner starting them: manual, webhook, cron. */
+    triggers: z.array(triggerSchema).optional(),
     steps: z.record(stepIdSchema, stepSchema).refine((s) => Object.keys(s).length > 0, 'needs a step'),
   })
   .strict();
@@ -185,7 +188,12 @@ export function dependencies(step: StepDefinition): string[] {
  * `steps.review.dependsOn: unknown step 'x'`.
  */
 export function parseWorkflow(raw: unknown, context: WorkflowContext = {}): WorkflowDefinition {
+  const rawTriggers = (raw as { triggers?: unknown } | null)?.triggers;
+  // Each trigger on its own first, so a fault is named like `triggers[1].cron`.
+  if (Array.isArray(rawTriggers))
+    rawTriggers.forEach((t, i) => parseInput(triggerSchema, t, `triggers[${i}]`));
   const def = parseInput(workflowSchema, raw);
+  if (def.triggers) checkTriggers(def.triggers, def.input);
   for (const [id, step] of Object.entries(def.steps)) {
     const at = `steps.${id}`;
     for (const d of step.dependsOn) {

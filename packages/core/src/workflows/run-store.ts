@@ -78,12 +78,14 @@ export class RunStore {
       input: unknown;
       actor: string;
       now: string;
+      /** What started the run (`webhook:<name>:<delivery>`, `cron:<name>:<slotMs>`); unique. */
+      triggerKey?: string;
     },
   ): Promise<void> {
     await tx.run(
       `INSERT INTO workflow_runs (id, workflow, version, definition_hash, definition_json, owner, status, input_json,
-         output_json, error_json, created_by, created_at, updated_at, lease_owner, lease_until)
-       VALUES (?, ?, ?, ?, ?, ?, 'running', ?, NULL, NULL, ?, ?, ?, NULL, 0)`,
+         output_json, error_json, created_by, created_at, updated_at, lease_owner, lease_until, trigger_key)
+       VALUES (?, ?, ?, ?, ?, ?, 'running', ?, NULL, NULL, ?, ?, ?, NULL, 0, ?)`,
       [
         run.id,
         run.def.name,
@@ -95,8 +97,15 @@ export class RunStore {
         run.actor,
         run.now,
         run.now,
+        run.triggerKey ?? null,
       ],
     );
+  }
+
+  /** The run a trigger started, if any. */
+  async byTriggerKey(key: string, tx: Executor = this.db): Promise<WorkflowRun | undefined> {
+    const row = await tx.get<RunRow>('SELECT * FROM workflow_runs WHERE trigger_key = ?', [key]);
+    return row ? toRun(row) : undefined;
   }
 
   async get(id: string, tx: Executor = this.db): Promise<WorkflowRun | undefined> {

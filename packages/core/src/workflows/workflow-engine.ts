@@ -4,19 +4,25 @@ import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
 import type { BudgetService } from '../budgets/budgets.js';
 import { parseDurationSec } from '../config/duration.js';
 import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
+import type { EventBus } from '../events/event-bus.js';
 import type { AgentRegistry } from '../identity/agents.js';
 import type { Human } from '../identity/humans.js';
 import type { ActionService } from '../pipeline/action-service.js';
 import { crashPoint } from '../pipeline/crash-points.js';
-import type { Db } from '../store/db.js';
+import type { SecretStore } from '../secrets/index.js';
+import type { Db, Executor } from '../store/db.js';
 import { definitionHash, parseWorkflow, topologicalOrder } from './definition.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
 import { expressionScope, replay } from './history.js';
 import type { RecordedEvent, RunState, StepState, WorkflowEvent } from './history.js';
+import { publishRunEvents } from './run-events.js';
 import { RunStore } from './run-store.js';
 import type { WorkflowRun } from './run-store.js';
 import { StepRunner } from './step-runner.js';
 import type { RuleHandler, WorkflowCrashPoint } from './step-runner.js';
+import { fireSchedules } from './schedules.js';
+import { acceptWebhook } from './webhook-trigger.js';
+import type { WebhookDelivery } from './webhook-trigger.js';
 import jsonata from 'jsonata';
 
 /** What the workflow engine is built from. */
@@ -35,6 +41,10 @@ export interface WorkflowEngineOptions {
   leaseMs?: number;
   /** Called at named crash points; default: `AOS_CRASH_POINT` kills the process there. */
   crash?: (point: WorkflowCrashPoint) => void;
+  /** Where run events (`run.*`) are published after each committed change; none: not published. */
+  events?: EventBus;
+  /** Resolves webhook trigger secrets (`${secret:NAME}`); none: every webhook is refused. */
+  secrets?: SecretStore;
 }
 
 /** A run with its steps and history, as `aos runs show` prints it. */
@@ -143,6 +153,56 @@ export class WorkflowEngine {
   async start(name: string, input: unknown, actor: string): Promise<WorkflowRun> {
     const def = this.defs.get(name);
     if (!def) throw new NotFoundError('workflow', name, 'workflow');
+    await this.checkStart(def, input);
+    const id = await this.o.db.tx((tx) => this.begin(tx, { def, input, actor }));
+    this.announceStart({ id, workflow: def.name }, input, actor);
+    return (await this.runs.get(id)) as WorkflowRun;
+  }
+
+  /** Publishes `run.started` for a run whose start has committed. */
+  private announceStart(run: { id: string; workflow: string }, input: unknown, actor: string): void {
+    publishRunEvents(this.o.events, run, [{ type: 'run_started', input, actor }], { status: 'running' });
+  }
+
+  /**
+   * Starts a run once per trigger key (a webhook delivery, a cron slot): when a run with the key exists, answers it
+   * with `created: false` instead of starting another, also when two callers race.
+   */
+  async startOnce(
+    name: string,
+    input: unknown,
+    p: { actor: string; triggerKey: string },
+  ): Promise<{ run: WorkflowRun; created: boolean }> {
+    const existing = await this.runs.byTriggerKey(p.triggerKey);
+    if (existing) return { run: existing, created: false };
+    const def = this.defs.get(name);
+    if (!def) throw new NotFoundError('workflow', name, 'workflow');
+    await this.checkStart(def, input);
+    let id: string;
+    try {
+      id = await this.o.db.tx((tx) => this.begin(tx, { def, input, ...p }));
+    } catch (err) {
+      const raced = await this.runs.byTriggerKey(p.triggerKey);
+      if (raced) return { run: raced, created: false };
+      throw err;
+    }
+    this.announceStart({ id, workflow: def.name }, input, p.actor);
+    return { run: (await this.runs.get(id)) as WorkflowRun, created: true };
+  }
+
+  /** Starts a run from a signed webhook delivery (`POST /v1/hooks/workflows/:name`); see {@link acceptWebhook}. */
+  startFromWebhook(d: WebhookDelivery): Promise<{ run: WorkflowRun; created: boolean }> {
+    return acceptWebhook(d, {
+      db: this.o.db,
+      audit: this.o.audit,
+      secrets: this.o.secrets,
+      definition: this.defs.get(d.workflow),
+      startOnce: (p) => this.startOnce(d.workflow, p.input, p),
+    });
+  }
+
+  /** Checks a run of `def` could start with `input`: the input schema, roles, rule handlers and `as` agents. */
+  private async checkStart(def: WorkflowDefinition, input: unknown): Promise<void> {
     const validate = this.ajv.compile(def.input);
     if (!validate(input)) {
       const e = validate.errors?.[0];
@@ -154,24 +214,39 @@ export class WorkflowEngine {
     for (const [id, step] of Object.entries(def.steps)) {
       if (step.kind === 'action') await this.o.agents.require(step.as, `steps.${id}.as`);
     }
+  }
+
+  /** Records a new run in `tx`: its row, `run_started` and the audit record. Answers its id. */
+  private async begin(
+    tx: Executor,
+    p: { def: WorkflowDefinition; input: unknown; actor: string; triggerKey?: string },
+  ): Promise<string> {
+    const { def, input, actor } = p;
     const id = `run_${crypto.randomBytes(10).toString('hex')}`;
     const now = new Date().toISOString();
-    await this.o.db.tx(async (tx) => {
-      await this.runs.insert(tx, { id, def, hash: definitionHash(def), input, actor, now });
-      await this.runs.append(tx, id, [{ type: 'run_started', input, actor }], now);
-      await this.o.audit.append(tx, {
-        actor,
-        type: 'workflow.run_started',
-        subject: `run:${id}`,
-        payload: {
-          workflow: def.name,
-          version: def.version,
-          owner: def.owner,
-          definitionHash: definitionHash(def),
-        },
-      });
+    await this.runs.insert(tx, {
+      id,
+      def,
+      hash: definitionHash(def),
+      input,
+      actor,
+      now,
+      ...(p.triggerKey ? { triggerKey: p.triggerKey } : {}),
     });
-    return (await this.runs.get(id)) as WorkflowRun;
+    await this.runs.append(tx, id, [{ type: 'run_started', input, actor }], now);
+    await this.o.audit.append(tx, {
+      actor,
+      type: 'workflow.run_started',
+      subject: `run:${id}`,
+      payload: {
+        workflow: def.name,
+        version: def.version,
+        owner: def.owner,
+        definitionHash: definitionHash(def),
+        ...(p.triggerKey ? { trigger: p.triggerKey } : {}),
+      },
+    });
+    return id;
   }
 
   /** A run with its step states and history. */
@@ -228,7 +303,9 @@ export class WorkflowEngine {
         payload: { reason: reason ?? null },
       });
     });
-    return (await this.runs.get(runId)) as WorkflowRun;
+    const run = (await this.runs.get(runId)) as WorkflowRun;
+    publishRunEvents(this.o.events, run, [{ type: 'cancel_requested', actor }], run);
+    return run;
   }
 
   /**
@@ -242,7 +319,7 @@ export class WorkflowEngine {
     vote: 'approve' | 'deny';
     comment?: string;
   }): Promise<WorkflowRunDetail> {
-    await this.o.db.tx(async (tx) => {
+    const committed = await this.o.db.tx(async (tx) => {
       const run = await tx.get<{ status: string; created_by: string; workflow: string }>(
         `SELECT status, created_by, workflow FROM workflow_runs WHERE id = ?${this.o.db.forUpdate}`,
         [p.runId],
@@ -293,14 +370,16 @@ export class WorkflowEngine {
           output: { approved: true, approvers },
         });
       }
-      await this.commit(tx, { id: p.runId, workflow: run.workflow }, def, events);
+      const after = await this.commit(tx, { id: p.runId, workflow: run.workflow }, def, events);
       await this.o.audit.append(tx, {
         actor: `human:${p.human.id}`,
         type: 'workflow.approval_voted',
         subject: `run:${p.runId}`,
         payload: { stepId: p.stepId, vote: p.vote, comment: p.comment ?? null },
       });
+      return { run: { id: p.runId, workflow: run.workflow }, events, after };
     });
+    publishRunEvents(this.o.events, committed.run, committed.events, committed.after);
     return this.get(p.runId);
   }
 
@@ -338,6 +417,7 @@ export class WorkflowEngine {
    * worked on. A run whose work throws (store outage, crash point) keeps its lease until it runs out, as after a crash.
    */
   async tick(nowMs = Date.now()): Promise<number> {
+    await this.fireSchedules(nowMs).catch(() => undefined);
     const claimed = await this.runs.claim(this.nodeId, nowMs, nowMs + this.leaseMs, 20);
     for (const id of claimed) {
       try {
@@ -348,6 +428,25 @@ export class WorkflowEngine {
       }
     }
     return claimed.length;
+  }
+
+  /**
+   * Starts the runs of due cron slots (see {@link fireSchedules}); `tick` calls it first. Answers the run ids started.
+   */
+  async fireSchedules(nowMs = Date.now()): Promise<string[]> {
+    const started = await fireSchedules({
+      db: this.o.db,
+      audit: this.o.audit,
+      definitions: this.definitions(),
+      nowMs,
+      check: (def, input) => this.checkStart(def, input),
+      begin: (tx, p) => this.begin(tx, p),
+    });
+    for (const id of started) {
+      const run = (await this.runs.get(id)) as WorkflowRun;
+      this.announceStart(run, run.input, run.createdBy);
+    }
+    return started;
   }
 
   /** Runs ticks until no run records anything new (tests; a CLI waiting for a run). Answers the events recorded. */
@@ -372,7 +471,8 @@ export class WorkflowEngine {
       const events = await this.next(runId, def, st, nowMs);
       if (!events.length) return;
       const lease = { owner: this.nodeId, untilMs: nowMs + this.leaseMs };
-      await this.o.db.tx((tx) => this.commit(tx, run, def, events, history, lease));
+      const after = await this.o.db.tx((tx) => this.commit(tx, run, def, events, history, lease));
+      publishRunEvents(this.o.events, run, events, after);
       history.push(...events);
       this.recorded += events.length;
     }

@@ -4,7 +4,7 @@ import type { AosEvent, Engine } from '@autonomy-os/core';
 import { requireHuman } from '../auth.js';
 
 /** Event types worth counting, by their first segment. */
-const COUNTED = /^(action|approval|tool|budget|killswitch|escalation|workflow)\./;
+const COUNTED = /^(action|approval|tool|budget|killswitch|escalation|workflow|run)\./;
 
 /**
  * `GET /v1/events` (Server-Sent Events, humans) and `GET /metrics` (Prometheus). Both are views of the engine's event

@@ -1,0 +1,50 @@
+import type { EventBus } from '../events/event-bus.js';
+import type { RunState, WorkflowEvent } from './history.js';
+
+/** The live-stream event type of each history event that has one (`run.*`). */
+const LIVE_TYPE: Partial<Record<WorkflowEvent['type'], string>> = {
+  run_started: 'run.started',
+  step_started: 'run.step_started',
+  step_waiting: 'run.waiting',
+  step_completed: 'run.step_completed',
+  step_failed: 'run.step_failed',
+  step_skipped: 'run.step_skipped',
+  cancel_requested: 'run.cancel_requested',
+  compensation_done: 'run.step_compensated',
+  run_completed: 'run.completed',
+};
+
+/**
+ * Publishes a committed batch of a run's history events on the live stream (`GET /v1/events`), in order. Call only
+ * after the transaction that recorded them committed. Payloads name the run, workflow, step and statuses, never
+ * inputs, outputs or error messages (they may hold data the stream's readers should not see); the history and the
+ * audit log hold the rest.
+ */
+export function publishRunEvents(
+  bus: EventBus | undefined,
+  run: { id: string; workflow: string },
+  events: readonly WorkflowEvent[],
+  after: Pick<RunState, 'status'>,
+): void {
+  if (!bus) return;
+  for (const e of events) {
+    const type =
+      e.type === 'run_finished'
+        ? e.status === 'cancelled'
+          ? 'run.cancelled'
+          : 'run.failed'
+        : LIVE_TYPE[e.type];
+    if (!type) continue;
+    const data: Record<string, unknown> = { runId: run.id, workflow: run.workflow, status: after.status };
+    if ('stepId' in e) data.stepId = e.stepId;
+    if ('attempt' in e) data.attempt = e.attempt;
+    if (e.type === 'step_failed') {
+      data.code = e.error.code;
+      data.retryable = e.error.retryable;
+      if (e.retryAtMs !== undefined) data.retryAtMs = e.retryAtMs;
+    }
+    if (e.type === 'step_waiting' && e.approval) data.waitingFor = 'approval';
+    if (e.type === 'run_finished' && e.error) data.code = e.error.code;
+    bus.publish(type, data, `run:${run.id}`);
+  }
+}

@@ -1,0 +1,59 @@
+/** Run statuses, as the API reports them. */
+export type RunStatus = 'running' | 'compensating' | 'completed' | 'failed' | 'cancelled';
+
+/** A workflow definition as `GET /v1/workflows` returns it (the validated YAML model). */
+export interface WorkflowSummary {
+  name: string;
+  version: string;
+  owner: string;
+  description?: string;
+  input: Record<string, unknown>;
+  output?: string;
+  triggers?: Record<string, unknown>[];
+  steps: Record<string, { kind: string; dependsOn: string[]; [key: string]: unknown }>;
+  [key: string]: unknown;
+}
+
+/** A workflow run. */
+export interface Run {
+  id: string;
+  workflow: string;
+  version: string;
+  definitionHash: string;
+  owner: string;
+  status: RunStatus;
+  input: unknown;
+  output: unknown;
+  error: { code: string; message: string; retryable: boolean } | null;
+  /** `human:<id>`, `webhook:<name>`, `cron:<name>`, … */
+  createdBy: string;
+  createdAt: string;
+  updatedAt: string;
+  leaseOwner: string | null;
+  leaseUntil: number;
+  [key: string]: unknown;
+}
+
+/** A run with its steps and event history (`GET /v1/runs/:id`). */
+export interface RunDetail extends Run {
+  steps: Record<
+    string,
+    {
+      kind: string;
+      status: string;
+      attempt: number;
+      output?: unknown;
+      error?: { code: string; message: string; retryable: boolean };
+      votes: { human: string; vote: 'approve' | 'deny' }[];
+      [key: string]: unknown;
+    }
+  >;
+  events: ({ type: string; seq: number; at: string } & Record<string, unknown>)[];
+}
+
+/** Filter for {@link AosClient.listRuns}. */
+export interface RunFilter {
+  status?: RunStatus;
+  workflow?: string;
+  limit?: number;
+}
