@@ -50,7 +50,8 @@ export function compensationKey(runId: string, stepId: string): string {
   return `wf:${runId}:${stepId}:compensate`;
 }
 
-async function evaluate(expr: string, data: unknown, field: string): Promise<unknown> {
+/** Evaluates a JSONata expression; a failure is a {@link UserError} naming `field`. */
+export async function evaluate(expr: string, data: unknown, field: string): Promise<unknown> {
   try {
     return (await jsonata(expr).evaluate(data)) as unknown;
   } catch (err) {
@@ -58,7 +59,8 @@ async function evaluate(expr: string, data: unknown, field: string): Promise<unk
   }
 }
 
-function failure(code: string, message: string, retryable: boolean): WorkflowFailure {
+/** A serializable step failure. */
+export function failure(code: string, message: string, retryable: boolean): WorkflowFailure {
   return { code, message, retryable };
 }
 
