@@ -255,11 +255,16 @@ export function loadWorkflowFile(file: string, context?: WorkflowContext): Workf
   }
 }
 
-/** Loads every `*.yaml`/`*.yml`/`*.json` file of a directory (or one file); duplicate names are refused. */
+/**
+ * Loads every `*.yaml`/`*.yml`/`*.json` file of a directory (or one file); duplicate names, sub-runs of unknown
+ * workflows (directory only) and workflows calling themselves are refused.
+ */
 export function loadWorkflows(target: string, context?: WorkflowContext): WorkflowDefinition[] {
   let files: string[];
+  let directory = false;
   try {
-    files = fs.statSync(target).isDirectory()
+    directory = fs.statSync(target).isDirectory();
+    files = directory
       ? fs
           .readdirSync(target)
           .filter((f) => /\.(ya?ml|json)$/.test(f))
@@ -277,7 +282,8 @@ export function loadWorkflows(target: string, context?: WorkflowContext): Workfl
     out.push(def);
   }
   try {
-    checkWorkflowCalls(out);
+    // One file alone cannot know its siblings: unknown sub-workflows are refused when a directory is loaded.
+    checkWorkflowCalls(out, { allowUnknown: !directory });
   } catch (err) {
     if (err instanceof UserError) throw new UserError(err.message, { field: target, code: err.code });
     throw err;

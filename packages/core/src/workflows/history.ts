@@ -340,7 +340,8 @@ function retry(st: RunState): void {
         undone++;
         return { status: 'pending' };
       });
-    if (s.status === 'failed' || st.compensated.delete(id) || undone) {
+    // A sub-run cancelled because the run failed is started afresh (a new attempt, hence a new child).
+    if (s.status === 'failed' || st.compensated.delete(id) || undone || s.childCancelled) {
       s.status = 'pending';
       delete s.output;
       delete s.completedAt;

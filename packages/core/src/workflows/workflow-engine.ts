@@ -255,11 +255,14 @@ export class WorkflowEngine {
           field: 'run',
         });
       const def = (await this.runs.definition(runId, tx)) as WorkflowDefinition;
-      const before = replay(def, await this.runs.events(runId, tx));
-      const again = Object.entries(before.steps)
-        .filter(([id, s]) => s.status === 'failed' || before.compensated.has(id))
-        .map(([id]) => id);
-      await this.commit(tx, { id: runId, workflow: run.workflow }, def, [{ type: 'run_retried', actor }]);
+      const history = await this.runs.events(runId, tx);
+      const before = replay(def, history);
+      const after = await this.commit(tx, { id: runId, workflow: run.workflow }, def, [
+        { type: 'run_retried', actor },
+      ]);
+      const again = Object.keys(after.steps).filter(
+        (id) => after.steps[id]?.status === 'pending' && before.steps[id]?.status !== 'pending',
+      );
       await this.runs.update(tx, runId, { status: 'running', error: null, now: new Date().toISOString() });
       await this.o.audit.append(tx, {
         actor,

@@ -216,7 +216,18 @@ export class ItemSteps {
           { type: 'item_failed', ...base, error: failure('action_missing', 'action not found', false) },
         ];
       const events = actionItemEvents(view, p.stepId, s.attempt, index);
-      return events[0]?.type === 'item_waiting' ? [] : events;
+      if (events[0]?.type !== 'item_waiting') return events;
+      // The step's `timeout` bounds how long its items may wait for an approval.
+      if (s.deadlineMs !== undefined && p.nowMs > s.deadlineMs)
+        return [
+          {
+            type: 'item_failed',
+            ...base,
+            error: failure('timeout', `item ${index} timed out waiting for ${view.id}`, false),
+            actionId: view.id,
+          },
+        ];
+      return [];
     }
     try {
       const input = await evaluate(tpl.input, scope, `${field}.input`);

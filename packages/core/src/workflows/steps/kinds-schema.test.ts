@@ -149,6 +149,14 @@ describe('definitions of the parallel, consensus, wait and workflow kinds', () =
       'name: b\nversion: 1\nowner: ada\nsteps:\n  s: { kind: workflow, workflow: a }\n',
     );
     expect(message(() => loadWorkflows(dir))).toBe(`${dir}: b.steps.s.workflow: calls itself: a → b → a`);
+    // One file alone cannot know its siblings, but still may not call itself.
+    expect(loadWorkflows(path.join(dir, 'a.yaml')).map((d) => d.name)).toEqual(['a']);
+    fs.writeFileSync(
+      path.join(dir, 'c.yaml'),
+      'name: c\nversion: 1\nowner: ada\nsteps:\n  s: { kind: workflow, workflow: c }\n',
+    );
+    const file = path.join(dir, 'c.yaml');
+    expect(message(() => loadWorkflows(file))).toBe(`${file}: c.steps.s.workflow: calls itself: c → c`);
     fs.rmSync(dir, { recursive: true });
   });
 });

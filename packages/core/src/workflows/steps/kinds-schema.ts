@@ -31,7 +31,7 @@ export function kindSchemas<C extends z.ZodRawShape, A extends z.ZodRawShape, T 
       /** The step run once per element; its expressions also see `item` and `index`. */
       do: z.discriminatedUnion('kind', [actionItem, taskItem] as never, {
         error: "must have kind 'action' or 'task'",
-      }) as unknown as z.ZodType<ParallelItemTemplate>,
+      }) as unknown as z.ZodType<ParallelItemTemplate, ParallelItemTemplateInput>,
       /** Items in flight at once; default: all. */
       maxConcurrency: z.number().int().min(1).max(1000).optional(),
     })
@@ -99,6 +99,14 @@ export type ParallelItemTemplate =
     }
   | { kind: 'task'; role: string; rule: string; input?: string; description?: string };
 
+/** A parallel step's item as written (action `input` and `compensate.input` default to `{}`). */
+export type ParallelItemTemplateInput =
+  | (Omit<Extract<ParallelItemTemplate, { kind: 'action' }>, 'input' | 'compensate'> & {
+      input?: string;
+      compensate?: { tool: string; input?: string; as?: string };
+    })
+  | Extract<ParallelItemTemplate, { kind: 'task' }>;
+
 /** What the kinds' cross-field checks need. */
 export interface KindCheckContext {
   roles?: ReadonlySet<string>;
@@ -148,10 +156,12 @@ export function checkKindStep(step: StepDefinition, at: string, c: KindCheckCont
 
 /**
  * Refuses `workflow` steps naming an unknown workflow, and workflows that call themselves (directly or through
- * others), naming the path of the fault: `<workflow>.steps.<id>.workflow: calls itself: a → b → a`.
+ * others), naming the path of the fault: `<workflow>.steps.<id>.workflow: calls itself: a → b → a`. With
+ * `allowUnknown` (one file validated alone) only cycles among `defs` are refused.
  */
 export function checkWorkflowCalls(
   defs: readonly { name: string; steps: Record<string, StepDefinition> }[],
+  options: { allowUnknown?: boolean } = {},
 ): void {
   const byName = new Map(defs.map((d) => [d.name, d]));
   const calls = (name: string) =>
@@ -160,7 +170,7 @@ export function checkWorkflowCalls(
     );
   for (const d of defs) {
     for (const c of calls(d.name)) {
-      if (!byName.has(c.target))
+      if (!byName.has(c.target) && !options.allowUnknown)
         throw new UserError(`unknown workflow '${c.target}'`, { field: `${d.name}.steps.${c.id}.workflow` });
     }
   }

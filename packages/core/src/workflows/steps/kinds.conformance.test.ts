@@ -37,6 +37,7 @@ const wf = (name: string, steps: WorkflowInput['steps'], extra: Partial<Workflow
 
 const definitions = [
   wf('fan-post', { fan: { kind: 'parallel', over: 'input.invoices', do: post, maxConcurrency: 2 } }),
+  wf('fan-proposals', { fan: { kind: 'parallel', over: 'input.invoices', do: { ...post, as: 'proposer' } } }),
   wf('fan-then-notify', {
     fan: { kind: 'parallel', over: 'input.invoices', do: post },
     tell: { ...notify, dependsOn: ['fan'] },
@@ -66,6 +67,10 @@ const definitions = [
   wf('await-until', { nap: { kind: 'wait', until: 'input.at' } }),
   wf('parent', { child: { kind: 'workflow', workflow: 'fan-then-notify', input: 'input' } }),
   wf('parent-waits', { child: { kind: 'workflow', workflow: 'await-signal', input: '{}' } }),
+  wf('parent-fails', {
+    child: { kind: 'workflow', workflow: 'await-signal', input: '{}' },
+    boom: notify,
+  }),
   wf('post-then-notify', {
     a: { ...post, input: '{ "invoiceId": "inv-a", "vendor": "acme", "amount": 5 }', compensate: undefined },
     b: { ...notify, dependsOn: ['a'] },
@@ -100,6 +105,11 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
     t = await backend.create();
     erp = await startErp();
     await seedInvoices(t);
+    // Tier 1: every write it submits waits for a human approval.
+    await t.store.agents.create(
+      { id: 'proposer', role: 'poster', tier: 1, owner: 'fiona', environments: ['dev'] },
+      'operator:test',
+    );
     for (const id of ['voter-1', 'voter-2', 'voter-3'])
       await t.store.agents.create({ id, role: 'voter', tier: 1, owner: 'fiona' }, 'operator:test');
     engine = await open(t.store);
@@ -153,6 +163,26 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
         `wf:${view.id}:fan:compensate:0`,
         `wf:${view.id}:fan:compensate:1`,
       ]);
+    });
+
+    it('keeps submitting items while others wait for an approval, and finishes when each is approved', async () => {
+      let view = await run('fan-proposals', invoices(3));
+      expect(view.steps.fan?.items?.map((i) => i.status)).toEqual(['waiting', 'waiting', 'waiting']);
+      const pending = (await engine.actions.list({})).filter((a) => a.status === 'pending_approval');
+      expect(pending).toHaveLength(3);
+      const frank = (await t.store.humans.require('frank')) as Human;
+      const second = pending.find((a) => a.idempotencyKey === `wf:${view.id}:fan:1:1`);
+      await engine.actions.vote({ approvalId: second?.approvalId as string, human: frank, vote: 'approve' });
+      await engine.workflows.drain();
+      view = await engine.workflows.get(view.id);
+      expect(view.steps.fan?.items?.map((i) => i.status)).toEqual(['waiting', 'completed', 'waiting']);
+      expect(erp.calls('POST /invoices/:id/post')).toBe(1);
+      for (const a of pending.filter((x) => x !== second))
+        await engine.actions.vote({ approvalId: a.approvalId as string, human: frank, vote: 'approve' });
+      await engine.workflows.drain();
+      view = await engine.workflows.get(view.id);
+      expect(view.status).toBe('completed');
+      expect(erp.calls('POST /invoices/:id/post')).toBe(3);
     });
 
     it('resumes after a crash between an item’s submit and its record without posting any item twice', async () => {
@@ -286,6 +316,26 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
       expect(erp.calls('POST /invoices/:id/void')).toBe(1);
     });
 
+    it('cancels the child when the parent fails, and a retry starts a new child', async () => {
+      erp.state.failNotify = true;
+      let view = await run('parent-fails');
+      expect(view.status).toBe('failed');
+      const first = view.steps.child?.childRunId as string;
+      expect((await engine.workflows.get(first)).status).toBe('cancelled');
+      erp.state.failNotify = false;
+      await engine.workflows.retry(view.id, 'human:ada');
+      await engine.workflows.drain();
+      view = await engine.workflows.get(view.id);
+      const second = view.steps.child?.childRunId as string;
+      expect(second).not.toBe(first);
+      await engine.workflows.signal({ runId: second, name: 'go', data: 'now', sentBy: 'human:ada' });
+      await engine.workflows.drain();
+      view = await engine.workflows.get(view.id);
+      expect(view.status).toBe('completed');
+      expect(view.steps.child?.output).toEqual({ go: 'now' });
+      expect(await child(view.id)).toHaveLength(2);
+    });
+
     it('cancels the child when the parent is cancelled', async () => {
       const view = await run('parent-waits');
       const kid = view.steps.child?.childRunId as string;
@@ -316,6 +366,16 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
       expect(erp.calls('POST /notifications')).toBe(2);
       const keys = (await engine.actions.list({})).filter((a) => a.tool === 'erp.notify');
       expect(keys.map((a) => a.idempotencyKey).sort()).toEqual([`wf:${view.id}:b:1`, `wf:${view.id}:b:2`]);
+      const audit = (await t.raw(
+        "SELECT actor, payload FROM audit_log WHERE type = 'workflow.run_retried'",
+      )) as {
+        actor: string;
+        payload: string;
+      }[];
+      expect(audit.map((a) => ({ actor: a.actor, payload: JSON.parse(a.payload) as unknown }))).toEqual([
+        { actor: 'human:ada', payload: { steps: ['b'] } },
+      ]);
+      expect((await t.store.audit.verify()).ok).toBe(true);
     });
 
     it('redoes compensated items and keeps the completed steps', async () => {
@@ -330,6 +390,13 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
       expect(erp.calls('POST /invoices/:id/post')).toBe(4);
       expect(erp.calls('POST /invoices/:id/void')).toBe(2);
       expect(view.events.filter((e) => e.type === 'run_retried')).toHaveLength(1);
+      const keys = (await engine.actions.list({}))
+        .filter((a) => a.tool === 'erp.post_invoice')
+        .map((a) => a.idempotencyKey)
+        .sort();
+      expect(keys).toEqual(
+        [0, 1].flatMap((i) => [`wf:${view.id}:fan:1:${i}`, `wf:${view.id}:fan:2:${i}`]).sort(),
+      );
     });
 
     it('refuses to retry a run that is not failed', async () => {
