@@ -30,7 +30,7 @@ export interface RuleTask {
 export type RuleHandler = (task: RuleTask) => unknown;
 
 /** Named crash points inside a workflow step, for crash tests. */
-export type WorkflowCrashPoint = 'workflow.after-action-submit';
+export type WorkflowCrashPoint = 'workflow.after-action-submit' | 'workflow.after-child-start';
 
 /** Everything a step needs from the engine. */
 export interface StepRunnerDeps {

@@ -150,6 +150,7 @@ export class WorkflowEngine {
       runs: this.runs,
       definitions: this.defs,
       cancel: (id, actor, reason) => this.cancel(id, actor, reason),
+      crash: o.crash ?? ((p) => crashPoint(p)),
     });
   }
 
@@ -172,6 +173,8 @@ export class WorkflowEngine {
     parseWorkflow(def, { roles, rules: new Set(this.rules.keys()), workflows: new Set(this.defs.keys()) });
     for (const [id, step] of Object.entries(def.steps)) {
       if (step.kind === 'action') await this.o.agents.require(step.as, `steps.${id}.as`);
+      if (step.kind === 'parallel' && step.do.kind === 'action')
+        await this.o.agents.require(step.do.as, `steps.${id}.do.as`);
     }
     const id = `run_${crypto.randomBytes(10).toString('hex')}`;
     const now = new Date().toISOString();

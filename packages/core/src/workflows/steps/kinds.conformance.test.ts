@@ -302,7 +302,12 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
       expect(kids).toHaveLength(1);
       expect(kids[0]?.parent_step_id).toBe('child');
       expect(view.steps.child?.childRunId).toBe(kids[0]?.id);
-      expect((await engine.workflows.get(kids[0]?.id as string)).status).toBe('completed');
+      expect(await engine.workflows.get(kids[0]?.id as string)).toMatchObject({
+        status: 'completed',
+        parentRunId: view.id,
+        parentStepId: 'child',
+        createdBy: `run:${view.id}`,
+      });
       expect((view.steps.child?.output as { fan: unknown[] }).fan).toHaveLength(2);
       expect(erp.calls('POST /invoices/:id/post')).toBe(2);
     });
@@ -314,6 +319,31 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
       expect(view.error?.code).toBe('child_failed');
       expect(view.error?.message).toContain('fan-then-notify');
       expect(erp.calls('POST /invoices/:id/void')).toBe(1);
+    });
+
+    it('starts one child only when the parent crashes after starting it', async () => {
+      let crashes = 0;
+      const first = await open(t.store, {
+        leaseMs: 200,
+        crash: (point) => {
+          if (point === 'workflow.after-child-start' && crashes++ === 0) throw new Error('simulated crash');
+        },
+      });
+      await engine.close();
+      const r = await first.workflows.start('parent', invoices(1), 'human:ada');
+      await first.workflows.tick();
+      expect((await first.workflows.get(r.id)).steps.child?.status).toBe('running');
+      expect(await child(r.id)).toHaveLength(1);
+      await first.close();
+
+      extra.store = await t.reopen();
+      extra.engine = await open(extra.store);
+      await sleep(250);
+      await extra.engine.workflows.drain();
+      const done = await extra.engine.workflows.get(r.id);
+      expect(done.status).toBe('completed');
+      expect(await child(r.id)).toHaveLength(1);
+      expect(erp.calls('POST /invoices/:id/post')).toBe(1);
     });
 
     it('cancels the child when the parent fails, and a retry starts a new child', async () => {

@@ -9,6 +9,7 @@ import { expressionScope } from '../history.js';
 import type { RunState, StepState, WorkflowEvent } from '../history.js';
 import type { RunStore } from '../run-store.js';
 import { evaluate, failStep, failure } from '../step-runner.js';
+import type { WorkflowCrashPoint } from '../step-runner.js';
 import type { KindStepParams } from './items.js';
 
 type WorkflowStep = Extract<StepDefinition, { kind: 'workflow' }>;
@@ -21,6 +22,7 @@ export interface SubRunDeps {
   definitions: ReadonlyMap<string, WorkflowDefinition>;
   /** Asks a run to stop (the engine's `cancel`). */
   cancel: (runId: string, actor: string, reason: string) => Promise<unknown>;
+  crash: (point: WorkflowCrashPoint) => void;
 }
 
 /** The child run's id: derived from (parent run, step, attempt), so a resumed parent never starts a second child. */
@@ -93,6 +95,7 @@ export class SubRuns {
         },
       });
     });
+    this.d.crash('workflow.after-child-start');
     return waiting;
   }
 
@@ -131,11 +134,14 @@ export class SubRuns {
     st: RunState;
   }): Promise<WorkflowEvent[]> {
     for (const [stepId, s] of Object.entries(p.st.steps)) {
-      if (p.def.steps[stepId]?.kind !== 'workflow' || !s.childRunId || s.childCancelled) continue;
+      if (p.def.steps[stepId]?.kind !== 'workflow' || s.childCancelled) continue;
       if (s.status !== 'waiting' && s.status !== 'running') continue;
+      // A step still `running` may have started its child just before a crash: the id says where to look.
+      const id = s.childRunId ?? childRunId(p.runId, stepId, s.attempt);
+      if (!s.childRunId && !(await this.d.runs.get(id))) continue;
       const why = p.st.cancelRequested ? 'the parent run was cancelled' : 'the parent run failed';
-      await this.cancelQuietly(s.childRunId, p.runId, why);
-      return [{ type: 'child_cancel_requested', stepId, childRunId: s.childRunId }];
+      await this.cancelQuietly(id, p.runId, why);
+      return [{ type: 'child_cancel_requested', stepId, childRunId: id }];
     }
     return [];
   }
