@@ -38,6 +38,9 @@ const wf = (name: string, steps: WorkflowInput['steps'], extra: Partial<Workflow
 const definitions = [
   wf('fan-post', { fan: { kind: 'parallel', over: 'input.invoices', do: post, maxConcurrency: 2 } }),
   wf('fan-proposals', { fan: { kind: 'parallel', over: 'input.invoices', do: { ...post, as: 'proposer' } } }),
+  wf('fan-proposals-2', {
+    fan: { kind: 'parallel', over: 'input.invoices', do: { ...post, as: 'proposer' }, maxConcurrency: 2 },
+  }),
   wf('fan-then-notify', {
     fan: { kind: 'parallel', over: 'input.invoices', do: post },
     tell: { ...notify, dependsOn: ['fan'] },
@@ -136,6 +139,14 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
       const types = view.events.map((e) => e.type);
       expect(types.filter((x) => x === 'item_started')).toHaveLength(3);
       expect(types.filter((x) => x === 'item_completed')).toHaveLength(3);
+      // maxConcurrency: 2 — never more than two items in flight.
+      let inFlight = 0;
+      let most = 0;
+      for (const x of types) {
+        if (x === 'item_started') most = Math.max(most, ++inFlight);
+        if (x === 'item_completed' || x === 'item_failed') inFlight--;
+      }
+      expect(most).toBeLessThanOrEqual(2);
     });
 
     it('completes at once with an empty list', async () => {
@@ -183,6 +194,23 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
       view = await engine.workflows.get(view.id);
       expect(view.status).toBe('completed');
       expect(erp.calls('POST /invoices/:id/post')).toBe(3);
+    });
+
+    it('starts no more than maxConcurrency items at once', async () => {
+      let view = await run('fan-proposals-2', invoices(3));
+      expect(view.steps.fan?.items?.map((i) => i.status)).toEqual(['waiting', 'waiting', 'pending']);
+      const pending = (await engine.actions.list({})).filter((a) => a.status === 'pending_approval');
+      expect(pending).toHaveLength(2);
+      const frank = (await t.store.humans.require('frank')) as Human;
+      await engine.actions.vote({
+        approvalId: pending[0]?.approvalId as string,
+        human: frank,
+        vote: 'approve',
+      });
+      await engine.workflows.drain();
+      view = await engine.workflows.get(view.id);
+      expect(view.steps.fan?.items?.filter((i) => i.status === 'waiting')).toHaveLength(2);
+      expect(view.steps.fan?.items?.filter((i) => i.status === 'completed')).toHaveLength(1);
     });
 
     it('resumes after a crash between an item’s submit and its record without posting any item twice', async () => {
