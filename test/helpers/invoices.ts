@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
 import { EnvSecretStore, createEngine, parseConfig } from '@autonomy-os/core';
-import type { AosConfig, Engine, WorkflowCrashPoint } from '@autonomy-os/core';
+import type { AosConfig, Engine, EngineOptions, WorkflowCrashPoint } from '@autonomy-os/core';
 import type { TestStore } from './backends.js';
 // @ts-expect-error -- a plain .mjs example without type declarations
 import { createErpServer } from '../../examples/invoices/erp-server.mjs';
@@ -65,12 +65,14 @@ export async function invoicesEngine(
   store: TestStore['store'],
   config: AosConfig,
   workflowOptions: { leaseMs?: number; crash?: (point: WorkflowCrashPoint) => void } = {},
+  extra: Pick<EngineOptions, 'workflows' | 'rules'> = {},
 ): Promise<Engine> {
   const engine = await createEngine({
     store,
     config,
     secrets: new EnvSecretStore({ env: { AOS_SECRET_ERP_API_KEY: ERP_KEY } }),
     workflowOptions,
+    ...extra,
   });
   await engine.start({ background: false });
   return engine;

@@ -234,7 +234,15 @@ export type {
 export { WorkflowEngine } from './workflows/workflow-engine.js';
 export type { WorkflowEngineOptions, WorkflowRunDetail } from './workflows/workflow-engine.js';
 export type { WorkflowRun } from './workflows/run-store.js';
-export type { WorkflowEvent, WorkflowFailure, RunStatus, StepState } from './workflows/history.js';
+export type {
+  WorkflowEvent,
+  WorkflowFailure,
+  RunStatus,
+  StepState,
+  ItemEvent,
+  ItemState,
+  ReceivedSignal,
+} from './workflows/history.js';
 export { stepActionKey, compensationKey } from './workflows/step-runner.js';
 export type { RuleHandler, RuleTask, WorkflowCrashPoint } from './workflows/step-runner.js';
 export { loadRuleModule } from './workflows/rule-module.js';
@@ -242,3 +250,9 @@ export { signWorkflowHook, checkWorkflowHookSignature, triggerSchema } from './w
 export type { WorkflowTrigger } from './workflows/triggers.js';
 export type { WebhookDelivery } from './workflows/webhook-trigger.js';
 export { publishRunEvents } from './workflows/run-events.js';
+export { checkWorkflowCalls } from './workflows/steps/kinds-schema.js';
+export type { ParallelItemTemplate, ParallelItemTemplateInput } from './workflows/steps/kinds-schema.js';
+export { itemActionKey, itemCompensationKey, ruleTaskItems } from './workflows/steps/items.js';
+export type { TaskItem, TaskItemRunner } from './workflows/steps/items.js';
+export { childRunId } from './workflows/steps/sub-workflow.js';
+export type { RunSignal } from './workflows/steps/signals.js';

@@ -187,6 +187,28 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'run' }, ...errors },
         },
       },
+      '/v1/runs/{id}/signals': {
+        post: {
+          summary:
+            "Send a signal to a running run (admins or the workflow's owner); a wait step with `event: <name>` takes it, even one that starts waiting later",
+          parameters: idParam,
+          requestBody: json({
+            type: 'object',
+            additionalProperties: false,
+            required: ['name'],
+            properties: { name: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_.:-]{0,99}$' }, data: {} },
+          }),
+          responses: { '201': { description: 'the stored signal' }, ...errors },
+        },
+      },
+      '/v1/runs/{id}/retry': {
+        post: {
+          summary:
+            "Start a failed run again from where it failed (admins or the workflow's owner); 409 unless the run is failed",
+          parameters: idParam,
+          responses: { '200': { description: 'run' }, ...errors },
+        },
+      },
       '/v1/runs/{id}/steps/{step}/approve': {
         post: {
           summary: "Approve a run's approval step (humans in the step's group; not the human who started it)",

@@ -78,7 +78,9 @@ export function registerWorkflows(program: Command): void {
         );
     });
 
-  const runs = program.command('runs').description('start, list, show and cancel workflow runs');
+  const runs = program
+    .command('runs')
+    .description('start, list, show, signal, retry and cancel workflow runs');
 
   withRemoteOptions(runs.command('start'))
     .description('start a run; with --wait, advance it here until it finishes or waits for a human')
@@ -157,6 +159,32 @@ export function registerWorkflows(program: Command): void {
           ? await client.cancelRun(id, o.reason)
           : await withEngine(cmd, undefined, (e) => e.workflows.cancel(id, cliActor(), o.reason)),
       );
+    });
+
+  runs
+    .command('signal')
+    .description(
+      'send a signal to a running run; a wait step with `event: <name>` takes it (DATA, JSON, is its output)',
+    )
+    .argument('<id>', 'run id (run_…)')
+    .argument('<name>', 'signal name')
+    // A positional, not `--data`: that is the global data directory option.
+    .argument('[data]', 'the signal data as JSON (default null)')
+    .action(async (id: string, name: string, raw: string | undefined, _o: unknown, cmd: Command) => {
+      const data = raw === undefined ? null : parseJsonOption(raw, 'data');
+      printJson(
+        await withEngine(cmd, undefined, (e) =>
+          e.workflows.signal({ runId: id, name, data, sentBy: cliActor() }),
+        ),
+      );
+    });
+
+  runs
+    .command('retry')
+    .description('start a failed run again from where it failed (failed and compensated steps run again)')
+    .argument('<id>', 'run id (run_…)')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      printJson(await withEngine(cmd, undefined, (e) => e.workflows.retry(id, cliActor())));
     });
 
   for (const vote of ['approve', 'deny'] as const) {

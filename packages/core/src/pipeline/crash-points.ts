@@ -4,7 +4,11 @@
  * production; reading one environment variable is the whole cost.
  */
 export type CrashPoint =
-  'action.after-decision' | 'action.after-upstream' | 'approval.after-vote' | 'workflow.after-action-submit';
+  | 'action.after-decision'
+  | 'action.after-upstream'
+  | 'approval.after-vote'
+  | 'workflow.after-action-submit'
+  | 'workflow.after-child-start';
 
 export function crashPoint(name: CrashPoint): void {
   if (process.env.AOS_CRASH_POINT === name) process.kill(process.pid, 'SIGKILL');

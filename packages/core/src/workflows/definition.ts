@@ -8,6 +8,7 @@ import { hashJson } from '../crypto/canonical-json.js';
 import { UserError } from '../errors.js';
 import { parseInput } from '../validation.js';
 import { checkTriggers, triggerSchema } from './triggers.js';
+import { checkKindStep, checkWorkflowCalls, kindSchemas } from './steps/kinds-schema.js';
 
 const stepIdSchema = z
   .string()
@@ -70,6 +71,14 @@ const taskStep = z
   })
   .strict();
 
+// The remaining kinds (parallel, consensus, wait, workflow) live in ./steps/kinds-schema.ts; they reuse `common`.
+const { parallelStep, consensusStep, waitStep, workflowStep } = kindSchemas({
+  common,
+  durationSchema,
+  stepIdSchema,
+  item: { action: actionStep, task: taskStep },
+});
+
 const approvalStep = z
   .object({
     ...common,
@@ -95,9 +104,14 @@ const reviewStep = z
   })
   .strict();
 
-const stepSchema = z.discriminatedUnion('kind', [actionStep, taskStep, approvalStep, reviewStep], {
-  error: "must have kind 'action', 'task', 'approval' or 'review'",
-});
+const stepSchema = z.discriminatedUnion(
+  'kind',
+  [actionStep, taskStep, approvalStep, reviewStep, parallelStep, consensusStep, waitStep, workflowStep],
+  {
+    error:
+      "must have kind 'action', 'task', 'approval', 'review', 'parallel', 'consensus', 'wait' or 'workflow'",
+  },
+);
 
 /** The workflow file, as written (YAML or the builder). */
 export const workflowSchema = z
@@ -145,6 +159,8 @@ export interface WorkflowContext {
   roles?: ReadonlySet<string>;
   /** Registered rule handlers. */
   rules?: ReadonlySet<string>;
+  /** Known workflow names; a `workflow` step naming another is refused. */
+  workflows?: ReadonlySet<string>;
 }
 
 function checkExpression(expr: string, field: string): void {
@@ -212,9 +228,18 @@ export function parseWorkflow(raw: unknown, context: WorkflowContext = {}): Work
           field: `${at}.step`,
         });
     }
-    if ((step.kind === 'task' || step.kind === 'review') && context.roles && !context.roles.has(step.role))
+    checkKindStep(step, at, { ...context, check: checkExpression });
+    if (
+      (step.kind === 'task' || step.kind === 'review' || step.kind === 'consensus') &&
+      context.roles &&
+      !context.roles.has(step.role)
+    )
       throw new UserError(`unknown role '${step.role}' (no agent has it)`, { field: `${at}.role` });
-    if ((step.kind === 'task' || step.kind === 'review') && context.rules && !context.rules.has(step.rule))
+    if (
+      (step.kind === 'task' || step.kind === 'review' || step.kind === 'consensus') &&
+      context.rules &&
+      !context.rules.has(step.rule)
+    )
       throw new UserError(`unknown rule handler '${step.rule}'`, { field: `${at}.rule` });
   }
   if (def.output) checkExpression(def.output, 'output');
@@ -259,11 +284,16 @@ export function loadWorkflowFile(file: string, context?: WorkflowContext): Workf
   }
 }
 
-/** Loads every `*.yaml`/`*.yml`/`*.json` file of a directory (or one file); duplicate names are refused. */
+/**
+ * Loads every `*.yaml`/`*.yml`/`*.json` file of a directory (or one file); duplicate names, sub-runs of unknown
+ * workflows (directory only) and workflows calling themselves are refused.
+ */
 export function loadWorkflows(target: string, context?: WorkflowContext): WorkflowDefinition[] {
   let files: string[];
+  let directory = false;
   try {
-    files = fs.statSync(target).isDirectory()
+    directory = fs.statSync(target).isDirectory();
+    files = directory
       ? fs
           .readdirSync(target)
           .filter((f) => /\.(ya?ml|json)$/.test(f))
@@ -279,6 +309,13 @@ export function loadWorkflows(target: string, context?: WorkflowContext): Workfl
     if (out.some((d) => d.name === def.name))
       throw new UserError(`workflow '${def.name}' is defined twice`, { field: `${f}.name` });
     out.push(def);
+  }
+  try {
+    // One file alone cannot know its siblings: unknown sub-workflows are refused when a directory is loaded.
+    checkWorkflowCalls(out, { allowUnknown: !directory });
+  } catch (err) {
+    if (err instanceof UserError) throw new UserError(err.message, { field: target, code: err.code });
+    throw err;
   }
   return out;
 }

@@ -11,8 +11,28 @@ export interface WorkflowFailure {
 export type WorkflowEvent =
   | { type: 'run_started'; input: unknown; actor: string }
   | { type: 'step_started'; stepId: string; attempt: number; deadlineMs?: number }
-  | { type: 'step_waiting'; stepId: string; attempt: number; actionId?: string; approval?: ApprovalAsk }
-  | { type: 'step_completed'; stepId: string; attempt: number; output: unknown; actionId?: string }
+  | {
+      type: 'step_waiting';
+      stepId: string;
+      attempt: number;
+      actionId?: string;
+      approval?: ApprovalAsk;
+      /** A `wait` step: the signal it waits for. */
+      event?: string;
+      /** A timed `wait` step: when it wakes (recorded so replay reads no clock). */
+      wakeAtMs?: number;
+      /** A `workflow` step: the child run it waits for. */
+      childRunId?: string;
+    }
+  | {
+      type: 'step_completed';
+      stepId: string;
+      attempt: number;
+      output: unknown;
+      actionId?: string;
+      /** A `wait` step: the signal it consumed. */
+      signalId?: string;
+    }
   | { type: 'step_skipped'; stepId: string }
   | {
       type: 'step_failed';
@@ -26,9 +46,66 @@ export type WorkflowEvent =
   | { type: 'approval_vote'; stepId: string; human: string; vote: 'approve' | 'deny'; comment?: string }
   | { type: 'review_rejected'; stepId: string; target: string; round: number; critique: string }
   | { type: 'cancel_requested'; actor: string; reason?: string }
-  | { type: 'compensation_done'; stepId: string; actionId: string; status: string }
+  | { type: 'compensation_done'; stepId: string; actionId: string; status: string; index?: number }
+  | ItemEvent
+  | { type: 'signal_received'; signalId: string; name: string; data: unknown; sentBy: string }
+  | { type: 'child_cancel_requested'; stepId: string; childRunId: string }
+  | { type: 'run_retried'; actor: string }
   | { type: 'run_completed'; output: unknown }
   | { type: 'run_finished'; status: 'failed' | 'cancelled'; error?: WorkflowFailure };
+
+/** Progress of the items of a `parallel` or `consensus` step (`index` is the item's position). */
+export type ItemEvent =
+  | {
+      type: 'items_planned';
+      stepId: string;
+      attempt: number;
+      count: number;
+      /** A parallel step: the evaluated `over` list (recorded so replay never re-evaluates it). */
+      items?: unknown[];
+    }
+  | { type: 'item_started'; stepId: string; attempt: number; index: number; agent?: string }
+  | { type: 'item_waiting'; stepId: string; attempt: number; index: number; actionId: string }
+  | {
+      type: 'item_completed';
+      stepId: string;
+      attempt: number;
+      index: number;
+      output: unknown;
+      actionId?: string;
+      agent?: string;
+    }
+  | {
+      type: 'item_failed';
+      stepId: string;
+      attempt: number;
+      index: number;
+      error: WorkflowFailure;
+      actionId?: string;
+      agent?: string;
+    };
+
+/** One item of a parallel or consensus step. */
+export interface ItemState {
+  status: 'pending' | 'running' | 'waiting' | 'completed' | 'failed';
+  output?: unknown;
+  error?: WorkflowFailure;
+  actionId?: string;
+  /** The agent the item was routed to (task items). */
+  agent?: string;
+  /** Order in which the item completed (for compensation). */
+  completedAt?: number;
+}
+
+/** A signal sent to the run, once the engine has recorded it in the history. */
+export interface ReceivedSignal {
+  id: string;
+  name: string;
+  data: unknown;
+  sentBy: string;
+  /** The wait step that consumed it. */
+  consumedBy?: string;
+}
 
 /** What an approval step asks. */
 export interface ApprovalAsk {
@@ -60,6 +137,16 @@ export interface StepState {
   rounds: number;
   /** Order in which the step completed (for compensation). */
   completedAt?: number;
+  /** Parallel and consensus steps: their items. */
+  items?: ItemState[];
+  /** A parallel step: the list it fans out over. */
+  over?: unknown[];
+  /** A waiting `wait` step: the signal name, or the wake time. */
+  event?: string;
+  wakeAtMs?: number;
+  /** A `workflow` step: its child run, and whether the child was asked to cancel. */
+  childRunId?: string;
+  childCancelled?: boolean;
 }
 
 export type RunStatus = 'running' | 'compensating' | 'completed' | 'failed' | 'cancelled';
@@ -74,6 +161,10 @@ export interface RunState {
   steps: Record<string, StepState>;
   /** Steps whose compensation has run. */
   compensated: Set<string>;
+  /** Items (`<stepId>:<index>`) of parallel steps whose compensation has run. */
+  compensatedItems: Set<string>;
+  /** Signals recorded in the history, in order. */
+  signals: ReceivedSignal[];
 }
 
 function fresh(): StepState {
@@ -93,6 +184,8 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
     cancelRequested: false,
     steps,
     compensated: new Set(),
+    compensatedItems: new Set(),
+    signals: [],
   };
   let completions = 0;
   const step = (id: string): StepState => (steps[id] ??= fresh());
@@ -108,6 +201,13 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
         s.deadlineMs = e.deadlineMs;
         delete s.retryAtMs;
         delete s.actionId;
+        delete s.wakeAtMs;
+        delete s.event;
+        delete s.childRunId;
+        delete s.childCancelled;
+        // A new attempt keeps the items that completed and redoes the others (consensus asks afresh).
+        if (s.items && def.steps[e.stepId]?.kind === 'consensus') delete s.items;
+        if (s.items) s.items = s.items.map((it) => (it.status === 'completed' ? it : { status: 'pending' }));
         break;
       }
       case 'step_waiting': {
@@ -115,6 +215,9 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
         s.status = 'waiting';
         if (e.actionId) s.actionId = e.actionId;
         if (e.approval) s.approval = e.approval;
+        if (e.event !== undefined) s.event = e.event;
+        if (e.wakeAtMs !== undefined) s.wakeAtMs = e.wakeAtMs;
+        if (e.childRunId !== undefined) s.childRunId = e.childRunId;
         break;
       }
       case 'step_completed': {
@@ -123,6 +226,8 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
         s.output = e.output;
         if (e.actionId) s.actionId = e.actionId;
         s.completedAt = ++completions;
+        const signal = e.signalId ? st.signals.find((x) => x.id === e.signalId) : undefined;
+        if (signal) signal.consumedBy = e.stepId;
         break;
       }
       case 'step_skipped':
@@ -164,7 +269,49 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
         if (st.status === 'running') st.status = 'compensating';
         break;
       case 'compensation_done':
-        st.compensated.add(e.stepId);
+        if (e.index === undefined) st.compensated.add(e.stepId);
+        else st.compensatedItems.add(`${e.stepId}:${e.index}`);
+        break;
+      case 'items_planned': {
+        const s = step(e.stepId);
+        s.items = Array.from({ length: e.count }, () => ({ status: 'pending' }));
+        if (e.items) s.over = e.items;
+        break;
+      }
+      case 'item_started':
+      case 'item_waiting':
+      case 'item_completed':
+      case 'item_failed': {
+        const it = step(e.stepId).items?.[e.index];
+        if (!it) break;
+        if (e.type === 'item_started') {
+          it.status = 'running';
+          if (e.agent) it.agent = e.agent;
+        } else if (e.type === 'item_waiting') {
+          it.status = 'waiting';
+          it.actionId = e.actionId;
+        } else if (e.type === 'item_completed') {
+          it.status = 'completed';
+          it.output = e.output;
+          if (e.actionId) it.actionId = e.actionId;
+          if (e.agent) it.agent = e.agent;
+          it.completedAt = ++completions;
+        } else {
+          it.status = 'failed';
+          it.error = e.error;
+          if (e.actionId) it.actionId = e.actionId;
+          if (e.agent) it.agent = e.agent;
+        }
+        break;
+      }
+      case 'signal_received':
+        st.signals.push({ id: e.signalId, name: e.name, data: e.data, sentBy: e.sentBy });
+        break;
+      case 'child_cancel_requested':
+        step(e.stepId).childCancelled = true;
+        break;
+      case 'run_retried':
+        retry(st);
         break;
       case 'run_completed':
         st.status = 'completed';
@@ -177,6 +324,31 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
     }
   }
   return st;
+}
+
+/**
+ * A failed run starts again: failed steps and steps (or items) whose compensation ran become pending (their next
+ * attempt gets new idempotency keys); completed, uncompensated steps stay done.
+ */
+function retry(st: RunState): void {
+  st.status = 'running';
+  delete st.error;
+  for (const [id, s] of Object.entries(st.steps)) {
+    let undone = 0;
+    if (s.items)
+      s.items = s.items.map((it, i) => {
+        if (!st.compensatedItems.delete(`${id}:${i}`)) return it;
+        undone++;
+        return { status: 'pending' };
+      });
+    // A sub-run cancelled because the run failed is started afresh (a new attempt, hence a new child).
+    if (s.status === 'failed' || st.compensated.delete(id) || undone || s.childCancelled) {
+      s.status = 'pending';
+      delete s.output;
+      delete s.completedAt;
+      delete s.error;
+    }
+  }
 }
 
 /** The data JSONata expressions see: the run input and each finished step's output. */

@@ -12,6 +12,11 @@ const LIVE_TYPE: Partial<Record<WorkflowEvent['type'], string>> = {
   cancel_requested: 'run.cancel_requested',
   compensation_done: 'run.step_compensated',
   run_completed: 'run.completed',
+  item_started: 'run.item_started',
+  item_completed: 'run.item_completed',
+  item_failed: 'run.item_failed',
+  signal_received: 'run.signal_received',
+  run_retried: 'run.retried',
 };
 
 /**
@@ -38,6 +43,7 @@ export function publishRunEvents(
     const data: Record<string, unknown> = { runId: run.id, workflow: run.workflow, status: after.status };
     if ('stepId' in e) data.stepId = e.stepId;
     if ('attempt' in e) data.attempt = e.attempt;
+    if ('index' in e) data.index = e.index;
     if (e.type === 'step_failed') {
       data.code = e.error.code;
       data.retryable = e.error.retryable;

@@ -18,6 +18,9 @@ export interface WorkflowRun {
   updatedAt: string;
   leaseOwner: string | null;
   leaseUntil: number;
+  /** A sub-run: the run and step that started it. */
+  parentRunId: string | null;
+  parentStepId: string | null;
 }
 
 interface RunRow {
@@ -36,6 +39,8 @@ interface RunRow {
   updated_at: string;
   lease_owner: string | null;
   lease_until: number | string;
+  parent_run_id?: string | null;
+  parent_step_id?: string | null;
 }
 
 function toRun(r: RunRow): WorkflowRun {
@@ -54,6 +59,8 @@ function toRun(r: RunRow): WorkflowRun {
     updatedAt: r.updated_at,
     leaseOwner: r.lease_owner,
     leaseUntil: Number(r.lease_until),
+    parentRunId: r.parent_run_id ?? null,
+    parentStepId: r.parent_step_id ?? null,
   };
 }
 

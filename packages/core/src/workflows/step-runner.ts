@@ -31,7 +31,7 @@ export interface RuleTask {
 export type RuleHandler = (task: RuleTask) => unknown;
 
 /** Named crash points inside a workflow step, for crash tests. */
-export type WorkflowCrashPoint = 'workflow.after-action-submit';
+export type WorkflowCrashPoint = 'workflow.after-action-submit' | 'workflow.after-child-start';
 
 /** Everything a step needs from the engine. */
 export interface StepRunnerDeps {
@@ -51,7 +51,8 @@ export function compensationKey(runId: string, stepId: string): string {
   return `wf:${runId}:${stepId}:compensate`;
 }
 
-async function evaluate(expr: string, data: unknown, field: string): Promise<unknown> {
+/** Evaluates a JSONata expression; a failure is a {@link UserError} naming `field`. */
+export async function evaluate(expr: string, data: unknown, field: string): Promise<unknown> {
   try {
     return (await jsonata(expr).evaluate(data)) as unknown;
   } catch (err) {
@@ -59,7 +60,8 @@ async function evaluate(expr: string, data: unknown, field: string): Promise<unk
   }
 }
 
-function failure(code: string, message: string, retryable: boolean): WorkflowFailure {
+/** A serializable step failure. */
+export function failure(code: string, message: string, retryable: boolean): WorkflowFailure {
   return { code, message, retryable };
 }
 

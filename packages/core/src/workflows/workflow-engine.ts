@@ -23,6 +23,12 @@ import type { RuleHandler, WorkflowCrashPoint } from './step-runner.js';
 import { fireSchedules } from './schedules.js';
 import { acceptWebhook } from './webhook-trigger.js';
 import type { WebhookDelivery } from './webhook-trigger.js';
+import { ItemSteps } from './steps/items.js';
+import { checkWorkflowCalls } from './steps/kinds-schema.js';
+import { SignalStore } from './steps/signals.js';
+import type { RunSignal } from './steps/signals.js';
+import { SubRuns } from './steps/sub-workflow.js';
+import { pollWait, startWait } from './steps/wait.js';
 import jsonata from 'jsonata';
 
 /** What the workflow engine is built from. */
@@ -125,6 +131,9 @@ export class WorkflowEngine {
   private readonly defs = new Map<string, WorkflowDefinition>();
   private readonly rules: Map<string, RuleHandler>;
   private readonly steps: StepRunner;
+  private readonly items: ItemSteps;
+  private readonly signals: SignalStore;
+  private readonly subRuns: SubRuns;
   private readonly ajv = new Ajv({ allErrors: false, strict: false });
   readonly nodeId: string;
   private readonly leaseMs: number;
@@ -141,6 +150,23 @@ export class WorkflowEngine {
       actions: o.actions,
       rules: this.rules,
       crash: o.crash ?? ((p) => crashPoint(p)),
+    });
+    checkWorkflowCalls(o.definitions);
+    this.items = new ItemSteps({
+      agents: o.agents,
+      actions: o.actions,
+      rules: this.rules,
+      crash: o.crash ?? ((p) => crashPoint(p)),
+    });
+    this.signals = new SignalStore({ db: o.db, audit: o.audit });
+    this.subRuns = new SubRuns({
+      db: o.db,
+      audit: o.audit,
+      runs: this.runs,
+      definitions: this.defs,
+      cancel: (id, actor, reason) => this.cancel(id, actor, reason),
+      crash: o.crash ?? ((p) => crashPoint(p)),
+      announce: (run, input, actor) => this.announceStart(run, input, actor),
     });
   }
 
@@ -210,9 +236,11 @@ export class WorkflowEngine {
       throw new UserError(e?.message ?? 'invalid', { field });
     }
     const roles = new Set((await this.o.agents.list({ status: 'active' })).map((a) => a.role));
-    parseWorkflow(def, { roles, rules: new Set(this.rules.keys()) });
+    parseWorkflow(def, { roles, rules: new Set(this.rules.keys()), workflows: new Set(this.defs.keys()) });
     for (const [id, step] of Object.entries(def.steps)) {
       if (step.kind === 'action') await this.o.agents.require(step.as, `steps.${id}.as`);
+      if (step.kind === 'parallel' && step.do.kind === 'action')
+        await this.o.agents.require(step.do.as, `steps.${id}.do.as`);
     }
   }
 
@@ -306,6 +334,53 @@ export class WorkflowEngine {
     const run = (await this.runs.get(runId)) as WorkflowRun;
     publishRunEvents(this.o.events, run, [{ type: 'cancel_requested', actor }], run);
     return run;
+  }
+
+  /**
+   * Starts a `failed` run again from where it failed: failed steps, and steps whose compensation ran, become pending
+   * (next attempt, hence new idempotency keys); completed, uncompensated steps are not redone. 409 unless failed.
+   */
+  async retry(runId: string, actor: string): Promise<WorkflowRun> {
+    const workflow = await this.o.db.tx(async (tx) => {
+      const run = await tx.get<{ status: string; workflow: string }>(
+        `SELECT status, workflow FROM workflow_runs WHERE id = ?${this.o.db.forUpdate}`,
+        [runId],
+      );
+      if (!run) throw new NotFoundError('run', runId, 'run');
+      if (run.status !== 'failed')
+        throw new ConflictError(`run ${runId} is ${run.status}; only a failed run can be retried`, {
+          field: 'run',
+        });
+      const def = (await this.runs.definition(runId, tx)) as WorkflowDefinition;
+      const history = await this.runs.events(runId, tx);
+      const before = replay(def, history);
+      const after = await this.commit(tx, { id: runId, workflow: run.workflow }, def, [
+        { type: 'run_retried', actor },
+      ]);
+      const again = Object.keys(after.steps).filter(
+        (id) => after.steps[id]?.status === 'pending' && before.steps[id]?.status !== 'pending',
+      );
+      await this.runs.update(tx, runId, { status: 'running', error: null, now: new Date().toISOString() });
+      await this.o.audit.append(tx, {
+        actor,
+        type: 'workflow.run_retried',
+        subject: `run:${runId}`,
+        payload: { steps: again },
+      });
+      return run.workflow;
+    });
+    publishRunEvents(this.o.events, { id: runId, workflow }, [{ type: 'run_retried', actor }], {
+      status: 'running',
+    });
+    return (await this.runs.get(runId)) as WorkflowRun;
+  }
+
+  /**
+   * Sends a signal to a running run (a `wait` step with `event: <name>` takes it, even one that starts waiting
+   * later). Stored at once; the node holding the run records it in the history on its next advance.
+   */
+  signal(p: { runId: string; name: string; data?: unknown; sentBy: string }): Promise<RunSignal> {
+    return this.signals.send({ runId: p.runId, name: p.name, data: p.data ?? null, sentBy: p.sentBy });
   }
 
   /**
@@ -485,6 +560,10 @@ export class WorkflowEngine {
     st: RunState,
     nowMs: number,
   ): Promise<WorkflowEvent[]> {
+    if (Object.values(def.steps).some((x) => x.kind === 'wait' && x.event !== undefined)) {
+      const signals = await this.signals.unrecorded(runId, st);
+      if (signals.length) return signals;
+    }
     if (st.status === 'compensating') return this.nextCompensation(runId, def, st);
     const order = topologicalOrder(def);
     if (order.every((id) => ['completed', 'skipped'].includes((st.steps[id] as StepState).status))) {
@@ -515,6 +594,17 @@ export class WorkflowEngine {
             return this.steps.task(p);
           case 'review':
             return this.steps.review(p);
+          case 'parallel': {
+            const events = await this.items.parallel(p);
+            if (events.length) return events;
+            continue; // items in flight (e.g. pending approval) must not block other steps
+          }
+          case 'consensus':
+            return this.items.consensus(p);
+          case 'wait':
+            return startWait(p);
+          case 'workflow':
+            return this.subRuns.start(p);
           case 'approval':
             return [
               {
@@ -531,7 +621,11 @@ export class WorkflowEngine {
         }
       }
       if (s.status === 'waiting') {
-        if (step.kind === 'action') {
+        if (step.kind === 'wait' || step.kind === 'workflow') {
+          const p = { runId, def, stepId: id, st, nowMs };
+          const events = step.kind === 'wait' ? pollWait(p) : await this.subRuns.poll(p);
+          if (events.length) return events;
+        } else if (step.kind === 'action') {
           const events = await this.steps.pollAction({ def, stepId: id, st, nowMs });
           if (events.length) return events;
         } else if (s.deadlineMs !== undefined && nowMs > s.deadlineMs) {
@@ -554,6 +648,8 @@ export class WorkflowEngine {
     def: WorkflowDefinition,
     st: RunState,
   ): Promise<WorkflowEvent[]> {
+    const children = await this.subRuns.cancelChildren({ runId, def, st });
+    if (children.length) return children;
     const done = Object.entries(st.steps)
       .filter(([id, s]) => s.status === 'completed' && !st.compensated.has(id))
       .filter(([id]) => {
@@ -562,6 +658,10 @@ export class WorkflowEngine {
       })
       .sort((a, b) => (b[1].completedAt ?? 0) - (a[1].completedAt ?? 0));
     const first = done[0];
+    const item = this.items.itemsToCompensate(def, st)[0];
+    // Parallel action items and whole steps are compensated together, newest completion first.
+    if (item && (!first || item.completedAt > (first[1].completedAt ?? 0)))
+      return this.items.compensateItem({ runId, def, stepId: item.stepId, index: item.index, st });
     if (first) return this.steps.compensate({ runId, def, stepId: first[0], st });
     return [
       st.cancelRequested

@@ -19,7 +19,7 @@ function mayManage(human: Human, owner: string): boolean {
   return human.id === owner || ADMINS.some((g) => human.groups.includes(g));
 }
 
-/** `/v1/workflows` and `/v1/runs`: start, read, cancel runs, and decide approval steps. Humans only. */
+/** `/v1/workflows` and `/v1/runs`: start, read, cancel, signal and retry runs, and decide approval steps. Humans only. */
 export function registerWorkflowRoutes(
   app: FastifyInstance,
   engine: Engine,
@@ -71,6 +71,40 @@ export function registerWorkflowRoutes(
     if (body.reason !== undefined && typeof body.reason !== 'string')
       throw new UserError('must be a string', { field: 'reason' });
     return engine.workflows.cancel(id, `human:${human.id}`, body.reason as string | undefined);
+  });
+
+  /** Admins or the owner of the run's workflow (as pinned on the run, or as loaded now). */
+  const requireManager = async (human: Human, id: string, doing: string) => {
+    const run = await engine.workflows.get(id);
+    const owner = engine.workflows.definitions().find((d) => d.name === run.workflow)?.owner ?? run.owner;
+    if (!mayManage(human, owner) && human.id !== run.owner)
+      throw new ForbiddenError(
+        `${doing} runs of ${run.workflow} needs membership of admins or being its owner`,
+      );
+    return run;
+  };
+
+  app.post('/v1/runs/:id/signals', { preHandler: authenticate }, async (req, reply) => {
+    const human = requireHuman(req, undefined, 'signalling runs');
+    const id = (req.params as { id: string }).id;
+    await requireManager(human, id, 'signalling');
+    const body = objectBody(req.body, ['name', 'data']);
+    if (typeof body.name !== 'string') throw new UserError('is required (a signal name)', { field: 'name' });
+    const signal = await engine.workflows.signal({
+      runId: id,
+      name: body.name,
+      data: body.data ?? null,
+      sentBy: `human:${human.id}`,
+    });
+    return reply.code(201).send(signal);
+  });
+
+  app.post('/v1/runs/:id/retry', { preHandler: authenticate }, async (req) => {
+    const human = requireHuman(req, undefined, 'retrying runs');
+    const id = (req.params as { id: string }).id;
+    await requireManager(human, id, 'retrying');
+    objectBody(req.body, []);
+    return engine.workflows.retry(id, `human:${human.id}`);
   });
 
   for (const vote of ['approve', 'deny'] as const) {

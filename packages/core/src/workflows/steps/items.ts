@@ -1,0 +1,384 @@
+import { canonicalJson } from '../../crypto/canonical-json.js';
+import { ConflictError, UserError } from '../../errors.js';
+import type { AgentRegistry } from '../../identity/agents.js';
+import type { ActionService } from '../../pipeline/action-service.js';
+import type { ActionView } from '../../pipeline/types.js';
+import type { StepDefinition, WorkflowDefinition } from '../definition.js';
+import { expressionScope } from '../history.js';
+import type {
+  ItemEvent,
+  ItemState,
+  RunState,
+  StepState,
+  WorkflowEvent,
+  WorkflowFailure,
+} from '../history.js';
+import { actionOutcome, evaluate, failStep, failure, stepActionKey } from '../step-runner.js';
+import type { RuleHandler, WorkflowCrashPoint } from '../step-runner.js';
+import type { ParallelItemTemplate } from './kinds-schema.js';
+
+type ParallelStep = Extract<StepDefinition, { kind: 'parallel' }>;
+type ConsensusStep = Extract<StepDefinition, { kind: 'consensus' }>;
+
+/** One task item: the unit a worker (or an in-process rule handler) does for a parallel or consensus step. */
+export interface TaskItem {
+  runId: string;
+  stepId: string;
+  attempt: number;
+  index: number;
+  role: string;
+  rule: string;
+  input: unknown;
+  /** Agents that must not take this item (consensus: those that answered the other items). */
+  exclude: readonly string[];
+  scope: { input: unknown; steps: Record<string, unknown> };
+}
+
+/**
+ * Runs one task item and answers its events: `item_completed` (with the agent that answered) or `item_failed`; none
+ * while the item is still being worked on (a worker task not yet done).
+ */
+export type TaskItemRunner = (item: TaskItem) => Promise<ItemEvent[]>;
+
+/** What item steps need from the engine. */
+export interface ItemDeps {
+  agents: AgentRegistry;
+  actions: ActionService;
+  rules: ReadonlyMap<string, RuleHandler>;
+  crash: (point: WorkflowCrashPoint) => void;
+  /** Runs task items; default {@link ruleTaskItems} (in-process rule handlers). */
+  taskItem?: TaskItemRunner;
+}
+
+/** The step a kind works on, as the engine hands it over. */
+export interface KindStepParams {
+  runId: string;
+  def: WorkflowDefinition;
+  stepId: string;
+  st: RunState;
+  nowMs: number;
+}
+
+/** Idempotency key of a parallel item's pipeline action: `wf:<run>:<step>:<attempt>:<index>`. */
+export function itemActionKey(runId: string, stepId: string, attempt: number, index: number): string {
+  return `${stepActionKey(runId, stepId, attempt)}:${index}`;
+}
+
+/** Idempotency key of a parallel item's compensation action. */
+export function itemCompensationKey(runId: string, stepId: string, index: number): string {
+  return `wf:${runId}:${stepId}:compensate:${index}`;
+}
+
+/** Task items over in-process rule handlers: routed to the first active agent of the role (by id) not excluded. */
+export function ruleTaskItems(d: Pick<ItemDeps, 'agents' | 'rules'>): TaskItemRunner {
+  return async (t) => {
+    const base = { stepId: t.stepId, attempt: t.attempt, index: t.index };
+    const fail = (error: WorkflowFailure, agent?: string): ItemEvent[] => [
+      { type: 'item_failed', ...base, error, ...(agent ? { agent } : {}) },
+    ];
+    const agents = (await d.agents.list({ role: t.role, status: 'active' }))
+      .filter((a) => !t.exclude.includes(a.id))
+      .sort((a, b) => a.id.localeCompare(b.id));
+    const agent = agents[0];
+    if (!agent) return fail(failure('no_agent', `no other active agent has role '${t.role}'`, false));
+    const handler = d.rules.get(t.rule);
+    if (!handler) return fail(failure('task_failed', `unknown rule handler '${t.rule}'`, false), agent.id);
+    try {
+      const output = (await handler({
+        runId: t.runId,
+        stepId: t.stepId,
+        attempt: t.attempt,
+        agent,
+        input: t.input,
+        scope: t.scope,
+      })) as unknown;
+      return [{ type: 'item_completed', ...base, output: output ?? null, agent: agent.id }];
+    } catch (err) {
+      const retryable = !(err instanceof UserError);
+      return fail(failure('task_failed', (err as Error).message, retryable), agent.id);
+    }
+  };
+}
+
+const inFlight = (items: readonly ItemState[]) =>
+  items.filter((i) => i.status === 'running' || i.status === 'waiting').length;
+
+/** Maps a parallel action item's pipeline status to its events (none while it is still undecided). */
+function actionItemEvents(view: ActionView, stepId: string, attempt: number, index: number): ItemEvent[] {
+  const base = { stepId, attempt, index };
+  const out = actionOutcome(view, stepId, attempt);
+  if (out === null) return [{ type: 'item_waiting', ...base, actionId: view.id }];
+  if ('type' in out)
+    return [
+      {
+        type: 'item_completed',
+        ...base,
+        output: out.type === 'step_completed' ? out.output : null,
+        actionId: view.id,
+      },
+    ];
+  return [{ type: 'item_failed', ...base, error: out, actionId: view.id }];
+}
+
+/**
+ * The `parallel` step: fans out over the `over` list (evaluated once, recorded in `items_planned`), runs up to
+ * `maxConcurrency` items at a time, and fans in: output = the items' outputs in list order. An item failing for good
+ * stops new items; once none is in flight the step fails (a retry redoes only the items that did not complete).
+ */
+export class ItemSteps {
+  private readonly taskItem: TaskItemRunner;
+
+  constructor(private readonly d: ItemDeps) {
+    this.taskItem = d.taskItem ?? ruleTaskItems(d);
+  }
+
+  /** The next piece of work of a running parallel step. */
+  async parallel(p: KindStepParams): Promise<WorkflowEvent[]> {
+    const step = p.def.steps[p.stepId] as ParallelStep;
+    const s = p.st.steps[p.stepId] as StepState;
+    const base = { stepId: p.stepId, attempt: s.attempt };
+    if (!s.items) {
+      let list: unknown;
+      try {
+        list = await evaluate(step.over, expressionScope(p.st), `steps.${p.stepId}.over`);
+      } catch (err) {
+        return [failStep(step, p.stepId, s, failure('bad_input', (err as Error).message, false), p.nowMs)];
+      }
+      if (!Array.isArray(list)) {
+        // JSONata gives a lone value for a one-element sequence; nothing at all is a fault of the definition.
+        if (list === undefined || list === null)
+          return [
+            failStep(
+              step,
+              p.stepId,
+              s,
+              failure('bad_input', `steps.${p.stepId}.over: must give an array`, false),
+              p.nowMs,
+            ),
+          ];
+        list = [list];
+      }
+      const items = list as unknown[];
+      const planned: WorkflowEvent = { type: 'items_planned', ...base, count: items.length, items };
+      return items.length ? [planned] : [planned, { type: 'step_completed', ...base, output: [] }];
+    }
+    const items = s.items;
+    if (items.every((i) => i.status === 'completed'))
+      return [{ type: 'step_completed', ...base, output: items.map((i) => i.output ?? null) }];
+    const failed = items.find((i) => i.status === 'failed');
+    if (failed && inFlight(items) === 0)
+      return [failStep(step, p.stepId, s, failed.error as WorkflowFailure, p.nowMs)];
+    for (const [index, it] of items.entries()) {
+      if (it.status !== 'running' && it.status !== 'waiting') continue;
+      const events = await this.runItem(p, step.do, s, index);
+      if (events.length) return events;
+    }
+    if (failed) return [];
+    const max = step.maxConcurrency ?? items.length;
+    const next = items.findIndex((i) => i.status === 'pending');
+    if (next >= 0 && inFlight(items) < max) return [{ type: 'item_started', ...base, index: next }];
+    return [];
+  }
+
+  /** Does (or, on resume, replays) one parallel item; an action item pending approval answers nothing new. */
+  private async runItem(
+    p: KindStepParams,
+    tpl: ParallelItemTemplate,
+    s: StepState,
+    index: number,
+  ): Promise<WorkflowEvent[]> {
+    const it = (s.items as ItemState[])[index] as ItemState;
+    const base = { stepId: p.stepId, attempt: s.attempt, index };
+    const scope = { ...expressionScope(p.st), item: s.over?.[index] ?? null, index };
+    const field = `steps.${p.stepId}.do`;
+    if (tpl.kind === 'task') {
+      try {
+        const input = tpl.input ? await evaluate(tpl.input, scope, `${field}.input`) : scope.item;
+        return await this.taskItem({
+          runId: p.runId,
+          ...base,
+          role: tpl.role,
+          rule: tpl.rule,
+          input,
+          exclude: [],
+          scope: expressionScope(p.st),
+        });
+      } catch (err) {
+        if (!(err instanceof UserError)) throw err;
+        return [{ type: 'item_failed', ...base, error: failure(err.code, err.message, false) }];
+      }
+    }
+    let view: ActionView | undefined;
+    if (it.status === 'waiting' && it.actionId) {
+      view = await this.d.actions.get(it.actionId);
+      if (!view)
+        return [
+          { type: 'item_failed', ...base, error: failure('action_missing', 'action not found', false) },
+        ];
+      const events = actionItemEvents(view, p.stepId, s.attempt, index);
+      if (events[0]?.type !== 'item_waiting') return events;
+      // The step's `timeout` bounds how long its items may wait for an approval.
+      if (s.deadlineMs !== undefined && p.nowMs > s.deadlineMs)
+        return [
+          {
+            type: 'item_failed',
+            ...base,
+            error: failure('timeout', `item ${index} timed out waiting for ${view.id}`, false),
+            actionId: view.id,
+          },
+        ];
+      return [];
+    }
+    try {
+      const input = await evaluate(tpl.input, scope, `${field}.input`);
+      const agent = await this.d.agents.require(tpl.as, `${field}.as`);
+      view = await this.d.actions.submit(agent, {
+        tool: tpl.tool,
+        input: (input ?? {}) as Record<string, unknown>,
+        idempotencyKey: itemActionKey(p.runId, p.stepId, s.attempt, index),
+        sessionId: `wf:${p.runId}`,
+        ...(tpl.reason ? { reason: tpl.reason } : {}),
+      });
+    } catch (err) {
+      // Still executing elsewhere (or on a dead node until recovery flags it): look again later.
+      if (err instanceof ConflictError && err.field === 'idempotencyKey') return [];
+      if (err instanceof UserError)
+        return [{ type: 'item_failed', ...base, error: failure(err.code, err.message, false) }];
+      throw err;
+    }
+    this.d.crash('workflow.after-action-submit');
+    return actionItemEvents(view, p.stepId, s.attempt, index);
+  }
+
+  /**
+   * The `consensus` step: M items, each answered by a different active agent of the role; completes with
+   * `{ value, votes }` once `quorum` answers agree, fails for good once agreement has become impossible.
+   */
+  async consensus(p: KindStepParams): Promise<WorkflowEvent[]> {
+    const step = p.def.steps[p.stepId] as ConsensusStep;
+    const s = p.st.steps[p.stepId] as StepState;
+    const base = { stepId: p.stepId, attempt: s.attempt };
+    const fail = (code: string, message: string) => [
+      failStep(step, p.stepId, s, failure(code, message, false), p.nowMs),
+    ];
+    if (!s.items) {
+      const active = await this.d.agents.list({ role: step.role, status: 'active' });
+      if (active.length < step.agents)
+        return fail(
+          'not_enough_agents',
+          `steps.${p.stepId}.agents: role '${step.role}' has ${active.length} active agent(s); consensus needs ${step.agents}`,
+        );
+      return [{ type: 'items_planned', ...base, count: step.agents }];
+    }
+    const items = s.items;
+    const votes: { agent: string; value: unknown }[] = [];
+    const tally = new Map<string, number>();
+    for (const it of items) {
+      if (it.status !== 'completed') continue;
+      let value: unknown;
+      try {
+        value = step.vote
+          ? await evaluate(step.vote, it.output ?? null, `steps.${p.stepId}.vote`)
+          : (it.output as { vote?: unknown } | null)?.vote;
+      } catch (err) {
+        return fail('bad_vote', (err as Error).message);
+      }
+      value ??= null;
+      votes.push({ agent: it.agent ?? '', value });
+      const key = canonicalJson(value);
+      const n = (tally.get(key) ?? 0) + 1;
+      tally.set(key, n);
+      if (n >= step.quorum) return [{ type: 'step_completed', ...base, output: { value, votes } }];
+    }
+    const open = items.filter((i) => i.status !== 'completed' && i.status !== 'failed').length;
+    const best = Math.max(0, ...tally.values());
+    if (best + open < step.quorum)
+      return fail(
+        'no_consensus',
+        `step ${p.stepId}: ${best} of ${step.agents} agents agree at most; ${step.quorum} needed`,
+      );
+    const exclude = items.flatMap((i) => (i.agent ? [i.agent] : []));
+    for (const [index, it] of items.entries()) {
+      if (it.status === 'running') {
+        const scope = expressionScope(p.st);
+        const input = step.input
+          ? await evaluate(step.input, scope, `steps.${p.stepId}.input`).catch((err: Error) => err)
+          : scope.input;
+        if (input instanceof Error) return fail('bad_input', input.message);
+        const events = await this.taskItem({
+          runId: p.runId,
+          ...base,
+          index,
+          role: step.role,
+          rule: step.rule,
+          input,
+          exclude,
+          scope,
+        });
+        if (events.length) return events;
+      }
+    }
+    const next = items.findIndex((i) => i.status === 'pending');
+    return next >= 0 ? [{ type: 'item_started', ...base, index: next }] : [];
+  }
+
+  /** The completed parallel action items still to compensate, newest first. */
+  itemsToCompensate(
+    def: WorkflowDefinition,
+    st: RunState,
+  ): { stepId: string; index: number; completedAt: number }[] {
+    const out: { stepId: string; index: number; completedAt: number }[] = [];
+    for (const [stepId, s] of Object.entries(st.steps)) {
+      const step = def.steps[stepId];
+      if (step?.kind !== 'parallel' || step.do.kind !== 'action' || !step.do.compensate) continue;
+      for (const [index, it] of (s.items ?? []).entries()) {
+        if (it.status === 'completed' && !st.compensatedItems.has(`${stepId}:${index}`))
+          out.push({ stepId, index, completedAt: it.completedAt ?? 0 });
+      }
+    }
+    return out.sort((a, b) => b.completedAt - a.completedAt);
+  }
+
+  /** Runs (or replays) one parallel item's compensation through the pipeline; none while it awaits approval. */
+  async compensateItem(p: {
+    runId: string;
+    def: WorkflowDefinition;
+    stepId: string;
+    index: number;
+    st: RunState;
+  }): Promise<WorkflowEvent[]> {
+    const step = p.def.steps[p.stepId] as ParallelStep;
+    const tpl = step.do;
+    if (tpl.kind !== 'action' || !tpl.compensate) return [];
+    const s = p.st.steps[p.stepId] as StepState;
+    const it = (s.items ?? [])[p.index];
+    const field = `steps.${p.stepId}.do.compensate`;
+    const done = (actionId: string, status: string): WorkflowEvent[] => [
+      { type: 'compensation_done', stepId: p.stepId, index: p.index, actionId, status },
+    ];
+    let view: ActionView;
+    try {
+      const scope = {
+        ...expressionScope(p.st),
+        item: s.over?.[p.index] ?? null,
+        index: p.index,
+        output: it?.output ?? null,
+      };
+      const input = await evaluate(tpl.compensate.input, scope, `${field}.input`);
+      const agent = await this.d.agents.require(tpl.compensate.as ?? tpl.as, `${field}.as`);
+      view = await this.d.actions.submit(agent, {
+        tool: tpl.compensate.tool,
+        input: (input ?? {}) as Record<string, unknown>,
+        idempotencyKey: itemCompensationKey(p.runId, p.stepId, p.index),
+        sessionId: `wf:${p.runId}`,
+        reason: `compensates item ${p.index} of step ${p.stepId} of run ${p.runId}`,
+      });
+    } catch (err) {
+      if (err instanceof ConflictError && err.field === 'idempotencyKey') return [];
+      if (err instanceof UserError) return done('', `invalid: ${err.message}`);
+      throw err;
+    }
+    if (view.status === 'pending_approval' || view.status === 'executing') return [];
+    return done(view.id, view.status);
+  }
+}
