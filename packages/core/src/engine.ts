@@ -4,6 +4,7 @@ import { BudgetService } from './budgets/budgets.js';
 import type { AosConfig, ConnectorConfig } from './config/config.js';
 import { parseDurationSec } from './config/duration.js';
 import { HttpConnector, McpConnector } from './connectors/index.js';
+import { Coordination } from './coordination/coordination.js';
 import type { Connector } from './connectors/index.js';
 import { EventBus } from './events/event-bus.js';
 import { fanOutOverPostgres } from './events/postgres-fan-out.js';
@@ -53,6 +54,8 @@ export interface Engine {
   killSwitches: KillSwitches;
   nodes: NodeRegistry;
   workflows: WorkflowEngine;
+  /** Shared run context, messages between agents, resource leases. */
+  coordination: Coordination;
   /** The policy bundle in force. */
   policies(): PolicyBundle;
   /** Reloads policies from the configured directory; a bad set is refused and the old one stays. */
@@ -130,6 +133,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     },
   });
   const rules = { ...(config.rules ? await loadRuleModule(config.rules) : {}), ...options.rules };
+  const coordination = new Coordination({ db: store.db, audit: store.audit, agents: store.agents, events });
   const workflows = new WorkflowEngine({
     db: store.db,
     audit: store.audit,
@@ -140,6 +144,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       (config.workflows ? loadWorkflows(config.workflows, { rules: new Set(Object.keys(rules)) }) : []),
     rules,
     nodeId: nodes.id,
+    coordination,
+    breaker: (tool) => tools.breakerState(tool),
     ...options.workflowOptions,
   });
   const timers: NodeJS.Timeout[] = [];
@@ -157,6 +163,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     killSwitches,
     nodes,
     workflows,
+    coordination,
     policies: () => bundle,
     reloadPolicies() {
       if (config.policies) bundle = loadPolicyDirectory(config.policies);

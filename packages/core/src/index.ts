@@ -238,3 +238,14 @@ export type { WorkflowEvent, WorkflowFailure, RunStatus, StepState } from './wor
 export { stepActionKey, compensationKey } from './workflows/step-runner.js';
 export type { RuleHandler, RuleTask, WorkflowCrashPoint } from './workflows/step-runner.js';
 export { loadRuleModule } from './workflows/rule-module.js';
+export type { BreakerView } from './workflows/step-gates.js';
+export { Coordination } from './coordination/coordination.js';
+export type { CoordinationOptions } from './coordination/coordination.js';
+export { RunContextStore, contextKeySchema } from './coordination/run-context.js';
+export type { ContextEntry, ContextWrite } from './coordination/run-context.js';
+export { RunMessages } from './coordination/run-messages.js';
+export type { RunMessage, SendMessage } from './coordination/run-messages.js';
+export { ResourceLeases, leaseHolder } from './coordination/resource-leases.js';
+export type { ResourceLease, LeaseWaiter, LeaseRequest } from './coordination/resource-leases.js';
+export { participantOf, requireRunAccess } from './coordination/run-access.js';
+export type { RunParticipant } from './coordination/run-access.js';

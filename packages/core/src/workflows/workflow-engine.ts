@@ -7,6 +7,7 @@ import type { AgentRegistry } from '../identity/agents.js';
 import type { Human } from '../identity/humans.js';
 import type { ActionService } from '../pipeline/action-service.js';
 import { crashPoint } from '../pipeline/crash-points.js';
+import { Coordination } from '../coordination/coordination.js';
 import type { Db } from '../store/db.js';
 import { definitionHash, parseWorkflow, topologicalOrder } from './definition.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
@@ -14,6 +15,8 @@ import { expressionScope, replay } from './history.js';
 import type { RecordedEvent, RunState, StepState, WorkflowEvent } from './history.js';
 import { RunStore } from './run-store.js';
 import type { WorkflowRun } from './run-store.js';
+import { StepGates } from './step-gates.js';
+import type { BreakerView } from './step-gates.js';
 import { StepRunner } from './step-runner.js';
 import type { RuleHandler, WorkflowCrashPoint } from './step-runner.js';
 import jsonata from 'jsonata';
@@ -32,6 +35,10 @@ export interface WorkflowEngineOptions {
   leaseMs?: number;
   /** Called at named crash points; default: `AOS_CRASH_POINT` kills the process there. */
   crash?: (point: WorkflowCrashPoint) => void;
+  /** Shared run context and resource leases; default: built on `db`. */
+  coordination?: Coordination;
+  /** A tool's connector circuit breaker, so action steps pause or fall back instead of hammering it. */
+  breaker?: (tool: string) => BreakerView | undefined;
 }
 
 /** A run with its steps and history, as `aos runs show` prints it. */
@@ -73,6 +80,26 @@ function auditFor(run: { id: string; workflow: string }, e: WorkflowEvent, st: R
           payload: { stepId: e.stepId, target: e.target, round: e.round, critique: e.critique },
         },
       ];
+    case 'step_paused':
+      return [
+        {
+          ...base,
+          type: 'workflow.step_paused',
+          payload: { stepId: e.stepId, connector: e.connector, untilMs: e.untilMs },
+        },
+      ];
+    case 'step_blocked':
+      return [
+        { ...base, type: 'workflow.step_blocked', payload: { stepId: e.stepId, leaseKey: e.leaseKey } },
+      ];
+    case 'step_escalated':
+      return [
+        {
+          ...base,
+          type: 'workflow.step_escalated',
+          payload: { stepId: e.stepId, attempt: e.attempt, to: e.to, reason: e.reason },
+        },
+      ];
     case 'run_completed':
       return [{ ...base, type: 'workflow.run_completed', payload: {} }];
     case 'run_finished': {
@@ -110,6 +137,7 @@ export class WorkflowEngine {
   private readonly defs = new Map<string, WorkflowDefinition>();
   private readonly rules: Map<string, RuleHandler>;
   private readonly steps: StepRunner;
+  private readonly gates: StepGates;
   private readonly ajv = new Ajv({ allErrors: false, strict: false });
   readonly nodeId: string;
   private readonly leaseMs: number;
@@ -126,6 +154,13 @@ export class WorkflowEngine {
       actions: o.actions,
       rules: this.rules,
       crash: o.crash ?? ((p) => crashPoint(p)),
+    });
+    const coordination = o.coordination ?? new Coordination({ db: o.db, audit: o.audit, agents: o.agents });
+    this.gates = new StepGates({
+      db: o.db,
+      leases: coordination.leases,
+      context: coordination.context,
+      ...(o.breaker ? { breaker: o.breaker } : {}),
     });
   }
 
@@ -154,6 +189,7 @@ export class WorkflowEngine {
     await this.o.db.tx(async (tx) => {
       await this.runs.insert(tx, { id, def, hash: definitionHash(def), input, actor, now });
       await this.runs.append(tx, id, [{ type: 'run_started', input, actor }], now);
+      await this.gates.onRunStarted(tx, id, def);
       await this.o.audit.append(tx, {
         actor,
         type: 'workflow.run_started',
@@ -312,6 +348,7 @@ export class WorkflowEngine {
       },
       lease,
     );
+    await this.gates.onCommit(tx, { runId: run.id, def, events, after });
     const audits = events.flatMap((e) => auditFor(run, e, after));
     if (audits.length) await this.o.audit.appendMany(tx, audits);
     return after;
@@ -376,6 +413,8 @@ export class WorkflowEngine {
       const output = def.output ? ((await jsonata(def.output).evaluate(scope)) as unknown) : scope.steps;
       return [{ type: 'run_completed', output: output ?? null }];
     }
+    const escalation = this.gates.escalation(def, st, nowMs);
+    if (escalation) return [escalation];
     for (const id of order) {
       const step = def.steps[id] as StepDefinition;
       const s = st.steps[id] as StepState;
@@ -384,11 +423,18 @@ export class WorkflowEngine {
           .concat(step.kind === 'review' ? [step.step] : [])
           .every((d) => ['completed', 'skipped'].includes((st.steps[d] as StepState).status));
         if (!ready || (s.retryAtMs !== undefined && s.retryAtMs > nowMs)) continue;
+        const observed = await this.gates.observeContext(runId, st);
+        if (observed.length) return observed;
         if (!(await this.steps.shouldRun(step, id, st))) return [{ type: 'step_skipped', stepId: id }];
+        const gate = await this.gates.beforeStart({ runId, def, stepId: id, st, nowMs });
+        if ('wait' in gate) {
+          if (gate.wait.length) return gate.wait;
+          continue;
+        }
         const deadline = step.timeout
           ? { deadlineMs: nowMs + parseDurationSec(step.timeout, `steps.${id}.timeout`) * 1000 }
           : {};
-        return [{ type: 'step_started', stepId: id, attempt: s.attempt + 1, ...deadline }];
+        return [{ type: 'step_started', stepId: id, attempt: s.attempt + 1, ...deadline, ...gate.start }];
       }
       if (s.status === 'running') {
         const p = { runId, def, stepId: id, st, nowMs };
