@@ -39,7 +39,11 @@ export interface EngineOptions {
   /** Rule handlers for workflow tasks and reviews, added to those of the config's `rules` module. */
   rules?: Record<string, RuleHandler>;
   /** Options for the workflow engine (lease length, crash hook). */
-  workflowOptions?: { leaseMs?: number; crash?: (point: 'workflow.after-action-submit') => void };
+  workflowOptions?: {
+    leaseMs?: number;
+    claimLimit?: number;
+    crash?: (point: 'workflow.after-action-submit') => void;
+  };
 }
 
 /** The engine: every service, wired once, shared by every front (REST, MCP, CLI, workflows). */

@@ -8,6 +8,7 @@ import type { Human } from '../identity/humans.js';
 import type { ActionService } from '../pipeline/action-service.js';
 import { crashPoint } from '../pipeline/crash-points.js';
 import { Coordination } from '../coordination/coordination.js';
+import type { ResourceLease } from '../coordination/resource-leases.js';
 import type { Db } from '../store/db.js';
 import { definitionHash, parseWorkflow, topologicalOrder } from './definition.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
@@ -35,6 +36,8 @@ export interface WorkflowEngineOptions {
   leaseMs?: number;
   /** Called at named crash points; default: `AOS_CRASH_POINT` kills the process there. */
   crash?: (point: WorkflowCrashPoint) => void;
+  /** Runs one tick claims at most (a node works on its claimed runs one after another). Default 20. */
+  claimLimit?: number;
   /** Shared run context and resource leases; default: built on `db`. */
   coordination?: Coordination;
   /** A tool's connector circuit breaker, so action steps pause or fall back instead of hammering it. */
@@ -45,6 +48,8 @@ export interface WorkflowEngineOptions {
 export interface WorkflowRunDetail extends WorkflowRun {
   steps: Record<string, Omit<StepState, 'votes'> & { kind: string; votes: StepState['votes'] }>;
   events: RecordedEvent[];
+  /** Resource leases the run's steps hold now. */
+  leases: ResourceLease[];
 }
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -138,6 +143,7 @@ export class WorkflowEngine {
   private readonly rules: Map<string, RuleHandler>;
   private readonly steps: StepRunner;
   private readonly gates: StepGates;
+  private readonly coordination: Coordination;
   private readonly ajv = new Ajv({ allErrors: false, strict: false });
   readonly nodeId: string;
   private readonly leaseMs: number;
@@ -156,6 +162,7 @@ export class WorkflowEngine {
       crash: o.crash ?? ((p) => crashPoint(p)),
     });
     const coordination = o.coordination ?? new Coordination({ db: o.db, audit: o.audit, agents: o.agents });
+    this.coordination = coordination;
     this.gates = new StepGates({
       db: o.db,
       leases: coordination.leases,
@@ -215,7 +222,7 @@ export class WorkflowEngine {
     const steps: WorkflowRunDetail['steps'] = {};
     for (const [id, s] of Object.entries(st.steps))
       steps[id] = { ...s, kind: (def.steps[id] as StepDefinition).kind };
-    return { ...run, steps, events };
+    return { ...run, steps, events, leases: await this.coordination.leases.list({ runId }) };
   }
 
   /** Recent runs, newest first. */
@@ -359,7 +366,7 @@ export class WorkflowEngine {
    * worked on. A run whose work throws (store outage, crash point) keeps its lease until it runs out, as after a crash.
    */
   async tick(nowMs = Date.now()): Promise<number> {
-    const claimed = await this.runs.claim(this.nodeId, nowMs, nowMs + this.leaseMs, 20);
+    const claimed = await this.runs.claim(this.nodeId, nowMs, nowMs + this.leaseMs, this.o.claimLimit ?? 20);
     for (const id of claimed) {
       try {
         await this.advance(id);
