@@ -4,7 +4,7 @@ import type { AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { EnvSecretStore, createEngine, defineWorkflow, parseConfig } from '@autonomy-os/core';
-import type { Engine, Store, WorkflowInput } from '@autonomy-os/core';
+import type { Engine, RuleHandler, Store, WorkflowInput } from '@autonomy-os/core';
 import type { TestStore } from './backends.js';
 
 /** One call the work upstream served: when it started and ended (its own clock). */
@@ -18,7 +18,7 @@ export interface WorkCall {
 /**
  * A real HTTP upstream for coordination tests. `POST /work` and `POST /backup` record each call's interval. A call
  * takes `delayMs`, after — while `barrier` is set — waiting until `barrier` calls are in flight at once (bounded by
- * `barrierTimeoutMs`, so a test fails rather than hangs). While `failing`, `/work` answers 503.
+ * `barrierTimeoutMs`, so a test fails rather than hangs). While `failing`, `/work` drops the connection.
  */
 export interface WorkUpstream {
   url: string;
@@ -50,8 +50,8 @@ export async function startWorkUpstream(): Promise<WorkUpstream> {
         const url = req.url ?? '';
         if (state.failing && url === '/work') {
           state.refused++;
-          res.writeHead(503, { 'content-type': 'application/json' });
-          res.end(JSON.stringify({ error: 'down' }));
+          // A dropped connection (not an HTTP error answer) is what a connector's circuit breaker counts.
+          req.socket.destroy();
           return;
         }
         const input = (body ? JSON.parse(body) : {}) as { id?: string };
@@ -106,7 +106,13 @@ export async function seedCoordination(
   const policies = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-coord-policies-'));
   fs.writeFileSync(
     path.join(policies, 'work.cedar'),
-    '@id("worker-work")\npermit (principal in Role::"worker", action in Action::"write", resource in Connector::"work");\n',
+    [
+      '@id("worker-work")',
+      'permit (principal in Role::"worker", action in Action::"write", resource in Connector::"work");',
+      '@id("worker-spare")',
+      'permit (principal in Role::"worker", action in Action::"write", resource in Connector::"spare");',
+      '',
+    ].join('\n'),
   );
   const op = (name: string) => ({
     name,
@@ -120,7 +126,8 @@ export async function seedCoordination(
     policies,
     defaultEnvironment: 'dev',
     connectors: [
-      { id: 'work', type: 'http', timeoutMs: 10_000, breaker, operations: [op('work'), op('backup')] },
+      { id: 'work', type: 'http', timeoutMs: 10_000, breaker, operations: [op('work')] },
+      { id: 'spare', type: 'http', timeoutMs: 10_000, breaker, operations: [op('backup')] },
     ],
   });
 }
@@ -154,11 +161,13 @@ export async function coordinationEngine(
   config: ReturnType<typeof parseConfig>,
   workflows: ReturnType<typeof defineWorkflow>[],
   claimLimit?: number,
+  rules?: Record<string, RuleHandler>,
 ): Promise<Engine> {
   const engine = await createEngine({
     store,
     config,
     workflows,
+    ...(rules ? { rules } : {}),
     secrets: new EnvSecretStore({ env: {} }),
     ...(claimLimit ? { workflowOptions: { claimLimit } } : {}),
   });

@@ -17,8 +17,8 @@ export interface RuleTask {
   agent: Agent;
   /** The step's mapped input (for a review: the reviewed step's output). */
   input: unknown;
-  /** The run input and finished steps' outputs. */
-  scope: { input: unknown; steps: Record<string, unknown> };
+  /** The run input, finished steps' outputs and the run's shared context (as recorded in the history). */
+  scope: { input: unknown; steps: Record<string, unknown>; context: Record<string, unknown> };
   /** The critic's last objection, when this is a rerun after a rejected review. */
   critique?: string;
 }
