@@ -8,6 +8,7 @@ import { openApiDocument } from './openapi.js';
 import { registerActionRoutes } from './routes/actions.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerApprovalRoutes } from './routes/approvals.js';
+import { registerCoordinationRoutes } from './routes/coordination.js';
 import { registerObservabilityRoutes } from './routes/observability.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
 
@@ -111,6 +112,7 @@ export function buildServer(options: ServerOptions): AosServer {
   registerAdminRoutes(app, engine, authenticate);
   registerObservabilityRoutes(app, engine, authenticate);
   registerWorkflowRoutes(app, engine, authenticate);
+  registerCoordinationRoutes(app, engine, authenticate);
   registerMcpRoutes(app, engine, authenticator, options.version);
 
   return {
