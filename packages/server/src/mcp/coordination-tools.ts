@@ -111,8 +111,9 @@ const sendMessage: BuiltinTool = {
   },
 };
 
+// Governed, not self: a paused or stopped agent sees only its identity and approvals, and takes no new work.
 const readMessages: BuiltinTool = {
-  kind: 'self',
+  kind: 'governed',
   definition: {
     name: 'aos_read_messages',
     title: 'Read my messages',
