@@ -37,6 +37,15 @@ const team = defineWorkflow({
     },
   },
 });
+const critiqued = defineWorkflow({
+  name: 'critiqued',
+  version: 1,
+  owner: 'ada',
+  steps: {
+    draft: { kind: 'task', role: 'helper', rule: 'draft' },
+    check: { kind: 'review', step: 'draft', role: 'helper', rule: 'reject', maxRounds: 1 },
+  },
+});
 const slow = defineWorkflow({
   name: 'slow',
   version: 1,
@@ -64,11 +73,15 @@ describe.each(backends)('coordination on $name', (backend) => {
       [
         team,
         slow,
+        critiqued,
         workWorkflow('plain'),
         workWorkflow('rerouted', {}, { fallback: { tool: 'spare.backup' } }),
       ],
       undefined,
-      { draft: (task) => ({ seen: task.scope.context }) },
+      {
+        draft: (task) => ({ seen: task.scope.context }),
+        reject: () => ({ accept: false, critique: 'not good enough' }),
+      },
     );
   };
 
@@ -201,5 +214,33 @@ describe.each(backends)('coordination on $name', (backend) => {
     const audits = await auditOf('workflow.step_escalated');
     expect(audits).toHaveLength(1);
     expect(JSON.parse(audits[0]?.payload_json as string)).toMatchObject({ stepId: 'approve', to: 'ops' });
+  });
+
+  it('escalates to the owner when a review runs out of rounds, then fails the run', async () => {
+    await open();
+    const run = await engine.workflows.start('critiqued', {}, 'human:ada');
+    await engine.workflows.drain();
+    const view = await engine.workflows.get(run.id);
+    expect(view.status).toBe('failed');
+    expect(view.steps.check).toMatchObject({ status: 'failed', escalatedTo: 'ada' });
+    const audits = await auditOf('workflow.step_escalated');
+    expect(JSON.parse(audits[0]?.payload_json as string)).toMatchObject({ stepId: 'check', to: 'ada' });
+  });
+
+  it.each([
+    ['lease', { lease: '"a" &' }, 'steps.call.lease: bad JSONata'],
+    [
+      'fallback input',
+      { fallback: { tool: 'spare.backup', input: '{' } },
+      'steps.call.fallback.input: bad JSONata',
+    ],
+    ['escalate.after', { escalate: { after: 'soon', to: 'ops' } }, 'steps.call.escalate.after: must be like'],
+    ['escalate.to', { escalate: { after: '1h' } }, 'steps.call.escalate.to:'],
+  ])('refuses a step with a bad %s, naming its path', (_what, step, message) => {
+    expect(() => workWorkflow('bad', {}, step)).toThrow(message);
+  });
+
+  it('refuses a priority that is not a whole number', () => {
+    expect(() => workWorkflow('bad', { priority: 1.5 })).toThrow(/^priority: /);
   });
 });
