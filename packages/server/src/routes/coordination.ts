@@ -72,6 +72,8 @@ export function registerCoordinationRoutes(
     const q = req.query as { unread?: string; runId?: string; limit?: string };
     if (q.unread !== undefined && !['true', 'false'].includes(q.unread))
       throw new UserError('must be true or false', { field: 'unread' });
+    if (q.limit !== undefined && !/^\d{1,4}$/.test(q.limit))
+      throw new UserError('must be a whole number', { field: 'limit' });
     return {
       messages: await messages.inbox(agent, {
         unread: q.unread === 'true',
