@@ -25,6 +25,7 @@ describe.each(backends)('resource leases on $name', (backend) => {
   const defs = [
     workWorkflow('low', {}, { lease: '"vendor:" & input.vendor' }),
     workWorkflow('high', { priority: 5 }, { lease: '"vendor:" & input.vendor' }),
+    workWorkflow('patient', {}, { lease: '"vendor:" & input.vendor', escalate: { after: '1s', to: 'ops' } }),
   ];
   /** Two engines (nodes) on the same database, each claiming one run per tick so they work side by side. */
   const twoNodes = async (): Promise<[Engine, Engine]> => {
@@ -128,5 +129,30 @@ describe.each(backends)('resource leases on $name', (backend) => {
     await t.raw("UPDATE workflow_runs SET status = 'cancelled' WHERE id = ?", [r2]);
     expect(await ask(r3, 7)).toBe(true);
     expect((await leases.list()).map((l) => l.runId)).toEqual([r3]);
+  });
+
+  it('escalates a step blocked on a lease for longer than its escalate.after, then runs it once the lease frees', async () => {
+    up.state.hold = true;
+    const [a, b] = await twoNodes();
+    const holder = (await a.workflows.start('low', { id: 'holder', vendor: 'acme' }, 'human:ada')).id;
+    const first = a.workflows.tick();
+    for (let i = 0; i < 500 && !(await a.coordination.leases.list()).length; i++) await sleep(10);
+    const patient = (await a.workflows.start('patient', { id: 'patient', vendor: 'acme' }, 'human:ada')).id;
+    for (let i = 0; i < 400 && !(await a.workflows.get(patient)).steps.call?.escalatedTo; i++) {
+      await b.workflows.tick();
+      await sleep(10);
+    }
+    const blocked = await a.workflows.get(patient);
+    expect(blocked.steps.call).toMatchObject({
+      status: 'pending',
+      blockedOn: 'vendor:acme',
+      escalatedTo: 'ops',
+    });
+    expect(up.calls).toEqual([]);
+    up.state.hold = false;
+    await first;
+    expect(await tickUntilDone([a, b], [holder, patient])).toEqual(['completed', 'completed']);
+    expect(up.calls.map((c) => c.id)).toEqual(['holder', 'patient']);
+    expect(overlapping(up.calls)).toBe(false);
   });
 });
