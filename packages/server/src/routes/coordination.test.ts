@@ -1,6 +1,7 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { defineWorkflow } from '@autonomy-os/core';
+import { AosApiError, AosClient } from '@autonomy-os/sdk';
 import type { Engine } from '@autonomy-os/core';
 import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
@@ -159,5 +160,26 @@ describe.each(backends)('coordination REST and MCP fronts on $name', (backend) =
     ).rejects.toThrow(/expectVersion/);
     const audit = await t.raw("SELECT actor FROM audit_log WHERE type = 'run.context_written'");
     expect(audit).toEqual([{ actor: 'agent:helper' }]);
+  });
+
+  it('serves the same context and messages to the SDK client', async () => {
+    const helper = new AosClient({ url: base, token: tokens.helper as string });
+    const worker = new AosClient({ url: base, token: tokens.worker as string });
+    expect(await helper.setRunContext(runId, 'plan', [1, 2], { expectVersion: 0 })).toMatchObject({
+      version: 1,
+    });
+    const stale = await helper
+      .setRunContext(runId, 'plan', [3], { expectVersion: 0 })
+      .catch((e: unknown) => e);
+    expect(stale).toBeInstanceOf(AosApiError);
+    expect((stale as AosApiError).status).toBe(409);
+    expect(await worker.getRunContextEntry(runId, 'plan')).toMatchObject({
+      value: [1, 2],
+      writtenBy: 'agent:helper',
+    });
+    expect((await worker.getRunContext(runId)).entries).toHaveLength(1);
+    await worker.sendMessage(runId, { toRole: 'helper', body: 'done?' });
+    expect((await helper.readMessages({ runId, unread: true })).messages).toMatchObject([{ body: 'done?' }]);
+    expect((await helper.readMessages({ unread: true })).messages).toEqual([]);
   });
 });
