@@ -92,10 +92,15 @@ export async function benchPgUrl() {
 
 let pgUrlPromise;
 
+/** The PostgreSQL URL the suites measure, asked once a process (see benchPgUrl); undefined when none answers. */
+export function pgUrlOnce() {
+  pgUrlPromise ??= benchPgUrl();
+  return pgUrlPromise;
+}
+
 /** The storage backends to measure: SQLite always, PostgreSQL when one answers (see benchPgUrl). */
 export async function backends() {
-  pgUrlPromise ??= benchPgUrl();
-  const pgUrl = await pgUrlPromise;
+  const pgUrl = await pgUrlOnce();
   const list = [
     {
       name: 'sqlite',

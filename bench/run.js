@@ -7,8 +7,9 @@ import * as actions from './suites/actions.js';
 import * as audit from './suites/audit.js';
 import * as mcp from './suites/mcp.js';
 import * as policy from './suites/policy.js';
+import * as workflows from './suites/workflows.js';
 
-const suites = [audit, policy, actions, mcp];
+const suites = [audit, policy, actions, mcp, workflows];
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');

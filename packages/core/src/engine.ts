@@ -143,6 +143,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     audit: store.audit,
     agents: store.agents,
     actions,
+    budgets,
     definitions:
       options.workflows ??
       (config.workflows ? loadWorkflows(config.workflows, { rules: new Set(Object.keys(rules)) }) : []),

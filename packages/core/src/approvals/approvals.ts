@@ -317,6 +317,35 @@ export class ApprovalService {
   }
 
   /**
+   * Withdraws a pending request in `tx` (its requester no longer wants the action, e.g. the workflow run that asked
+   * was cancelled): the request ends `denied` and the action `rejected`, so no later vote can execute it. Answers
+   * false when the request was no longer pending.
+   */
+  async withdraw(tx: Executor, actionId: string, actor: string, reason: string): Promise<boolean> {
+    const row = await tx.get<{ id: string }>(
+      `SELECT id FROM approvals WHERE action_id = ? AND status = 'pending'${this.db.forUpdate}`,
+      [actionId],
+    );
+    if (!row) return false;
+    const now = new Date().toISOString();
+    await tx.run(
+      "UPDATE approvals SET status = 'denied', decided_at = ? WHERE id = ? AND status = 'pending'",
+      [now, row.id],
+    );
+    await tx.run(
+      "UPDATE actions SET status = 'rejected', updated_at = ? WHERE id = ? AND status = 'pending_approval'",
+      [now, actionId],
+    );
+    await this.audit.append(tx, {
+      actor,
+      type: 'approval.withdrawn',
+      subject: `action:${actionId}`,
+      payload: { approvalId: row.id, reason, outcome: 'denied' },
+    });
+    return true;
+  }
+
+  /**
    * Moves every overdue request up its escalation chain (a fresh expiry, the next group), or denies it when the chain
    * is spent. Never approves. Answers the action ids whose requests expired for good.
    */

@@ -91,10 +91,12 @@ export class BudgetService {
     tx: Executor,
     agent: BudgetSubject,
     cost: number,
-    options: { now?: Date; force?: boolean } = {},
+    options: { now?: Date; force?: boolean; extra?: readonly BudgetConfig[] } = {},
   ): Promise<{ ok: true; alerts: BudgetAlert[] } | { ok: false; exceeded: BudgetExceeded }> {
     const now = options.now ?? new Date();
-    const list = this.applicable(agent);
+    const list = [...this.applicable(agent), ...(options.extra ?? [])].sort((a, b) =>
+      `${a.scope}/${a.period}`.localeCompare(`${b.scope}/${b.period}`),
+    );
     const usage: { budget: BudgetConfig; start: string; row: UsageRow; scopeKey: string }[] = [];
     for (const budget of list) {
       const start = periodStart(budget.period, now);
@@ -126,6 +128,19 @@ export class BudgetService {
         });
     }
     return { ok: true, alerts };
+  }
+
+  /** What a scope has spent in the period `now` falls in (e.g. a workflow run's `run:<id>` over `total`). */
+  async spent(
+    scope: string,
+    period: BudgetConfig['period'],
+    now = new Date(),
+  ): Promise<{ calls: number; cost: number }> {
+    const row = await this.db.get<UsageRow>(
+      'SELECT calls, cost, alerted FROM budget_usage WHERE scope = ? AND period_start = ?',
+      [`${scope}/${period}`, periodStart(period, now)],
+    );
+    return { calls: Number(row?.calls ?? 0), cost: Number(row?.cost ?? 0) };
   }
 
   /** Current usage of every configured budget. */

@@ -4,6 +4,7 @@ import { bindingHash } from '../approvals/approvals.js';
 import type { Approval, ApprovalService, EvidencePack, VoteInput } from '../approvals/approvals.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { BudgetService } from '../budgets/budgets.js';
+import type { BudgetConfig } from '../config/config.js';
 import type { ToolResult } from '../connectors/index.js';
 import { canonicalJson, hashJson } from '../crypto/canonical-json.js';
 import { AosError, ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
@@ -115,6 +116,11 @@ export interface SubmitExtra {
    * deny into anything else.
    */
   forceApproval?: boolean;
+  /**
+   * Budgets the caller adds to those configured for the agent (a workflow run's own budget). Only internal fronts
+   * pass these; no request field can.
+   */
+  budgets?: readonly BudgetConfig[];
 }
 
 /** A deny made before policy ran (guard): same shape as a policy decision so receipts read alike. */
@@ -216,6 +222,7 @@ export class ActionService {
           requestHash,
           reversalOf: extra.reversalOf,
           forceApproval: extra.forceApproval === true,
+          budgets: extra.budgets ?? [],
         }),
       );
     } catch (err) {
@@ -272,6 +279,7 @@ export class ActionService {
       requestHash: string;
       reversalOf: string | undefined;
       forceApproval: boolean;
+      budgets: readonly BudgetConfig[];
     },
   ): Promise<ActionView> {
     const { tool, r, environment } = p;
@@ -372,7 +380,7 @@ export class ActionService {
 
     let alerts: Awaited<ReturnType<BudgetService['reserve']>> | undefined;
     if (decision.outcome !== 'deny') {
-      alerts = await this.d.budgets.reserve(tx, agent, tool.cost);
+      alerts = await this.d.budgets.reserve(tx, agent, tool.cost, { extra: p.budgets });
       if (!alerts.ok) {
         const b = alerts.exceeded.budget;
         const id = `budget:${b.scope}/${b.period}`;
@@ -624,6 +632,14 @@ export class ActionService {
       `action:${done.id}`,
     );
     return done;
+  }
+
+  /**
+   * Withdraws the pending approval request of an action in `tx` — the caller that asked for it no longer wants it
+   * (a cancelled workflow run). The action ends `rejected` and can never execute. False when nothing was pending.
+   */
+  withdraw(tx: Executor, actionId: string, actor: string, reason: string): Promise<boolean> {
+    return this.d.approvals.withdraw(tx, actionId, actor, reason);
   }
 
   /**

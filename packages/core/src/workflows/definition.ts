@@ -3,6 +3,7 @@ import path from 'node:path';
 import jsonata from 'jsonata';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
+import type { BudgetConfig } from '../config/config.js';
 import { hashJson } from '../crypto/canonical-json.js';
 import { UserError } from '../errors.js';
 import { parseInput } from '../validation.js';
@@ -135,6 +136,21 @@ export const workflowSchema = z
     owner: z.string({ error: 'is required (the human who answers for the workflow)' }).min(1),
     description: z.string().max(4000).optional(),
     /**
+     * What one run may spend through its action steps, over its whole life: calls and cost units, checked and
+     * reserved by the pipeline like any budget (`run:<id>`). Over it, the action is denied or needs an approval.
+     */
+    budget: z
+      .object({
+        calls: z.number().int().min(0).optional(),
+        cost: z.number().int().min(0).optional(),
+        onExceed: z.enum(['deny', 'approval']).default('deny'),
+        /** Group that approves over-budget calls when onExceed is approval. */
+        approvers: z.string().min(1).default('approvers'),
+      })
+      .strict()
+      .refine((b) => b.calls !== undefined || b.cost !== undefined, { message: 'needs calls or cost' })
+      .optional(),
+    /**
      * Ownership order: when a resource lease frees, the waiting run of the workflow with the highest priority gets it
      * (then the earliest request). Default 0.
      */
@@ -244,6 +260,11 @@ export function parseWorkflow(raw: unknown, context: WorkflowContext = {}): Work
  */
 export function defineWorkflow(def: WorkflowInput, context?: WorkflowContext): WorkflowDefinition {
   return parseWorkflow(def, context);
+}
+
+/** The budget a run of `def` adds to its agents' budgets (none when the workflow declares none). */
+export function runBudgets(def: WorkflowDefinition, runId: string): BudgetConfig[] {
+  return def.budget ? [{ ...def.budget, scope: `run:${runId}`, period: 'total' }] : [];
 }
 
 /** The content hash of a definition (pinned on each run). */

@@ -191,6 +191,7 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
       case 'step_failed': {
         const s = step(e.stepId);
         s.error = e.error;
+        if (e.actionId) s.actionId = e.actionId;
         if (e.retryAtMs !== undefined) {
           s.status = 'pending';
           s.retryAtMs = e.retryAtMs;

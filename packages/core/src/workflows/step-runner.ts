@@ -4,6 +4,7 @@ import type { Agent, AgentRegistry } from '../identity/agents.js';
 import type { ActionService } from '../pipeline/action-service.js';
 import type { ActionView } from '../pipeline/types.js';
 import { parseDurationSec } from '../config/duration.js';
+import { runBudgets } from './definition.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
 import { expressionScope } from './history.js';
 import type { RunState, StepState, WorkflowEvent, WorkflowFailure } from './history.js';
@@ -151,13 +152,17 @@ export class StepRunner {
     try {
       const input = await evaluate(fb?.input ?? step.input, expressionScope(p.st), `${at}.input`);
       const agent = await this.d.agents.require(fb?.as ?? step.as, `${at}.as`);
-      view = await this.d.actions.submit(agent, {
-        tool: fb?.tool ?? step.tool,
-        input: (input ?? {}) as Record<string, unknown>,
-        idempotencyKey: stepActionKey(p.runId, p.stepId, s.attempt),
-        sessionId: `wf:${p.runId}`,
-        ...(step.reason ? { reason: step.reason } : {}),
-      });
+      view = await this.d.actions.submit(
+        agent,
+        {
+          tool: fb?.tool ?? step.tool,
+          input: (input ?? {}) as Record<string, unknown>,
+          idempotencyKey: stepActionKey(p.runId, p.stepId, s.attempt),
+          sessionId: `wf:${p.runId}`,
+          ...(step.reason ? { reason: step.reason } : {}),
+        },
+        { budgets: runBudgets(p.def, p.runId) },
+      );
     } catch (err) {
       // Still executing on another node (or on a dead one, until recovery flags it): look again later.
       if (err instanceof ConflictError && err.field === 'idempotencyKey') return [];

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { Ajv } from 'ajv';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
+import type { BudgetService } from '../budgets/budgets.js';
 import { parseDurationSec } from '../config/duration.js';
 import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
 import type { AgentRegistry } from '../identity/agents.js';
@@ -28,6 +29,8 @@ export interface WorkflowEngineOptions {
   audit: AuditLog;
   agents: AgentRegistry;
   actions: ActionService;
+  /** Reads what a run spent against its own budget (shown with the run). */
+  budgets?: BudgetService;
   definitions: readonly WorkflowDefinition[];
   rules?: Record<string, RuleHandler>;
   /** This node's id (lease owner). */
@@ -50,6 +53,8 @@ export interface WorkflowRunDetail extends WorkflowRun {
   events: RecordedEvent[];
   /** Resource leases the run's steps hold now. */
   leases: ResourceLease[];
+  /** The run's own budget and what its actions spent of it, when the workflow declares one. */
+  budget?: NonNullable<WorkflowDefinition['budget']> & { used: { calls: number; cost: number } };
 }
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
@@ -222,7 +227,11 @@ export class WorkflowEngine {
     const steps: WorkflowRunDetail['steps'] = {};
     for (const [id, s] of Object.entries(st.steps))
       steps[id] = { ...s, kind: (def.steps[id] as StepDefinition).kind };
-    return { ...run, steps, events, leases: await this.coordination.leases.list({ runId }) };
+    const budget =
+      def.budget && this.o.budgets
+        ? { budget: { ...def.budget, used: await this.o.budgets.spent(`run:${runId}`, 'total') } }
+        : {};
+    return { ...run, steps, events, ...budget, leases: await this.coordination.leases.list({ runId }) };
   }
 
   /** Recent runs, newest first. */
@@ -241,6 +250,13 @@ export class WorkflowEngine {
       if (TERMINAL.has(run.status) || run.status === 'compensating')
         throw new ConflictError(`run ${runId} is already ${run.status}`, { field: 'run' });
       const now = new Date().toISOString();
+      // An action step still waiting for a human must not execute after the run is gone: withdraw its request.
+      const def = (await this.runs.definition(runId, tx)) as WorkflowDefinition;
+      const st = replay(def, await this.runs.events(runId, tx));
+      for (const s of Object.values(st.steps)) {
+        if (s.status === 'waiting' && s.actionId)
+          await this.o.actions.withdraw(tx, s.actionId, actor, `run ${runId} was cancelled`);
+      }
       await this.runs.append(
         tx,
         runId,

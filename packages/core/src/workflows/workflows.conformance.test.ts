@@ -1,11 +1,24 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
-import { invoicesConfig, invoicesEngine, seedInvoices, startErp } from '../../../../test/helpers/invoices.js';
+import {
+  INVOICES,
+  ERP_KEY,
+  invoicesConfig,
+  invoicesEngine,
+  seedInvoices,
+  startErp,
+} from '../../../../test/helpers/invoices.js';
 import type { Erp } from '../../../../test/helpers/invoices.js';
+import { createEngine } from '../engine.js';
 import type { Engine } from '../engine.js';
 import { ForbiddenError } from '../errors.js';
 import type { Human } from '../identity/humans.js';
+import { EnvSecretStore } from '../secrets/index.js';
+import { loadWorkflowFile, parseWorkflow } from './definition.js';
 import type { Store } from '../store/open-store.js';
 
 const doc = (total: number, extra: Record<string, unknown> = {}) => ({
@@ -172,6 +185,70 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
     expect((await engine.workflows.get(run.id)).status).toBe('cancelled');
     expect(erp.calls('POST /invoices/:id/post')).toBe(0);
     expect(await auditTypes()).toContain('workflow.run_cancelled');
+  });
+
+  it('withdraws the pending approval of an action step when its run is cancelled, so it never executes', async () => {
+    // Regression: the approval request outlived the run, and approving it later posted to the ERP anyway.
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-pol-'));
+    fs.cpSync(path.join(INVOICES, 'policies'), dir, { recursive: true });
+    fs.mkdirSync(path.join(dir, 'approvals'), { recursive: true });
+    fs.writeFileSync(
+      path.join(dir, 'approvals', 'post.cedar'),
+      '@id("post-needs-finance")\n@approvers("finance")\npermit (principal, action == Action::"erp.post_invoice", resource);\n',
+    );
+    await engine.close();
+    engine = await invoicesEngine(t.store, { ...invoicesConfig(erp.url), policies: dir });
+    const run = await engine.workflows.start('invoice-approval', doc(250), 'human:ada');
+    await engine.workflows.drain();
+    const waiting = await engine.workflows.get(run.id);
+    expect(waiting.steps.post?.status).toBe('waiting');
+    const actionId = waiting.steps.post?.actionId as string;
+    const [pending] = await engine.approvals.list({ status: 'pending' });
+    expect(pending?.actionId).toBe(actionId);
+
+    await engine.workflows.cancel(run.id, 'human:ada', 'duplicate invoice');
+    await engine.workflows.drain();
+    expect((await engine.workflows.get(run.id)).status).toBe('cancelled');
+    expect((await engine.approvals.require(pending?.id as string)).status).toBe('denied');
+    expect((await engine.actions.require(actionId)).status).toBe('rejected');
+    await expect(
+      engine.actions.vote({
+        approvalId: pending?.id as string,
+        human: await human('frank'),
+        vote: 'approve',
+      }),
+    ).rejects.toThrow(/already denied/);
+    await engine.tick();
+    expect(erp.calls('POST /invoices/:id/post')).toBe(0);
+    expect(await auditTypes()).toContain('workflow.run_cancelled');
+    const withdrawn = await t.raw("SELECT type FROM audit_log WHERE type = 'approval.withdrawn'");
+    expect(withdrawn).toHaveLength(1);
+  });
+
+  it("denies a run's action over the run's own budget and compensates, counting only that run", async () => {
+    const def = loadWorkflowFile(path.join(INVOICES, 'workflows', 'invoice-approval.yaml'));
+    await engine.close();
+    engine = await createEngine({
+      store: t.store,
+      config: invoicesConfig(erp.url),
+      secrets: new EnvSecretStore({ env: { AOS_SECRET_ERP_API_KEY: ERP_KEY } }),
+      workflows: [parseWorkflow({ ...def, budget: { calls: 1 } })],
+    });
+    await engine.start({ background: false });
+    const first = await engine.workflows.start('invoice-approval', doc(250), 'human:ada');
+    const second = await engine.workflows.start('invoice-approval', doc(300), 'human:ada');
+    await engine.workflows.drain();
+    for (const id of [first.id, second.id]) {
+      const run = await engine.workflows.get(id);
+      expect(run.status).toBe('failed'); // post spent the one call; notify was over budget
+      expect(run.error?.code).toBe('action_denied');
+      expect(run.budget).toMatchObject({ calls: 1, onExceed: 'deny', used: { calls: 1 } });
+      const notify = await engine.actions.require(run.steps.notify?.actionId as string);
+      expect(notify.decision.policies).toEqual([`budget:run:${id}/total`]);
+    }
+    expect(erp.calls('POST /invoices/:id/post')).toBe(2);
+    expect(erp.calls('POST /notifications')).toBe(0);
+    expect(erp.calls('POST /invoices/:id/void')).toBe(2); // compensation is never held back by the budget
   });
 
   it('refuses input that fails the workflow input schema, naming the field', async () => {
