@@ -150,6 +150,9 @@ describe.each(backends)('coordination on $name', (backend) => {
       msgs.send({ runId: run.id, to: 'helper', toRole: 'helper', body: 'x' }, worker),
     ).rejects.toBeInstanceOf(UserError);
     await expect(msgs.send({ runId: run.id, to: 'helper' } as never, worker)).rejects.toThrow(/^body: /);
+    await expect(msgs.send({ runId: run.id, toRole: 'outsider', body: 'x' }, worker)).rejects.toThrow(
+      /^toRole: /,
+    );
 
     const inbox = await msgs.inbox({ id: 'helper', role: 'helper' }, { unread: true, markRead: true });
     expect(inbox.map((m) => [m.from, m.to, m.toRole, m.body])).toEqual([

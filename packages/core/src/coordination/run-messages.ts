@@ -7,7 +7,7 @@ import type { EventBus } from '../events/event-bus.js';
 import type { AgentRegistry } from '../identity/agents.js';
 import type { Db } from '../store/db.js';
 import { parseInput } from '../validation.js';
-import { requireRunAccess } from './run-access.js';
+import { participantsOf, requireRunAccess } from './run-access.js';
 import type { RunParticipant } from './run-access.js';
 
 /** A message between agents working on a run. */
@@ -101,6 +101,16 @@ export class RunMessages {
           throw new UserError(`agent ${m.to} does not work on run ${m.runId}`, { field: 'to' });
         throw err;
       }
+    }
+    if (m.toRole) {
+      const def = await requireRunAccess(this.db, m.runId, from);
+      const { roles, agents } = participantsOf(def);
+      for (const id of agents) {
+        const a = await this.agents.get(id);
+        if (a) roles.add(a.role);
+      }
+      if (!roles.has(m.toRole))
+        throw new UserError(`no agent of role '${m.toRole}' works on run ${m.runId}`, { field: 'toRole' });
     }
     const msg: RunMessage = {
       id: `msg_${crypto.randomBytes(10).toString('hex')}`,
