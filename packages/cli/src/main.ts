@@ -8,6 +8,7 @@ import { registerIntervention } from './commands/intervention.js';
 import { registerTools } from './commands/tools.js';
 import { registerAudit } from './commands/audit.js';
 import { registerConfig } from './commands/config.js';
+import { registerCoordination } from './commands/coordination.js';
 import { registerHumans } from './commands/humans.js';
 import { registerInit } from './commands/init.js';
 import { registerPolicy } from './commands/policy.js';
@@ -43,6 +44,7 @@ registerTools(program);
 registerPolicy(program);
 registerMcp(program);
 registerWorkflows(program);
+registerCoordination(program);
 
 /** One line on stderr; exit 2 for the caller's mistakes, 1 for everything else. */
 function fail(err: unknown): never {

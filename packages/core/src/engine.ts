@@ -4,6 +4,7 @@ import { BudgetService } from './budgets/budgets.js';
 import type { AosConfig, ConnectorConfig } from './config/config.js';
 import { parseDurationSec } from './config/duration.js';
 import { HttpConnector, McpConnector } from './connectors/index.js';
+import { Coordination } from './coordination/coordination.js';
 import type { Connector } from './connectors/index.js';
 import { EventBus } from './events/event-bus.js';
 import { fanOutOverPostgres } from './events/postgres-fan-out.js';
@@ -38,7 +39,7 @@ export interface EngineOptions {
   /** Rule handlers for workflow tasks and reviews, added to those of the config's `rules` module. */
   rules?: Record<string, RuleHandler>;
   /** Options for the workflow engine (lease length, crash hook). */
-  workflowOptions?: { leaseMs?: number; crash?: (point: WorkflowCrashPoint) => void };
+  workflowOptions?: { leaseMs?: number; claimLimit?: number; crash?: (point: WorkflowCrashPoint) => void };
 }
 
 /** The engine: every service, wired once, shared by every front (REST, MCP, CLI, workflows). */
@@ -53,6 +54,8 @@ export interface Engine {
   killSwitches: KillSwitches;
   nodes: NodeRegistry;
   workflows: WorkflowEngine;
+  /** Shared run context, messages between agents, resource leases. */
+  coordination: Coordination;
   /** The policy bundle in force. */
   policies(): PolicyBundle;
   /** Reloads policies from the configured directory; a bad set is refused and the old one stays. */
@@ -130,6 +133,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     },
   });
   const rules = { ...(config.rules ? await loadRuleModule(config.rules) : {}), ...options.rules };
+  const coordination = new Coordination({ db: store.db, audit: store.audit, agents: store.agents, events });
   const workflows = new WorkflowEngine({
     db: store.db,
     audit: store.audit,
@@ -143,6 +147,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     nodeId: nodes.id,
     events,
     secrets,
+    coordination,
+    breaker: (tool) => tools.breakerState(tool),
     ...options.workflowOptions,
   });
   const timers: NodeJS.Timeout[] = [];
@@ -160,6 +166,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     killSwitches,
     nodes,
     workflows,
+    coordination,
     policies: () => bundle,
     reloadPolicies() {
       if (config.policies) bundle = loadPolicyDirectory(config.policies);

@@ -256,3 +256,14 @@ export { itemActionKey, itemCompensationKey, ruleTaskItems } from './workflows/s
 export type { TaskItem, TaskItemRunner } from './workflows/steps/items.js';
 export { childRunId } from './workflows/steps/sub-workflow.js';
 export type { RunSignal } from './workflows/steps/signals.js';
+export type { BreakerView } from './workflows/step-gates.js';
+export { Coordination } from './coordination/coordination.js';
+export type { CoordinationOptions } from './coordination/coordination.js';
+export { RunContextStore, contextKeySchema } from './coordination/run-context.js';
+export type { ContextEntry, ContextWrite } from './coordination/run-context.js';
+export { RunMessages } from './coordination/run-messages.js';
+export type { RunMessage, SendMessage } from './coordination/run-messages.js';
+export { ResourceLeases, leaseHolder } from './coordination/resource-leases.js';
+export type { ResourceLease, LeaseWaiter, LeaseRequest } from './coordination/resource-leases.js';
+export { participantOf, requireRunAccess } from './coordination/run-access.js';
+export type { RunParticipant } from './coordination/run-access.js';

@@ -189,4 +189,67 @@ export class AosClient {
       comment ? { comment } : {},
     );
   }
+
+  /** A run's shared context entries (humans; agents working on the run). */
+  getRunContext(runId: string): Promise<{ entries: RunContextEntry[] }> {
+    return this.request('GET', `/v1/runs/${encodeURIComponent(runId)}/context`);
+  }
+
+  /** One entry of a run's shared context. */
+  getRunContextEntry(runId: string, key: string): Promise<RunContextEntry> {
+    return this.request('GET', `/v1/runs/${encodeURIComponent(runId)}/context/${encodeURIComponent(key)}`);
+  }
+
+  /**
+   * Writes one entry of a run's shared context. With `expectVersion` (the version you read; 0 for a new key) it
+   * fails with 409 instead of overwriting someone else's newer write.
+   */
+  setRunContext(
+    runId: string,
+    key: string,
+    value: unknown,
+    options: { expectVersion?: number } = {},
+  ): Promise<RunContextEntry> {
+    return this.request('PUT', `/v1/runs/${encodeURIComponent(runId)}/context/${encodeURIComponent(key)}`, {
+      value,
+      ...options,
+    });
+  }
+
+  /** Sends a message to an agent (`to`) or a role (`toRole`) working on the same run (agent token). */
+  sendMessage(runId: string, message: { to?: string; toRole?: string; body: unknown }): Promise<RunMessage> {
+    return this.request('POST', `/v1/runs/${encodeURIComponent(runId)}/messages`, message);
+  }
+
+  /** The calling agent's inbox (its own and its role's messages); the messages answered are marked read. */
+  readMessages(options: { runId?: string; unread?: boolean } = {}): Promise<{ messages: RunMessage[] }> {
+    const q = new URLSearchParams();
+    if (options.unread !== undefined) q.set('unread', String(options.unread));
+    if (options.runId) q.set('runId', options.runId);
+    const qs = q.toString();
+    return this.request('GET', `/v1/messages${qs ? `?${qs}` : ''}`);
+  }
+}
+
+/** One entry of a run's shared context. */
+export interface RunContextEntry {
+  key: string;
+  value: unknown;
+  version: number;
+  /** `agent:<id>` or `human:<id>`. */
+  writtenBy: string;
+  updatedAt: string;
+}
+
+/** A message between the agents of a run. */
+export interface RunMessage {
+  id: string;
+  runId: string;
+  kind: string;
+  from: string;
+  to: string | null;
+  toRole: string | null;
+  body: unknown;
+  createdAt: string;
+  readAt: string | null;
 }

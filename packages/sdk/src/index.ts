@@ -2,6 +2,6 @@
  * @autonomy-os/sdk — a browser-safe client for agents and the console. Anything exported here is public API.
  */
 export { AosClient } from './client.js';
-export type { AosClientOptions, ActParams, Action } from './client.js';
+export type { AosClientOptions, ActParams, Action, RunContextEntry, RunMessage } from './client.js';
 export { AosApiError } from './errors.js';
 export type { Run, RunDetail, RunFilter, RunStatus, WorkflowSummary } from './runs.js';

@@ -251,6 +251,67 @@ export function openApiDocument(version: string): Record<string, unknown> {
           },
         },
       },
+      '/v1/runs/{id}/context': {
+        get: {
+          summary: "A run's shared context entries (humans; agents working on the run)",
+          parameters: idParam,
+          responses: { '200': { description: 'entries' }, ...errors },
+        },
+      },
+      '/v1/runs/{id}/context/{key}': {
+        get: {
+          summary: 'One context entry with its version and writer',
+          parameters: [...idParam, { name: 'key', in: 'path', required: true, schema: { type: 'string' } }],
+          responses: { '200': { description: 'entry' }, ...errors },
+        },
+        put: {
+          summary: 'Write a context entry (attributed, audited); expectVersion fails with 409 when stale',
+          parameters: [...idParam, { name: 'key', in: 'path', required: true, schema: { type: 'string' } }],
+          requestBody: json({
+            type: 'object',
+            additionalProperties: false,
+            required: ['value'],
+            properties: { value: {}, expectVersion: { type: 'integer', minimum: 0 } },
+          }),
+          responses: { '200': { description: 'entry' }, ...errors },
+        },
+      },
+      '/v1/runs/{id}/messages': {
+        get: {
+          summary: "A run's messages (humans)",
+          parameters: idParam,
+          responses: { '200': { description: 'list' }, ...errors },
+        },
+        post: {
+          summary: 'Send a message to an agent or a role working on the run (agents)',
+          parameters: idParam,
+          requestBody: json({
+            type: 'object',
+            additionalProperties: false,
+            required: ['body'],
+            properties: { to: { type: 'string' }, toRole: { type: 'string' }, body: {} },
+          }),
+          responses: { '201': { description: 'message' }, ...errors },
+        },
+      },
+      '/v1/messages': {
+        get: {
+          summary:
+            "The calling agent's inbox (its own and its role's messages); answered messages are marked read",
+          parameters: [
+            { name: 'unread', in: 'query', required: false, schema: { type: 'boolean' } },
+            { name: 'runId', in: 'query', required: false, schema: { type: 'string' } },
+          ],
+          responses: { '200': { description: 'list' }, ...errors },
+        },
+      },
+      '/v1/leases': {
+        get: {
+          summary: 'Held resource leases and the steps waiting for them (humans)',
+          parameters: [{ name: 'runId', in: 'query', required: false, schema: { type: 'string' } }],
+          responses: { '200': { description: 'leases and waiters' }, ...errors },
+        },
+      },
       '/v1/agents': {
         get: { summary: 'Agents', responses: { '200': { description: 'list' }, ...errors } },
         post: {

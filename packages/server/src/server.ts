@@ -9,6 +9,7 @@ import { registerActionRoutes } from './routes/actions.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerApprovalRoutes } from './routes/approvals.js';
 import { registerHookRoutes } from './routes/hooks.js';
+import { registerCoordinationRoutes } from './routes/coordination.js';
 import { registerObservabilityRoutes } from './routes/observability.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
 
@@ -113,6 +114,7 @@ export function buildServer(options: ServerOptions): AosServer {
   registerObservabilityRoutes(app, engine, authenticate);
   registerWorkflowRoutes(app, engine, authenticate);
   registerHookRoutes(app, engine);
+  registerCoordinationRoutes(app, engine, authenticate);
   registerMcpRoutes(app, engine, authenticator, options.version);
 
   return {

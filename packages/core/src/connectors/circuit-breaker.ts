@@ -62,6 +62,11 @@ export class CircuitBreaker {
     return this.#clock.now() - this.#openedAt >= this.#coolDownMs ? 'half_open' : 'open';
   }
 
+  /** While open: when the breaker lets a trial call through (ms since the epoch); otherwise undefined. */
+  get openUntil(): number | undefined {
+    return this.#openedAt === undefined ? undefined : this.#openedAt + this.#coolDownMs;
+  }
+
   /** Consecutive failures counted so far. */
   get consecutiveFailures(): number {
     return this.#failures;

@@ -272,6 +272,20 @@ export class ToolRegistry {
     );
   }
 
+  /**
+   * The circuit breaker of a tool's connector on this node (breakers are per node): its state and, while open,
+   * when it lets a trial call through. Undefined for a tool of no known connector.
+   */
+  breakerState(
+    toolName: string,
+  ): { connector: string; state: 'closed' | 'open' | 'half_open'; retryAtMs?: number } | undefined {
+    const connector = this.tools.get(toolName)?.connector ?? toolName.split('.')[0] ?? '';
+    const entry = this.connectors.get(connector);
+    if (!entry) return undefined;
+    const until = entry.breaker.openUntil;
+    return { connector, state: entry.breaker.state, ...(until !== undefined ? { retryAtMs: until } : {}) };
+  }
+
   /** Closes every connector. */
   async close(): Promise<void> {
     await Promise.allSettled([...this.connectors.values()].map((e) => e.connector.close()));

@@ -34,8 +34,35 @@ const compensateSchema = z
   })
   .strict();
 
+/** A human to escalate to when the step is still unfinished after a while. */
+const escalateSchema = z
+  .object({
+    /** How long the step may run, wait or be blocked before a human is told. */
+    after: durationSchema,
+    /** The group the step is escalated to. */
+    to: z.string().min(1),
+  })
+  .strict();
+
+/** The tool an action step calls instead while its own tool's connector circuit breaker is open. */
+const fallbackSchema = z
+  .object({
+    tool: z.string().min(1),
+    /** JSONata over `{ input, steps, context }`; default: the step's own `input`. */
+    input: z.string().min(1).optional(),
+    /** Agent to act as; default: the step's `as`. */
+    as: z.string().min(1).optional(),
+  })
+  .strict();
+
 const common = {
   dependsOn: z.array(stepIdSchema).default([]),
+  /**
+   * JSONata over `{ input, steps, context }` giving a resource key (e.g. `"vendor:" & input.vendor`): two steps
+   * holding the same key never run at once.
+   */
+  lease: z.string().min(1).optional(),
+  escalate: escalateSchema.optional(),
   /** JSONata over `{ input, steps }`; a falsy result skips the step. */
   when: z.string().min(1).optional(),
   retry: retrySchema.optional(),
@@ -55,6 +82,8 @@ const actionStep = z
     input: z.string().min(1).default('{}'),
     reason: z.string().max(4000).optional(),
     compensate: compensateSchema.optional(),
+    /** Called instead of `tool` while `tool`'s connector circuit breaker is open; without it the step pauses. */
+    fallback: fallbackSchema.optional(),
   })
   .strict();
 
@@ -136,6 +165,11 @@ export const workflowSchema = z
       .strict()
       .refine((b) => b.calls !== undefined || b.cost !== undefined, { message: 'needs calls or cost' })
       .optional(),
+    /**
+     * Ownership order: when a resource lease frees, the waiting run of the workflow with the highest priority gets it
+     * (then the earliest request). Default 0.
+     */
+    priority: z.number().int().min(-1000).max(1000).optional(),
     /** JSON Schema of the run input. */
     input: z.record(z.string(), z.unknown()).default({ type: 'object' }),
     /** JSONata over `{ input, steps }` giving the run output; default: every step's output. */
@@ -216,6 +250,9 @@ export function parseWorkflow(raw: unknown, context: WorkflowContext = {}): Work
       if (!(d in def.steps)) throw new UserError(`unknown step '${d}'`, { field: `${at}.dependsOn` });
     }
     if (step.when) checkExpression(step.when, `${at}.when`);
+    if (step.lease) checkExpression(step.lease, `${at}.lease`);
+    if (step.kind === 'action' && step.fallback?.input)
+      checkExpression(step.fallback.input, `${at}.fallback.input`);
     if ((step.kind === 'action' || step.kind === 'task') && step.input)
       checkExpression(step.input, `${at}.input`);
     if (step.kind === 'action' && step.compensate)

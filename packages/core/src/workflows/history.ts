@@ -10,7 +10,24 @@ export interface WorkflowFailure {
 /** One entry of a run's history. The run is its history: state is rebuilt by {@link replay}. */
 export type WorkflowEvent =
   | { type: 'run_started'; input: unknown; actor: string }
-  | { type: 'step_started'; stepId: string; attempt: number; deadlineMs?: number }
+  | {
+      type: 'step_started';
+      stepId: string;
+      attempt: number;
+      deadlineMs?: number;
+      /** When the step is escalated if still unfinished (its `escalate.after`). */
+      escalateAtMs?: number;
+      /** The action runs its `fallback` tool: the step's own tool's circuit breaker was open. */
+      fallback?: boolean;
+    }
+  /** The run's shared context as the engine read it (expressions and rule handlers see this snapshot). */
+  | { type: 'context_observed'; entries: Record<string, unknown> }
+  /** The step waits for a resource lease another run holds (recorded once per wait). */
+  | { type: 'step_blocked'; stepId: string; leaseKey: string; atMs: number }
+  /** The step waits, without using an attempt, until its tool's open circuit breaker lets a trial call through. */
+  | { type: 'step_paused'; stepId: string; connector: string; atMs: number; untilMs: number }
+  /** A human group was told the step is taking too long (or a review ran out of rounds). */
+  | { type: 'step_escalated'; stepId: string; attempt: number; to: string; reason: string }
   | {
       type: 'step_waiting';
       stepId: string;
@@ -147,6 +164,19 @@ export interface StepState {
   /** A `workflow` step: its child run, and whether the child was asked to cancel. */
   childRunId?: string;
   childCancelled?: boolean;
+  /** When set, the step is escalated if still unfinished at this time. */
+  escalateAtMs?: number;
+  /** This attempt runs the action's fallback tool. */
+  fallback?: boolean;
+  /** The resource lease key a pending step waits for, and since when. */
+  blockedOn?: string;
+  blockedAtMs?: number;
+  /** A paused step (open circuit breaker) is looked at again from this time; `pausedAtMs`: since when. */
+  pausedUntilMs?: number;
+  pausedAtMs?: number;
+  /** The group the step was escalated to, and during which attempt. */
+  escalatedTo?: string;
+  escalatedAttempt?: number;
 }
 
 export type RunStatus = 'running' | 'compensating' | 'completed' | 'failed' | 'cancelled';
@@ -165,6 +195,8 @@ export interface RunState {
   compensatedItems: Set<string>;
   /** Signals recorded in the history, in order. */
   signals: ReceivedSignal[];
+  /** The shared run context as last observed (see `context_observed`). */
+  context: Record<string, unknown>;
 }
 
 function fresh(): StepState {
@@ -186,6 +218,7 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
     compensated: new Set(),
     compensatedItems: new Set(),
     signals: [],
+    context: {},
   };
   let completions = 0;
   const step = (id: string): StepState => (steps[id] ??= fresh());
@@ -199,6 +232,8 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
         s.status = 'running';
         s.attempt = e.attempt;
         s.deadlineMs = e.deadlineMs;
+        s.escalateAtMs = e.escalateAtMs;
+        s.fallback = e.fallback;
         delete s.retryAtMs;
         delete s.actionId;
         delete s.wakeAtMs;
@@ -208,6 +243,31 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
         // A new attempt keeps the items that completed and redoes the others (consensus asks afresh).
         if (s.items && def.steps[e.stepId]?.kind === 'consensus') delete s.items;
         if (s.items) s.items = s.items.map((it) => (it.status === 'completed' ? it : { status: 'pending' }));
+        delete s.blockedOn;
+        delete s.blockedAtMs;
+        delete s.pausedUntilMs;
+        delete s.pausedAtMs;
+        break;
+      }
+      case 'context_observed':
+        st.context = e.entries;
+        break;
+      case 'step_blocked': {
+        const s = step(e.stepId);
+        s.blockedOn = e.leaseKey;
+        s.blockedAtMs = e.atMs;
+        break;
+      }
+      case 'step_paused': {
+        const s = step(e.stepId);
+        s.pausedUntilMs = e.untilMs;
+        s.pausedAtMs ??= e.atMs;
+        break;
+      }
+      case 'step_escalated': {
+        const s = step(e.stepId);
+        s.escalatedTo = e.to;
+        s.escalatedAttempt = e.attempt;
         break;
       }
       case 'step_waiting': {
@@ -351,9 +411,16 @@ function retry(st: RunState): void {
   }
 }
 
-/** The data JSONata expressions see: the run input and each finished step's output. */
-export function expressionScope(st: RunState): { input: unknown; steps: Record<string, unknown> } {
+/**
+ * The data JSONata expressions see: the run input, each finished step's output, and the run's shared context as
+ * last recorded in the history (`context_observed`), so replay sees the same values.
+ */
+export function expressionScope(st: RunState): {
+  input: unknown;
+  steps: Record<string, unknown>;
+  context: Record<string, unknown>;
+} {
   const out: Record<string, unknown> = {};
   for (const [id, s] of Object.entries(st.steps)) if (s.status === 'completed') out[id] = s.output ?? null;
-  return { input: st.input, steps: out };
+  return { input: st.input, steps: out, context: st.context };
 }

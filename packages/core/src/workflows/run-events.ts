@@ -17,6 +17,9 @@ const LIVE_TYPE: Partial<Record<WorkflowEvent['type'], string>> = {
   item_failed: 'run.item_failed',
   signal_received: 'run.signal_received',
   run_retried: 'run.retried',
+  step_blocked: 'run.step_blocked',
+  step_paused: 'run.step_paused',
+  step_escalated: 'run.step_escalated',
 };
 
 /**

@@ -18,8 +18,8 @@ export interface RuleTask {
   agent: Agent;
   /** The step's mapped input (for a review: the reviewed step's output). */
   input: unknown;
-  /** The run input and finished steps' outputs. */
-  scope: { input: unknown; steps: Record<string, unknown> };
+  /** The run input, finished steps' outputs and the run's shared context (as recorded in the history). */
+  scope: { input: unknown; steps: Record<string, unknown>; context: Record<string, unknown> };
   /** The critic's last objection, when this is a rerun after a rejected review. */
   critique?: string;
 }
@@ -147,14 +147,17 @@ export class StepRunner {
   }): Promise<WorkflowEvent[]> {
     const step = p.def.steps[p.stepId] as Extract<StepDefinition, { kind: 'action' }>;
     const s = p.st.steps[p.stepId] as StepState;
+    // The attempt started with the breaker of its tool open: it calls the declared fallback instead.
+    const fb = s.fallback && step.fallback ? step.fallback : undefined;
+    const at = fb ? `steps.${p.stepId}.fallback` : `steps.${p.stepId}`;
     let view: ActionView;
     try {
-      const input = await evaluate(step.input, expressionScope(p.st), `steps.${p.stepId}.input`);
-      const agent = await this.d.agents.require(step.as, `steps.${p.stepId}.as`);
+      const input = await evaluate(fb?.input ?? step.input, expressionScope(p.st), `${at}.input`);
+      const agent = await this.d.agents.require(fb?.as ?? step.as, `${at}.as`);
       view = await this.d.actions.submit(
         agent,
         {
-          tool: step.tool,
+          tool: fb?.tool ?? step.tool,
           input: (input ?? {}) as Record<string, unknown>,
           idempotencyKey: stepActionKey(p.runId, p.stepId, s.attempt),
           sessionId: `wf:${p.runId}`,
@@ -299,6 +302,7 @@ export class StepRunner {
     if (s.rounds + 1 > step.maxRounds) {
       const msg = `critic rejected '${step.step}' ${s.rounds + 1} times (last: ${critique}); escalated to the owner ${p.def.owner}`;
       return [
+        { type: 'step_escalated', stepId: p.stepId, attempt: s.attempt, to: p.def.owner, reason: msg },
         {
           type: 'step_failed',
           stepId: p.stepId,

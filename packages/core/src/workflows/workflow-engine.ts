@@ -11,6 +11,8 @@ import type { ActionService } from '../pipeline/action-service.js';
 import { crashPoint } from '../pipeline/crash-points.js';
 import type { SecretStore } from '../secrets/index.js';
 import type { Db, Executor } from '../store/db.js';
+import { Coordination } from '../coordination/coordination.js';
+import type { ResourceLease } from '../coordination/resource-leases.js';
 import { definitionHash, parseWorkflow, topologicalOrder } from './definition.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
 import { expressionScope, replay } from './history.js';
@@ -18,6 +20,8 @@ import type { RecordedEvent, RunState, StepState, WorkflowEvent } from './histor
 import { publishRunEvents } from './run-events.js';
 import { RunStore } from './run-store.js';
 import type { WorkflowRun } from './run-store.js';
+import { StepGates } from './step-gates.js';
+import type { BreakerView } from './step-gates.js';
 import { StepRunner } from './step-runner.js';
 import type { RuleHandler, WorkflowCrashPoint } from './step-runner.js';
 import { fireSchedules } from './schedules.js';
@@ -51,12 +55,20 @@ export interface WorkflowEngineOptions {
   events?: EventBus;
   /** Resolves webhook trigger secrets (`${secret:NAME}`); none: every webhook is refused. */
   secrets?: SecretStore;
+  /** Runs one tick claims at most (a node works on its claimed runs one after another). Default 20. */
+  claimLimit?: number;
+  /** Shared run context and resource leases; default: built on `db`. */
+  coordination?: Coordination;
+  /** A tool's connector circuit breaker, so action steps pause or fall back instead of hammering it. */
+  breaker?: (tool: string) => BreakerView | undefined;
 }
 
 /** A run with its steps and history, as `aos runs show` prints it. */
 export interface WorkflowRunDetail extends WorkflowRun {
   steps: Record<string, Omit<StepState, 'votes'> & { kind: string; votes: StepState['votes'] }>;
   events: RecordedEvent[];
+  /** Resource leases the run's steps hold now. */
+  leases: ResourceLease[];
   /** The run's own budget and what its actions spent of it, when the workflow declares one. */
   budget?: NonNullable<WorkflowDefinition['budget']> & { used: { calls: number; cost: number } };
 }
@@ -92,6 +104,26 @@ function auditFor(run: { id: string; workflow: string }, e: WorkflowEvent, st: R
           ...base,
           type: 'workflow.review_rejected',
           payload: { stepId: e.stepId, target: e.target, round: e.round, critique: e.critique },
+        },
+      ];
+    case 'step_paused':
+      return [
+        {
+          ...base,
+          type: 'workflow.step_paused',
+          payload: { stepId: e.stepId, connector: e.connector, untilMs: e.untilMs },
+        },
+      ];
+    case 'step_blocked':
+      return [
+        { ...base, type: 'workflow.step_blocked', payload: { stepId: e.stepId, leaseKey: e.leaseKey } },
+      ];
+    case 'step_escalated':
+      return [
+        {
+          ...base,
+          type: 'workflow.step_escalated',
+          payload: { stepId: e.stepId, attempt: e.attempt, to: e.to, reason: e.reason },
         },
       ];
     case 'run_completed':
@@ -134,6 +166,8 @@ export class WorkflowEngine {
   private readonly items: ItemSteps;
   private readonly signals: SignalStore;
   private readonly subRuns: SubRuns;
+  private readonly gates: StepGates;
+  private readonly coordination: Coordination;
   private readonly ajv = new Ajv({ allErrors: false, strict: false });
   readonly nodeId: string;
   private readonly leaseMs: number;
@@ -167,6 +201,14 @@ export class WorkflowEngine {
       cancel: (id, actor, reason) => this.cancel(id, actor, reason),
       crash: o.crash ?? ((p) => crashPoint(p)),
       announce: (run, input, actor) => this.announceStart(run, input, actor),
+    });
+    const coordination = o.coordination ?? new Coordination({ db: o.db, audit: o.audit, agents: o.agents });
+    this.coordination = coordination;
+    this.gates = new StepGates({
+      db: o.db,
+      leases: coordination.leases,
+      context: coordination.context,
+      ...(o.breaker ? { breaker: o.breaker } : {}),
     });
   }
 
@@ -262,6 +304,7 @@ export class WorkflowEngine {
       ...(p.triggerKey ? { triggerKey: p.triggerKey } : {}),
     });
     await this.runs.append(tx, id, [{ type: 'run_started', input, actor }], now);
+    await this.gates.onRunStarted(tx, id, def);
     await this.o.audit.append(tx, {
       actor,
       type: 'workflow.run_started',
@@ -291,7 +334,7 @@ export class WorkflowEngine {
       def.budget && this.o.budgets
         ? { budget: { ...def.budget, used: await this.o.budgets.spent(`run:${runId}`, 'total') } }
         : {};
-    return { ...run, steps, events, ...budget };
+    return { ...run, steps, events, ...budget, leases: await this.coordination.leases.list({ runId }) };
   }
 
   /** Recent runs, newest first. */
@@ -482,6 +525,7 @@ export class WorkflowEngine {
       },
       lease,
     );
+    await this.gates.onCommit(tx, { runId: run.id, def, events, after });
     const audits = events.flatMap((e) => auditFor(run, e, after));
     if (audits.length) await this.o.audit.appendMany(tx, audits);
     return after;
@@ -493,7 +537,7 @@ export class WorkflowEngine {
    */
   async tick(nowMs = Date.now()): Promise<number> {
     await this.fireSchedules(nowMs).catch(() => undefined);
-    const claimed = await this.runs.claim(this.nodeId, nowMs, nowMs + this.leaseMs, 20);
+    const claimed = await this.runs.claim(this.nodeId, nowMs, nowMs + this.leaseMs, this.o.claimLimit ?? 20);
     for (const id of claimed) {
       try {
         await this.advance(id);
@@ -571,6 +615,8 @@ export class WorkflowEngine {
       const output = def.output ? ((await jsonata(def.output).evaluate(scope)) as unknown) : scope.steps;
       return [{ type: 'run_completed', output: output ?? null }];
     }
+    const escalation = this.gates.escalation(def, st, nowMs);
+    if (escalation) return [escalation];
     for (const id of order) {
       const step = def.steps[id] as StepDefinition;
       const s = st.steps[id] as StepState;
@@ -579,11 +625,18 @@ export class WorkflowEngine {
           .concat(step.kind === 'review' ? [step.step] : [])
           .every((d) => ['completed', 'skipped'].includes((st.steps[d] as StepState).status));
         if (!ready || (s.retryAtMs !== undefined && s.retryAtMs > nowMs)) continue;
+        const observed = await this.gates.observeContext(runId, st);
+        if (observed.length) return observed;
         if (!(await this.steps.shouldRun(step, id, st))) return [{ type: 'step_skipped', stepId: id }];
+        const gate = await this.gates.beforeStart({ runId, def, stepId: id, st, nowMs });
+        if ('wait' in gate) {
+          if (gate.wait.length) return gate.wait;
+          continue;
+        }
         const deadline = step.timeout
           ? { deadlineMs: nowMs + parseDurationSec(step.timeout, `steps.${id}.timeout`) * 1000 }
           : {};
-        return [{ type: 'step_started', stepId: id, attempt: s.attempt + 1, ...deadline }];
+        return [{ type: 'step_started', stepId: id, attempt: s.attempt + 1, ...deadline, ...gate.start }];
       }
       if (s.status === 'running') {
         const p = { runId, def, stepId: id, st, nowMs };

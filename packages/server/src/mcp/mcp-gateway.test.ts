@@ -6,7 +6,16 @@ import type { TestStore } from '../../../../test/helpers/backends.js';
 import { connectClient, startGateway, textOf } from '../../../../test/helpers/mcp-gateway.js';
 import type { Gateway } from '../../../../test/helpers/mcp-gateway.js';
 
-const BUILTINS = ['aos_approval_status', 'aos_escalate', 'aos_request_approval', 'aos_whoami'];
+const BUILTINS = [
+  'aos_approval_status',
+  'aos_context_get',
+  'aos_context_set',
+  'aos_escalate',
+  'aos_read_messages',
+  'aos_request_approval',
+  'aos_send_message',
+  'aos_whoami',
+];
 
 describe.each(backends)('MCP gateway on $name', (backend) => {
   let t: TestStore;

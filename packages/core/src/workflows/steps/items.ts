@@ -31,7 +31,7 @@ export interface TaskItem {
   input: unknown;
   /** Agents that must not take this item (consensus: those that answered the other items). */
   exclude: readonly string[];
-  scope: { input: unknown; steps: Record<string, unknown> };
+  scope: ReturnType<typeof expressionScope>;
 }
 
 /**

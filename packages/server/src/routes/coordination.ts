@@ -1,0 +1,93 @@
+import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import { UserError, participantOf } from '@autonomy-os/core';
+import type { Engine } from '@autonomy-os/core';
+import { principalOf, requireAgent, requireHuman } from '../auth.js';
+
+function objectBody(raw: unknown, allowed: readonly string[]): Record<string, unknown> {
+  const b = (raw ?? {}) as Record<string, unknown>;
+  if (typeof b !== 'object' || Array.isArray(b))
+    throw new UserError('must be a JSON object', { field: 'body' });
+  for (const k of Object.keys(b))
+    if (!allowed.includes(k)) throw new UserError('is not a known field', { field: k });
+  return b;
+}
+
+/**
+ * Coordination: a run's shared context (`/v1/runs/:id/context`), messages between its agents
+ * (`/v1/runs/:id/messages`, `/v1/messages`) and held resource leases (`/v1/leases`). Agents may only touch runs
+ * they work on; humans may read and write any run's context and read its messages.
+ */
+export function registerCoordinationRoutes(
+  app: FastifyInstance,
+  engine: Engine,
+  authenticate: preHandlerAsyncHookHandler,
+): void {
+  const { context, messages, leases } = engine.coordination;
+
+  app.get('/v1/runs/:id/context', { preHandler: authenticate }, async (req) => {
+    const id = (req.params as { id: string }).id;
+    return { entries: await context.list(id, participantOf(principalOf(req))) };
+  });
+
+  app.get('/v1/runs/:id/context/:key', { preHandler: authenticate }, async (req) => {
+    const p = req.params as { id: string; key: string };
+    return context.get(p.id, p.key, participantOf(principalOf(req)));
+  });
+
+  app.put('/v1/runs/:id/context/:key', { preHandler: authenticate }, async (req) => {
+    const p = req.params as { id: string; key: string };
+    const body = objectBody(req.body, ['value', 'expectVersion']);
+    return context.write(
+      {
+        runId: p.id,
+        key: p.key,
+        value: body.value,
+        ...(body.expectVersion !== undefined ? { expectVersion: body.expectVersion as number } : {}),
+      },
+      participantOf(principalOf(req)),
+    );
+  });
+
+  app.post('/v1/runs/:id/messages', { preHandler: authenticate }, async (req, reply) => {
+    requireAgent(req);
+    const body = objectBody(req.body, ['to', 'toRole', 'body']);
+    const msg = await messages.send(
+      {
+        ...(body as { to?: string; toRole?: string; body: unknown }),
+        runId: (req.params as { id: string }).id,
+      },
+      participantOf(principalOf(req)),
+    );
+    return reply.code(201).send(msg);
+  });
+
+  app.get('/v1/runs/:id/messages', { preHandler: authenticate }, async (req) => {
+    requireHuman(req, undefined, "reading a run's messages");
+    const id = (req.params as { id: string }).id;
+    return { messages: await messages.forRun(id, participantOf(principalOf(req))) };
+  });
+
+  app.get('/v1/messages', { preHandler: authenticate }, async (req) => {
+    const agent = requireAgent(req);
+    const q = req.query as { unread?: string; runId?: string; limit?: string };
+    if (q.unread !== undefined && !['true', 'false'].includes(q.unread))
+      throw new UserError('must be true or false', { field: 'unread' });
+    if (q.limit !== undefined && !/^\d{1,4}$/.test(q.limit))
+      throw new UserError('must be a whole number', { field: 'limit' });
+    return {
+      messages: await messages.inbox(agent, {
+        unread: q.unread === 'true',
+        markRead: true,
+        ...(q.runId ? { runId: q.runId } : {}),
+        ...(q.limit ? { limit: Number(q.limit) } : {}),
+      }),
+    };
+  });
+
+  app.get('/v1/leases', { preHandler: authenticate }, async (req) => {
+    requireHuman(req, undefined, 'reading resource leases');
+    const q = req.query as { runId?: string };
+    const filter = q.runId ? { runId: q.runId } : {};
+    return { leases: await leases.list(filter), waiters: await leases.waiters(filter) };
+  });
+}
