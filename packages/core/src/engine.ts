@@ -2,6 +2,7 @@ import { ApprovalService } from './approvals/approvals.js';
 import { announceApprovals } from './approvals/webhook.js';
 import { BudgetService } from './budgets/budgets.js';
 import type { AosConfig, ConnectorConfig } from './config/config.js';
+import { taskQueueOptions, workflowsDir } from './config/config.js';
 import { parseDurationSec } from './config/duration.js';
 import { HttpConnector, McpConnector } from './connectors/index.js';
 import type { Connector } from './connectors/index.js';
@@ -137,9 +138,14 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     actions,
     definitions:
       options.workflows ??
-      (config.workflows ? loadWorkflows(config.workflows, { rules: new Set(Object.keys(rules)) }) : []),
+      (workflowsDir(config)
+        ? loadWorkflows(workflowsDir(config) as string, { rules: new Set(Object.keys(rules)) })
+        : []),
     rules,
     nodeId: nodes.id,
+    tasks: taskQueueOptions(config),
+    killSwitches,
+    events,
     ...options.workflowOptions,
   });
   const timers: NodeJS.Timeout[] = [];

@@ -60,7 +60,14 @@ export {
   verifyConsistency,
 } from './audit/merkle.js';
 export { redactSecrets, REDACTED } from './audit/redact.js';
-export { configSchema, configJsonSchema, parseConfig, loadConfigFile } from './config/config.js';
+export {
+  configSchema,
+  configJsonSchema,
+  parseConfig,
+  loadConfigFile,
+  workflowsDir,
+  taskQueueOptions,
+} from './config/config.js';
 export type { AosConfig } from './config/config.js';
 
 export type {
@@ -238,3 +245,13 @@ export type { WorkflowEvent, WorkflowFailure, RunStatus, StepState } from './wor
 export { stepActionKey, compensationKey } from './workflows/step-runner.js';
 export type { RuleHandler, RuleTask, WorkflowCrashPoint } from './workflows/step-runner.js';
 export { loadRuleModule } from './workflows/rule-module.js';
+export { TaskQueue, taskIdFor } from './workflows/task-queue.js';
+export type {
+  WorkflowTask,
+  TaskStatus,
+  TaskContext,
+  TaskNote,
+  TaskQueueOptions,
+  CreateTaskParams,
+} from './workflows/task-queue.js';
+export { isWorkerTask } from './workflows/worker-task-step.js';

@@ -58,9 +58,15 @@ export class AosClient {
   }
 
   /** Any API call: answers the parsed JSON body, or throws {@link AosApiError}. */
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    init: { signal?: AbortSignal } = {},
+  ): Promise<T> {
     const res = await this.fetchImpl(`${this.base}${path}`, {
       method,
+      ...(init.signal ? { signal: init.signal } : {}),
       headers: {
         authorization: `Bearer ${this.options.token}`,
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),

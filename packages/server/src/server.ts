@@ -9,6 +9,7 @@ import { registerActionRoutes } from './routes/actions.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerApprovalRoutes } from './routes/approvals.js';
 import { registerObservabilityRoutes } from './routes/observability.js';
+import { registerTaskRoutes } from './routes/tasks.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
 
 declare module 'fastify' {
@@ -111,6 +112,7 @@ export function buildServer(options: ServerOptions): AosServer {
   registerAdminRoutes(app, engine, authenticate);
   registerObservabilityRoutes(app, engine, authenticate);
   registerWorkflowRoutes(app, engine, authenticate);
+  registerTaskRoutes(app, engine, authenticate);
   registerMcpRoutes(app, engine, authenticator, options.version);
 
   return {

@@ -61,9 +61,9 @@ const taskStep = z
     kind: z.literal('task'),
     /** Role of the agent that takes the task (an active agent of this role). */
     role: z.string().min(1),
-    /** The in-process rule handler, registered by name. */
-    rule: z.string().min(1),
-    /** JSONata over `{ input, steps }` giving the handler's input; default: the run input. */
+    /** The in-process rule handler, registered by name; without one the task is worker work (the task queue). */
+    rule: z.string().min(1).optional(),
+    /** JSONata over `{ input, steps }` giving the handler's (or worker's) input; default: the run input. */
     input: z.string().min(1).optional(),
   })
   .strict();
@@ -105,6 +105,8 @@ export const workflowSchema = z
     /** The directly responsible human (DRI). */
     owner: z.string({ error: 'is required (the human who answers for the workflow)' }).min(1),
     description: z.string().max(4000).optional(),
+    /** Priority of the workflow's runs and of their tasks: higher is taken first. Default 0. */
+    priority: z.number().int().min(-1000).max(1000).optional(),
     /** JSON Schema of the run input. */
     input: z.record(z.string(), z.unknown()).default({ type: 'object' }),
     /** JSONata over `{ input, steps }` giving the run output; default: every step's output. */
@@ -190,7 +192,12 @@ export function parseWorkflow(raw: unknown, context: WorkflowContext = {}): Work
     }
     if ((step.kind === 'task' || step.kind === 'review') && context.roles && !context.roles.has(step.role))
       throw new UserError(`unknown role '${step.role}' (no agent has it)`, { field: `${at}.role` });
-    if ((step.kind === 'task' || step.kind === 'review') && context.rules && !context.rules.has(step.rule))
+    if (
+      (step.kind === 'task' || step.kind === 'review') &&
+      step.rule &&
+      context.rules &&
+      !context.rules.has(step.rule)
+    )
       throw new UserError(`unknown rule handler '${step.rule}'`, { field: `${at}.rule` });
   }
   if (def.output) checkExpression(def.output, 'output');

@@ -3,8 +3,10 @@ import { Ajv } from 'ajv';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
 import { parseDurationSec } from '../config/duration.js';
 import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
+import type { EventBus } from '../events/event-bus.js';
 import type { AgentRegistry } from '../identity/agents.js';
 import type { Human } from '../identity/humans.js';
+import type { KillSwitches } from '../intervention/kill-switches.js';
 import type { ActionService } from '../pipeline/action-service.js';
 import { crashPoint } from '../pipeline/crash-points.js';
 import type { Db } from '../store/db.js';
@@ -16,6 +18,9 @@ import { RunStore } from './run-store.js';
 import type { WorkflowRun } from './run-store.js';
 import { StepRunner } from './step-runner.js';
 import type { RuleHandler, WorkflowCrashPoint } from './step-runner.js';
+import { TaskQueue } from './task-queue.js';
+import type { TaskQueueOptions } from './task-queue.js';
+import { WorkerTaskStep, isWorkerTask } from './worker-task-step.js';
 import jsonata from 'jsonata';
 
 /** What the workflow engine is built from. */
@@ -32,6 +37,12 @@ export interface WorkflowEngineOptions {
   leaseMs?: number;
   /** Called at named crash points; default: `AOS_CRASH_POINT` kills the process there. */
   crash?: (point: WorkflowCrashPoint) => void;
+  /** Limits of the task queue (worker task steps, delegation). */
+  tasks?: TaskQueueOptions;
+  /** Kill switches agents taking tasks are checked against. */
+  killSwitches?: KillSwitches;
+  /** Where task events are published (live stream, long-poll wake-ups). */
+  events?: EventBus;
 }
 
 /** A run with its steps and history, as `aos runs show` prints it. */
@@ -110,6 +121,9 @@ export class WorkflowEngine {
   private readonly defs = new Map<string, WorkflowDefinition>();
   private readonly rules: Map<string, RuleHandler>;
   private readonly steps: StepRunner;
+  private readonly workerSteps: WorkerTaskStep;
+  /** The queue of work for agents: worker task steps and the tasks they delegate. */
+  readonly tasks: TaskQueue;
   private readonly ajv = new Ajv({ allErrors: false, strict: false });
   readonly nodeId: string;
   private readonly leaseMs: number;
@@ -127,6 +141,17 @@ export class WorkflowEngine {
       rules: this.rules,
       crash: o.crash ?? ((p) => crashPoint(p)),
     });
+    this.tasks = new TaskQueue(
+      {
+        db: o.db,
+        audit: o.audit,
+        agents: o.agents,
+        ...(o.killSwitches ? { killSwitches: o.killSwitches } : {}),
+        ...(o.events ? { events: o.events } : {}),
+      },
+      o.tasks,
+    );
+    this.workerSteps = new WorkerTaskStep(o.db, this.tasks);
   }
 
   /** The workflows this engine knows. */
@@ -205,6 +230,7 @@ export class WorkflowEngine {
         now,
       );
       await this.runs.update(tx, runId, { status: 'compensating', now });
+      await this.tasks.cancelForRun(tx, runId, actor);
       await this.o.audit.append(tx, {
         actor,
         type: 'workflow.cancel_requested',
@@ -314,6 +340,8 @@ export class WorkflowEngine {
     );
     const audits = events.flatMap((e) => auditFor(run, e, after));
     if (audits.length) await this.o.audit.appendMany(tx, audits);
+    // A failing or cancelled run takes back the work it handed out.
+    if (after.status !== 'running') await this.tasks.cancelForRun(tx, run.id, `workflow:${run.workflow}`);
     return after;
   }
 
@@ -322,6 +350,7 @@ export class WorkflowEngine {
    * worked on. A run whose work throws (store outage, crash point) keeps its lease until it runs out, as after a crash.
    */
   async tick(nowMs = Date.now()): Promise<number> {
+    await this.tasks.expireLeases(nowMs);
     const claimed = await this.runs.claim(this.nodeId, nowMs, nowMs + this.leaseMs, 20);
     for (const id of claimed) {
       try {
@@ -396,7 +425,7 @@ export class WorkflowEngine {
           case 'action':
             return this.steps.action(p);
           case 'task':
-            return this.steps.task(p);
+            return isWorkerTask(step) ? this.workerSteps.start(p) : this.steps.task(p);
           case 'review':
             return this.steps.review(p);
           case 'approval':
@@ -417,6 +446,9 @@ export class WorkflowEngine {
       if (s.status === 'waiting') {
         if (step.kind === 'action') {
           const events = await this.steps.pollAction({ def, stepId: id, st, nowMs });
+          if (events.length) return events;
+        } else if (isWorkerTask(step)) {
+          const events = await this.workerSteps.poll({ runId, def, stepId: id, st, nowMs });
           if (events.length) return events;
         } else if (s.deadlineMs !== undefined && nowMs > s.deadlineMs) {
           return [

@@ -2,6 +2,7 @@ import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { parseInput } from '@autonomy-os/core';
 import type { Agent, Engine } from '@autonomy-os/core';
+import { TASK_TOOLS } from './task-tools.js';
 
 /** What a built-in tool runs with. */
 export interface BuiltinContext {
@@ -200,5 +201,5 @@ const escalate: BuiltinTool = {
 
 /** The built-in tools, by name. Their names have no dot, so they never collide with `<connector>.<tool>`. */
 export const BUILTIN_TOOLS: ReadonlyMap<string, BuiltinTool> = new Map(
-  [whoami, approvalStatus, requestApproval, escalate].map((t) => [t.definition.name, t]),
+  [whoami, approvalStatus, requestApproval, escalate, ...TASK_TOOLS].map((t) => [t.definition.name, t]),
 );
