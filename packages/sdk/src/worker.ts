@@ -183,7 +183,7 @@ export class AosWorker {
     };
     const timer = setInterval(
       () => void heartbeat(),
-      Math.max(1000, Math.floor((task.leaseMs || 60_000) / 3)),
+      Math.max(100, Math.floor((task.leaseMs || 60_000) / 3)),
     );
     const ctx: WorkerContext = {
       signal: lease.signal,

@@ -6,7 +6,18 @@ import type { TestStore } from '../../../../test/helpers/backends.js';
 import { connectClient, startGateway, textOf } from '../../../../test/helpers/mcp-gateway.js';
 import type { Gateway } from '../../../../test/helpers/mcp-gateway.js';
 
-const BUILTINS = ['aos_approval_status', 'aos_escalate', 'aos_request_approval', 'aos_whoami'];
+const BUILTINS = [
+  'aos_approval_status',
+  'aos_complete_task',
+  'aos_delegate',
+  'aos_escalate',
+  'aos_fail_task',
+  'aos_handoff',
+  'aos_next_task',
+  'aos_request_approval',
+  'aos_task_status',
+  'aos_whoami',
+];
 
 describe.each(backends)('MCP gateway on $name', (backend) => {
   let t: TestStore;
