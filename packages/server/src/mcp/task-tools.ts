@@ -142,8 +142,9 @@ const delegate: BuiltinTool = {
   },
 };
 
+// Governed, not `self`: a paused or switched-off agent follows no work, so the tool is hidden then like the others.
 const taskStatus: BuiltinTool = {
-  kind: 'self',
+  kind: 'governed',
   definition: {
     name: 'aos_task_status',
     title: 'Task status',
