@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ACTION_STATUSES, actionRequestSchema, createAgentSchema } from '@autonomy-os/core';
+import { taskOpenApiPaths } from './routes/tasks-openapi.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
@@ -211,6 +212,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'run' }, ...errors },
         },
       },
+      ...taskOpenApiPaths(errors),
       '/v1/agents': {
         get: { summary: 'Agents', responses: { '200': { description: 'list' }, ...errors } },
         post: {

@@ -260,6 +260,9 @@ export function configJsonSchema(): unknown {
 
 /** Validates a parsed config object; errors name the path (e.g. `config.server.port`). */
 export function parseConfig(raw: unknown): AosConfig {
+  // The object form first on its own, so its errors name the exact path rather than "invalid input" of the union.
+  const w = (raw as { workflows?: unknown } | null | undefined)?.workflows;
+  if (w && typeof w === 'object') parseInput(workflowsConfigSchema, w, 'config.workflows');
   return parseInput(configSchema, raw ?? {}, 'config');
 }
 

@@ -36,6 +36,17 @@ const listQuery = z
   })
   .strict();
 
+/** The request bodies of the task routes (also published in the OpenAPI document). */
+export const taskBodies = {
+  next: nextBody,
+  complete: completeBody,
+  fail: failBody,
+  delegate: delegateBody,
+  handoff: handoffBody,
+  resolve: resolveBody,
+  reject: rejectBody,
+};
+
 /** Events after which an open task may be there for the taking: a long-poll looks again at once. */
 const WAKE = new Set(['task.created', 'task.handed_off', 'task.lease_expired']);
 const POLL_MS = 250;
