@@ -96,6 +96,47 @@ describe.each(backends)('task queue on $name', (backend) => {
     await expect(engine.workflows.tasks.claim(c2)).rejects.toThrow(/paused/);
   });
 
+  it('hands out the highest priority first, then the oldest, and never to an excluded agent', async () => {
+    await setup();
+    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), 'human:ada');
+    const q = engine.workflows.tasks;
+    const low = await q.create({
+      runId: run.id,
+      stepId: 'extract',
+      attempt: 9,
+      item: 0,
+      role: 'clerk',
+      input: 1,
+    });
+    const high = await q.create({
+      runId: run.id,
+      stepId: 'extract',
+      attempt: 9,
+      item: 1,
+      role: 'clerk',
+      priority: 5,
+      input: 2,
+      excludeAgents: ['clerk-1'],
+    });
+    const top = await q.create({
+      runId: run.id,
+      stepId: 'extract',
+      attempt: 9,
+      item: 2,
+      role: 'clerk',
+      priority: 7,
+      input: 3,
+    });
+    const c1 = await agent('clerk-1');
+    const c2 = await agent('clerk-2');
+    // Priority before age: the newest task, with the highest priority, goes first.
+    expect((await q.claim(c1))?.id).toBe(top.id);
+    await q.complete(c1, top.id, null);
+    // clerk-1 is excluded from `high`, so it gets the older, lower one.
+    expect((await q.claim(c1))?.id).toBe(low.id);
+    expect((await q.claim(c2))?.id).toBe(high.id);
+  });
+
   it('gives the task of a worker that stopped heartbeating to another, and completes the step once', async () => {
     await setup();
     const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), 'human:ada');

@@ -338,10 +338,11 @@ export class WorkflowEngine {
       },
       lease,
     );
+    // A failing or cancelled run takes back the work it handed out. Before the audit append: task rows are always
+    // locked before the audit chain head, so this cannot deadlock with an agent completing a task.
+    if (after.status !== 'running') await this.tasks.cancelForRun(tx, run.id, `workflow:${run.workflow}`);
     const audits = events.flatMap((e) => auditFor(run, e, after));
     if (audits.length) await this.o.audit.appendMany(tx, audits);
-    // A failing or cancelled run takes back the work it handed out.
-    if (after.status !== 'running') await this.tasks.cancelForRun(tx, run.id, `workflow:${run.workflow}`);
     return after;
   }
 
