@@ -353,9 +353,9 @@ export class TaskQueue {
   /** Loads a task for a change by the agent that claimed it; 409 when it does not hold the lease. */
   private async held(tx: Executor, agent: Agent, id: string, nowMs: number): Promise<WorkflowTask> {
     const t = await this.row(tx, id, true);
-    if (t.agentId !== agent.id || (t.status !== 'claimed' && t.status !== 'open'))
+    if (t.agentId !== agent.id || t.status !== 'claimed')
       throw new ConflictError(`task ${id} is not claimed by ${agent.id}`, { field: 'taskId' });
-    if (t.status !== 'claimed' || t.leaseUntil < nowMs)
+    if (t.leaseUntil < nowMs)
       throw new ConflictError(`the lease of ${agent.id} on task ${id} has run out`, { field: 'taskId' });
     return t;
   }

@@ -124,6 +124,38 @@ describe.each(backends)('task REST routes and the SDK worker on $name', (backend
     expect(erp.calls('POST /invoices/:id/post')).toBe(1);
   });
 
+  it("aborts a handler's signal when its lease is lost, and never reports the lost task", async () => {
+    let release: () => void = () => undefined;
+    const reclaimed = new Promise<void>((r) => (release = r));
+    let aborted = false;
+    await worker(
+      'clerk-1',
+      'clerk',
+      async (task, ctx: { heartbeat(): Promise<void>; signal: AbortSignal }) => {
+        await reclaimed;
+        await ctx.heartbeat();
+        aborted = ctx.signal.aborted;
+        return { stale: task.id };
+      },
+    ).start();
+    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), 'human:ada');
+    await engine.workflows.drain();
+    await until(async () => (await engine.workflows.tasks.list({ status: 'claimed' })).length === 1);
+    await engine.workflows.tasks.expireLeases(Date.now() + engine.workflows.tasks.leaseMs + 1000);
+    const taken = await call('POST', '/v1/tasks/next', 'clerk-2', { waitSec: 0 });
+    expect(taken.status).toBe(200);
+    release();
+    await until(async () => aborted);
+    const done = await call('POST', `/v1/tasks/${taken.body.id as string}/complete`, 'clerk-2', {
+      output: extractInvoice(doc('inv-1', 250)),
+    });
+    expect(done.body).toMatchObject({ status: 'completed', agentId: 'clerk-2' });
+    await until(async () => (await status(run.id)) === 'completed');
+    expect((await engine.workflows.get(run.id)).steps.extract?.output).toEqual(
+      extractInvoice(doc('inv-1', 250)),
+    );
+  });
+
   it('lets a worker delegate to another role and wait for its output, within the limits', async () => {
     const refused: string[] = [];
     await worker('checker-1', 'checker', (task) => ({
