@@ -41,7 +41,13 @@ export async function seedWorkers(t: TestStore): Promise<void> {
 export async function workerInvoicesEngine(
   store: TestStore['store'],
   erpUrl: string,
-  settings: { maxTasksPerAgent?: number; maxDepth?: number; maxFanOut?: number } = {},
+  settings: {
+    maxTasksPerAgent?: number;
+    maxDepth?: number;
+    maxFanOut?: number;
+    /** Another workflow to run instead of {@link workerInvoiceWorkflow}. */
+    workflow?: WorkflowDefinition;
+  } = {},
 ): Promise<Engine> {
   const config = invoicesConfig(erpUrl);
   config.server.port = 0;
@@ -53,7 +59,7 @@ export async function workerInvoicesEngine(
   const engine = await createEngine({
     store,
     config,
-    workflows: [workerInvoiceWorkflow()],
+    workflows: [settings.workflow ?? workerInvoiceWorkflow()],
     secrets: new EnvSecretStore({ env: { AOS_SECRET_ERP_API_KEY: ERP_KEY } }),
   });
   await engine.start({ background: false });

@@ -11,7 +11,10 @@ import {
 import type { Engine } from '../engine.js';
 import type { Agent } from '../identity/agents.js';
 import type { Human } from '../identity/humans.js';
+import { defineWorkflow } from './definition.js';
 import { taskIdFor } from './task-queue.js';
+
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 const doc = (id: string, total: number) => ({
   invoiceId: id,
@@ -182,6 +185,33 @@ describe.each(backends)('task queue on $name', (backend) => {
     await engine.workflows.drain();
     // No retry policy on the step: the run fails.
     expect((await engine.workflows.get(run.id)).status).toBe('failed');
+  });
+
+  it('cancels the task of a step that timed out, and retries the step with a new task', async () => {
+    await setup({
+      workflow: defineWorkflow({
+        name: 'quick',
+        version: 1,
+        owner: 'fiona',
+        steps: {
+          work: { kind: 'task', role: 'clerk', timeout: '1s', retry: { maxAttempts: 2, backoff: '1s' } },
+        },
+      }),
+    });
+    const run = await engine.workflows.start('quick', {}, 'human:ada');
+    await engine.workflows.drain();
+    const first = taskIdFor(run.id, 'work', 1);
+    expect((await engine.workflows.tasks.get(first)).status).toBe('open');
+    // Bounded wait for the deadline, then for the retry's backoff.
+    for (let i = 0; i < 40 && (await engine.workflows.tasks.list({ runId: run.id })).length < 2; i++) {
+      await sleep(200);
+      await engine.workflows.drain();
+    }
+    expect((await engine.workflows.tasks.get(first)).status).toBe('cancelled');
+    const second = await engine.workflows.tasks.get(taskIdFor(run.id, 'work', 2));
+    expect(second).toMatchObject({ status: 'open', attempt: 2 });
+    const failed = (await engine.workflows.get(run.id)).events.find((e) => e.type === 'step_failed');
+    expect(failed).toMatchObject({ stepId: 'work', attempt: 1, error: { code: 'timeout' } });
   });
 
   it('reruns a rejected extraction as a new task carrying the critique', async () => {
