@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { AosWorker } from '@autonomy-os/sdk';
+import { AosClient, AosWorker } from '@autonomy-os/sdk';
 import type { WorkerTask } from '@autonomy-os/sdk';
 import type { Engine } from '@autonomy-os/core';
 import { backends } from '../../../../test/helpers/backends.js';
@@ -206,12 +206,12 @@ describe.each(backends)('task REST routes and the SDK worker on $name', (backend
       escalate: true,
     });
     expect(esc.body.status).toBe('escalated');
-    expect((await call('GET', '/v1/tasks?status=escalated', 'fiona')).body.tasks).toHaveLength(1);
+    const fiona = new AosClient({ url: base, token: tokens.fiona as string });
+    expect((await fiona.listTasks({ status: 'escalated' })).tasks.map((x) => x.id)).toEqual([id]);
     expect((await call('POST', `/v1/tasks/${id}/resolve`, 'frank', { output: {} })).status).toBe(403);
-    const ok = await call('POST', `/v1/tasks/${id}/resolve`, 'fiona', {
-      output: extractInvoice(doc('inv-1', 250)),
-    });
-    expect(ok.body.status).toBe('completed');
+    const ok = await fiona.resolveTask(id, extractInvoice(doc('inv-1', 250)));
+    expect(ok.status).toBe('completed');
+    expect((await fiona.getTask(id)).output).toEqual(extractInvoice(doc('inv-1', 250)));
     expect((await call('POST', `/v1/tasks/${id}/reject`, 'fiona', { message: 'x' })).status).toBe(409);
     await until(async () => (await status(run.id)) === 'completed');
   });
