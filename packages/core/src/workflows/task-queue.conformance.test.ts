@@ -140,6 +140,34 @@ describe.each(backends)('task queue on $name', (backend) => {
     expect((await q.claim(c2))?.id).toBe(high.id);
   });
 
+  it('never gives one task to two claims, nor an agent more than its limit, across two nodes', async (ctx) => {
+    // Two SQLite connections in one process would wait on each other synchronously; nodes share PostgreSQL.
+    if (backend.name !== 'postgres') return ctx.skip();
+    await setup({ maxTasksPerAgent: 2 });
+    const store2 = await t.reopen();
+    const engine2 = await workerInvoicesEngine(store2, erp.url, { maxTasksPerAgent: 2 });
+    try {
+      for (let i = 0; i < 6; i++)
+        await engine.workflows.start('invoice-worker', doc(`inv-${i}`, 100), 'human:ada');
+      await engine.workflows.drain();
+      const agents = [await agent('clerk-1'), await agent('clerk-2')];
+      const claims = await Promise.all(
+        Array.from({ length: 8 }, (_, i) =>
+          (i % 2 ? engine2 : engine).workflows.tasks.claim(agents[i % 4 < 2 ? 0 : 1] as Agent),
+        ),
+      );
+      const got = claims.filter((c) => c !== undefined);
+      expect(new Set(got.map((c) => c.id)).size).toBe(got.length);
+      expect(got.length).toBe(4);
+      const held = await engine.workflows.tasks.list({ status: 'claimed' });
+      expect(held.filter((x) => x.agentId === 'clerk-1')).toHaveLength(2);
+      expect(held.filter((x) => x.agentId === 'clerk-2')).toHaveLength(2);
+    } finally {
+      await engine2.close();
+      await store2.close();
+    }
+  });
+
   it('gives the task of a worker that stopped heartbeating to another, and completes the step once', async () => {
     await setup();
     const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), 'human:ada');
