@@ -245,13 +245,8 @@ export type { WorkflowEvent, WorkflowFailure, RunStatus, StepState } from './wor
 export { stepActionKey, compensationKey } from './workflows/step-runner.js';
 export type { RuleHandler, RuleTask, WorkflowCrashPoint } from './workflows/step-runner.js';
 export { loadRuleModule } from './workflows/rule-module.js';
-export { TaskQueue, taskIdFor } from './workflows/task-queue.js';
-export type {
-  WorkflowTask,
-  TaskStatus,
-  TaskContext,
-  TaskNote,
-  TaskQueueOptions,
-  CreateTaskParams,
-} from './workflows/task-queue.js';
+export { TaskQueue } from './workflows/task-queue.js';
+export type { TaskQueueOptions, CreateTaskParams } from './workflows/task-queue.js';
+export { taskIdFor } from './workflows/workflow-task.js';
+export type { WorkflowTask, TaskStatus, TaskContext, TaskNote } from './workflows/workflow-task.js';
 export { isWorkerTask } from './workflows/worker-task-step.js';

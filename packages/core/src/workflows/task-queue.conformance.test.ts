@@ -12,7 +12,7 @@ import type { Engine } from '../engine.js';
 import type { Agent } from '../identity/agents.js';
 import type { Human } from '../identity/humans.js';
 import { defineWorkflow } from './definition.js';
-import { taskIdFor } from './task-queue.js';
+import { taskIdFor } from './workflow-task.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
