@@ -89,6 +89,15 @@ describe.each(backends)('MCP task tools on $name', (backend) => {
     expect(erp.calls('POST /invoices/:id/post')).toBe(1);
   });
 
+  it('answers a waiting aos_next_task with a task that appears while it waits', async () => {
+    const clerk = await connect('clerk-1');
+    const waiting = call(clerk, 'aos_next_task', { waitSec: 20 });
+    const run = await engine.workflows.start('invoice-worker', doc('inv-2', 250), 'human:ada');
+    await engine.workflows.drain();
+    const task = taskOf(await waiting);
+    expect(task).toMatchObject({ status: 'claimed', runId: run.id, stepId: 'extract' });
+  });
+
   it('delegates over MCP and holds the parent until the child is done; fails with escalation to a human', async () => {
     const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), 'human:ada');
     await engine.workflows.drain();
