@@ -15,6 +15,7 @@ import { registerPolicy } from './commands/policy.js';
 import { registerMcp } from './commands/mcp.js';
 import { registerServe } from './commands/serve.js';
 import { registerTokens } from './commands/tokens.js';
+import { registerTasks } from './commands/tasks.js';
 import { registerWorkflows } from './commands/workflows.js';
 import { VERSION } from './version.js';
 
@@ -45,6 +46,7 @@ registerPolicy(program);
 registerMcp(program);
 registerWorkflows(program);
 registerCoordination(program);
+registerTasks(program);
 
 /** One line on stderr; exit 2 for the caller's mistakes, 1 for everything else. */
 function fail(err: unknown): never {

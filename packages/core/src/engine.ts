@@ -2,6 +2,7 @@ import { ApprovalService } from './approvals/approvals.js';
 import { announceApprovals } from './approvals/webhook.js';
 import { BudgetService } from './budgets/budgets.js';
 import type { AosConfig, ConnectorConfig } from './config/config.js';
+import { taskQueueOptions, workflowsDir } from './config/config.js';
 import { parseDurationSec } from './config/duration.js';
 import { HttpConnector, McpConnector } from './connectors/index.js';
 import { Coordination } from './coordination/coordination.js';
@@ -142,13 +143,17 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     budgets,
     definitions:
       options.workflows ??
-      (config.workflows ? loadWorkflows(config.workflows, { rules: new Set(Object.keys(rules)) }) : []),
+      (workflowsDir(config)
+        ? loadWorkflows(workflowsDir(config) as string, { rules: new Set(Object.keys(rules)) })
+        : []),
     rules,
     nodeId: nodes.id,
     events,
     secrets,
     coordination,
     breaker: (tool) => tools.breakerState(tool),
+    tasks: taskQueueOptions(config),
+    killSwitches,
     ...options.workflowOptions,
   });
   const timers: NodeJS.Timeout[] = [];

@@ -60,7 +60,14 @@ export {
   verifyConsistency,
 } from './audit/merkle.js';
 export { redactSecrets, REDACTED } from './audit/redact.js';
-export { configSchema, configJsonSchema, parseConfig, loadConfigFile } from './config/config.js';
+export {
+  configSchema,
+  configJsonSchema,
+  parseConfig,
+  loadConfigFile,
+  workflowsDir,
+  taskQueueOptions,
+} from './config/config.js';
 export type { AosConfig } from './config/config.js';
 
 export type {
@@ -267,3 +274,8 @@ export { ResourceLeases, leaseHolder } from './coordination/resource-leases.js';
 export type { ResourceLease, LeaseWaiter, LeaseRequest } from './coordination/resource-leases.js';
 export { participantOf, requireRunAccess } from './coordination/run-access.js';
 export type { RunParticipant } from './coordination/run-access.js';
+export { TaskQueue } from './workflows/task-queue.js';
+export type { TaskQueueOptions, CreateTaskParams } from './workflows/task-queue.js';
+export { taskIdFor } from './workflows/workflow-task.js';
+export type { WorkflowTask, TaskStatus, TaskContext, TaskNote } from './workflows/workflow-task.js';
+export { isWorkerTask } from './workflows/worker-task-step.js';

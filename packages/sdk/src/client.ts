@@ -59,9 +59,15 @@ export class AosClient {
   }
 
   /** Any API call: answers the parsed JSON body, or throws {@link AosApiError}. */
-  async request<T>(method: string, path: string, body?: unknown): Promise<T> {
+  async request<T>(
+    method: string,
+    path: string,
+    body?: unknown,
+    init: { signal?: AbortSignal } = {},
+  ): Promise<T> {
     const res = await this.fetchImpl(`${this.base}${path}`, {
       method,
+      ...(init.signal ? { signal: init.signal } : {}),
       headers: {
         authorization: `Bearer ${this.options.token}`,
         ...(body === undefined ? {} : { 'content-type': 'application/json' }),
@@ -136,6 +142,31 @@ export class AosClient {
     reason?: string;
   }): Promise<Record<string, unknown>> {
     return this.request('POST', '/v1/killswitch', params);
+  }
+
+  /** Workflow tasks, newest first (human token). */
+  listTasks(
+    filter: { run?: string; status?: string; role?: string } = {},
+  ): Promise<{ tasks: Record<string, unknown>[] }> {
+    const q = new URLSearchParams(
+      Object.entries(filter).filter((e): e is [string, string] => typeof e[1] === 'string'),
+    ).toString();
+    return this.request('GET', `/v1/tasks${q ? `?${q}` : ''}`);
+  }
+
+  /** One task (a human, or the agent that claimed or delegated it). */
+  getTask(id: string): Promise<Record<string, unknown>> {
+    return this.request('GET', `/v1/tasks/${encodeURIComponent(id)}`);
+  }
+
+  /** Completes an escalated task with a human's output (the workflow owner or admins). */
+  resolveTask(id: string, output: unknown): Promise<Record<string, unknown>> {
+    return this.request('POST', `/v1/tasks/${encodeURIComponent(id)}/resolve`, { output });
+  }
+
+  /** Fails an escalated task for good (the workflow owner or admins). */
+  rejectTask(id: string, message: string): Promise<Record<string, unknown>> {
+    return this.request('POST', `/v1/tasks/${encodeURIComponent(id)}/reject`, { message });
   }
 
   whoami(): Promise<Record<string, unknown>> {

@@ -5,3 +5,5 @@ export { AosClient } from './client.js';
 export type { AosClientOptions, ActParams, Action, RunContextEntry, RunMessage } from './client.js';
 export { AosApiError } from './errors.js';
 export type { Run, RunDetail, RunFilter, RunStatus, WorkflowSummary } from './runs.js';
+export { AosWorker, NonRetryableError } from './worker.js';
+export type { AosWorkerOptions, WorkerTask, WorkerContext, TaskHandler } from './worker.js';

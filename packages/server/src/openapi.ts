@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ACTION_STATUSES, actionRequestSchema, createAgentSchema } from '@autonomy-os/core';
+import { taskOpenApiPaths } from './routes/tasks-openapi.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
@@ -312,6 +313,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'leases and waiters' }, ...errors },
         },
       },
+      ...taskOpenApiPaths(errors),
       '/v1/agents': {
         get: { summary: 'Agents', responses: { '200': { description: 'list' }, ...errors } },
         post: {

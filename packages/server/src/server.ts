@@ -11,6 +11,7 @@ import { registerApprovalRoutes } from './routes/approvals.js';
 import { registerHookRoutes } from './routes/hooks.js';
 import { registerCoordinationRoutes } from './routes/coordination.js';
 import { registerObservabilityRoutes } from './routes/observability.js';
+import { registerTaskRoutes } from './routes/tasks.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
 
 declare module 'fastify' {
@@ -115,6 +116,7 @@ export function buildServer(options: ServerOptions): AosServer {
   registerWorkflowRoutes(app, engine, authenticate);
   registerHookRoutes(app, engine);
   registerCoordinationRoutes(app, engine, authenticate);
+  registerTaskRoutes(app, engine, authenticate);
   registerMcpRoutes(app, engine, authenticator, options.version);
 
   return {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
+import { parseDurationSec } from './duration.js';
 import { parseInput } from '../validation.js';
 
 const toolNameSchema = z
@@ -132,13 +133,39 @@ export const budgetSchema = z
   .refine((b) => b.calls !== undefined || b.cost !== undefined, { message: 'needs calls or cost' });
 export type BudgetConfig = z.infer<typeof budgetSchema>;
 
+/** `workflows:` as an object: where the definitions are, and the limits of the task queue. */
+export const workflowsConfigSchema = z
+  .object({
+    /** Directory (or file) of workflow definitions (`*.yaml`). */
+    dir: z.string().min(1).optional(),
+    /** Tasks one agent may hold at once (routing goes to a free agent). */
+    maxTasksPerAgent: z.number().int().min(1).max(1000).default(1),
+    /** How long a task claim lasts without a heartbeat (e.g. 60s). */
+    taskLease: z
+      .string()
+      .regex(/^\d{1,6}[smh]$/, 'must be like 30s, 15m or 1h')
+      .default('60s'),
+    /** Hierarchical delegation limits: depth of the delegation chain and sub-tasks per task. */
+    delegation: z
+      .object({
+        maxDepth: z.number().int().min(0).max(10).default(2),
+        maxFanOut: z.number().int().min(1).max(100).default(5),
+      })
+      .strict()
+      .default({ maxDepth: 2, maxFanOut: 5 }),
+  })
+  .strict();
+
 /** The `aos.yaml` file. Every section is optional; unknown keys are errors (typos must not pass silently). */
 export const configSchema = z
   .object({
     /** Directory of `*.cedar` permit/forbid policies, with approval rules in `approvals/*.cedar`. */
     policies: z.string().min(1).optional(),
-    /** Directory (or file) of workflow definitions (`*.yaml`). */
-    workflows: z.string().min(1).optional(),
+    /**
+     * Directory (or file) of workflow definitions (`*.yaml`), or an object with that path as `dir` and the task
+     * queue's settings.
+     */
+    workflows: z.union([z.string().min(1), workflowsConfigSchema]).optional(),
     /** An ES module exporting `rules`: the in-process rule handlers workflow tasks and reviews name. */
     rules: z.string().min(1).optional(),
     /** Environment of an action that names none. */
@@ -207,6 +234,25 @@ export const configSchema = z
 /** A validated configuration. */
 export type AosConfig = z.infer<typeof configSchema>;
 
+/** The directory (or file) of workflow definitions, from either form of `workflows:`. */
+export function workflowsDir(config: Pick<AosConfig, 'workflows'>): string | undefined {
+  return typeof config.workflows === 'string' ? config.workflows : config.workflows?.dir;
+}
+
+/** The task queue's settings from `workflows:` (defaults when it is a path or absent). */
+export function taskQueueOptions(config: Pick<AosConfig, 'workflows'>): {
+  maxTasksPerAgent: number;
+  leaseSec: number;
+  delegation: { maxDepth: number; maxFanOut: number };
+} {
+  const w = typeof config.workflows === 'object' ? config.workflows : workflowsConfigSchema.parse({});
+  return {
+    maxTasksPerAgent: w.maxTasksPerAgent,
+    leaseSec: parseDurationSec(w.taskLease, 'config.workflows.taskLease'),
+    delegation: w.delegation,
+  };
+}
+
 /** The JSON Schema of `aos.yaml`, published for editors and CI checks. */
 export function configJsonSchema(): unknown {
   return z.toJSONSchema(configSchema, { io: 'input' });
@@ -214,6 +260,9 @@ export function configJsonSchema(): unknown {
 
 /** Validates a parsed config object; errors name the path (e.g. `config.server.port`). */
 export function parseConfig(raw: unknown): AosConfig {
+  // The object form first on its own, so its errors name the exact path rather than "invalid input" of the union.
+  const w = (raw as { workflows?: unknown } | null | undefined)?.workflows;
+  if (w && typeof w === 'object') parseInput(workflowsConfigSchema, w, 'config.workflows');
   return parseInput(configSchema, raw ?? {}, 'config');
 }
 
@@ -238,7 +287,10 @@ export function loadConfigFile(file: string): AosConfig {
   const config = parseConfig(raw);
   // Paths in the file are relative to the file, not to wherever aos was started.
   if (config.policies) config.policies = path.resolve(path.dirname(file), config.policies);
-  if (config.workflows) config.workflows = path.resolve(path.dirname(file), config.workflows);
+  if (typeof config.workflows === 'string')
+    config.workflows = path.resolve(path.dirname(file), config.workflows);
+  else if (config.workflows?.dir)
+    config.workflows.dir = path.resolve(path.dirname(file), config.workflows.dir);
   if (config.rules) config.rules = path.resolve(path.dirname(file), config.rules);
   return config;
 }

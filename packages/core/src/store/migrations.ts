@@ -267,6 +267,7 @@ CREATE TABLE workflow_tasks (
   agent_id TEXT,
   lease_until BIGINT NOT NULL DEFAULT 0,
   claims INTEGER NOT NULL DEFAULT 0,
+  lost_leases INTEGER NOT NULL DEFAULT 0,
   output_json TEXT,
   error_json TEXT,
   created_at TEXT NOT NULL,

@@ -93,9 +93,9 @@ const taskStep = z
     kind: z.literal('task'),
     /** Role of the agent that takes the task (an active agent of this role). */
     role: z.string().min(1),
-    /** The in-process rule handler, registered by name. */
-    rule: z.string().min(1),
-    /** JSONata over `{ input, steps }` giving the handler's input; default: the run input. */
+    /** The in-process rule handler, registered by name; without one the task is worker work (the task queue). */
+    rule: z.string().min(1).optional(),
+    /** JSONata over `{ input, steps }` giving the handler's (or worker's) input; default: the run input. */
     input: z.string().min(1).optional(),
   })
   .strict();
@@ -167,7 +167,7 @@ export const workflowSchema = z
       .optional(),
     /**
      * Ownership order: when a resource lease frees, the waiting run of the workflow with the highest priority gets it
-     * (then the earliest request). Default 0.
+     * (then the earliest request), and workers take its tasks before those of lower priority. Default 0.
      */
     priority: z.number().int().min(-1000).max(1000).optional(),
     /** JSON Schema of the run input. */
@@ -274,6 +274,7 @@ export function parseWorkflow(raw: unknown, context: WorkflowContext = {}): Work
       throw new UserError(`unknown role '${step.role}' (no agent has it)`, { field: `${at}.role` });
     if (
       (step.kind === 'task' || step.kind === 'review' || step.kind === 'consensus') &&
+      step.rule &&
       context.rules &&
       !context.rules.has(step.rule)
     )

@@ -220,11 +220,11 @@ export class StepRunner {
   }
 
   /** The agent a rule step is routed to (by role) and the rule handler it runs. */
-  private async ruleAgent(step: { role: string; rule: string }, stepId: string) {
+  private async ruleAgent(step: { role: string; rule?: string | undefined }, stepId: string) {
     const agent = await this.route(step.role, `steps.${stepId}.role`);
-    const handler = this.d.rules.get(step.rule);
+    const handler = step.rule === undefined ? undefined : this.d.rules.get(step.rule);
     if (!handler)
-      throw new UserError(`unknown rule handler '${step.rule}'`, { field: `steps.${stepId}.rule` });
+      throw new UserError(`unknown rule handler '${step.rule ?? ''}'`, { field: `steps.${stepId}.rule` });
     return { agent, handler };
   }
 

@@ -7,6 +7,7 @@ import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../erro
 import type { EventBus } from '../events/event-bus.js';
 import type { AgentRegistry } from '../identity/agents.js';
 import type { Human } from '../identity/humans.js';
+import type { KillSwitches } from '../intervention/kill-switches.js';
 import type { ActionService } from '../pipeline/action-service.js';
 import { crashPoint } from '../pipeline/crash-points.js';
 import type { SecretStore } from '../secrets/index.js';
@@ -33,6 +34,9 @@ import { SignalStore } from './steps/signals.js';
 import type { RunSignal } from './steps/signals.js';
 import { SubRuns } from './steps/sub-workflow.js';
 import { pollWait, startWait } from './steps/wait.js';
+import { TaskQueue } from './task-queue.js';
+import type { TaskQueueOptions } from './task-queue.js';
+import { WorkerTaskStep, isWorkerTask } from './worker-task-step.js';
 import jsonata from 'jsonata';
 
 /** What the workflow engine is built from. */
@@ -61,6 +65,10 @@ export interface WorkflowEngineOptions {
   coordination?: Coordination;
   /** A tool's connector circuit breaker, so action steps pause or fall back instead of hammering it. */
   breaker?: (tool: string) => BreakerView | undefined;
+  /** Limits of the task queue (worker task steps, delegation). */
+  tasks?: TaskQueueOptions;
+  /** Kill switches agents taking tasks are checked against. */
+  killSwitches?: KillSwitches;
 }
 
 /** A run with its steps and history, as `aos runs show` prints it. */
@@ -168,6 +176,9 @@ export class WorkflowEngine {
   private readonly subRuns: SubRuns;
   private readonly gates: StepGates;
   private readonly coordination: Coordination;
+  private readonly workerSteps: WorkerTaskStep;
+  /** The queue of work for agents: worker task steps and the tasks they delegate. */
+  readonly tasks: TaskQueue;
   private readonly ajv = new Ajv({ allErrors: false, strict: false });
   readonly nodeId: string;
   private readonly leaseMs: number;
@@ -210,6 +221,17 @@ export class WorkflowEngine {
       context: coordination.context,
       ...(o.breaker ? { breaker: o.breaker } : {}),
     });
+    this.tasks = new TaskQueue(
+      {
+        db: o.db,
+        audit: o.audit,
+        agents: o.agents,
+        ...(o.killSwitches ? { killSwitches: o.killSwitches } : {}),
+        ...(o.events ? { events: o.events } : {}),
+      },
+      o.tasks,
+    );
+    this.workerSteps = new WorkerTaskStep(o.db, this.tasks);
   }
 
   /** The workflows this engine knows. */
@@ -353,12 +375,16 @@ export class WorkflowEngine {
       if (TERMINAL.has(run.status) || run.status === 'compensating')
         throw new ConflictError(`run ${runId} is already ${run.status}`, { field: 'run' });
       const now = new Date().toISOString();
-      // An action step still waiting for a human must not execute after the run is gone: withdraw its request.
+      // Task rows before anything that appends to the audit log (the lock order every writer keeps).
+      await this.tasks.cancelForRun(tx, runId, actor);
+      // An action (step or parallel item) still waiting for a human must not execute after the run is gone:
+      // withdraw its request.
       const def = (await this.runs.definition(runId, tx)) as WorkflowDefinition;
       const st = replay(def, await this.runs.events(runId, tx));
       for (const s of Object.values(st.steps)) {
-        if (s.status === 'waiting' && s.actionId)
-          await this.o.actions.withdraw(tx, s.actionId, actor, `run ${runId} was cancelled`);
+        const waiting = [s, ...(s.items ?? [])].filter((w) => w.status === 'waiting' && w.actionId);
+        for (const w of waiting)
+          await this.o.actions.withdraw(tx, w.actionId as string, actor, `run ${runId} was cancelled`);
       }
       await this.runs.append(
         tx,
@@ -525,6 +551,9 @@ export class WorkflowEngine {
       },
       lease,
     );
+    // A failing or cancelled run takes back the work it handed out. Before any audit append: task rows are always
+    // locked before the audit chain head, so this cannot deadlock with an agent completing a task.
+    if (after.status !== 'running') await this.tasks.cancelForRun(tx, run.id, `workflow:${run.workflow}`);
     await this.gates.onCommit(tx, { runId: run.id, def, events, after });
     const audits = events.flatMap((e) => auditFor(run, e, after));
     if (audits.length) await this.o.audit.appendMany(tx, audits);
@@ -537,6 +566,7 @@ export class WorkflowEngine {
    */
   async tick(nowMs = Date.now()): Promise<number> {
     await this.fireSchedules(nowMs).catch(() => undefined);
+    await this.tasks.expireLeases(nowMs);
     const claimed = await this.runs.claim(this.nodeId, nowMs, nowMs + this.leaseMs, this.o.claimLimit ?? 20);
     for (const id of claimed) {
       try {
@@ -644,7 +674,7 @@ export class WorkflowEngine {
           case 'action':
             return this.steps.action(p);
           case 'task':
-            return this.steps.task(p);
+            return isWorkerTask(step) ? this.workerSteps.start(p) : this.steps.task(p);
           case 'review':
             return this.steps.review(p);
           case 'parallel': {
@@ -680,6 +710,9 @@ export class WorkflowEngine {
           if (events.length) return events;
         } else if (step.kind === 'action') {
           const events = await this.steps.pollAction({ def, stepId: id, st, nowMs });
+          if (events.length) return events;
+        } else if (isWorkerTask(step)) {
+          const events = await this.workerSteps.poll({ runId, def, stepId: id, st, nowMs });
           if (events.length) return events;
         } else if (s.deadlineMs !== undefined && nowMs > s.deadlineMs) {
           return [

@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { parseInput } from '@autonomy-os/core';
 import type { Agent, Engine } from '@autonomy-os/core';
 import { COORDINATION_TOOLS } from './coordination-tools.js';
+import { TASK_TOOLS } from './task-tools.js';
 
 /** What a built-in tool runs with. */
 export interface BuiltinContext {
@@ -201,7 +202,7 @@ const escalate: BuiltinTool = {
 
 /** The built-in tools, by name. Their names have no dot, so they never collide with `<connector>.<tool>`. */
 export const BUILTIN_TOOLS: ReadonlyMap<string, BuiltinTool> = new Map(
-  [whoami, approvalStatus, requestApproval, escalate, ...COORDINATION_TOOLS].map((t) => [
+  [whoami, approvalStatus, requestApproval, escalate, ...COORDINATION_TOOLS, ...TASK_TOOLS].map((t) => [
     t.definition.name,
     t,
   ]),

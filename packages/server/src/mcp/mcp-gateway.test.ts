@@ -8,12 +8,18 @@ import type { Gateway } from '../../../../test/helpers/mcp-gateway.js';
 
 const BUILTINS = [
   'aos_approval_status',
+  'aos_complete_task',
   'aos_context_get',
   'aos_context_set',
+  'aos_delegate',
   'aos_escalate',
+  'aos_fail_task',
+  'aos_handoff',
+  'aos_next_task',
   'aos_read_messages',
   'aos_request_approval',
   'aos_send_message',
+  'aos_task_status',
   'aos_whoami',
 ];
 
