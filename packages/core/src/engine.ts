@@ -20,7 +20,7 @@ import { ToolRegistry } from './tools/tool-registry.js';
 import { loadWorkflows } from './workflows/definition.js';
 import type { WorkflowDefinition } from './workflows/definition.js';
 import { loadRuleModule } from './workflows/rule-module.js';
-import type { RuleHandler } from './workflows/step-runner.js';
+import type { RuleHandler, WorkflowCrashPoint } from './workflows/step-runner.js';
 import { WorkflowEngine } from './workflows/workflow-engine.js';
 
 /** Options for {@link createEngine}. */
@@ -38,7 +38,7 @@ export interface EngineOptions {
   /** Rule handlers for workflow tasks and reviews, added to those of the config's `rules` module. */
   rules?: Record<string, RuleHandler>;
   /** Options for the workflow engine (lease length, crash hook). */
-  workflowOptions?: { leaseMs?: number; crash?: (point: 'workflow.after-action-submit') => void };
+  workflowOptions?: { leaseMs?: number; crash?: (point: WorkflowCrashPoint) => void };
 }
 
 /** The engine: every service, wired once, shared by every front (REST, MCP, CLI, workflows). */
@@ -140,6 +140,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       (config.workflows ? loadWorkflows(config.workflows, { rules: new Set(Object.keys(rules)) }) : []),
     rules,
     nodeId: nodes.id,
+    leaseMs: config.workflowEngine.leaseMs,
     ...options.workflowOptions,
   });
   const timers: NodeJS.Timeout[] = [];

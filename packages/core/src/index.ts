@@ -175,7 +175,7 @@ export type {
   StoredDecision,
 } from './pipeline/types.js';
 export { NodeRegistry, NODE_STALE_MS } from './pipeline/node-registry.js';
-export { crashPoint } from './pipeline/crash-points.js';
+export { CRASH_POINTS, crashPoint } from './pipeline/crash-points.js';
 export type { CrashPoint } from './pipeline/crash-points.js';
 export { createEngine } from './engine.js';
 export type { Engine, EngineOptions } from './engine.js';
@@ -234,7 +234,16 @@ export type {
 export { WorkflowEngine } from './workflows/workflow-engine.js';
 export type { WorkflowEngineOptions, WorkflowRunDetail } from './workflows/workflow-engine.js';
 export type { WorkflowRun } from './workflows/run-store.js';
-export type { WorkflowEvent, WorkflowFailure, RunStatus, StepState } from './workflows/history.js';
+export type {
+  WorkflowEvent,
+  WorkflowFailure,
+  RunStatus,
+  StepState,
+  RecordedEvent,
+} from './workflows/history.js';
 export { stepActionKey, compensationKey } from './workflows/step-runner.js';
 export type { RuleHandler, RuleTask, WorkflowCrashPoint } from './workflows/step-runner.js';
 export { loadRuleModule } from './workflows/rule-module.js';
+export { replay } from './workflows/history.js';
+export { checkDeterminism, NondeterminismError } from './workflows/history-check.js';
+export type { RecordedRun } from './workflows/history-check.js';

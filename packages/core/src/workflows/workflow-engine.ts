@@ -1,22 +1,21 @@
 import crypto from 'node:crypto';
 import { Ajv } from 'ajv';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
-import { parseDurationSec } from '../config/duration.js';
 import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
 import type { AgentRegistry } from '../identity/agents.js';
 import type { Human } from '../identity/humans.js';
 import type { ActionService } from '../pipeline/action-service.js';
 import { crashPoint } from '../pipeline/crash-points.js';
 import type { Db } from '../store/db.js';
-import { definitionHash, parseWorkflow, topologicalOrder } from './definition.js';
+import { definitionHash, parseWorkflow } from './definition.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
-import { expressionScope, replay } from './history.js';
+import { replay } from './history.js';
 import type { RecordedEvent, RunState, StepState, WorkflowEvent } from './history.js';
+import { nextWork } from './next-work.js';
 import { RunStore } from './run-store.js';
 import type { WorkflowRun } from './run-store.js';
 import { StepRunner } from './step-runner.js';
 import type { RuleHandler, WorkflowCrashPoint } from './step-runner.js';
-import jsonata from 'jsonata';
 
 /** What the workflow engine is built from. */
 export interface WorkflowEngineOptions {
@@ -113,6 +112,7 @@ export class WorkflowEngine {
   private readonly ajv = new Ajv({ allErrors: false, strict: false });
   readonly nodeId: string;
   private readonly leaseMs: number;
+  private readonly crash: (point: WorkflowCrashPoint) => void;
   private recorded = 0;
 
   constructor(private readonly o: WorkflowEngineOptions) {
@@ -121,11 +121,12 @@ export class WorkflowEngine {
     for (const d of o.definitions) this.defs.set(d.name, d);
     this.nodeId = o.nodeId ?? `wf-${crypto.randomBytes(6).toString('hex')}`;
     this.leaseMs = o.leaseMs ?? 30_000;
+    this.crash = o.crash ?? ((p) => crashPoint(p));
     this.steps = new StepRunner({
       agents: o.agents,
       actions: o.actions,
       rules: this.rules,
-      crash: o.crash ?? ((p) => crashPoint(p)),
+      crash: this.crash,
     });
   }
 
@@ -166,6 +167,7 @@ export class WorkflowEngine {
         },
       });
     });
+    this.crash('workflow.after-start');
     return (await this.runs.get(id)) as WorkflowRun;
   }
 
@@ -285,6 +287,7 @@ export class WorkflowEngine {
         payload: { stepId: p.stepId, vote: p.vote, comment: p.comment ?? null },
       });
     });
+    this.crash('workflow.after-approval-vote');
     return this.get(p.runId);
   }
 
@@ -323,6 +326,7 @@ export class WorkflowEngine {
    */
   async tick(nowMs = Date.now()): Promise<number> {
     const claimed = await this.runs.claim(this.nodeId, nowMs, nowMs + this.leaseMs, 20);
+    if (claimed.length) this.crash('workflow.after-claim');
     for (const id of claimed) {
       try {
         await this.advance(id);
@@ -356,101 +360,21 @@ export class WorkflowEngine {
       const events = await this.next(runId, def, st, nowMs);
       if (!events.length) return;
       const lease = { owner: this.nodeId, untilMs: nowMs + this.leaseMs };
+      this.crash('workflow.before-commit');
       await this.o.db.tx((tx) => this.commit(tx, run, def, events, history, lease));
+      this.crash('workflow.after-commit');
       history.push(...events);
       this.recorded += events.length;
     }
   }
 
   /** Decides and performs the run's next piece of work; answers its events (none: nothing to do now). */
-  private async next(
+  private next(
     runId: string,
     def: WorkflowDefinition,
     st: RunState,
     nowMs: number,
   ): Promise<WorkflowEvent[]> {
-    if (st.status === 'compensating') return this.nextCompensation(runId, def, st);
-    const order = topologicalOrder(def);
-    if (order.every((id) => ['completed', 'skipped'].includes((st.steps[id] as StepState).status))) {
-      const scope = expressionScope(st);
-      const output = def.output ? ((await jsonata(def.output).evaluate(scope)) as unknown) : scope.steps;
-      return [{ type: 'run_completed', output: output ?? null }];
-    }
-    for (const id of order) {
-      const step = def.steps[id] as StepDefinition;
-      const s = st.steps[id] as StepState;
-      if (s.status === 'pending') {
-        const ready = step.dependsOn
-          .concat(step.kind === 'review' ? [step.step] : [])
-          .every((d) => ['completed', 'skipped'].includes((st.steps[d] as StepState).status));
-        if (!ready || (s.retryAtMs !== undefined && s.retryAtMs > nowMs)) continue;
-        if (!(await this.steps.shouldRun(step, id, st))) return [{ type: 'step_skipped', stepId: id }];
-        const deadline = step.timeout
-          ? { deadlineMs: nowMs + parseDurationSec(step.timeout, `steps.${id}.timeout`) * 1000 }
-          : {};
-        return [{ type: 'step_started', stepId: id, attempt: s.attempt + 1, ...deadline }];
-      }
-      if (s.status === 'running') {
-        const p = { runId, def, stepId: id, st, nowMs };
-        switch (step.kind) {
-          case 'action':
-            return this.steps.action(p);
-          case 'task':
-            return this.steps.task(p);
-          case 'review':
-            return this.steps.review(p);
-          case 'approval':
-            return [
-              {
-                type: 'step_waiting',
-                stepId: id,
-                attempt: s.attempt,
-                approval: {
-                  group: step.group,
-                  quorum: step.quorum,
-                  ...(step.prompt ? { prompt: step.prompt } : {}),
-                },
-              },
-            ];
-        }
-      }
-      if (s.status === 'waiting') {
-        if (step.kind === 'action') {
-          const events = await this.steps.pollAction({ def, stepId: id, st, nowMs });
-          if (events.length) return events;
-        } else if (s.deadlineMs !== undefined && nowMs > s.deadlineMs) {
-          return [
-            {
-              type: 'step_failed',
-              stepId: id,
-              attempt: s.attempt,
-              error: { code: 'timeout', message: `approval step ${id} timed out`, retryable: false },
-            },
-          ];
-        }
-      }
-    }
-    return [];
-  }
-
-  private async nextCompensation(
-    runId: string,
-    def: WorkflowDefinition,
-    st: RunState,
-  ): Promise<WorkflowEvent[]> {
-    const done = Object.entries(st.steps)
-      .filter(([id, s]) => s.status === 'completed' && !st.compensated.has(id))
-      .filter(([id]) => {
-        const step = def.steps[id] as StepDefinition;
-        return step.kind === 'action' && !!step.compensate;
-      })
-      .sort((a, b) => (b[1].completedAt ?? 0) - (a[1].completedAt ?? 0));
-    const first = done[0];
-    if (first) return this.steps.compensate({ runId, def, stepId: first[0], st });
-    return [
-      st.cancelRequested
-        ? { type: 'run_finished', status: 'cancelled' }
-        : { type: 'run_finished', status: 'failed', ...(st.error ? { error: st.error } : {}) },
-    ];
+    return nextWork(this.steps, { runId, def, st, nowMs });
   }
 }
