@@ -35,7 +35,9 @@ describe('aos workflows and aos runs', () => {
     const r = aos(['workflows', 'validate', path.join(INVOICES, 'workflows')]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
-    expect(r.stdout).toBe('ok invoice-approval v1 (owner fiona, 5 steps)\n');
+    expect(r.stdout).toBe(
+      'ok invoice-approval v1 (owner fiona, 5 steps)\nok invoice-intake v1 (owner fiona, 1 step)\n',
+    );
   });
 
   it('rejects a workflow with a cycle, naming the file and the path', () => {

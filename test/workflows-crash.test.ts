@@ -2,10 +2,21 @@ import { execFile } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Engine } from '@autonomy-os/core';
+import { CRASH_POINTS } from '@autonomy-os/core';
+import type { CrashPoint, Engine } from '@autonomy-os/core';
 import { PG_URL, backends } from './helpers/backends.js';
 import type { TestStore } from './helpers/backends.js';
 import { AOS_BIN } from './helpers/cli.js';
+import {
+  SCENARIOS,
+  api,
+  dead,
+  effectsOf,
+  repeatedCompletions,
+  serveInvoices,
+  writeInvoicesConfig,
+} from './helpers/invoice-runs.js';
+import type { RunBody } from './helpers/invoice-runs.js';
 import {
   ERP_KEY,
   INVOICES,
@@ -15,6 +26,7 @@ import {
   startErp,
 } from './helpers/invoices.js';
 import type { Erp } from './helpers/invoices.js';
+import type { ServeProcess } from './helpers/serve.js';
 
 /** `aos` as a child process that may be killed; this process keeps serving the ERP upstream meanwhile. */
 function aosAsync(
@@ -31,10 +43,76 @@ function aosAsync(
   });
 }
 
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const TERMINAL = ['completed', 'failed', 'cancelled'];
+
+/**
+ * Crash points where the pipeline had marked an action `executing` when the process died: recovery flags that
+ * action `unknown_outcome` and the run fails on it, never retrying (the upstream may or may not have acted).
+ */
+const IN_FLIGHT: CrashPoint[] = ['action.after-decision', 'action.after-upstream', 'approval.after-vote'];
+
+/**
+ * Drives the invoice scenarios on one `aos serve` node over REST as humans would: starts the runs not yet started,
+ * votes approval steps and pipeline approvals as frank, until every run is over ('done') or the node dies ('died').
+ */
+async function drive(
+  node: ServeProcess,
+  tokens: { ada: string; frank: string },
+  runs: Map<string, string>,
+): Promise<'done' | 'died'> {
+  const asAda = api(node.url, tokens.ada);
+  const asFrank = api(node.url, tokens.frank);
+  for (let i = 0; i < 400; i++) {
+    if (dead(node)) return 'died';
+    try {
+      if (runs.size < SCENARIOS.length) {
+        // A run whose POST died with the node (after it was committed) is found, not started again.
+        const listed = await asAda<{ runs: RunBody[] }>('GET', '/v1/runs');
+        for (const r of listed.body.runs) {
+          const s = SCENARIOS.find(
+            (x) => x.invoiceId === r.input.invoiceId && (x.workflow ?? 'invoice-approval') === r.workflow,
+          );
+          if (s) runs.set(s.key, r.id);
+        }
+        for (const s of SCENARIOS.filter((x) => !runs.has(x.key))) {
+          const res = await asAda<RunBody>('POST', `/v1/workflows/${s.workflow ?? 'invoice-approval'}/runs`, {
+            input: {
+              invoiceId: s.invoiceId,
+              document: { number: s.invoiceId, vendor: s.vendor, total: s.total, currency: 'EUR' },
+            },
+          });
+          expect(res.status).toBe(201);
+          runs.set(s.key, res.body.id);
+        }
+      }
+      let over = 0;
+      for (const id of runs.values()) {
+        const run = (await asAda<RunBody>('GET', `/v1/runs/${id}`)).body;
+        if (TERMINAL.includes(run.status)) over++;
+        const approve = run.steps.approve;
+        if (run.status === 'running' && approve?.status === 'waiting' && approve.votes.length === 0)
+          await asFrank('POST', `/v1/runs/${id}/steps/approve/approve`, { comment: 'ok' });
+      }
+      const pending = await asFrank<{ approvals: { id: string }[] }>('GET', '/v1/approvals?status=pending');
+      for (const a of pending.body.approvals) await asFrank('POST', `/v1/approvals/${a.id}/approve`, {});
+      if (over === SCENARIOS.length) return 'done';
+    } catch (err) {
+      // The node died under a request (the crash point hit while serving it).
+      await Promise.race([node.exited(), sleep(2000)]);
+      if (dead(node)) return 'died';
+      throw err;
+    }
+    await sleep(150);
+  }
+  throw new Error(`runs did not finish:\n${node.output()}`);
+}
+
 describe.each(backends)('workflow crash recovery on $name', (backend) => {
   let t: TestStore;
   let erp: Erp;
   let engine: Engine | undefined;
+  const nodes: ServeProcess[] = [];
 
   beforeEach(async (ctx) => {
     if (!backend.enabled) return ctx.skip();
@@ -43,11 +121,72 @@ describe.each(backends)('workflow crash recovery on $name', (backend) => {
     await seedInvoices(t);
   });
   afterEach(async () => {
+    for (const n of nodes.splice(0)) await n.stop();
     await engine?.close();
     engine = undefined;
     await erp?.close();
     await t?.cleanup();
   });
+
+  it.each(CRASH_POINTS)(
+    'finishes every run after kill -9 at %s, each effect reaching the ERP once',
+    async (point) => {
+      erp.state.failNotifyTo.add('flaky');
+      const config = writeInvoicesConfig(t, erp, 1500);
+      const issue = async (id: string) =>
+        (await t.store.tokens.issue({ subjectType: 'human', subjectId: id }, 'operator:test')).token;
+      const tokens = { ada: await issue('ada'), frank: await issue('frank') };
+      const runs = new Map<string, string>();
+
+      const doomed = await serveInvoices(t, config, { AOS_CRASH_POINT: point });
+      nodes.push(doomed);
+      expect(await drive(doomed, tokens, runs)).toBe('died');
+      expect(await doomed.exited()).toBe(null);
+      expect(doomed.child.signalCode).toBe('SIGKILL');
+
+      // The restarted node takes over the dead one's SQLite lock and its runs (once their lease runs out).
+      const survivor = await serveInvoices(t, config);
+      nodes.push(survivor);
+      expect(await drive(survivor, tokens, runs)).toBe('done');
+
+      const asAda = api(survivor.url, tokens.ada);
+      const victims: { key: string; calls: number }[] = [];
+      for (const s of SCENARIOS) {
+        const run = (await asAda<RunBody>('GET', `/v1/runs/${runs.get(s.key)}`)).body;
+        const seen = effectsOf(erp, s);
+        expect(repeatedCompletions(run), `${s.key}: steps completed twice`).toEqual([]);
+        const unknown = Object.entries(run.steps).find(([, st]) => st.error?.code === 'unknown_outcome');
+        if (!unknown) {
+          expect({ key: s.key, status: run.status, ...seen }).toEqual({
+            key: s.key,
+            status: s.status,
+            post: s.post,
+            notify: s.notify,
+            void: s.void,
+          });
+          continue;
+        }
+        // An action in flight when the node died: flagged unknown_outcome, never sent again; the run fails and
+        // compensates what had completed.
+        expect(run.status).toBe('failed');
+        const [step] = unknown;
+        victims.push({ key: s.key, calls: step === 'post' ? seen.post : seen.notify });
+        expect(seen.post).toBeLessThanOrEqual(1);
+        expect(seen.notify).toBeLessThanOrEqual(s.notify); // each attempt at most once
+        if (step === 'post') expect({ notify: seen.notify, void: seen.void }).toEqual({ notify: 0, void: 0 });
+        else expect({ step, post: seen.post, void: seen.void }).toEqual({ step: 'notify', post: 1, void: 1 });
+      }
+      // The engine's tick and an HTTP request (a vote, a pipeline approval) run concurrently in a node, so besides
+      // the crash point's own action at most one other action can be in flight when it dies.
+      if (IN_FLIGHT.includes(point)) expect(victims.length).toBeGreaterThanOrEqual(1);
+      // After the upstream answered, the effect happened once; it is flagged, not repeated.
+      if (point === 'action.after-upstream') expect(victims.some((v) => v.calls === 1)).toBe(true);
+      expect(victims.length).toBeLessThanOrEqual(IN_FLIGHT.includes(point) ? 2 : 1);
+      const flagged = (await t.raw("SELECT id FROM actions WHERE status = 'unknown_outcome'")) as unknown[];
+      expect(flagged).toHaveLength(victims.length);
+      expect((await t.store.audit.verify()).ok).toBe(true);
+    },
+  );
 
   it('finishes a run after kill -9 between an action and its completion event, each effect once upstream', async () => {
     const config = path.join(t.dataDir, 'aos.yaml');

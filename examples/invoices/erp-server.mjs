@@ -6,11 +6,22 @@
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 
-/** Creates the server (not listening). `state.calls` counts requests per route; `state.failNotify` makes notify fail. */
+/**
+ * Creates the server (not listening). `state.calls` counts requests per route and `state.log` lists them (route,
+ * path, time, body); `state.failNotify` makes notify fail, `state.failNotifyTo` only for the vendors it holds;
+ * `state.delayMs` delays every answer (a slow ERP, so runs are caught mid-way).
+ */
 export function createErpServer({
   apiKey = process.env.ERP_API_KEY ?? 'sk_test_erp_key_00000000000000',
 } = {}) {
-  const state = { calls: {}, log: [], invoices: new Map(), failNotify: false };
+  const state = {
+    calls: {},
+    log: [],
+    invoices: new Map(),
+    failNotify: false,
+    failNotifyTo: new Set(),
+    delayMs: 0,
+  };
   const server = http.createServer((req, res) => {
     let body = '';
     req.on('data', (c) => (body += c));
@@ -18,14 +29,15 @@ export function createErpServer({
       const send = (status, obj) => {
         res.statusCode = status;
         res.setHeader('content-type', 'application/json');
-        res.end(JSON.stringify(obj));
+        if (state.delayMs > 0) setTimeout(() => res.end(JSON.stringify(obj)), state.delayMs);
+        else res.end(JSON.stringify(obj));
       };
       const url = new URL(req.url ?? '/', 'http://localhost');
       if (req.headers['x-api-key'] !== apiKey) return send(401, { error: 'missing or wrong API key' });
       const route = `${req.method} ${url.pathname.replace(/^\/invoices\/[^/]+/, '/invoices/:id')}`;
       state.calls[route] = (state.calls[route] ?? 0) + 1;
       const input = body ? JSON.parse(body) : {};
-      state.log.push({ route, at: Date.now(), body: input });
+      state.log.push({ route, path: url.pathname, at: Date.now(), body: input });
       let m;
       if (req.method === 'POST' && (m = /^\/invoices\/([^/]+)\/post$/.exec(url.pathname))) {
         const id = decodeURIComponent(m[1]);
@@ -40,7 +52,8 @@ export function createErpServer({
         return send(200, { invoiceId: m[1], status: 'voided' });
       }
       if (req.method === 'POST' && url.pathname === '/notifications') {
-        if (state.failNotify) return send(503, { error: 'notification service unavailable' });
+        if (state.failNotify || state.failNotifyTo.has(input.to))
+          return send(503, { error: 'notification service unavailable' });
         return send(202, { sent: true });
       }
       return send(404, { error: 'no such route' });

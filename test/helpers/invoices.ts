@@ -17,7 +17,13 @@ export const ERP_KEY = 'sk_test_erp_key_00000000000000';
 /** The ERP upstream, listening on a free 127.0.0.1 port. */
 export interface Erp {
   url: string;
-  state: { calls: Record<string, number>; failNotify: boolean };
+  state: {
+    calls: Record<string, number>;
+    log: { route: string; path: string; at: number; body: unknown }[];
+    failNotify: boolean;
+    failNotifyTo: Set<string>;
+    delayMs: number;
+  };
   calls(route: string): number;
   close(): Promise<void>;
 }

@@ -182,7 +182,7 @@ export type {
   StoredDecision,
 } from './pipeline/types.js';
 export { NodeRegistry, NODE_STALE_MS } from './pipeline/node-registry.js';
-export { crashPoint } from './pipeline/crash-points.js';
+export { CRASH_POINTS, crashPoint } from './pipeline/crash-points.js';
 export type { CrashPoint } from './pipeline/crash-points.js';
 export { createEngine } from './engine.js';
 export type { Engine, EngineOptions } from './engine.js';
@@ -249,6 +249,7 @@ export type {
   ItemEvent,
   ItemState,
   ReceivedSignal,
+  RecordedEvent,
 } from './workflows/history.js';
 export { stepActionKey, compensationKey } from './workflows/step-runner.js';
 export type { RuleHandler, RuleTask, WorkflowCrashPoint } from './workflows/step-runner.js';
@@ -279,3 +280,6 @@ export type { TaskQueueOptions, CreateTaskParams } from './workflows/task-queue.
 export { taskIdFor } from './workflows/workflow-task.js';
 export type { WorkflowTask, TaskStatus, TaskContext, TaskNote } from './workflows/workflow-task.js';
 export { isWorkerTask } from './workflows/worker-task-step.js';
+export { replay } from './workflows/history.js';
+export { checkDeterminism, NondeterminismError } from './workflows/history-check.js';
+export type { RecordedRun } from './workflows/history-check.js';

@@ -57,7 +57,7 @@ export function registerWorkflows(program: Command): void {
       const defs = loadWorkflows(target);
       for (const d of defs)
         process.stdout.write(
-          `ok ${d.name} v${d.version} (owner ${d.owner}, ${Object.keys(d.steps).length} steps)\n`,
+          `ok ${d.name} v${d.version} (owner ${d.owner}, ${plural(Object.keys(d.steps).length, 'step')})\n`,
         );
     });
 
@@ -216,4 +216,8 @@ export function registerWorkflows(program: Command): void {
         printJson(run);
       });
   }
+}
+
+function plural(n: number, word: string): string {
+  return `${n} ${word}${n === 1 ? '' : 's'}`;
 }

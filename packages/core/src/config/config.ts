@@ -168,6 +168,17 @@ export const configSchema = z
     workflows: z.union([z.string().min(1), workflowsConfigSchema]).optional(),
     /** An ES module exporting `rules`: the in-process rule handlers workflow tasks and reviews name. */
     rules: z.string().min(1).optional(),
+    /** How the workflow engine runs runs on this node. */
+    workflowEngine: z
+      .object({
+        /**
+         * How long a claimed run stays leased to a node without progress; after a node dies, its runs wait this long
+         * before another node resumes them. Default 30000.
+         */
+        leaseMs: z.number().int().min(500).max(3_600_000).default(30_000),
+      })
+      .strict()
+      .default({ leaseMs: 30_000 }),
     /** Environment of an action that names none. */
     defaultEnvironment: z.string().min(1).default('dev'),
     /** Environments that count as production for the tier rules. */

@@ -2,6 +2,7 @@ import jsonata from 'jsonata';
 import { ConflictError, UserError } from '../errors.js';
 import type { Agent, AgentRegistry } from '../identity/agents.js';
 import type { ActionService } from '../pipeline/action-service.js';
+import type { CrashPoint } from '../pipeline/crash-points.js';
 import type { ActionView } from '../pipeline/types.js';
 import { parseDurationSec } from '../config/duration.js';
 import { runBudgets } from './definition.js';
@@ -30,8 +31,8 @@ export interface RuleTask {
  */
 export type RuleHandler = (task: RuleTask) => unknown;
 
-/** Named crash points inside a workflow step, for crash tests. */
-export type WorkflowCrashPoint = 'workflow.after-action-submit' | 'workflow.after-child-start';
+/** Named crash points the workflow engine passes, for crash tests: any of {@link CRASH_POINTS}. */
+export type WorkflowCrashPoint = CrashPoint;
 
 /** Everything a step needs from the engine. */
 export interface StepRunnerDeps {
@@ -340,6 +341,7 @@ export class StepRunner {
         sessionId: `wf:${p.runId}`,
         reason: `compensates step ${p.stepId} of run ${p.runId}`,
       });
+      this.d.crash('workflow.after-compensation-submit');
     } catch (err) {
       if (err instanceof ConflictError && err.field === 'idempotencyKey') return [];
       if (err instanceof UserError)

@@ -2,7 +2,6 @@ import crypto from 'node:crypto';
 import { Ajv } from 'ajv';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
 import type { BudgetService } from '../budgets/budgets.js';
-import { parseDurationSec } from '../config/duration.js';
 import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { AgentRegistry } from '../identity/agents.js';
@@ -14,10 +13,12 @@ import type { SecretStore } from '../secrets/index.js';
 import type { Db, Executor } from '../store/db.js';
 import { Coordination } from '../coordination/coordination.js';
 import type { ResourceLease } from '../coordination/resource-leases.js';
-import { definitionHash, parseWorkflow, topologicalOrder } from './definition.js';
+import { definitionHash, parseWorkflow } from './definition.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
-import { expressionScope, replay } from './history.js';
+import { replay } from './history.js';
 import type { RecordedEvent, RunState, StepState, WorkflowEvent } from './history.js';
+import { nextWork } from './next-work.js';
+import type { NextWorkDeps } from './next-work.js';
 import { publishRunEvents } from './run-events.js';
 import { RunStore } from './run-store.js';
 import type { WorkflowRun } from './run-store.js';
@@ -33,11 +34,9 @@ import { checkWorkflowCalls } from './steps/kinds-schema.js';
 import { SignalStore } from './steps/signals.js';
 import type { RunSignal } from './steps/signals.js';
 import { SubRuns } from './steps/sub-workflow.js';
-import { pollWait, startWait } from './steps/wait.js';
 import { TaskQueue } from './task-queue.js';
 import type { TaskQueueOptions } from './task-queue.js';
-import { WorkerTaskStep, isWorkerTask } from './worker-task-step.js';
-import jsonata from 'jsonata';
+import { WorkerTaskStep } from './worker-task-step.js';
 
 /** What the workflow engine is built from. */
 export interface WorkflowEngineOptions {
@@ -177,11 +176,14 @@ export class WorkflowEngine {
   private readonly gates: StepGates;
   private readonly coordination: Coordination;
   private readonly workerSteps: WorkerTaskStep;
+  /** Everything {@link nextWork} decides and acts with. */
+  private readonly workDeps: NextWorkDeps;
   /** The queue of work for agents: worker task steps and the tasks they delegate. */
   readonly tasks: TaskQueue;
   private readonly ajv = new Ajv({ allErrors: false, strict: false });
   readonly nodeId: string;
   private readonly leaseMs: number;
+  private readonly crash: (point: WorkflowCrashPoint) => void;
   private recorded = 0;
 
   constructor(private readonly o: WorkflowEngineOptions) {
@@ -190,18 +192,19 @@ export class WorkflowEngine {
     for (const d of o.definitions) this.defs.set(d.name, d);
     this.nodeId = o.nodeId ?? `wf-${crypto.randomBytes(6).toString('hex')}`;
     this.leaseMs = o.leaseMs ?? 30_000;
+    this.crash = o.crash ?? ((p) => crashPoint(p));
     this.steps = new StepRunner({
       agents: o.agents,
       actions: o.actions,
       rules: this.rules,
-      crash: o.crash ?? ((p) => crashPoint(p)),
+      crash: this.crash,
     });
     checkWorkflowCalls(o.definitions);
     this.items = new ItemSteps({
       agents: o.agents,
       actions: o.actions,
       rules: this.rules,
-      crash: o.crash ?? ((p) => crashPoint(p)),
+      crash: this.crash,
     });
     this.signals = new SignalStore({ db: o.db, audit: o.audit });
     this.subRuns = new SubRuns({
@@ -210,7 +213,7 @@ export class WorkflowEngine {
       runs: this.runs,
       definitions: this.defs,
       cancel: (id, actor, reason) => this.cancel(id, actor, reason),
-      crash: o.crash ?? ((p) => crashPoint(p)),
+      crash: this.crash,
       announce: (run, input, actor) => this.announceStart(run, input, actor),
     });
     const coordination = o.coordination ?? new Coordination({ db: o.db, audit: o.audit, agents: o.agents });
@@ -232,6 +235,14 @@ export class WorkflowEngine {
       o.tasks,
     );
     this.workerSteps = new WorkerTaskStep(o.db, this.tasks);
+    this.workDeps = {
+      steps: this.steps,
+      items: this.items,
+      subRuns: this.subRuns,
+      workerSteps: this.workerSteps,
+      signals: this.signals,
+      gates: this.gates,
+    };
   }
 
   /** The workflows this engine knows. */
@@ -245,6 +256,7 @@ export class WorkflowEngine {
     if (!def) throw new NotFoundError('workflow', name, 'workflow');
     await this.checkStart(def, input);
     const id = await this.o.db.tx((tx) => this.begin(tx, { def, input, actor }));
+    this.crash('workflow.after-start');
     this.announceStart({ id, workflow: def.name }, input, actor);
     return (await this.runs.get(id)) as WorkflowRun;
   }
@@ -524,6 +536,7 @@ export class WorkflowEngine {
       return { run: { id: p.runId, workflow: run.workflow }, events, after };
     });
     publishRunEvents(this.o.events, committed.run, committed.events, committed.after);
+    this.crash('workflow.after-approval-vote');
     return this.get(p.runId);
   }
 
@@ -568,6 +581,7 @@ export class WorkflowEngine {
     await this.fireSchedules(nowMs).catch(() => undefined);
     await this.tasks.expireLeases(nowMs);
     const claimed = await this.runs.claim(this.nodeId, nowMs, nowMs + this.leaseMs, this.o.claimLimit ?? 20);
+    if (claimed.length) this.crash('workflow.after-claim');
     for (const id of claimed) {
       try {
         await this.advance(id);
@@ -620,7 +634,9 @@ export class WorkflowEngine {
       const events = await this.next(runId, def, st, nowMs);
       if (!events.length) return;
       const lease = { owner: this.nodeId, untilMs: nowMs + this.leaseMs };
+      this.crash('workflow.before-commit');
       const after = await this.o.db.tx((tx) => this.commit(tx, run, def, events, history, lease));
+      this.crash('workflow.after-commit');
       publishRunEvents(this.o.events, run, events, after);
       history.push(...events);
       this.recorded += events.length;
@@ -628,131 +644,12 @@ export class WorkflowEngine {
   }
 
   /** Decides and performs the run's next piece of work; answers its events (none: nothing to do now). */
-  private async next(
+  private next(
     runId: string,
     def: WorkflowDefinition,
     st: RunState,
     nowMs: number,
   ): Promise<WorkflowEvent[]> {
-    if (Object.values(def.steps).some((x) => x.kind === 'wait' && x.event !== undefined)) {
-      const signals = await this.signals.unrecorded(runId, st);
-      if (signals.length) return signals;
-    }
-    if (st.status === 'compensating') return this.nextCompensation(runId, def, st);
-    const order = topologicalOrder(def);
-    if (order.every((id) => ['completed', 'skipped'].includes((st.steps[id] as StepState).status))) {
-      const scope = expressionScope(st);
-      const output = def.output ? ((await jsonata(def.output).evaluate(scope)) as unknown) : scope.steps;
-      return [{ type: 'run_completed', output: output ?? null }];
-    }
-    const escalation = this.gates.escalation(def, st, nowMs);
-    if (escalation) return [escalation];
-    for (const id of order) {
-      const step = def.steps[id] as StepDefinition;
-      const s = st.steps[id] as StepState;
-      if (s.status === 'pending') {
-        const ready = step.dependsOn
-          .concat(step.kind === 'review' ? [step.step] : [])
-          .every((d) => ['completed', 'skipped'].includes((st.steps[d] as StepState).status));
-        if (!ready || (s.retryAtMs !== undefined && s.retryAtMs > nowMs)) continue;
-        const observed = await this.gates.observeContext(runId, st);
-        if (observed.length) return observed;
-        if (!(await this.steps.shouldRun(step, id, st))) return [{ type: 'step_skipped', stepId: id }];
-        const gate = await this.gates.beforeStart({ runId, def, stepId: id, st, nowMs });
-        if ('wait' in gate) {
-          if (gate.wait.length) return gate.wait;
-          continue;
-        }
-        const deadline = step.timeout
-          ? { deadlineMs: nowMs + parseDurationSec(step.timeout, `steps.${id}.timeout`) * 1000 }
-          : {};
-        return [{ type: 'step_started', stepId: id, attempt: s.attempt + 1, ...deadline, ...gate.start }];
-      }
-      if (s.status === 'running') {
-        const p = { runId, def, stepId: id, st, nowMs };
-        switch (step.kind) {
-          case 'action':
-            return this.steps.action(p);
-          case 'task':
-            return isWorkerTask(step) ? this.workerSteps.start(p) : this.steps.task(p);
-          case 'review':
-            return this.steps.review(p);
-          case 'parallel': {
-            const events = await this.items.parallel(p);
-            if (events.length) return events;
-            continue; // items in flight (e.g. pending approval) must not block other steps
-          }
-          case 'consensus':
-            return this.items.consensus(p);
-          case 'wait':
-            return startWait(p);
-          case 'workflow':
-            return this.subRuns.start(p);
-          case 'approval':
-            return [
-              {
-                type: 'step_waiting',
-                stepId: id,
-                attempt: s.attempt,
-                approval: {
-                  group: step.group,
-                  quorum: step.quorum,
-                  ...(step.prompt ? { prompt: step.prompt } : {}),
-                },
-              },
-            ];
-        }
-      }
-      if (s.status === 'waiting') {
-        if (step.kind === 'wait' || step.kind === 'workflow') {
-          const p = { runId, def, stepId: id, st, nowMs };
-          const events = step.kind === 'wait' ? pollWait(p) : await this.subRuns.poll(p);
-          if (events.length) return events;
-        } else if (step.kind === 'action') {
-          const events = await this.steps.pollAction({ def, stepId: id, st, nowMs });
-          if (events.length) return events;
-        } else if (isWorkerTask(step)) {
-          const events = await this.workerSteps.poll({ runId, def, stepId: id, st, nowMs });
-          if (events.length) return events;
-        } else if (s.deadlineMs !== undefined && nowMs > s.deadlineMs) {
-          return [
-            {
-              type: 'step_failed',
-              stepId: id,
-              attempt: s.attempt,
-              error: { code: 'timeout', message: `approval step ${id} timed out`, retryable: false },
-            },
-          ];
-        }
-      }
-    }
-    return [];
-  }
-
-  private async nextCompensation(
-    runId: string,
-    def: WorkflowDefinition,
-    st: RunState,
-  ): Promise<WorkflowEvent[]> {
-    const children = await this.subRuns.cancelChildren({ runId, def, st });
-    if (children.length) return children;
-    const done = Object.entries(st.steps)
-      .filter(([id, s]) => s.status === 'completed' && !st.compensated.has(id))
-      .filter(([id]) => {
-        const step = def.steps[id] as StepDefinition;
-        return step.kind === 'action' && !!step.compensate;
-      })
-      .sort((a, b) => (b[1].completedAt ?? 0) - (a[1].completedAt ?? 0));
-    const first = done[0];
-    const item = this.items.itemsToCompensate(def, st)[0];
-    // Parallel action items and whole steps are compensated together, newest completion first.
-    if (item && (!first || item.completedAt > (first[1].completedAt ?? 0)))
-      return this.items.compensateItem({ runId, def, stepId: item.stepId, index: item.index, st });
-    if (first) return this.steps.compensate({ runId, def, stepId: first[0], st });
-    return [
-      st.cancelRequested
-        ? { type: 'run_finished', status: 'cancelled' }
-        : { type: 'run_finished', status: 'failed', ...(st.error ? { error: st.error } : {}) },
-    ];
+    return nextWork(this.workDeps, { runId, def, st, nowMs });
   }
 }

@@ -262,8 +262,8 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
     let crashes = 0;
     const first = await invoicesEngine(t.store, invoicesConfig(erp.url), {
       leaseMs: 200,
-      crash: () => {
-        if (crashes++ === 0) throw new Error('simulated crash');
+      crash: (point) => {
+        if (point === 'workflow.after-action-submit' && crashes++ === 0) throw new Error('simulated crash');
       },
     });
     await engine.close();
