@@ -261,7 +261,7 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
   it('resumes on a new engine after a crash between submitting an action and recording it, with no effect repeated', async () => {
     let crashes = 0;
     const first = await invoicesEngine(t.store, invoicesConfig(erp.url), {
-      leaseMs: 200,
+      leaseMs: 10_000,
       crash: (point) => {
         if (point === 'workflow.after-action-submit' && crashes++ === 0) throw new Error('simulated crash');
       },
@@ -278,7 +278,8 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
     extra.store = await t.reopen();
     extra.engine = await invoicesEngine(extra.store, invoicesConfig(erp.url));
     expect(await extra.engine.workflows.tick()).toBe(0); // still leased to the dead node
-    await sleep(250);
+    // Once the lease has run out (a tick from 11 s later, rather than a sleep), this node takes the run over.
+    expect(await extra.engine.workflows.tick(Date.now() + 11_000)).toBe(1);
     await extra.engine.workflows.drain();
     const done = await extra.engine.workflows.get(run.id);
     expect(done.status).toBe('completed');
