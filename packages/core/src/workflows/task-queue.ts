@@ -119,7 +119,12 @@ export class TaskQueue {
   }
 
   /** The agents that hold or answered a step attempt's tasks (not delegated ones), but for the task of `exceptItem`. */
-  async agentsOnStep(p: { runId: string; stepId: string; attempt: number; exceptItem?: number }): Promise<string[]> {
+  async agentsOnStep(p: {
+    runId: string;
+    stepId: string;
+    attempt: number;
+    exceptItem?: number;
+  }): Promise<string[]> {
     const rows = await this.d.db.all<{ agent_id: string }>(
       `SELECT DISTINCT agent_id FROM workflow_tasks
        WHERE run_id = ? AND step_id = ? AND attempt = ? AND parent_task_id IS NULL AND item <> ?
