@@ -35,6 +35,10 @@ const definitions = [
     },
     { output: 'steps.synth' },
   ),
+  wf('fan-slow', {
+    drafts: { kind: 'parallel', over: '[1, 2]', do: { kind: 'task', role: 'clerk' }, timeout: '1s' },
+  }),
+  wf('vote-slow', { decide: { kind: 'consensus', role: 'voter', agents: 3, quorum: 2, timeout: '1s' } }),
   wf('vote-workers', { decide: { kind: 'consensus', role: 'voter', agents: 3, quorum: 2, input: 'input' } }),
 ];
 
@@ -224,6 +228,32 @@ describe.each(backends)('worker task items on $name', (backend) => {
     );
     const audits = await t.raw(`SELECT subject FROM audit_log WHERE type = 'task.created'`);
     expect(audits).toHaveLength(2);
+  });
+
+  it('bounds waiting items by the step timeout: their tasks are cancelled and the step fails with timeout', async () => {
+    const fan = await start(engine, 'fan-slow', {});
+    const vote = await start(engine, 'vote-slow', {});
+    await answer('voter-1', await claim('voter-1'), { vote: 'yes' });
+    const held = await claim('voter-2');
+    await sleep(1100); // past both steps' deadline
+    await engine.workflows.drain();
+    for (const [runId, stepId] of [
+      [fan, 'drafts'],
+      [vote, 'decide'],
+    ] as const) {
+      const view = await engine.workflows.get(runId);
+      expect(view.status).toBe('failed');
+      expect(view.steps[stepId]?.error?.code).toBe('timeout');
+    }
+    expect((await tasksOf(fan, 'drafts')).map((x) => x.status)).toEqual(['cancelled', 'cancelled']);
+    expect((await tasksOf(vote, 'decide')).map((x) => x.status).sort()).toEqual([
+      'cancelled',
+      'cancelled',
+      'completed',
+    ]);
+    await expect(
+      engine.workflows.tasks.complete(await agent('voter-2'), (held as WorkflowTask).id, { vote: 'yes' }),
+    ).rejects.toThrow(/not claimed/);
   });
 
   it('cancels the open item tasks when the run is cancelled; the agent holding one can no longer answer', async () => {
