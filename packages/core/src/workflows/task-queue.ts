@@ -282,6 +282,17 @@ export class TaskQueue {
     return t;
   }
 
+  /** Whether the agent is kept off the task: in its `excludeAgents`, or holding or having answered a sibling. */
+  private async mayNotTake(tx: Executor, task: WorkflowTask, agentId: string): Promise<boolean> {
+    if (task.excludeAgents.includes(agentId)) return true;
+    if (!task.distinctAgents) return false;
+    const r = await tx.get(
+      `SELECT 1 AS taken FROM workflow_tasks t WHERE t.id = ? AND EXISTS (${SIBLING_TAKEN_SQL})`,
+      [task.id, agentId],
+    );
+    return r !== undefined;
+  }
+
   /** Extends the claim's lease; answers the task with its new `leaseUntil`. */
   async heartbeat(agent: Agent, id: string, nowMs = Date.now()): Promise<WorkflowTask> {
     return this.d.db.tx(async (tx) => {
@@ -429,6 +440,14 @@ export class TaskQueue {
     }
     const t = await this.d.db.tx(async (tx) => {
       const task = await this.held(tx, agent, id, nowMs);
+      // Handed to an agent that may not claim it, the task would wait forever.
+      if (p.toAgent !== undefined && (await this.mayNotTake(tx, task, p.toAgent)))
+        throw new UserError(
+          `agent '${p.toAgent}' may not take task ${id} (excluded, or answers another item)`,
+          {
+            field: 'toAgent',
+          },
+        );
       const note: TaskNote = {
         kind: 'handoff',
         from: `agent:${agent.id}`,

@@ -179,6 +179,23 @@ describe.each(backends)('worker task items on $name', (backend) => {
     ]);
   });
 
+  it('refuses to hand a consensus item to an agent that answered another item of the step', async () => {
+    const runId = await start(engine, 'vote-workers', {});
+    await answer('voter-1', await claim('voter-1'), { vote: 'yes' });
+    const held = (await claim('voter-2')) as WorkflowTask;
+    const q = engine.workflows.tasks;
+    await expect(
+      q.handoff(await agent('voter-2'), held.id, { toAgent: 'voter-1', note: 'you decide' }),
+    ).rejects.toMatchObject({ field: 'toAgent' });
+    const moved = await q.handoff(await agent('voter-2'), held.id, {
+      toAgent: 'voter-3',
+      note: 'you decide',
+    });
+    expect(moved).toMatchObject({ status: 'open', agentId: 'voter-3' });
+    expect((await claim('voter-3'))?.id).toBe(held.id);
+    expect((await engine.workflows.get(runId)).status).toBe('running');
+  });
+
   it('takes back the unanswered consensus task once a quorum agrees', async () => {
     const runId = await start(engine, 'vote-workers', {});
     await answer('voter-1', await claim('voter-1'), { vote: 'no' });
