@@ -262,6 +262,8 @@ export { checkWorkflowCalls } from './workflows/steps/kinds-schema.js';
 export type { ParallelItemTemplate, ParallelItemTemplateInput } from './workflows/steps/kinds-schema.js';
 export { itemActionKey, itemCompensationKey, ruleTaskItems } from './workflows/steps/items.js';
 export type { TaskItem, TaskItemRunner } from './workflows/steps/items.js';
+export { WorkerTaskItems } from './workflows/steps/worker-items.js';
+export type { WorkerTaskItemsDeps } from './workflows/steps/worker-items.js';
 export { childRunId } from './workflows/steps/sub-workflow.js';
 export type { RunSignal } from './workflows/steps/signals.js';
 export type { BreakerView } from './workflows/step-gates.js';

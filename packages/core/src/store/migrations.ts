@@ -264,6 +264,7 @@ CREATE TABLE workflow_tasks (
   input_json TEXT NOT NULL,
   context_json TEXT,
   exclude_agents_json TEXT,
+  distinct_agents INTEGER NOT NULL DEFAULT 0,
   agent_id TEXT,
   lease_until BIGINT NOT NULL DEFAULT 0,
   claims INTEGER NOT NULL DEFAULT 0,

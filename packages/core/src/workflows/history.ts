@@ -82,7 +82,16 @@ export type ItemEvent =
       items?: unknown[];
     }
   | { type: 'item_started'; stepId: string; attempt: number; index: number; agent?: string }
-  | { type: 'item_waiting'; stepId: string; attempt: number; index: number; actionId: string }
+  | {
+      type: 'item_waiting';
+      stepId: string;
+      attempt: number;
+      index: number;
+      /** An action item waiting for its approval. */
+      actionId?: string;
+      /** A task item waiting for the agent that takes its worker task. */
+      taskId?: string;
+    }
   | {
       type: 'item_completed';
       stepId: string;
@@ -108,6 +117,8 @@ export interface ItemState {
   output?: unknown;
   error?: WorkflowFailure;
   actionId?: string;
+  /** The worker task of a task item taken from the task queue. */
+  taskId?: string;
   /** The agent the item was routed to (task items). */
   agent?: string;
   /** Order in which the item completed (for compensation). */
@@ -349,7 +360,8 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
           if (e.agent) it.agent = e.agent;
         } else if (e.type === 'item_waiting') {
           it.status = 'waiting';
-          it.actionId = e.actionId;
+          if (e.actionId) it.actionId = e.actionId;
+          if (e.taskId) it.taskId = e.taskId;
         } else if (e.type === 'item_completed') {
           it.status = 'completed';
           it.output = e.output;

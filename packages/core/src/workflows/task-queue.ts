@@ -45,7 +45,18 @@ export interface CreateTaskParams {
   context?: TaskContext;
   /** Agents that may not take it (e.g. consensus voters that already answered). */
   excludeAgents?: readonly string[];
+  /** No agent may answer two tasks of this step attempt (consensus items); enforced when agents claim. */
+  distinctAgents?: boolean;
 }
+
+/**
+ * A sibling task of `t` (same step attempt, not delegated) that the agent (the parameter) holds or has answered:
+ * such an agent may not take `t` when `t.distinct_agents` is set. The claim holds the agent's row lock, so one
+ * agent's claims are serialized and the check cannot race with itself.
+ */
+const SIBLING_TAKEN_SQL = `SELECT 1 FROM workflow_tasks o
+  WHERE o.run_id = t.run_id AND o.step_id = t.step_id AND o.attempt = t.attempt AND o.parent_task_id IS NULL
+    AND o.id <> t.id AND o.agent_id = ? AND o.status IN ('claimed', 'escalated', 'completed', 'failed')`;
 
 const ACTIVE: readonly TaskStatus[] = ['open', 'claimed', 'escalated'];
 const ACTIVE_SQL = `('open', 'claimed', 'escalated')`;
@@ -107,6 +118,23 @@ export class TaskQueue {
     return r ? toTask(r) : undefined;
   }
 
+  /** The agents that hold or answered a step attempt's tasks (not delegated ones), but for the task of `exceptItem`. */
+  async agentsOnStep(p: {
+    runId: string;
+    stepId: string;
+    attempt: number;
+    exceptItem?: number;
+  }): Promise<string[]> {
+    const rows = await this.d.db.all<{ agent_id: string }>(
+      `SELECT DISTINCT agent_id FROM workflow_tasks
+       WHERE run_id = ? AND step_id = ? AND attempt = ? AND parent_task_id IS NULL AND item <> ?
+         AND agent_id IS NOT NULL AND status IN ('claimed', 'escalated', 'completed', 'failed')
+       ORDER BY agent_id`,
+      [p.runId, p.stepId, p.attempt, p.exceptItem ?? -1],
+    );
+    return rows.map((r) => r.agent_id);
+  }
+
   /** Tasks, newest first, optionally of one run, status, role or parent. */
   async list(
     filter: {
@@ -148,9 +176,9 @@ export class TaskQueue {
       const now = new Date().toISOString();
       const { changes } = await ex.run(
         `INSERT INTO workflow_tasks (id, run_id, step_id, attempt, item, role, parent_task_id, depth, status, priority,
-           input_json, context_json, exclude_agents_json, agent_id, lease_until, claims, lost_leases, output_json,
-           error_json, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, NULL, 0, 'open', ?, ?, ?, ?, NULL, 0, 0, 0, NULL, NULL, ?, ?)
+           input_json, context_json, exclude_agents_json, distinct_agents, agent_id, lease_until, claims, lost_leases,
+           output_json, error_json, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, NULL, 0, 'open', ?, ?, ?, ?, ?, NULL, 0, 0, 0, NULL, NULL, ?, ?)
          ON CONFLICT (id) DO NOTHING`,
         [
           id,
@@ -163,6 +191,7 @@ export class TaskQueue {
           JSON.stringify(p.input ?? null),
           p.context && Object.keys(p.context).length ? JSON.stringify(p.context) : null,
           p.excludeAgents?.length ? JSON.stringify([...p.excludeAgents]) : null,
+          p.distinctAgents ? 1 : 0,
           now,
           now,
         ],
@@ -215,11 +244,12 @@ export class TaskQueue {
       );
       if (Number(held?.n ?? 0) >= this.maxTasksPerAgent) return undefined;
       const row = await tx.get<TaskRow>(
-        `SELECT * FROM workflow_tasks
+        `SELECT * FROM workflow_tasks t
          WHERE status = 'open' AND role = ? AND (agent_id IS NULL OR agent_id = ?)
            AND (exclude_agents_json IS NULL OR exclude_agents_json NOT LIKE ?)
+           AND (distinct_agents = 0 OR NOT EXISTS (${SIBLING_TAKEN_SQL}))
          ORDER BY priority DESC, created_at, id LIMIT 1${this.d.db.skipLocked}`,
-        [a.role, a.id, `%${JSON.stringify(a.id)}%`],
+        [a.role, a.id, `%${JSON.stringify(a.id)}%`, a.id],
       );
       if (!row) return undefined;
       const now = new Date(nowMs).toISOString();
@@ -250,6 +280,17 @@ export class TaskQueue {
     if (t.leaseUntil < nowMs)
       throw new ConflictError(`the lease of ${agent.id} on task ${id} has run out`, { field: 'taskId' });
     return t;
+  }
+
+  /** Whether the agent is kept off the task: in its `excludeAgents`, or holding or having answered a sibling. */
+  private async mayNotTake(tx: Executor, task: WorkflowTask, agentId: string): Promise<boolean> {
+    if (task.excludeAgents.includes(agentId)) return true;
+    if (!task.distinctAgents) return false;
+    const r = await tx.get(
+      `SELECT 1 AS taken FROM workflow_tasks t WHERE t.id = ? AND EXISTS (${SIBLING_TAKEN_SQL})`,
+      [task.id, agentId],
+    );
+    return r !== undefined;
   }
 
   /** Extends the claim's lease; answers the task with its new `leaseUntil`. */
@@ -399,6 +440,14 @@ export class TaskQueue {
     }
     const t = await this.d.db.tx(async (tx) => {
       const task = await this.held(tx, agent, id, nowMs);
+      // Handed to an agent that may not claim it, the task would wait forever.
+      if (p.toAgent !== undefined && (await this.mayNotTake(tx, task, p.toAgent)))
+        throw new UserError(
+          `agent '${p.toAgent}' may not take task ${id} (excluded, or answers another item)`,
+          {
+            field: 'toAgent',
+          },
+        );
       const note: TaskNote = {
         kind: 'handoff',
         from: `agent:${agent.id}`,

@@ -30,6 +30,7 @@ import { fireSchedules } from './schedules.js';
 import { acceptWebhook } from './webhook-trigger.js';
 import type { WebhookDelivery } from './webhook-trigger.js';
 import { ItemSteps } from './steps/items.js';
+import { WorkerTaskItems } from './steps/worker-items.js';
 import { checkWorkflowCalls } from './steps/kinds-schema.js';
 import { SignalStore } from './steps/signals.js';
 import type { RunSignal } from './steps/signals.js';
@@ -200,12 +201,6 @@ export class WorkflowEngine {
       crash: this.crash,
     });
     checkWorkflowCalls(o.definitions);
-    this.items = new ItemSteps({
-      agents: o.agents,
-      actions: o.actions,
-      rules: this.rules,
-      crash: this.crash,
-    });
     this.signals = new SignalStore({ db: o.db, audit: o.audit });
     this.subRuns = new SubRuns({
       db: o.db,
@@ -235,6 +230,13 @@ export class WorkflowEngine {
       o.tasks,
     );
     this.workerSteps = new WorkerTaskStep(o.db, this.tasks);
+    this.items = new ItemSteps({
+      agents: o.agents,
+      actions: o.actions,
+      rules: this.rules,
+      crash: this.crash,
+      workerItems: new WorkerTaskItems({ db: o.db, tasks: this.tasks }),
+    });
     this.workDeps = {
       steps: this.steps,
       items: this.items,

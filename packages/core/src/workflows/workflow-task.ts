@@ -43,6 +43,11 @@ export interface WorkflowTask {
   context: TaskContext;
   /** Agents that may not take this task. */
   excludeAgents: string[];
+  /**
+   * No agent answers two tasks of the step attempt (consensus items): an agent that holds or answered a sibling
+   * task may not take this one.
+   */
+  distinctAgents: boolean;
   /** The claiming agent (claimed, and kept once over); for an open task, the only agent it is handed to. */
   agentId: string | null;
   /** Epoch ms the claim's lease runs out. */
@@ -70,6 +75,7 @@ export interface TaskRow {
   input_json: string;
   context_json: string | null;
   exclude_agents_json: string | null;
+  distinct_agents: number | string;
   agent_id: string | null;
   lease_until: number | string;
   claims: number | string;
@@ -96,6 +102,7 @@ export function toTask(r: TaskRow): WorkflowTask {
     input: JSON.parse(r.input_json),
     context: r.context_json ? (JSON.parse(r.context_json) as TaskContext) : {},
     excludeAgents: r.exclude_agents_json ? (JSON.parse(r.exclude_agents_json) as string[]) : [],
+    distinctAgents: Number(r.distinct_agents) === 1,
     agentId: r.agent_id,
     leaseUntil: Number(r.lease_until),
     claims: Number(r.claims),

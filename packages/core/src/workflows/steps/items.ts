@@ -16,6 +16,7 @@ import type {
 import { actionOutcome, evaluate, failStep, failure, stepActionKey } from '../step-runner.js';
 import type { RuleHandler, WorkflowCrashPoint } from '../step-runner.js';
 import type { ParallelItemTemplate } from './kinds-schema.js';
+import type { WorkerTaskItems } from './worker-items.js';
 
 type ParallelStep = Extract<StepDefinition, { kind: 'parallel' }>;
 type ConsensusStep = Extract<StepDefinition, { kind: 'consensus' }>;
@@ -27,11 +28,21 @@ export interface TaskItem {
   attempt: number;
   index: number;
   role: string;
-  rule: string;
+  /** The in-process rule handler; without one the item is a worker task (see {@link WorkerTaskItems}). */
+  rule?: string;
   input: unknown;
   /** Agents that must not take this item (consensus: those that answered the other items). */
   exclude: readonly string[];
   scope: ReturnType<typeof expressionScope>;
+  /** `running`: just started (a worker item creates its task); `waiting`: its worker task is out. */
+  status: 'running' | 'waiting';
+  /** No agent may answer two items of the step (consensus). */
+  distinctAgents: boolean;
+  /** The run's priority (`priority:` of the workflow), given to worker tasks. */
+  priority: number;
+  nowMs: number;
+  /** The step's deadline (`timeout:`), which bounds how long an item waits for its worker task. */
+  deadlineMs?: number;
 }
 
 /**
@@ -46,8 +57,10 @@ export interface ItemDeps {
   actions: ActionService;
   rules: ReadonlyMap<string, RuleHandler>;
   crash: (point: WorkflowCrashPoint) => void;
-  /** Runs task items; default {@link ruleTaskItems} (in-process rule handlers). */
+  /** Runs task items that have a `rule:`; default {@link ruleTaskItems} (in-process rule handlers). */
   taskItem?: TaskItemRunner;
+  /** Runs task items without `rule:` as worker tasks in the task queue; without it such items fail. */
+  workerItems?: Pick<WorkerTaskItems, 'run' | 'cancelOpen'>;
 }
 
 /** The step a kind works on, as the engine hands it over. */
@@ -81,8 +94,16 @@ export function ruleTaskItems(d: Pick<ItemDeps, 'agents' | 'rules'>): TaskItemRu
       .sort((a, b) => a.id.localeCompare(b.id));
     const agent = agents[0];
     if (!agent) return fail(failure('no_agent', `no other active agent has role '${t.role}'`, false));
-    const handler = d.rules.get(t.rule);
-    if (!handler) return fail(failure('task_failed', `unknown rule handler '${t.rule}'`, false), agent.id);
+    const handler = t.rule === undefined ? undefined : d.rules.get(t.rule);
+    if (!handler)
+      return fail(
+        failure(
+          'task_failed',
+          t.rule === undefined ? 'no task queue for worker task items' : `unknown rule handler '${t.rule}'`,
+          false,
+        ),
+        agent.id,
+      );
     try {
       const output = (await handler({
         runId: t.runId,
@@ -129,7 +150,21 @@ export class ItemSteps {
   private readonly taskItem: TaskItemRunner;
 
   constructor(private readonly d: ItemDeps) {
-    this.taskItem = d.taskItem ?? ruleTaskItems(d);
+    const rules = d.taskItem ?? ruleTaskItems(d);
+    const worker = d.workerItems;
+    this.taskItem = (t) => (t.rule !== undefined || !worker ? rules(t) : worker.run(t));
+  }
+
+  /** The fields every task item of a step shares. */
+  private itemBase(p: KindStepParams, s: StepState) {
+    return {
+      runId: p.runId,
+      stepId: p.stepId,
+      attempt: s.attempt,
+      priority: p.def.priority ?? 0,
+      nowMs: p.nowMs,
+      ...(s.deadlineMs !== undefined ? { deadlineMs: s.deadlineMs } : {}),
+    };
   }
 
   /** The next piece of work of a running parallel step. */
@@ -195,13 +230,15 @@ export class ItemSteps {
       try {
         const input = tpl.input ? await evaluate(tpl.input, scope, `${field}.input`) : scope.item;
         return await this.taskItem({
-          runId: p.runId,
-          ...base,
+          ...this.itemBase(p, s),
+          index,
           role: tpl.role,
-          rule: tpl.rule,
+          ...(tpl.rule !== undefined ? { rule: tpl.rule } : {}),
           input,
           exclude: [],
           scope: expressionScope(p.st),
+          status: it.status === 'waiting' ? 'waiting' : 'running',
+          distinctAgents: false,
         });
       } catch (err) {
         if (!(err instanceof UserError)) throw err;
@@ -258,9 +295,16 @@ export class ItemSteps {
     const step = p.def.steps[p.stepId] as ConsensusStep;
     const s = p.st.steps[p.stepId] as StepState;
     const base = { stepId: p.stepId, attempt: s.attempt };
-    const fail = (code: string, message: string) => [
-      failStep(step, p.stepId, s, failure(code, message, false), p.nowMs),
-    ];
+    const open = (items: readonly ItemState[]) =>
+      items.flatMap((i, index) => (i.status === 'running' || i.status === 'waiting' ? [index] : []));
+    // A decided consensus takes back the worker tasks of voters that have not answered (none for rule items).
+    const settle = async (events: WorkflowEvent[]) => {
+      if (!step.rule && s.items && this.d.workerItems)
+        await this.d.workerItems.cancelOpen({ ...base, runId: p.runId, indexes: open(s.items) });
+      return events;
+    };
+    const fail = (code: string, message: string, error?: WorkflowFailure) =>
+      settle([failStep(step, p.stepId, s, error ?? failure(code, message, false), p.nowMs)]);
     if (!s.items) {
       const active = await this.d.agents.list({ role: step.role, status: 'active' });
       if (active.length < step.agents)
@@ -288,32 +332,35 @@ export class ItemSteps {
       const key = canonicalJson(value);
       const n = (tally.get(key) ?? 0) + 1;
       tally.set(key, n);
-      if (n >= step.quorum) return [{ type: 'step_completed', ...base, output: { value, votes } }];
+      if (n >= step.quorum) return settle([{ type: 'step_completed', ...base, output: { value, votes } }]);
     }
-    const open = items.filter((i) => i.status !== 'completed' && i.status !== 'failed').length;
+    const unanswered = items.filter((i) => i.status !== 'completed' && i.status !== 'failed').length;
     const best = Math.max(0, ...tally.values());
-    if (best + open < step.quorum)
+    if (best + unanswered < step.quorum)
       return fail(
         'no_consensus',
         `step ${p.stepId}: ${best} of ${step.agents} agents agree at most; ${step.quorum} needed`,
+        // Voters that ran out of time (step `timeout`) make it a timeout, retryable per the step's policy.
+        items.find((i) => i.status === 'failed' && i.error?.code === 'timeout')?.error,
       );
     const exclude = items.flatMap((i) => (i.agent ? [i.agent] : []));
     for (const [index, it] of items.entries()) {
-      if (it.status === 'running') {
+      if (it.status === 'running' || it.status === 'waiting') {
         const scope = expressionScope(p.st);
         const input = step.input
           ? await evaluate(step.input, scope, `steps.${p.stepId}.input`).catch((err: Error) => err)
           : scope.input;
         if (input instanceof Error) return fail('bad_input', input.message);
         const events = await this.taskItem({
-          runId: p.runId,
-          ...base,
+          ...this.itemBase(p, s),
           index,
           role: step.role,
-          rule: step.rule,
+          ...(step.rule !== undefined ? { rule: step.rule } : {}),
           input,
           exclude,
           scope,
+          status: it.status,
+          distinctAgents: true,
         });
         if (events.length) return events;
       }

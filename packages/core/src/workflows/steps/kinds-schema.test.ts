@@ -118,6 +118,29 @@ describe('definitions of the parallel, consensus, wait and workflow kinds', () =
     ).toBe("steps.v.role: unknown role 'voter' (no agent has it)");
   });
 
+  it('accepts task items and voters without a rule handler (worker tasks), still checking their role', () => {
+    const ctx = { roles: new Set(['clerk', 'voter']), rules: new Set(['r']) };
+    const def = parseWorkflow(
+      base({
+        f: { kind: 'parallel', over: 'input', do: { kind: 'task', role: 'clerk' } },
+        v: { kind: 'consensus', role: 'voter', agents: 3, quorum: 2 },
+      }),
+      ctx,
+    );
+    expect(def.steps.f).toMatchObject({ do: { kind: 'task', role: 'clerk' } });
+    expect(def.steps.v).not.toHaveProperty('rule');
+    expect(
+      message(() =>
+        parseWorkflow(base({ v: { kind: 'consensus', role: 'judge', agents: 1, quorum: 1 } }), ctx),
+      ),
+    ).toBe("steps.v.role: unknown role 'judge' (no agent has it)");
+    expect(
+      message(() =>
+        parseWorkflow(base({ f: { kind: 'parallel', over: 'input', do: { kind: 'task' } as never } }), ctx),
+      ),
+    ).toMatch(/^steps\.f\.do\.role: /);
+  });
+
   it('refuses a sub-run of an unknown workflow', () => {
     const def = base({ s: { kind: 'workflow', workflow: 'nope' } });
     expect(message(() => parseWorkflow(def, { workflows: new Set(['wf']) }))).toBe(

@@ -43,8 +43,8 @@ export function kindSchemas<C extends z.ZodRawShape, A extends z.ZodRawShape, T 
       kind: z.literal('consensus'),
       /** Role of the voting agents; each item goes to a different active agent of the role. */
       role: z.string().min(1),
-      /** The in-process rule handler each agent answers with. */
-      rule: z.string().min(1),
+      /** The in-process rule handler each agent answers with; without one each item is a worker task. */
+      rule: z.string().min(1).optional(),
       /** How many agents are asked (M). */
       agents: z.number().int().min(1).max(50),
       /** How many answers must agree (N). */
@@ -97,7 +97,7 @@ export type ParallelItemTemplate =
       description?: string;
       compensate?: { tool: string; input: string; as?: string };
     }
-  | { kind: 'task'; role: string; rule: string; input?: string; description?: string };
+  | { kind: 'task'; role: string; rule?: string; input?: string; description?: string };
 
 /** A parallel step's item as written (action `input` and `compensate.input` default to `{}`). */
 export type ParallelItemTemplateInput =
@@ -126,7 +126,7 @@ export function checkKindStep(step: StepDefinition, at: string, c: KindCheckCont
       if (d.kind === 'action' && d.compensate) c.check(d.compensate.input, `${at}.do.compensate.input`);
       if (d.kind === 'task' && c.roles && !c.roles.has(d.role))
         throw new UserError(`unknown role '${d.role}' (no agent has it)`, { field: `${at}.do.role` });
-      if (d.kind === 'task' && c.rules && !c.rules.has(d.rule))
+      if (d.kind === 'task' && d.rule && c.rules && !c.rules.has(d.rule))
         throw new UserError(`unknown rule handler '${d.rule}'`, { field: `${at}.do.rule` });
       return;
     }
