@@ -39,6 +39,8 @@ export type WorkflowEvent =
       atMs: number;
       untilMs?: number;
       restart?: boolean;
+      /** With `restart`: the step's compensation was denied; it is submitted again under a new key. */
+      compensation?: boolean;
     }
   /** A human held the run: it starts no new step and submits nothing until `run_resumed`. */
   | { type: 'run_paused'; actor: string; reason?: string }
@@ -199,6 +201,8 @@ export interface StepState {
   pausedDetail?: string;
   /** Attempts given back because an intervention denied their action (they do not count against `retry`). */
   freeAttempts?: number;
+  /** Compensations an intervention denied: the next one is submitted under a new key. */
+  compensationRestarts?: number;
   /** The group the step was escalated to, and during which attempt. */
   escalatedTo?: string;
   escalatedAttempt?: number;
@@ -305,7 +309,8 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
         s.pausedReason = e.reason ?? 'breaker';
         if (e.detail !== undefined) s.pausedDetail = e.detail;
         else delete s.pausedDetail;
-        if (e.restart) {
+        if (e.restart && e.compensation) s.compensationRestarts = (s.compensationRestarts ?? 0) + 1;
+        else if (e.restart) {
           s.status = 'pending';
           s.freeAttempts = (s.freeAttempts ?? 0) + 1;
           delete s.actionId;

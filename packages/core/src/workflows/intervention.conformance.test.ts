@@ -201,6 +201,41 @@ describe.each(backends)('intervention pauses running workflows on $name', (backe
     expect(post.idempotencyKey).toBe(`wf:${run.id}:post:2`);
   });
 
+  it('does not lose a compensation the pipeline denied under a switch engaged mid-submit', async () => {
+    erp.state.failNotify = true;
+    const run = await engine.workflows.start('invoice-approval', doc('inv-void'), 'human:ada');
+    const submit = engine.actions.submit.bind(engine.actions);
+    let engaged = false;
+    engine.actions.submit = async (agent, req, opts) => {
+      if (!engaged && req.tool === 'erp.void_invoice') {
+        engaged = true;
+        await engine.killSwitches.set({ scope: 'role:poster', active: true }, 'human:ada');
+      }
+      return submit(agent, req, opts);
+    };
+    for (let i = 0; i < 5 && (await engine.workflows.get(run.id)).status === 'running'; i++) {
+      await engine.workflows.drain();
+      await new Promise((r) => setTimeout(r, 1100)); // the notify step's retry backoff (1 s)
+    }
+    await engine.workflows.drain();
+    let view = await engine.workflows.get(run.id);
+    expect(view.status).toBe('compensating');
+    expect(erp.calls('POST /invoices/:id/void')).toBe(0);
+    expect(paused(view.events).at(-1)).toMatchObject({ restart: true, compensation: true, stepId: 'post' });
+    await engine.killSwitches.set({ scope: 'role:poster', active: false }, 'human:ada');
+    await engine.workflows.drain();
+    view = await engine.workflows.get(run.id);
+    expect(view.status).toBe('failed');
+    expect(erp.calls('POST /invoices/:id/void')).toBe(1);
+    const voids = (await engine.actions.list({})).filter((a) => a.tool === 'erp.void_invoice');
+    expect(voids.map((a) => [a.status, a.idempotencyKey])).toEqual(
+      expect.arrayContaining([
+        ['denied', `wf:${run.id}:post:compensate`],
+        ['succeeded', `wf:${run.id}:post:compensate:retry1`],
+      ]),
+    );
+  });
+
   it('pauses parallel action items and their compensation-free fan-in until the agent is back', async () => {
     await t.store.agents.setStatus('poster', 'pause', 'human:ada');
     const run = await engine.workflows.start('post-many', {}, 'human:ada');

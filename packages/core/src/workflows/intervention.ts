@@ -92,16 +92,17 @@ export class InterventionGate {
 
 /**
  * The `step_paused` event for a step an intervention holds, or none when the step is already paused for the same
- * reason (one event per hold, not one per tick).
+ * reason (one event per hold, not one per tick). `restart`: the pipeline denied the attempt's action (see
+ * {@link interventionDenial}); `compensation`: it was the step's compensation that was denied.
  */
 export function interventionPause(
   stepId: string,
   s: StepState,
   detail: string,
   nowMs: number,
-  restart = false,
+  opts: { restart?: boolean; compensation?: boolean } = {},
 ): WorkflowEvent[] {
-  if (!restart && s.pausedReason === 'intervention' && s.pausedDetail === detail) return [];
+  if (!opts.restart && s.pausedReason === 'intervention' && s.pausedDetail === detail) return [];
   return [
     {
       type: 'step_paused',
@@ -109,7 +110,8 @@ export function interventionPause(
       reason: 'intervention',
       detail,
       atMs: nowMs,
-      ...(restart ? { restart: true } : {}),
+      ...(opts.restart ? { restart: true } : {}),
+      ...(opts.compensation ? { compensation: true } : {}),
     },
   ];
 }

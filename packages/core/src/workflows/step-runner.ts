@@ -51,9 +51,12 @@ export function stepActionKey(runId: string, stepId: string, attempt: number): s
   return `wf:${runId}:${stepId}:${attempt}`;
 }
 
-/** Idempotency key of a step's compensation action. */
-export function compensationKey(runId: string, stepId: string): string {
-  return `wf:${runId}:${stepId}:compensate`;
+/**
+ * Idempotency key of a step's compensation action; `restarts` (compensations an intervention denied) gives the
+ * next submission a new key, since the denied one stays recorded under the old.
+ */
+export function compensationKey(runId: string, stepId: string, restarts = 0): string {
+  return `wf:${runId}:${stepId}:compensate${restarts ? `:retry${restarts}` : ''}`;
 }
 
 /** Evaluates a JSONata expression; a failure is a {@link UserError} naming `field`. */
@@ -186,7 +189,7 @@ export class StepRunner {
     // An intervention engaged after the check above: the pipeline denied the action. Pause rather than fail; the
     // attempt is given back, and the step starts again under a new key once the hold is lifted.
     const denied = this.d.intervention ? interventionDenial(view) : undefined;
-    if (denied) return interventionPause(p.stepId, s, denied, p.nowMs, true);
+    if (denied) return interventionPause(p.stepId, s, denied, p.nowMs, { restart: true });
     return this.mapAction(view, step, p.stepId, s, p.nowMs);
   }
 
@@ -356,7 +359,7 @@ export class StepRunner {
       view = await this.d.actions.submit(agent, {
         tool: c.tool,
         input: (input ?? {}) as Record<string, unknown>,
-        idempotencyKey: compensationKey(p.runId, p.stepId),
+        idempotencyKey: compensationKey(p.runId, p.stepId, s.compensationRestarts),
         sessionId: `wf:${p.runId}`,
         reason: `compensates step ${p.stepId} of run ${p.runId}`,
       });
@@ -370,6 +373,10 @@ export class StepRunner {
       throw err;
     }
     if (view.status === 'pending_approval' || view.status === 'executing') return [];
+    // A switch engaged after the check: the saga must not lose this compensation; pause and submit it again later.
+    const denied = this.d.intervention ? interventionDenial(view) : undefined;
+    if (denied)
+      return interventionPause(p.stepId, s, denied, Date.now(), { restart: true, compensation: true });
     return [{ type: 'compensation_done', stepId: p.stepId, actionId: view.id, status: view.status }];
   }
 }
