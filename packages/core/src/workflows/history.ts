@@ -41,6 +41,8 @@ export type WorkflowEvent =
       restart?: boolean;
       /** With `restart`: the step's compensation was denied; it is submitted again under a new key. */
       compensation?: boolean;
+      /** With `restart`: this parallel item's action was denied; the item starts again under a new key. */
+      index?: number;
     }
   /** A human held the run: it starts no new step and submits nothing until `run_resumed`. */
   | { type: 'run_paused'; actor: string; reason?: string }
@@ -134,6 +136,8 @@ export interface ItemState {
   agent?: string;
   /** Order in which the item completed (for compensation). */
   completedAt?: number;
+  /** Times an intervention denied the item's action in this attempt: its next submission gets a new key. */
+  restarts?: number;
 }
 
 /** A signal sent to the run, once the engine has recorded it in the history. */
@@ -309,8 +313,13 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
         s.pausedReason = e.reason ?? 'breaker';
         if (e.detail !== undefined) s.pausedDetail = e.detail;
         else delete s.pausedDetail;
+        const item = e.index === undefined ? undefined : s.items?.[e.index];
         if (e.restart && e.compensation) s.compensationRestarts = (s.compensationRestarts ?? 0) + 1;
-        else if (e.restart) {
+        else if (e.restart && item) {
+          item.status = 'pending';
+          item.restarts = (item.restarts ?? 0) + 1;
+          delete item.actionId;
+        } else if (e.restart) {
           s.status = 'pending';
           s.freeAttempts = (s.freeAttempts ?? 0) + 1;
           delete s.actionId;

@@ -251,6 +251,34 @@ describe.each(backends)('intervention pauses running workflows on $name', (backe
     expect(posts()).toBe(2);
   });
 
+  it('gives a parallel item back when the pipeline denied it under a switch engaged mid-submit', async () => {
+    const run = await engine.workflows.start('post-many', {}, 'human:ada');
+    const submit = engine.actions.submit.bind(engine.actions);
+    let engaged = false;
+    engine.actions.submit = async (agent, req, opts) => {
+      if (!engaged && req.tool === 'erp.post_invoice') {
+        engaged = true;
+        await engine.killSwitches.set({ scope: 'agent:poster', active: true }, 'human:ada');
+      }
+      return submit(agent, req, opts);
+    };
+    await engine.workflows.drain();
+    let view = await engine.workflows.get(run.id);
+    expect(view.status).toBe('running');
+    expect(paused(view.events).at(-1)).toMatchObject({ restart: true, index: 0 });
+    expect(posts()).toBe(0);
+    await engine.killSwitches.set({ scope: 'agent:poster', active: false }, 'human:ada');
+    await engine.workflows.drain();
+    view = await engine.workflows.get(run.id);
+    expect(view.status).toBe('completed');
+    expect(posts()).toBe(2);
+    const keys = (await engine.actions.list({}))
+      .filter((a) => a.tool === 'erp.post_invoice' && a.status === 'succeeded')
+      .map((a) => a.idempotencyKey)
+      .sort();
+    expect(keys).toEqual([`wf:${run.id}:posts:1:0:retry1`, `wf:${run.id}:posts:1:1`]);
+  });
+
   it('pauses and resumes a whole run: nothing starts or is submitted while paused', async () => {
     const run = await engine.workflows.start('invoice-approval', doc('inv-p'), 'human:ada');
     await engine.workflows.pause(run.id, 'human:fiona', 'checking the vendor');

@@ -93,14 +93,15 @@ export class InterventionGate {
 /**
  * The `step_paused` event for a step an intervention holds, or none when the step is already paused for the same
  * reason (one event per hold, not one per tick). `restart`: the pipeline denied the attempt's action (see
- * {@link interventionDenial}); `compensation`: it was the step's compensation that was denied.
+ * {@link interventionDenial}); `compensation`: it was the step's compensation that was denied; `index`: the
+ * parallel item whose action was denied.
  */
 export function interventionPause(
   stepId: string,
   s: StepState,
   detail: string,
   nowMs: number,
-  opts: { restart?: boolean; compensation?: boolean } = {},
+  opts: { restart?: boolean; compensation?: boolean; index?: number } = {},
 ): WorkflowEvent[] {
   if (!opts.restart && s.pausedReason === 'intervention' && s.pausedDetail === detail) return [];
   return [
@@ -112,6 +113,7 @@ export function interventionPause(
       atMs: nowMs,
       ...(opts.restart ? { restart: true } : {}),
       ...(opts.compensation ? { compensation: true } : {}),
+      ...(opts.index !== undefined ? { index: opts.index } : {}),
     },
   ];
 }

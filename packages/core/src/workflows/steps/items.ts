@@ -13,7 +13,7 @@ import type {
   WorkflowEvent,
   WorkflowFailure,
 } from '../history.js';
-import { interventionPause } from '../intervention.js';
+import { interventionDenial, interventionPause } from '../intervention.js';
 import type { InterventionGate } from '../intervention.js';
 import { actionOutcome, evaluate, failStep, failure, stepActionKey } from '../step-runner.js';
 import type { RuleHandler, WorkflowCrashPoint } from '../step-runner.js';
@@ -179,7 +179,15 @@ export class ItemSteps {
       const events = await this.runItem(p, step.do, s, index);
       if (events.length) return events;
     }
-    if (failed || s.pausedReason === 'intervention') return [];
+    if (failed) return [];
+    // Held: no new item starts while the hold lasts (an item given back by a denial is started again after it).
+    if (s.pausedReason === 'intervention' && this.d.intervention) {
+      const tpl = step.do;
+      const held = await (tpl.kind === 'action'
+        ? this.d.intervention.agent(tpl.as)
+        : this.d.intervention.roleHold(tpl.role));
+      if (held) return interventionPause(p.stepId, s, held, p.nowMs);
+    }
     const max = step.maxConcurrency ?? items.length;
     const next = items.findIndex((i) => i.status === 'pending');
     if (next >= 0 && inFlight(items) < max) return [{ type: 'item_started', ...base, index: next }];
@@ -245,7 +253,7 @@ export class ItemSteps {
       view = await this.d.actions.submit(agent, {
         tool: tpl.tool,
         input: (input ?? {}) as Record<string, unknown>,
-        idempotencyKey: itemActionKey(p.runId, p.stepId, s.attempt, index),
+        idempotencyKey: `${itemActionKey(p.runId, p.stepId, s.attempt, index)}${it.restarts ? `:retry${it.restarts}` : ''}`,
         sessionId: `wf:${p.runId}`,
         ...(tpl.reason ? { reason: tpl.reason } : {}),
       });
@@ -257,6 +265,9 @@ export class ItemSteps {
       throw err;
     }
     this.d.crash('workflow.after-action-submit');
+    // A switch engaged after the check: give the item back (it starts again under a new key once released).
+    const denied = this.d.intervention ? interventionDenial(view) : undefined;
+    if (denied) return interventionPause(p.stepId, s, denied, p.nowMs, { restart: true, index });
     return actionItemEvents(view, p.stepId, s.attempt, index);
   }
 
