@@ -203,6 +203,16 @@ export class AosClient {
     return this.request('POST', `/v1/runs/${encodeURIComponent(id)}/cancel`, reason ? { reason } : {});
   }
 
+  /** Pauses a running run (admins or the workflow's owner): no new step starts and nothing is submitted. */
+  pauseRun(id: string, reason?: string): Promise<Run> {
+    return this.request('POST', `/v1/runs/${encodeURIComponent(id)}/pause`, reason ? { reason } : {});
+  }
+
+  /** Resumes a paused run from where it was. */
+  resumeRun(id: string): Promise<Run> {
+    return this.request('POST', `/v1/runs/${encodeURIComponent(id)}/resume`, {});
+  }
+
   /** Approves a run's approval step (a member of the step's group, not the human who started the run). */
   approveRunStep(id: string, step: string, comment?: string): Promise<RunDetail> {
     return this.request(

@@ -49,6 +49,8 @@ export interface RunDetail extends Run {
     }
   >;
   events: ({ type: string; seq: number; at: string } & Record<string, unknown>)[];
+  /** Set while a human holds the run (`pauseRun`): who paused it and why. */
+  paused?: { by: string; reason?: string };
 }
 
 /** Filter for {@link AosClient.listRuns}. */

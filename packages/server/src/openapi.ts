@@ -210,6 +210,27 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'run' }, ...errors },
         },
       },
+      '/v1/runs/{id}/pause': {
+        post: {
+          summary:
+            "Pause a running run (admins or the workflow's owner): it starts no new step and submits nothing; waiting steps keep waiting; 409 when already paused or not running",
+          parameters: idParam,
+          requestBody: json({
+            type: 'object',
+            additionalProperties: false,
+            properties: { reason: { type: 'string', maxLength: 500 } },
+          }),
+          responses: { '200': { description: 'run' }, ...errors },
+        },
+      },
+      '/v1/runs/{id}/resume': {
+        post: {
+          summary:
+            "Resume a paused run (admins or the workflow's owner); 409 when it is not paused or not running",
+          parameters: idParam,
+          responses: { '200': { description: 'run' }, ...errors },
+        },
+      },
       '/v1/runs/{id}/steps/{step}/approve': {
         post: {
           summary: "Approve a run's approval step (humans in the step's group; not the human who started it)",

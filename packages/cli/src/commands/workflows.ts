@@ -80,7 +80,7 @@ export function registerWorkflows(program: Command): void {
 
   const runs = program
     .command('runs')
-    .description('start, list, show, signal, retry and cancel workflow runs');
+    .description('start, list, show, signal, retry, pause, resume and cancel workflow runs');
 
   withRemoteOptions(runs.command('start'))
     .description('start a run; with --wait, advance it here until it finishes or waits for a human')
@@ -158,6 +158,31 @@ export function registerWorkflows(program: Command): void {
         client
           ? await client.cancelRun(id, o.reason)
           : await withEngine(cmd, undefined, (e) => e.workflows.cancel(id, cliActor(), o.reason)),
+      );
+    });
+
+  withRemoteOptions(runs.command('pause'))
+    .description('pause a running run: it starts no new step and submits nothing until resumed')
+    .argument('<id>', 'run id (run_…)')
+    .option('--reason <text>', 'why')
+    .action(async (id: string, o: { reason?: string }, cmd: Command) => {
+      const client = remote(cmd);
+      printJson(
+        client
+          ? await client.pauseRun(id, o.reason)
+          : await withEngine(cmd, undefined, (e) => e.workflows.pause(id, cliActor(), o.reason)),
+      );
+    });
+
+  withRemoteOptions(runs.command('resume'))
+    .description('resume a paused run from where it was')
+    .argument('<id>', 'run id (run_…)')
+    .action(async (id: string, _o: unknown, cmd: Command) => {
+      const client = remote(cmd);
+      printJson(
+        client
+          ? await client.resumeRun(id)
+          : await withEngine(cmd, undefined, (e) => e.workflows.resume(id, cliActor())),
       );
     });
 

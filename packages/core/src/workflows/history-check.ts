@@ -35,7 +35,7 @@ export class NondeterminismError extends Error {
 }
 
 /**
- * Inputs from outside the engine: humans' votes, cancels, retries and signals, the run's start, and what the step
+ * Inputs from outside the engine: humans' votes, cancels, retries, pauses and signals, the run's start, and what the step
  * gates observed of the world (the shared context, a lease another run held, an open circuit breaker, an escalation
  * deadline passed).
  */
@@ -44,6 +44,8 @@ const EXTERNAL = new Set<WorkflowEvent['type']>([
   'approval_vote',
   'cancel_requested',
   'run_retried',
+  'run_paused',
+  'run_resumed',
   'signal_received',
   'context_observed',
   'step_blocked',

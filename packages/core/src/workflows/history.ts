@@ -24,8 +24,29 @@ export type WorkflowEvent =
   | { type: 'context_observed'; entries: Record<string, unknown> }
   /** The step waits for a resource lease another run holds (recorded once per wait). */
   | { type: 'step_blocked'; stepId: string; leaseKey: string; atMs: number }
-  /** The step waits, without using an attempt, until its tool's open circuit breaker lets a trial call through. */
-  | { type: 'step_paused'; stepId: string; connector: string; atMs: number; untilMs: number }
+  /**
+   * The step waits without using an attempt: until its tool's open circuit breaker lets a trial call through
+   * (`reason` absent or `breaker`, with `connector` and `untilMs`), or while an intervention holds its agent
+   * (`reason: 'intervention'`, looked at again every tick). `restart`: the pipeline denied the attempt's action
+   * because of the intervention; the attempt is given back and the step starts again (a new key) once released.
+   */
+  | {
+      type: 'step_paused';
+      stepId: string;
+      reason?: PauseReason;
+      connector?: string;
+      detail?: string;
+      atMs: number;
+      untilMs?: number;
+      restart?: boolean;
+      /** With `restart`: the step's compensation was denied; it is submitted again under a new key. */
+      compensation?: boolean;
+      /** With `restart`: this parallel item's action was denied; the item starts again under a new key. */
+      index?: number;
+    }
+  /** A human held the run: it starts no new step and submits nothing until `run_resumed`. */
+  | { type: 'run_paused'; actor: string; reason?: string }
+  | { type: 'run_resumed'; actor: string }
   /** A human group was told the step is taking too long (or a review ran out of rounds). */
   | { type: 'step_escalated'; stepId: string; attempt: number; to: string; reason: string }
   | {
@@ -111,6 +132,9 @@ export type ItemEvent =
       agent?: string;
     };
 
+/** Why a step is paused: its connector's open circuit breaker, or an intervention (agent paused, kill switch). */
+export type PauseReason = 'breaker' | 'intervention';
+
 /** One item of a parallel or consensus step. */
 export interface ItemState {
   status: 'pending' | 'running' | 'waiting' | 'completed' | 'failed';
@@ -123,6 +147,8 @@ export interface ItemState {
   agent?: string;
   /** Order in which the item completed (for compensation). */
   completedAt?: number;
+  /** Times an intervention denied the item's action in this attempt: its next submission gets a new key. */
+  restarts?: number;
 }
 
 /** A signal sent to the run, once the engine has recorded it in the history. */
@@ -185,6 +211,13 @@ export interface StepState {
   /** A paused step (open circuit breaker) is looked at again from this time; `pausedAtMs`: since when. */
   pausedUntilMs?: number;
   pausedAtMs?: number;
+  /** Why the step is paused, and (intervention) what holds it, e.g. `agent poster is paused`. */
+  pausedReason?: PauseReason;
+  pausedDetail?: string;
+  /** Attempts given back because an intervention denied their action (they do not count against `retry`). */
+  freeAttempts?: number;
+  /** Compensations an intervention denied: the next one is submitted under a new key. */
+  compensationRestarts?: number;
   /** The group the step was escalated to, and during which attempt. */
   escalatedTo?: string;
   escalatedAttempt?: number;
@@ -208,6 +241,18 @@ export interface RunState {
   signals: ReceivedSignal[];
   /** The shared run context as last observed (see `context_observed`). */
   context: Record<string, unknown>;
+  /** Set while a human holds the run (`run_paused`): who and why. */
+  paused?: { by: string; reason?: string };
+}
+
+/** Events that record a step being held rather than progressing. */
+const HOLD_EVENTS = new Set<WorkflowEvent['type']>(['step_paused', 'step_blocked', 'step_escalated']);
+
+function clearPause(s: StepState): void {
+  delete s.pausedUntilMs;
+  delete s.pausedAtMs;
+  delete s.pausedReason;
+  delete s.pausedDetail;
 }
 
 function fresh(): StepState {
@@ -234,6 +279,9 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
   let completions = 0;
   const step = (id: string): StepState => (steps[id] ??= fresh());
   for (const e of events) {
+    // Any progress of a step held by an intervention means it was released.
+    if ('stepId' in e && !HOLD_EVENTS.has(e.type) && steps[e.stepId]?.pausedReason === 'intervention')
+      clearPause(step(e.stepId));
     switch (e.type) {
       case 'run_started':
         st.input = e.input;
@@ -256,8 +304,7 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
         if (s.items) s.items = s.items.map((it) => (it.status === 'completed' ? it : { status: 'pending' }));
         delete s.blockedOn;
         delete s.blockedAtMs;
-        delete s.pausedUntilMs;
-        delete s.pausedAtMs;
+        clearPause(s);
         break;
       }
       case 'context_observed':
@@ -271,10 +318,31 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
       }
       case 'step_paused': {
         const s = step(e.stepId);
-        s.pausedUntilMs = e.untilMs;
+        if (e.untilMs !== undefined) s.pausedUntilMs = e.untilMs;
+        else delete s.pausedUntilMs;
         s.pausedAtMs ??= e.atMs;
+        s.pausedReason = e.reason ?? 'breaker';
+        if (e.detail !== undefined) s.pausedDetail = e.detail;
+        else delete s.pausedDetail;
+        const item = e.index === undefined ? undefined : s.items?.[e.index];
+        if (e.restart && e.compensation) s.compensationRestarts = (s.compensationRestarts ?? 0) + 1;
+        else if (e.restart && item) {
+          item.status = 'pending';
+          item.restarts = (item.restarts ?? 0) + 1;
+          delete item.actionId;
+        } else if (e.restart) {
+          s.status = 'pending';
+          s.freeAttempts = (s.freeAttempts ?? 0) + 1;
+          delete s.actionId;
+        }
         break;
       }
+      case 'run_paused':
+        st.paused = { by: e.actor, ...(e.reason ? { reason: e.reason } : {}) };
+        break;
+      case 'run_resumed':
+        delete st.paused;
+        break;
       case 'step_escalated': {
         const s = step(e.stepId);
         s.escalatedTo = e.to;

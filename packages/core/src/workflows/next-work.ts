@@ -52,7 +52,9 @@ export async function nextWork(deps: NextWorkDeps, p: NextWorkParams): Promise<W
     const signals = await deps.signals.unrecorded(runId, st);
     if (signals.length) return signals;
   }
-  if (st.status === 'compensating') return nextCompensation(deps, p);
+  if (st.status === 'compensating')
+    // A paused run that failed waits to compensate until resumed; a cancel goes ahead at once.
+    return st.paused && !st.cancelRequested ? [] : nextCompensation(deps, p);
   const order = topologicalOrder(def);
   if (order.every((id) => DONE.includes((st.steps[id] as StepState).status))) {
     const scope = expressionScope(st);
@@ -64,6 +66,8 @@ export async function nextWork(deps: NextWorkDeps, p: NextWorkParams): Promise<W
   for (const id of order) {
     const step = def.steps[id] as StepDefinition;
     const s = st.steps[id] as StepState;
+    // A run a human paused starts no step and submits nothing; what already waits keeps being looked at.
+    if (st.paused && s.status !== 'waiting') continue;
     if (s.status === 'pending') {
       const ready = step.dependsOn
         .concat(step.kind === 'review' ? [step.step] : [])
@@ -84,20 +88,35 @@ export async function nextWork(deps: NextWorkDeps, p: NextWorkParams): Promise<W
     }
     if (s.status === 'running') {
       const sp = { runId, def, stepId: id, st, nowMs };
+      // A step an intervention holds answers nothing new: the run's other steps go on.
+      const held = (events: WorkflowEvent[]) => events.length === 0 && s.pausedReason === 'intervention';
       switch (step.kind) {
-        case 'action':
-          return deps.steps.action(sp);
-        case 'task':
-          return isWorkerTask(step) ? deps.workerSteps.start(sp) : deps.steps.task(sp);
-        case 'review':
-          return deps.steps.review(sp);
+        case 'action': {
+          const events = await deps.steps.action(sp);
+          if (held(events)) continue;
+          return events;
+        }
+        case 'task': {
+          if (isWorkerTask(step)) return deps.workerSteps.start(sp);
+          const events = await deps.steps.task(sp);
+          if (held(events)) continue;
+          return events;
+        }
+        case 'review': {
+          const events = await deps.steps.review(sp);
+          if (held(events)) continue;
+          return events;
+        }
         case 'parallel': {
           const events = await deps.items.parallel(sp);
           if (events.length) return events;
           continue; // items in flight (e.g. pending approval) must not block other steps
         }
-        case 'consensus':
-          return deps.items.consensus(sp);
+        case 'consensus': {
+          const events = await deps.items.consensus(sp);
+          if (held(events)) continue;
+          return events;
+        }
         case 'wait':
           return startWait(sp);
         case 'workflow':

@@ -17,6 +17,8 @@ const LIVE_TYPE: Partial<Record<WorkflowEvent['type'], string>> = {
   item_failed: 'run.item_failed',
   signal_received: 'run.signal_received',
   run_retried: 'run.retried',
+  run_paused: 'run.paused',
+  run_resumed: 'run.resumed',
   step_blocked: 'run.step_blocked',
   step_paused: 'run.step_paused',
   step_escalated: 'run.step_escalated',
@@ -53,6 +55,7 @@ export function publishRunEvents(
       if (e.retryAtMs !== undefined) data.retryAtMs = e.retryAtMs;
     }
     if (e.type === 'step_waiting' && e.approval) data.waitingFor = 'approval';
+    if (e.type === 'step_paused') data.reason = e.reason ?? 'breaker';
     if (e.type === 'run_finished' && e.error) data.code = e.error.code;
     bus.publish(type, data, `run:${run.id}`);
   }

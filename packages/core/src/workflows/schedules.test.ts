@@ -116,7 +116,7 @@ describe.each(backends)('cron triggers on $name', (backend) => {
 
   it('records a slot whose run cannot start (no agent of the role) and does not retry it every tick', async () => {
     await engine.workflows.fireSchedules(slot(10) - 1);
-    await t.store.agents.setStatus('clerk-1', 'pause', 'operator:test');
+    await t.store.agents.setStatus('clerk-1', 'revoke', 'operator:test');
     expect(await engine.workflows.fireSchedules(slot(10))).toEqual([]);
     expect(await engine.workflows.fireSchedules(slot(10) + 1000)).toEqual([]);
     const audit = await t.raw("SELECT payload FROM audit_log WHERE type = 'workflow.trigger_failed'");

@@ -6,6 +6,8 @@ import { hashJson } from '../crypto/canonical-json.js';
 import type { Db, Executor } from '../store/db.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
 import { expressionScope } from './history.js';
+import { interventionPause } from './intervention.js';
+import type { InterventionGate } from './intervention.js';
 import type { RunState, StepState, WorkflowEvent } from './history.js';
 
 /** A tool's connector circuit breaker as the engine sees it. */
@@ -23,6 +25,8 @@ export interface StepGatesDeps {
   context: RunContextStore;
   /** The circuit breaker of a tool's connector; undefined for an unknown tool. */
   breaker?: (tool: string) => BreakerView | undefined;
+  /** Agents paused and kill switches: a step whose agent is held pauses instead of starting. */
+  intervention?: InterventionGate;
 }
 
 /** What a gate answers for a ready step: record these events (none: skip the step this tick), or start it. */
@@ -85,6 +89,10 @@ export class StepGates {
           };
       }
     }
+    if (this.d.intervention) {
+      const held = await this.d.intervention.step(step, { fallback: !!start.fallback });
+      if (held) return { wait: interventionPause(p.stepId, s, held, p.nowMs) };
+    }
     if (step.lease) {
       let key: unknown;
       try {
@@ -130,9 +138,15 @@ export class StepGates {
       } else if (s.status === 'pending' && s.blockedOn !== undefined && s.blockedAtMs !== undefined) {
         dueMs = s.blockedAtMs + afterMs;
         reason = `step ${id} has waited ${step.escalate.after} for the lease '${s.blockedOn}'`;
-      } else if (s.status === 'pending' && s.pausedAtMs !== undefined) {
+      } else if (
+        s.pausedAtMs !== undefined &&
+        (s.status === 'pending' || s.pausedReason === 'intervention')
+      ) {
         dueMs = s.pausedAtMs + afterMs;
-        reason = `step ${id} has been paused ${step.escalate.after} by an open circuit breaker`;
+        reason =
+          s.pausedReason === 'intervention'
+            ? `step ${id} has been paused ${step.escalate.after}: ${s.pausedDetail ?? 'intervention'}`
+            : `step ${id} has been paused ${step.escalate.after} by an open circuit breaker`;
       }
       if (dueMs !== undefined && nowMs >= dueMs)
         return { type: 'step_escalated', stepId: id, attempt: s.attempt, to: step.escalate.to, reason };

@@ -9,6 +9,8 @@ import { runBudgets } from './definition.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
 import { expressionScope } from './history.js';
 import type { RunState, StepState, WorkflowEvent, WorkflowFailure } from './history.js';
+import { interventionDenial, interventionPause } from './intervention.js';
+import type { InterventionGate } from './intervention.js';
 
 /** What a rule handler is given. */
 export interface RuleTask {
@@ -40,6 +42,8 @@ export interface StepRunnerDeps {
   actions: ActionService;
   rules: ReadonlyMap<string, RuleHandler>;
   crash: (point: WorkflowCrashPoint) => void;
+  /** When set, work whose agent is paused or stopped by a kill switch pauses the step instead of failing it. */
+  intervention?: InterventionGate;
 }
 
 /** Idempotency key of a step attempt's pipeline action: the same attempt never repeats its effect. */
@@ -47,9 +51,12 @@ export function stepActionKey(runId: string, stepId: string, attempt: number): s
   return `wf:${runId}:${stepId}:${attempt}`;
 }
 
-/** Idempotency key of a step's compensation action. */
-export function compensationKey(runId: string, stepId: string): string {
-  return `wf:${runId}:${stepId}:compensate`;
+/**
+ * Idempotency key of a step's compensation action; `restarts` (compensations an intervention denied) gives the
+ * next submission a new key, since the denied one stays recorded under the old.
+ */
+export function compensationKey(runId: string, stepId: string, restarts = 0): string {
+  return `wf:${runId}:${stepId}:compensate${restarts ? `:retry${restarts}` : ''}`;
 }
 
 /** Evaluates a JSONata expression; a failure is a {@link UserError} naming `field`. */
@@ -77,7 +84,9 @@ export function failStep(
 ): WorkflowEvent {
   const max = step.retry?.maxAttempts ?? 1;
   const base = parseDurationSec(step.retry?.backoff ?? '1s', `steps.${stepId}.retry.backoff`) * 1000;
-  const retryAtMs = error.retryable && s.attempt < max ? nowMs + base * 2 ** (s.attempt - 1) : undefined;
+  // Attempts an intervention gave back (see `step_paused.restart`) do not count.
+  const used = s.attempt - (s.freeAttempts ?? 0);
+  const retryAtMs = error.retryable && used < max ? nowMs + base * 2 ** (s.attempt - 1) : undefined;
   return {
     type: 'step_failed',
     stepId,
@@ -124,9 +133,10 @@ export class StepRunner {
 
   /** The agent a task or review of `role` is routed to: the first active agent of the role, by id. */
   async route(role: string, field: string): Promise<Agent> {
-    const agents = (await this.d.agents.list({ role, status: 'active' })).sort((a, b) =>
-      a.id.localeCompare(b.id),
-    );
+    // With the intervention gate, an active agent a kill switch stops gets no work either.
+    const agents = this.d.intervention
+      ? (await this.d.intervention.role(role)).free.filter((a) => a.status === 'active')
+      : (await this.d.agents.list({ role, status: 'active' })).sort((a, b) => a.id.localeCompare(b.id));
     const agent = agents[0];
     if (!agent) throw new UserError(`no active agent has role '${role}'`, { field });
     return agent;
@@ -155,6 +165,8 @@ export class StepRunner {
     try {
       const input = await evaluate(fb?.input ?? step.input, expressionScope(p.st), `${at}.input`);
       const agent = await this.d.agents.require(fb?.as ?? step.as, `${at}.as`);
+      const held = await this.d.intervention?.agent(agent.id);
+      if (held) return interventionPause(p.stepId, s, held, p.nowMs);
       view = await this.d.actions.submit(
         agent,
         {
@@ -174,6 +186,10 @@ export class StepRunner {
       throw err;
     }
     this.d.crash('workflow.after-action-submit');
+    // An intervention engaged after the check above: the pipeline denied the action. Pause rather than fail; the
+    // attempt is given back, and the step starts again under a new key once the hold is lifted.
+    const denied = this.d.intervention ? interventionDenial(view) : undefined;
+    if (denied) return interventionPause(p.stepId, s, denied, p.nowMs, { restart: true });
     return this.mapAction(view, step, p.stepId, s, p.nowMs);
   }
 
@@ -240,6 +256,8 @@ export class StepRunner {
     const step = p.def.steps[p.stepId] as Extract<StepDefinition, { kind: 'task' }>;
     const s = p.st.steps[p.stepId] as StepState;
     const scope = expressionScope(p.st);
+    const held = await this.d.intervention?.roleHold(step.role);
+    if (held) return interventionPause(p.stepId, s, held, p.nowMs);
     try {
       const { agent, handler } = await this.ruleAgent(step, p.stepId);
       const input = step.input ? await evaluate(step.input, scope, `steps.${p.stepId}.input`) : scope.input;
@@ -272,6 +290,8 @@ export class StepRunner {
     const step = p.def.steps[p.stepId] as Extract<StepDefinition, { kind: 'review' }>;
     const s = p.st.steps[p.stepId] as StepState;
     const scope = expressionScope(p.st);
+    const held = await this.d.intervention?.roleHold(step.role);
+    if (held) return interventionPause(p.stepId, s, held, p.nowMs);
     let verdict: { accept?: unknown; critique?: unknown };
     try {
       const { agent, handler } = await this.ruleAgent(step, p.stepId);
@@ -334,10 +354,12 @@ export class StepRunner {
         `steps.${p.stepId}.compensate.input`,
       );
       const agent = await this.d.agents.require(c.as ?? step.as, `steps.${p.stepId}.compensate.as`);
+      const held = await this.d.intervention?.agent(agent.id);
+      if (held) return interventionPause(p.stepId, s, held, Date.now());
       view = await this.d.actions.submit(agent, {
         tool: c.tool,
         input: (input ?? {}) as Record<string, unknown>,
-        idempotencyKey: compensationKey(p.runId, p.stepId),
+        idempotencyKey: compensationKey(p.runId, p.stepId, s.compensationRestarts),
         sessionId: `wf:${p.runId}`,
         reason: `compensates step ${p.stepId} of run ${p.runId}`,
       });
@@ -351,6 +373,10 @@ export class StepRunner {
       throw err;
     }
     if (view.status === 'pending_approval' || view.status === 'executing') return [];
+    // A switch engaged after the check: the saga must not lose this compensation; pause and submit it again later.
+    const denied = this.d.intervention ? interventionDenial(view) : undefined;
+    if (denied)
+      return interventionPause(p.stepId, s, denied, Date.now(), { restart: true, compensation: true });
     return [{ type: 'compensation_done', stepId: p.stepId, actionId: view.id, status: view.status }];
   }
 }

@@ -24,6 +24,8 @@ import { RunStore } from './run-store.js';
 import type { WorkflowRun } from './run-store.js';
 import { StepGates } from './step-gates.js';
 import type { BreakerView } from './step-gates.js';
+import { InterventionGate } from './intervention.js';
+import { RunPauses } from './run-pause.js';
 import { StepRunner } from './step-runner.js';
 import type { RuleHandler, WorkflowCrashPoint } from './step-runner.js';
 import { fireSchedules } from './schedules.js';
@@ -77,6 +79,8 @@ export interface WorkflowRunDetail extends WorkflowRun {
   events: RecordedEvent[];
   /** Resource leases the run's steps hold now. */
   leases: ResourceLease[];
+  /** Set while a human holds the run (`aos runs pause`): who paused it and why. */
+  paused?: { by: string; reason?: string };
   /** The run's own budget and what its actions spent of it, when the workflow declares one. */
   budget?: NonNullable<WorkflowDefinition['budget']> & { used: { calls: number; cost: number } };
 }
@@ -119,7 +123,10 @@ function auditFor(run: { id: string; workflow: string }, e: WorkflowEvent, st: R
         {
           ...base,
           type: 'workflow.step_paused',
-          payload: { stepId: e.stepId, connector: e.connector, untilMs: e.untilMs },
+          payload:
+            e.reason === 'intervention'
+              ? { stepId: e.stepId, reason: e.reason, detail: e.detail ?? null, restart: !!e.restart }
+              : { stepId: e.stepId, connector: e.connector ?? null, untilMs: e.untilMs ?? null },
         },
       ];
     case 'step_blocked':
@@ -176,6 +183,7 @@ export class WorkflowEngine {
   private readonly subRuns: SubRuns;
   private readonly gates: StepGates;
   private readonly coordination: Coordination;
+  private readonly pauses: RunPauses;
   private readonly workerSteps: WorkerTaskStep;
   /** Everything {@link nextWork} decides and acts with. */
   private readonly workDeps: NextWorkDeps;
@@ -189,16 +197,28 @@ export class WorkflowEngine {
 
   constructor(private readonly o: WorkflowEngineOptions) {
     this.runs = new RunStore(o.db);
+    this.pauses = new RunPauses({
+      db: o.db,
+      audit: o.audit,
+      runs: this.runs,
+      ...(o.events ? { events: o.events } : {}),
+    });
     this.rules = new Map(Object.entries(o.rules ?? {}));
     for (const d of o.definitions) this.defs.set(d.name, d);
     this.nodeId = o.nodeId ?? `wf-${crypto.randomBytes(6).toString('hex')}`;
     this.leaseMs = o.leaseMs ?? 30_000;
     this.crash = o.crash ?? ((p) => crashPoint(p));
+    const intervention = new InterventionGate({
+      db: o.db,
+      agents: o.agents,
+      ...(o.killSwitches ? { killSwitches: o.killSwitches } : {}),
+    });
     this.steps = new StepRunner({
       agents: o.agents,
       actions: o.actions,
       rules: this.rules,
       crash: this.crash,
+      intervention,
     });
     checkWorkflowCalls(o.definitions);
     this.signals = new SignalStore({ db: o.db, audit: o.audit });
@@ -218,6 +238,7 @@ export class WorkflowEngine {
       leases: coordination.leases,
       context: coordination.context,
       ...(o.breaker ? { breaker: o.breaker } : {}),
+      intervention,
     });
     this.tasks = new TaskQueue(
       {
@@ -236,6 +257,7 @@ export class WorkflowEngine {
       rules: this.rules,
       crash: this.crash,
       workerItems: new WorkerTaskItems({ db: o.db, tasks: this.tasks }),
+      intervention,
     });
     this.workDeps = {
       steps: this.steps,
@@ -313,7 +335,10 @@ export class WorkflowEngine {
       const field = `input${(e?.instancePath ?? '').replaceAll('/', '.')}`;
       throw new UserError(e?.message ?? 'invalid', { field });
     }
-    const roles = new Set((await this.o.agents.list({ status: 'active' })).map((a) => a.role));
+    // A role whose agents are only paused is known: the run starts, and its steps pause until an agent is back.
+    const roles = new Set(
+      (await this.o.agents.list()).filter((a) => a.status !== 'revoked').map((a) => a.role),
+    );
     parseWorkflow(def, { roles, rules: new Set(this.rules.keys()), workflows: new Set(this.defs.keys()) });
     for (const [id, step] of Object.entries(def.steps)) {
       if (step.kind === 'action') await this.o.agents.require(step.as, `steps.${id}.as`);
@@ -370,7 +395,14 @@ export class WorkflowEngine {
       def.budget && this.o.budgets
         ? { budget: { ...def.budget, used: await this.o.budgets.spent(`run:${runId}`, 'total') } }
         : {};
-    return { ...run, steps, events, ...budget, leases: await this.coordination.leases.list({ runId }) };
+    return {
+      ...run,
+      steps,
+      events,
+      ...budget,
+      ...(st.paused ? { paused: st.paused } : {}),
+      leases: await this.coordination.leases.list({ runId }),
+    };
   }
 
   /** Recent runs, newest first. */
@@ -417,6 +449,19 @@ export class WorkflowEngine {
     const run = (await this.runs.get(runId)) as WorkflowRun;
     publishRunEvents(this.o.events, run, [{ type: 'cancel_requested', actor }], run);
     return run;
+  }
+
+  /**
+   * Holds a running run: it starts no new step and submits nothing until {@link resume} (steps already waiting keep
+   * waiting). 409 when already paused or not running. See {@link RunPauses}.
+   */
+  pause(runId: string, actor: string, reason?: string): Promise<WorkflowRun> {
+    return this.pauses.pause(runId, actor, reason);
+  }
+
+  /** Lets a paused run go on from where it was. 409 when it is not paused or not running. */
+  resume(runId: string, actor: string): Promise<WorkflowRun> {
+    return this.pauses.resume(runId, actor);
   }
 
   /**

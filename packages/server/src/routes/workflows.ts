@@ -19,7 +19,10 @@ function mayManage(human: Human, owner: string): boolean {
   return human.id === owner || ADMINS.some((g) => human.groups.includes(g));
 }
 
-/** `/v1/workflows` and `/v1/runs`: start, read, cancel, signal and retry runs, and decide approval steps. Humans only. */
+/**
+ * `/v1/workflows` and `/v1/runs`: start, read, cancel, signal, retry, pause and resume runs, and decide approval steps.
+ * Humans only.
+ */
 export function registerWorkflowRoutes(
   app: FastifyInstance,
   engine: Engine,
@@ -105,6 +108,25 @@ export function registerWorkflowRoutes(
     await requireManager(human, id, 'retrying');
     objectBody(req.body, []);
     return engine.workflows.retry(id, `human:${human.id}`);
+  });
+
+  // Run-level intervention: hold a running run (no new step, nothing submitted) and let it go on.
+  app.post('/v1/runs/:id/pause', { preHandler: authenticate }, async (req) => {
+    const human = requireHuman(req, undefined, 'pausing runs');
+    const id = (req.params as { id: string }).id;
+    await requireManager(human, id, 'pausing');
+    const body = objectBody(req.body, ['reason']);
+    if (body.reason !== undefined && typeof body.reason !== 'string')
+      throw new UserError('must be a string', { field: 'reason' });
+    return engine.workflows.pause(id, `human:${human.id}`, body.reason as string | undefined);
+  });
+
+  app.post('/v1/runs/:id/resume', { preHandler: authenticate }, async (req) => {
+    const human = requireHuman(req, undefined, 'resuming runs');
+    const id = (req.params as { id: string }).id;
+    await requireManager(human, id, 'resuming');
+    objectBody(req.body, []);
+    return engine.workflows.resume(id, `human:${human.id}`);
   });
 
   for (const vote of ['approve', 'deny'] as const) {

@@ -13,6 +13,8 @@ import type {
   WorkflowEvent,
   WorkflowFailure,
 } from '../history.js';
+import { interventionDenial, interventionPause } from '../intervention.js';
+import type { InterventionGate } from '../intervention.js';
 import { actionOutcome, evaluate, failStep, failure, stepActionKey } from '../step-runner.js';
 import type { RuleHandler, WorkflowCrashPoint } from '../step-runner.js';
 import type { ParallelItemTemplate } from './kinds-schema.js';
@@ -61,6 +63,8 @@ export interface ItemDeps {
   taskItem?: TaskItemRunner;
   /** Runs task items without `rule:` as worker tasks in the task queue; without it such items fail. */
   workerItems?: Pick<WorkerTaskItems, 'run' | 'cancelOpen'>;
+  /** When set, items whose agent (or every agent of whose role) is held pause the step instead of failing. */
+  intervention?: InterventionGate;
 }
 
 /** The step a kind works on, as the engine hands it over. */
@@ -83,15 +87,17 @@ export function itemCompensationKey(runId: string, stepId: string, index: number
 }
 
 /** Task items over in-process rule handlers: routed to the first active agent of the role (by id) not excluded. */
-export function ruleTaskItems(d: Pick<ItemDeps, 'agents' | 'rules'>): TaskItemRunner {
+export function ruleTaskItems(d: Pick<ItemDeps, 'agents' | 'rules' | 'intervention'>): TaskItemRunner {
   return async (t) => {
     const base = { stepId: t.stepId, attempt: t.attempt, index: t.index };
     const fail = (error: WorkflowFailure, agent?: string): ItemEvent[] => [
       { type: 'item_failed', ...base, error, ...(agent ? { agent } : {}) },
     ];
-    const agents = (await d.agents.list({ role: t.role, status: 'active' }))
-      .filter((a) => !t.exclude.includes(a.id))
-      .sort((a, b) => a.id.localeCompare(b.id));
+    const agents = d.intervention
+      ? (await d.intervention.role(t.role, t.exclude)).free.filter((a) => a.status === 'active')
+      : (await d.agents.list({ role: t.role, status: 'active' }))
+          .filter((a) => !t.exclude.includes(a.id))
+          .sort((a, b) => a.id.localeCompare(b.id));
     const agent = agents[0];
     if (!agent) return fail(failure('no_agent', `no other active agent has role '${t.role}'`, false));
     const handler = t.rule === undefined ? undefined : d.rules.get(t.rule);
@@ -209,6 +215,14 @@ export class ItemSteps {
       if (events.length) return events;
     }
     if (failed) return [];
+    // Held: no new item starts while the hold lasts (an item given back by a denial is started again after it).
+    if (s.pausedReason === 'intervention' && this.d.intervention) {
+      const tpl = step.do;
+      const held = await (tpl.kind === 'action'
+        ? this.d.intervention.agent(tpl.as)
+        : this.d.intervention.roleHold(tpl.role));
+      if (held) return interventionPause(p.stepId, s, held, p.nowMs);
+    }
     const max = step.maxConcurrency ?? items.length;
     const next = items.findIndex((i) => i.status === 'pending');
     if (next >= 0 && inFlight(items) < max) return [{ type: 'item_started', ...base, index: next }];
@@ -227,6 +241,8 @@ export class ItemSteps {
     const scope = { ...expressionScope(p.st), item: s.over?.[index] ?? null, index };
     const field = `steps.${p.stepId}.do`;
     if (tpl.kind === 'task') {
+      const held = await this.d.intervention?.roleHold(tpl.role);
+      if (held) return interventionPause(p.stepId, s, held, p.nowMs);
       try {
         const input = tpl.input ? await evaluate(tpl.input, scope, `${field}.input`) : scope.item;
         return await this.taskItem({
@@ -269,10 +285,12 @@ export class ItemSteps {
     try {
       const input = await evaluate(tpl.input, scope, `${field}.input`);
       const agent = await this.d.agents.require(tpl.as, `${field}.as`);
+      const held = await this.d.intervention?.agent(agent.id);
+      if (held) return interventionPause(p.stepId, s, held, p.nowMs);
       view = await this.d.actions.submit(agent, {
         tool: tpl.tool,
         input: (input ?? {}) as Record<string, unknown>,
-        idempotencyKey: itemActionKey(p.runId, p.stepId, s.attempt, index),
+        idempotencyKey: `${itemActionKey(p.runId, p.stepId, s.attempt, index)}${it.restarts ? `:retry${it.restarts}` : ''}`,
         sessionId: `wf:${p.runId}`,
         ...(tpl.reason ? { reason: tpl.reason } : {}),
       });
@@ -284,6 +302,9 @@ export class ItemSteps {
       throw err;
     }
     this.d.crash('workflow.after-action-submit');
+    // A switch engaged after the check: give the item back (it starts again under a new key once released).
+    const denied = this.d.intervention ? interventionDenial(view) : undefined;
+    if (denied) return interventionPause(p.stepId, s, denied, p.nowMs, { restart: true, index });
     return actionItemEvents(view, p.stepId, s.attempt, index);
   }
 
@@ -306,6 +327,8 @@ export class ItemSteps {
     const fail = (code: string, message: string, error?: WorkflowFailure) =>
       settle([failStep(step, p.stepId, s, error ?? failure(code, message, false), p.nowMs)]);
     if (!s.items) {
+      const held = await this.d.intervention?.roleHold(step.role, step.agents);
+      if (held) return interventionPause(p.stepId, s, held, p.nowMs);
       const active = await this.d.agents.list({ role: step.role, status: 'active' });
       if (active.length < step.agents)
         return fail(
@@ -351,6 +374,8 @@ export class ItemSteps {
           ? await evaluate(step.input, scope, `steps.${p.stepId}.input`).catch((err: Error) => err)
           : scope.input;
         if (input instanceof Error) return fail('bad_input', input.message);
+        const held = await this.d.intervention?.roleHold(step.role, 1, exclude);
+        if (held) return interventionPause(p.stepId, s, held, p.nowMs);
         const events = await this.taskItem({
           ...this.itemBase(p, s),
           index,
@@ -413,6 +438,8 @@ export class ItemSteps {
       };
       const input = await evaluate(tpl.compensate.input, scope, `${field}.input`);
       const agent = await this.d.agents.require(tpl.compensate.as ?? tpl.as, `${field}.as`);
+      const held = await this.d.intervention?.agent(agent.id);
+      if (held) return interventionPause(p.stepId, s, held, Date.now());
       view = await this.d.actions.submit(agent, {
         tool: tpl.compensate.tool,
         input: (input ?? {}) as Record<string, unknown>,
