@@ -9,6 +9,7 @@ import { runBudgets } from './definition.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
 import { expressionScope } from './history.js';
 import type { RunState, StepState, WorkflowEvent, WorkflowFailure } from './history.js';
+import { flagUnknownOutcome } from './unknown-outcome.js';
 
 /** What a rule handler is given. */
 export interface RuleTask {
@@ -47,9 +48,9 @@ export function stepActionKey(runId: string, stepId: string, attempt: number): s
   return `wf:${runId}:${stepId}:${attempt}`;
 }
 
-/** Idempotency key of a step's compensation action. */
-export function compensationKey(runId: string, stepId: string): string {
-  return `wf:${runId}:${stepId}:compensate`;
+/** Idempotency key of a step's compensation action (`retry`: times a human had it tried again). */
+export function compensationKey(runId: string, stepId: string, retry = 0): string {
+  return `wf:${runId}:${stepId}:compensate${retry ? `:retry${retry}` : ''}`;
 }
 
 /** Evaluates a JSONata expression; a failure is a {@link UserError} naming `field`. */
@@ -77,7 +78,9 @@ export function failStep(
 ): WorkflowEvent {
   const max = step.retry?.maxAttempts ?? 1;
   const base = parseDurationSec(step.retry?.backoff ?? '1s', `steps.${stepId}.retry.backoff`) * 1000;
-  const retryAtMs = error.retryable && s.attempt < max ? nowMs + base * 2 ** (s.attempt - 1) : undefined;
+  // Attempts a human had redone after an unknown outcome do not use up the step's retries.
+  const used = s.attempt - (s.freeAttempts ?? 0);
+  const retryAtMs = error.retryable && used < max ? nowMs + base * 2 ** (used - 1) : undefined;
   return {
     type: 'step_failed',
     stepId,
@@ -174,7 +177,7 @@ export class StepRunner {
       throw err;
     }
     this.d.crash('workflow.after-action-submit');
-    return this.mapAction(view, step, p.stepId, s, p.nowMs);
+    return this.mapAction(view, p.def, p.stepId, s, p.nowMs);
   }
 
   /** Looks at the action a waiting step submitted; fails the step once its timeout has passed. */
@@ -189,16 +192,22 @@ export class StepRunner {
     const view = s.actionId ? await this.d.actions.get(s.actionId) : undefined;
     if (!view)
       return [failStep(step, p.stepId, s, failure('action_missing', 'action not found', false), p.nowMs)];
-    return this.mapAction(view, step, p.stepId, s, p.nowMs);
+    return this.mapAction(view, p.def, p.stepId, s, p.nowMs);
   }
 
   private mapAction(
     view: ActionView,
-    step: StepDefinition,
+    def: WorkflowDefinition,
     stepId: string,
     s: StepState,
     nowMs: number,
   ): WorkflowEvent[] {
+    const step = def.steps[stepId] as StepDefinition;
+    // The call may have reached the upstream: never retried, never failed silently; the owner decides.
+    if (view.status === 'unknown_outcome')
+      return s.unknownOutcome
+        ? []
+        : [flagUnknownOutcome({ def, stepId, attempt: s.attempt, actionId: view.id })];
     const out = actionOutcome(view, stepId, s.attempt);
     if (out === null) {
       if (s.deadlineMs !== undefined && nowMs > s.deadlineMs)
@@ -337,7 +346,7 @@ export class StepRunner {
       view = await this.d.actions.submit(agent, {
         tool: c.tool,
         input: (input ?? {}) as Record<string, unknown>,
-        idempotencyKey: compensationKey(p.runId, p.stepId),
+        idempotencyKey: compensationKey(p.runId, p.stepId, s.compensationRetries),
         sessionId: `wf:${p.runId}`,
         reason: `compensates step ${p.stepId} of run ${p.runId}`,
       });
@@ -351,6 +360,16 @@ export class StepRunner {
       throw err;
     }
     if (view.status === 'pending_approval' || view.status === 'executing') return [];
+    if (view.status === 'unknown_outcome')
+      return [
+        flagUnknownOutcome({
+          def: p.def,
+          stepId: p.stepId,
+          attempt: s.attempt,
+          actionId: view.id,
+          compensation: true,
+        }),
+      ];
     return [{ type: 'compensation_done', stepId: p.stepId, actionId: view.id, status: view.status }];
   }
 }
