@@ -134,9 +134,21 @@ export interface RunBody {
   id: string;
   workflow: string;
   status: string;
-  input: { invoiceId: string };
+  input: { invoiceId: string; document: { vendor: string } };
   error: { code: string } | null;
-  steps: Record<string, { status: string; approval?: unknown; votes: unknown[]; error?: { code: string } }>;
+  steps: Record<
+    string,
+    {
+      status: string;
+      attempt: number;
+      approval?: unknown;
+      votes: unknown[];
+      error?: { code: string };
+      /** An action of the step with an unknown outcome after a crash, waiting for the owner's decision. */
+      unknownOutcome?: { actionId: string; index?: number; compensation?: boolean };
+      freeAttempts?: number;
+    }
+  >;
   events: { seq: number; type: string; stepId?: string; attempt?: number }[];
 }
 
