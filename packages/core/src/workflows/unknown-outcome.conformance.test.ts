@@ -14,6 +14,9 @@ import type { Engine } from '../engine.js';
 import { ConflictError, ForbiddenError, UserError } from '../errors.js';
 import type { Human } from '../identity/humans.js';
 import { defineWorkflow, loadWorkflows } from './definition.js';
+import type { WorkflowDefinition } from './definition.js';
+import { checkDeterminism } from './history-check.js';
+import { loadRuleModule } from './rule-module.js';
 import type { WorkflowRunDetail } from './workflow-engine.js';
 
 const doc = (total: number) => ({
@@ -91,6 +94,15 @@ describe.each(backends)('unknown action outcomes on $name', (backend) => {
     return run;
   };
 
+  /** Replays the run's history through the history checker: the flag and the decision are inputs. */
+  const deterministic = async (run: WorkflowRunDetail) => {
+    const workflow = engine.workflows
+      .definitions()
+      .find((d) => d.name === run.workflow) as WorkflowDefinition;
+    const rules = await loadRuleModule(path.join(INVOICES, 'rules.mjs'));
+    await checkDeterminism({ runId: run.id, workflow, events: run.events }, rules);
+  };
+
   /** A small invoice run whose post reached the ERP but answered too late: flagged and waiting. */
   const flaggedPost = async () => {
     erp.state.delayMs = SLOW_MS;
@@ -142,6 +154,7 @@ describe.each(backends)('unknown action outcomes on $name', (backend) => {
     expect(erp.calls('POST /invoices/:id/post')).toBe(1);
     expect(erp.calls('POST /notifications')).toBe(2); // notify's two attempts, none used by the decision
     expect(erp.calls('POST /invoices/:id/void')).toBe(1); // the resolved post is compensated
+    await deterministic(done);
     expect(await auditOf('workflow.outcome_resolved')).toEqual([
       {
         stepId: 'post',
@@ -167,6 +180,7 @@ describe.each(backends)('unknown action outcomes on $name', (backend) => {
     expect(done.steps.post).toMatchObject({ status: 'failed', error: { code: 'unknown_outcome' } });
     expect(erp.calls('POST /invoices/:id/void')).toBe(0);
     expect(erp.calls('POST /notifications')).toBe(0);
+    await deterministic(done);
   });
 
   it('starts a new attempt under a new idempotency key on retry', async () => {
@@ -183,6 +197,7 @@ describe.each(backends)('unknown action outcomes on $name', (backend) => {
     expect(action.idempotencyKey).toBe(`wf:${run.id}:post:2`);
     expect(erp.calls('POST /invoices/:id/post')).toBe(2); // the human vouched it had not happened
     expect(erp.calls('POST /notifications')).toBe(1);
+    await deterministic(done);
   });
 
   it('refuses others (403), steps not waiting for a decision (409) and bad outcomes', async () => {
@@ -230,6 +245,7 @@ describe.each(backends)('unknown action outcomes on $name', (backend) => {
       const compensations = await auditOf('workflow.step_compensated');
       expect(compensations.map((c) => c.status)).toEqual([outcome === 'retry' ? 'succeeded' : outcome]);
       expect(erp.calls('POST /invoices/:id/void')).toBe(outcome === 'retry' ? 2 : 1);
+      await deterministic(done);
       if (outcome === 'retry') {
         const voids = await t.raw('SELECT idempotency_key FROM actions WHERE tool = ? ORDER BY created_at', [
           'erp.void_invoice',
