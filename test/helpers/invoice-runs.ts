@@ -134,9 +134,21 @@ export interface RunBody {
   id: string;
   workflow: string;
   status: string;
-  input: { invoiceId: string };
+  input: { invoiceId: string; document: { vendor: string } };
   error: { code: string } | null;
-  steps: Record<string, { status: string; approval?: unknown; votes: unknown[]; error?: { code: string } }>;
+  steps: Record<
+    string,
+    {
+      status: string;
+      attempt: number;
+      approval?: unknown;
+      votes: unknown[];
+      error?: { code: string };
+      /** An action of the step with an unknown outcome after a crash, waiting for the owner's decision. */
+      unknownOutcome?: { actionId: string; index?: number; compensation?: boolean };
+      freeAttempts?: number;
+    }
+  >;
   events: { seq: number; type: string; stepId?: string; attempt?: number }[];
 }
 
@@ -180,4 +192,79 @@ export function repeatedCompletions(run: RunBody): string[] {
     seen.add(key);
   }
   return repeated;
+}
+
+/** The notify step's `retry.maxAttempts` in the example. */
+const NOTIFY_ATTEMPTS = 2;
+
+/** A decision fiona took on a flagged step, and whether the ERP's log showed the call had reached it. */
+export interface Decision {
+  runId: string;
+  invoiceId: string;
+  step: string;
+  compensation: boolean;
+  outcome: 'succeeded' | 'failed' | 'retry';
+  reached: boolean;
+}
+
+/**
+ * fiona, the workflows' owner, resolves every step waiting on an unknown outcome with the ERP's own log as the
+ * truth: an effect that happened `succeeded` with the ERP's answer; a call that never reached it is tried again
+ * (`retry`, a new idempotency key); a notification the ERP refused is what a failed attempt would have been — tried
+ * again while the step has attempts left, else `failed`.
+ */
+export async function resolveFlagged(
+  asFiona: ReturnType<typeof api>,
+  erp: Erp,
+  decisions: Decision[],
+): Promise<void> {
+  const listed = await asFiona<{ runs: RunBody[] }>('GET', '/v1/runs');
+  for (const r of listed.body.runs.filter((x) => x.status === 'running' || x.status === 'compensating')) {
+    const run = (await asFiona<RunBody>('GET', `/v1/runs/${r.id}`)).body;
+    for (const [step, st] of Object.entries(run.steps)) {
+      const u = st.unknownOutcome;
+      if (!u) continue;
+      const invoiceId = run.input.invoiceId;
+      const vendor = run.input.document.vendor;
+      const inv = erp.state.invoices.get(invoiceId);
+      let decision: Pick<Decision, 'outcome' | 'reached'> & { output?: unknown };
+      if (u.compensation) {
+        const reached = inv?.status === 'voided';
+        decision = reached
+          ? { outcome: 'succeeded', reached, output: { invoiceId, status: 'voided' } }
+          : { outcome: 'retry', reached };
+      } else if (step === 'post') {
+        decision = inv
+          ? { outcome: 'succeeded', reached: true, output: { invoiceId, status: 'posted', entry: inv.entry } }
+          : { outcome: 'retry', reached: false };
+      } else {
+        // Earlier notify attempts all had an answer (one crash per test), each one call at the ERP.
+        const answered = run.events.filter(
+          (e) => e.stepId === 'notify' && (e.type === 'step_failed' || e.type === 'step_completed'),
+        ).length;
+        const reached = effectsOf(erp, { invoiceId, vendor }).notify > answered;
+        const refused = erp.state.failNotifyTo.has(vendor);
+        const counted = st.attempt - (st.freeAttempts ?? 0);
+        decision = !reached
+          ? { outcome: 'retry', reached }
+          : !refused
+            ? { outcome: 'succeeded', reached, output: { sent: true } }
+            : { outcome: counted < NOTIFY_ATTEMPTS ? 'retry' : 'failed', reached };
+      }
+      const res = await asFiona('POST', `/v1/runs/${run.id}/steps/${step}/resolve`, {
+        outcome: decision.outcome,
+        ...(decision.output !== undefined ? { output: decision.output } : {}),
+        comment: 'checked the ERP log',
+      });
+      if (res.status !== 200) throw new Error(`resolving ${run.id}/${step}: ${JSON.stringify(res.body)}`);
+      decisions.push({
+        runId: run.id,
+        invoiceId,
+        step,
+        compensation: !!u.compensation,
+        outcome: decision.outcome,
+        reached: decision.reached,
+      });
+    }
+  }
 }

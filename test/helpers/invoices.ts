@@ -23,6 +23,8 @@ export interface Erp {
     failNotify: boolean;
     failNotifyTo: Set<string>;
     delayMs: number;
+    /** The ERP's ledger: invoices posted (and voided), by id, with their journal entry. */
+    invoices: Map<string, { status: string; entry: string }>;
   };
   calls(route: string): number;
   close(): Promise<void>;

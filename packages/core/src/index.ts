@@ -250,8 +250,11 @@ export type {
   ItemState,
   ReceivedSignal,
   RecordedEvent,
+  OutcomeDecision,
+  UnknownOutcome,
 } from './workflows/history.js';
 export { stepActionKey, compensationKey } from './workflows/step-runner.js';
+export { OUTCOME_DECISIONS } from './workflows/unknown-outcome.js';
 export type { RuleHandler, RuleTask, WorkflowCrashPoint } from './workflows/step-runner.js';
 export { loadRuleModule } from './workflows/rule-module.js';
 export { signWorkflowHook, checkWorkflowHookSignature, triggerSchema } from './workflows/triggers.js';

@@ -231,6 +231,22 @@ export class AosClient {
     );
   }
 
+  /**
+   * Decides what became of a step's action whose outcome is unknown after a crash (the workflow's owner or admins):
+   * `succeeded` (with `output`), `failed`, or `retry` (a new attempt; you vouch the effect did not happen).
+   */
+  resolveRunStep(
+    id: string,
+    step: string,
+    decision: { outcome: 'succeeded' | 'failed' | 'retry'; output?: unknown; comment?: string },
+  ): Promise<RunDetail> {
+    return this.request(
+      'POST',
+      `/v1/runs/${encodeURIComponent(id)}/steps/${encodeURIComponent(step)}/resolve`,
+      decision,
+    );
+  }
+
   /** A run's shared context entries (humans; agents working on the run). */
   getRunContext(runId: string): Promise<{ entries: RunContextEntry[] }> {
     return this.request('GET', `/v1/runs/${encodeURIComponent(runId)}/context`);

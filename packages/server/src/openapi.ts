@@ -255,6 +255,24 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'run' }, ...errors },
         },
       },
+      '/v1/runs/{id}/steps/{step}/resolve': {
+        post: {
+          summary:
+            "Decide what became of a step's action whose outcome is unknown after a crash (admins or the workflow's owner): succeeded (with output), failed, or retry; 409 unless the step waits for such a decision",
+          parameters: [...idParam, { name: 'step', in: 'path', required: true, schema: { type: 'string' } }],
+          requestBody: json({
+            type: 'object',
+            additionalProperties: false,
+            required: ['outcome'],
+            properties: {
+              outcome: { type: 'string', enum: ['succeeded', 'failed', 'retry'] },
+              output: {},
+              comment: { type: 'string', maxLength: 4000 },
+            },
+          }),
+          responses: { '200': { description: 'run' }, ...errors },
+        },
+      },
       '/v1/hooks/workflows/{name}': {
         post: {
           summary:

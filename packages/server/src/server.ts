@@ -13,6 +13,7 @@ import { registerCoordinationRoutes } from './routes/coordination.js';
 import { registerObservabilityRoutes } from './routes/observability.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
+import { registerRunOutcomeRoutes } from './routes/run-outcomes.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -114,6 +115,7 @@ export function buildServer(options: ServerOptions): AosServer {
   registerAdminRoutes(app, engine, authenticate);
   registerObservabilityRoutes(app, engine, authenticate);
   registerWorkflowRoutes(app, engine, authenticate);
+  registerRunOutcomeRoutes(app, engine, authenticate);
   registerHookRoutes(app, engine);
   registerCoordinationRoutes(app, engine, authenticate);
   registerTaskRoutes(app, engine, authenticate);

@@ -1,6 +1,12 @@
 import type { Command } from 'commander';
-import { UserError, loadWorkflows } from '@autonomy-os/core';
-import type { RunStatus, WorkflowDefinition, WorkflowRun, WorkflowRunDetail } from '@autonomy-os/core';
+import { OUTCOME_DECISIONS, UserError, loadWorkflows } from '@autonomy-os/core';
+import type {
+  OutcomeDecision,
+  RunStatus,
+  WorkflowDefinition,
+  WorkflowRun,
+  WorkflowRunDetail,
+} from '@autonomy-os/core';
 import type { AosClient } from '@autonomy-os/sdk';
 import {
   actingHuman,
@@ -31,7 +37,9 @@ function requireConfig(config: string | undefined): string {
 async function waitRemote(client: AosClient, id: string): Promise<WorkflowRunDetail> {
   let run = (await client.getRun(id)) as unknown as WorkflowRunDetail;
   for (let i = 0; i < 300; i++) {
-    const waitsForHuman = Object.values(run.steps).some((s) => s.status === 'waiting' && s.approval);
+    const waitsForHuman = Object.values(run.steps).some(
+      (s) => s.status === 'waiting' && (s.approval || s.unknownOutcome),
+    );
     if (!['running', 'compensating'].includes(run.status) || waitsForHuman) break;
     await new Promise((r) => setTimeout(r, 200));
     run = (await client.getRun(id)) as unknown as WorkflowRunDetail;
@@ -211,6 +219,51 @@ export function registerWorkflows(program: Command): void {
     .action(async (id: string, _o: unknown, cmd: Command) => {
       printJson(await withEngine(cmd, undefined, (e) => e.workflows.retry(id, cliActor())));
     });
+
+  withRemoteOptions(runs.command('resolve'))
+    .description(
+      "decide what became of a step's action whose outcome is unknown after a crash (the workflow's owner or admins)",
+    )
+    .argument('<id>', 'run id (run_…)')
+    .argument('<step>', 'the step waiting for the decision')
+    .requiredOption(
+      '--outcome <outcome>',
+      'succeeded | failed | retry (retry: you vouch the effect did not happen)',
+    )
+    .option('--output <json>', 'with succeeded: the step output (default null)')
+    .option('--as <human>', 'local mode: the human you are (the workflow owner or an admin)')
+    .option('--comment <text>', 'why')
+    .action(
+      async (
+        id: string,
+        step: string,
+        o: { outcome: string; output?: string; as?: string; comment?: string },
+        cmd: Command,
+      ) => {
+        if (!(OUTCOME_DECISIONS as readonly string[]).includes(o.outcome))
+          throw new UserError(`must be one of ${OUTCOME_DECISIONS.join(', ')}`, { field: 'outcome' });
+        const decision = {
+          outcome: o.outcome as OutcomeDecision,
+          ...(o.output !== undefined ? { output: parseJsonOption(o.output, 'output') } : {}),
+          ...(o.comment ? { comment: o.comment } : {}),
+        };
+        const client = remote(cmd);
+        if (client) {
+          printJson(await client.resolveRunStep(id, step, decision));
+          return;
+        }
+        printJson(
+          await withEngine(cmd, undefined, async (e) =>
+            e.workflows.resolveOutcome({
+              runId: id,
+              stepId: step,
+              human: await actingHuman(e.store, o.as),
+              ...decision,
+            }),
+          ),
+        );
+      },
+    );
 
   for (const vote of ['approve', 'deny'] as const) {
     withRemoteOptions(runs.command(vote))

@@ -35,9 +35,9 @@ export class NondeterminismError extends Error {
 }
 
 /**
- * Inputs from outside the engine: humans' votes, cancels, retries, pauses and signals, the run's start, and what the step
- * gates observed of the world (the shared context, a lease another run held, an open circuit breaker, an escalation
- * deadline passed).
+ * Inputs from outside the engine: humans' votes, cancels, retries, pauses, signals and decisions on unknown outcomes,
+ * the run's start, and what the step gates observed of the world (the shared context, a lease another run held, an
+ * open circuit breaker, an escalation deadline passed, an action flagged `unknown_outcome` by crash recovery).
  */
 const EXTERNAL = new Set<WorkflowEvent['type']>([
   'run_started',
@@ -46,6 +46,7 @@ const EXTERNAL = new Set<WorkflowEvent['type']>([
   'run_retried',
   'run_paused',
   'run_resumed',
+  'outcome_resolved',
   'signal_received',
   'context_observed',
   'step_blocked',
@@ -144,6 +145,8 @@ export async function checkDeterminism(
       e.stepId === prev.stepId
     )
       continue;
+    // Likewise what a decision on an unknown outcome means for its step (WorkflowEngine.resolveOutcome).
+    if (prev?.type === 'outcome_resolved' && 'stepId' in e && e.stepId === prev.stepId) continue;
     let wanted: string | undefined;
     const recordedFor = (stepId: string, types: WorkflowEvent['type'][], what: string): WorkflowEvent[] => {
       if ('stepId' in e && e.stepId === stepId && types.includes(e.type)) return [e];

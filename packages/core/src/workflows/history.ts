@@ -47,8 +47,29 @@ export type WorkflowEvent =
   /** A human held the run: it starts no new step and submits nothing until `run_resumed`. */
   | { type: 'run_paused'; actor: string; reason?: string }
   | { type: 'run_resumed'; actor: string }
-  /** A human group was told the step is taking too long (or a review ran out of rounds). */
-  | { type: 'step_escalated'; stepId: string; attempt: number; to: string; reason: string }
+  /**
+   * A human group was told the step is taking too long (or a review ran out of rounds). With `unknownOutcome`: an
+   * action of the step has an unknown outcome after a crash, and the step waits for the owner's decision.
+   */
+  | {
+      type: 'step_escalated';
+      stepId: string;
+      attempt: number;
+      to: string;
+      reason: string;
+      unknownOutcome?: UnknownOutcome;
+    }
+  /** A human decided what became of an action with an unknown outcome (see `unknown-outcome.ts`). */
+  | {
+      type: 'outcome_resolved';
+      stepId: string;
+      actionId: string;
+      human: string;
+      outcome: OutcomeDecision;
+      index?: number;
+      compensation?: boolean;
+      comment?: string;
+    }
   | {
       type: 'step_waiting';
       stepId: string;
@@ -91,6 +112,18 @@ export type WorkflowEvent =
   | { type: 'run_retried'; actor: string }
   | { type: 'run_completed'; output: unknown }
   | { type: 'run_finished'; status: 'failed' | 'cancelled'; error?: WorkflowFailure };
+
+/** What a human decides about an action whose outcome is unknown. */
+export type OutcomeDecision = 'succeeded' | 'failed' | 'retry';
+
+/** An action whose outcome is unknown after a crash, waiting for a human decision. */
+export interface UnknownOutcome {
+  actionId: string;
+  /** A parallel step's item (its action, or its compensation). */
+  index?: number;
+  /** The action is the step's (or item's) compensation. */
+  compensation?: boolean;
+}
 
 /** Progress of the items of a `parallel` or `consensus` step (`index` is the item's position). */
 export type ItemEvent =
@@ -149,6 +182,11 @@ export interface ItemState {
   completedAt?: number;
   /** Times an intervention denied the item's action in this attempt: its next submission gets a new key. */
   restarts?: number;
+  /** The item's action has an unknown outcome: the item waits for a human decision. */
+  unknownOutcome?: UnknownOutcome;
+  /** Times a human had the item's action (`retries`) or its compensation (`compensationRetries`) tried again. */
+  retries?: number;
+  compensationRetries?: number;
 }
 
 /** A signal sent to the run, once the engine has recorded it in the history. */
@@ -214,13 +252,20 @@ export interface StepState {
   /** Why the step is paused, and (intervention) what holds it, e.g. `agent poster is paused`. */
   pausedReason?: PauseReason;
   pausedDetail?: string;
-  /** Attempts given back because an intervention denied their action (they do not count against `retry`). */
+  /**
+   * Attempts that do not count against `retry.maxAttempts`: given back because an intervention denied their action,
+   * or redone by a human after an unknown outcome.
+   */
   freeAttempts?: number;
   /** Compensations an intervention denied: the next one is submitted under a new key. */
   compensationRestarts?: number;
   /** The group the step was escalated to, and during which attempt. */
   escalatedTo?: string;
   escalatedAttempt?: number;
+  /** An action of the step (or its compensation) has an unknown outcome: waiting for a human decision. */
+  unknownOutcome?: UnknownOutcome;
+  /** Times a human had the step's compensation tried again after an unknown outcome. */
+  compensationRetries?: number;
 }
 
 export type RunStatus = 'running' | 'compensating' | 'completed' | 'failed' | 'cancelled';
@@ -305,6 +350,7 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
         delete s.blockedOn;
         delete s.blockedAtMs;
         clearPause(s);
+        delete s.unknownOutcome;
         break;
       }
       case 'context_observed':
@@ -347,8 +393,12 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
         const s = step(e.stepId);
         s.escalatedTo = e.to;
         s.escalatedAttempt = e.attempt;
+        if (e.unknownOutcome) flagUnknown(s, e.unknownOutcome);
         break;
       }
+      case 'outcome_resolved':
+        resolveUnknown(step(e.stepId), e);
+        break;
       case 'step_waiting': {
         const s = step(e.stepId);
         s.status = 'waiting';
@@ -464,6 +514,45 @@ export function replay(def: WorkflowDefinition, events: readonly WorkflowEvent[]
     }
   }
   return st;
+}
+
+/** An action of the step has an unknown outcome: the step (or the item) waits for a human decision. */
+function flagUnknown(s: StepState, u: UnknownOutcome): void {
+  const it = u.index === undefined ? undefined : s.items?.[u.index];
+  if (u.compensation || !it) {
+    s.unknownOutcome = u;
+    if (!u.compensation) {
+      s.status = 'waiting';
+      s.actionId = u.actionId;
+    }
+    return;
+  }
+  it.status = 'waiting';
+  it.actionId = u.actionId;
+  it.unknownOutcome = u;
+}
+
+/**
+ * A human's decision clears the flag. A retried compensation or item counts a retry (its next action gets a new
+ * idempotency key); a retried step's new attempt is free. The step's or item's own end is the event committed with
+ * the decision (`step_completed`, `step_failed`, `item_completed`, `item_failed`, `compensation_done`).
+ */
+function resolveUnknown(s: StepState, e: Extract<WorkflowEvent, { type: 'outcome_resolved' }>): void {
+  const it = e.index === undefined ? undefined : s.items?.[e.index];
+  if (it && !e.compensation) {
+    delete it.unknownOutcome;
+    if (e.outcome === 'retry') {
+      const retries = (it.retries ?? 0) + 1;
+      for (const k of Object.keys(it)) delete (it as unknown as Record<string, unknown>)[k];
+      Object.assign(it, { status: 'pending', retries });
+    }
+    return;
+  }
+  delete s.unknownOutcome;
+  if (e.outcome !== 'retry') return;
+  if (!e.compensation) s.freeAttempts = (s.freeAttempts ?? 0) + 1;
+  else if (it) it.compensationRetries = (it.compensationRetries ?? 0) + 1;
+  else s.compensationRetries = (s.compensationRetries ?? 0) + 1;
 }
 
 /**

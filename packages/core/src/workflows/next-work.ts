@@ -10,6 +10,7 @@ import type { ItemSteps } from './steps/items.js';
 import type { SignalStore } from './steps/signals.js';
 import type { SubRuns } from './steps/sub-workflow.js';
 import { pollWait, startWait } from './steps/wait.js';
+import { awaitsOutcomeDecision } from './unknown-outcome.js';
 import { isWorkerTask } from './worker-task-step.js';
 import type { WorkerTaskStep } from './worker-task-step.js';
 
@@ -136,6 +137,8 @@ export async function nextWork(deps: NextWorkDeps, p: NextWorkParams): Promise<W
           ];
       }
     }
+    // An action with an unknown outcome waits for a human decision (outcome_resolved), not for its action.
+    if (s.status === 'waiting' && s.unknownOutcome) continue;
     if (s.status === 'waiting') {
       const sp = { runId, def, stepId: id, st, nowMs };
       let events: WorkflowEvent[] = [];
@@ -174,6 +177,8 @@ async function nextCompensation(deps: NextWorkDeps, p: NextWorkParams): Promise<
   const { runId, def, st } = p;
   const children = await deps.subRuns.cancelChildren({ runId, def, st });
   if (children.length) return children;
+  // A step whose action's outcome is unknown may still turn out completed (and need compensating): wait for it.
+  if (awaitsOutcomeDecision(st)) return [];
   const first = nextCompensationStep(def, st);
   const firstAt = first ? ((st.steps[first] as StepState).completedAt ?? 0) : 0;
   const item = deps.items.itemsToCompensate(def, st)[0];

@@ -22,6 +22,7 @@ const LIVE_TYPE: Partial<Record<WorkflowEvent['type'], string>> = {
   step_blocked: 'run.step_blocked',
   step_paused: 'run.step_paused',
   step_escalated: 'run.step_escalated',
+  outcome_resolved: 'run.outcome_resolved',
 };
 
 /**
@@ -56,6 +57,8 @@ export function publishRunEvents(
     }
     if (e.type === 'step_waiting' && e.approval) data.waitingFor = 'approval';
     if (e.type === 'step_paused') data.reason = e.reason ?? 'breaker';
+    if (e.type === 'step_escalated' && e.unknownOutcome) data.waitingFor = 'outcome_decision';
+    if (e.type === 'outcome_resolved') data.outcome = e.outcome;
     if (e.type === 'run_finished' && e.error) data.code = e.error.code;
     bus.publish(type, data, `run:${run.id}`);
   }

@@ -11,6 +11,7 @@ import { expressionScope } from './history.js';
 import type { RunState, StepState, WorkflowEvent, WorkflowFailure } from './history.js';
 import { interventionDenial, interventionPause } from './intervention.js';
 import type { InterventionGate } from './intervention.js';
+import { flagUnknownOutcome } from './unknown-outcome.js';
 
 /** What a rule handler is given. */
 export interface RuleTask {
@@ -52,11 +53,12 @@ export function stepActionKey(runId: string, stepId: string, attempt: number): s
 }
 
 /**
- * Idempotency key of a step's compensation action; `restarts` (compensations an intervention denied) gives the
- * next submission a new key, since the denied one stays recorded under the old.
+ * Idempotency key of a step's compensation action. `retry` counts the compensation's earlier submissions that were
+ * given up (denied by an intervention, or redone by a human after an unknown outcome): each new submission gets a
+ * new key, since the earlier ones stay recorded under theirs.
  */
-export function compensationKey(runId: string, stepId: string, restarts = 0): string {
-  return `wf:${runId}:${stepId}:compensate${restarts ? `:retry${restarts}` : ''}`;
+export function compensationKey(runId: string, stepId: string, retry = 0): string {
+  return `wf:${runId}:${stepId}:compensate${retry ? `:retry${retry}` : ''}`;
 }
 
 /** Evaluates a JSONata expression; a failure is a {@link UserError} naming `field`. */
@@ -84,9 +86,9 @@ export function failStep(
 ): WorkflowEvent {
   const max = step.retry?.maxAttempts ?? 1;
   const base = parseDurationSec(step.retry?.backoff ?? '1s', `steps.${stepId}.retry.backoff`) * 1000;
-  // Attempts an intervention gave back (see `step_paused.restart`) do not count.
+  // Attempts an intervention gave back, or a human had redone after an unknown outcome, do not use up the retries.
   const used = s.attempt - (s.freeAttempts ?? 0);
-  const retryAtMs = error.retryable && used < max ? nowMs + base * 2 ** (s.attempt - 1) : undefined;
+  const retryAtMs = error.retryable && used < max ? nowMs + base * 2 ** (used - 1) : undefined;
   return {
     type: 'step_failed',
     stepId,
@@ -190,7 +192,7 @@ export class StepRunner {
     // attempt is given back, and the step starts again under a new key once the hold is lifted.
     const denied = this.d.intervention ? interventionDenial(view) : undefined;
     if (denied) return interventionPause(p.stepId, s, denied, p.nowMs, { restart: true });
-    return this.mapAction(view, step, p.stepId, s, p.nowMs);
+    return this.mapAction(view, p.def, p.stepId, s, p.nowMs);
   }
 
   /** Looks at the action a waiting step submitted; fails the step once its timeout has passed. */
@@ -205,16 +207,22 @@ export class StepRunner {
     const view = s.actionId ? await this.d.actions.get(s.actionId) : undefined;
     if (!view)
       return [failStep(step, p.stepId, s, failure('action_missing', 'action not found', false), p.nowMs)];
-    return this.mapAction(view, step, p.stepId, s, p.nowMs);
+    return this.mapAction(view, p.def, p.stepId, s, p.nowMs);
   }
 
   private mapAction(
     view: ActionView,
-    step: StepDefinition,
+    def: WorkflowDefinition,
     stepId: string,
     s: StepState,
     nowMs: number,
   ): WorkflowEvent[] {
+    const step = def.steps[stepId] as StepDefinition;
+    // The call may have reached the upstream: never retried, never failed silently; the owner decides.
+    if (view.status === 'unknown_outcome')
+      return s.unknownOutcome
+        ? []
+        : [flagUnknownOutcome({ def, stepId, attempt: s.attempt, actionId: view.id })];
     const out = actionOutcome(view, stepId, s.attempt);
     if (out === null) {
       if (s.deadlineMs !== undefined && nowMs > s.deadlineMs)
@@ -359,7 +367,11 @@ export class StepRunner {
       view = await this.d.actions.submit(agent, {
         tool: c.tool,
         input: (input ?? {}) as Record<string, unknown>,
-        idempotencyKey: compensationKey(p.runId, p.stepId, s.compensationRestarts),
+        idempotencyKey: compensationKey(
+          p.runId,
+          p.stepId,
+          (s.compensationRestarts ?? 0) + (s.compensationRetries ?? 0),
+        ),
         sessionId: `wf:${p.runId}`,
         reason: `compensates step ${p.stepId} of run ${p.runId}`,
       });
@@ -377,6 +389,16 @@ export class StepRunner {
     const denied = this.d.intervention ? interventionDenial(view) : undefined;
     if (denied)
       return interventionPause(p.stepId, s, denied, Date.now(), { restart: true, compensation: true });
+    if (view.status === 'unknown_outcome')
+      return [
+        flagUnknownOutcome({
+          def: p.def,
+          stepId: p.stepId,
+          attempt: s.attempt,
+          actionId: view.id,
+          compensation: true,
+        }),
+      ];
     return [{ type: 'compensation_done', stepId: p.stepId, actionId: view.id, status: view.status }];
   }
 }

@@ -16,7 +16,7 @@ import type { ResourceLease } from '../coordination/resource-leases.js';
 import { definitionHash, parseWorkflow } from './definition.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
 import { replay } from './history.js';
-import type { RecordedEvent, RunState, StepState, WorkflowEvent } from './history.js';
+import type { OutcomeDecision, RecordedEvent, RunState, StepState, WorkflowEvent } from './history.js';
 import { nextWork } from './next-work.js';
 import type { NextWorkDeps } from './next-work.js';
 import { publishRunEvents } from './run-events.js';
@@ -38,6 +38,7 @@ import { SignalStore } from './steps/signals.js';
 import type { RunSignal } from './steps/signals.js';
 import { SubRuns } from './steps/sub-workflow.js';
 import { TaskQueue } from './task-queue.js';
+import { resolutionEvents } from './unknown-outcome.js';
 import type { TaskQueueOptions } from './task-queue.js';
 import { WorkerTaskStep } from './worker-task-step.js';
 
@@ -138,7 +139,13 @@ function auditFor(run: { id: string; workflow: string }, e: WorkflowEvent, st: R
         {
           ...base,
           type: 'workflow.step_escalated',
-          payload: { stepId: e.stepId, attempt: e.attempt, to: e.to, reason: e.reason },
+          payload: {
+            stepId: e.stepId,
+            attempt: e.attempt,
+            to: e.to,
+            reason: e.reason,
+            ...(e.unknownOutcome ? { unknownOutcome: e.unknownOutcome } : {}),
+          },
         },
       ];
     case 'run_completed':
@@ -584,6 +591,50 @@ export class WorkflowEngine {
     });
     publishRunEvents(this.o.events, committed.run, committed.events, committed.after);
     this.crash('workflow.after-approval-vote');
+    return this.get(p.runId);
+  }
+
+  /**
+   * A human's decision on a step whose action has an unknown outcome after a crash (see {@link resolutionEvents}):
+   * the workflow's owner or an admin says it `succeeded` (with `output`), `failed`, or should be tried again
+   * (`retry`, a new idempotency key: the human vouches the effect did not happen). Committed with its audit record
+   * `workflow.outcome_resolved` in one transaction, then published (`run.outcome_resolved`).
+   */
+  async resolveOutcome(p: {
+    runId: string;
+    stepId: string;
+    human: Human;
+    outcome: OutcomeDecision;
+    output?: unknown;
+    comment?: string;
+  }): Promise<WorkflowRunDetail> {
+    const committed = await this.o.db.tx(async (tx) => {
+      const run = await tx.get<{ workflow: string }>(
+        `SELECT workflow FROM workflow_runs WHERE id = ?${this.o.db.forUpdate}`,
+        [p.runId],
+      );
+      if (!run) throw new NotFoundError('run', p.runId, 'run');
+      const def = (await this.runs.definition(p.runId, tx)) as WorkflowDefinition;
+      const history = await this.runs.events(p.runId, tx);
+      const events = resolutionEvents({ ...p, def, st: replay(def, history), nowMs: Date.now() });
+      const after = await this.commit(tx, { id: p.runId, workflow: run.workflow }, def, events, history);
+      const resolved = events[0] as Extract<WorkflowEvent, { type: 'outcome_resolved' }>;
+      await this.o.audit.append(tx, {
+        actor: `human:${p.human.id}`,
+        type: 'workflow.outcome_resolved',
+        subject: `run:${p.runId}`,
+        payload: {
+          stepId: p.stepId,
+          actionId: resolved.actionId,
+          outcome: p.outcome,
+          index: resolved.index ?? null,
+          compensation: resolved.compensation ?? false,
+          comment: p.comment ?? null,
+        },
+      });
+      return { run: { id: p.runId, workflow: run.workflow }, events, after };
+    });
+    publishRunEvents(this.o.events, committed.run, committed.events, committed.after);
     return this.get(p.runId);
   }
 

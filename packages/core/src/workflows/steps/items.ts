@@ -16,6 +16,7 @@ import type {
 import { interventionDenial, interventionPause } from '../intervention.js';
 import type { InterventionGate } from '../intervention.js';
 import { actionOutcome, evaluate, failStep, failure, stepActionKey } from '../step-runner.js';
+import { flagUnknownOutcome } from '../unknown-outcome.js';
 import type { RuleHandler, WorkflowCrashPoint } from '../step-runner.js';
 import type { ParallelItemTemplate } from './kinds-schema.js';
 import type { WorkerTaskItems } from './worker-items.js';
@@ -76,14 +77,23 @@ export interface KindStepParams {
   nowMs: number;
 }
 
-/** Idempotency key of a parallel item's pipeline action: `wf:<run>:<step>:<attempt>:<index>`. */
-export function itemActionKey(runId: string, stepId: string, attempt: number, index: number): string {
-  return `${stepActionKey(runId, stepId, attempt)}:${index}`;
+/**
+ * Idempotency key of a parallel item's pipeline action: `wf:<run>:<step>:<attempt>:<index>` (`:retry<n>` after a
+ * human had it tried again following an unknown outcome).
+ */
+export function itemActionKey(
+  runId: string,
+  stepId: string,
+  attempt: number,
+  index: number,
+  retry = 0,
+): string {
+  return `${stepActionKey(runId, stepId, attempt)}:${index}${retry ? `:retry${retry}` : ''}`;
 }
 
 /** Idempotency key of a parallel item's compensation action. */
-export function itemCompensationKey(runId: string, stepId: string, index: number): string {
-  return `wf:${runId}:${stepId}:compensate:${index}`;
+export function itemCompensationKey(runId: string, stepId: string, index: number, retry = 0): string {
+  return `wf:${runId}:${stepId}:compensate:${index}${retry ? `:retry${retry}` : ''}`;
 }
 
 /** Task items over in-process rule handlers: routed to the first active agent of the role (by id) not excluded. */
@@ -131,8 +141,17 @@ const inFlight = (items: readonly ItemState[]) =>
   items.filter((i) => i.status === 'running' || i.status === 'waiting').length;
 
 /** Maps a parallel action item's pipeline status to its events (none while it is still undecided). */
-function actionItemEvents(view: ActionView, stepId: string, attempt: number, index: number): ItemEvent[] {
+function actionItemEvents(
+  view: ActionView,
+  def: WorkflowDefinition,
+  stepId: string,
+  attempt: number,
+  index: number,
+): WorkflowEvent[] {
   const base = { stepId, attempt, index };
+  // The call may have reached the upstream: the item waits for the owner's decision.
+  if (view.status === 'unknown_outcome')
+    return [flagUnknownOutcome({ def, stepId, attempt, actionId: view.id, index })];
   const out = actionOutcome(view, stepId, attempt);
   if (out === null) return [{ type: 'item_waiting', ...base, actionId: view.id }];
   if ('type' in out)
@@ -262,13 +281,14 @@ export class ItemSteps {
       }
     }
     let view: ActionView | undefined;
+    if (it.unknownOutcome) return [];
     if (it.status === 'waiting' && it.actionId) {
       view = await this.d.actions.get(it.actionId);
       if (!view)
         return [
           { type: 'item_failed', ...base, error: failure('action_missing', 'action not found', false) },
         ];
-      const events = actionItemEvents(view, p.stepId, s.attempt, index);
+      const events = actionItemEvents(view, p.def, p.stepId, s.attempt, index);
       if (events[0]?.type !== 'item_waiting') return events;
       // The step's `timeout` bounds how long its items may wait for an approval.
       if (s.deadlineMs !== undefined && p.nowMs > s.deadlineMs)
@@ -290,7 +310,13 @@ export class ItemSteps {
       view = await this.d.actions.submit(agent, {
         tool: tpl.tool,
         input: (input ?? {}) as Record<string, unknown>,
-        idempotencyKey: `${itemActionKey(p.runId, p.stepId, s.attempt, index)}${it.restarts ? `:retry${it.restarts}` : ''}`,
+        idempotencyKey: itemActionKey(
+          p.runId,
+          p.stepId,
+          s.attempt,
+          index,
+          (it.restarts ?? 0) + (it.retries ?? 0),
+        ),
         sessionId: `wf:${p.runId}`,
         ...(tpl.reason ? { reason: tpl.reason } : {}),
       });
@@ -305,7 +331,7 @@ export class ItemSteps {
     // A switch engaged after the check: give the item back (it starts again under a new key once released).
     const denied = this.d.intervention ? interventionDenial(view) : undefined;
     if (denied) return interventionPause(p.stepId, s, denied, p.nowMs, { restart: true, index });
-    return actionItemEvents(view, p.stepId, s.attempt, index);
+    return actionItemEvents(view, p.def, p.stepId, s.attempt, index);
   }
 
   /**
@@ -443,7 +469,7 @@ export class ItemSteps {
       view = await this.d.actions.submit(agent, {
         tool: tpl.compensate.tool,
         input: (input ?? {}) as Record<string, unknown>,
-        idempotencyKey: itemCompensationKey(p.runId, p.stepId, p.index),
+        idempotencyKey: itemCompensationKey(p.runId, p.stepId, p.index, it?.compensationRetries),
         sessionId: `wf:${p.runId}`,
         reason: `compensates item ${p.index} of step ${p.stepId} of run ${p.runId}`,
       });
@@ -453,6 +479,17 @@ export class ItemSteps {
       throw err;
     }
     if (view.status === 'pending_approval' || view.status === 'executing') return [];
+    if (view.status === 'unknown_outcome')
+      return [
+        flagUnknownOutcome({
+          def: p.def,
+          stepId: p.stepId,
+          attempt: s.attempt,
+          actionId: view.id,
+          index: p.index,
+          compensation: true,
+        }),
+      ];
     return done(view.id, view.status);
   }
 }
