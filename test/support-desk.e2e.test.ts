@@ -143,6 +143,20 @@ describe.each(targets)('the support desk example, as a user runs it, on $name', 
     );
     expect(large.body).toMatchObject({ outcome: 'pending_approval', status: 'pending_approval' });
     expect(await calls('POST /refunds')).toBe(1);
+    // Regression: `aos approvals` had a remote mode that no option could turn on.
+    const remoteList = aos([
+      'approvals',
+      'list',
+      '--json',
+      '--url',
+      server?.url ?? '',
+      '--token',
+      tokens.frank ?? '',
+    ]);
+    expect(remoteList.stderr).toBe('');
+    expect((JSON.parse(remoteList.stdout) as { id: string }[]).map((a) => a.id)).toEqual([
+      large.body.approvalId,
+    ]);
     const owner = await api(
       tokens.fiona as string,
       'POST',

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { buildReceipt, formatReceipt } from '@autonomy-os/core';
 import type { ActionStatus, Receipt } from '@autonomy-os/core';
-import { printJson, printTable, remote, withEngine } from '../context.js';
+import { printJson, printTable, remote, withEngine, withRemoteOptions } from '../context.js';
 
 /** `aos actions …` and `aos explain`: read actions and their receipts. */
 export function registerActions(program: Command): void {
@@ -36,8 +36,7 @@ export function registerActions(program: Command): void {
       },
     );
 
-  actions
-    .command('show')
+  withRemoteOptions(actions.command('show'))
     .description('one action as JSON')
     .argument('<id>', 'action id (act_…)')
     .action(async (id: string, _o: unknown, cmd: Command) => {
@@ -47,8 +46,7 @@ export function registerActions(program: Command): void {
       );
     });
 
-  program
-    .command('explain')
+  withRemoteOptions(program.command('explain'))
     .description(
       'the receipt of an action: what it did, what data it touched, which policy, which checks, who approved, how to reverse',
     )

@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UserError } from '@autonomy-os/core';
 import type { Approval } from '@autonomy-os/core';
-import { actingHuman, printJson, printTable, remote, withEngine } from '../context.js';
+import { actingHuman, printJson, printTable, remote, withEngine, withRemoteOptions } from '../context.js';
 
 interface VoteOptions {
   as?: string;
@@ -28,8 +28,7 @@ export function registerApprovals(program: Command): void {
     .command('approvals')
     .description('list, show, approve and deny approval requests');
 
-  approvals
-    .command('list')
+  withRemoteOptions(approvals.command('list'))
     .description('approval requests (default: pending)')
     .option('--status <s>', 'pending, approved, denied, expired or all', 'pending')
     .option('--json', 'print JSON')
@@ -52,8 +51,7 @@ export function registerApprovals(program: Command): void {
         );
     });
 
-  approvals
-    .command('show')
+  withRemoteOptions(approvals.command('show'))
     .description('one request with its evidence pack')
     .argument('<id>', 'approval id (apr_…)')
     .action(async (id: string, _o: unknown, cmd: Command) => {
@@ -66,8 +64,7 @@ export function registerApprovals(program: Command): void {
     });
 
   for (const vote of ['approve', 'deny'] as const) {
-    approvals
-      .command(vote)
+    withRemoteOptions(approvals.command(vote))
       .description(`${vote} a request; on the last approval needed, the action runs (once)`)
       .argument('<id>', 'approval id (apr_…)')
       .option('--as <human>', 'local mode: the human you are (must be in the deciding group)')

@@ -1,6 +1,14 @@
 import type { Command } from 'commander';
 import { UserError } from '@autonomy-os/core';
-import { actingHuman, cliActor, printJson, printTable, remote, withEngine } from '../context.js';
+import {
+  actingHuman,
+  cliActor,
+  printJson,
+  printTable,
+  remote,
+  withEngine,
+  withRemoteOptions,
+} from '../context.js';
 
 /** `aos killswitch …` and `aos undo`: stop things, reverse things. */
 export function registerIntervention(program: Command): void {
@@ -8,7 +16,7 @@ export function registerIntervention(program: Command): void {
     .command('killswitch')
     .description('stop every action globally, for a role, or for one agent');
   for (const state of ['on', 'off'] as const) {
-    ks.command(state)
+    withRemoteOptions(ks.command(state))
       .description(
         state === 'on'
           ? 'engage a kill switch (every node honours it from the next action)'
@@ -52,8 +60,7 @@ export function registerIntervention(program: Command): void {
         ]);
     });
 
-  program
-    .command('undo')
+  withRemoteOptions(program.command('undo'))
     .description('run the registered reversal of a succeeded action through the pipeline')
     .argument('<actionId>', 'action id (act_…)')
     .option('--as <human>', 'local mode: the human asking for it')
