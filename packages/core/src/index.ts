@@ -222,7 +222,7 @@ export type {
 } from './policy/replay.js';
 export { validatePolicyDirectory } from './policy/validate-directory.js';
 export type { PolicyValidationReport, PolicySetSummary, PolicyProblem } from './policy/validate-directory.js';
-export { fanOutOverPostgres, EVENT_CHANNEL } from './events/postgres-fan-out.js';
+export { fanOutOverPostgres, EVENT_CHANNEL, eventChannel } from './events/postgres-fan-out.js';
 
 export {
   defineWorkflow,

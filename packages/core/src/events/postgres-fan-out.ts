@@ -1,9 +1,19 @@
+import crypto from 'node:crypto';
 import type pg from 'pg';
 import type { PostgresDb } from '../store/postgres-db.js';
 import type { AosEvent, EventBus } from './event-bus.js';
 
-/** The PostgreSQL channel events travel on. */
+/** The PostgreSQL channel events travel on (a deployment in the database's default schema). */
 export const EVENT_CHANNEL = 'aos_events';
+
+/**
+ * The channel of the deployment in `schema`: NOTIFY channels are per database, not per schema, so each schema gets
+ * its own (a hash keeps the name a valid identifier of at most 63 bytes). Without a schema: {@link EVENT_CHANNEL}.
+ */
+export function eventChannel(schema: string | undefined): string {
+  if (!schema) return EVENT_CHANNEL;
+  return `${EVENT_CHANNEL}_${crypto.createHash('sha256').update(schema).digest('hex').slice(0, 24)}`;
+}
 
 /** NOTIFY payloads must stay under 8,000 bytes; larger events travel without their data. */
 const MAX_PAYLOAD = 7500;
@@ -18,10 +28,11 @@ export async function fanOutOverPostgres(
   bus: EventBus,
   nodeId: string,
 ): Promise<() => Promise<void>> {
+  const channel = eventChannel(db.schema);
   const listener: pg.PoolClient = await db.pool.connect();
-  await listener.query(`LISTEN ${EVENT_CHANNEL}`);
+  await listener.query(`LISTEN ${channel}`);
   listener.on('notification', (msg) => {
-    if (msg.channel !== EVENT_CHANNEL || !msg.payload) return;
+    if (msg.channel !== channel || !msg.payload) return;
     try {
       const { node, event } = JSON.parse(msg.payload) as { node: string; event: AosEvent };
       if (node !== nodeId) bus.deliver(event);
@@ -37,7 +48,7 @@ export async function fanOutOverPostgres(
     if (payload.length > MAX_PAYLOAD)
       payload = JSON.stringify({ node: nodeId, event: { ...event, data: { truncated: true } } });
     sending = sending
-      .then(() => db.pool.query('SELECT pg_notify($1, $2)', [EVENT_CHANNEL, payload]))
+      .then(() => db.pool.query('SELECT pg_notify($1, $2)', [channel, payload]))
       .catch(() => undefined);
   });
   let stopped = false;
@@ -46,7 +57,7 @@ export async function fanOutOverPostgres(
     if (stopped) return;
     stopped = true;
     stopForwarding();
-    await listener.query(`UNLISTEN ${EVENT_CHANNEL}`).catch(() => undefined);
+    await listener.query(`UNLISTEN ${channel}`).catch(() => undefined);
     listener.release();
   };
 }

@@ -48,10 +48,13 @@ export class PostgresDb implements Db {
   readonly forUpdate = ' FOR UPDATE';
   readonly skipLocked = ' FOR UPDATE SKIP LOCKED';
   readonly pool: pg.Pool;
+  /** The schema this database works in; undefined: the connection's default search path. */
+  readonly schema: string | undefined;
   private readonly inner: PgExecutor;
 
-  private constructor(pool: pg.Pool) {
+  private constructor(pool: pg.Pool, schema: string | undefined) {
     this.pool = pool;
+    this.schema = schema;
     this.inner = new PgExecutor(pool);
   }
 
@@ -88,7 +91,7 @@ export class PostgresDb implements Db {
         field: 'database-url',
       });
     }
-    return new PostgresDb(pool);
+    return new PostgresDb(pool, schema);
   }
 
   all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
