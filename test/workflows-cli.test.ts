@@ -31,13 +31,37 @@ afterEach(async () => {
 });
 
 describe('aos workflows and aos runs', () => {
-  it('validates the example workflows', () => {
-    const r = aos(['workflows', 'validate', path.join(INVOICES, 'workflows')]);
+  it('validates the example workflows against the organisation: roles from the store, rules from the config', () => {
+    const env = { AOS_DATA: path.join(tmp, 'data') };
+    const bare = aos(['workflows', 'validate', path.join(INVOICES, 'workflows')], env);
+    expect(bare.code).toBe(0); // no store yet: the file alone is valid, and stderr says roles were not checked
+    expect(bare.stderr).toContain('roles not checked: no store at');
+
+    expect(aos(['humans', 'add', 'fiona'], env).stderr).toBe('');
+    for (const [id, role] of [
+      ['clerk-1', 'clerk'],
+      ['critic-1', 'critic'],
+      ['poster', 'poster'],
+    ] as const)
+      expect(aos(['agents', 'create', id, '--role', role, '--owner', 'fiona'], env).stderr).toBe('');
+    const config = path.join(INVOICES, 'aos.yaml');
+    const r = aos(['workflows', 'validate', path.join(INVOICES, 'workflows'), '--config', config], env);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(
       'ok invoice-approval v1 (owner fiona, 5 steps)\nok invoice-intake v1 (owner fiona, 1 step)\n',
     );
+
+    const example = fs.readFileSync(path.join(INVOICES, 'workflows', 'invoice-approval.yaml'), 'utf8');
+    const file = path.join(tmp, 'invoice-approval.yaml');
+    fs.writeFileSync(file, example.replace('role: clerk', 'role: clerks'));
+    const role = aos(['workflows', 'validate', file, '--config', config], env);
+    expect(role.code).toBe(2);
+    expect(role.stderr).toContain(`${file}: steps.extract.role: unknown role 'clerks'`);
+    fs.writeFileSync(file, example.replace('rule: invoice-extract', 'rule: invoice-extractor'));
+    const rule = aos(['workflows', 'validate', file, '--config', config], env);
+    expect(rule.code).toBe(2);
+    expect(rule.stderr).toContain(`${file}: steps.extract.rule: unknown rule handler 'invoice-extractor'`);
   });
 
   it('rejects a workflow with a cycle, naming the file and the path', () => {

@@ -1,7 +1,17 @@
+import fs from 'node:fs';
+import path from 'node:path';
 import type { Command } from 'commander';
-import { OUTCOME_DECISIONS, UserError, loadWorkflows } from '@autonomy-os/core';
+import {
+  OUTCOME_DECISIONS,
+  SQLITE_FILE,
+  UserError,
+  loadConfigFile,
+  loadRuleModule,
+  loadWorkflows,
+} from '@autonomy-os/core';
 import type {
   OutcomeDecision,
+  WorkflowContext,
   RunStatus,
   WorkflowDefinition,
   WorkflowRun,
@@ -11,11 +21,13 @@ import type { AosClient } from '@autonomy-os/sdk';
 import {
   actingHuman,
   cliActor,
+  globals,
   printJson,
   printTable,
   remote,
   withEngine,
   withRemoteOptions,
+  withStore,
 } from '../context.js';
 
 function parseJsonOption(text: string | undefined, field: string): unknown {
@@ -61,8 +73,9 @@ export function registerWorkflows(program: Command): void {
       'validate a workflow file or a directory of them; errors name the file and the path of the fault',
     )
     .argument('<path>', 'a .yaml file or a directory')
-    .action((target: string) => {
-      const defs = loadWorkflows(target);
+    .option('--config <file>', 'aos.yaml: also check rule handler names against its `rules` module')
+    .action(async (target: string, o: { config?: string }, cmd: Command) => {
+      const defs = loadWorkflows(target, await organisation(cmd, o.config));
       for (const d of defs)
         process.stdout.write(
           `ok ${d.name} v${d.version} (owner ${d.owner}, ${plural(Object.keys(d.steps).length, 'step')})\n`,
@@ -298,4 +311,25 @@ export function registerWorkflows(program: Command): void {
 
 function plural(n: number, word: string): string {
   return `${n} ${word}${n === 1 ? '' : 's'}`;
+}
+
+/**
+ * What `workflows validate` checks definitions against besides their own shape: the roles of the organisation's
+ * agents (not revoked) when a store exists — a SQLite data directory already initialised, or a database URL — and the
+ * rule handlers of the config's `rules` module. Without a store roles are not checked, and stderr says so.
+ */
+async function organisation(cmd: Command, configFile: string | undefined): Promise<WorkflowContext> {
+  const context: WorkflowContext = {};
+  if (configFile) {
+    const config = loadConfigFile(configFile);
+    if (config.rules) context.rules = new Set(Object.keys(await loadRuleModule(config.rules)));
+  }
+  const g = globals(cmd);
+  if (g.databaseUrl || fs.existsSync(path.join(path.resolve(g.data), SQLITE_FILE))) {
+    const agents = await withStore(cmd, (store) => store.agents.list());
+    context.roles = new Set(agents.filter((a) => a.status !== 'revoked').map((a) => a.role));
+  } else {
+    process.stderr.write(`roles not checked: no store at ${path.resolve(g.data)} (aos init, or --data)\n`);
+  }
+  return context;
 }
