@@ -37,6 +37,15 @@ export type RuleHandler = (task: RuleTask) => unknown;
 /** Named crash points the workflow engine passes, for crash tests: any of {@link CRASH_POINTS}. */
 export type WorkflowCrashPoint = CrashPoint;
 
+/** The step a runner works on, as the engine hands it over. */
+export interface StepParams {
+  runId: string;
+  def: WorkflowDefinition;
+  stepId: string;
+  st: RunState;
+  nowMs: number;
+}
+
 /** Everything a step needs from the engine. */
 export interface StepRunnerDeps {
   agents: AgentRegistry;
@@ -151,13 +160,7 @@ export class StepRunner {
   }
 
   /** Submits (or, on resume, replays) an action step's pipeline action and maps its status. */
-  async action(p: {
-    runId: string;
-    def: WorkflowDefinition;
-    stepId: string;
-    st: RunState;
-    nowMs: number;
-  }): Promise<WorkflowEvent[]> {
+  async action(p: StepParams): Promise<WorkflowEvent[]> {
     const step = p.def.steps[p.stepId] as Extract<StepDefinition, { kind: 'action' }>;
     const s = p.st.steps[p.stepId] as StepState;
     // The attempt started with the breaker of its tool open: it calls the declared fallback instead.
@@ -254,13 +257,7 @@ export class StepRunner {
   }
 
   /** Runs a task step's rule handler as the routed agent. */
-  async task(p: {
-    runId: string;
-    def: WorkflowDefinition;
-    stepId: string;
-    st: RunState;
-    nowMs: number;
-  }): Promise<WorkflowEvent[]> {
+  async task(p: StepParams): Promise<WorkflowEvent[]> {
     const step = p.def.steps[p.stepId] as Extract<StepDefinition, { kind: 'task' }>;
     const s = p.st.steps[p.stepId] as StepState;
     const scope = expressionScope(p.st);
@@ -288,13 +285,7 @@ export class StepRunner {
   }
 
   /** Runs a review's critic on the reviewed step's output; a rejection reruns that step, up to `maxRounds`. */
-  async review(p: {
-    runId: string;
-    def: WorkflowDefinition;
-    stepId: string;
-    st: RunState;
-    nowMs: number;
-  }): Promise<WorkflowEvent[]> {
+  async review(p: StepParams): Promise<WorkflowEvent[]> {
     const step = p.def.steps[p.stepId] as Extract<StepDefinition, { kind: 'review' }>;
     const s = p.st.steps[p.stepId] as StepState;
     const scope = expressionScope(p.st);

@@ -17,7 +17,7 @@ import { interventionDenial, interventionPause } from '../intervention.js';
 import type { InterventionGate } from '../intervention.js';
 import { actionOutcome, evaluate, failStep, failure, stepActionKey } from '../step-runner.js';
 import { flagUnknownOutcome } from '../unknown-outcome.js';
-import type { RuleHandler, WorkflowCrashPoint } from '../step-runner.js';
+import type { RuleHandler, StepParams, WorkflowCrashPoint } from '../step-runner.js';
 import type { ParallelItemTemplate } from './kinds-schema.js';
 import type { WorkerTaskItems } from './worker-items.js';
 
@@ -68,14 +68,8 @@ export interface ItemDeps {
   intervention?: InterventionGate;
 }
 
-/** The step a kind works on, as the engine hands it over. */
-export interface KindStepParams {
-  runId: string;
-  def: WorkflowDefinition;
-  stepId: string;
-  st: RunState;
-  nowMs: number;
-}
+/** The step a kind works on, as the engine hands it over (the step runner's {@link StepParams}). */
+export type KindStepParams = StepParams;
 
 /**
  * Idempotency key of a parallel item's pipeline action: `wf:<run>:<step>:<attempt>:<index>` (`:retry<n>` after a
