@@ -1,3 +1,4 @@
+import { AgentRuntime } from './agents/agent-runtime.js';
 import { ApprovalService } from './approvals/approvals.js';
 import { announceApprovals } from './approvals/webhook.js';
 import { BudgetService } from './budgets/budgets.js';
@@ -57,6 +58,8 @@ export interface Engine {
   workflows: WorkflowEngine;
   /** Shared run context, messages between agents, resource leases. */
   coordination: Coordination;
+  /** The built-in LLM agents of the config's `llmAgents` (not started: call `check()`, then `start()`). */
+  llmAgents: AgentRuntime;
   /** The policy bundle in force. */
   policies(): PolicyBundle;
   /** Reloads policies from the configured directory; a bad set is refused and the old one stays. */
@@ -161,7 +164,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const unsubscribe: (() => void)[] = [];
   let stopFanOut: (() => Promise<void>) | undefined;
   let ticking = false;
+  const llmAgents = await AgentRuntime.create({
+    engine: { store, config, tools, killSwitches, actions, budgets, events, workflows },
+    secrets,
+  });
   const engine: Engine = {
+    llmAgents,
     store,
     config,
     events,
@@ -211,6 +219,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       }
     },
     async close() {
+      llmAgents.stop();
       for (const t of timers) clearInterval(t);
       for (const u of unsubscribe) u();
       const stop = stopFanOut;

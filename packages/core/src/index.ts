@@ -288,3 +288,48 @@ export { isWorkerTask } from './workflows/worker-task-step.js';
 export { replay } from './workflows/history.js';
 export { checkDeterminism, NondeterminismError } from './workflows/history-check.js';
 export type { RecordedRun } from './workflows/history-check.js';
+
+export { blockedReason, callableTools } from './tools/callable-tools.js';
+export type { ToolCatalogDeps } from './tools/callable-tools.js';
+export type { ModelUsageCharge } from './budgets/budgets.js';
+export { llmAgentSchema, modelConfigSchema } from './config/llm-agent-config.js';
+export type { LlmAgentConfig, ModelConfig } from './config/llm-agent-config.js';
+export { AgentRuntime } from './agents/agent-runtime.js';
+export type {
+  AgentCheck,
+  AgentRuntimeEngine,
+  AgentRuntimeOptions,
+  AgentTaskResult,
+} from './agents/agent-runtime.js';
+export { LlmAgent, modelParameters, REASON_ARG, CONFIDENCE_ARG } from './agents/llm-agent.js';
+export type {
+  AgentRunOptions,
+  AgentRunResult,
+  AgentRunStatus,
+  AgentStepFailure,
+  AgentTask,
+  LlmAgentOptions,
+} from './agents/llm-agent.js';
+export { ModelApiError } from './agents/model-client.js';
+export type {
+  ModelClient,
+  ModelMessage,
+  ModelReply,
+  ModelRequest,
+  ModelTool,
+  ModelToolCall,
+  ModelUsage,
+} from './agents/model-client.js';
+export { AnthropicModelClient, OpenAiModelClient, createModelClient } from './agents/providers.js';
+export type { ModelClientOptions } from './agents/providers.js';
+export { MODEL_TOOL_NAME, ToolNameMap } from './agents/tool-names.js';
+export { EngineToolGateway, describeAction } from './agents/tool-gateway.js';
+export type {
+  AgentTool,
+  AgentToolCall,
+  AgentToolGateway,
+  AgentToolResult,
+  EngineToolGatewayOptions,
+} from './agents/tool-gateway.js';
+export { McpToolGateway } from './agents/mcp-tool-gateway.js';
+export type { McpToolGatewayOptions } from './agents/mcp-tool-gateway.js';

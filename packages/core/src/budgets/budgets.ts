@@ -24,6 +24,14 @@ export interface BudgetAlert {
   percent: number;
 }
 
+/** What one model call used, to charge after the fact (its size is known only once it answered). */
+export interface ModelUsageCharge {
+  inputTokens: number;
+  outputTokens: number;
+  /** Cost units, from the model's configured price. */
+  cost: number;
+}
+
 /** The share of a budget that raises an alert. */
 export const BUDGET_ALERT_SHARE = 0.8;
 
@@ -130,34 +138,97 @@ export class BudgetService {
     return { ok: true, alerts };
   }
 
+  /**
+   * Charges a model call an LLM agent made: its tokens and cost units go to every budget that applies to the agent
+   * (not a call: calls count actions), and always to the agent's running total (`agent:<id>` over `total`), so its
+   * token use shows even where no budget is configured. A model call's size is known only after it answered, so it is
+   * charged even over a limit; {@link exhausted} then stops the agent before its next call.
+   */
+  async chargeModelUsage(
+    agent: BudgetSubject,
+    usage: ModelUsageCharge,
+    now = new Date(),
+  ): Promise<{ alerts: BudgetAlert[] }> {
+    const list = this.applicable(agent);
+    const rows = list.map((b) => ({
+      scopeKey: `${b.scope}/${b.period}`,
+      start: periodStart(b.period, now),
+      budget: b,
+    }));
+    const own = `agent:${agent.id}/total`;
+    if (!rows.some((r) => r.scopeKey === own))
+      rows.push({ scopeKey: own, start: 'total', budget: undefined as never });
+    rows.sort((a, b) => a.scopeKey.localeCompare(b.scopeKey));
+    return this.db.tx(async (tx) => {
+      const alerts: BudgetAlert[] = [];
+      for (const { scopeKey, start, budget } of rows) {
+        const row = await this.lockUsage(tx, scopeKey, start);
+        const spent = row.cost + usage.cost;
+        const share = budget
+          ? Math.max(budget.calls ? row.calls / budget.calls : 0, budget.cost ? spent / budget.cost : 0)
+          : 0;
+        const alert = !!budget && share >= BUDGET_ALERT_SHARE && !row.alerted;
+        await tx.run(
+          'UPDATE budget_usage SET cost = ?, tokens_in = tokens_in + ?, tokens_out = tokens_out + ?, alerted = ? WHERE scope = ? AND period_start = ?',
+          [spent, usage.inputTokens, usage.outputTokens, alert || row.alerted ? 1 : 0, scopeKey, start],
+        );
+        if (alert && budget)
+          alerts.push({
+            scope: budget.scope,
+            period: budget.period,
+            periodStart: start,
+            percent: Math.round(share * 100),
+          });
+      }
+      return { alerts };
+    });
+  }
+
+  /** The first budget that applies to the agent and is already used up (calls or cost), if any. */
+  async exhausted(agent: BudgetSubject, now = new Date()): Promise<BudgetExceeded | undefined> {
+    for (const budget of this.applicable(agent)) {
+      const start = periodStart(budget.period, now);
+      const used = await this.spent(budget.scope, budget.period, now);
+      if (
+        (budget.calls !== undefined && used.calls >= budget.calls) ||
+        (budget.cost !== undefined && used.cost >= budget.cost)
+      )
+        return { budget, periodStart: start, calls: used.calls, cost: used.cost };
+    }
+    return undefined;
+  }
+
   /** What a scope has spent in the period `now` falls in (e.g. a workflow run's `run:<id>` over `total`). */
   async spent(
     scope: string,
     period: BudgetConfig['period'],
     now = new Date(),
-  ): Promise<{ calls: number; cost: number }> {
-    const row = await this.db.get<UsageRow>(
-      'SELECT calls, cost, alerted FROM budget_usage WHERE scope = ? AND period_start = ?',
+  ): Promise<{ calls: number; cost: number; tokensIn: number; tokensOut: number }> {
+    const row = await this.db.get<UsageRow & { tokens_in: number; tokens_out: number }>(
+      'SELECT calls, cost, alerted, tokens_in, tokens_out FROM budget_usage WHERE scope = ? AND period_start = ?',
       [`${scope}/${period}`, periodStart(period, now)],
     );
-    return { calls: Number(row?.calls ?? 0), cost: Number(row?.cost ?? 0) };
+    return {
+      calls: Number(row?.calls ?? 0),
+      cost: Number(row?.cost ?? 0),
+      tokensIn: Number(row?.tokens_in ?? 0),
+      tokensOut: Number(row?.tokens_out ?? 0),
+    };
   }
 
   /** Current usage of every configured budget. */
-  async usage(
-    now = new Date(),
-  ): Promise<(BudgetConfig & { periodStart: string; used: { calls: number; cost: number } })[]> {
+  async usage(now = new Date()): Promise<
+    (BudgetConfig & {
+      periodStart: string;
+      used: { calls: number; cost: number; tokensIn: number; tokensOut: number };
+    })[]
+  > {
     const out = [];
     for (const b of this.budgets) {
-      const start = periodStart(b.period, now);
-      const row = await this.db.get<UsageRow>(
-        'SELECT calls, cost, alerted FROM budget_usage WHERE scope = ? AND period_start = ?',
-        [`${b.scope}/${b.period}`, start],
-      );
       out.push({
         ...b,
-        periodStart: start,
-        used: { calls: Number(row?.calls ?? 0), cost: Number(row?.cost ?? 0) },
+        periodStart: periodStart(b.period, now),
+        used: await this.spent(b.scope, b.period, now),
       });
     }
     return out;

@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { parseDurationSec } from './duration.js';
 import { parseInput } from '../validation.js';
+import { llmAgentSchema } from './llm-agent-config.js';
 
 const toolNameSchema = z
   .string()
@@ -229,6 +230,13 @@ export const configSchema = z
       })
       .strict()
       .default({ approvalWaitMs: 30_000 }),
+    /** Built-in LLM agents: registered agents a model drives, acting only through the pipeline. */
+    llmAgents: z
+      .array(llmAgentSchema)
+      .default([])
+      .refine((list) => new Set(list.map((a) => a.agent)).size === list.length, {
+        message: 'names an agent twice',
+      }),
     oidc: z
       .object({
         issuer: z.string().url(),

@@ -336,6 +336,14 @@ export const migrations: readonly Migration[] = [
     name: 'triggers, sub-runs, signals, agent tasks and coordination',
     sql: runLinks + tasks + coordination,
   },
+  {
+    version: 9,
+    name: 'model tokens in budget usage',
+    sql: `
+ALTER TABLE budget_usage ADD COLUMN tokens_in BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE budget_usage ADD COLUMN tokens_out BIGINT NOT NULL DEFAULT 0;
+`,
+  },
 ];
 
 /** Applies every migration newer than the database's version, each in its own transaction. Safe when nodes race. */
