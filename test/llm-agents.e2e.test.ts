@@ -160,10 +160,10 @@ describe.each(cases)('an LLM agent through the MCP gateway ($provider on $name)'
 
     // Five model turns of 120 in and 30 out, at 10,000 and 50,000 units a million: ceil(2.7) = 3 units each.
     expect(result.usage).toEqual({ inputTokens: 600, outputTokens: 150, cost: 15 });
-    const own = await engine.budgets.spent('agent:support-llm', 'total');
+    const own = await engine.budgets.spentWithTokens('agent:support-llm', 'total');
     expect(own).toMatchObject({ tokensIn: 600, tokensOut: 150, cost: 15 });
     const role = (await engine.budgets.usage()).find((b) => b.scope === 'role:support');
-    expect(role?.used).toMatchObject({ tokensIn: 600, tokensOut: 150 });
+    expect(role?.tokens).toEqual({ input: 600, output: 150 });
     // The role budget also carries the actions' own costs (get_order 1, the held refund 5, the read 1).
     expect(role?.used.cost).toBeGreaterThanOrEqual(15);
   });

@@ -1,11 +1,12 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { EngineToolGateway } from '@autonomy-os/core';
+import { EngineToolGateway, createEngine, EnvSecretStore, parseWorkflow } from '@autonomy-os/core';
 import type { AgentToolGateway, Engine } from '@autonomy-os/core';
 import { startScriptedModelServer } from '@autonomy-os/sdk/testing';
 import type { ScriptStep, ScriptedModelServer, ScriptedUsage } from '@autonomy-os/sdk/testing';
 import { backends } from './helpers/backends.js';
 import type { TestStore } from './helpers/backends.js';
 import {
+  PAYMENTS_KEY,
   seedSupportDesk,
   startPayments,
   supportDeskConfig,
@@ -72,7 +73,7 @@ describe.each(backends)('built-in LLM agents on $name', (backend) => {
       expect(JSON.stringify(second)).toContain(provider === 'openai' ? '"role":"tool"' : '"tool_result"');
       // 1000 in at 10,000 a million and 100 out at 50,000 a million: 15 units a turn.
       expect(result.usage).toEqual({ inputTokens: 2000, outputTokens: 200, cost: 30 });
-      expect(await engine.budgets.spent('agent:support-llm', 'total')).toMatchObject({
+      expect(await engine.budgets.spentWithTokens('agent:support-llm', 'total')).toMatchObject({
         tokensIn: 2000,
         tokensOut: 200,
         cost: 30,
@@ -282,5 +283,57 @@ describe.each(backends)('built-in LLM agents on $name', (backend) => {
     expect(result.status).toBe('stopped');
     expect(result.reason).toContain('budget agent:support-llm (day) is used up');
     expect(m.used()).toBe(1);
+  });
+
+  it('fails a task whose tools cannot be reached, without throwing', async () => {
+    const m = await serve([{ text: 'never asked' }]);
+    const runtime = await llmRuntime(engine, llmAgentConfig(`${m.url}/v1`), {
+      gateway: () => Promise.reject(new Error('connection refused')),
+    });
+    const result = await runtime.run('support-llm', { input: 'x' });
+    expect(result).toMatchObject({ status: 'failed' });
+    expect(result.reason).toContain('connection refused');
+    expect(m.used()).toBe(0);
+  });
+
+  it('takes a worker task of its role from the queue and completes it with its answer', async () => {
+    const m = await serve([getOrder('o-1'), { text: 'Order o-1: 420, delivered.' }]);
+    await engine.close();
+    const workflow = parseWorkflow({
+      name: 'ticket-triage',
+      version: 1,
+      owner: 'olivia',
+      steps: { answer: { kind: 'task', role: 'support' } },
+    });
+    engine = await createEngine({
+      store: t.store,
+      config: supportDeskConfig(payments.url, (raw) => {
+        raw.llmAgents = [
+          { ...llmAgentConfig(`${m.url}/v1`), model: { ...llmAgentConfig(`${m.url}/v1`).model } },
+        ];
+      }),
+      secrets: new EnvSecretStore({
+        env: { AOS_SECRET_PAYMENTS_API_KEY: PAYMENTS_KEY, AOS_SECRET_MODEL_KEY: MODEL_KEY },
+      }),
+      workflows: [workflow],
+    });
+    await engine.start({ background: false });
+    // The other support agents are paused, so the queue hands the task to the LLM agent.
+    for (const id of ['refund-bot', 'reader', 'intern'])
+      await engine.store.agents.setStatus(id, 'pause', 'operator:test');
+    expect(engine.llmAgents.ids()).toEqual(['support-llm']);
+    expect(await engine.llmAgents.check()).toEqual([{ agent: 'support-llm', ok: true }]);
+    const run = await engine.workflows.start('ticket-triage', { ticket: 7, order: 'o-1' }, 'human:olivia');
+    await engine.workflows.drain();
+    const taken = await engine.llmAgents.workOnce('support-llm');
+    expect(taken?.result.status).toBe('completed');
+    expect(await engine.llmAgents.workOnce('support-llm')).toBeUndefined();
+    // The model saw the task's input.
+    const [, user] = m.requests[0]?.body.messages as { content: string }[];
+    expect(JSON.parse(user?.content ?? '')).toEqual({ ticket: 7, order: 'o-1' });
+    await engine.workflows.drain();
+    const done = await engine.workflows.get(run.id);
+    expect(done.status).toBe('completed');
+    expect(done.steps.answer?.output).toMatchObject({ text: 'Order o-1: 420, delivered.' });
   });
 });

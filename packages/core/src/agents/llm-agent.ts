@@ -263,7 +263,12 @@ export class LlmAgent {
       return result;
     };
 
-    const gateway = await this.o.gateway(`llm:${runId}`);
+    let gateway: AgentToolGateway;
+    try {
+      gateway = await this.o.gateway(`llm:${runId}`);
+    } catch (err) {
+      return await finish('failed', `cannot reach the agent's tools: ${(err as Error).message}`);
+    }
     try {
       const stop = async (): Promise<string | undefined> => {
         if (deadline.aborted) return `the wall-clock cap of ${cfg.maxRunSec}s was reached`;

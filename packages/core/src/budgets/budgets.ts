@@ -203,6 +203,16 @@ export class BudgetService {
     scope: string,
     period: BudgetConfig['period'],
     now = new Date(),
+  ): Promise<{ calls: number; cost: number }> {
+    const { calls, cost } = await this.spentWithTokens(scope, period, now);
+    return { calls, cost };
+  }
+
+  /** {@link spent}, with the model tokens LLM agents used in and out. */
+  async spentWithTokens(
+    scope: string,
+    period: BudgetConfig['period'],
+    now = new Date(),
   ): Promise<{ calls: number; cost: number; tokensIn: number; tokensOut: number }> {
     const row = await this.db.get<UsageRow & { tokens_in: number; tokens_out: number }>(
       'SELECT calls, cost, alerted, tokens_in, tokens_out FROM budget_usage WHERE scope = ? AND period_start = ?',
@@ -216,19 +226,22 @@ export class BudgetService {
     };
   }
 
-  /** Current usage of every configured budget. */
+  /** Current usage of every configured budget; `tokens` are what LLM agents' model calls used. */
   async usage(now = new Date()): Promise<
     (BudgetConfig & {
       periodStart: string;
-      used: { calls: number; cost: number; tokensIn: number; tokensOut: number };
+      used: { calls: number; cost: number };
+      tokens: { input: number; output: number };
     })[]
   > {
     const out = [];
     for (const b of this.budgets) {
+      const u = await this.spentWithTokens(b.scope, b.period, now);
       out.push({
         ...b,
         periodStart: periodStart(b.period, now),
-        used: await this.spent(b.scope, b.period, now),
+        used: { calls: u.calls, cost: u.cost },
+        tokens: { input: u.tokensIn, output: u.tokensOut },
       });
     }
     return out;
