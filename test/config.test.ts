@@ -34,6 +34,16 @@ describe('aos.yaml', () => {
     ],
     ['a bad expiry', 'approvals:\n  defaultExpiry: soon\n', /config\.approvals\.defaultExpiry/],
     ['broken YAML', 'server: [\n', /config: .* is not valid YAML/],
+    [
+      'an LLM agent key written out instead of a secret reference',
+      'llmAgents:\n  - { agent: bot, systemPrompt: hi, model: { provider: openai, model: m, apiKey: sk-live-123 } }\n',
+      /config\.llmAgents\.0\.model\.apiKey: must be a secret reference/,
+    ],
+    [
+      'an unknown model provider',
+      'llmAgents:\n  - { agent: bot, systemPrompt: hi, model: { provider: gemini, model: m } }\n',
+      /config\.llmAgents\.0\.model\.provider/,
+    ],
   ])('rejects %s with an error naming the path', (_n, text, message) => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'aos-cfg-')), 'aos.yaml');
     fs.writeFileSync(file, text);
