@@ -35,6 +35,14 @@ export function registerServe(program: Command): void {
       process.stdout.write(
         `aos ${VERSION} listening on ${url} (store: ${store.db.dialect}, data: ${store.dataDir}, tools: ${engine.tools.list().length}, policy ${engine.policies().hash.slice(0, 12)})\n`,
       );
+      if (engine.llmAgents.ids().length) {
+        // A missing or refused model key is reported here, naming the agent; the others start.
+        const checks = await engine.llmAgents.check();
+        for (const c of checks) if (!c.ok) process.stderr.write(`${c.problem ?? c.agent}\n`);
+        const ok = checks.filter((c) => c.ok).map((c) => c.agent);
+        engine.llmAgents.start({ agents: ok });
+        process.stdout.write(`LLM agents: ${ok.join(', ') || 'none started'}\n`);
+      }
       const stop = async () => {
         await server.close();
         await engine.close();

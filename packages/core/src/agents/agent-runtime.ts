@@ -245,11 +245,16 @@ export class AgentRuntime {
     }
   }
 
-  /** Polls the task queue for every agent that takes tasks, one task per agent at a time, until {@link stop}. */
-  start(options: { intervalMs?: number } = {}): void {
+  /**
+   * Polls the task queue for every agent that takes tasks (or those of `agents`, e.g. the ones whose {@link check}
+   * passed), one task per agent at a time, until {@link stop}.
+   */
+  start(options: { intervalMs?: number; agents?: readonly string[] } = {}): void {
     const interval = options.intervalMs ?? 1000;
+    this.#stopped = false;
     for (const [id, entry] of this.#agents) {
       if (!entry.config.takesTasks || !entry.model) continue;
+      if (options.agents && !options.agents.includes(id)) continue;
       let busy = false;
       const t = setInterval(() => {
         if (busy || this.#stopped) return;
