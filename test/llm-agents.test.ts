@@ -203,6 +203,20 @@ describe.each(backends)('built-in LLM agents on $name', (backend) => {
     },
   );
 
+  it('talks to an Azure-style deployment URL with an api-key header, whose start-up check has no model list', async () => {
+    const m = await serve([{ text: 'hello from a deployment' }]);
+    const base = llmAgentConfig(`${m.url}/v1/deployments/d1`);
+    const config = { ...base, model: { ...base.model, apiVersion: '2024-10-21' } };
+    const runtime = await llmRuntime(engine, config);
+    expect(await runtime.check()).toEqual([{ agent: 'support-llm', ok: true }]);
+    expect(await runtime.run('support-llm', { input: 'hi' })).toMatchObject({
+      status: 'completed',
+      output: 'hello from a deployment',
+    });
+    const wrong = await llmRuntime(engine, config, { key: 'sk-not-this-one' });
+    expect((await wrong.check())[0]).toMatchObject({ ok: false, code: 'model_rejected_key' });
+  });
+
   it('reports a missing key at start-up, naming the agent', async () => {
     const m = await serve([]);
     const runtime = await llmRuntime(engine, llmAgentConfig(`${m.url}/v1`), { key: undefined });

@@ -57,6 +57,19 @@ function badReply(provider: string, error: z.ZodError): ModelApiError {
   );
 }
 
+/**
+ * The start-up check asks for the model list. A server that has none at that path (an Azure deployment URL, some
+ * proxies) answers 404 or 405 after accepting the key, which is all the check is for.
+ */
+async function tolerateNoModelList(call: Promise<unknown>): Promise<void> {
+  try {
+    await call;
+  } catch (err) {
+    if (err instanceof ModelApiError && (err.status === 404 || err.status === 405)) return;
+    throw err;
+  }
+}
+
 function trimSlash(url: string): string {
   return url.replace(/\/+$/, '');
 }
@@ -150,13 +163,15 @@ export class OpenAiModelClient implements ModelClient {
   }
 
   async check(signal?: AbortSignal): Promise<void> {
-    await modelFetch(this.#url('/models'), {
-      method: 'GET',
-      headers: this.#headers(),
-      timeoutMs: this.#config.timeoutMs,
-      signal,
-      redactor: this.#redactor,
-    });
+    await tolerateNoModelList(
+      modelFetch(this.#url('/models'), {
+        method: 'GET',
+        headers: this.#headers(),
+        timeoutMs: this.#config.timeoutMs,
+        signal,
+        redactor: this.#redactor,
+      }),
+    );
   }
 }
 
@@ -264,13 +279,15 @@ export class AnthropicModelClient implements ModelClient {
   }
 
   async check(signal?: AbortSignal): Promise<void> {
-    await modelFetch(`${this.#base}/models`, {
-      method: 'GET',
-      headers: this.#headers(),
-      timeoutMs: this.#config.timeoutMs,
-      signal,
-      redactor: this.#redactor,
-    });
+    await tolerateNoModelList(
+      modelFetch(`${this.#base}/models`, {
+        method: 'GET',
+        headers: this.#headers(),
+        timeoutMs: this.#config.timeoutMs,
+        signal,
+        redactor: this.#redactor,
+      }),
+    );
   }
 }
 
