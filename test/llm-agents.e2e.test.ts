@@ -158,6 +158,24 @@ describe.each(cases)('an LLM agent through the MCP gateway ($provider on $name)'
     // Nothing moved money: one refund waits, the other was denied.
     expect(gw.payments.calls('POST /refunds')).toBe(0);
 
+    // The waiting refund runs once when a finance approver approves it.
+    const res = await fetch(`${gw.node.base}/v1/approvals/${refund!.approvalId}/approve`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${await gw.token('human', 'frank')}`,
+        'content-type': 'application/json',
+      },
+      body: JSON.stringify({ comment: 'parcel confirmed lost' }),
+    });
+    expect(res.status).toBe(200);
+    let after = await engine.actions.require(refund!.id);
+    for (let i = 0; i < 100 && after.status !== 'succeeded'; i++) {
+      await new Promise((r) => setTimeout(r, 50));
+      after = await engine.actions.require(refund!.id);
+    }
+    expect(after.status).toBe('succeeded');
+    expect(gw.payments.calls('POST /refunds')).toBe(1);
+
     // Five model turns of 120 in and 30 out, at 10,000 and 50,000 units a million: ceil(2.7) = 3 units each.
     expect(result.usage).toEqual({ inputTokens: 600, outputTokens: 150, cost: 15 });
     const own = await engine.budgets.spentWithTokens('agent:support-llm', 'total');
