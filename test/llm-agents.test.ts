@@ -79,9 +79,9 @@ describe.each(backends)('built-in LLM agents on $name', (backend) => {
         cost: 30,
       });
       expect(await audited('agent.task_finished')).toHaveLength(1);
-    // The key went to the model API and nowhere else.
-    expect(JSON.stringify(await engine.store.audit.list({ limit: 1000 }))).not.toContain(MODEL_KEY);
-    expect(JSON.stringify(result)).not.toContain(MODEL_KEY);
+      // The key went to the model API and nowhere else.
+      expect(JSON.stringify(await engine.store.audit.list({ limit: 1000 }))).not.toContain(MODEL_KEY);
+      expect(JSON.stringify(result)).not.toContain(MODEL_KEY);
     },
   );
 
