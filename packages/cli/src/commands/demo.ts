@@ -77,7 +77,7 @@ export function registerDemo(program: Command): void {
       if (!fs.existsSync(path.join(demoDir, 'aos.yaml')))
         throw new UserError(`${demoDir} has no aos.yaml`, { field: 'dir' });
       // The demo keeps its data apart from `aos serve`'s: ./.aos-demo unless --data (or AOS_DATA) names a directory.
-      const dataGiven = cmd.optsWithGlobals() && program.getOptionValueSource('data') !== 'default';
+      const dataGiven = program.getOptionValueSource('data') !== 'default' && !!g.data;
       if (o.once) return once({ g, dataGiven, demoDir, port, seed, json: !!o.json });
       const dataDir = path.resolve(dataGiven ? g.data : './.aos-demo');
       if (o.fresh) {
