@@ -98,9 +98,8 @@ export function registerDemo(program: Command): void {
         seed,
         intervalMs,
         limit,
-        onError: (id, err) => {
-          if (!o.json) process.stderr.write(`demo: ${id}: ${(err as Error).message}\n`);
-        },
+        // On stderr in both modes: stdout stays the machine-readable start-up line with --json.
+        onError: (id, err) => process.stderr.write(`demo: ${id}: ${(err as Error).message}\n`),
       });
       if (o.json) {
         printJson({
