@@ -8,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PG_URL } from './helpers/backends.js';
-import { AOS_BIN } from './helpers/cli.js';
+import { AOS_BIN, aos } from './helpers/cli.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -115,6 +115,46 @@ describe('aos demo --once --json', () => {
       );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('aos demo, bad input', () => {
+  it.each([
+    [['--port', 'abc'], /port: must be 0-65535/],
+    [['--interval-ms', '-1'], /interval-ms: must be 0-3600000/],
+    [['--dir', '/nonexistent/aos-demo'], /dir: .* has no aos\.yaml/],
+  ])('refuses %j with exit 2 naming the option', (args, message) => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-demo-bad-'));
+    try {
+      const res = aos(['--data', path.join(dataDir, 'd'), 'demo', ...args]);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(message);
+      expect(fs.existsSync(path.join(dataDir, 'd'))).toBe(false);
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  it('refuses an organisation file with a bad agent, naming the field, and writes nothing', () => {
+    const dir = fs.mkdtempSync(path.join(root, 'examples', '.tmp-demo-'));
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-demo-bad-'));
+    try {
+      fs.cpSync(path.join(root, 'examples/demo'), dir, { recursive: true });
+      const file = path.join(dir, 'organisation.yaml');
+      fs.writeFileSync(
+        file,
+        fs
+          .readFileSync(file, 'utf8')
+          .replace('id: clerk-1, role: clerk, tier: 1', 'id: clerk-1, role: clerk, tier: 7'),
+      );
+      const res = aos(['--data', path.join(dataDir, 'd'), 'demo', '--dir', dir]);
+      expect(res.code).toBe(2);
+      expect(res.stderr).toMatch(/organisation\.departments\.finance\.agents\.0\.tier/);
+      expect(fs.existsSync(path.join(dataDir, 'd'))).toBe(false);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+      fs.rmSync(dataDir, { recursive: true, force: true });
     }
   });
 });

@@ -5,6 +5,7 @@ import {
   ChainedSecretStore,
   EncryptedFileSecretStore,
   EnvSecretStore,
+  UserError,
   createEngine,
   loadConfigFile,
   openStore,
@@ -83,9 +84,10 @@ async function issueDemoTokens(store: Store, subjects: { type: 'human' | 'agent'
  * the scenario. Restarting on the same data resumes: runs, pending approvals and the upstreams' databases are kept.
  */
 export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
-  fs.mkdirSync(o.dataDir, { recursive: true });
+  // Configuration first: a mistake in it is reported before anything is written.
   const config = loadConfigFile(path.join(o.demoDir, 'aos.yaml'));
   const org = loadOrganisation(path.join(o.demoDir, 'organisation.yaml'));
+  fs.mkdirSync(o.dataDir, { recursive: true });
   config.server.port = o.port;
   const store = await openStore({ dataDir: o.dataDir, databaseUrl: o.databaseUrl });
   const cleanups: (() => Promise<void> | void)[] = [() => store.close()];
@@ -112,7 +114,11 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
     cleanups.push(() => engine.close());
     await engine.start();
     const server: AosServer = buildServer({ engine, version: VERSION, logger: false });
-    const url = (await server.listen()).replace('[::1]', '127.0.0.1');
+    const url = await server.listen().catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'EADDRINUSE')
+        throw new UserError(`${o.port} is in use; pick another, or 0 for a free one`, { field: 'port' });
+      throw err;
+    });
     cleanups.push(() => server.close());
     const agents = agentsOf(org);
     const tokens = await issueDemoTokens(store, [
