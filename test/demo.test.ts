@@ -19,7 +19,7 @@ interface Run {
 }
 
 /** Runs `aos` to its end, asynchronously (the scenario takes a while; the test process stays responsive). */
-function aosAsync(args: string[], timeoutMs = 110_000): Promise<Run> {
+function aosAsync(args: string[], timeoutMs = 170_000): Promise<Run> {
   return new Promise((resolve) => {
     const child = spawn(process.execPath, [AOS_BIN, ...args], {
       env: { ...process.env, AOS_DATABASE_URL: '', AOS_DATA: '' },
@@ -62,7 +62,8 @@ const expectContract = (s: Summary) => {
   expect(typeof s.audit.records).toBe('number');
 };
 
-describe('aos demo --once --json', () => {
+// Each scenario run starts a whole organisation in a child process: generous bounds for a loaded 2-core machine.
+describe('aos demo --once --json', { timeout: 180_000 }, () => {
   it('runs the scenario headless on SQLite and exits 0 with every expectation held', async () => {
     const run = await aosAsync(['demo', '--once', '--json']);
     const s = summaryOf(run);
@@ -201,7 +202,7 @@ function startLiveDemo(
   });
 }
 
-async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
+async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     const v = await probe();
@@ -211,7 +212,7 @@ async function until<T>(what: string, probe: () => Promise<T | undefined>, timeo
   }
 }
 
-describe('aos demo --json (live)', () => {
+describe('aos demo --json (live)', { timeout: 300_000 }, () => {
   const children: ChildProcess[] = [];
   const dirs: string[] = [];
   afterEach(() => {
