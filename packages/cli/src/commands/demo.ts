@@ -193,6 +193,8 @@ function printBanner(demo: RunningDemo): void {
   w(`  export AOS_URL=${demo.url} AOS_TOKEN=${demo.people.approver}`);
   w('  npx aos approvals list');
   w('  npx aos approvals approve apr_…     (or POST /v1/approvals/apr_…/approve with the approver token)');
+  w('Stop a department, or one agent (kill switch scopes: --role, --agent, or neither for everyone):');
+  w(`  npx aos killswitch on --role support --reason drill --url ${demo.url} --token <admin token>`);
   w('Ctrl-C stops; npm start again resumes where it stopped (npm start -- --fresh starts over).');
 }
 
