@@ -8,6 +8,7 @@ import { registerIntervention } from './commands/intervention.js';
 import { registerTools } from './commands/tools.js';
 import { registerAudit } from './commands/audit.js';
 import { registerConfig } from './commands/config.js';
+import { registerDemo } from './commands/demo.js';
 import { registerCoordination } from './commands/coordination.js';
 import { registerHumans } from './commands/humans.js';
 import { registerInit } from './commands/init.js';
@@ -33,6 +34,7 @@ const program = new Command('aos')
 
 registerInit(program);
 registerServe(program);
+registerDemo(program);
 registerConfig(program);
 registerAgents(program);
 registerHumans(program);

@@ -14,6 +14,7 @@ import { registerObservabilityRoutes } from './routes/observability.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
 import { registerRunOutcomeRoutes } from './routes/run-outcomes.js';
+import { registerStatusPage } from './routes/status-page.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -120,6 +121,8 @@ export function buildServer(options: ServerOptions): AosServer {
   registerCoordinationRoutes(app, engine, authenticate);
   registerTaskRoutes(app, engine, authenticate);
   registerMcpRoutes(app, engine, authenticator, options.version);
+  // Until the web console lands, `/` is a plain status page.
+  registerStatusPage(app, engine, authenticator, options.version);
 
   return {
     app,
