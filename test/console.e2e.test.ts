@@ -19,6 +19,8 @@ const PLANTED =
   'Customer says: <script>window.__pwned = "script"</script><img src=x onerror="window.__pwned = \'img\'"> ' +
   '<a href="javascript:window.__pwned=\'link\'">details</a>';
 
+const PLANTED_NOTE = '<script>window.__pwned="input"</script> javascript:alert(1)';
+
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
     const s = net.createServer();
@@ -162,7 +164,7 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
     // The agent asks while the inbox is open: the row appears without a reload.
     const pending = await act(
       'payments.refund',
-      { orderId: 'o-2', amount: 250, note: '<script>window.__pwned="input"</script> javascript:alert(1)' },
+      { orderId: 'o-2', amount: 250, note: PLANTED_NOTE },
       { reason: PLANTED, confidence: 0.8 },
     );
     expect(pending.body).toMatchObject({ outcome: 'pending_approval' });
@@ -176,7 +178,7 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
     await expect(page.getByTestId('agent-reason').textContent()).resolves.toBe(PLANTED);
     const args = await page.getByLabel('Tool arguments').textContent();
     expect(args).toContain('"amount": 250');
-    expect(args).toContain('<script>window.__pwned="input"</script>');
+    expect(args).toContain(`"note": ${JSON.stringify(PLANTED_NOTE)}`);
     expect(await pwned(page)).toBeUndefined();
     expect(await page.locator('a[href^="javascript:"]').count()).toBe(0);
     expect(await page.locator('main script, main img').count()).toBe(0);
