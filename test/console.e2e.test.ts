@@ -152,7 +152,10 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
     await expect(page.getByRole('alert').textContent()).resolves.toMatch(/agent token/);
     await page.getByLabel('API token').fill('aos_not_a_token');
     await page.getByRole('button', { name: 'Sign in' }).click();
-    await page.getByRole('alert').filter({ hasText: /token|authenticat/i }).waitFor();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /token|authenticat/i })
+      .waitFor();
     expect(await page.getByTestId('who').count()).toBe(0);
   });
 
@@ -188,7 +191,9 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
     await page.getByLabel('Comment').fill('checked the order');
     await page.getByRole('button', { name: 'Approve' }).click();
     await page.getByRole('status').filter({ hasText: 'The approval is approved' }).waitFor();
-    expect((await api(tokens.frank as string, 'GET', `/v1/actions/${actionId}`)).body.status).toBe('succeeded');
+    expect((await api(tokens.frank as string, 'GET', `/v1/actions/${actionId}`)).body.status).toBe(
+      'succeeded',
+    );
     expect(await pwned(page)).toBeUndefined();
   });
 
@@ -201,7 +206,10 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
     await expectAccessible(page);
     await shot(page, 'receipt');
     await page.getByRole('button', { name: /^Undo with payments\.reverse_refund/ }).click();
-    await page.getByRole('status').filter({ hasText: /Reversal .* is succeeded/ }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /Reversal .* is succeeded/ })
+      .waitFor();
     expect(await pwned(page)).toBeUndefined();
   });
 
@@ -211,11 +219,17 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
     await page.getByRole('button', { name: 'pause refund-bot' }).click();
     await page.getByRole('button', { name: 'resume refund-bot' }).waitFor();
     const refused = await act('payments.get_order', { orderId: 'o-1' });
-    expect(refused.body).toMatchObject({ outcome: 'denied', decision: { policies: ['builtin:agent-paused'] } });
+    expect(refused.body).toMatchObject({
+      outcome: 'denied',
+      decision: { policies: ['builtin:agent-paused'] },
+    });
     await expectAccessible(page);
     await shot(page, 'agents');
     await page.getByRole('navigation').getByRole('link', { name: 'Overview' }).click();
-    await page.getByRole('cell', { name: /agent refund-bot is paused/ }).first().waitFor({ timeout: 15_000 });
+    await page
+      .getByRole('cell', { name: /agent refund-bot is paused/ })
+      .first()
+      .waitFor({ timeout: 15_000 });
     await page.getByRole('navigation').getByRole('link', { name: 'Agents' }).click();
     await page.getByRole('button', { name: 'resume refund-bot' }).click();
     await page.getByRole('button', { name: 'pause refund-bot' }).waitFor();
@@ -230,7 +244,10 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
     await page.getByLabel('Reason').fill('incident 42: refunds look wrong');
     await page.getByRole('button', { name: 'Engage' }).click();
     await page.getByRole('button', { name: 'Release global' }).waitFor();
-    await overview.getByTestId('killswitch-state').filter({ hasText: '1 engaged' }).waitFor({ timeout: 15_000 });
+    await overview
+      .getByTestId('killswitch-state')
+      .filter({ hasText: '1 engaged' })
+      .waitFor({ timeout: 15_000 });
     expect((await act('payments.get_order', { orderId: 'o-1' })).body).toMatchObject({ outcome: 'denied' });
     await expectAccessible(page);
     await shot(page, 'killswitches');
@@ -263,7 +280,10 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
     const page = await signedIn(tokens.ada as string);
     await page.getByRole('navigation').getByRole('link', { name: 'Audit' }).click();
     await page.getByRole('button', { name: 'Verify the chain' }).click();
-    await page.getByRole('status').filter({ hasText: /^Intact: \d+ of \d+ records verified/ }).waitFor();
+    await page
+      .getByRole('status')
+      .filter({ hasText: /^Intact: \d+ of \d+ records verified/ })
+      .waitFor();
     await expectAccessible(page);
     await shot(page, 'audit');
   });

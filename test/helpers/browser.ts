@@ -68,6 +68,11 @@ export async function seriousA11yViolations(page: Page): Promise<AxeViolation[]>
       }[]
     )
       .filter((v) => v.impact === 'serious' || v.impact === 'critical')
-      .map((v) => ({ id: v.id, impact: v.impact, help: v.help, nodes: v.nodes.map((n) => String(n.target[0])) }));
+      .map((v) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        nodes: v.nodes.map((n) => String(n.target[0])),
+      }));
   });
 }

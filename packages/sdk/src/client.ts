@@ -178,11 +178,7 @@ export class AosClient {
    * or killed agent's next call is refused by the pipeline.
    */
   setAgentStatus(id: string, change: 'pause' | 'resume' | 'kill', reason?: string): Promise<AgentRecord> {
-    return this.request(
-      'POST',
-      `/v1/agents/${encodeURIComponent(id)}/${change}`,
-      reason ? { reason } : {},
-    );
+    return this.request('POST', `/v1/agents/${encodeURIComponent(id)}/${change}`, reason ? { reason } : {});
   }
 
   /** Recent actions, newest first (a human sees all, an agent its own). */

@@ -8,6 +8,8 @@ export interface EventStreamOptions {
   types?: string[];
   /** Ends the stream. */
   signal?: AbortSignal;
+  /** Called once the server has answered and is sending events: every change from then on is delivered. */
+  onOpen?: () => void;
 }
 
 /** What {@link streamEvents} needs from the client. */
@@ -40,6 +42,7 @@ export async function* streamEvents(
     }
     throw new AosApiError(res.status, body as never);
   }
+  options.onOpen?.();
   const queue: AosEvent[] = [];
   const parser = createParser({
     onEvent(e) {

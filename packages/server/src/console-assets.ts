@@ -55,7 +55,7 @@ export function registerConsole(
     app.setNotFoundHandler(notFound);
     return false;
   }
-  if (!dir) {
+  if (!dir || !fs.existsSync(path.join(dir, 'index.html'))) {
     app.get('/', async (_req, reply) =>
       secure(reply)
         .type('text/plain; charset=utf-8')
@@ -69,6 +69,8 @@ export function registerConsole(
     prefix: '/',
     wildcard: false,
     index: ['index.html'],
+    // Cache-Control is set per file below.
+    cacheControl: false,
     // Hashed asset names change with every build, so they may be cached for long; index.html must not be.
     setHeaders(res, file) {
       res.setHeader('content-security-policy', CONSOLE_CSP);

@@ -70,7 +70,9 @@ const TONE: Record<string, string> = {
 
 /** A status word in a coloured pill (the word itself carries the meaning; colour only helps). */
 export function Badge(props: { value: string }) {
-  return <span className={`badge badge-${TONE[props.value] ?? 'plain'}`}>{props.value.replace(/_/g, ' ')}</span>;
+  return (
+    <span className={`badge badge-${TONE[props.value] ?? 'plain'}`}>{props.value.replace(/_/g, ' ')}</span>
+  );
 }
 
 /** A page's heading and its optional tools. */

@@ -52,9 +52,13 @@ export function LiveEventsProvider(props: { client: AosClient; children: ReactNo
     const run = async () => {
       while (!abort.signal.aborted) {
         try {
-          const stream = props.client.events({ signal: abort.signal });
-          setConnected(true);
-          delay = 500;
+          const stream = props.client.events({
+            signal: abort.signal,
+            onOpen: () => {
+              setConnected(true);
+              delay = 500;
+            },
+          });
           for await (const e of stream) {
             const live = { ...e, seq: ++seq.current };
             setEvents((prev) => [live, ...prev].slice(0, KEEP));

@@ -30,7 +30,11 @@ export function ActivityPage() {
     <>
       <PageHeader title="Live activity">
         <span className={connected ? 'live live-on' : 'live'}>{connected ? 'Live' : 'Reconnecting…'}</span>
-        <button type="button" onClick={() => setPaused(paused ? null : events)} aria-pressed={paused !== null}>
+        <button
+          type="button"
+          onClick={() => setPaused(paused ? null : events)}
+          aria-pressed={paused !== null}
+        >
           {paused ? `Resume (${events.length - paused.length} new)` : 'Pause view'}
         </button>
       </PageHeader>

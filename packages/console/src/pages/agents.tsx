@@ -87,7 +87,8 @@ export function AgentsPage() {
                 aria-label={`${c} ${a.id}`}
                 disabled={change.isPending}
                 onClick={() => {
-                  if (c === 'kill' && !window.confirm(`Kill ${a.id}? Its tokens stop working for good.`)) return;
+                  if (c === 'kill' && !window.confirm(`Kill ${a.id}? Its tokens stop working for good.`))
+                    return;
                   change.mutate({ id: a.id, change: c });
                 }}
               >

@@ -113,14 +113,19 @@ export function ApprovalPage() {
         <dd>{ev.risk}</dd>
         <dt>Determining policies</dt>
         <dd>
-          {a.policies.length ? a.policies.map((p) => <code key={p}>{p} </code>) : <span className="muted">none</span>}
+          {a.policies.length ? (
+            a.policies.map((p) => <code key={p}>{p} </code>)
+          ) : (
+            <span className="muted">none</span>
+          )}
         </dd>
         <dt>Why it needs approval</dt>
         <dd>{ev.decision.reasons.join('; ') || <span className="muted">—</span>}</dd>
         <dt>Decides</dt>
         <dd>
           {a.group}, quorum {a.quorum} ({votesHere} so far), level {a.level}
-          {a.escalation.length ? `; escalates to ${a.escalation.join(' → ')}` : ''}; expires <Time at={a.expiresAt} />
+          {a.escalation.length ? `; escalates to ${a.escalation.join(' → ')}` : ''}; expires{' '}
+          <Time at={a.expiresAt} />
           {a.barOwner ? "; the agent's owner may not approve" : ''}
         </dd>
         <dt>Action</dt>

@@ -27,8 +27,10 @@ export function AuditPage() {
           </p>
           <p>
             {r.checkpoints.length} signed checkpoint(s) checked
-            {r.checkpoints.length ? `, the latest covers ${Math.max(...r.checkpoints.map((c) => c.treeSize))} records` : ''};{' '}
-            {r.unsealed} record(s) not yet covered by a signature.
+            {r.checkpoints.length
+              ? `, the latest covers ${Math.max(...r.checkpoints.map((c) => c.treeSize))} records`
+              : ''}
+            ; {r.unsealed} record(s) not yet covered by a signature.
           </p>
         </div>
       ) : null}

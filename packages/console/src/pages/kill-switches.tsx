@@ -68,7 +68,9 @@ export function KillSwitchesPage() {
                       type="button"
                       className="small"
                       aria-label={`Release ${s.scope}`}
-                      onClick={() => set.mutate({ active: false, scope: s.scope, reason: 'released from the console' })}
+                      onClick={() =>
+                        set.mutate({ active: false, scope: s.scope, reason: 'released from the console' })
+                      }
                     >
                       Release
                     </button>

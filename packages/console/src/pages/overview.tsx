@@ -16,7 +16,10 @@ export function OverviewPage() {
   const { client } = useSignedIn();
   const { events, connected } = useLiveEvents();
   const agents = useQuery({ queryKey: ['agents'], queryFn: () => client.listAgents() });
-  const approvals = useQuery({ queryKey: ['approvals', 'pending'], queryFn: () => client.listApprovals('pending') });
+  const approvals = useQuery({
+    queryKey: ['approvals', 'pending'],
+    queryFn: () => client.listApprovals('pending'),
+  });
   const switches = useQuery({ queryKey: ['killswitches'], queryFn: () => client.listKillSwitches() });
   const denials = useQuery({
     queryKey: ['actions', 'denied'],
@@ -109,7 +112,8 @@ export function OverviewPage() {
         <ul className="plain events-mini">
           {events.slice(0, 8).map((e) => (
             <li key={e.seq}>
-              <Time at={e.at} /> <code>{e.type}</code> {typeof e.data.agentId === 'string' ? e.data.agentId : ''}
+              <Time at={e.at} /> <code>{e.type}</code>{' '}
+              {typeof e.data.agentId === 'string' ? e.data.agentId : ''}
             </li>
           ))}
           {events.length === 0 ? <li className="muted">Nothing yet since you opened the console.</li> : null}

@@ -22,7 +22,9 @@ export function ReceiptPage() {
   const r = receipt.data;
   if (!r) return <ErrorNote error={receipt.error} />;
   const mayUndo =
-    r.reversal.available && r.reversal.reversedBy.length === 0 && (abilities.isAdmin || agent.data?.owner === human.id);
+    r.reversal.available &&
+    r.reversal.reversedBy.length === 0 &&
+    (abilities.isAdmin || agent.data?.owner === human.id);
 
   return (
     <>
@@ -128,7 +130,8 @@ export function ReceiptPage() {
         ) : null}
         {r.reversal.reversalOf ? (
           <p>
-            This action reverses <Link to={`/actions/${encodeURIComponent(r.reversal.reversalOf)}`}>{r.reversal.reversalOf}</Link>.
+            This action reverses{' '}
+            <Link to={`/actions/${encodeURIComponent(r.reversal.reversalOf)}`}>{r.reversal.reversalOf}</Link>.
           </p>
         ) : null}
         {mayUndo ? (

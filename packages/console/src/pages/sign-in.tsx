@@ -26,7 +26,9 @@ export function SignInPage() {
     <main className="sign-in">
       <form onSubmit={(e) => void submit(e)} aria-labelledby="sign-in-title">
         <h1 id="sign-in-title">Autonomy OS</h1>
-        <p>Sign in with your API token. Ask an admin for one: <code>aos tokens issue --human YOUR-ID</code>.</p>
+        <p>
+          Sign in with your API token. Ask an admin for one: <code>aos tokens issue --human YOUR-ID</code>.
+        </p>
         <label htmlFor="token">API token</label>
         <input
           id="token"

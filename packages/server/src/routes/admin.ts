@@ -54,7 +54,11 @@ export function registerAdminRoutes(
         typeof reason === 'string' ? reason : undefined,
       );
       // The live view (the console's overview and agents pages) learns of it without polling.
-      engine.events.publish(`agent.${changed.status}`, { agentId: id, status: changed.status }, `agent:${id}`);
+      engine.events.publish(
+        `agent.${changed.status}`,
+        { agentId: id, status: changed.status },
+        `agent:${id}`,
+      );
       return changed;
     });
   }
