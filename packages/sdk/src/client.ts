@@ -1,4 +1,16 @@
 import { AosApiError } from './errors.js';
+import type {
+  ActionFilter,
+  AgentRecord,
+  ApprovalRecord,
+  AosEvent,
+  AuditVerifyReport,
+  KillSwitchRecord,
+  Receipt,
+  WhoAmI,
+} from './console-types.js';
+import { streamEvents } from './events.js';
+import type { EventStreamOptions } from './events.js';
 import type { Run, RunDetail, RunFilter, WorkflowSummary } from './runs.js';
 
 /** What an agent asks to do. */
@@ -95,7 +107,7 @@ export class AosClient {
   }
 
   /** The receipt: what, which data, which policy, which checks, who approved, how to reverse. */
-  receipt(id: string): Promise<Record<string, unknown>> {
+  receipt(id: string): Promise<Receipt> {
     return this.request('GET', `/v1/actions/${encodeURIComponent(id)}/receipt`);
   }
 
@@ -106,11 +118,11 @@ export class AosClient {
 
   listApprovals(
     status?: 'pending' | 'approved' | 'denied' | 'expired',
-  ): Promise<{ approvals: Record<string, unknown>[] }> {
+  ): Promise<{ approvals: ApprovalRecord[] }> {
     return this.request('GET', `/v1/approvals${status ? `?status=${status}` : ''}`);
   }
 
-  getApproval(id: string): Promise<Record<string, unknown>> {
+  getApproval(id: string): Promise<ApprovalRecord> {
     return this.request('GET', `/v1/approvals/${encodeURIComponent(id)}`);
   }
 
@@ -119,7 +131,7 @@ export class AosClient {
     id: string,
     vote: { comment?: string; bindingHash?: string; input?: Record<string, unknown> } = {},
   ) {
-    return this.request<{ approval: Record<string, unknown>; action: Action }>(
+    return this.request<{ approval: ApprovalRecord; action: Action }>(
       'POST',
       `/v1/approvals/${encodeURIComponent(id)}/approve`,
       vote,
@@ -127,21 +139,72 @@ export class AosClient {
   }
 
   deny(id: string, vote: { comment?: string } = {}) {
-    return this.request<{ approval: Record<string, unknown>; action: Action }>(
+    return this.request<{ approval: ApprovalRecord; action: Action }>(
       'POST',
       `/v1/approvals/${encodeURIComponent(id)}/deny`,
       vote,
     );
   }
 
-  /** Engages or releases a kill switch (admins). */
+  /** Engages or releases a kill switch (admins): global, or for one `role` or `agent`. */
   killSwitch(params: {
     active: boolean;
     role?: string;
     agent?: string;
     reason?: string;
-  }): Promise<Record<string, unknown>> {
+  }): Promise<KillSwitchRecord> {
     return this.request('POST', '/v1/killswitch', params);
+  }
+
+  /** Every kill switch that has ever been set, engaged or not (human token). */
+  async listKillSwitches(): Promise<KillSwitchRecord[]> {
+    return (await this.request<{ switches: KillSwitchRecord[] }>('GET', '/v1/killswitch')).switches;
+  }
+
+  /** The agent registry (human token). */
+  async listAgents(filter: { role?: string; status?: AgentRecord['status'] } = {}): Promise<AgentRecord[]> {
+    const q = new URLSearchParams(
+      Object.entries(filter).filter((e): e is [string, string] => typeof e[1] === 'string'),
+    ).toString();
+    return (await this.request<{ agents: AgentRecord[] }>('GET', `/v1/agents${q ? `?${q}` : ''}`)).agents;
+  }
+
+  getAgent(id: string): Promise<AgentRecord> {
+    return this.request('GET', `/v1/agents/${encodeURIComponent(id)}`);
+  }
+
+  /**
+   * Pauses, resumes or kills (revokes) an agent. Admins may do all three; an agent's owner may pause it. A paused
+   * or killed agent's next call is refused by the pipeline.
+   */
+  setAgentStatus(id: string, change: 'pause' | 'resume' | 'kill', reason?: string): Promise<AgentRecord> {
+    return this.request('POST', `/v1/agents/${encodeURIComponent(id)}/${change}`, reason ? { reason } : {});
+  }
+
+  /** Recent actions, newest first (a human sees all, an agent its own). */
+  async listActions(filter: ActionFilter = {}): Promise<Action[]> {
+    const q = new URLSearchParams();
+    if (filter.agent) q.set('agent', filter.agent);
+    if (filter.status) q.set('status', filter.status);
+    if (filter.since) q.set('since', filter.since);
+    if (filter.limit !== undefined) q.set('limit', String(filter.limit));
+    const qs = q.toString();
+    return (await this.request<{ actions: Action[] }>('GET', `/v1/actions${qs ? `?${qs}` : ''}`)).actions;
+  }
+
+  /** Checks the audit log's hash chain and signed checkpoints (auditors or admins). */
+  verifyAudit(): Promise<AuditVerifyReport> {
+    return this.request('GET', '/v1/audit/verify');
+  }
+
+  /**
+   * The live event stream (human token), as an async iterable. Ends when the server closes it or `signal` aborts.
+   *
+   * @example
+   * for await (const e of aos.events({ types: ['approval.requested'] })) console.log(e.data.approvalId);
+   */
+  events(options: EventStreamOptions = {}): AsyncGenerator<AosEvent> {
+    return streamEvents({ url: this.base, token: this.options.token, fetch: this.fetchImpl }, options);
   }
 
   /** Workflow tasks, newest first (human token). */
@@ -169,7 +232,8 @@ export class AosClient {
     return this.request('POST', `/v1/tasks/${encodeURIComponent(id)}/reject`, { message });
   }
 
-  whoami(): Promise<Record<string, unknown>> {
+  /** Who the token belongs to: a human (with groups) or an agent. The console signs in only humans. */
+  whoami(): Promise<WhoAmI> {
     return this.request('GET', '/v1/whoami');
   }
 

@@ -4,6 +4,19 @@
 export { AosClient } from './client.js';
 export type { AosClientOptions, ActParams, Action, RunContextEntry, RunMessage } from './client.js';
 export { AosApiError } from './errors.js';
+export type {
+  ActionFilter,
+  AgentRecord,
+  ApprovalRecord,
+  AosEvent,
+  AuditVerifyReport,
+  EvidencePack,
+  KillSwitchRecord,
+  Receipt,
+  WhoAmI,
+} from './console-types.js';
+export { streamEvents } from './events.js';
+export type { EventStreamOptions, EventStreamSource } from './events.js';
 export type { Run, RunDetail, RunFilter, RunStatus, WorkflowSummary } from './runs.js';
 export { AosWorker, NonRetryableError } from './worker.js';
 export type { AosWorkerOptions, WorkerTask, WorkerContext, TaskHandler } from './worker.js';

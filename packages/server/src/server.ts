@@ -1,7 +1,8 @@
 import Fastify from 'fastify';
-import type { FastifyInstance, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { Authenticator, OidcVerifier } from '@autonomy-os/core';
 import type { Engine, Principal } from '@autonomy-os/core';
+import { defaultConsoleDir, registerConsole } from './console-assets.js';
 import { toHttpError } from './errors.js';
 import { registerMcpRoutes } from './mcp/mcp-routes.js';
 import { openApiDocument } from './openapi.js';
@@ -14,7 +15,6 @@ import { registerObservabilityRoutes } from './routes/observability.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
 import { registerRunOutcomeRoutes } from './routes/run-outcomes.js';
-import { registerStatusPage } from './routes/status-page.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -28,6 +28,8 @@ export interface ServerOptions {
   version: string;
   /** Pino logger options, or false for none. */
   logger?: boolean | Record<string, unknown>;
+  /** The built console's folder (default: `dist/console` of this package); false serves no console. */
+  consoleDir?: string | false;
 }
 
 /** A built (not yet listening) server. */
@@ -79,9 +81,11 @@ export function buildServer(options: ServerOptions): AosServer {
       .headers(headers ?? {})
       .send(body);
   });
-  app.setNotFoundHandler((req, reply) => {
+  const notFound = (req: FastifyRequest, reply: FastifyReply) => {
     void reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } });
-  });
+  };
+  // The console at `/`, with its client routes falling back to index.html; API paths keep the JSON 404.
+  registerConsole(app, options.consoleDir ?? defaultConsoleDir(), notFound);
 
   // JSON only: anything else is 415, not a string body for the engine to puzzle over.
   app.removeContentTypeParser('text/plain');
@@ -121,8 +125,6 @@ export function buildServer(options: ServerOptions): AosServer {
   registerCoordinationRoutes(app, engine, authenticate);
   registerTaskRoutes(app, engine, authenticate);
   registerMcpRoutes(app, engine, authenticator, options.version);
-  // Until the web console lands, `/` is a plain status page.
-  registerStatusPage(app, engine, authenticator, options.version);
 
   return {
     app,

@@ -47,12 +47,19 @@ export function registerAdminRoutes(
       // The owner may pause their own agent; everything else is for admins.
       if (!(verb === 'pause' && agent.owner === human.id)) requireHuman(req, ['admins'], `${verb} agents`);
       const reason = ((req.body ?? {}) as { reason?: unknown }).reason;
-      return agents.setStatus(
+      const changed = await agents.setStatus(
         id,
         change,
         actorOf(principalOf(req)),
         typeof reason === 'string' ? reason : undefined,
       );
+      // The live view (the console's overview and agents pages) learns of it without polling.
+      engine.events.publish(
+        `agent.${changed.status}`,
+        { agentId: id, status: changed.status },
+        `agent:${id}`,
+      );
+      return changed;
     });
   }
 
@@ -81,10 +88,16 @@ export function registerAdminRoutes(
           : typeof b.agent === 'string'
             ? `agent:${b.agent}`
             : 'global';
-    return engine.killSwitches.set(
+    const set = await engine.killSwitches.set(
       { scope, active, reason: typeof b.reason === 'string' ? b.reason : undefined },
       actorOf(principalOf(req)),
     );
+    engine.events.publish(
+      active ? 'killswitch.engaged' : 'killswitch.released',
+      { scope: set.scope, reason: set.reason },
+      `killswitch:${set.scope}`,
+    );
+    return set;
   });
 
   app.get('/v1/tools', { preHandler: authenticate }, async () => ({

@@ -1,0 +1,79 @@
+import { NavLink, Outlet, createBrowserRouter } from 'react-router';
+import { LiveEventsProvider } from './live/live-events.js';
+import { useSession } from './session/session.js';
+import { SignInPage } from './pages/sign-in.js';
+import { OverviewPage } from './pages/overview.js';
+import { AgentsPage } from './pages/agents.js';
+import { ApprovalPage, ApprovalsPage } from './pages/approvals.js';
+import { ActivityPage } from './pages/activity.js';
+import { KillSwitchesPage } from './pages/kill-switches.js';
+import { ReceiptPage } from './pages/receipt.js';
+import { AuditPage } from './pages/audit.js';
+
+const NAV = [
+  ['/', 'Overview'],
+  ['/agents', 'Agents'],
+  ['/approvals', 'Approvals'],
+  ['/activity', 'Live activity'],
+  ['/killswitches', 'Kill switches'],
+  ['/audit', 'Audit'],
+] as const;
+
+/** The frame around every page: navigation, who is signed in, and the live stream for the pages inside. */
+function Shell() {
+  const { session, abilities, signOut } = useSession();
+  if (!session) return <SignInPage />;
+  return (
+    <LiveEventsProvider client={session.client}>
+      <a className="skip" href="#main">
+        Skip to content
+      </a>
+      <nav aria-label="Main">
+        <span className="brand">Autonomy OS</span>
+        <ul>
+          {NAV.map(([to, label]) => (
+            <li key={to}>
+              <NavLink to={to} end={to === '/'}>
+                {label}
+              </NavLink>
+            </li>
+          ))}
+        </ul>
+        <div className="who">
+          <span data-testid="who">
+            {session.human.id} · {abilities.label}
+          </span>
+          <button type="button" className="small" onClick={signOut}>
+            Sign out
+          </button>
+        </div>
+      </nav>
+      <main id="main">
+        <Outlet />
+      </main>
+    </LiveEventsProvider>
+  );
+}
+
+function NotFound() {
+  return <h1>Nothing here</h1>;
+}
+
+/** The console's routes; the server answers every one of them with the same index.html. */
+export const router = createBrowserRouter([
+  {
+    path: '/',
+    element: <Shell />,
+    children: [
+      { index: true, element: <OverviewPage /> },
+      { path: 'agents', element: <AgentsPage /> },
+      { path: 'approvals', element: <ApprovalsPage /> },
+      { path: 'approvals/:id', element: <ApprovalPage /> },
+      { path: 'activity', element: <ActivityPage /> },
+      { path: 'killswitches', element: <KillSwitchesPage /> },
+      { path: 'actions/:id', element: <ReceiptPage /> },
+      { path: 'audit', element: <AuditPage /> },
+      { path: '*', element: <NotFound /> },
+    ],
+  },
+]);
