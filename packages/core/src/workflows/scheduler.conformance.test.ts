@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
@@ -173,5 +174,107 @@ describe.each(backends)('workflow scheduler on $name', (backend) => {
     await new Promise((r) => setTimeout(r, Math.max(0, wakeAt - Date.now()) + 20));
     expect(await e.workflows.tick()).toBe(1);
     expect((await e.workflows.get(run.id)).status).toBe('completed');
+  });
+
+  it('three nodes share 2,000 waiting runs and a new run completes on any of them', async (ctx) => {
+    if (backend.name !== 'postgres') return ctx.skip();
+    const nodes = [engine];
+    for (let i = 0; i < 2; i++) {
+      const store = await t.reopen();
+      const e = await invoicesEngine(store, invoicesConfig(erp.url));
+      others.push({ engine: e, store });
+      nodes.push(e);
+    }
+    const firsts = await waitingRuns(3, nodes);
+    for (const id of firsts) await cloneRun(t.store.db, id, 666);
+    const small = await (nodes[1] as Engine).workflows.start(
+      'invoice-approval',
+      doc('small-1', 250),
+      'human:ada',
+    );
+    for (let i = 0; i < 30; i++) await Promise.all(nodes.map((e) => e.workflows.tick()));
+    expect((await engine.workflows.get(small.id)).status).toBe('completed');
+    const [waiting] = (await t.raw(
+      "SELECT COUNT(*) AS n FROM workflow_runs WHERE status = 'running' AND (wake_at IS NULL OR wake_at > ?)",
+      [Date.now() + 86_400_000],
+    )) as { n: number | string }[];
+    expect(Number(waiting?.n)).toBe(2001);
+  });
+
+  it('holds a step paused by an intervention unread until the agent is resumed, then goes on', async () => {
+    await t.store.agents.setStatus('poster', 'pause', 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc('small-1', 250), 'human:ada');
+    await engine.workflows.drain();
+    expect((await engine.workflows.get(run.id)).steps.post?.pausedReason).toBe('intervention');
+    const [row] = (await t.raw('SELECT wake_at, held FROM workflow_runs WHERE id = ?', [run.id])) as {
+      wake_at: unknown;
+      held: number | string;
+    }[];
+    expect(row?.wake_at).toBeNull();
+    expect(Number(row?.held)).toBe(1);
+    expect(await engine.workflows.tick(Date.now() + 3_600_000)).toBe(0);
+    await t.store.agents.setStatus('poster', 'resume', 'human:ada');
+    await engine.workflows.drain();
+    expect((await engine.workflows.get(run.id)).status).toBe('completed');
+  });
+
+  it('wakes a step held by a kill switch when the switch is released', async () => {
+    await engine.killSwitches.set({ scope: 'agent:poster', active: true }, 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc('small-1', 250), 'human:ada');
+    await engine.workflows.drain();
+    expect((await engine.workflows.get(run.id)).steps.post?.pausedReason).toBe('intervention');
+    expect(await engine.workflows.tick(Date.now() + 3_600_000)).toBe(0);
+    await engine.killSwitches.set({ scope: 'agent:poster', active: false }, 'human:ada');
+    await engine.workflows.drain();
+    expect((await engine.workflows.get(run.id)).status).toBe('completed');
+  });
+
+  it('backs a failing run off exponentially, logs and counts each failure, and surfaces it to its owner', async () => {
+    const lines: string[] = [];
+    const logger = pino({ level: 'info' }, { write: (l: string) => void lines.push(l) });
+    const store = await t.reopen();
+    const e = await invoicesEngine(
+      store,
+      invoicesConfig(erp.url),
+      {
+        crash: (point) => {
+          if (point === 'workflow.before-commit') throw new Error('the store is unavailable');
+        },
+      },
+      { logger },
+    );
+    others.push({ engine: e, store });
+    const run = await e.workflows.start('invoice-approval', doc('small-1', 250), 'human:ada');
+    const backoffs: number[] = [];
+    let at = Date.now();
+    for (let i = 0; i < 6; i++) {
+      expect(await e.workflows.tick(at)).toBe(1);
+      const [row] = (await t.raw(
+        'SELECT wake_at, lease_until, advance_failures FROM workflow_runs WHERE id = ?',
+        [run.id],
+      )) as { wake_at: number | string; lease_until: number | string; advance_failures: number | string }[];
+      expect(Number(row?.advance_failures)).toBe(i + 1);
+      backoffs.push(Number(row?.wake_at) - Date.now());
+      expect(await e.workflows.tick(Number(row?.wake_at) - 1)).toBe(0); // not before its back-off
+      at = Math.max(Number(row?.wake_at), Number(row?.lease_until)) + 1;
+    }
+    // Each back-off at least doubles the one before (the lease, 30 s, then 60 s, 120 s ...).
+    for (let i = 1; i < backoffs.length; i++)
+      expect(backoffs[i]).toBeGreaterThan((backoffs[i - 1] as number) * 1.5);
+    expect(e.backgroundErrors.counts()['workflows.advance']).toBe(6);
+    const logged = lines.map((l) => JSON.parse(l) as { runId?: string; err?: { message: string } });
+    expect(
+      logged.filter((l) => l.runId === run.id && l.err?.message === 'the store is unavailable'),
+    ).toHaveLength(6);
+    const stalled = (await t.raw(
+      "SELECT actor, payload FROM audit_log WHERE type = 'workflow.run_stalled' AND subject = ?",
+      [`run:${run.id}`],
+    )) as { actor: string; payload: string }[];
+    expect(stalled).toHaveLength(1);
+    expect(JSON.parse((stalled[0] as { payload: string }).payload)).toMatchObject({
+      owner: 'fiona',
+      failures: 5,
+      error: { message: 'the store is unavailable' },
+    });
   });
 });

@@ -82,7 +82,9 @@ function stepWake(step: StepDefinition, s: StepState, st: RunState, nowMs: numbe
     }
     case 'running':
       if (s.pausedReason === 'intervention') return 'event';
-      if (step.kind === 'parallel' && s.items) return itemsWake(s.items, step.maxConcurrency);
+      // Items waiting for approvals or tasks time out with the step.
+      if (step.kind === 'parallel' && s.items)
+        return itemsWake(s.items, step.maxConcurrency) === 'now' ? 'now' : deadline;
       return 'now';
     case 'waiting':
       if (s.unknownOutcome) return 'event';
