@@ -7,9 +7,10 @@ import * as actions from './suites/actions.js';
 import * as audit from './suites/audit.js';
 import * as mcp from './suites/mcp.js';
 import * as policy from './suites/policy.js';
+import * as scheduler from './suites/scheduler.js';
 import * as workflows from './suites/workflows.js';
 
-const suites = [audit, policy, actions, mcp, workflows];
+const suites = [audit, policy, actions, mcp, workflows, scheduler];
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');

@@ -224,7 +224,8 @@ export class RunStore {
   async claim(owner: string, nowMs: number, untilMs: number, limit: number): Promise<ClaimedRun[]> {
     return this.db.tx(async (tx) => {
       const rows = await tx.all<{ id: string; wake_seq: number | string }>(
-        `SELECT id, wake_seq FROM workflow_runs
+        // SQLite, without statistics, would rather range over (status, lease_until): every waiting run.
+        `SELECT id, wake_seq FROM workflow_runs${this.db.dialect === 'sqlite' ? ' INDEXED BY workflow_runs_wake' : ''}
          WHERE status IN ('running', 'compensating') AND wake_at <= ? AND lease_until < ?
          ORDER BY wake_at, id LIMIT ?${this.db.skipLocked}`,
         [nowMs, nowMs, limit],
