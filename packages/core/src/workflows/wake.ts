@@ -82,9 +82,11 @@ function stepWake(step: StepDefinition, s: StepState, st: RunState, nowMs: numbe
     }
     case 'running':
       if (s.pausedReason === 'intervention') return 'event';
-      // Items waiting for approvals or tasks time out with the step.
-      if (step.kind === 'parallel' && s.items)
-        return itemsWake(s.items, step.maxConcurrency) === 'now' ? 'now' : deadline;
+      // Items waiting for approvals or tasks (outside events) time out with the step.
+      if ((step.kind === 'parallel' || step.kind === 'consensus') && s.items)
+        return itemsWake(s.items, step.kind === 'parallel' ? step.maxConcurrency : undefined) === 'now'
+          ? 'now'
+          : deadline;
       return 'now';
     case 'waiting':
       if (s.unknownOutcome) return 'event';
@@ -101,8 +103,8 @@ function stepWake(step: StepDefinition, s: StepState, st: RunState, nowMs: numbe
 }
 
 /**
- * A running parallel step: work while an item is pending with room to start, running, or all are done or one failed
- * with none in flight; otherwise its items wait for their approvals or tasks (outside events).
+ * A running parallel or consensus step: work while an item is pending with room to start, running, or all are done
+ * or one failed with none in flight; otherwise its items wait for their approvals or tasks (outside events).
  */
 function itemsWake(items: readonly ItemState[], maxConcurrency: number | undefined): 'now' | 'event' {
   const inFlight = items.filter((i) => i.status === 'running' || i.status === 'waiting').length;
