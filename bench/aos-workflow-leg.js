@@ -52,10 +52,10 @@ if (Object.keys(benchWorkflow.steps).length !== STEPS_PER_RUN)
   throw new Error('bench workflow: wrong step count');
 
 /**
- * An engine on `store` for the workload, the no-op tool pointing at `upstreamUrl`. Answers
- * `{ runs(n, from) → completes n runs, close() }`; `runs` throws unless every run completed.
+ * An engine on `store` for the workload, the no-op tool pointing at `upstreamUrl` (with `extra` workflows beside
+ * it). Answers `{ engine, runs(n, from) → completes n runs, close() }`; `runs` throws unless every run completed.
  */
-export async function openAosLeg(store, upstreamUrl) {
+export async function openAosLeg(store, upstreamUrl, extra = []) {
   await store.humans.add({ id: 'owner' }, 'operator:bench');
   await store.agents.create({ id: 'clerk-1', role: 'clerk', tier: 1, owner: 'owner' }, 'operator:bench');
   await store.agents.create(
@@ -103,11 +103,12 @@ export async function openAosLeg(store, upstreamUrl) {
     config,
     policies,
     secrets: new EnvSecretStore({ env: {} }),
-    workflows: [benchWorkflow],
+    workflows: [benchWorkflow, ...extra],
     rules,
   });
   await engine.start({ background: false });
   return {
+    engine,
     /** Starts runs `from … from+n-1` and drains until none records anything new; checks each completed. */
     async runs(n, from) {
       const ids = new Set();

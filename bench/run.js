@@ -8,9 +8,10 @@ import * as audit from './suites/audit.js';
 import * as demo from './suites/demo.js';
 import * as mcp from './suites/mcp.js';
 import * as policy from './suites/policy.js';
+import * as scheduler from './suites/scheduler.js';
 import * as workflows from './suites/workflows.js';
 
-const suites = [audit, policy, actions, mcp, workflows, demo];
+const suites = [audit, policy, actions, mcp, workflows, scheduler, demo];
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');

@@ -230,4 +230,60 @@ describe.each(backends)('workflow crash recovery on $name', (backend) => {
     expect(erp.calls('POST /notifications')).toBe(1);
     expect((await t.store.audit.verify()).ok).toBe(true);
   });
+
+  it('wakes a run waiting on a timer on time after kill -9 and a restart', async () => {
+    const config = writeInvoicesConfig(t, erp, 1500);
+    const workflows = path.join(t.dataDir, 'workflows');
+    fs.mkdirSync(workflows, { recursive: true });
+    fs.writeFileSync(
+      path.join(workflows, 'nap.yaml'),
+      'name: nap\nversion: 1\nowner: fiona\ninput: { type: object }\nsteps:\n  nap: { kind: wait, for: 3s }\n',
+    );
+    fs.writeFileSync(
+      config,
+      fs
+        .readFileSync(config, 'utf8')
+        .replace(`workflows: ${path.join(INVOICES, 'workflows')}`, `workflows: ${workflows}`),
+    );
+    const ada = (await t.store.tokens.issue({ subjectType: 'human', subjectId: 'ada' }, 'operator:test'))
+      .token;
+    const doomed = await serveInvoices(t, config);
+    nodes.push(doomed);
+    const started = await api(doomed.url, ada)<RunBody>('POST', '/v1/workflows/nap/runs', { input: {} });
+    expect(started.status).toBe(201);
+    const id = started.body.id;
+    let waiting: RunBody | undefined;
+    for (let i = 0; i < 100 && !waiting; i++) {
+      const run = (await api(doomed.url, ada)<RunBody>('GET', `/v1/runs/${id}`)).body;
+      if (run.steps.nap?.status === 'waiting') waiting = run;
+      else await sleep(100);
+    }
+    expect(waiting).toBeDefined();
+    doomed.child.kill('SIGKILL');
+    await doomed.exited();
+
+    // Nothing but the wake time recorded in the store brings the run back: no request touches it.
+    const [row] = (await t.raw('SELECT wake_at FROM workflow_runs WHERE id = ?', [id])) as {
+      wake_at: number | string | null;
+    }[];
+    expect(row?.wake_at).not.toBeNull();
+    const wakeAt = Number(row?.wake_at);
+    const survivor = await serveInvoices(t, config);
+    nodes.push(survivor);
+    let done: RunBody | undefined;
+    for (let i = 0; i < 200 && !done; i++) {
+      const run = (await api(survivor.url, ada)<RunBody>('GET', `/v1/runs/${id}`)).body;
+      if (TERMINAL.includes(run.status)) done = run;
+      else await sleep(100);
+    }
+    expect(done?.status).toBe('completed');
+    expect((done as RunBody & { output: unknown }).output).toEqual({
+      nap: { wokeAt: new Date(wakeAt).toISOString() },
+    });
+    const finished = (await t.raw(
+      "SELECT at FROM workflow_events WHERE run_id = ? AND type = 'step_completed'",
+      [id],
+    )) as { at: string }[];
+    expect(Date.parse((finished[0] as { at: string }).at)).toBeGreaterThanOrEqual(wakeAt);
+  });
 });

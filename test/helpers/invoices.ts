@@ -73,7 +73,7 @@ export async function invoicesEngine(
   store: TestStore['store'],
   config: AosConfig,
   workflowOptions: { leaseMs?: number; crash?: (point: WorkflowCrashPoint) => void } = {},
-  extra: Pick<EngineOptions, 'workflows' | 'rules'> = {},
+  extra: Pick<EngineOptions, 'workflows' | 'rules' | 'logger'> = {},
 ): Promise<Engine> {
   const engine = await createEngine({
     store,

@@ -25,6 +25,9 @@ import type { WorkflowDefinition } from './workflows/definition.js';
 import { loadRuleModule } from './workflows/rule-module.js';
 import type { RuleHandler, WorkflowCrashPoint } from './workflows/step-runner.js';
 import { WorkflowEngine } from './workflows/workflow-engine.js';
+import { listenForWakes } from './workflows/wake-listener.js';
+import { BackgroundErrors } from './observability/background-errors.js';
+import type { Logger } from 'pino';
 
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
@@ -40,6 +43,11 @@ export interface EngineOptions {
   workflows?: WorkflowDefinition[];
   /** Rule handlers for workflow tasks and reviews, added to those of the config's `rules` module. */
   rules?: Record<string, RuleHandler>;
+  /**
+   * Where background loops log the errors they survive: a pino logger, or the level of one writing JSON lines to
+   * stderr. Default: silent (tests); `aos serve` logs at `warn`.
+   */
+  logger?: Logger | { level: string };
   /** Options for the workflow engine (lease length, crash hook). */
   workflowOptions?: { leaseMs?: number; claimLimit?: number; crash?: (point: WorkflowCrashPoint) => void };
 }
@@ -60,6 +68,8 @@ export interface Engine {
   coordination: Coordination;
   /** The built-in LLM agents of the config's `llmAgents` (not started: call `check()`, then `start()`). */
   llmAgents: AgentRuntime;
+  /** Errors the background loops survived, logged and counted by loop (exposed by `/metrics`). */
+  backgroundErrors: BackgroundErrors;
   /** The policy bundle in force. */
   policies(): PolicyBundle;
   /** Reloads policies from the configured directory; a bad set is refused and the old one stays. */
@@ -136,6 +146,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       defaultExpirySec: parseDurationSec(config.approvals.defaultExpiry, 'config.approvals.defaultExpiry'),
     },
   });
+  const backgroundErrors = new BackgroundErrors(options.logger);
   const rules = { ...(config.rules ? await loadRuleModule(config.rules) : {}), ...options.rules };
   const coordination = new Coordination({ db: store.db, audit: store.audit, agents: store.agents, events });
   const workflows = new WorkflowEngine({
@@ -158,16 +169,24 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     tasks: taskQueueOptions(config),
     killSwitches,
     leaseMs: config.workflowEngine.leaseMs,
+    backgroundErrors,
     ...options.workflowOptions,
   });
   const timers: NodeJS.Timeout[] = [];
   const unsubscribe: (() => void)[] = [];
   let stopFanOut: (() => Promise<void>) | undefined;
+  let stopWakes: (() => Promise<void>) | undefined;
   let ticking = false;
   const llmAgents = await AgentRuntime.create({
     engine: { store, config, tools, killSwitches, actions, budgets, events, workflows },
     secrets,
   });
+  // A wake that arrives during a tick runs one more tick after it, so it is never lost.
+  let again = false;
+  const wake = () => {
+    if (ticking) again = true;
+    else void engine.tick();
+  };
   const engine: Engine = {
     llmAgents,
     store,
@@ -181,6 +200,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     nodes,
     workflows,
     coordination,
+    backgroundErrors,
     policies: () => bundle,
     reloadPolicies() {
       if (config.policies) bundle = loadPolicyDirectory(config.policies);
@@ -201,6 +221,10 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         const t = setInterval(() => void engine.tick(), 1000);
         t.unref();
         timers.push(t);
+        if (store.db instanceof PostgresDb)
+          stopWakes = await listenForWakes(store.db, wake, (err) =>
+            backgroundErrors.record('workflows.wake_listener', err),
+          );
       }
     },
     async tick() {
@@ -212,10 +236,15 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         const { expired } = await approvals.sweep();
         for (const e of expired) events.publish('approval.expired', e, `action:${e.actionId}`);
         await workflows.tick();
-      } catch {
-        /* the next tick retries; a store outage must not crash the server */
+      } catch (err) {
+        // The next tick retries; a store outage must not crash the server, nor go unseen.
+        backgroundErrors.record('engine.tick', err);
       } finally {
         ticking = false;
+      }
+      if (again) {
+        again = false;
+        await engine.tick();
       }
     },
     async close() {
@@ -225,6 +254,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       const stop = stopFanOut;
       stopFanOut = undefined;
       await stop?.();
+      const stopW = stopWakes;
+      stopWakes = undefined;
+      await stopW?.();
       await nodes.deregister().catch(() => undefined);
       await tools.close();
     },

@@ -286,6 +286,10 @@ export { taskIdFor } from './workflows/workflow-task.js';
 export type { WorkflowTask, TaskStatus, TaskContext, TaskNote } from './workflows/workflow-task.js';
 export { isWorkerTask } from './workflows/worker-task-step.js';
 export { replay } from './workflows/history.js';
+export { nextWake } from './workflows/wake.js';
+export type { RunWake } from './workflows/wake.js';
+export { BackgroundErrors } from './observability/background-errors.js';
+export type { BackgroundErrorContext } from './observability/background-errors.js';
 export { checkDeterminism, NondeterminismError } from './workflows/history-check.js';
 export type { RecordedRun } from './workflows/history-check.js';
 

@@ -82,4 +82,16 @@ describe('live events and metrics', () => {
     expect(text).toMatch(/aos_approvals_pending 1/);
     expect(text).toMatch(/aos_process_/);
   });
+
+  it('counts the errors background loops survive in /metrics, by loop', async () => {
+    const before = await (await fetch(`${base}/metrics`)).text();
+    expect(before).not.toMatch(/aos_background_errors_total\{loop="engine.tick"\}/);
+    // The node table gone under the engine's tick: logged and counted, never thrown out of the loop.
+    await t.raw('ALTER TABLE nodes RENAME TO nodes_gone');
+    await engine.tick();
+    await engine.tick();
+    await t.raw('ALTER TABLE nodes_gone RENAME TO nodes');
+    const text = await (await fetch(`${base}/metrics`)).text();
+    expect(text).toMatch(/aos_background_errors_total\{loop="engine.tick"\} 2/);
+  });
 });

@@ -27,7 +27,8 @@ export function registerServe(program: Command): void {
       const store = await openStore({ dataDir: g.data, databaseUrl: g.databaseUrl });
       const releaseLock = store.db.dialect === 'sqlite' ? lockDataDir(store.dataDir) : () => undefined;
       store.signingKey();
-      const engine = await createEngine({ store, config });
+      // Errors the background loops survive go to stderr, quiet or not.
+      const engine = await createEngine({ store, config, logger: { level: 'warn' } });
       await engine.start();
       const server = buildServer({ engine, version: VERSION, logger: o.quiet ? false : { level: 'info' } });
       const url = await server.listen();

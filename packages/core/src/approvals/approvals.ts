@@ -5,6 +5,7 @@ import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../erro
 import type { Human } from '../identity/humans.js';
 import type { ApprovalRequirement } from '../policy/decide.js';
 import type { Db, Executor } from '../store/db.js';
+import { wakeRunOfAction } from '../workflows/run-wake.js';
 
 /** What an approval is bound to. Approving means approving exactly this; anything else is refused. */
 export interface ApprovalBinding {
@@ -352,14 +353,16 @@ export class ApprovalService {
   async sweep(
     now = Date.now(),
   ): Promise<{ escalated: string[]; expired: { approvalId: string; actionId: string }[] }> {
-    const due = await this.db.all<{ id: string }>(
-      "SELECT id FROM approvals WHERE status = 'pending' AND expires_at_ms <= ? LIMIT 100",
+    const due = await this.db.all<{ id: string; action_id: string }>(
+      "SELECT id, action_id FROM approvals WHERE status = 'pending' AND expires_at_ms <= ? LIMIT 100",
       [now],
     );
     const escalated: string[] = [];
     const expired: { approvalId: string; actionId: string }[] = [];
-    for (const { id } of due) {
+    for (const { id, action_id: actionId } of due) {
       await this.db.tx(async (tx) => {
+        // A workflow step waiting for the request is woken by its expiry (run row before the approval's).
+        await wakeRunOfAction(tx, actionId);
         const a = await this.load(tx, id, true);
         if (!a || a.status !== 'pending' || Date.parse(a.expiresAt) > now) return;
         if (a.level < a.escalation.length) {

@@ -1,4 +1,5 @@
 import type { Db, Executor } from '../store/db.js';
+import { wakeLeaseWaiters } from '../workflows/run-wake.js';
 
 /** A resource lease as `aos runs show` and `GET /v1/leases` show it. */
 export interface ResourceLease {
@@ -91,13 +92,18 @@ export class ResourceLeases {
   /** Releases whatever lease the step holds (and its place in any queue), in the caller's transaction. */
   async releaseStep(tx: Executor, runId: string, stepId: string): Promise<void> {
     const holder = leaseHolder(runId, stepId);
+    // The runs queued for what this step frees are woken in the same transaction.
+    await wakeLeaseWaiters(tx, { holder });
     await tx.run('DELETE FROM resource_leases WHERE holder = ?', [holder]);
     await tx.run('DELETE FROM resource_waiters WHERE holder = ?', [holder]);
   }
 
   /** Releases every lease and queue place of a run (it ended, or stopped running forward). */
   async releaseRun(tx: Executor, runId: string, opts: { waitersOnly?: boolean } = {}): Promise<void> {
-    if (!opts.waitersOnly) await tx.run('DELETE FROM resource_leases WHERE run_id = ?', [runId]);
+    if (!opts.waitersOnly) {
+      await wakeLeaseWaiters(tx, { runId });
+      await tx.run('DELETE FROM resource_leases WHERE run_id = ?', [runId]);
+    }
     await tx.run('DELETE FROM resource_waiters WHERE run_id = ?', [runId]);
   }
 

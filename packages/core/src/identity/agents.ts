@@ -5,6 +5,7 @@ import type { Db, Executor } from '../store/db.js';
 import { parseInput } from '../validation.js';
 import type { HumanDirectory } from './humans.js';
 import { idSchema } from './ids.js';
+import { wakeHeldRuns } from '../workflows/run-wake.js';
 
 /**
  * Autonomy tiers an agent earns: 0 reads only; 1 proposes (writes need approval); 2 executes outside production;
@@ -125,6 +126,8 @@ export class AgentRegistry {
           now,
         ],
       );
+      // A step held because no agent of its role was free may take this one.
+      await wakeHeldRuns(tx);
       await this.audit.append(tx, {
         actor,
         type: 'agent.created',
@@ -178,6 +181,8 @@ export class AgentRegistry {
       if (agent.status === t.to) return agent;
       const now = new Date().toISOString();
       await tx.run('UPDATE agents SET status = ?, updated_at = ? WHERE id = ?', [t.to, now, id]);
+      // Workflow steps an intervention holds look again (a resumed agent lets them go on; a revoked one fails them).
+      await wakeHeldRuns(tx);
       if (t.to === 'revoked') {
         await tx.run(
           "UPDATE tokens SET revoked_at = ? WHERE subject_type = 'agent' AND subject_id = ? AND revoked_at IS NULL",

@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Db, Executor } from '../store/db.js';
 import { parseInput } from '../validation.js';
+import { wakeHeldRuns } from '../workflows/run-wake.js';
 
 /** An engaged or released switch. */
 export interface KillSwitch {
@@ -59,6 +60,8 @@ export class KillSwitches {
          ON CONFLICT (scope) DO UPDATE SET active = excluded.active, reason = excluded.reason, set_by = excluded.set_by, set_at = excluded.set_at`,
         [scope, input.active ? 1 : 0, input.reason ?? null, actor, now],
       );
+      // Workflow steps an intervention holds look again (a release lets them go on).
+      await wakeHeldRuns(tx);
       await this.audit.append(tx, {
         actor,
         type: input.active ? 'killswitch.engaged' : 'killswitch.released',

@@ -22,6 +22,7 @@ import { crashPoint } from './crash-points.js';
 import type { NodeRegistry } from './node-registry.js';
 import { actionRequestSchema } from './types.js';
 import type { ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
+import { wakeRunOfAction } from '../workflows/run-wake.js';
 
 /** What the pipeline is built from. */
 export interface ActionServiceDeps {
@@ -579,6 +580,7 @@ export class ActionService {
     crashPoint('action.after-upstream');
     const now = new Date();
     await this.d.db.tx(async (tx) => {
+      await wakeRunOfAction(tx, view.id);
       const res = await tx.run(
         `UPDATE actions SET status = ?, result_json = ?, error_json = ?, untrusted_output = ?, finished_at = ?, updated_at = ?
          WHERE id = ? AND status = 'executing'`,
@@ -653,6 +655,8 @@ export class ActionService {
       const pending = await this.d.approvals.require(params.approvalId, tx);
       const action = await this.get(pending.actionId, tx);
       if (!action) throw new NotFoundError('action', pending.actionId, 'action');
+      // A workflow step waiting for this decision is woken with it (its run row before the approval's).
+      await wakeRunOfAction(tx, action.id);
       const agent = await this.d.agents.require(action.agentId, 'agent', tx);
       const vr = await this.d.approvals.vote(tx, { ...params, agentOwner: agent.owner });
       const now = new Date().toISOString();

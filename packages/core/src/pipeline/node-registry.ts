@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import os from 'node:os';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { Db } from '../store/db.js';
+import { wakeRunOfAction } from '../workflows/run-wake.js';
 
 /** How long a node may go without a heartbeat before its in-flight actions are declared of unknown outcome. */
 export const NODE_STALE_MS = 10_000;
@@ -67,6 +68,8 @@ export class NodeRegistry {
     for (const a of executing) {
       if (!this.dead(a.node_id, heartbeats, now)) continue;
       await this.db.tx(async (tx) => {
+        // The workflow step waiting on the action is woken to flag it for its owner.
+        await wakeRunOfAction(tx, a.id, now);
         const res = await tx.run(
           "UPDATE actions SET status = 'unknown_outcome', updated_at = ? WHERE id = ? AND status = 'executing'",
           [new Date(now).toISOString(), a.id],

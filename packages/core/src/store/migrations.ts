@@ -322,6 +322,35 @@ CREATE TABLE resource_waiters (
 );
 `;
 
+/**
+ * Wake times of runs (the scheduler claims a run only once its `wake_at` has come; NULL: only an outside event can
+ * move it), the sequence outside events bump so a node's computed wake never overwrites one, failed advances for
+ * back-off, and whether an intervention holds one of its steps. Active runs wake once to compute their own time.
+ * On PostgreSQL a trigger NOTIFYs the schema's wake channel whenever a run is started or woken.
+ */
+const wakeTimes = `
+ALTER TABLE workflow_runs ADD COLUMN wake_at BIGINT;
+ALTER TABLE workflow_runs ADD COLUMN wake_seq INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE workflow_runs ADD COLUMN advance_failures INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE workflow_runs ADD COLUMN held INTEGER NOT NULL DEFAULT 0;
+UPDATE workflow_runs SET wake_at = 0 WHERE status IN ('running', 'compensating');
+CREATE INDEX workflow_runs_wake ON workflow_runs (status, wake_at);
+CREATE INDEX workflow_runs_held ON workflow_runs (held);
+`;
+
+const wakeNotify = `
+CREATE FUNCTION aos_workflow_wake_notify() RETURNS trigger AS $$
+BEGIN
+  PERFORM pg_notify('aos_wake_' || substr(md5(current_schema()), 1, 24), '');
+  RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+CREATE TRIGGER workflow_runs_wake_insert AFTER INSERT ON workflow_runs
+  FOR EACH ROW EXECUTE FUNCTION aos_workflow_wake_notify();
+CREATE TRIGGER workflow_runs_wake_update AFTER UPDATE OF wake_seq ON workflow_runs
+  FOR EACH ROW WHEN (NEW.wake_seq <> OLD.wake_seq) EXECUTE FUNCTION aos_workflow_wake_notify();
+`;
+
 /** The schema, in order. */
 export const migrations: readonly Migration[] = [
   {
@@ -335,6 +364,11 @@ export const migrations: readonly Migration[] = [
     version: 4,
     name: 'triggers, sub-runs, signals, agent tasks and coordination',
     sql: runLinks + tasks + coordination,
+  },
+  {
+    version: 5,
+    name: 'wake times of workflow runs',
+    sql: { sqlite: wakeTimes, postgres: wakeTimes + wakeNotify },
   },
   {
     version: 9,

@@ -6,6 +6,7 @@ import type { WorkflowDefinition } from './definition.js';
 import { replay } from './history.js';
 import type { WorkflowEvent } from './history.js';
 import { publishRunEvents } from './run-events.js';
+import { wakeRun } from './run-wake.js';
 import type { RunStore, WorkflowRun } from './run-store.js';
 
 /** What run-level intervention needs. */
@@ -64,6 +65,8 @@ export class RunPauses {
       const now = new Date().toISOString();
       await this.d.runs.append(tx, runId, [e], now);
       await tx.run('UPDATE workflow_runs SET updated_at = ? WHERE id = ?', [now, runId]);
+      // A resumed run goes on at once; a paused one is woken too, so its wake is computed for the paused state.
+      await wakeRun(tx, runId);
       await this.d.audit.append(tx, {
         actor,
         type: e.type === 'run_paused' ? 'workflow.run_paused' : 'workflow.run_resumed',

@@ -91,8 +91,8 @@ export class RunStore {
   ): Promise<void> {
     await tx.run(
       `INSERT INTO workflow_runs (id, workflow, version, definition_hash, definition_json, owner, status, input_json,
-         output_json, error_json, created_by, created_at, updated_at, lease_owner, lease_until, trigger_key)
-       VALUES (?, ?, ?, ?, ?, ?, 'running', ?, NULL, NULL, ?, ?, ?, NULL, 0, ?)`,
+         output_json, error_json, created_by, created_at, updated_at, lease_owner, lease_until, trigger_key, wake_at)
+       VALUES (?, ?, ?, ?, ?, ?, 'running', ?, NULL, NULL, ?, ?, ?, NULL, 0, ?, ?)`,
       [
         run.id,
         run.def.name,
@@ -105,6 +105,7 @@ export class RunStore {
         run.now,
         run.now,
         run.triggerKey ?? null,
+        Date.parse(run.now),
       ],
     );
   }
@@ -177,11 +178,23 @@ export class RunStore {
   async update(
     tx: Executor,
     runId: string,
-    patch: { status: RunStatus; output?: unknown; error?: WorkflowFailure | null; now: string },
+    patch: {
+      status: RunStatus;
+      output?: unknown;
+      error?: WorkflowFailure | null;
+      now: string;
+      /** The run's next wake ({@link WakePatch}). */
+      wake?: WakePatch;
+    },
     lease?: { owner: string; untilMs: number },
   ): Promise<void> {
     const sets = ['status = ?', 'updated_at = ?'];
     const params: (string | number | null)[] = [patch.status, patch.now];
+    if (patch.wake) {
+      const w = wakeSql(patch.wake);
+      sets.push(w.sql);
+      params.push(...w.params);
+    }
     if (patch.output !== undefined) {
       sets.push('output_json = ?');
       params.push(JSON.stringify(patch.output));
@@ -203,33 +216,93 @@ export class RunStore {
   }
 
   /**
-   * Claims up to `limit` active runs whose lease has run out (never held, released, or held by a dead node), for
-   * `owner` until `untilMs`. On PostgreSQL rows locked by another node's claim are skipped.
+   * Claims up to `limit` active runs whose wake time has come, oldest wake first, and whose lease has run out (never
+   * held, released, or held by a dead node), for `owner` until `untilMs`. A run waiting for an outside event (no
+   * wake time) or for a later time is not read at all. On PostgreSQL rows locked by another node's claim are
+   * skipped. Answers each run with the wake sequence it was claimed at (see {@link WakePatch}).
    */
-  async claim(owner: string, nowMs: number, untilMs: number, limit: number): Promise<string[]> {
+  async claim(owner: string, nowMs: number, untilMs: number, limit: number): Promise<ClaimedRun[]> {
     return this.db.tx(async (tx) => {
-      const rows = await tx.all<{ id: string }>(
-        `SELECT id FROM workflow_runs WHERE status IN ('running', 'compensating') AND lease_until < ?
-         ORDER BY updated_at, id LIMIT ?${this.db.skipLocked}`,
-        [nowMs, limit],
+      const rows = await tx.all<{ id: string; wake_seq: number | string }>(
+        // SQLite, without statistics, would rather range over (status, lease_until): every waiting run.
+        `SELECT id, wake_seq FROM workflow_runs${this.db.dialect === 'sqlite' ? ' INDEXED BY workflow_runs_wake' : ''}
+         WHERE status IN ('running', 'compensating') AND wake_at <= ? AND lease_until < ?
+         ORDER BY wake_at, id LIMIT ?${this.db.skipLocked}`,
+        [nowMs, nowMs, limit],
       );
-      const claimed: string[] = [];
+      const claimed: ClaimedRun[] = [];
       for (const r of rows) {
         const { changes } = await tx.run(
           'UPDATE workflow_runs SET lease_owner = ?, lease_until = ? WHERE id = ? AND lease_until < ?',
           [owner, untilMs, r.id, nowMs],
         );
-        if (changes) claimed.push(r.id);
+        if (changes) claimed.push({ id: r.id, wakeSeq: Number(r.wake_seq) });
       }
       return claimed;
     });
   }
 
-  /** Gives the lease back so any node may pick the run up on its next tick. */
-  async release(runId: string, owner: string): Promise<void> {
+  /**
+   * Gives the lease back so any node may pick the run up once it is due, with the wake this node computed (kept
+   * when an outside event woke the run meanwhile), and clears the count of failed advances.
+   */
+  async release(runId: string, owner: string, wake: WakePatch): Promise<void> {
+    const w = wakeSql(wake);
     await this.db.run(
-      'UPDATE workflow_runs SET lease_owner = NULL, lease_until = 0 WHERE id = ? AND lease_owner = ?',
-      [runId, owner],
+      `UPDATE workflow_runs SET lease_owner = NULL, lease_until = 0, advance_failures = 0, ${w.sql}
+       WHERE id = ? AND lease_owner = ?`,
+      [...w.params, runId, owner],
     );
   }
+
+  /**
+   * Records an advance that failed: counts it and pushes the wake to `wakeAtMs` (unless an outside event woke the
+   * run meanwhile); the lease stays until it runs out, as after a crash. Answers the failures so far.
+   */
+  async failed(
+    runId: string,
+    owner: string,
+    p: { wakeSeq: number; backoffMs: (failures: number) => number; nowMs: number },
+  ): Promise<number> {
+    return this.db.tx(async (tx) => {
+      const row = await tx.get<{ advance_failures: number | string }>(
+        `SELECT advance_failures FROM workflow_runs WHERE id = ? AND lease_owner = ?${this.db.forUpdate}`,
+        [runId, owner],
+      );
+      if (!row) return 0;
+      const failures = Number(row.advance_failures) + 1;
+      const w = wakeSql({ atMs: p.nowMs + p.backoffMs(failures), seq: p.wakeSeq });
+      await tx.run(`UPDATE workflow_runs SET advance_failures = ?, ${w.sql} WHERE id = ?`, [
+        failures,
+        ...w.params,
+        runId,
+      ]);
+      return failures;
+    });
+  }
+}
+
+/** A run a node claimed, and the wake sequence it had then. */
+export interface ClaimedRun {
+  id: string;
+  wakeSeq: number;
+}
+
+/**
+ * A wake a node computed for a run it holds: `atMs` (null: only an outside event), whether an intervention holds a
+ * step (`held`), and the wake sequence the node saw when it claimed the run. The wake is written only while the
+ * sequence is unchanged: an outside event bumps it, and its wake (now) must not be overwritten by one computed
+ * from a state the event has since changed.
+ */
+export interface WakePatch {
+  atMs: number | null;
+  held?: boolean;
+  seq: number;
+}
+
+function wakeSql(w: WakePatch): { sql: string; params: (number | null)[] } {
+  return {
+    sql: `wake_at = CASE WHEN wake_seq = ? THEN ? ELSE wake_at END${w.held === undefined ? '' : ', held = ?'}`,
+    params: [w.seq, w.atMs, ...(w.held === undefined ? [] : [w.held ? 1 : 0])],
+  };
 }

@@ -127,29 +127,16 @@ export class StepGates {
   /** The next escalation due in the run, if any: a step unfinished past its `escalate.after`. */
   escalation(def: WorkflowDefinition, st: RunState, nowMs: number): WorkflowEvent | undefined {
     for (const [id, s] of Object.entries(st.steps)) {
+      const due = escalationDue(def, id, s);
       const step = def.steps[id];
-      if (!step?.escalate || s.escalatedAttempt === s.attempt) continue;
-      const afterMs = parseDurationSec(step.escalate.after, `steps.${id}.escalate.after`) * 1000;
-      let dueMs: number | undefined;
-      let reason = '';
-      if (LIVE.has(s.status) && s.escalateAtMs !== undefined) {
-        dueMs = s.escalateAtMs;
-        reason = `step ${id} is still ${s.status} after ${step.escalate.after}`;
-      } else if (s.status === 'pending' && s.blockedOn !== undefined && s.blockedAtMs !== undefined) {
-        dueMs = s.blockedAtMs + afterMs;
-        reason = `step ${id} has waited ${step.escalate.after} for the lease '${s.blockedOn}'`;
-      } else if (
-        s.pausedAtMs !== undefined &&
-        (s.status === 'pending' || s.pausedReason === 'intervention')
-      ) {
-        dueMs = s.pausedAtMs + afterMs;
-        reason =
-          s.pausedReason === 'intervention'
-            ? `step ${id} has been paused ${step.escalate.after}: ${s.pausedDetail ?? 'intervention'}`
-            : `step ${id} has been paused ${step.escalate.after} by an open circuit breaker`;
-      }
-      if (dueMs !== undefined && nowMs >= dueMs)
-        return { type: 'step_escalated', stepId: id, attempt: s.attempt, to: step.escalate.to, reason };
+      if (due && step?.escalate && nowMs >= due.dueMs)
+        return {
+          type: 'step_escalated',
+          stepId: id,
+          attempt: s.attempt,
+          to: step.escalate.to,
+          reason: due.reason,
+        };
     }
     return undefined;
   }
@@ -185,4 +172,35 @@ function leaseFailure(stepId: string, s: StepState, message: string): WorkflowEv
     attempt: s.attempt,
     error: { code: 'invalid_lease', message: `steps.${stepId}.lease: ${message}`, retryable: false },
   };
+}
+
+/**
+ * When a step is escalated if still unfinished, and why: a live step past its `escalate.after`, a step queued that
+ * long for a resource lease, or paused that long (breaker or intervention). Undefined: no escalation is due for it
+ * (none declared, or already escalated in this attempt). The scheduler wakes a run at the earliest of these.
+ */
+export function escalationDue(
+  def: WorkflowDefinition,
+  id: string,
+  s: StepState,
+): { dueMs: number; reason: string } | undefined {
+  const step = def.steps[id];
+  if (!step?.escalate || s.escalatedAttempt === s.attempt) return undefined;
+  const afterMs = parseDurationSec(step.escalate.after, `steps.${id}.escalate.after`) * 1000;
+  if (LIVE.has(s.status) && s.escalateAtMs !== undefined)
+    return { dueMs: s.escalateAtMs, reason: `step ${id} is still ${s.status} after ${step.escalate.after}` };
+  if (s.status === 'pending' && s.blockedOn !== undefined && s.blockedAtMs !== undefined)
+    return {
+      dueMs: s.blockedAtMs + afterMs,
+      reason: `step ${id} has waited ${step.escalate.after} for the lease '${s.blockedOn}'`,
+    };
+  if (s.pausedAtMs !== undefined && (s.status === 'pending' || s.pausedReason === 'intervention'))
+    return {
+      dueMs: s.pausedAtMs + afterMs,
+      reason:
+        s.pausedReason === 'intervention'
+          ? `step ${id} has been paused ${step.escalate.after}: ${s.pausedDetail ?? 'intervention'}`
+          : `step ${id} has been paused ${step.escalate.after} by an open circuit breaker`,
+    };
+  return undefined;
 }

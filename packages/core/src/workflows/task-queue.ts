@@ -7,6 +7,7 @@ import type { Human } from '../identity/humans.js';
 import type { KillSwitches } from '../intervention/kill-switches.js';
 import type { Db, Executor } from '../store/db.js';
 import type { WorkflowFailure } from './history.js';
+import { wakeRun } from './run-wake.js';
 import { taskIdFor, toTask } from './workflow-task.js';
 import type { TaskContext, TaskNote, TaskRow, TaskStatus, WorkflowTask } from './workflow-task.js';
 
@@ -94,6 +95,15 @@ export class TaskQueue {
       { taskId: t.id, runId: t.runId, stepId: t.stepId, role: t.role, status: t.status, agentId: t.agentId },
       `task:${t.id}`,
     );
+  }
+
+  /**
+   * Wakes the run of a task about to finish, in the transaction that finishes it, before the task row is locked
+   * (run rows are locked before task rows by every writer, so this cannot deadlock with the run's own commit).
+   */
+  private async wakeRunOf(tx: Executor, id: string): Promise<void> {
+    const r = await tx.get<{ run_id: string }>('SELECT run_id FROM workflow_tasks WHERE id = ?', [id]);
+    if (r) await wakeRun(tx, r.run_id);
   }
 
   private async row(tx: Executor, id: string, lock = false): Promise<WorkflowTask> {
@@ -339,6 +349,7 @@ export class TaskQueue {
   /** Completes a task the agent holds with its output; 409 while tasks it delegated are still open. */
   async complete(agent: Agent, id: string, output: unknown, nowMs = Date.now()): Promise<WorkflowTask> {
     const t = await this.d.db.tx(async (tx) => {
+      await this.wakeRunOf(tx, id);
       const task = await this.held(tx, agent, id, nowMs);
       const open = await this.openChildren(tx, id);
       if (open)
@@ -372,6 +383,7 @@ export class TaskQueue {
     if (typeof p.message !== 'string' || !p.message.trim())
       throw new UserError('is required', { field: 'message' });
     const t = await this.d.db.tx(async (tx) => {
+      await this.wakeRunOf(tx, id);
       const task = await this.held(tx, agent, id, nowMs);
       if (p.escalate) {
         const note: TaskNote = {
@@ -559,6 +571,7 @@ export class TaskQueue {
     if (p.decision === 'reject' && (typeof p.message !== 'string' || !p.message.trim()))
       throw new UserError('is required', { field: 'message' });
     const t = await this.d.db.tx(async (tx) => {
+      await this.wakeRunOf(tx, id);
       const task = await this.row(tx, id, true);
       const run = await tx.get<{ owner: string }>('SELECT owner FROM workflow_runs WHERE id = ?', [
         task.runId,
@@ -605,6 +618,13 @@ export class TaskQueue {
    */
   async expireLeases(nowMs = Date.now()): Promise<number> {
     const changed = await this.d.db.tx(async (tx) => {
+      // The runs first (the lock order every writer keeps: run, then its tasks): a task given back or failed wakes
+      // its run.
+      const runs = await tx.all<{ run_id: string }>(
+        "SELECT DISTINCT run_id FROM workflow_tasks WHERE status = 'claimed' AND lease_until < ? LIMIT 100",
+        [nowMs],
+      );
+      for (const r of runs) await wakeRun(tx, r.run_id);
       const rows = await tx.all<TaskRow>(
         `SELECT * FROM workflow_tasks WHERE status = 'claimed' AND lease_until < ? ORDER BY id LIMIT 100${this.d.db.skipLocked}`,
         [nowMs],

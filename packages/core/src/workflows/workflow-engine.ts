@@ -21,7 +21,11 @@ import { nextWork } from './next-work.js';
 import type { NextWorkDeps } from './next-work.js';
 import { publishRunEvents } from './run-events.js';
 import { RunStore } from './run-store.js';
-import type { WorkflowRun } from './run-store.js';
+import { LeaseLostError } from './run-store.js';
+import type { ClaimedRun, WakePatch, WorkflowRun } from './run-store.js';
+import { wakeRun } from './run-wake.js';
+import { nextWake } from './wake.js';
+import { BackgroundErrors } from '../observability/background-errors.js';
 import { StepGates } from './step-gates.js';
 import type { BreakerView } from './step-gates.js';
 import { InterventionGate } from './intervention.js';
@@ -72,6 +76,20 @@ export interface WorkflowEngineOptions {
   tasks?: TaskQueueOptions;
   /** Kill switches agents taking tasks are checked against. */
   killSwitches?: KillSwitches;
+  /**
+   * Where background loops (tick, schedules, task lease expiry) log and count the errors they survive; default: a
+   * silent logger. The engine's {@link BackgroundErrors} is shared so `/metrics` counts every loop.
+   */
+  backgroundErrors?: BackgroundErrors;
+  /**
+   * How long a run that did nothing although its state looked like work waits before it is looked at again
+   * (a safety net: every outside event wakes its run at once). Default 60 s.
+   */
+  idleRecheckMs?: number;
+  /** Failed advances in a row after which the run is surfaced to its owner (`workflow.run_stalled`). Default 5. */
+  stallAfter?: number;
+  /** Longest back-off between failed advances. Default 15 min. */
+  maxBackoffMs?: number;
 }
 
 /** A run with its steps and history, as `aos runs show` prints it. */
@@ -201,9 +219,12 @@ export class WorkflowEngine {
   private readonly leaseMs: number;
   private readonly crash: (point: WorkflowCrashPoint) => void;
   private recorded = 0;
+  /** Errors the background loops survived: logged with their cause and counted (`/metrics`). */
+  readonly backgroundErrors: BackgroundErrors;
 
   constructor(private readonly o: WorkflowEngineOptions) {
     this.runs = new RunStore(o.db);
+    this.backgroundErrors = o.backgroundErrors ?? new BackgroundErrors();
     this.pauses = new RunPauses({
       db: o.db,
       audit: o.audit,
@@ -446,6 +467,7 @@ export class WorkflowEngine {
         now,
       );
       await this.runs.update(tx, runId, { status: 'compensating', now });
+      await wakeRun(tx, runId);
       await this.o.audit.append(tx, {
         actor,
         type: 'workflow.cancel_requested',
@@ -496,6 +518,7 @@ export class WorkflowEngine {
         (id) => after.steps[id]?.status === 'pending' && before.steps[id]?.status !== 'pending',
       );
       await this.runs.update(tx, runId, { status: 'running', error: null, now: new Date().toISOString() });
+      await wakeRun(tx, runId);
       await this.o.audit.append(tx, {
         actor,
         type: 'workflow.run_retried',
@@ -645,12 +668,18 @@ export class WorkflowEngine {
     def: WorkflowDefinition,
     events: WorkflowEvent[],
     history: WorkflowEvent[] | undefined = undefined,
-    lease?: { owner: string; untilMs: number },
+    lease?: { owner: string; untilMs: number; wakeSeq: number },
   ): Promise<RunState> {
-    const now = new Date().toISOString();
+    const nowMs = Date.now();
+    const now = new Date(nowMs).toISOString();
     const all = history ?? (await this.runs.events(run.id, tx));
     const after = replay(def, [...all, ...events]);
     await this.runs.append(tx, run.id, events, now);
+    // The node advancing the run records the wake its new state gives (right after a crash too); an outside
+    // event (a vote, a resolution, a retry) wakes the run now, past whatever wake the node computed before it.
+    const wake: WakePatch | undefined = lease
+      ? { ...nextWake(def, after, nowMs), seq: lease.wakeSeq }
+      : undefined;
     await this.runs.update(
       tx,
       run.id,
@@ -659,9 +688,18 @@ export class WorkflowEngine {
         now,
         ...(after.status === 'completed' ? { output: after.output } : {}),
         ...(after.error ? { error: after.error } : {}),
+        ...(wake ? { wake } : {}),
       },
-      lease,
+      lease ? { owner: lease.owner, untilMs: lease.untilMs } : undefined,
     );
+    if (!lease) await wakeRun(tx, run.id, nowMs);
+    // A sub-run that ended wakes the parent step waiting for it.
+    if (TERMINAL.has(after.status))
+      await tx.run(
+        `UPDATE workflow_runs SET wake_at = ?, wake_seq = wake_seq + 1
+         WHERE id = (SELECT parent_run_id FROM workflow_runs WHERE id = ?) AND status IN ('running', 'compensating')`,
+        [nowMs, run.id],
+      );
     // A failing or cancelled run takes back the work it handed out. Before any audit append: task rows are always
     // locked before the audit chain head, so this cannot deadlock with an agent completing a task.
     if (after.status !== 'running') await this.tasks.cancelForRun(tx, run.id, `workflow:${run.workflow}`);
@@ -672,23 +710,69 @@ export class WorkflowEngine {
   }
 
   /**
-   * Advances every runnable run this node can claim (called from the engine's tick). Answers how many runs it
-   * worked on. A run whose work throws (store outage, crash point) keeps its lease until it runs out, as after a crash.
+   * Advances every run this node can claim whose wake time has come (called from the engine's tick). Answers how
+   * many runs it worked on. A run whose work throws (store outage, crash point) keeps its lease until it runs out,
+   * as after a crash; its wake is pushed back exponentially, and after `stallAfter` failures in a row the run is
+   * surfaced to its owner (`workflow.run_stalled`). Every error is logged and counted, never swallowed silently.
    */
   async tick(nowMs = Date.now()): Promise<number> {
-    await this.fireSchedules(nowMs).catch(() => undefined);
-    await this.tasks.expireLeases(nowMs);
+    await this.fireSchedules(nowMs).catch((err: unknown) =>
+      this.backgroundErrors.record('workflows.fire_schedules', err),
+    );
+    await this.tasks
+      .expireLeases(nowMs)
+      .catch((err: unknown) => this.backgroundErrors.record('workflows.task_lease_expiry', err));
     const claimed = await this.runs.claim(this.nodeId, nowMs, nowMs + this.leaseMs, this.o.claimLimit ?? 20);
     if (claimed.length) this.crash('workflow.after-claim');
-    for (const id of claimed) {
+    for (const c of claimed) {
       try {
-        await this.advance(id);
-        await this.runs.release(id, this.nodeId);
-      } catch {
+        const wake = await this.advance(c);
+        await this.runs.release(c.id, this.nodeId, wake);
+      } catch (err) {
         // Nothing half-done is recorded; the lease runs out and this or another node resumes from history.
+        await this.advanceFailed(c, err);
       }
     }
     return claimed.length;
+  }
+
+  /** Logs, counts and backs off a failed advance; surfaces a run that keeps failing to its owner. */
+  private async advanceFailed(c: ClaimedRun, err: unknown): Promise<void> {
+    if (err instanceof LeaseLostError) {
+      // Another node holds the run now: nothing failed that this node should back off.
+      this.backgroundErrors.record('workflows.advance', err, { runId: c.id, level: 'info' });
+      return;
+    }
+    this.backgroundErrors.record('workflows.advance', err, { runId: c.id });
+    try {
+      const max = this.o.maxBackoffMs ?? 15 * 60_000;
+      const failures = await this.runs.failed(c.id, this.nodeId, {
+        wakeSeq: c.wakeSeq,
+        nowMs: Date.now(),
+        backoffMs: (n) => Math.min(this.leaseMs * 2 ** (n - 1), max),
+      });
+      if (failures !== (this.o.stallAfter ?? 5)) return;
+      const run = await this.runs.get(c.id);
+      const error = {
+        name: (err as Error)?.name ?? 'Error',
+        message: String((err as Error)?.message ?? err).slice(0, 500),
+      };
+      await this.o.db.tx((tx) =>
+        this.o.audit.append(tx, {
+          actor: 'system:workflows',
+          type: 'workflow.run_stalled',
+          subject: `run:${c.id}`,
+          payload: { owner: run?.owner ?? null, failures, error },
+        }),
+      );
+      this.o.events?.publish(
+        'run.stalled',
+        { runId: c.id, workflow: run?.workflow ?? null, owner: run?.owner ?? null, failures, error },
+        `run:${c.id}`,
+      );
+    } catch (again) {
+      this.backgroundErrors.record('workflows.advance_backoff', again, { runId: c.id });
+    }
   }
 
   /**
@@ -721,17 +805,25 @@ export class WorkflowEngine {
     return this.recorded - start;
   }
 
-  private async advance(runId: string): Promise<void> {
+  /** Advances a claimed run as far as it goes now; answers the wake its state gives for {@link RunStore.release}. */
+  private async advance(c: ClaimedRun): Promise<WakePatch> {
+    const runId = c.id;
     const run = (await this.runs.get(runId)) as WorkflowRun;
     const def = (await this.runs.definition(runId)) as WorkflowDefinition;
     const history: WorkflowEvent[] = await this.runs.events(runId);
     for (let guard = 0; guard < 500; guard++) {
       const st = replay(def, history);
-      if (TERMINAL.has(st.status)) return;
+      if (TERMINAL.has(st.status)) return { atMs: null, held: false, seq: c.wakeSeq };
       const nowMs = Date.now();
       const events = await this.next(runId, def, st, nowMs);
-      if (!events.length) return;
-      const lease = { owner: this.nodeId, untilMs: nowMs + this.leaseMs };
+      if (!events.length) {
+        const wake = nextWake(def, st, nowMs);
+        // The state looked like work yet nothing was done (e.g. a compensation waiting for its approval): wait for
+        // the outside event, and look again later only as a safety net.
+        if (wake.atMs !== null && wake.atMs <= nowMs) wake.atMs = nowMs + (this.o.idleRecheckMs ?? 60_000);
+        return { ...wake, seq: c.wakeSeq };
+      }
+      const lease = { owner: this.nodeId, untilMs: nowMs + this.leaseMs, wakeSeq: c.wakeSeq };
       this.crash('workflow.before-commit');
       const after = await this.o.db.tx((tx) => this.commit(tx, run, def, events, history, lease));
       this.crash('workflow.after-commit');
@@ -739,6 +831,8 @@ export class WorkflowEngine {
       history.push(...events);
       this.recorded += events.length;
     }
+    // The guard ran out with work left: come back on the next tick.
+    return { atMs: Date.now(), seq: c.wakeSeq };
   }
 
   /** Decides and performs the run's next piece of work; answers its events (none: nothing to do now). */

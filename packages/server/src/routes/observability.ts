@@ -39,6 +39,16 @@ export function registerObservabilityRoutes(
       this.set((await engine.killSwitches.list()).filter((k) => k.active).length);
     },
   });
+  new Counter({
+    name: 'aos_background_errors_total',
+    help: 'Errors the background loops (tick, workflow scheduler, schedules, task lease expiry) survived, by loop',
+    labelNames: ['loop'],
+    registers: [registry],
+    collect() {
+      this.reset();
+      for (const [loop, n] of Object.entries(engine.backgroundErrors.counts())) this.inc({ loop }, n);
+    },
+  });
   const unsubscribe = engine.events.subscribe((e) => {
     if (COUNTED.test(e.type)) events.inc({ type: e.type });
   });

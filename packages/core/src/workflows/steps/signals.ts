@@ -3,6 +3,7 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import { ConflictError, NotFoundError, UserError } from '../../errors.js';
 import type { Db } from '../../store/db.js';
 import type { RunState, WorkflowEvent } from '../history.js';
+import { wakeRun } from '../run-wake.js';
 
 const NAME = /^[A-Za-z][A-Za-z0-9_.:-]{0,99}$/;
 const MAX_DATA = 64 * 1024;
@@ -46,6 +47,7 @@ export class SignalStore {
         'INSERT INTO workflow_signals (id, run_id, name, data_json, sent_by, created_at) VALUES (?, ?, ?, ?, ?, ?)',
         [id, p.runId, p.name, json, p.sentBy, now],
       );
+      await wakeRun(tx, p.runId);
       await this.o.audit.append(tx, {
         actor: p.sentBy,
         type: 'workflow.signal_sent',
