@@ -6,6 +6,7 @@ import type { Command } from 'commander';
 import { UserError, openStore } from '@autonomy-os/core';
 import { globals, printJson } from '../context.js';
 import { defaultDemoDir, runScenario, startDemo, startWorkStream } from '../demo/demo.js';
+import { LlmSupportAgent } from '../demo/support-agent.js';
 import type { RunningDemo } from '../demo/demo.js';
 
 interface DemoCommandOptions {
@@ -93,7 +94,9 @@ export function registerDemo(program: Command): void {
         }
         fs.rmSync(dataDir, { recursive: true, force: true });
       }
-      const demo = await startDemo({ demoDir, dataDir, databaseUrl: g.databaseUrl, port, seed });
+      const demo = await startDemo({ demoDir, dataDir, databaseUrl: g.databaseUrl, port, seed, llm: true });
+      if (demo.support instanceof LlmSupportAgent)
+        for (const problem of await demo.support.problems()) process.stderr.write(`demo: ${problem}\n`);
       const stream = startWorkStream(demo, {
         seed,
         intervalMs,

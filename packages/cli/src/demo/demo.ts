@@ -46,6 +46,11 @@ export interface DemoOptions {
   port: number;
   /** Seed of the generated work after the scenario. */
   seed: number;
+  /**
+   * Let a model in the environment (`AOS_DEMO_MODEL_URL`, `ANTHROPIC_API_KEY`, `OPENAI_API_KEY`) drive the support
+   * agent instead of the rule agent. Off for the checked scenario, whose expected counts a model cannot promise.
+   */
+  llm?: boolean;
 }
 
 /** A running demo: the server, its organisation and the tokens to sign in with. */
@@ -126,7 +131,8 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       ...agents.map((a) => ({ type: 'agent' as const, id: a.id })),
     ]);
     const agentTokens = Object.fromEntries(agents.map((a) => [a.id, tokens[a.id] as string]));
-    const support = pickSupportAgent({
+    const support = await pickSupportAgent({
+      ...(o.llm ? { engine } : {}),
       url,
       agentId: 'support-bot',
       token: agentTokens['support-bot'] as string,
