@@ -154,6 +154,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     breaker: (tool) => tools.breakerState(tool),
     tasks: taskQueueOptions(config),
     killSwitches,
+    groups: config.groups,
     leaseMs: config.workflowEngine.leaseMs,
     ...options.workflowOptions,
   });

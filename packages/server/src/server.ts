@@ -29,10 +29,18 @@ export interface ServerOptions {
   logger?: boolean | Record<string, unknown>;
 }
 
+/** One route of the server's own route table. */
+export interface ServerRoute {
+  method: string;
+  url: string;
+}
+
 /** A built (not yet listening) server. */
 export interface AosServer {
   app: FastifyInstance;
   authenticator: Authenticator;
+  /** Every route the server answers (method and URL pattern, HEAD left out), as Fastify registered them. */
+  routes: readonly ServerRoute[];
   /** Starts listening; answers the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -61,6 +69,12 @@ export function buildServer(options: ServerOptions): AosServer {
           ...(typeof options.logger === 'object' ? options.logger : {}),
         }
       : false,
+  });
+  // The route table as registered (plugins included), for the authorization matrix and anything else that must
+  // cover every route.
+  const routes: ServerRoute[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
   });
   const authenticator = new Authenticator({
     tokens: store.tokens,
@@ -124,6 +138,7 @@ export function buildServer(options: ServerOptions): AosServer {
   return {
     app,
     authenticator,
+    routes,
     async listen() {
       return app.listen({ host: config.server.host, port: config.server.port });
     },
