@@ -125,6 +125,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     killSwitches,
     events,
     nodes,
+    groups: config.groups,
     policies: () => bundle,
     options: {
       defaultEnvironment: config.defaultEnvironment,
