@@ -726,6 +726,8 @@ async function request(
 }
 
 beforeAll(async () => {
+  // The in-process CLI must see only the --as a cell gives it, and talk to the store, not a server.
+  for (const k of ['AOS_AS', 'AOS_URL', 'AOS_TOKEN', 'AOS_DATABASE_URL']) delete process.env[k];
   t = await sqlite.create();
   tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-authz-'));
   payments = await startPayments();
