@@ -112,8 +112,9 @@ export async function openAosLeg(store, upstreamUrl, extra = []) {
     /** Starts runs `from … from+n-1` and drains until none records anything new; checks each completed. */
     async runs(n, from) {
       const ids = new Set();
+      const owner = await store.humans.require('owner');
       for (let i = from; i < from + n; i++) {
-        ids.add((await engine.workflows.start('bench-steps', runInput(i), 'human:owner')).id);
+        ids.add((await engine.workflows.start('bench-steps', runInput(i), owner)).id);
       }
       // Each tick claims up to 20 runs and advances each as far as it goes; bounded by drain's own tick limit.
       await engine.workflows.drain(10 + n);

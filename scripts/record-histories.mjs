@@ -79,7 +79,11 @@ fs.mkdirSync(OUT, { recursive: true });
 try {
   for (const s of scenarios) {
     if (s.failNotify) state.failNotifyTo.add(s.failNotify);
-    const started = await engine.workflows.start('invoice-approval', s.input, 'human:ada');
+    const started = await engine.workflows.start(
+      'invoice-approval',
+      s.input,
+      await store.humans.require('ada'),
+    );
     const run = await finish(started.id);
     const recorded = {
       name: s.name,

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { EnvSecretStore, createEngine, defineWorkflow, openStore, parseConfig } from '@autonomy-os/core';
 import { aos } from './helpers/cli.js';
+import { ADA } from './helpers/people.js';
 
 let dir: string;
 let runId: string;
@@ -27,7 +28,7 @@ beforeEach(async () => {
       rules: { draft: () => ({ ok: true }) },
       secrets: new EnvSecretStore({ env: {} }),
     });
-    runId = (await engine.workflows.start('team', {}, 'human:ada')).id;
+    runId = (await engine.workflows.start('team', {}, ADA)).id;
     await engine.coordination.context.write(
       { runId, key: 'plan', value: { step: 1 } },
       { kind: 'agent', id: 'helper', role: 'helper', status: 'active' },

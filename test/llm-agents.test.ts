@@ -340,7 +340,16 @@ describe.each(backends)('built-in LLM agents on $name', (backend) => {
       await engine.store.agents.setStatus(id, 'pause', 'operator:test');
     expect(engine.llmAgents.ids()).toEqual(['support-llm']);
     expect(await engine.llmAgents.check()).toEqual([{ agent: 'support-llm', ok: true }]);
-    const run = await engine.workflows.start('ticket-triage', { ticket: 7, order: 'o-1' }, 'human:olivia');
+    const run = await engine.workflows.start(
+      'ticket-triage',
+      { ticket: 7, order: 'o-1' },
+      {
+        id: 'olivia',
+        displayName: 'olivia',
+        groups: [],
+        createdAt: '2026-01-01T00:00:00.000Z',
+      },
+    );
     await engine.workflows.drain();
     const taken = await engine.llmAgents.workOnce('support-llm');
     expect(taken?.result.status).toBe('completed');

@@ -6,6 +6,7 @@ import type { TestStore } from './helpers/backends.js';
 import { startErp } from './helpers/invoices.js';
 import type { Erp } from './helpers/invoices.js';
 import { extractInvoice, seedWorkers, workerInvoicesEngine } from './helpers/worker-invoices.js';
+import { ADA } from './helpers/people.js';
 
 const sqlite = backends.find((b) => b.name === 'sqlite')!;
 
@@ -22,7 +23,7 @@ describe('aos tasks', () => {
     const engine = await workerInvoicesEngine(t.store, erp.url);
     try {
       const input = { invoiceId: 'inv-1', document: { number: 'inv-1', vendor: 'acme', total: 50 } };
-      runId = (await engine.workflows.start('invoice-worker', input, 'human:ada')).id;
+      runId = (await engine.workflows.start('invoice-worker', input, ADA)).id;
       await engine.workflows.drain();
       const clerk = (await t.store.agents.get('clerk-1')) as Agent;
       const task = await engine.workflows.tasks.claim(clerk);
@@ -47,7 +48,7 @@ describe('aos tasks', () => {
     expect(bad.stderr).toContain('status');
     const frank = aos(['tasks', 'resolve', taskId, '--as', 'frank', '--output', '{}'], env);
     expect(frank.code).not.toBe(0);
-    expect(frank.stderr).toContain('owner fiona or an admin');
+    expect(frank.stderr).toContain("admins or being the workflow's owner fiona");
     const output = JSON.stringify(
       extractInvoice({ invoiceId: 'inv-1', document: { vendor: 'acme', total: 50 } }),
     );

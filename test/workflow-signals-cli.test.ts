@@ -34,7 +34,9 @@ beforeEach(() => {
   );
   config = path.join(tmp, 'aos.yaml');
   fs.writeFileSync(config, 'workflows: ./workflows\n');
-  env = { AOS_DATA: path.join(tmp, 'data'), AOS_ACTOR: 'human:ada' };
+  env = { AOS_DATA: path.join(tmp, 'data'), AOS_AS: 'ada' };
+  // Run writes act as a known human (AOS_AS, as --as), checked like a token: ada owns the workflow.
+  expect(aos(['humans', 'add', 'ada'], env).stderr).toBe('');
 });
 afterEach(() => {
   fs.rmSync(tmp, { recursive: true, force: true });

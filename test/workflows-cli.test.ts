@@ -103,7 +103,7 @@ describe('aos workflows and aos runs', () => {
       document: { number: 'inv-7', vendor: 'acme', total: 90, currency: 'EUR' },
     });
     const r = await aosAsync(
-      ['runs', 'start', 'invoice-approval', '--config', config, '--input', input, '--wait'],
+      ['runs', 'start', 'invoice-approval', '--config', config, '--input', input, '--wait', '--as', 'fiona'],
       env,
     );
     expect(r.stderr).toBe('');
@@ -114,7 +114,7 @@ describe('aos workflows and aos runs', () => {
     const shown = aos(['runs', 'show', run.id], env);
     expect((JSON.parse(shown.stdout) as { events: unknown[] }).events.length).toBeGreaterThan(5);
     expect(aos(['runs', 'list'], env).stdout).toContain(run.id);
-    const cancel = aos(['runs', 'cancel', run.id], env);
+    const cancel = aos(['runs', 'cancel', run.id, '--as', 'fiona'], env);
     expect(cancel.code).not.toBe(0);
     expect(cancel.stderr).toContain('already completed');
   });

@@ -210,6 +210,7 @@ describe.each(backends)('workflow crash recovery on $name', (backend) => {
         AOS_DATA: t.dataDir,
         AOS_DATABASE_URL: backend.name === 'postgres' ? `${PG_URL}?schema=${t.schema}` : '',
         AOS_SECRET_ERP_API_KEY: ERP_KEY,
+        AOS_AS: 'fiona',
         AOS_CRASH_POINT: 'workflow.after-action-submit',
       },
     );

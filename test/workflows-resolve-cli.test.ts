@@ -64,7 +64,7 @@ describe('aos runs resolve', () => {
       document: { number: 'inv-7', vendor: 'acme', total: 90, currency: 'EUR' },
     });
     const started = await aosAsync(
-      ['runs', 'start', 'invoice-approval', '--config', config, '--input', input, '--wait'],
+      ['runs', 'start', 'invoice-approval', '--config', config, '--input', input, '--wait', '--as', 'fiona'],
       env,
     );
     expect(started.stderr).toBe('');

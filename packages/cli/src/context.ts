@@ -80,6 +80,17 @@ export function remote(cmd: Command): AosClient | undefined {
   return new AosClient({ url: g.url, token: g.token });
 }
 
+/**
+ * Adds `--as <human>` (env AOS_AS) and `--config <file>` to a command that writes in local mode: the engine checks the
+ * human with the same rule a server applies to a token (e.g. a run's pinned owner or the configured admins group,
+ * which `--config` names; without it the default `admins`).
+ */
+export function withActingHuman(cmd: Command, as = 'the human you act as'): Command {
+  if (!cmd.options.some((o) => o.long === '--config'))
+    cmd.option('--config <file>', 'local mode: aos.yaml (its groups: say who is an admin)');
+  return cmd.addOption(new Option('--as <human>', `local mode: ${as}`).env('AOS_AS'));
+}
+
 /** The human a local command acts as (`--as`), who must exist. */
 export async function actingHuman(store: Store, id: string | undefined): Promise<Human> {
   if (!id)

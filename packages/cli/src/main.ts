@@ -1,54 +1,7 @@
 #!/usr/bin/env node
-import { Command, CommanderError, Option } from 'commander';
+import { CommanderError } from 'commander';
 import { AosError, UserError } from '@autonomy-os/core';
-import { registerActions } from './commands/actions.js';
-import { registerAgents } from './commands/agents.js';
-import { registerApprovals } from './commands/approvals.js';
-import { registerIntervention } from './commands/intervention.js';
-import { registerTools } from './commands/tools.js';
-import { registerAudit } from './commands/audit.js';
-import { registerConfig } from './commands/config.js';
-import { registerDemo } from './commands/demo.js';
-import { registerCoordination } from './commands/coordination.js';
-import { registerHumans } from './commands/humans.js';
-import { registerInit } from './commands/init.js';
-import { registerPolicy } from './commands/policy.js';
-import { registerMcp } from './commands/mcp.js';
-import { registerServe } from './commands/serve.js';
-import { registerTokens } from './commands/tokens.js';
-import { registerTasks } from './commands/tasks.js';
-import { registerWorkflows } from './commands/workflows.js';
-import { VERSION } from './version.js';
-
-const program = new Command('aos')
-  .description('Autonomy OS: the control plane for a governed workforce of AI agents')
-  .version(VERSION, '-V, --version')
-  .addOption(new Option('--data <dir>', 'data directory').env('AOS_DATA').default('./.aos'))
-  .addOption(
-    new Option('--database-url <url>', 'PostgreSQL URL (postgres://…) instead of SQLite').env(
-      'AOS_DATABASE_URL',
-    ),
-  )
-  .showSuggestionAfterError(true)
-  .exitOverride();
-
-registerInit(program);
-registerServe(program);
-registerDemo(program);
-registerConfig(program);
-registerAgents(program);
-registerHumans(program);
-registerTokens(program);
-registerAudit(program);
-registerActions(program);
-registerApprovals(program);
-registerIntervention(program);
-registerTools(program);
-registerPolicy(program);
-registerMcp(program);
-registerWorkflows(program);
-registerCoordination(program);
-registerTasks(program);
+import { buildProgram } from './program.js';
 
 /** One line on stderr; exit 2 for the caller's mistakes, 1 for everything else. */
 function fail(err: unknown): never {
@@ -68,4 +21,4 @@ function fail(err: unknown): never {
   process.exit(1);
 }
 
-program.parseAsync(process.argv).catch(fail);
+buildProgram().parseAsync(process.argv).catch(fail);

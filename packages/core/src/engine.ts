@@ -138,6 +138,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     killSwitches,
     events,
     nodes,
+    groups: config.groups,
     policies: () => bundle,
     options: {
       defaultEnvironment: config.defaultEnvironment,
@@ -168,6 +169,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     breaker: (tool) => tools.breakerState(tool),
     tasks: taskQueueOptions(config),
     killSwitches,
+    groups: config.groups,
     leaseMs: config.workflowEngine.leaseMs,
     backgroundErrors,
     ...options.workflowOptions,

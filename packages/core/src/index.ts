@@ -27,6 +27,8 @@ export { AgentRegistry, createAgentSchema } from './identity/agents.js';
 export type { Agent, AgentStatus, Tier, CreateAgentInput } from './identity/agents.js';
 export { HumanDirectory, addHumanSchema } from './identity/humans.js';
 export type { Human, AddHumanInput } from './identity/humans.js';
+export { DEFAULT_ACCESS_GROUPS, isAdmin, mayManageRun, requireRunManager } from './identity/access.js';
+export type { AccessGroups } from './identity/access.js';
 export { TokenService, TOKEN_PATTERN, parseExpiry } from './identity/tokens.js';
 export type { TokenInfo, SubjectType, IssueTokenInput } from './identity/tokens.js';
 export { OidcVerifier } from './identity/oidc.js';

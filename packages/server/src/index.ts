@@ -3,7 +3,7 @@
  * here is public API.
  */
 export { buildServer } from './server.js';
-export type { AosServer, ServerOptions } from './server.js';
+export type { AosServer, ServerOptions, ServerRoute } from './server.js';
 export { toHttpError } from './errors.js';
 export type { ErrorBody } from './errors.js';
 export { openApiDocument } from './openapi.js';

@@ -32,10 +32,18 @@ export interface ServerOptions {
   consoleDir?: string | false;
 }
 
+/** One route of the server's own route table. */
+export interface ServerRoute {
+  method: string;
+  url: string;
+}
+
 /** A built (not yet listening) server. */
 export interface AosServer {
   app: FastifyInstance;
   authenticator: Authenticator;
+  /** Every route the server answers (method and URL pattern, HEAD left out), as Fastify registered them. */
+  routes: readonly ServerRoute[];
   /** Starts listening; answers the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
@@ -64,6 +72,12 @@ export function buildServer(options: ServerOptions): AosServer {
           ...(typeof options.logger === 'object' ? options.logger : {}),
         }
       : false,
+  });
+  // The route table as registered (plugins included), for the authorization matrix and anything else that must
+  // cover every route.
+  const routes: ServerRoute[] = [];
+  app.addHook('onRoute', (r) => {
+    for (const method of [r.method].flat()) if (method !== 'HEAD') routes.push({ method, url: r.url });
   });
   const authenticator = new Authenticator({
     tokens: store.tokens,
@@ -129,6 +143,7 @@ export function buildServer(options: ServerOptions): AosServer {
   return {
     app,
     authenticator,
+    routes,
     async listen() {
       return app.listen({ host: config.server.host, port: config.server.port });
     },

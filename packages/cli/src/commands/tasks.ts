@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { UserError } from '@autonomy-os/core';
 import type { TaskStatus } from '@autonomy-os/core';
-import { actingHuman, printJson, printTable, withEngine } from '../context.js';
+import { actingHuman, printJson, printTable, withActingHuman, withEngine } from '../context.js';
 
 const STATUSES = ['open', 'claimed', 'escalated', 'completed', 'failed', 'cancelled'];
 
@@ -39,13 +39,15 @@ export function registerTasks(program: Command): void {
         ]);
     });
 
-  tasks
-    .command('resolve')
-    .description("complete an escalated task with a human's answer (the workflow owner or an admin)")
-    .argument('<id>', 'task id (task_…)')
-    .requiredOption('--as <human>', 'the human you are')
+  withActingHuman(
+    tasks
+      .command('resolve')
+      .description("complete an escalated task with a human's answer (the workflow owner or an admin)")
+      .argument('<id>', 'task id (task_…)'),
+    "the human you act as (the run's owner or an admin)",
+  )
     .option('--output <json>', "the task's output", 'null')
-    .action(async (id: string, o: { as: string; output: string }, cmd: Command) => {
+    .action(async (id: string, o: { as?: string; config?: string; output: string }, cmd: Command) => {
       let output: unknown;
       try {
         output = JSON.parse(o.output) as unknown;
@@ -53,21 +55,23 @@ export function registerTasks(program: Command): void {
         throw new UserError('must be JSON', { field: 'output' });
       }
       printJson(
-        await withEngine(cmd, undefined, async (e) =>
+        await withEngine(cmd, o.config, async (e) =>
           e.workflows.tasks.decide(await actingHuman(e.store, o.as), id, { decision: 'resolve', output }),
         ),
       );
     });
 
-  tasks
-    .command('reject')
-    .description('fail an escalated task for good (the workflow owner or an admin)')
-    .argument('<id>', 'task id (task_…)')
-    .requiredOption('--as <human>', 'the human you are')
+  withActingHuman(
+    tasks
+      .command('reject')
+      .description('fail an escalated task for good (the workflow owner or an admin)')
+      .argument('<id>', 'task id (task_…)'),
+    "the human you act as (the run's owner or an admin)",
+  )
     .requiredOption('--message <text>', 'why')
-    .action(async (id: string, o: { as: string; message: string }, cmd: Command) => {
+    .action(async (id: string, o: { as?: string; config?: string; message: string }, cmd: Command) => {
       printJson(
-        await withEngine(cmd, undefined, async (e) =>
+        await withEngine(cmd, o.config, async (e) =>
           e.workflows.tasks.decide(await actingHuman(e.store, o.as), id, {
             decision: 'reject',
             message: o.message,

@@ -20,12 +20,12 @@ import type {
 import type { AosClient } from '@autonomy-os/sdk';
 import {
   actingHuman,
-  cliActor,
   globals,
   printJson,
   printTable,
   remote,
   withEngine,
+  withActingHuman,
   withRemoteOptions,
   withStore,
 } from '../context.js';
@@ -37,6 +37,12 @@ function parseJsonOption(text: string | undefined, field: string): unknown {
   } catch {
     throw new UserError('must be JSON', { field });
   }
+}
+
+/** The options of a local-mode write ({@link withActingHuman}). */
+interface LocalWrite {
+  as?: string;
+  config?: string;
 }
 
 function requireConfig(config: string | undefined): string {
@@ -103,33 +109,42 @@ export function registerWorkflows(program: Command): void {
     .command('runs')
     .description('start, list, show, signal, retry, pause, resume and cancel workflow runs');
 
-  withRemoteOptions(runs.command('start'))
-    .description('start a run; with --wait, advance it here until it finishes or waits for a human')
-    .argument('<workflow>', 'workflow name')
-    .option('--config <file>', 'local mode: aos.yaml (workflows, rules, connectors)')
+  withActingHuman(
+    withRemoteOptions(runs.command('start'))
+      .description('start a run; with --wait, advance it here until it finishes or waits for a human')
+      .argument('<workflow>', 'workflow name')
+      .option('--config <file>', 'local mode: aos.yaml (workflows, rules, connectors)'),
+    "the human you act as (the workflow's owner or an admin)",
+  )
     .option('--input <json>', 'the run input', '{}')
     .option(
       '--wait',
       'until the run is over or waits for a human: advance it in this process (local) or follow it (--url)',
     )
-    .action(async (name: string, o: { config?: string; input: string; wait?: boolean }, cmd: Command) => {
-      const input = parseJsonOption(o.input, 'input');
-      const client = remote(cmd);
-      if (client) {
-        const r = await client.startRun(name, input);
-        printJson(o.wait ? await waitRemote(client, r.id) : r);
-        return;
-      }
-      const run = await withEngine(cmd, requireConfig(o.config), async (e) => {
-        const r = await e.workflows.start(name, input, cliActor());
-        if (!o.wait) return r;
-        // Advancing here executes actions: register (and pin) the configured tools first, as `aos serve` does.
-        await e.tools.sync();
-        await e.workflows.drain();
-        return e.workflows.get(r.id);
-      });
-      printJson(run);
-    });
+    .action(
+      async (
+        name: string,
+        o: { config?: string; input: string; wait?: boolean; as?: string },
+        cmd: Command,
+      ) => {
+        const input = parseJsonOption(o.input, 'input');
+        const client = remote(cmd);
+        if (client) {
+          const r = await client.startRun(name, input);
+          printJson(o.wait ? await waitRemote(client, r.id) : r);
+          return;
+        }
+        const run = await withEngine(cmd, requireConfig(o.config), async (e) => {
+          const r = await e.workflows.start(name, input, await actingHuman(e.store, o.as));
+          if (!o.wait) return r;
+          // Advancing here executes actions: register (and pin) the configured tools first, as `aos serve` does.
+          await e.tools.sync();
+          await e.workflows.drain();
+          return e.workflows.get(r.id);
+        });
+        printJson(run);
+      },
+    );
 
   withRemoteOptions(runs.command('list'))
     .description('recent runs, newest first')
@@ -167,90 +182,112 @@ export function registerWorkflows(program: Command): void {
       );
     });
 
-  withRemoteOptions(runs.command('cancel'))
-    .description(
-      "cancel a run; completed steps' compensations run in reverse order when the run is next advanced",
-    )
-    .argument('<id>', 'run id (run_…)')
-    .option('--reason <text>', 'why')
-    .action(async (id: string, o: { reason?: string }, cmd: Command) => {
-      const client = remote(cmd);
-      printJson(
-        client
-          ? await client.cancelRun(id, o.reason)
-          : await withEngine(cmd, undefined, (e) => e.workflows.cancel(id, cliActor(), o.reason)),
-      );
-    });
+  const MANAGER = "the human you act as (the run's owner or an admin)";
 
-  withRemoteOptions(runs.command('pause'))
-    .description('pause a running run: it starts no new step and submits nothing until resumed')
-    .argument('<id>', 'run id (run_…)')
-    .option('--reason <text>', 'why')
-    .action(async (id: string, o: { reason?: string }, cmd: Command) => {
-      const client = remote(cmd);
-      printJson(
-        client
-          ? await client.pauseRun(id, o.reason)
-          : await withEngine(cmd, undefined, (e) => e.workflows.pause(id, cliActor(), o.reason)),
-      );
-    });
+  withActingHuman(
+    withRemoteOptions(runs.command('cancel'))
+      .description(
+        "cancel a run; completed steps' compensations run in reverse order when the run is next advanced",
+      )
+      .argument('<id>', 'run id (run_…)')
+      .option('--reason <text>', 'why'),
+    MANAGER,
+  ).action(async (id: string, o: LocalWrite & { reason?: string }, cmd: Command) => {
+    const client = remote(cmd);
+    printJson(
+      client
+        ? await client.cancelRun(id, o.reason)
+        : await withEngine(cmd, o.config, async (e) =>
+            e.workflows.cancel(id, await actingHuman(e.store, o.as), o.reason),
+          ),
+    );
+  });
 
-  withRemoteOptions(runs.command('resume'))
-    .description('resume a paused run from where it was')
-    .argument('<id>', 'run id (run_…)')
-    .action(async (id: string, _o: unknown, cmd: Command) => {
-      const client = remote(cmd);
-      printJson(
-        client
-          ? await client.resumeRun(id)
-          : await withEngine(cmd, undefined, (e) => e.workflows.resume(id, cliActor())),
-      );
-    });
+  withActingHuman(
+    withRemoteOptions(runs.command('pause'))
+      .description('pause a running run: it starts no new step and submits nothing until resumed')
+      .argument('<id>', 'run id (run_…)')
+      .option('--reason <text>', 'why'),
+    MANAGER,
+  ).action(async (id: string, o: LocalWrite & { reason?: string }, cmd: Command) => {
+    const client = remote(cmd);
+    printJson(
+      client
+        ? await client.pauseRun(id, o.reason)
+        : await withEngine(cmd, o.config, async (e) =>
+            e.workflows.pause(id, await actingHuman(e.store, o.as), o.reason),
+          ),
+    );
+  });
 
-  runs
-    .command('signal')
-    .description(
-      'send a signal to a running run; a wait step with `event: <name>` takes it (DATA, JSON, is its output)',
-    )
-    .argument('<id>', 'run id (run_…)')
-    .argument('<name>', 'signal name')
-    // A positional, not `--data`: that is the global data directory option.
-    .argument('[data]', 'the signal data as JSON (default null)')
-    .action(async (id: string, name: string, raw: string | undefined, _o: unknown, cmd: Command) => {
-      const data = raw === undefined ? null : parseJsonOption(raw, 'data');
-      printJson(
-        await withEngine(cmd, undefined, (e) =>
-          e.workflows.signal({ runId: id, name, data, sentBy: cliActor() }),
-        ),
-      );
-    });
+  withActingHuman(
+    withRemoteOptions(runs.command('resume'))
+      .description('resume a paused run from where it was')
+      .argument('<id>', 'run id (run_…)'),
+    MANAGER,
+  ).action(async (id: string, o: LocalWrite, cmd: Command) => {
+    const client = remote(cmd);
+    printJson(
+      client
+        ? await client.resumeRun(id)
+        : await withEngine(cmd, o.config, async (e) =>
+            e.workflows.resume(id, await actingHuman(e.store, o.as)),
+          ),
+    );
+  });
 
-  runs
-    .command('retry')
-    .description('start a failed run again from where it failed (failed and compensated steps run again)')
-    .argument('<id>', 'run id (run_…)')
-    .action(async (id: string, _o: unknown, cmd: Command) => {
-      printJson(await withEngine(cmd, undefined, (e) => e.workflows.retry(id, cliActor())));
-    });
+  withActingHuman(
+    runs
+      .command('signal')
+      .description(
+        'send a signal to a running run; a wait step with `event: <name>` takes it (DATA, JSON, is its output)',
+      )
+      .argument('<id>', 'run id (run_…)')
+      .argument('<name>', 'signal name')
+      // A positional, not `--data`: that is the global data directory option.
+      .argument('[data]', 'the signal data as JSON (default null)'),
+    MANAGER,
+  ).action(async (id: string, name: string, raw: string | undefined, o: LocalWrite, cmd: Command) => {
+    const data = raw === undefined ? null : parseJsonOption(raw, 'data');
+    printJson(
+      await withEngine(cmd, o.config, async (e) =>
+        e.workflows.signal({ runId: id, name, data, by: await actingHuman(e.store, o.as) }),
+      ),
+    );
+  });
 
-  withRemoteOptions(runs.command('resolve'))
-    .description(
-      "decide what became of a step's action whose outcome is unknown after a crash (the workflow's owner or admins)",
-    )
-    .argument('<id>', 'run id (run_…)')
-    .argument('<step>', 'the step waiting for the decision')
-    .requiredOption(
-      '--outcome <outcome>',
-      'succeeded | failed | retry (retry: you vouch the effect did not happen)',
-    )
-    .option('--output <json>', 'with succeeded: the step output (default null)')
-    .option('--as <human>', 'local mode: the human you are (the workflow owner or an admin)')
+  withActingHuman(
+    runs
+      .command('retry')
+      .description('start a failed run again from where it failed (failed and compensated steps run again)')
+      .argument('<id>', 'run id (run_…)'),
+    MANAGER,
+  ).action(async (id: string, o: LocalWrite, cmd: Command) => {
+    printJson(
+      await withEngine(cmd, o.config, async (e) => e.workflows.retry(id, await actingHuman(e.store, o.as))),
+    );
+  });
+
+  withActingHuman(
+    withRemoteOptions(runs.command('resolve'))
+      .description(
+        "decide what became of a step's action whose outcome is unknown after a crash (the workflow's owner or admins)",
+      )
+      .argument('<id>', 'run id (run_…)')
+      .argument('<step>', 'the step waiting for the decision')
+      .requiredOption(
+        '--outcome <outcome>',
+        'succeeded | failed | retry (retry: you vouch the effect did not happen)',
+      )
+      .option('--output <json>', 'with succeeded: the step output (default null)'),
+    MANAGER,
+  )
     .option('--comment <text>', 'why')
     .action(
       async (
         id: string,
         step: string,
-        o: { outcome: string; output?: string; as?: string; comment?: string },
+        o: LocalWrite & { outcome: string; output?: string; comment?: string },
         cmd: Command,
       ) => {
         if (!(OUTCOME_DECISIONS as readonly string[]).includes(o.outcome))
@@ -266,7 +303,7 @@ export function registerWorkflows(program: Command): void {
           return;
         }
         printJson(
-          await withEngine(cmd, undefined, async (e) =>
+          await withEngine(cmd, o.config, async (e) =>
             e.workflows.resolveOutcome({
               runId: id,
               stepId: step,
@@ -279,13 +316,15 @@ export function registerWorkflows(program: Command): void {
     );
 
   for (const vote of ['approve', 'deny'] as const) {
-    withRemoteOptions(runs.command(vote))
-      .description(`${vote} a run's approval step`)
-      .argument('<id>', 'run id (run_…)')
-      .argument('<step>', 'the approval step id')
-      .option('--as <human>', 'local mode: the human you are (must be in the step’s group)')
+    withActingHuman(
+      withRemoteOptions(runs.command(vote))
+        .description(`${vote} a run's approval step`)
+        .argument('<id>', 'run id (run_…)')
+        .argument('<step>', 'the approval step id'),
+      'the human you act as (in the step’s group)',
+    )
       .option('--comment <text>', 'why')
-      .action(async (id: string, step: string, o: { as?: string; comment?: string }, cmd: Command) => {
+      .action(async (id: string, step: string, o: LocalWrite & { comment?: string }, cmd: Command) => {
         const client = remote(cmd);
         if (client) {
           printJson(
@@ -295,7 +334,7 @@ export function registerWorkflows(program: Command): void {
           );
           return;
         }
-        const run = await withEngine(cmd, undefined, async (e) =>
+        const run = await withEngine(cmd, o.config, async (e) =>
           e.workflows.decide({
             runId: id,
             stepId: step,

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { UserError } from '../errors.js';
+import { groupSchema } from '../identity/ids.js';
 import { parseDurationSec } from './duration.js';
 import { parseInput } from '../validation.js';
 import { llmAgentSchema } from './llm-agent-config.js';
@@ -203,6 +204,17 @@ export const configSchema = z
       })
       .strict()
       .default({ defaultGroup: 'approvers', defaultExpiry: '1h' }),
+    /**
+     * The groups that carry built-in authority. A human in `admins` administers agents, kill switches and tool
+     * definitions and manages every workflow run; a human in `auditors` reads and verifies the audit log.
+     */
+    groups: z
+      .object({
+        admins: groupSchema.default('admins'),
+        auditors: groupSchema.default('auditors'),
+      })
+      .strict()
+      .default({ admins: 'admins', auditors: 'auditors' }),
     server: z
       .object({
         host: z.string().min(1).default('127.0.0.1'),

@@ -13,6 +13,7 @@ import type { Engine } from '../engine.js';
 import { ConflictError, ForbiddenError, UserError } from '../errors.js';
 import { defineWorkflow } from '../workflows/definition.js';
 import type { RunParticipant } from './run-access.js';
+import { ADA } from '../../../../test/helpers/people.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -100,7 +101,7 @@ describe.each(backends)('coordination on $name', (backend) => {
   it('keeps a versioned, attributed, audited run context that steps read from their history', async () => {
     await open();
     const ctx = engine.coordination.context;
-    const run = await engine.workflows.start('team', { id: 'a' }, 'human:ada');
+    const run = await engine.workflows.start('team', { id: 'a' }, ADA);
     expect(await ctx.write({ runId: run.id, key: 'suffix', value: 'ctx' }, ada)).toMatchObject({
       version: 1,
       writtenBy: 'human:ada',
@@ -137,7 +138,7 @@ describe.each(backends)('coordination on $name', (backend) => {
   it('delivers messages between the agents of a run, to an agent or a role, and audits them', async () => {
     await open();
     const msgs = engine.coordination.messages;
-    const run = await engine.workflows.start('team', { id: 'a' }, 'human:ada');
+    const run = await engine.workflows.start('team', { id: 'a' }, ADA);
     await msgs.send({ runId: run.id, to: 'helper', body: { text: 'please check' } }, worker);
     await msgs.send({ runId: run.id, toRole: 'helper', body: 'anyone?' }, worker);
     await expect(msgs.send({ runId: run.id, to: 'worker', body: 'hi' }, outsider)).rejects.toBeInstanceOf(
@@ -172,19 +173,19 @@ describe.each(backends)('coordination on $name', (backend) => {
   it('pauses an action step while its connector breaker is open, reroutes to a fallback, and resumes on recovery', async () => {
     await open({ failureThreshold: 1, coolDownMs: 1000 });
     up.state.failing = true;
-    const broken = await engine.workflows.start('plain', { id: 'first' }, 'human:ada');
+    const broken = await engine.workflows.start('plain', { id: 'first' }, ADA);
     await engine.workflows.drain();
     expect((await engine.workflows.get(broken.id)).status).toBe('failed');
     expect(up.state.refused).toBe(1);
 
-    const rerouted = await engine.workflows.start('rerouted', { id: 'r' }, 'human:ada');
+    const rerouted = await engine.workflows.start('rerouted', { id: 'r' }, ADA);
     await engine.workflows.drain();
     const viaSpare = await engine.workflows.get(rerouted.id);
     expect(viaSpare.status).toBe('completed');
     expect(viaSpare.steps.call).toMatchObject({ fallback: true, attempt: 1 });
     expect(up.calls.map((c) => [c.id, c.path])).toEqual([['r', '/backup']]);
 
-    const paused = await engine.workflows.start('plain', { id: 'later' }, 'human:ada');
+    const paused = await engine.workflows.start('plain', { id: 'later' }, ADA);
     await engine.workflows.drain();
     const waiting = await engine.workflows.get(paused.id);
     expect(waiting.status).toBe('running');
@@ -205,7 +206,7 @@ describe.each(backends)('coordination on $name', (backend) => {
 
   it('escalates a step still waiting after its escalate.after to the named group, once', async () => {
     await open();
-    const run = await engine.workflows.start('slow', {}, 'human:ada');
+    const run = await engine.workflows.start('slow', {}, ADA);
     await engine.workflows.drain();
     for (let i = 0; i < 300 && !(await engine.workflows.get(run.id)).steps.approve?.escalatedTo; i++) {
       await engine.workflows.tick();
@@ -221,7 +222,7 @@ describe.each(backends)('coordination on $name', (backend) => {
 
   it('escalates to the owner when a review runs out of rounds, then fails the run', async () => {
     await open();
-    const run = await engine.workflows.start('critiqued', {}, 'human:ada');
+    const run = await engine.workflows.start('critiqued', {}, ADA);
     await engine.workflows.drain();
     const view = await engine.workflows.get(run.id);
     expect(view.status).toBe('failed');

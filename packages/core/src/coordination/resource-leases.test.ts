@@ -12,6 +12,7 @@ import {
 import type { WorkUpstream } from '../../../../test/helpers/coordination.js';
 import type { Engine } from '../engine.js';
 import type { Store } from '../store/open-store.js';
+import { ADA } from '../../../../test/helpers/people.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -54,7 +55,7 @@ describe.each(backends)('resource leases on $name', (backend) => {
     const [a, b] = await twoNodes();
     const ids: string[] = [];
     for (const id of ['r1', 'r2', 'r3'])
-      ids.push((await a.workflows.start('low', { id, vendor: 'acme' }, 'human:ada')).id);
+      ids.push((await a.workflows.start('low', { id, vendor: 'acme' }, ADA)).id);
     expect(await tickUntilDone([a, b], ids)).toEqual(['completed', 'completed', 'completed']);
     expect(up.calls.map((c) => c.id).sort()).toEqual(['r1', 'r2', 'r3']);
     expect(overlapping(up.calls)).toBe(false);
@@ -67,8 +68,8 @@ describe.each(backends)('resource leases on $name', (backend) => {
     up.state.barrier = 2;
     const [a, b] = await twoNodes();
     const ids = [
-      (await a.workflows.start('low', { id: 'x', vendor: 'acme' }, 'human:ada')).id,
-      (await a.workflows.start('low', { id: 'y', vendor: 'globex' }, 'human:ada')).id,
+      (await a.workflows.start('low', { id: 'x', vendor: 'acme' }, ADA)).id,
+      (await a.workflows.start('low', { id: 'y', vendor: 'globex' }, ADA)).id,
     ];
     expect(await tickUntilDone([a, b], ids)).toEqual(['completed', 'completed']);
     expect(overlapping(up.calls)).toBe(true);
@@ -77,12 +78,12 @@ describe.each(backends)('resource leases on $name', (backend) => {
   it('gives a freed lease to the waiting run of the highest priority, then the earliest request', async () => {
     up.state.hold = true;
     const [a, b] = await twoNodes();
-    const holder = (await a.workflows.start('low', { id: 'holder', vendor: 'acme' }, 'human:ada')).id;
+    const holder = (await a.workflows.start('low', { id: 'holder', vendor: 'acme' }, ADA)).id;
     const first = a.workflows.tick(); // claims the holder's run and stays in its call until released
     for (let i = 0; i < 500 && up.state.hold && !(await a.coordination.leases.list()).length; i++)
       await sleep(10);
-    const early = (await a.workflows.start('low', { id: 'early-low', vendor: 'acme' }, 'human:ada')).id;
-    const late = (await a.workflows.start('high', { id: 'late-high', vendor: 'acme' }, 'human:ada')).id;
+    const early = (await a.workflows.start('low', { id: 'early-low', vendor: 'acme' }, ADA)).id;
+    const late = (await a.workflows.start('high', { id: 'late-high', vendor: 'acme' }, ADA)).id;
     for (let i = 0; i < 200 && (await a.coordination.leases.waiters()).length < 2; i++) {
       await b.workflows.tick();
       await sleep(5);
@@ -114,7 +115,7 @@ describe.each(backends)('resource leases on $name', (backend) => {
   it('queues equal priorities first come first served, and frees the lease of a run that ended', async () => {
     const [a] = await twoNodes();
     const leases = a.coordination.leases;
-    const run = async (id: string) => (await a.workflows.start('low', { id, vendor: 'v' }, 'human:ada')).id;
+    const run = async (id: string) => (await a.workflows.start('low', { id, vendor: 'v' }, ADA)).id;
     const [r1, r2, r3] = [await run('1'), await run('2'), await run('3')] as [string, string, string];
     const ask = (runId: string, nowMs: number) =>
       t.store.db.tx((tx) => leases.acquire(tx, { key: 'k', runId, stepId: 'call', priority: 0, nowMs }));
@@ -134,10 +135,10 @@ describe.each(backends)('resource leases on $name', (backend) => {
   it('escalates a step blocked on a lease for longer than its escalate.after, then runs it once the lease frees', async () => {
     up.state.hold = true;
     const [a, b] = await twoNodes();
-    const holder = (await a.workflows.start('low', { id: 'holder', vendor: 'acme' }, 'human:ada')).id;
+    const holder = (await a.workflows.start('low', { id: 'holder', vendor: 'acme' }, ADA)).id;
     const first = a.workflows.tick();
     for (let i = 0; i < 500 && !(await a.coordination.leases.list()).length; i++) await sleep(10);
-    const patient = (await a.workflows.start('patient', { id: 'patient', vendor: 'acme' }, 'human:ada')).id;
+    const patient = (await a.workflows.start('patient', { id: 'patient', vendor: 'acme' }, ADA)).id;
     for (let i = 0; i < 400 && !(await a.workflows.get(patient)).steps.call?.escalatedTo; i++) {
       await b.workflows.tick();
       await sleep(10);

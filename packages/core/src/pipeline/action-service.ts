@@ -10,6 +10,8 @@ import { canonicalJson, hashJson } from '../crypto/canonical-json.js';
 import { AosError, ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Agent, AgentRegistry } from '../identity/agents.js';
+import { DEFAULT_ACCESS_GROUPS, isAdmin } from '../identity/access.js';
+import type { AccessGroups } from '../identity/access.js';
 import type { Human } from '../identity/humans.js';
 import type { KillSwitches } from '../intervention/kill-switches.js';
 import { decide } from '../policy/decide.js';
@@ -38,6 +40,8 @@ export interface ActionServiceDeps {
   /** The policy bundle in force now (may be reloaded between calls). */
   policies: () => PolicyBundle;
   options: DecisionOptions & { defaultEnvironment: string };
+  /** The configured admins group, whose members may undo any agent's action. Default `admins`. */
+  groups?: Pick<AccessGroups, 'admins'>;
 }
 
 interface Row {
@@ -730,10 +734,17 @@ export class ActionService {
 
   /**
    * Runs the registered reversal of a succeeded action through the same pipeline, as the same agent, on behalf of
-   * the human who asked. The reversal's input is a JSONata expression over `{ input, result }` of the original.
+   * the human who asked: the agent's owner or an admin (every front reaches this check; none makes its own). The
+   * reversal's input is a JSONata expression over `{ input, result }` of the original.
    */
   async undo(actionId: string, human: Human, reason?: string): Promise<ActionView> {
     const original = await this.require(actionId);
+    const owner = (await this.d.agents.require(original.agentId, 'agent')).owner;
+    const groups = this.d.groups ?? DEFAULT_ACCESS_GROUPS;
+    if (human.id !== owner && !isAdmin(human, groups))
+      throw new ForbiddenError(
+        `undoing action ${actionId} needs membership of ${groups.admins} or being its agent's owner ${owner}`,
+      );
     if (original.status !== 'succeeded') {
       throw new ConflictError(
         `action ${actionId} is ${original.status}; only succeeded actions can be undone`,

@@ -17,6 +17,7 @@ import type { WorkflowDefinition } from './definition.js';
 import { loadRuleModule } from './rule-module.js';
 import type { WorkflowEvent } from './history.js';
 import { checkDeterminism } from './history-check.js';
+import { ADA, FIONA } from '../../../../test/helpers/people.js';
 
 const doc = (id: string, total = 250) => ({
   invoiceId: id,
@@ -67,7 +68,7 @@ describe.each(backends)('intervention pauses running workflows on $name', (backe
   });
 
   it('pauses the next step under a global kill switch and completes once it is lifted', async () => {
-    const run = await engine.workflows.start('invoice-approval', doc('inv-g', 5000), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc('inv-g', 5000), ADA);
     await engine.workflows.drain();
     // The run waits for finance; the switch is engaged, then the approval lets the run go to its next step.
     await engine.killSwitches.set({ scope: 'global', active: true, reason: 'incident' }, 'human:ada');
@@ -109,7 +110,7 @@ describe.each(backends)('intervention pauses running workflows on $name', (backe
 
   it('pauses an action step while its agent is paused and goes on under the same key once it is resumed', async () => {
     await t.store.agents.setStatus('poster', 'pause', 'human:ada');
-    const run = await engine.workflows.start('invoice-approval', doc('inv-a'), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc('inv-a'), ADA);
     await engine.workflows.drain();
     let view = await engine.workflows.get(run.id);
     expect(view.status).toBe('running');
@@ -132,7 +133,7 @@ describe.each(backends)('intervention pauses running workflows on $name', (backe
 
   it('pauses the extract task while every clerk is paused', async () => {
     await t.store.agents.setStatus('clerk-1', 'pause', 'human:ada');
-    const run = await engine.workflows.start('invoice-approval', doc('inv-c'), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc('inv-c'), ADA);
     await engine.workflows.drain();
     let view = await engine.workflows.get(run.id);
     expect(view.status).toBe('running');
@@ -152,7 +153,7 @@ describe.each(backends)('intervention pauses running workflows on $name', (backe
 
   it('pauses a rule task whose role a kill switch stops', async () => {
     await engine.killSwitches.set({ scope: 'role:critic', active: true }, 'human:ada');
-    const run = await engine.workflows.start('invoice-approval', doc('inv-r'), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc('inv-r'), ADA);
     await engine.workflows.drain();
     let view = await engine.workflows.get(run.id);
     expect(view.steps.review).toMatchObject({ status: 'pending', pausedReason: 'intervention' });
@@ -165,7 +166,7 @@ describe.each(backends)('intervention pauses running workflows on $name', (backe
 
   it('still fails a step whose agent was revoked', async () => {
     await t.store.agents.setStatus('poster', 'revoke', 'human:ada');
-    const run = await engine.workflows.start('invoice-approval', doc('inv-x'), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc('inv-x'), ADA);
     await engine.workflows.drain();
     const view = await engine.workflows.get(run.id);
     expect(view.status).toBe('failed');
@@ -175,7 +176,7 @@ describe.each(backends)('intervention pauses running workflows on $name', (backe
   });
 
   it('turns a pipeline denial by a switch engaged after the check into a pause, with a new key later', async () => {
-    const run = await engine.workflows.start('invoice-approval', doc('inv-race'), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc('inv-race'), ADA);
     // Engage the switch inside the pipeline's window: right when the post step's action is being submitted.
     const submit = engine.actions.submit.bind(engine.actions);
     let engaged = false;
@@ -203,7 +204,7 @@ describe.each(backends)('intervention pauses running workflows on $name', (backe
 
   it('does not lose a compensation the pipeline denied under a switch engaged mid-submit', async () => {
     erp.state.failNotify = true;
-    const run = await engine.workflows.start('invoice-approval', doc('inv-void'), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc('inv-void'), ADA);
     const submit = engine.actions.submit.bind(engine.actions);
     let engaged = false;
     engine.actions.submit = async (agent, req, opts) => {
@@ -238,7 +239,7 @@ describe.each(backends)('intervention pauses running workflows on $name', (backe
 
   it('pauses parallel action items and their compensation-free fan-in until the agent is back', async () => {
     await t.store.agents.setStatus('poster', 'pause', 'human:ada');
-    const run = await engine.workflows.start('post-many', {}, 'human:ada');
+    const run = await engine.workflows.start('post-many', {}, ADA);
     await engine.workflows.drain();
     let view = await engine.workflows.get(run.id);
     expect(view.status).toBe('running');
@@ -252,7 +253,7 @@ describe.each(backends)('intervention pauses running workflows on $name', (backe
   });
 
   it('gives a parallel item back when the pipeline denied it under a switch engaged mid-submit', async () => {
-    const run = await engine.workflows.start('post-many', {}, 'human:ada');
+    const run = await engine.workflows.start('post-many', {}, ADA);
     const submit = engine.actions.submit.bind(engine.actions);
     let engaged = false;
     engine.actions.submit = async (agent, req, opts) => {
@@ -280,32 +281,32 @@ describe.each(backends)('intervention pauses running workflows on $name', (backe
   });
 
   it('pauses and resumes a whole run: nothing starts or is submitted while paused', async () => {
-    const run = await engine.workflows.start('invoice-approval', doc('inv-p'), 'human:ada');
-    await engine.workflows.pause(run.id, 'human:fiona', 'checking the vendor');
-    await expect(engine.workflows.pause(run.id, 'human:fiona')).rejects.toBeInstanceOf(ConflictError);
+    const run = await engine.workflows.start('invoice-approval', doc('inv-p'), ADA);
+    await engine.workflows.pause(run.id, FIONA, 'checking the vendor');
+    await expect(engine.workflows.pause(run.id, FIONA)).rejects.toBeInstanceOf(ConflictError);
     await engine.workflows.drain();
     let view = await engine.workflows.get(run.id);
     expect(view.status).toBe('running');
     expect(view.paused).toEqual({ by: 'human:fiona', reason: 'checking the vendor' });
     expect(Object.values(view.steps).every((s) => s.status === 'pending')).toBe(true);
     expect(posts()).toBe(0);
-    await engine.workflows.resume(run.id, 'human:fiona');
-    await expect(engine.workflows.resume(run.id, 'human:fiona')).rejects.toBeInstanceOf(ConflictError);
+    await engine.workflows.resume(run.id, FIONA);
+    await expect(engine.workflows.resume(run.id, FIONA)).rejects.toBeInstanceOf(ConflictError);
     await engine.workflows.drain();
     view = await engine.workflows.get(run.id);
     expect(view.status).toBe('completed');
     expect(view.paused).toBeUndefined();
     expect(posts()).toBe(1);
-    await expect(engine.workflows.pause(run.id, 'human:fiona')).rejects.toBeInstanceOf(ConflictError);
+    await expect(engine.workflows.pause(run.id, FIONA)).rejects.toBeInstanceOf(ConflictError);
     expect(await auditCount('workflow.run_paused')).toBe(1);
     expect(await auditCount('workflow.run_resumed')).toBe(1);
     expect((await t.store.audit.verify()).ok).toBe(true);
   });
 
   it('keeps a waiting approval pending while the run is paused, and cancels a paused run', async () => {
-    const run = await engine.workflows.start('invoice-approval', doc('inv-w', 5000), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc('inv-w', 5000), ADA);
     await engine.workflows.drain();
-    await engine.workflows.pause(run.id, 'human:ada');
+    await engine.workflows.pause(run.id, ADA);
     const frank = (await t.store.humans.require('frank'))!;
     await engine.workflows.decide({ runId: run.id, stepId: 'approve', human: frank, vote: 'approve' });
     await engine.workflows.drain();
@@ -313,7 +314,7 @@ describe.each(backends)('intervention pauses running workflows on $name', (backe
     expect(view.steps.approve?.status).toBe('completed');
     expect(view.steps.post?.status).toBe('pending');
     expect(posts()).toBe(0);
-    await engine.workflows.cancel(run.id, 'human:ada', 'not needed');
+    await engine.workflows.cancel(run.id, ADA, 'not needed');
     await engine.workflows.drain();
     view = await engine.workflows.get(run.id);
     expect(view.status).toBe('cancelled');

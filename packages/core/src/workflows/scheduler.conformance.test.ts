@@ -9,6 +9,7 @@ import type { Human } from '../identity/humans.js';
 import type { Db, Executor } from '../store/db.js';
 import type { Store } from '../store/open-store.js';
 import { parseWorkflow } from './definition.js';
+import { ADA } from '../../../../test/helpers/people.js';
 
 const doc = (id: string, total: number) => ({
   invoiceId: id,
@@ -90,17 +91,16 @@ describe.each(backends)('workflow scheduler on $name', (backend) => {
     const ids: string[] = [];
     for (let i = 0; i < n; i++) {
       const e = on[i % on.length] as Engine;
-      ids.push((await e.workflows.start('invoice-approval', doc(`big-${i}`, 5000), 'human:ada')).id);
+      ids.push((await e.workflows.start('invoice-approval', doc(`big-${i}`, 5000), ADA)).id);
     }
     for (const e of on) await e.workflows.drain(1000);
     return ids;
   }
 
   it('a new small run completes while 25 older runs wait for approval', async () => {
-    for (let i = 0; i < 25; i++)
-      await engine.workflows.start('invoice-approval', doc(`big-${i}`, 5000), 'human:ada');
+    for (let i = 0; i < 25; i++) await engine.workflows.start('invoice-approval', doc(`big-${i}`, 5000), ADA);
     await engine.workflows.drain();
-    const small = await engine.workflows.start('invoice-approval', doc('small-1', 250), 'human:ada');
+    const small = await engine.workflows.start('invoice-approval', doc('small-1', 250), ADA);
     for (let i = 0; i < 30; i++) await engine.workflows.tick();
     expect((await engine.workflows.get(small.id)).status).toBe('completed');
   });
@@ -108,7 +108,7 @@ describe.each(backends)('workflow scheduler on $name', (backend) => {
   it('a new small run completes while 2,000 older runs wait for approval', async () => {
     const [first] = await waitingRuns(1);
     await cloneRun(t.store.db, first as string, 1999);
-    const small = await engine.workflows.start('invoice-approval', doc('small-1', 250), 'human:ada');
+    const small = await engine.workflows.start('invoice-approval', doc('small-1', 250), ADA);
     for (let i = 0; i < 30; i++) await engine.workflows.tick();
     expect((await engine.workflows.get(small.id)).status).toBe('completed');
     expect((await engine.workflows.list({ status: 'running', limit: 1000 })).length).toBe(1000);
@@ -144,7 +144,7 @@ describe.each(backends)('workflow scheduler on $name', (backend) => {
     expect(await node.workflows.tick(Date.now() + 60_000)).toBe(0);
     expect(counted.reads() - before).toBe(0);
     // A new run is read (it has work), and only it.
-    const small = await node.workflows.start('invoice-approval', doc('small-1', 250), 'human:ada');
+    const small = await node.workflows.start('invoice-approval', doc('small-1', 250), ADA);
     const runReads = counted.reads();
     await node.workflows.tick();
     expect(counted.reads()).toBeGreaterThan(runReads);
@@ -163,7 +163,7 @@ describe.each(backends)('workflow scheduler on $name', (backend) => {
     const store = await t.reopen();
     const e = await invoicesEngine(store, invoicesConfig(erp.url), {}, { workflows: [nap] });
     others.push({ engine: e, store });
-    const run = await e.workflows.start('nap', {}, 'human:ada');
+    const run = await e.workflows.start('nap', {}, ADA);
     await e.workflows.tick();
     const [row] = (await t.raw('SELECT wake_at FROM workflow_runs WHERE id = ?', [run.id])) as {
       wake_at: number | string;
@@ -187,11 +187,7 @@ describe.each(backends)('workflow scheduler on $name', (backend) => {
     }
     const firsts = await waitingRuns(3, nodes);
     for (const id of firsts) await cloneRun(t.store.db, id, 666);
-    const small = await (nodes[1] as Engine).workflows.start(
-      'invoice-approval',
-      doc('small-1', 250),
-      'human:ada',
-    );
+    const small = await (nodes[1] as Engine).workflows.start('invoice-approval', doc('small-1', 250), ADA);
     for (let i = 0; i < 30; i++) await Promise.all(nodes.map((e) => e.workflows.tick()));
     expect((await engine.workflows.get(small.id)).status).toBe('completed');
     const [waiting] = (await t.raw(
@@ -203,7 +199,7 @@ describe.each(backends)('workflow scheduler on $name', (backend) => {
 
   it('holds a step paused by an intervention unread until the agent is resumed, then goes on', async () => {
     await t.store.agents.setStatus('poster', 'pause', 'human:ada');
-    const run = await engine.workflows.start('invoice-approval', doc('small-1', 250), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc('small-1', 250), ADA);
     await engine.workflows.drain();
     expect((await engine.workflows.get(run.id)).steps.post?.pausedReason).toBe('intervention');
     const [row] = (await t.raw('SELECT wake_at, held FROM workflow_runs WHERE id = ?', [run.id])) as {
@@ -220,7 +216,7 @@ describe.each(backends)('workflow scheduler on $name', (backend) => {
 
   it('wakes a step held by a kill switch when the switch is released', async () => {
     await engine.killSwitches.set({ scope: 'agent:poster', active: true }, 'human:ada');
-    const run = await engine.workflows.start('invoice-approval', doc('small-1', 250), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc('small-1', 250), ADA);
     await engine.workflows.drain();
     expect((await engine.workflows.get(run.id)).steps.post?.pausedReason).toBe('intervention');
     expect(await engine.workflows.tick(Date.now() + 3_600_000)).toBe(0);
@@ -244,7 +240,7 @@ describe.each(backends)('workflow scheduler on $name', (backend) => {
       { logger },
     );
     others.push({ engine: e, store });
-    const run = await e.workflows.start('invoice-approval', doc('small-1', 250), 'human:ada');
+    const run = await e.workflows.start('invoice-approval', doc('small-1', 250), ADA);
     const backoffs: number[] = [];
     let at = Date.now();
     for (let i = 0; i < 6; i++) {

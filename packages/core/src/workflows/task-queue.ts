@@ -3,6 +3,8 @@ import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
 import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Agent, AgentRegistry } from '../identity/agents.js';
+import { DEFAULT_ACCESS_GROUPS, requireRunManager } from '../identity/access.js';
+import type { AccessGroups } from '../identity/access.js';
 import type { Human } from '../identity/humans.js';
 import type { KillSwitches } from '../intervention/kill-switches.js';
 import type { Db, Executor } from '../store/db.js';
@@ -31,6 +33,8 @@ export interface TaskQueueDeps {
   killSwitches?: KillSwitches;
   /** Task events are published here after they commit (live stream, long-poll wake-ups). */
   events?: EventBus;
+  /** The configured admins group, whose members decide any escalated task. Default `admins`. */
+  groups?: Pick<AccessGroups, 'admins'>;
 }
 
 /** What {@link TaskQueue.create} makes: the task of one step attempt (and item). */
@@ -557,11 +561,6 @@ export class TaskQueue {
     return t;
   }
 
-  /** Whether a human may decide an escalated task of a run owned by `owner`: the owner or an admin. */
-  private mayDecide(human: Human, owner: string): boolean {
-    return human.id === owner || human.groups.includes('admins');
-  }
-
   /** A human's answer to an escalated task: `resolve` completes it with `output`, `reject` fails it for good. */
   async decide(
     human: Human,
@@ -576,10 +575,8 @@ export class TaskQueue {
       const run = await tx.get<{ owner: string }>('SELECT owner FROM workflow_runs WHERE id = ?', [
         task.runId,
       ]);
-      if (!this.mayDecide(human, run?.owner ?? ''))
-        throw new ForbiddenError(
-          `deciding task ${id} needs being the workflow owner ${run?.owner} or an admin`,
-        );
+      if (!run) throw new NotFoundError('run', task.runId, 'run');
+      requireRunManager(human, run, this.d.groups ?? DEFAULT_ACCESS_GROUPS, `deciding task ${id}`);
       if (task.status !== 'escalated')
         throw new ConflictError(`task ${id} is ${task.status}, not escalated`, { field: 'taskId' });
       const actor = `human:${human.id}`;

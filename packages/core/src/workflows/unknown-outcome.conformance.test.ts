@@ -18,6 +18,7 @@ import type { WorkflowDefinition } from './definition.js';
 import { checkDeterminism } from './history-check.js';
 import { loadRuleModule } from './rule-module.js';
 import type { WorkflowRunDetail } from './workflow-engine.js';
+import { ADA } from '../../../../test/helpers/people.js';
 
 const doc = (total: number) => ({
   invoiceId: 'inv-1',
@@ -106,7 +107,7 @@ describe.each(backends)('unknown action outcomes on $name', (backend) => {
   /** A small invoice run whose post reached the ERP but answered too late: flagged and waiting. */
   const flaggedPost = async () => {
     erp.state.delayMs = SLOW_MS;
-    const started = await engine.workflows.start('invoice-approval', doc(250), 'human:ada');
+    const started = await engine.workflows.start('invoice-approval', doc(250), ADA);
     const run = await until(started.id, (r) => r.steps.post?.unknownOutcome !== undefined);
     erp.state.delayMs = 0;
     return run;
@@ -224,10 +225,10 @@ describe.each(backends)('unknown action outcomes on $name', (backend) => {
     'holds compensation on an unknown outcome and goes on after %s',
     async (outcome) => {
       erp.state.failNotify = true;
-      const started = await engine.workflows.start('invoice-approval', doc(250), 'human:ada');
+      const started = await engine.workflows.start('invoice-approval', doc(250), ADA);
       const mid = await until(started.id, (r) => r.steps.post?.status === 'completed');
       erp.state.delayMs = SLOW_MS;
-      await engine.workflows.cancel(started.id, 'human:ada');
+      await engine.workflows.cancel(started.id, ADA);
       const held = await until(started.id, (r) => r.steps.post?.unknownOutcome !== undefined);
       erp.state.delayMs = 0;
       expect(held.status).toBe('compensating');
@@ -261,7 +262,7 @@ describe.each(backends)('unknown action outcomes on $name', (backend) => {
   it('holds a parallel item on an unknown outcome until the owner decides, then retries it under a new key', async () => {
     const input = { invoices: [{ id: 'inv-a', amount: 10 }] };
     erp.state.delayMs = SLOW_MS;
-    const started = await engine.workflows.start('fan-post', input, 'human:ada');
+    const started = await engine.workflows.start('fan-post', input, ADA);
     const held = await until(started.id, (r) => !!r.steps.fan?.items?.[0]?.unknownOutcome);
     erp.state.delayMs = 0;
     expect(held.status).toBe('running');

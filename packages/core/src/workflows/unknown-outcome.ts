@@ -1,4 +1,4 @@
-import { ConflictError, ForbiddenError, UserError } from '../errors.js';
+import { ConflictError, UserError } from '../errors.js';
 import type { Human } from '../identity/humans.js';
 import type { WorkflowDefinition } from './definition.js';
 import type {
@@ -12,9 +12,6 @@ import type {
 
 /** The decisions a human may take on an action whose outcome is unknown. */
 export const OUTCOME_DECISIONS: readonly OutcomeDecision[] = ['succeeded', 'failed', 'retry'];
-
-/** Who may resolve an unknown outcome: the workflow's owner (as pinned on the run) or an admin. */
-const ADMINS = 'admins';
 
 /**
  * The event that flags an action with an unknown outcome (the node died while it was executing): the step is
@@ -72,16 +69,12 @@ export interface OutcomeResolution {
  * The events a human's decision on an unknown outcome commits: `outcome_resolved`, then what it means for the step.
  * `succeeded` completes the step (or item) with `output`, or records the compensation as done; `failed` fails it for
  * good, or records the compensation as failed and goes on; `retry` starts a new attempt (a new idempotency key).
- * Throws {@link ForbiddenError} unless the human owns the workflow or is an admin, {@link ConflictError} (`step`)
- * when the step does not wait for such a decision, and {@link UserError} for a bad outcome.
+ * Who may decide is checked before, by the engine ({@link mayManageRun}). Throws {@link ConflictError} (`step`) when
+ * the step does not wait for such a decision, and {@link UserError} for a bad outcome.
  */
 export function resolutionEvents(p: OutcomeResolution): WorkflowEvent[] {
   if (!OUTCOME_DECISIONS.includes(p.outcome))
     throw new UserError(`must be one of ${OUTCOME_DECISIONS.join(', ')}`, { field: 'outcome' });
-  if (p.human.id !== p.def.owner && !p.human.groups.includes(ADMINS))
-    throw new ForbiddenError(
-      `resolving an unknown outcome of ${p.def.name} needs membership of admins or being its owner ${p.def.owner}`,
-    );
   const s = p.st.steps[p.stepId];
   const u = s && pendingUnknownOutcome(s);
   if (!s || !u || (p.st.status !== 'running' && p.st.status !== 'compensating'))

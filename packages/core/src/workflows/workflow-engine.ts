@@ -5,6 +5,8 @@ import type { BudgetService } from '../budgets/budgets.js';
 import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { AgentRegistry } from '../identity/agents.js';
+import { DEFAULT_ACCESS_GROUPS, requireRunManager } from '../identity/access.js';
+import type { AccessGroups } from '../identity/access.js';
 import type { Human } from '../identity/humans.js';
 import type { KillSwitches } from '../intervention/kill-switches.js';
 import type { ActionService } from '../pipeline/action-service.js';
@@ -90,6 +92,8 @@ export interface WorkflowEngineOptions {
   stallAfter?: number;
   /** Longest back-off between failed advances. Default 15 min. */
   maxBackoffMs?: number;
+  /** The configured admins group, whose members manage every run (see {@link mayManageRun}). Default `admins`. */
+  groups?: Pick<AccessGroups, 'admins'>;
 }
 
 /** A run with its steps and history, as `aos runs show` prints it. */
@@ -218,6 +222,7 @@ export class WorkflowEngine {
   readonly nodeId: string;
   private readonly leaseMs: number;
   private readonly crash: (point: WorkflowCrashPoint) => void;
+  private readonly groups: Pick<AccessGroups, 'admins'>;
   private recorded = 0;
   /** Errors the background loops survived: logged with their cause and counted (`/metrics`). */
   readonly backgroundErrors: BackgroundErrors;
@@ -236,6 +241,7 @@ export class WorkflowEngine {
     this.nodeId = o.nodeId ?? `wf-${crypto.randomBytes(6).toString('hex')}`;
     this.leaseMs = o.leaseMs ?? 30_000;
     this.crash = o.crash ?? ((p) => crashPoint(p));
+    this.groups = o.groups ?? DEFAULT_ACCESS_GROUPS;
     const intervention = new InterventionGate({
       db: o.db,
       agents: o.agents,
@@ -255,7 +261,7 @@ export class WorkflowEngine {
       audit: o.audit,
       runs: this.runs,
       definitions: this.defs,
-      cancel: (id, actor, reason) => this.cancel(id, actor, reason),
+      cancel: (id, actor, reason) => this.requestCancel(id, actor, reason),
       crash: this.crash,
       announce: (run, input, actor) => this.announceStart(run, input, actor),
     });
@@ -275,6 +281,7 @@ export class WorkflowEngine {
         agents: o.agents,
         ...(o.killSwitches ? { killSwitches: o.killSwitches } : {}),
         ...(o.events ? { events: o.events } : {}),
+        groups: this.groups,
       },
       o.tasks,
     );
@@ -302,10 +309,16 @@ export class WorkflowEngine {
     return [...this.defs.values()].sort((a, b) => a.name.localeCompare(b.name));
   }
 
-  /** Starts a run: validates the input against the workflow's JSON Schema and the steps against the organisation. */
-  async start(name: string, input: unknown, actor: string): Promise<WorkflowRun> {
+  /**
+   * Starts a run for a human who may manage it (the workflow's owner, who is pinned on the run, or an admin):
+   * validates the input against the workflow's JSON Schema and the steps against the organisation.
+   * @throws ForbiddenError for anyone else (see {@link mayManageRun})
+   */
+  async start(name: string, input: unknown, by: Human): Promise<WorkflowRun> {
     const def = this.defs.get(name);
     if (!def) throw new NotFoundError('workflow', name, 'workflow');
+    requireRunManager(by, def, this.groups, `starting ${name}`);
+    const actor = `human:${by.id}`;
     await this.checkStart(def, input);
     const id = await this.o.db.tx((tx) => this.begin(tx, { def, input, actor }));
     this.crash('workflow.after-start');
@@ -438,8 +451,29 @@ export class WorkflowEngine {
     return this.runs.list(filter);
   }
 
-  /** Asks a run to stop: completed steps are compensated in reverse order on the next tick. */
-  async cancel(runId: string, actor: string, reason?: string): Promise<WorkflowRun> {
+  /**
+   * The run, once `by` may manage it: the owner pinned on the run or an admin (see {@link mayManageRun}). The pinned
+   * owner never changes, so checking before the change's own transaction decides the same.
+   * @throws NotFoundError for an unknown run; ForbiddenError for anyone else
+   */
+  private async managedRun(runId: string, by: Human, doing: string): Promise<WorkflowRun> {
+    const run = await this.runs.get(runId);
+    if (!run) throw new NotFoundError('run', runId, 'run');
+    requireRunManager(by, run, this.groups, `${doing} run ${runId} of ${run.workflow}`);
+    return run;
+  }
+
+  /**
+   * Asks a run to stop, for a human who may manage it: completed steps are compensated in reverse order on the next
+   * tick.
+   */
+  async cancel(runId: string, by: Human, reason?: string): Promise<WorkflowRun> {
+    await this.managedRun(runId, by, 'cancelling');
+    return this.requestCancel(runId, `human:${by.id}`, reason);
+  }
+
+  /** Cancels a run on behalf of `actor` (a human already checked, or a parent run cancelling its child). */
+  private async requestCancel(runId: string, actor: string, reason?: string): Promise<WorkflowRun> {
     await this.o.db.tx(async (tx) => {
       const run = await tx.get<{ status: string }>(
         `SELECT status FROM workflow_runs WHERE id = ?${this.o.db.forUpdate}`,
@@ -484,20 +518,24 @@ export class WorkflowEngine {
    * Holds a running run: it starts no new step and submits nothing until {@link resume} (steps already waiting keep
    * waiting). 409 when already paused or not running. See {@link RunPauses}.
    */
-  pause(runId: string, actor: string, reason?: string): Promise<WorkflowRun> {
-    return this.pauses.pause(runId, actor, reason);
+  async pause(runId: string, by: Human, reason?: string): Promise<WorkflowRun> {
+    await this.managedRun(runId, by, 'pausing');
+    return this.pauses.pause(runId, `human:${by.id}`, reason);
   }
 
   /** Lets a paused run go on from where it was. 409 when it is not paused or not running. */
-  resume(runId: string, actor: string): Promise<WorkflowRun> {
-    return this.pauses.resume(runId, actor);
+  async resume(runId: string, by: Human): Promise<WorkflowRun> {
+    await this.managedRun(runId, by, 'resuming');
+    return this.pauses.resume(runId, `human:${by.id}`);
   }
 
   /**
    * Starts a `failed` run again from where it failed: failed steps, and steps whose compensation ran, become pending
    * (next attempt, hence new idempotency keys); completed, uncompensated steps are not redone. 409 unless failed.
    */
-  async retry(runId: string, actor: string): Promise<WorkflowRun> {
+  async retry(runId: string, by: Human): Promise<WorkflowRun> {
+    await this.managedRun(runId, by, 'retrying');
+    const actor = `human:${by.id}`;
     const workflow = await this.o.db.tx(async (tx) => {
       const run = await tx.get<{ status: string; workflow: string }>(
         `SELECT status, workflow FROM workflow_runs WHERE id = ?${this.o.db.forUpdate}`,
@@ -535,10 +573,17 @@ export class WorkflowEngine {
 
   /**
    * Sends a signal to a running run (a `wait` step with `event: <name>` takes it, even one that starts waiting
-   * later). Stored at once; the node holding the run records it in the history on its next advance.
+   * later), from a human who may manage it. Stored at once; the node holding the run records it in the history on
+   * its next advance.
    */
-  signal(p: { runId: string; name: string; data?: unknown; sentBy: string }): Promise<RunSignal> {
-    return this.signals.send({ runId: p.runId, name: p.name, data: p.data ?? null, sentBy: p.sentBy });
+  async signal(p: { runId: string; name: string; data?: unknown; by: Human }): Promise<RunSignal> {
+    await this.managedRun(p.runId, p.by, 'signalling');
+    return this.signals.send({
+      runId: p.runId,
+      name: p.name,
+      data: p.data ?? null,
+      sentBy: `human:${p.by.id}`,
+    });
   }
 
   /**
@@ -631,6 +676,7 @@ export class WorkflowEngine {
     output?: unknown;
     comment?: string;
   }): Promise<WorkflowRunDetail> {
+    await this.managedRun(p.runId, p.human, 'resolving an unknown outcome of');
     const committed = await this.o.db.tx(async (tx) => {
       const run = await tx.get<{ workflow: string }>(
         `SELECT workflow FROM workflow_runs WHERE id = ?${this.o.db.forUpdate}`,

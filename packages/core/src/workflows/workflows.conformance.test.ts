@@ -20,6 +20,7 @@ import type { Human } from '../identity/humans.js';
 import { EnvSecretStore } from '../secrets/index.js';
 import { loadWorkflowFile, parseWorkflow } from './definition.js';
 import type { Store } from '../store/open-store.js';
+import { ADA } from '../../../../test/helpers/people.js';
 
 const doc = (total: number, extra: Record<string, unknown> = {}) => ({
   invoiceId: 'inv-1',
@@ -57,7 +58,7 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
   });
 
   it('posts a small invoice without approval and completes', async () => {
-    const run = await engine.workflows.start('invoice-approval', doc(250), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc(250), ADA);
     await engine.workflows.drain();
     const done = await engine.workflows.get(run.id);
     expect(done.status).toBe('completed');
@@ -79,7 +80,7 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
   });
 
   it('waits for a finance approval on a large invoice, then posts it', async () => {
-    const run = await engine.workflows.start('invoice-approval', doc(5000), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc(5000), ADA);
     await engine.workflows.drain();
     let view = await engine.workflows.get(run.id);
     expect(view.status).toBe('running');
@@ -107,7 +108,7 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
   });
 
   it('fails the run on a denied approval without posting anything', async () => {
-    const run = await engine.workflows.start('invoice-approval', doc(5000), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc(5000), ADA);
     await engine.workflows.drain();
     await engine.workflows.decide({
       runId: run.id,
@@ -124,7 +125,7 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
 
   it('voids the posted invoice exactly once when a later step fails after its retries', async () => {
     erp.state.failNotify = true;
-    const run = await engine.workflows.start('invoice-approval', doc(250), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc(250), ADA);
     await engine.workflows.drain();
     expect((await engine.workflows.get(run.id)).steps.notify?.status).toBe('pending'); // retry scheduled
     await sleep(1100);
@@ -149,11 +150,7 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
   });
 
   it('reruns the extraction with the critic’s critique until it is accepted', async () => {
-    const run = await engine.workflows.start(
-      'invoice-approval',
-      doc(250, { currency: undefined }),
-      'human:ada',
-    );
+    const run = await engine.workflows.start('invoice-approval', doc(250, { currency: undefined }), ADA);
     await engine.workflows.drain();
     const view = await engine.workflows.get(run.id);
     expect(view.status).toBe('completed');
@@ -164,11 +161,7 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
   });
 
   it('fails after the critic rejects more than maxRounds times', async () => {
-    const run = await engine.workflows.start(
-      'invoice-approval',
-      doc(250, { vendor: undefined }),
-      'human:ada',
-    );
+    const run = await engine.workflows.start('invoice-approval', doc(250, { vendor: undefined }), ADA);
     await engine.workflows.drain();
     const view = await engine.workflows.get(run.id);
     expect(view.status).toBe('failed');
@@ -178,9 +171,9 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
   });
 
   it('cancels a run waiting for approval', async () => {
-    const run = await engine.workflows.start('invoice-approval', doc(5000), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc(5000), ADA);
     await engine.workflows.drain();
-    await engine.workflows.cancel(run.id, 'human:ada', 'duplicate invoice');
+    await engine.workflows.cancel(run.id, ADA, 'duplicate invoice');
     await engine.workflows.drain();
     expect((await engine.workflows.get(run.id)).status).toBe('cancelled');
     expect(erp.calls('POST /invoices/:id/post')).toBe(0);
@@ -198,7 +191,7 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
     );
     await engine.close();
     engine = await invoicesEngine(t.store, { ...invoicesConfig(erp.url), policies: dir });
-    const run = await engine.workflows.start('invoice-approval', doc(250), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc(250), ADA);
     await engine.workflows.drain();
     const waiting = await engine.workflows.get(run.id);
     expect(waiting.steps.post?.status).toBe('waiting');
@@ -206,7 +199,7 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
     const [pending] = await engine.approvals.list({ status: 'pending' });
     expect(pending?.actionId).toBe(actionId);
 
-    await engine.workflows.cancel(run.id, 'human:ada', 'duplicate invoice');
+    await engine.workflows.cancel(run.id, ADA, 'duplicate invoice');
     await engine.workflows.drain();
     expect((await engine.workflows.get(run.id)).status).toBe('cancelled');
     expect((await engine.approvals.require(pending?.id as string)).status).toBe('denied');
@@ -235,8 +228,8 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
       workflows: [parseWorkflow({ ...def, budget: { calls: 1 } })],
     });
     await engine.start({ background: false });
-    const first = await engine.workflows.start('invoice-approval', doc(250), 'human:ada');
-    const second = await engine.workflows.start('invoice-approval', doc(300), 'human:ada');
+    const first = await engine.workflows.start('invoice-approval', doc(250), ADA);
+    const second = await engine.workflows.start('invoice-approval', doc(300), ADA);
     await engine.workflows.drain();
     for (const id of [first.id, second.id]) {
       const run = await engine.workflows.get(id);
@@ -253,7 +246,7 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
 
   it('refuses input that fails the workflow input schema, naming the field', async () => {
     await expect(
-      engine.workflows.start('invoice-approval', { invoiceId: 'bad id!', document: {} }, 'human:ada'),
+      engine.workflows.start('invoice-approval', { invoiceId: 'bad id!', document: {} }, ADA),
     ).rejects.toThrow(/^input\.invoiceId: must match pattern/);
     expect(await engine.workflows.list()).toEqual([]);
   });
@@ -267,7 +260,7 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
       },
     });
     await engine.close();
-    const run = await first.workflows.start('invoice-approval', doc(250), 'human:ada');
+    const run = await first.workflows.start('invoice-approval', doc(250), ADA);
     await first.workflows.tick();
     expect(erp.calls('POST /invoices/:id/post')).toBe(1);
     const stuck = await first.workflows.get(run.id);
@@ -290,7 +283,7 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
   });
 
   it('resumes a run stopped between ticks on a new engine', async () => {
-    const run = await engine.workflows.start('invoice-approval', doc(5000), 'human:ada');
+    const run = await engine.workflows.start('invoice-approval', doc(5000), ADA);
     await engine.workflows.drain();
     await engine.close();
     extra.store = await t.reopen();
@@ -318,7 +311,7 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
         invoiceId: `inv-${i}`,
         document: { number: `inv-${i}`, vendor: 'acme', total: 100 + i, currency: 'EUR' },
       };
-      ids.push((await engine.workflows.start('invoice-approval', input, 'human:ada')).id);
+      ids.push((await engine.workflows.start('invoice-approval', input, ADA)).id);
     }
     for (let round = 0; round < 20; round++) {
       await Promise.all([engine.workflows.tick(), extra.engine.workflows.tick()]);

@@ -13,6 +13,7 @@ import {
 } from '../../../../test/helpers/worker-invoices.js';
 import { buildServer } from '../server.js';
 import type { AosServer } from '../server.js';
+import { ADA } from '../../../../test/helpers/people.js';
 
 const doc = (id: string, total: number) => ({
   invoiceId: id,
@@ -59,7 +60,7 @@ describe.each(backends)('MCP task tools on $name', (backend) => {
   });
 
   it('lets an agent take, hand off and complete the extract step over MCP; the run posts once', async () => {
-    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), 'human:ada');
+    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), ADA);
     await engine.workflows.drain();
     const [clerk, checker] = [await connect('clerk-1'), await connect('checker-1')];
     expect(taskOf(await call(checker, 'aos_next_task', {}))).toBeNull();
@@ -92,14 +93,14 @@ describe.each(backends)('MCP task tools on $name', (backend) => {
   it('answers a waiting aos_next_task with a task that appears while it waits', async () => {
     const clerk = await connect('clerk-1');
     const waiting = call(clerk, 'aos_next_task', { waitSec: 20 });
-    const run = await engine.workflows.start('invoice-worker', doc('inv-2', 250), 'human:ada');
+    const run = await engine.workflows.start('invoice-worker', doc('inv-2', 250), ADA);
     await engine.workflows.drain();
     const task = taskOf(await waiting);
     expect(task).toMatchObject({ status: 'claimed', runId: run.id, stepId: 'extract' });
   });
 
   it('delegates over MCP and holds the parent until the child is done; fails with escalation to a human', async () => {
-    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), 'human:ada');
+    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), ADA);
     await engine.workflows.drain();
     const [clerk, checker] = [await connect('clerk-1'), await connect('checker-1')];
     const parent = taskOf(await call(clerk, 'aos_next_task', {}));

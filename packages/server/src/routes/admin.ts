@@ -3,13 +3,17 @@ import { UserError, actorOf } from '@autonomy-os/core';
 import type { AgentStatus, Engine } from '@autonomy-os/core';
 import { principalOf, requireHuman } from '../auth.js';
 
-/** `/v1/agents`, `/v1/killswitch`, `/v1/tools`, `/v1/budgets`: administration. Changes need the admins group. */
+/**
+ * `/v1/agents`, `/v1/killswitch`, `/v1/tools`, `/v1/budgets`: administration. Changes need the configured admins group
+ * (`groups.admins`).
+ */
 export function registerAdminRoutes(
   app: FastifyInstance,
   engine: Engine,
   authenticate: preHandlerAsyncHookHandler,
 ): void {
   const { agents } = engine.store;
+  const { admins, auditors } = engine.config.groups;
 
   app.get('/v1/agents', { preHandler: authenticate }, async (req) => {
     requireHuman(req, undefined, 'listing agents');
@@ -23,7 +27,7 @@ export function registerAdminRoutes(
   });
 
   app.post('/v1/agents', { preHandler: authenticate }, async (req, reply) => {
-    requireHuman(req, ['admins'], 'creating agents');
+    requireHuman(req, [admins], 'creating agents');
     const agent = await agents.create((req.body ?? {}) as never, actorOf(principalOf(req)));
     void reply.code(201);
     return agent;
@@ -45,7 +49,7 @@ export function registerAdminRoutes(
       const id = (req.params as { id: string }).id;
       const agent = await agents.require(id, 'id');
       // The owner may pause their own agent; everything else is for admins.
-      if (!(verb === 'pause' && agent.owner === human.id)) requireHuman(req, ['admins'], `${verb} agents`);
+      if (!(verb === 'pause' && agent.owner === human.id)) requireHuman(req, [admins], `${verb} agents`);
       const reason = ((req.body ?? {}) as { reason?: unknown }).reason;
       const changed = await agents.setStatus(
         id,
@@ -69,7 +73,7 @@ export function registerAdminRoutes(
   });
 
   app.post('/v1/killswitch', { preHandler: authenticate }, async (req) => {
-    requireHuman(req, ['admins'], 'kill switches');
+    requireHuman(req, [admins], 'kill switches');
     const b = (req.body ?? {}) as {
       active?: unknown;
       on?: unknown;
@@ -115,7 +119,7 @@ export function registerAdminRoutes(
   }));
 
   app.post('/v1/tools/:name/approve', { preHandler: authenticate }, async (req) => {
-    requireHuman(req, ['admins'], 'approving tool definitions');
+    requireHuman(req, [admins], 'approving tool definitions');
     const t = await engine.tools.approveDefinition(
       (req.params as { name: string }).name,
       actorOf(principalOf(req)),
@@ -129,7 +133,7 @@ export function registerAdminRoutes(
   });
 
   app.get('/v1/audit/verify', { preHandler: authenticate }, async (req) => {
-    requireHuman(req, ['auditors', 'admins'], 'verifying the audit log');
+    requireHuman(req, [auditors, admins], 'verifying the audit log');
     return engine.store.audit.verify();
   });
 }

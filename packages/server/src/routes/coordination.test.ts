@@ -15,6 +15,7 @@ import type { WorkUpstream } from '../../../../test/helpers/coordination.js';
 import { connectClient } from '../../../../test/helpers/mcp-gateway.js';
 import { buildServer } from '../server.js';
 import type { AosServer } from '../server.js';
+import { ADA } from '../../../../test/helpers/people.js';
 
 const team = defineWorkflow({
   name: 'team',
@@ -75,7 +76,7 @@ describe.each(backends)('coordination REST and MCP fronts on $name', (backend) =
     ).token;
     for (const a of ['worker', 'helper', 'outsider'])
       tokens[a] = (await t.store.tokens.issue({ subjectType: 'agent', subjectId: a }, 'operator:test')).token;
-    runId = (await engine.workflows.start('team', { id: 'a' }, 'human:ada')).id;
+    runId = (await engine.workflows.start('team', { id: 'a' }, ADA)).id;
   });
   afterEach(async () => {
     for (const c of clients.splice(0)) await c.close();

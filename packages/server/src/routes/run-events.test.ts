@@ -6,6 +6,7 @@ import { invoicesConfig, invoicesEngine, seedInvoices, startErp } from '../../..
 import type { Erp } from '../../../../test/helpers/invoices.js';
 import { buildServer } from '../server.js';
 import type { AosServer } from '../server.js';
+import { ADA } from '../../../../test/helpers/people.js';
 
 /**
  * Reads an SSE stream until run `runId`'s `until` event has been seen (bounded), answering that run's events in
@@ -118,7 +119,7 @@ describe.each(backends)('run events on the live stream on $name', (backend) => {
     const res = await subscribe();
     const id = await start(5000);
     await engine.workflows.drain();
-    await engine.workflows.cancel(id, 'human:ada', 'duplicate');
+    await engine.workflows.cancel(id, ADA, 'duplicate');
     await engine.workflows.drain();
     const events = await readEvents(res, id, 'run.cancelled');
     const types = events.map((e) => e.type);

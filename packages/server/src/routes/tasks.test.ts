@@ -13,6 +13,7 @@ import {
 } from '../../../../test/helpers/worker-invoices.js';
 import { buildServer } from '../server.js';
 import type { AosServer } from '../server.js';
+import { ADA } from '../../../../test/helpers/people.js';
 
 const doc = (id: string, total: number) => ({
   invoiceId: id,
@@ -85,7 +86,7 @@ describe.each(backends)('task REST routes and the SDK worker on $name', (backend
       seen.push(task.id);
       return extractInvoice(task.input);
     }).start();
-    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), 'human:ada');
+    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), ADA);
     await until(async () => (await status(run.id)) === 'completed');
     expect(seen).toHaveLength(1);
     const task = await call('GET', `/v1/tasks/${seen[0]}`, 'ada');
@@ -98,7 +99,7 @@ describe.each(backends)('task REST routes and the SDK worker on $name', (backend
   });
 
   it('gives the task of a worker that stopped heartbeating to another worker, and completes the step once', async () => {
-    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), 'human:ada');
+    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), ADA);
     await engine.workflows.drain();
     // clerk-1 takes the task over plain REST and then goes silent.
     const taken = await call('POST', '/v1/tasks/next', 'clerk-1', { waitSec: 0 });
@@ -138,7 +139,7 @@ describe.each(backends)('task REST routes and the SDK worker on $name', (backend
         return { stale: task.id };
       },
     ).start();
-    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), 'human:ada');
+    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), ADA);
     await engine.workflows.drain();
     await until(async () => (await engine.workflows.tasks.list({ status: 'claimed' })).length === 1);
     await engine.workflows.tasks.expireLeases(Date.now() + engine.workflows.tasks.leaseMs + 1000);
@@ -172,7 +173,7 @@ describe.each(backends)('task REST routes and the SDK worker on $name', (backend
         return { ...out, vendor: checked.checked };
       },
     ).start();
-    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), 'human:ada');
+    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), ADA);
     await until(async () => (await status(run.id)) === 'completed');
     expect(refused).toEqual([expect.stringMatching(/limit is 1/)]);
     const list = await call('GET', `/v1/tasks?run=${run.id}`, 'ada');
@@ -194,7 +195,7 @@ describe.each(backends)('task REST routes and the SDK worker on $name', (backend
   });
 
   it('escalates a task to a human who resolves it over REST; others may not', async () => {
-    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), 'human:ada');
+    const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), ADA);
     await engine.workflows.drain();
     const taken = await call('POST', '/v1/tasks/next', 'clerk-1', { waitSec: 0 });
     const id = taken.body.id as string;

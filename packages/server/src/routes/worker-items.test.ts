@@ -10,6 +10,7 @@ import type { Erp } from '../../../../test/helpers/invoices.js';
 import { seedWorkers, workerInvoicesEngine } from '../../../../test/helpers/worker-invoices.js';
 import { buildServer } from '../server.js';
 import type { AosServer } from '../server.js';
+import { ADA } from '../../../../test/helpers/people.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -98,7 +99,7 @@ describe.each(backends)('worker task items over REST and the SDK worker on $name
       workers.push(w);
       await w.start();
     }
-    const run = await e.workflows.start('collaborate-workers', { docs: ['a', 'b', 'c'] }, 'human:ada');
+    const run = await e.workflows.start('collaborate-workers', { docs: ['a', 'b', 'c'] }, ADA);
     for (let i = 0; i < 200 && (await e.workflows.get(run.id)).status === 'running'; i++) {
       await e.workflows.drain();
       await sleep(50);
@@ -115,7 +116,7 @@ describe.each(backends)('worker task items over REST and the SDK worker on $name
 
   it('hands consensus items over REST to different agents only', async () => {
     const e = await serve(vote);
-    const run = await e.workflows.start('vote-workers', {}, 'human:ada');
+    const run = await e.workflows.start('vote-workers', {}, ADA);
     await e.workflows.drain();
     const first = await next('voter-1');
     expect(first.status).toBe(200);

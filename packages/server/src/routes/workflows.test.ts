@@ -1,8 +1,16 @@
+import path from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Engine } from '@autonomy-os/core';
+import { loadWorkflows, parseConfig } from '@autonomy-os/core';
+import type { AosConfig, Engine, WorkflowDefinition } from '@autonomy-os/core';
 import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
-import { invoicesConfig, invoicesEngine, seedInvoices, startErp } from '../../../../test/helpers/invoices.js';
+import {
+  INVOICES,
+  invoicesConfig,
+  invoicesEngine,
+  seedInvoices,
+  startErp,
+} from '../../../../test/helpers/invoices.js';
 import type { Erp } from '../../../../test/helpers/invoices.js';
 import { buildServer } from '../server.js';
 import type { AosServer } from '../server.js';
@@ -13,7 +21,22 @@ describe.each(backends)('workflow REST routes on $name', (backend) => {
   let engine: Engine;
   let server: AosServer;
   let base: string;
+  let config: AosConfig;
   const tokens: Record<string, string> = {};
+
+  /** Serves the same store with another engine: other workflow definitions, or another config. */
+  const restart = async (p: { workflows?: WorkflowDefinition[]; config?: AosConfig }) => {
+    await server.close();
+    await engine.close();
+    engine = await invoicesEngine(
+      t.store,
+      p.config ?? config,
+      {},
+      p.workflows ? { workflows: p.workflows } : {},
+    );
+    server = buildServer({ engine, version: 'test' });
+    base = await server.listen();
+  };
 
   const call = async (method: string, path: string, who: string, body?: unknown) => {
     const res = await fetch(`${base}${path}`, {
@@ -32,12 +55,13 @@ describe.each(backends)('workflow REST routes on $name', (backend) => {
     t = await backend.create();
     erp = await startErp();
     await seedInvoices(t);
-    const config = invoicesConfig(erp.url);
+    config = invoicesConfig(erp.url);
     config.server.port = 0;
     engine = await invoicesEngine(t.store, config);
     server = buildServer({ engine, version: 'test' });
     base = await server.listen();
-    for (const h of ['ada', 'frank']) {
+    await t.store.humans.add({ id: 'pat', groups: ['platform'] }, 'operator:test');
+    for (const h of ['ada', 'frank', 'fiona', 'pat']) {
       tokens[h] = (await t.store.tokens.issue({ subjectType: 'human', subjectId: h }, 'operator:test')).token;
     }
     tokens.poster = (
@@ -93,5 +117,31 @@ describe.each(backends)('workflow REST routes on $name', (backend) => {
     expect((await call('POST', `/v1/runs/${id}/cancel`, 'ada', { reason: 'duplicate' })).status).toBe(200);
     await engine.workflows.drain();
     expect((await call('GET', `/v1/runs/${id}`, 'ada')).body.status).toBe('cancelled');
+  });
+
+  it('lets the owner pinned on the run manage it, not the owner of the definition loaded now', async () => {
+    const id = (await call('POST', '/v1/workflows/invoice-approval/runs', 'ada', { input })).body
+      .id as string;
+    await engine.workflows.drain();
+    // The workflow is reloaded with frank as its owner: new runs are his, this one (pinned: fiona) is not.
+    const defs = loadWorkflows(path.join(INVOICES, 'workflows')).map((d) =>
+      d.name === 'invoice-approval' ? { ...d, owner: 'frank' } : d,
+    );
+    await restart({ workflows: defs });
+    for (const verb of ['pause', 'cancel'])
+      expect((await call('POST', `/v1/runs/${id}/${verb}`, 'frank', {})).status).toBe(403);
+    expect((await call('POST', `/v1/runs/${id}/pause`, 'fiona', {})).status).toBe(200);
+    expect((await call('POST', `/v1/runs/${id}/cancel`, 'fiona', {})).status).toBe(200);
+  });
+
+  it('takes the admins group from config: its members manage any run, members of a group named admins do not', async () => {
+    const id = (await call('POST', '/v1/workflows/invoice-approval/runs', 'ada', { input })).body
+      .id as string;
+    await engine.workflows.drain();
+    await restart({ config: parseConfig({ ...config, groups: { admins: 'platform' } }) });
+    expect((await call('POST', `/v1/runs/${id}/pause`, 'ada', {})).status).toBe(403);
+    expect((await call('POST', '/v1/workflows/invoice-approval/runs', 'ada', { input })).status).toBe(403);
+    expect((await call('POST', `/v1/runs/${id}/pause`, 'pat', {})).status).toBe(200);
+    expect((await call('POST', `/v1/runs/${id}/cancel`, 'pat', {})).status).toBe(200);
   });
 });

@@ -1,9 +1,7 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
-import { ForbiddenError, NotFoundError, UserError } from '@autonomy-os/core';
-import type { Engine, Human, RunStatus } from '@autonomy-os/core';
+import { UserError } from '@autonomy-os/core';
+import type { Engine, RunStatus } from '@autonomy-os/core';
 import { requireHuman } from '../auth.js';
-
-const ADMINS = ['admins'];
 
 function objectBody(raw: unknown, allowed: readonly string[]): Record<string, unknown> {
   const b = (raw ?? {}) as Record<string, unknown>;
@@ -14,14 +12,9 @@ function objectBody(raw: unknown, allowed: readonly string[]): Record<string, un
   return b;
 }
 
-/** Admins may start and cancel any workflow's runs; a workflow's owner (its DRI) may too. */
-function mayManage(human: Human, owner: string): boolean {
-  return human.id === owner || ADMINS.some((g) => human.groups.includes(g));
-}
-
 /**
  * `/v1/workflows` and `/v1/runs`: start, read, cancel, signal, retry, pause and resume runs, and decide approval steps.
- * Humans only.
+ * Humans only. Who may manage a run is the engine's rule ({@link mayManageRun}); routes do not check it themselves.
  */
 export function registerWorkflowRoutes(
   app: FastifyInstance,
@@ -36,12 +29,8 @@ export function registerWorkflowRoutes(
   app.post('/v1/workflows/:name/runs', { preHandler: authenticate }, async (req, reply) => {
     const human = requireHuman(req, undefined, 'starting runs');
     const name = (req.params as { name: string }).name;
-    const def = engine.workflows.definitions().find((d) => d.name === name);
-    if (!def) throw new NotFoundError('workflow', name, 'workflow');
-    if (!mayManage(human, def.owner))
-      throw new ForbiddenError(`starting ${name} needs membership of admins or being its owner ${def.owner}`);
     const body = objectBody(req.body, ['input']);
-    const run = await engine.workflows.start(name, body.input ?? {}, `human:${human.id}`);
+    const run = await engine.workflows.start(name, body.input ?? {}, human);
     return reply.code(201).send(run);
   });
 
@@ -64,40 +53,22 @@ export function registerWorkflowRoutes(
   app.post('/v1/runs/:id/cancel', { preHandler: authenticate }, async (req) => {
     const human = requireHuman(req, undefined, 'cancelling runs');
     const id = (req.params as { id: string }).id;
-    const run = await engine.workflows.get(id);
-    const owner = engine.workflows.definitions().find((d) => d.name === run.workflow)?.owner ?? run.owner;
-    if (!mayManage(human, owner) && human.id !== run.owner)
-      throw new ForbiddenError(
-        `cancelling runs of ${run.workflow} needs membership of admins or being its owner`,
-      );
     const body = objectBody(req.body, ['reason']);
     if (body.reason !== undefined && typeof body.reason !== 'string')
       throw new UserError('must be a string', { field: 'reason' });
-    return engine.workflows.cancel(id, `human:${human.id}`, body.reason as string | undefined);
+    return engine.workflows.cancel(id, human, body.reason as string | undefined);
   });
-
-  /** Admins or the owner of the run's workflow (as pinned on the run, or as loaded now). */
-  const requireManager = async (human: Human, id: string, doing: string) => {
-    const run = await engine.workflows.get(id);
-    const owner = engine.workflows.definitions().find((d) => d.name === run.workflow)?.owner ?? run.owner;
-    if (!mayManage(human, owner) && human.id !== run.owner)
-      throw new ForbiddenError(
-        `${doing} runs of ${run.workflow} needs membership of admins or being its owner`,
-      );
-    return run;
-  };
 
   app.post('/v1/runs/:id/signals', { preHandler: authenticate }, async (req, reply) => {
     const human = requireHuman(req, undefined, 'signalling runs');
     const id = (req.params as { id: string }).id;
-    await requireManager(human, id, 'signalling');
     const body = objectBody(req.body, ['name', 'data']);
     if (typeof body.name !== 'string') throw new UserError('is required (a signal name)', { field: 'name' });
     const signal = await engine.workflows.signal({
       runId: id,
       name: body.name,
       data: body.data ?? null,
-      sentBy: `human:${human.id}`,
+      by: human,
     });
     return reply.code(201).send(signal);
   });
@@ -105,28 +76,25 @@ export function registerWorkflowRoutes(
   app.post('/v1/runs/:id/retry', { preHandler: authenticate }, async (req) => {
     const human = requireHuman(req, undefined, 'retrying runs');
     const id = (req.params as { id: string }).id;
-    await requireManager(human, id, 'retrying');
     objectBody(req.body, []);
-    return engine.workflows.retry(id, `human:${human.id}`);
+    return engine.workflows.retry(id, human);
   });
 
   // Run-level intervention: hold a running run (no new step, nothing submitted) and let it go on.
   app.post('/v1/runs/:id/pause', { preHandler: authenticate }, async (req) => {
     const human = requireHuman(req, undefined, 'pausing runs');
     const id = (req.params as { id: string }).id;
-    await requireManager(human, id, 'pausing');
     const body = objectBody(req.body, ['reason']);
     if (body.reason !== undefined && typeof body.reason !== 'string')
       throw new UserError('must be a string', { field: 'reason' });
-    return engine.workflows.pause(id, `human:${human.id}`, body.reason as string | undefined);
+    return engine.workflows.pause(id, human, body.reason as string | undefined);
   });
 
   app.post('/v1/runs/:id/resume', { preHandler: authenticate }, async (req) => {
     const human = requireHuman(req, undefined, 'resuming runs');
     const id = (req.params as { id: string }).id;
-    await requireManager(human, id, 'resuming');
     objectBody(req.body, []);
-    return engine.workflows.resume(id, `human:${human.id}`);
+    return engine.workflows.resume(id, human);
   });
 
   for (const vote of ['approve', 'deny'] as const) {

@@ -15,6 +15,7 @@ import type { Store } from '../../store/open-store.js';
 import { defineWorkflow } from '../definition.js';
 import type { WorkflowInput } from '../definition.js';
 import type { RuleHandler, WorkflowCrashPoint } from '../step-runner.js';
+import { ADA } from '../../../../../test/helpers/people.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -98,7 +99,7 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
   const open = (store: Store, opts: { leaseMs?: number; crash?: (p: WorkflowCrashPoint) => void } = {}) =>
     invoicesEngine(store, invoicesConfig(erp.url), opts, { workflows: definitions, rules });
   const run = async (name: string, input: unknown = {}) => {
-    const r = await engine.workflows.start(name, input, 'human:ada');
+    const r = await engine.workflows.start(name, input, ADA);
     await engine.workflows.drain();
     return engine.workflows.get(r.id);
   };
@@ -223,7 +224,7 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
         },
       });
       await engine.close();
-      const r = await first.workflows.start('fan-post', invoices(3), 'human:ada');
+      const r = await first.workflows.start('fan-post', invoices(3), ADA);
       await first.workflows.tick();
       expect(erp.calls('POST /invoices/:id/post')).toBe(2);
       expect((await first.workflows.get(r.id)).steps.fan?.items?.[1]?.status).toBe('running');
@@ -273,8 +274,8 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
     it('completes with the data of a signal sent while it waits', async () => {
       let view = await run('await-signal');
       expect(view.steps.go).toMatchObject({ status: 'waiting', event: 'go' });
-      await engine.workflows.signal({ runId: view.id, name: 'other', data: 1, sentBy: 'human:ada' });
-      await engine.workflows.signal({ runId: view.id, name: 'go', data: { ok: true }, sentBy: 'human:ada' });
+      await engine.workflows.signal({ runId: view.id, name: 'other', data: 1, by: ADA });
+      await engine.workflows.signal({ runId: view.id, name: 'go', data: { ok: true }, by: ADA });
       await engine.workflows.drain();
       view = await engine.workflows.get(view.id);
       expect(view.status).toBe('completed');
@@ -285,7 +286,7 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
     it('delivers a signal sent before the step started waiting', async () => {
       let view = await run('await-go');
       expect(view.steps.hold?.status).toBe('waiting');
-      await engine.workflows.signal({ runId: view.id, name: 'go', data: 'early', sentBy: 'human:ada' });
+      await engine.workflows.signal({ runId: view.id, name: 'go', data: 'early', by: ADA });
       await engine.workflows.drain();
       expect((await engine.workflows.get(view.id)).steps.go?.status).toBe('pending');
       const frank = (await t.store.humans.require('frank')) as Human;
@@ -299,9 +300,9 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
     it('refuses a signal to a finished run', async () => {
       const view = await run('await-until', { at: '2000-01-01T00:00:00Z' });
       expect(view.status).toBe('completed');
-      await expect(
-        engine.workflows.signal({ runId: view.id, name: 'go', sentBy: 'human:ada' }),
-      ).rejects.toBeInstanceOf(ConflictError);
+      await expect(engine.workflows.signal({ runId: view.id, name: 'go', by: ADA })).rejects.toBeInstanceOf(
+        ConflictError,
+      );
     });
 
     it('wakes a timed wait at the wake time recorded when it started', async () => {
@@ -359,7 +360,7 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
         },
       });
       await engine.close();
-      const r = await first.workflows.start('parent', invoices(1), 'human:ada');
+      const r = await first.workflows.start('parent', invoices(1), ADA);
       await first.workflows.tick();
       expect((await first.workflows.get(r.id)).steps.child?.status).toBe('running');
       expect(await child(r.id)).toHaveLength(1);
@@ -382,12 +383,12 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
       const first = view.steps.child?.childRunId as string;
       expect((await engine.workflows.get(first)).status).toBe('cancelled');
       erp.state.failNotify = false;
-      await engine.workflows.retry(view.id, 'human:ada');
+      await engine.workflows.retry(view.id, ADA);
       await engine.workflows.drain();
       view = await engine.workflows.get(view.id);
       const second = view.steps.child?.childRunId as string;
       expect(second).not.toBe(first);
-      await engine.workflows.signal({ runId: second, name: 'go', data: 'now', sentBy: 'human:ada' });
+      await engine.workflows.signal({ runId: second, name: 'go', data: 'now', by: ADA });
       await engine.workflows.drain();
       view = await engine.workflows.get(view.id);
       expect(view.status).toBe('completed');
@@ -399,7 +400,7 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
       const view = await run('parent-waits');
       const kid = view.steps.child?.childRunId as string;
       expect((await engine.workflows.get(kid)).steps.go?.status).toBe('waiting');
-      await engine.workflows.cancel(view.id, 'human:ada', 'no longer needed');
+      await engine.workflows.cancel(view.id, ADA, 'no longer needed');
       await engine.workflows.drain();
       expect((await engine.workflows.get(view.id)).status).toBe('cancelled');
       expect((await engine.workflows.get(kid)).status).toBe('cancelled');
@@ -415,7 +416,7 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
       expect(erp.calls('POST /invoices/:id/post')).toBe(1);
       expect(erp.calls('POST /notifications')).toBe(1);
       erp.state.failNotify = false;
-      await engine.workflows.retry(view.id, 'human:ada');
+      await engine.workflows.retry(view.id, ADA);
       await engine.workflows.drain();
       view = await engine.workflows.get(view.id);
       expect(view.status).toBe('completed');
@@ -442,7 +443,7 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
       let view = await run('fan-then-notify', invoices(2));
       expect(view.status).toBe('failed');
       erp.state.failNotify = false;
-      await engine.workflows.retry(view.id, 'human:ada');
+      await engine.workflows.retry(view.id, ADA);
       await engine.workflows.drain();
       view = await engine.workflows.get(view.id);
       expect(view.status).toBe('completed');
@@ -460,7 +461,7 @@ describe.each(backends)('workflow step kinds on $name', (backend) => {
 
     it('refuses to retry a run that is not failed', async () => {
       const view = await run('await-signal');
-      await expect(engine.workflows.retry(view.id, 'human:ada')).rejects.toThrow(/only a failed run/);
+      await expect(engine.workflows.retry(view.id, ADA)).rejects.toThrow(/only a failed run/);
     });
   });
 });

@@ -14,6 +14,7 @@ import type { WorkflowInput } from '../definition.js';
 import type { WorkflowCrashPoint } from '../step-runner.js';
 import type { WorkflowTask } from '../workflow-task.js';
 import { taskIdFor } from '../workflow-task.js';
+import { ADA } from '../../../../../test/helpers/people.js';
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -66,7 +67,7 @@ describe.each(backends)('worker task items on $name', (backend) => {
   };
   const agent = (id: string) => t.store.agents.require(id) as Promise<Agent>;
   const start = async (e: Engine, name: string, input: unknown) => {
-    const r = await e.workflows.start(name, input, 'human:ada');
+    const r = await e.workflows.start(name, input, ADA);
     await e.workflows.drain();
     return r.id;
   };
@@ -226,7 +227,7 @@ describe.each(backends)('worker task items on $name', (backend) => {
       if (e.type === 'task.created') created++;
     });
     await engine.close();
-    const r = await first.workflows.start('fan-tasks', { docs: ['a', 'b', 'c'] }, 'human:ada');
+    const r = await first.workflows.start('fan-tasks', { docs: ['a', 'b', 'c'] }, ADA);
     await first.workflows.tick();
     expect(crashed).toBe(true);
     expect((await first.workflows.get(r.id)).steps.drafts?.items?.[0]?.status).toBe('running');
@@ -276,7 +277,7 @@ describe.each(backends)('worker task items on $name', (backend) => {
   it('cancels the open item tasks when the run is cancelled; the agent holding one can no longer answer', async () => {
     const runId = await start(engine, 'vote-workers', {});
     const held = await claim('voter-1');
-    await engine.workflows.cancel(runId, 'human:ada', 'not needed');
+    await engine.workflows.cancel(runId, ADA, 'not needed');
     await engine.workflows.drain();
     expect((await engine.workflows.get(runId)).status).toBe('cancelled');
     expect((await tasksOf(runId, 'decide')).map((x) => x.status)).toEqual([
