@@ -59,6 +59,25 @@ export class SecretRedactor {
     return out + text.slice(at);
   }
 
+  /**
+   * `value` (parsed JSON, such as a tool result) with every string in it redacted; the value itself when nothing is
+   * tracked or nothing leaks.
+   */
+  redactJson<T>(value: T): T {
+    if (!this.#values.size) return value;
+    const text = JSON.stringify(value);
+    if (text === undefined) return value;
+    // Reviving each string (not the serialized text) keeps escapes intact whatever the secret holds.
+    let changed = false;
+    const out = JSON.parse(text, (_key, v: unknown) => {
+      if (typeof v !== 'string') return v;
+      const r = this.redact(v);
+      if (r !== v) changed = true;
+      return r;
+    }) as T;
+    return changed ? out : value;
+  }
+
   /** The spans of `text` to scrub, sorted and merged. */
   #ranges(text: string): [number, number][] {
     if (!this.#values.size) return [];
