@@ -3,6 +3,7 @@ import { announceApprovals } from './approvals/webhook.js';
 import { BudgetService } from './budgets/budgets.js';
 import type { AosConfig, ConnectorConfig } from './config/config.js';
 import { taskQueueOptions, workflowsDir } from './config/config.js';
+import { FailureTally } from './audit/failure-tally.js';
 import { parseDurationSec } from './config/duration.js';
 import { HttpConnector, McpConnector } from './connectors/index.js';
 import { Coordination } from './coordination/coordination.js';
@@ -57,6 +58,10 @@ export interface Engine {
   workflows: WorkflowEngine;
   /** Shared run context, messages between agents, resource leases. */
   coordination: Coordination;
+  /** Where `${secret:NAME}` references resolve (connector credentials, webhook keys, the metrics token). */
+  secrets: SecretStore;
+  /** Refused unauthenticated requests, audited in aggregate (one record per kind per window). */
+  failures: FailureTally;
   /** The policy bundle in force. */
   policies(): PolicyBundle;
   /** Reloads policies from the configured directory; a bad set is refused and the old one stays. */
@@ -135,6 +140,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   });
   const rules = { ...(config.rules ? await loadRuleModule(config.rules) : {}), ...options.rules };
   const coordination = new Coordination({ db: store.db, audit: store.audit, agents: store.agents, events });
+  const failures = new FailureTally({
+    db: store.db,
+    audit: store.audit,
+    windowMs: parseDurationSec(config.server.authFailures.window, 'config.server.authFailures.window') * 1000,
+  });
   const workflows = new WorkflowEngine({
     db: store.db,
     audit: store.audit,
@@ -151,6 +161,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     events,
     secrets,
     coordination,
+    failures,
     breaker: (tool) => tools.breakerState(tool),
     tasks: taskQueueOptions(config),
     killSwitches,
@@ -173,6 +184,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     nodes,
     workflows,
     coordination,
+    secrets,
+    failures,
     policies: () => bundle,
     reloadPolicies() {
       if (config.policies) bundle = loadPolicyDirectory(config.policies);
@@ -217,7 +230,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       stopFanOut = undefined;
       await stop?.();
       await nodes.deregister().catch(() => undefined);
-      await tools.close();
+      try {
+        await failures.close();
+      } finally {
+        await tools.close();
+      }
     },
   };
   return engine;

@@ -1,7 +1,11 @@
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { Authenticator, OidcVerifier } from '@autonomy-os/core';
+import { AuthenticationError, Authenticator, OidcVerifier, parseDurationSec } from '@autonomy-os/core';
 import type { Engine, Principal } from '@autonomy-os/core';
+import { bearerOf } from './auth.js';
+import { AuthFailureLimiter } from './auth-failures.js';
+import { useJsonBodyParser } from './body-limits.js';
+import type { RequestGuards } from './guards.js';
 import { toHttpError } from './errors.js';
 import { registerMcpRoutes } from './mcp/mcp-routes.js';
 import { openApiDocument } from './openapi.js';
@@ -36,13 +40,6 @@ export interface AosServer {
   /** Starts listening; answers the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
-}
-
-function bearerOf(req: FastifyRequest): string | undefined {
-  const h = req.headers.authorization;
-  if (!h) return undefined;
-  const m = /^Bearer\s+(.+)$/i.exec(h.trim());
-  return m ? (m[1] as string).trim() : h;
 }
 
 /**
@@ -82,11 +79,25 @@ export function buildServer(options: ServerOptions): AosServer {
     void reply.code(404).send({ error: { code: 'not_found', message: `no route ${req.method} ${req.url}` } });
   });
 
+  const guards: RequestGuards = {
+    authFailures: new AuthFailureLimiter({
+      max: config.server.authFailures.max,
+      windowSec: parseDurationSec(config.server.authFailures.window, 'config.server.authFailures.window'),
+    }),
+    body: { bodyLimit: config.server.bodyLimit, maxDepth: config.server.bodyMaxDepth },
+  };
   // JSON only: anything else is 415, not a string body for the engine to puzzle over.
   app.removeContentTypeParser('text/plain');
+  useJsonBodyParser(app, guards.body);
   app.decorateRequest('principal', undefined);
   const authenticate = async (req: FastifyRequest) => {
-    req.principal = await authenticator.authenticate(bearerOf(req));
+    await guards.authFailures.check(req.ip);
+    try {
+      req.principal = await authenticator.authenticate(bearerOf(req));
+    } catch (err) {
+      if (err instanceof AuthenticationError) await guards.authFailures.fail(req.ip);
+      throw err;
+    }
   };
 
   app.get('/healthz', async () => {
@@ -116,10 +127,10 @@ export function buildServer(options: ServerOptions): AosServer {
   registerObservabilityRoutes(app, engine, authenticate);
   registerWorkflowRoutes(app, engine, authenticate);
   registerRunOutcomeRoutes(app, engine, authenticate);
-  registerHookRoutes(app, engine);
+  registerHookRoutes(app, engine, guards);
   registerCoordinationRoutes(app, engine, authenticate);
   registerTaskRoutes(app, engine, authenticate);
-  registerMcpRoutes(app, engine, authenticator, options.version);
+  registerMcpRoutes(app, engine, authenticator, options.version, guards);
 
   return {
     app,

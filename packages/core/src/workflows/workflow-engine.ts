@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { Ajv } from 'ajv';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
+import { FailureTally } from '../audit/failure-tally.js';
 import type { BudgetService } from '../budgets/budgets.js';
 import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
@@ -72,6 +73,8 @@ export interface WorkflowEngineOptions {
   tasks?: TaskQueueOptions;
   /** Kill switches agents taking tasks are checked against. */
   killSwitches?: KillSwitches;
+  /** Where refused webhook deliveries are counted and audited in aggregate; default: a one-minute window on `db`. */
+  failures?: FailureTally;
 }
 
 /** A run with its steps and history, as `aos runs show` prints it. */
@@ -201,9 +204,12 @@ export class WorkflowEngine {
   private readonly leaseMs: number;
   private readonly crash: (point: WorkflowCrashPoint) => void;
   private recorded = 0;
+  /** Refused webhook deliveries, audited in aggregate. */
+  readonly failures: FailureTally;
 
   constructor(private readonly o: WorkflowEngineOptions) {
     this.runs = new RunStore(o.db);
+    this.failures = o.failures ?? new FailureTally({ db: o.db, audit: o.audit, windowMs: 60_000 });
     this.pauses = new RunPauses({
       db: o.db,
       audit: o.audit,
@@ -326,8 +332,7 @@ export class WorkflowEngine {
   /** Starts a run from a signed webhook delivery (`POST /v1/hooks/workflows/:name`); see {@link acceptWebhook}. */
   startFromWebhook(d: WebhookDelivery): Promise<{ run: WorkflowRun; created: boolean }> {
     return acceptWebhook(d, {
-      db: this.o.db,
-      audit: this.o.audit,
+      failures: this.failures,
       secrets: this.o.secrets,
       definition: this.defs.get(d.workflow),
       startOnce: (p) => this.startOnce(d.workflow, p.input, p),
