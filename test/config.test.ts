@@ -21,7 +21,7 @@ describe('aos.yaml', () => {
   });
 
   it.each([
-    ['a misspelt key', 'server:\n  prot: 1\n', /config\.server: Unrecognized key: "prot"/],
+    ['a misspelt key', 'server:\n  prot: 1\n', /config\.server\.prot: is not a known field/],
     [
       'a bad method',
       'connectors:\n  - id: x\n    type: http\n    operations:\n      - { name: a, method: GOT, url: "http://x" }\n',
@@ -43,6 +43,11 @@ describe('aos.yaml', () => {
       'an unknown model provider',
       'llmAgents:\n  - { agent: bot, systemPrompt: hi, model: { provider: gemini, model: m } }\n',
       /config\.llmAgents\.0\.model\.provider/,
+    ],
+    [
+      'a __proto__ key (which a parser would drop silently)',
+      'tools:\n  __proto__:\n    effect: read\n',
+      /config\.tools\.__proto__: is a reserved key/,
     ],
   ])('rejects %s with an error naming the path', (_n, text, message) => {
     const file = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'aos-cfg-')), 'aos.yaml');

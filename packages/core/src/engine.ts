@@ -4,6 +4,7 @@ import { announceApprovals } from './approvals/webhook.js';
 import { BudgetService } from './budgets/budgets.js';
 import type { AosConfig, ConnectorConfig } from './config/config.js';
 import { taskQueueOptions, workflowsDir } from './config/config.js';
+import { FailureTally } from './audit/failure-tally.js';
 import { parseDurationSec } from './config/duration.js';
 import { HttpConnector, McpConnector } from './connectors/index.js';
 import { Coordination } from './coordination/coordination.js';
@@ -70,6 +71,10 @@ export interface Engine {
   llmAgents: AgentRuntime;
   /** Errors the background loops survived, logged and counted by loop (exposed by `/metrics`). */
   backgroundErrors: BackgroundErrors;
+  /** Where `${secret:NAME}` references resolve (connector credentials, webhook keys, the metrics token). */
+  secrets: SecretStore;
+  /** Refused unauthenticated requests, audited in aggregate (one record per kind per window). */
+  failures: FailureTally;
   /** The policy bundle in force. */
   policies(): PolicyBundle;
   /** Reloads policies from the configured directory; a bad set is refused and the old one stays. */
@@ -150,6 +155,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const backgroundErrors = new BackgroundErrors(options.logger);
   const rules = { ...(config.rules ? await loadRuleModule(config.rules) : {}), ...options.rules };
   const coordination = new Coordination({ db: store.db, audit: store.audit, agents: store.agents, events });
+  const failures = new FailureTally({
+    db: store.db,
+    audit: store.audit,
+    windowMs: parseDurationSec(config.server.authFailures.window, 'config.server.authFailures.window') * 1000,
+  });
   const workflows = new WorkflowEngine({
     db: store.db,
     audit: store.audit,
@@ -166,6 +176,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     events,
     secrets,
     coordination,
+    failures,
     breaker: (tool) => tools.breakerState(tool),
     tasks: taskQueueOptions(config),
     killSwitches,
@@ -203,6 +214,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     workflows,
     coordination,
     backgroundErrors,
+    secrets,
+    failures,
     policies: () => bundle,
     reloadPolicies() {
       if (config.policies) bundle = loadPolicyDirectory(config.policies);
@@ -260,7 +273,11 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       stopWakes = undefined;
       await stopW?.();
       await nodes.deregister().catch(() => undefined);
-      await tools.close();
+      try {
+        await failures.close();
+      } finally {
+        await tools.close();
+      }
     },
   };
   return engine;

@@ -43,8 +43,9 @@ export class ConflictError extends UserError {
 
 /** The caller could not be authenticated. Messages never echo the credential. */
 export class AuthenticationError extends AosError {
-  constructor(message: string) {
-    super('unauthenticated', message);
+  /** `field`: the credential that was missing or wrong when it is not a bearer token (`X-Aos-Signature`). */
+  constructor(message: string, options?: { field?: string }) {
+    super('unauthenticated', message, options);
   }
 }
 

@@ -11,7 +11,8 @@ export {
   ForbiddenError,
   SystemError,
 } from './errors.js';
-export { parseInput } from './validation.js';
+export { checkJsonShape, parseInput } from './validation.js';
+export type { JsonShapeOptions } from './validation.js';
 export { canonicalJson, sha256Hex, hashJson } from './crypto/canonical-json.js';
 
 export type { Db, Dialect, Executor, SqlValue } from './store/db.js';
@@ -39,6 +40,8 @@ export { idSchema, groupSchema } from './identity/ids.js';
 
 export { AuditLog, verifyRecords } from './audit/audit-log.js';
 export type { AuditEvent, AuditVerifyReport } from './audit/audit-log.js';
+export { FailureTally } from './audit/failure-tally.js';
+export type { FailureTallyOptions, TalliedFailure } from './audit/failure-tally.js';
 export { ChainVerifier, MerkleAccumulator, recordHash, GENESIS_HASH } from './audit/chain.js';
 export type { AuditRecord, ChainProblem } from './audit/chain.js';
 export {
@@ -259,7 +262,13 @@ export { stepActionKey, compensationKey } from './workflows/step-runner.js';
 export { OUTCOME_DECISIONS } from './workflows/unknown-outcome.js';
 export type { RuleHandler, RuleTask, WorkflowCrashPoint } from './workflows/step-runner.js';
 export { loadRuleModule } from './workflows/rule-module.js';
-export { signWorkflowHook, checkWorkflowHookSignature, triggerSchema } from './workflows/triggers.js';
+export {
+  signWorkflowHook,
+  signedWebhookHeaders,
+  checkWorkflowHookSignature,
+  triggerSchema,
+} from './workflows/triggers.js';
+export type { WebhookSigningInput } from './workflows/triggers.js';
 export type { WorkflowTrigger } from './workflows/triggers.js';
 export type { WebhookDelivery } from './workflows/webhook-trigger.js';
 export { publishRunEvents } from './workflows/run-events.js';

@@ -2,6 +2,16 @@ import type { FastifyRequest } from 'fastify';
 import { ForbiddenError } from '@autonomy-os/core';
 import type { Agent, Human, Principal } from '@autonomy-os/core';
 
+/**
+ * The token of an `Authorization: Bearer <token>` header. Any other scheme, or a bare token without one, is no
+ * credential at all (401), so a client that forgot the scheme learns it at once rather than working by accident.
+ */
+export function bearerOf(req: FastifyRequest): string | undefined {
+  const h = req.headers.authorization;
+  if (!h) return undefined;
+  return /^Bearer[ \t]+(\S+)[ \t]*$/i.exec(h)?.[1];
+}
+
 /** The authenticated principal (the `authenticate` preHandler ran). */
 export function principalOf(req: FastifyRequest): Principal {
   if (!req.principal) throw new ForbiddenError('not authenticated');

@@ -7,6 +7,19 @@ import {
   UserError,
 } from '@autonomy-os/core';
 
+/**
+ * A source address failed authentication too often in the current window: refused (429) before its credentials are
+ * looked at, until the window ends.
+ */
+export class TooManyFailuresError extends AosError {
+  constructor(readonly retryAfterSec: number) {
+    super(
+      'too_many_failures',
+      `too many failed authentications from this address; retry in ${retryAfterSec}s`,
+    );
+  }
+}
+
 /** The JSON body of every error answer. */
 export interface ErrorBody {
   error: { code: string; message: string; field?: string };
@@ -21,6 +34,27 @@ export function toHttpError(err: unknown): {
   body: ErrorBody;
   headers?: Record<string, string>;
 } {
+  if (err instanceof TooManyFailuresError) {
+    return {
+      status: 429,
+      body: { error: { code: err.code, message: err.message } },
+      headers: { 'retry-after': String(err.retryAfterSec) },
+    };
+  }
+  if (err instanceof AuthenticationError && err.field === 'X-Aos-Signature') {
+    // A webhook proves itself with a signature, not a bearer token: say so, and offer no Bearer challenge.
+    return {
+      status: 401,
+      body: {
+        error: {
+          code: err.code,
+          message:
+            'authentication required: a valid X-Aos-Signature over X-Aos-Timestamp, X-Aos-Delivery and the body, within the tolerance',
+          field: 'X-Aos-Signature',
+        },
+      },
+    };
+  }
   if (err instanceof AuthenticationError) {
     return {
       status: 401,

@@ -11,6 +11,10 @@ const errors = {
   '404': { description: 'Unknown resource', ...json(ref('Error')) },
   '409': { description: 'Conflict with current state', ...json(ref('Error')) },
   '413': { description: 'Body too large', ...json(ref('Error')) },
+  '429': {
+    description: 'Too many failed authentications from this address; see Retry-After',
+    ...json(ref('Error')),
+  },
 };
 const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }];
 
@@ -276,12 +280,23 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/hooks/workflows/{name}': {
         post: {
           summary:
-            'Start a run of a workflow with a webhook trigger: no bearer token; X-Aos-Signature (sha256=<hex HMAC-SHA256 of the raw body>) and X-Aos-Delivery (a redelivery answers 200 with the run it started)',
+            'Start a run of a workflow with a webhook trigger: no bearer token; X-Aos-Signature (sha256=<hex HMAC-SHA256 of "<X-Aos-Timestamp>.<X-Aos-Delivery>.<raw body>">), X-Aos-Timestamp (Unix seconds, within the trigger tolerance) and X-Aos-Delivery (a redelivery answers 200 with the run it started)',
           security: [],
           parameters: [
             { name: 'name', in: 'path', required: true, schema: { type: 'string' } },
             { name: 'X-Aos-Signature', in: 'header', required: true, schema: { type: 'string' } },
-            { name: 'X-Aos-Delivery', in: 'header', required: true, schema: { type: 'string' } },
+            {
+              name: 'X-Aos-Delivery',
+              in: 'header',
+              required: true,
+              schema: { type: 'string', pattern: '^[A-Za-z0-9._:-]{1,200}$' },
+            },
+            {
+              name: 'X-Aos-Timestamp',
+              in: 'header',
+              required: true,
+              schema: { type: 'string', pattern: '^\\d{1,12}$' },
+            },
           ],
           requestBody: json({ description: 'the run input' }),
           responses: {

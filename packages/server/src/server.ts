@@ -1,8 +1,12 @@
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { Authenticator, OidcVerifier } from '@autonomy-os/core';
+import { AuthenticationError, Authenticator, OidcVerifier, parseDurationSec } from '@autonomy-os/core';
 import type { Engine, Principal } from '@autonomy-os/core';
 import { defaultConsoleDir, registerConsole } from './console-assets.js';
+import { bearerOf } from './auth.js';
+import { AuthFailureLimiter } from './auth-failures.js';
+import { useJsonBodyParser } from './body-limits.js';
+import type { RequestGuards } from './guards.js';
 import { toHttpError } from './errors.js';
 import { registerMcpRoutes } from './mcp/mcp-routes.js';
 import { openApiDocument } from './openapi.js';
@@ -47,13 +51,6 @@ export interface AosServer {
   /** Starts listening; answers the base URL. */
   listen(): Promise<string>;
   close(): Promise<void>;
-}
-
-function bearerOf(req: FastifyRequest): string | undefined {
-  const h = req.headers.authorization;
-  if (!h) return undefined;
-  const m = /^Bearer\s+(.+)$/i.exec(h.trim());
-  return m ? (m[1] as string).trim() : h;
 }
 
 /**
@@ -101,11 +98,25 @@ export function buildServer(options: ServerOptions): AosServer {
   // The console at `/`, with its client routes falling back to index.html; API paths keep the JSON 404.
   registerConsole(app, options.consoleDir ?? defaultConsoleDir(), notFound);
 
+  const guards: RequestGuards = {
+    authFailures: new AuthFailureLimiter({
+      max: config.server.authFailures.max,
+      windowSec: parseDurationSec(config.server.authFailures.window, 'config.server.authFailures.window'),
+    }),
+    body: { bodyLimit: config.server.bodyLimit, maxDepth: config.server.bodyMaxDepth },
+  };
   // JSON only: anything else is 415, not a string body for the engine to puzzle over.
   app.removeContentTypeParser('text/plain');
+  useJsonBodyParser(app, guards.body);
   app.decorateRequest('principal', undefined);
   const authenticate = async (req: FastifyRequest) => {
-    req.principal = await authenticator.authenticate(bearerOf(req));
+    await guards.authFailures.check(req.ip);
+    try {
+      req.principal = await authenticator.authenticate(bearerOf(req));
+    } catch (err) {
+      if (err instanceof AuthenticationError) await guards.authFailures.fail(req.ip);
+      throw err;
+    }
   };
 
   app.get('/healthz', async () => {
@@ -135,10 +146,10 @@ export function buildServer(options: ServerOptions): AosServer {
   registerObservabilityRoutes(app, engine, authenticate);
   registerWorkflowRoutes(app, engine, authenticate);
   registerRunOutcomeRoutes(app, engine, authenticate);
-  registerHookRoutes(app, engine);
+  registerHookRoutes(app, engine, guards);
   registerCoordinationRoutes(app, engine, authenticate);
   registerTaskRoutes(app, engine, authenticate);
-  registerMcpRoutes(app, engine, authenticator, options.version);
+  registerMcpRoutes(app, engine, authenticator, options.version, guards);
 
   return {
     app,

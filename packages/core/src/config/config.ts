@@ -5,7 +5,8 @@ import { z } from 'zod';
 import { UserError } from '../errors.js';
 import { groupSchema } from '../identity/ids.js';
 import { parseDurationSec } from './duration.js';
-import { parseInput } from '../validation.js';
+import { checkJsonShape, parseInput } from '../validation.js';
+import { CANONICAL_JSON_MAX_DEPTH } from '../crypto/canonical-json.js';
 import { llmAgentSchema } from './llm-agent-config.js';
 
 const toolNameSchema = z
@@ -219,16 +220,63 @@ export const configSchema = z
       .object({
         host: z.string().min(1).default('127.0.0.1'),
         port: z.number().int().min(0).max(65535).default(7420),
-        /** Largest request body in bytes. */
+        /** Largest request body in bytes (every route, `/mcp` and webhooks too). */
         bodyLimit: z
           .number()
           .int()
           .min(1024)
           .max(64 * 1024 * 1024)
           .default(1024 * 1024),
+        /** Deepest nesting of objects and arrays in a JSON body (the body itself is level 1); deeper is 400. */
+        bodyMaxDepth: z.number().int().min(2).max(CANONICAL_JSON_MAX_DEPTH).default(64),
+        /** Limits on failed authentication (bad or missing token, bad webhook signature) per source IP address. */
+        authFailures: z
+          .object({
+            /**
+             * Failures a source may have in one window; past it, its authenticated requests get 429 until the window
+             * ends, without their credentials being checked. 0: no limit.
+             */
+            max: z.number().int().min(0).max(1_000_000).default(20),
+            /** The window, e.g. 1m; also how often refused webhook deliveries are audited (one record per kind). */
+            window: z
+              .string()
+              .regex(/^\d{1,6}[smh]$/, 'must be like 30s, 1m or 1h')
+              .default('1m'),
+          })
+          .strict()
+          .default({ max: 20, window: '1m' }),
+        /** Who may read `GET /metrics`. */
+        metrics: z
+          .object({
+            /**
+             * `auto` (default): a token is required unless `host` is a loopback address (127.0.0.1, ::1, localhost);
+             * `required`: always; `none`: never.
+             */
+            auth: z.enum(['auto', 'required', 'none']).default('auto'),
+            /**
+             * A bearer token for scrapers, as a secret reference (`${secret:NAME}`); admins' and auditors' tokens
+             * are accepted too.
+             */
+            token: z
+              .string()
+              .regex(
+                /^\$\{secret:[A-Za-z_][A-Za-z0-9_.-]{0,127}\}$/,
+                'must be a secret reference like ${secret:NAME}',
+              )
+              .optional(),
+          })
+          .strict()
+          .default({ auth: 'auto' }),
       })
       .strict()
-      .default({ host: '127.0.0.1', port: 7420, bodyLimit: 1024 * 1024 }),
+      .default({
+        host: '127.0.0.1',
+        port: 7420,
+        bodyLimit: 1024 * 1024,
+        bodyMaxDepth: 64,
+        authFailures: { max: 20, window: '1m' },
+        metrics: { auth: 'auto' },
+      }),
     /** The MCP front (`POST /mcp`). */
     mcp: z
       .object({
@@ -291,6 +339,8 @@ export function configJsonSchema(): unknown {
 
 /** Validates a parsed config object; errors name the path (e.g. `config.server.port`). */
 export function parseConfig(raw: unknown): AosConfig {
+  // A `__proto__` key would be dropped by the schema without a word: refuse it, naming its path.
+  checkJsonShape(raw, { maxDepth: CANONICAL_JSON_MAX_DEPTH, prefix: 'config' });
   // The object form first on its own, so its errors name the exact path rather than "invalid input" of the union.
   const w = (raw as { workflows?: unknown } | null | undefined)?.workflows;
   if (w && typeof w === 'object') parseInput(workflowsConfigSchema, w, 'config.workflows');

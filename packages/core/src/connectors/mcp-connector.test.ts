@@ -162,10 +162,18 @@ describe('McpConnector over stdio (server-everything)', () => {
     expect(result.isError).toBe(true);
   });
 
-  it('injects resolved secrets into the child environment and nothing else of ours', async () => {
+  it('injects resolved secrets into the child environment and nothing else of ours, and scrubs them from results', async () => {
     const env = JSON.parse(text(await connector.callTool('get-env', {}, {}))) as Record<string, string>;
-    expect(env.UPSTREAM_TOKEN).toBe(`Bearer ${SECRET}`);
+    // The child had the secret (the redactor recognised it) and the caller never sees it.
+    expect(env.UPSTREAM_TOKEN).toBe('Bearer [redacted]');
     expect(Object.keys(env).filter((key) => key.startsWith('AOS_'))).toEqual([]);
+  });
+
+  it('scrubs an upper-cased prefix of a secret the upstream echoes in a result', async () => {
+    const echoed = SECRET.slice(0, 12).toUpperCase();
+    const result = await connector.callTool('echo', { message: `token ${echoed}` }, {});
+    expect(text(result)).toBe('Echo: token [redacted]');
+    expect(JSON.stringify(result).toUpperCase()).not.toContain(SECRET.slice(0, 8).toUpperCase());
   });
 
   it('times out a slow call with a timeout error and keeps working', async () => {

@@ -67,7 +67,7 @@ const MAX_TOOL_PAGES = 100;
  * It connects lazily on first use. After a transport failure it drops the session and reconnects once: `listTools`
  * is then retried, while `callTool` is retried only when the request is known not to have reached the server
  * (otherwise it rejects with `upstream_outcome_unknown`, because the tool may have run — the caller must not
- * blindly repeat a side effect). Secret values are resolved at connect time and scrubbed from every error message.
+ * blindly repeat a side effect). Secret values are resolved at connect time and scrubbed from every error message and tool result.
  *
  * @example
  * const fs = new McpConnector(
@@ -146,7 +146,8 @@ export class McpConnector implements Connector {
               // The SDK has its own default (60 s); keep it from firing before ours.
               timeout: timeoutMs + 1_000,
             });
-            return toToolResult(result);
+            // An upstream that echoes a credential it was given (env, headers) must not hand it to the agent.
+            return this.#redactor.redactJson(toToolResult(result));
           }),
         { timeoutMs, signal: options.signal, what: `tool ${this.id}.${name}` },
       );

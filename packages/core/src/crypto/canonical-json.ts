@@ -1,4 +1,11 @@
 import { createHash } from 'node:crypto';
+import { UserError } from '../errors.js';
+
+/**
+ * Deepest nesting canonical JSON holds. Fronts refuse much shallower bodies first (`server.bodyMaxDepth`); this is the
+ * engine's own guard, so a value from any other path fails as bad input instead of overflowing the stack.
+ */
+export const CANONICAL_JSON_MAX_DEPTH = 256;
 
 /**
  * Canonical JSON (RFC 8785 / JCS): object keys sorted by UTF-16 code units, no whitespace, numbers in ECMAScript's
@@ -8,6 +15,10 @@ import { createHash } from 'node:crypto';
  * @example canonicalJson({ b: 1, a: [true, 'x'] }) // '{"a":[true,"x"],"b":1}'
  */
 export function canonicalJson(value: unknown): string {
+  return write(value, 0);
+}
+
+function write(value: unknown, depth: number): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
@@ -18,16 +29,20 @@ export function canonicalJson(value: unknown): string {
       if (!Number.isFinite(value)) throw new TypeError('canonical JSON cannot hold a non-finite number');
       return JSON.stringify(value);
     case 'object': {
+      if (depth >= CANONICAL_JSON_MAX_DEPTH)
+        throw new UserError(`JSON nests deeper than ${CANONICAL_JSON_MAX_DEPTH} levels`, {
+          code: 'too_deep',
+        });
       if (Array.isArray(value))
-        return `[${value.map((v) => canonicalJson(v === undefined ? null : v)).join(',')}]`;
+        return `[${value.map((v) => write(v === undefined ? null : v, depth + 1)).join(',')}]`;
       const obj = value as Record<string, unknown>;
       if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') {
-        return canonicalJson((obj as { toJSON: () => unknown }).toJSON());
+        return write((obj as { toJSON: () => unknown }).toJSON(), depth);
       }
       const keys = Object.keys(obj)
         .filter((k) => obj[k] !== undefined)
         .sort();
-      return `{${keys.map((k) => `${JSON.stringify(k)}:${canonicalJson(obj[k])}`).join(',')}}`;
+      return `{${keys.map((k) => `${JSON.stringify(k)}:${write(obj[k], depth + 1)}`).join(',')}}`;
     }
     default:
       throw new TypeError(`canonical JSON cannot hold a ${typeof value}`);

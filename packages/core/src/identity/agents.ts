@@ -32,18 +32,21 @@ export interface Agent {
 }
 
 /** Input to {@link AgentRegistry.create}. */
-export const createAgentSchema = z.object({
-  id: idSchema,
-  displayName: z.string().min(1).max(200).optional(),
-  role: idSchema,
-  tier: z.coerce
-    .number({ error: 'must be a number 0-3' })
-    .int('must be a whole number 0-3')
-    .min(0, 'must be 0, 1, 2 or 3')
-    .max(3, 'must be 0, 1, 2 or 3'),
-  owner: idSchema,
-  environments: z.array(idSchema).min(1, 'needs at least one environment').max(20).default(['dev']),
-});
+export const createAgentSchema = z
+  .object({
+    id: idSchema,
+    displayName: z.string().min(1).max(200).optional(),
+    role: idSchema,
+    tier: z.coerce
+      .number({ error: 'must be a number 0-3' })
+      .int('must be a whole number 0-3')
+      .min(0, 'must be 0, 1, 2 or 3')
+      .max(3, 'must be 0, 1, 2 or 3'),
+    owner: idSchema,
+    environments: z.array(idSchema).min(1, 'needs at least one environment').max(20).default(['dev']),
+  })
+  // Unknown keys (`isAdmin`, `status`) are errors: silently ignoring them would let a caller think they took effect.
+  .strict();
 export type CreateAgentInput = z.input<typeof createAgentSchema>;
 
 interface Row {

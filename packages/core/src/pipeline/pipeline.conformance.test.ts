@@ -377,7 +377,7 @@ describe.each(backends)('action pipeline on $name', (backend) => {
       'an unknown request field',
       { tool: 'payments.get_order', input: { orderId: 'o-1' }, sudo: true },
       UserError,
-      'input',
+      'sudo',
     ],
   ])('rejects %s naming the field and leaves nothing behind', async (_n, request, type, field) => {
     const err = await engine.actions

@@ -6,7 +6,7 @@ import type { Decision } from '../policy/decide.js';
 /** What an agent asks for. */
 export const actionRequestSchema = z
   .object({
-    tool: z.string({ error: 'is required' }).min(1, 'is required').max(200),
+    tool: z.string({ error: 'is required' }).min(1, 'is required').max(200, 'must be at most 200 characters'),
     input: z.record(z.string(), z.unknown(), { error: 'must be a JSON object' }).default({}),
     reason: z.string().max(4000).optional(),
     confidence: z.number().min(0, 'must be between 0 and 1').max(1, 'must be between 0 and 1').optional(),

@@ -90,6 +90,8 @@ export class SqliteDb implements Db {
       }
     }
     try {
+      // Owner-only, as the key files: SQLite gives the -wal and -shm files the database file's mode.
+      if (file !== ':memory:') fs.closeSync(fs.openSync(file, 'a', 0o600));
       this.conn = new Database(file, { timeout: 30_000 });
       this.conn.pragma('journal_mode = WAL');
       this.conn.pragma('synchronous = FULL');

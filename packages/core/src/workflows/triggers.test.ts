@@ -1,8 +1,14 @@
+import crypto from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { UserError } from '../errors.js';
 import { defineWorkflow } from './definition.js';
 import type { WorkflowInput } from './definition.js';
-import { checkWorkflowHookSignature, latestSlot, signWorkflowHook } from './triggers.js';
+import {
+  checkWorkflowHookSignature,
+  latestSlot,
+  signWorkflowHook,
+  signedWebhookHeaders,
+} from './triggers.js';
 
 const base = (triggers: unknown[]): WorkflowInput =>
   ({
@@ -58,12 +64,35 @@ describe('workflow triggers', () => {
     expect(latestSlot('0 2 * * *', slot - 1)).toBe(slot - 86_400_000);
   });
 
-  it('signs webhook bodies with HMAC-SHA256 and checks signatures exactly', () => {
-    const sig = signWorkflowHook('key-1', '{"a":1}');
+  it('signs the timestamp, the delivery id and the body with HMAC-SHA256 and checks signatures exactly', () => {
+    const signed = { body: '{"a":1}', delivery: 'evt-1', timestamp: '1764590400' };
+    const sig = signWorkflowHook('key-1', signed);
     expect(sig).toMatch(/^sha256=[0-9a-f]{64}$/);
-    expect(checkWorkflowHookSignature('key-1', Buffer.from('{"a":1}'), sig)).toBe(true);
-    expect(checkWorkflowHookSignature('key-2', '{"a":1}', sig)).toBe(false);
-    expect(checkWorkflowHookSignature('key-1', '{"a":2}', sig)).toBe(false);
-    expect(checkWorkflowHookSignature('key-1', '{"a":1}', 'sha256=00')).toBe(false);
+    expect(sig).toBe(
+      `sha256=${crypto.createHmac('sha256', 'key-1').update('1764590400.evt-1.{"a":1}').digest('hex')}`,
+    );
+    expect(checkWorkflowHookSignature('key-1', { ...signed, body: Buffer.from('{"a":1}') }, sig)).toBe(true);
+    expect(checkWorkflowHookSignature('key-2', signed, sig)).toBe(false);
+    expect(checkWorkflowHookSignature('key-1', { ...signed, body: '{"a":2}' }, sig)).toBe(false);
+    expect(checkWorkflowHookSignature('key-1', { ...signed, delivery: 'evt-2' }, sig)).toBe(false);
+    expect(checkWorkflowHookSignature('key-1', { ...signed, timestamp: '1764590401' }, sig)).toBe(false);
+    expect(checkWorkflowHookSignature('key-1', signed, 'sha256=00')).toBe(false);
+  });
+
+  it('makes the three headers a sender needs', () => {
+    const headers = signedWebhookHeaders('key-1', {
+      body: '{}',
+      delivery: 'evt-9',
+      nowMs: 1_764_590_400_123,
+    });
+    expect(headers).toEqual({
+      'x-aos-timestamp': '1764590400',
+      'x-aos-delivery': 'evt-9',
+      'x-aos-signature': signWorkflowHook('key-1', {
+        body: '{}',
+        delivery: 'evt-9',
+        timestamp: '1764590400',
+      }),
+    });
   });
 });

@@ -16,7 +16,23 @@ const secretRefSchema = z
 export const triggerSchema = z.union(
   [
     z.object({ manual: z.object({}).strict() }).strict(),
-    z.object({ webhook: z.object({ secret: secretRefSchema }).strict() }).strict(),
+    z
+      .object({
+        webhook: z
+          .object({
+            secret: secretRefSchema,
+            /**
+             * How far `X-Aos-Timestamp` may be from the server's clock (either way) for a delivery to count; older
+             * ones are refused as possible replays. Default 5m.
+             */
+            tolerance: z
+              .string()
+              .regex(/^\d{1,6}[smh]$/, 'must be like 30s, 5m or 1h')
+              .optional(),
+          })
+          .strict(),
+      })
+      .strict(),
     z
       .object({
         cron: z.string().min(1),
@@ -25,7 +41,7 @@ export const triggerSchema = z.union(
       })
       .strict(),
   ],
-  { error: 'must be { manual: {} }, { webhook: { secret } } or { cron, input? }' },
+  { error: 'must be { manual: {} }, { webhook: { secret, tolerance? } } or { cron, input? }' },
 );
 
 /** One validated trigger. */
@@ -78,11 +94,21 @@ export function cronTrigger(
   return triggers?.find((t): t is { cron: string; input?: unknown } => 'cron' in t);
 }
 
-/** The workflow's webhook secret reference, if it has a webhook trigger. */
-export function webhookSecretRef(triggers: readonly WorkflowTrigger[] | undefined): string | undefined {
-  for (const t of triggers ?? []) if ('webhook' in t) return t.webhook.secret;
+/** The workflow's webhook trigger, if it has one. */
+export function webhookTrigger(
+  triggers: readonly WorkflowTrigger[] | undefined,
+): { secret: string; tolerance?: string | undefined } | undefined {
+  for (const t of triggers ?? []) if ('webhook' in t) return t.webhook;
   return undefined;
 }
+
+/** The workflow's webhook secret reference, if it has a webhook trigger. */
+export function webhookSecretRef(triggers: readonly WorkflowTrigger[] | undefined): string | undefined {
+  return webhookTrigger(triggers)?.secret;
+}
+
+/** Default of a webhook trigger's `tolerance`: how old (or how far ahead) a delivery's timestamp may be. */
+export const DEFAULT_WEBHOOK_TOLERANCE = '5m';
 
 /** The latest slot of `cron` at or before `nowMs` (epoch ms, UTC). */
 export function latestSlot(cron: string, nowMs: number): number {
@@ -91,19 +117,55 @@ export function latestSlot(cron: string, nowMs: number): number {
   return it.prev().getTime();
 }
 
+/** What a webhook signature covers: the exact bytes of the body, the delivery id and the timestamp. */
+export interface WebhookSigningInput {
+  body: string | Buffer;
+  /** `X-Aos-Delivery`. */
+  delivery: string;
+  /** `X-Aos-Timestamp`: Unix time in seconds, as sent. */
+  timestamp: string;
+}
+
 /**
- * The signature a webhook sender puts in `X-Aos-Signature`: `sha256=` and the hex HMAC-SHA256 of the raw body.
+ * The signature a webhook sender puts in `X-Aos-Signature`: `sha256=` and the hex HMAC-SHA256 of
+ * `${timestamp}.${delivery}.${body}` (the raw body bytes). Signing the delivery id and the time with the body means a
+ * captured delivery can be neither replayed under another id nor replayed later than the tolerance.
  *
  * @example
- * fetch(url, { method: 'POST', body, headers: { 'x-aos-signature': signWorkflowHook(key, body), 'x-aos-delivery': id } })
+ * const signature = signWorkflowHook(key, { body, delivery: 'evt-1', timestamp: String(Math.floor(Date.now() / 1000)) });
  */
-export function signWorkflowHook(key: string, body: string | Buffer): string {
-  return `sha256=${crypto.createHmac('sha256', key).update(body).digest('hex')}`;
+export function signWorkflowHook(key: string, input: WebhookSigningInput): string {
+  const mac = crypto.createHmac('sha256', key);
+  mac.update(`${input.timestamp}.${input.delivery}.`);
+  mac.update(input.body);
+  return `sha256=${mac.digest('hex')}`;
 }
 
 /** Checks a {@link signWorkflowHook} signature in constant time. */
-export function checkWorkflowHookSignature(key: string, body: string | Buffer, signature: string): boolean {
-  const expected = Buffer.from(signWorkflowHook(key, body));
+export function checkWorkflowHookSignature(
+  key: string,
+  input: WebhookSigningInput,
+  signature: string,
+): boolean {
+  const expected = Buffer.from(signWorkflowHook(key, input));
   const given = Buffer.from(signature);
   return expected.length === given.length && crypto.timingSafeEqual(expected, given);
+}
+
+/**
+ * The three headers a sender puts on a delivery: `X-Aos-Timestamp` (now), `X-Aos-Delivery` and `X-Aos-Signature`.
+ *
+ * @example
+ * await fetch(url, { method: 'POST', body, headers: { 'content-type': 'application/json', ...signedWebhookHeaders(key, { body, delivery: 'evt-1' }) } });
+ */
+export function signedWebhookHeaders(
+  key: string,
+  input: { body: string | Buffer; delivery: string; nowMs?: number },
+): { 'x-aos-timestamp': string; 'x-aos-delivery': string; 'x-aos-signature': string } {
+  const timestamp = String(Math.floor((input.nowMs ?? Date.now()) / 1000));
+  return {
+    'x-aos-timestamp': timestamp,
+    'x-aos-delivery': input.delivery,
+    'x-aos-signature': signWorkflowHook(key, { body: input.body, delivery: input.delivery, timestamp }),
+  };
 }

@@ -1,6 +1,7 @@
 import crypto from 'node:crypto';
 import { Ajv } from 'ajv';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
+import { FailureTally } from '../audit/failure-tally.js';
 import type { BudgetService } from '../budgets/budgets.js';
 import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
@@ -94,6 +95,8 @@ export interface WorkflowEngineOptions {
   maxBackoffMs?: number;
   /** The configured admins group, whose members manage every run (see {@link mayManageRun}). Default `admins`. */
   groups?: Pick<AccessGroups, 'admins'>;
+  /** Where refused webhook deliveries are counted and audited in aggregate; default: a one-minute window on `db`. */
+  failures?: FailureTally;
 }
 
 /** A run with its steps and history, as `aos runs show` prints it. */
@@ -226,10 +229,13 @@ export class WorkflowEngine {
   private recorded = 0;
   /** Errors the background loops survived: logged with their cause and counted (`/metrics`). */
   readonly backgroundErrors: BackgroundErrors;
+  /** Refused webhook deliveries, audited in aggregate. */
+  readonly failures: FailureTally;
 
   constructor(private readonly o: WorkflowEngineOptions) {
     this.runs = new RunStore(o.db);
     this.backgroundErrors = o.backgroundErrors ?? new BackgroundErrors();
+    this.failures = o.failures ?? new FailureTally({ db: o.db, audit: o.audit, windowMs: 60_000 });
     this.pauses = new RunPauses({
       db: o.db,
       audit: o.audit,
@@ -360,8 +366,7 @@ export class WorkflowEngine {
   /** Starts a run from a signed webhook delivery (`POST /v1/hooks/workflows/:name`); see {@link acceptWebhook}. */
   startFromWebhook(d: WebhookDelivery): Promise<{ run: WorkflowRun; created: boolean }> {
     return acceptWebhook(d, {
-      db: this.o.db,
-      audit: this.o.audit,
+      failures: this.failures,
       secrets: this.o.secrets,
       definition: this.defs.get(d.workflow),
       startOnce: (p) => this.startOnce(d.workflow, p.input, p),

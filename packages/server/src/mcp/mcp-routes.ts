@@ -2,9 +2,12 @@ import crypto from 'node:crypto';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
-import { AuthenticationError } from '@autonomy-os/core';
+import { AuthenticationError, UserError } from '@autonomy-os/core';
 import type { Authenticator, Engine, Principal } from '@autonomy-os/core';
-import { toHttpError } from '../errors.js';
+import { bearerOf } from '../auth.js';
+import { checkJsonBody } from '../body-limits.js';
+import { TooManyFailuresError, toHttpError } from '../errors.js';
+import type { RequestGuards } from '../guards.js';
 import { createAgentMcpServer } from './agent-mcp-server.js';
 import { jsonRpcErrorBody } from './errors.js';
 
@@ -14,17 +17,27 @@ export const PROTECTED_RESOURCE_PATH = '/.well-known/oauth-protected-resource';
 /** Session ids we hand out and accept: visible ASCII, as the Streamable HTTP spec requires. */
 const SESSION_ID = /^[\x21-\x7e]{1,128}$/;
 
-function bearerOf(req: FastifyRequest): string | undefined {
-  const h = req.headers.authorization;
-  if (!h) return undefined;
-  const m = /^Bearer\s+(.+)$/i.exec(h.trim());
-  return m ? (m[1] as string).trim() : h;
+/** A Host header as RFC 9110 allows it: a DNS name, an IPv4 address or a bracketed IPv6 address, and a port. */
+const HOST =
+  /^(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?(?:\.[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*|\[[0-9A-Fa-f:.]{2,45}\])(?::\d{1,5})?$/;
+
+/**
+ * The authority this server is reached at: the Host header when it is well-formed, otherwise the address the
+ * connection came in on (or the configured one). A malformed Host (quotes, spaces) is never echoed into a header or
+ * the metadata.
+ */
+function authorityOf(engine: Engine, req: FastifyRequest): string {
+  if (HOST.test(req.host)) return req.host;
+  const { localAddress, localPort } = req.socket;
+  const address = localAddress ?? engine.config.server.host;
+  const port = localPort ?? engine.config.server.port;
+  return `${address.includes(':') ? `[${address}]` : address}:${port}`;
 }
 
 /** What `/mcp` and its RFC 9728 metadata say about this server. */
 function resourceOf(engine: Engine, req: FastifyRequest): { resource: string; metadataUrl: string } {
   const configured = engine.config.mcp.resource;
-  const origin = configured ? new URL(configured).origin : `${req.protocol}://${req.host}`;
+  const origin = configured ? new URL(configured).origin : `${req.protocol}://${authorityOf(engine, req)}`;
   return { resource: configured ?? `${origin}/mcp`, metadataUrl: `${origin}${PROTECTED_RESOURCE_PATH}` };
 }
 
@@ -40,6 +53,7 @@ export function registerMcpRoutes(
   engine: Engine,
   authenticator: Authenticator,
   version: string,
+  guards: RequestGuards,
 ): void {
   const metadata = async (req: FastifyRequest) => {
     const { resource } = resourceOf(engine, req);
@@ -65,9 +79,17 @@ export function registerMcpRoutes(
 
   const authenticate = async (req: FastifyRequest, reply: FastifyReply): Promise<Principal | undefined> => {
     try {
+      await guards.authFailures.check(req.ip);
+    } catch (err) {
+      if (!(err instanceof TooManyFailuresError)) throw err;
+      await refuse(reply, 429, -32000, err.message, { 'retry-after': String(err.retryAfterSec) });
+      return undefined;
+    }
+    try {
       return await authenticator.authenticate(bearerOf(req));
     } catch (err) {
       if (!(err instanceof AuthenticationError)) throw err;
+      await guards.authFailures.fail(req.ip);
       req.log.info({ reason: err.message }, 'MCP authentication failed');
       const { metadataUrl } = resourceOf(engine, req);
       await refuse(reply, 401, -32001, 'authentication required: a valid agent bearer token', {
@@ -110,6 +132,12 @@ export function registerMcpRoutes(
           message = JSON.parse(typeof req.body === 'string' ? req.body : '');
         } catch {
           return refuse(reply, 400, ErrorCode.ParseError, 'parse error: the body is not JSON');
+        }
+        try {
+          checkJsonBody(message, guards.body);
+        } catch (err) {
+          if (!(err instanceof UserError)) throw err;
+          return refuse(reply, 400, ErrorCode.InvalidRequest, `invalid request: ${err.message}`);
         }
 
         let sessionId: string | undefined;

@@ -1,7 +1,8 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
-import { NotFoundError, buildReceipt } from '@autonomy-os/core';
-import type { ActionStatus, ActionView, Engine } from '@autonomy-os/core';
+import { NotFoundError, buildReceipt, parseInput } from '@autonomy-os/core';
+import type { ActionView, Engine } from '@autonomy-os/core';
 import { principalOf, requireAgent, requireHuman } from '../auth.js';
+import { listQueries } from './list-queries.js';
 
 /** The wire form of an action. */
 export function actionBody(a: ActionView & { replayed?: boolean }) {
@@ -60,12 +61,12 @@ export function registerActionRoutes(
 
   app.get('/v1/actions', { preHandler: authenticate }, async (req) => {
     const p = principalOf(req);
-    const q = req.query as { status?: ActionStatus; agent?: string; limit?: string; since?: string };
+    const q = parseInput(listQueries.actions, req.query ?? {});
     const list = await engine.actions.list({
       ...(p.kind === 'agent' ? { agentId: p.id } : q.agent ? { agentId: q.agent } : {}),
       ...(q.status ? { status: q.status } : {}),
       ...(q.since ? { since: q.since } : {}),
-      limit: Number(q.limit) || 100,
+      limit: q.limit ?? 100,
     });
     return { actions: list.map(actionBody) };
   });

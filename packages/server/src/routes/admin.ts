@@ -1,7 +1,8 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
-import { UserError, actorOf } from '@autonomy-os/core';
-import type { AgentStatus, Engine } from '@autonomy-os/core';
+import { UserError, actorOf, parseInput } from '@autonomy-os/core';
+import type { Engine } from '@autonomy-os/core';
 import { principalOf, requireHuman } from '../auth.js';
+import { listQueries } from './list-queries.js';
 
 /**
  * `/v1/agents`, `/v1/killswitch`, `/v1/tools`, `/v1/budgets`: administration. Changes need the configured admins group
@@ -17,7 +18,7 @@ export function registerAdminRoutes(
 
   app.get('/v1/agents', { preHandler: authenticate }, async (req) => {
     requireHuman(req, undefined, 'listing agents');
-    const q = req.query as { role?: string; status?: AgentStatus };
+    const q = parseInput(listQueries.agents, req.query ?? {});
     return {
       agents: await agents.list({
         ...(q.role ? { role: q.role } : {}),

@@ -1,8 +1,9 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
-import { UserError } from '@autonomy-os/core';
+import { UserError, parseInput } from '@autonomy-os/core';
 import type { Approval, Engine } from '@autonomy-os/core';
 import { requireHuman } from '../auth.js';
 import { actionBody } from './actions.js';
+import { listQueries } from './list-queries.js';
 
 function voteBody(raw: unknown): { comment?: string; bindingHash?: string; input?: Record<string, unknown> } {
   const b = (raw ?? {}) as Record<string, unknown>;
@@ -32,7 +33,7 @@ export function registerApprovalRoutes(
 ): void {
   app.get('/v1/approvals', { preHandler: authenticate }, async (req) => {
     requireHuman(req, undefined, 'reading approvals');
-    const q = req.query as { status?: Approval['status']; group?: string };
+    const q = parseInput(listQueries.approvals, req.query ?? {});
     const list = await engine.approvals.list({
       ...(q.status ? { status: q.status } : {}),
       ...(q.group ? { group: q.group } : {}),

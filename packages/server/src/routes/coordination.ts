@@ -1,7 +1,8 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
-import { UserError, participantOf } from '@autonomy-os/core';
+import { UserError, parseInput, participantOf } from '@autonomy-os/core';
 import type { Engine } from '@autonomy-os/core';
 import { principalOf, requireAgent, requireHuman } from '../auth.js';
+import { listQueries } from './list-queries.js';
 
 function objectBody(raw: unknown, allowed: readonly string[]): Record<string, unknown> {
   const b = (raw ?? {}) as Record<string, unknown>;
@@ -86,7 +87,7 @@ export function registerCoordinationRoutes(
 
   app.get('/v1/leases', { preHandler: authenticate }, async (req) => {
     requireHuman(req, undefined, 'reading resource leases');
-    const q = req.query as { runId?: string };
+    const q = parseInput(listQueries.leases, req.query ?? {});
     const filter = q.runId ? { runId: q.runId } : {};
     return { leases: await leases.list(filter), waiters: await leases.waiters(filter) };
   });

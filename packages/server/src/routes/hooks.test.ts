@@ -29,24 +29,47 @@ describe.each(backends)('workflow webhooks on $name', (backend) => {
   let server: AosServer;
   let base: string;
 
+  const now = () => Math.floor(Date.now() / 1000);
+  /** Signs `body` as a sender would (delivery id and timestamp included), unless told otherwise. */
   const deliver = async (
     body: string,
-    headers: { signature?: string | null; delivery?: string | null } = {},
+    headers: {
+      signature?: string | null;
+      delivery?: string | null;
+      timestamp?: string | null;
+    } = {},
     name = 'invoice-approval',
   ) => {
+    const delivery = headers.delivery === undefined ? 'd-1' : headers.delivery;
+    const timestamp = headers.timestamp === undefined ? String(now()) : headers.timestamp;
     const res = await fetch(`${base}/v1/hooks/workflows/${name}`, {
       method: 'POST',
       headers: {
         'content-type': 'application/json',
         ...(headers.signature === null
           ? {}
-          : { 'x-aos-signature': headers.signature ?? signWorkflowHook(HOOK_KEY, body) }),
-        ...(headers.delivery === null ? {} : { 'x-aos-delivery': headers.delivery ?? 'd-1' }),
+          : {
+              'x-aos-signature':
+                headers.signature ??
+                signWorkflowHook(HOOK_KEY, {
+                  body,
+                  delivery: delivery ?? '',
+                  timestamp: timestamp ?? '',
+                }),
+            }),
+        ...(delivery === null ? {} : { 'x-aos-delivery': delivery }),
+        ...(timestamp === null ? {} : { 'x-aos-timestamp': timestamp }),
       },
       body,
     });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    return {
+      status: res.status,
+      headers: res.headers,
+      body: (await res.json()) as Record<string, unknown>,
+    };
   };
+  const sign = (body: string, delivery: string, timestamp = String(now())) =>
+    signWorkflowHook(HOOK_KEY, { body, delivery, timestamp });
   const runCount = async () => (await t.raw('SELECT id FROM workflow_runs')).length;
 
   beforeEach(async (ctx) => {
@@ -56,6 +79,8 @@ describe.each(backends)('workflow webhooks on $name', (backend) => {
     await seedInvoices(t);
     const config = invoicesConfig(erp.url);
     config.server.port = 0;
+    // Many failures in these tests: rate limiting has its own test; one window spans the test.
+    config.server.authFailures = { max: 1000, window: '1h' };
     const [invoice] = loadWorkflows(`${INVOICES}workflows`);
     engine = await createEngine({
       store: t.store,
@@ -115,22 +140,25 @@ describe.each(backends)('workflow webhooks on $name', (backend) => {
 
   it('refuses a bad or missing signature with 401 and audits it without the secret', async () => {
     const body = JSON.stringify(input);
-    expect((await deliver(body, { signature: signWorkflowHook('wrong-key', body) })).status).toBe(401);
+    const ts = String(now());
+    const wrong = signWorkflowHook('wrong-key', { body, delivery: 'd-1', timestamp: ts });
+    expect((await deliver(body, { signature: wrong, timestamp: ts })).status).toBe(401);
     expect((await deliver(body, { signature: null })).status).toBe(401);
-    expect((await deliver(`${body} `, { signature: signWorkflowHook(HOOK_KEY, body) })).status).toBe(401);
+    expect((await deliver(`${body} `, { signature: sign(body, 'd-1', ts), timestamp: ts })).status).toBe(401);
     expect(await runCount()).toBe(0);
+    await engine.close();
     const audit = (await t.raw(
       "SELECT actor, payload FROM audit_log WHERE type = 'workflow.webhook_rejected' ORDER BY seq",
     )) as { actor: string; payload: string }[];
-    expect(audit.map((a) => a.actor)).toEqual([
-      'webhook:invoice-approval',
-      'webhook:invoice-approval',
-      'webhook:invoice-approval',
-    ]);
-    expect(audit.map((a) => JSON.parse(a.payload).reason)).toEqual([
-      'bad signature',
-      'missing signature',
-      'bad signature',
+    expect(audit.map((a) => a.actor)).toEqual(['webhook:invoice-approval', 'webhook:invoice-approval']);
+    expect(
+      audit.map((a) => {
+        const p = JSON.parse(a.payload) as { reason: string; count: number };
+        return [p.reason, p.count];
+      }),
+    ).toEqual([
+      ['bad signature', 2],
+      ['missing signature', 1],
     ]);
     expect(JSON.stringify(audit)).not.toContain(HOOK_KEY);
   });
@@ -146,6 +174,87 @@ describe.each(backends)('workflow webhooks on $name', (backend) => {
     expect(notJson.status).toBe(400);
     expect(notJson.body).toMatchObject({ error: { field: 'body' } });
     expect(await runCount()).toBe(0);
+  });
+
+  it('refuses a signed body replayed under another delivery id (the id is signed too)', async () => {
+    const body = JSON.stringify(input);
+    const ts = String(now());
+    const signature = sign(body, 'evt-1', ts);
+    expect((await deliver(body, { delivery: 'evt-1', timestamp: ts, signature })).status).toBe(201);
+    for (const delivery of ['evt-2', 'evt-3', 'evt-4']) {
+      const replay = await deliver(body, { delivery, timestamp: ts, signature });
+      expect(replay.status).toBe(401);
+    }
+    expect(await runCount()).toBe(1);
+  });
+
+  it('refuses a delivery older (or newer) than the tolerance, or without a timestamp', async () => {
+    const body = JSON.stringify(input);
+    const stale = String(now() - 301);
+    const old = await deliver(body, {
+      delivery: 'old',
+      timestamp: stale,
+      signature: sign(body, 'old', stale),
+    });
+    expect(old.status).toBe(401);
+    const ahead = String(now() + 301);
+    const future = await deliver(body, {
+      delivery: 'ahead',
+      timestamp: ahead,
+      signature: sign(body, 'ahead', ahead),
+    });
+    expect(future.status).toBe(401);
+    const missing = await deliver(body, {
+      delivery: 'none',
+      timestamp: null,
+      signature: sign(body, 'none', ''),
+    });
+    expect(missing.status).toBe(400);
+    expect(missing.body).toMatchObject({ error: { field: 'X-Aos-Timestamp' } });
+    const garbled = await deliver(body, {
+      delivery: 'g',
+      timestamp: '12x',
+      signature: sign(body, 'g', '12x'),
+    });
+    expect(garbled.status).toBe(400);
+    expect(garbled.body).toMatchObject({ error: { field: 'X-Aos-Timestamp' } });
+    expect(await runCount()).toBe(0);
+    // Within the tolerance it is accepted.
+    const recent = String(now() - 200);
+    expect(
+      (await deliver(body, { delivery: 'ok', timestamp: recent, signature: sign(body, 'ok', recent) }))
+        .status,
+    ).toBe(201);
+  });
+
+  it('says what is wrong with a delivery id that has bad characters, rather than "is required"', async () => {
+    const res = await deliver(JSON.stringify(input), { delivery: 'bad id!' });
+    expect(res.status).toBe(400);
+    expect(res.body).toMatchObject({ error: { field: 'X-Aos-Delivery' } });
+    expect(JSON.stringify(res.body)).not.toContain('is required');
+  });
+
+  it('asks for a signature, not a bearer token, when it refuses one', async () => {
+    const res = await deliver(JSON.stringify(input), { signature: 'sha256=00' });
+    expect(res.status).toBe(401);
+    expect(JSON.stringify(res.body)).toContain('X-Aos-Signature');
+    expect(JSON.stringify(res.body)).not.toMatch(/bearer/i);
+    expect(res.headers.get('www-authenticate')).toBeNull();
+  });
+
+  it('audits 200 bad signatures as one record with their count, not 200 records', async () => {
+    const body = JSON.stringify(input);
+    for (let i = 0; i < 200; i++)
+      expect((await deliver(body, { delivery: `x-${i}`, signature: 'sha256=00' })).status).toBe(401);
+    await engine.close();
+    const audit = (await t.raw("SELECT payload FROM audit_log WHERE type = 'workflow.webhook_rejected'")) as {
+      payload: string;
+    }[];
+    expect(audit).toHaveLength(1);
+    expect(JSON.parse((audit[0] as { payload: string }).payload)).toMatchObject({
+      reason: 'bad signature',
+      count: 200,
+    });
   });
 
   it('answers 404 for a workflow without a webhook trigger', async () => {

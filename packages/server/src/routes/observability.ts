@@ -1,7 +1,26 @@
-import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import crypto from 'node:crypto';
+import type { FastifyInstance, FastifyReply, FastifyRequest, preHandlerAsyncHookHandler } from 'fastify';
 import { Counter, Gauge, Registry, collectDefaultMetrics } from 'prom-client';
-import type { AosEvent, Engine } from '@autonomy-os/core';
-import { requireHuman } from '../auth.js';
+import { parseInput, resolveSecretRefs } from '@autonomy-os/core';
+import type { AosConfig, AosEvent, Engine } from '@autonomy-os/core';
+import { bearerOf, requireHuman } from '../auth.js';
+import { listQueries } from './list-queries.js';
+
+/** Addresses only this machine can reach: a server bound to one serves metrics without a token by default. */
+const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|::1|\[::1\])$/i;
+
+/** Whether `GET /metrics` needs a token under `config`. */
+export function metricsNeedAuth(config: AosConfig): boolean {
+  const { auth } = config.server.metrics;
+  return auth === 'required' || (auth === 'auto' && !LOOPBACK.test(config.server.host));
+}
+
+function sameSecret(a: string, b: string): boolean {
+  // Compare digests, so neither the length nor the content of the token leaks through timing.
+  const da = crypto.createHash('sha256').update(a).digest();
+  const db = crypto.createHash('sha256').update(b).digest();
+  return crypto.timingSafeEqual(da, db);
+}
 
 /** Event types worth counting, by their first segment. */
 const COUNTED = /^(action|approval|tool|budget|killswitch|escalation|workflow|run)\./;
@@ -59,17 +78,36 @@ export function registerObservabilityRoutes(
     for (const end of [...streams]) end();
   });
 
-  app.get('/metrics', async (_req, reply) => {
+  /**
+   * When metrics need authentication: the configured metrics token, or the token of a human in admins or auditors
+   * (401 without a valid token, 403 for anyone else).
+   */
+  const metricsGuard = async (req: FastifyRequest, reply: FastifyReply) => {
+    if (!metricsNeedAuth(engine.config)) return;
+    const ref = engine.config.server.metrics.token;
+    const given = bearerOf(req);
+    if (ref && given) {
+      let token: string | undefined;
+      try {
+        token = await resolveSecretRefs(ref, engine.secrets, { field: 'config.server.metrics.token' });
+      } catch (err) {
+        req.log.warn({ reason: (err as Error).message }, 'metrics token unavailable');
+      }
+      if (token !== undefined && sameSecret(given, token)) return;
+    }
+    await authenticate.call(app, req, reply);
+    requireHuman(req, ['admins', 'auditors'], 'reading metrics');
+  };
+
+  app.get('/metrics', { preHandler: metricsGuard }, async (_req, reply) => {
     void reply.header('content-type', registry.contentType);
     return registry.metrics();
   });
 
   app.get('/v1/events', { preHandler: authenticate }, (req, reply) => {
     requireHuman(req, undefined, 'the event stream');
-    const types =
-      typeof (req.query as { types?: unknown }).types === 'string'
-        ? (req.query as { types: string }).types.split(',')
-        : undefined;
+    const q = parseInput(listQueries.events, req.query ?? {});
+    const types = q.types?.split(',');
     reply.hijack();
     const res = reply.raw;
     res.writeHead(200, {

@@ -1,7 +1,8 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
-import { UserError } from '@autonomy-os/core';
-import type { Engine, RunStatus } from '@autonomy-os/core';
+import { ForbiddenError, NotFoundError, UserError, parseInput } from '@autonomy-os/core';
+import type { Engine, Human, RunStatus } from '@autonomy-os/core';
 import { requireHuman } from '../auth.js';
+import { listQueries } from './list-queries.js';
 
 function objectBody(raw: unknown, allowed: readonly string[]): Record<string, unknown> {
   const b = (raw ?? {}) as Record<string, unknown>;
@@ -36,11 +37,11 @@ export function registerWorkflowRoutes(
 
   app.get('/v1/runs', { preHandler: authenticate }, async (req) => {
     requireHuman(req, undefined, 'reading runs');
-    const q = req.query as { status?: RunStatus; workflow?: string; limit?: string };
+    const q = parseInput(listQueries.runs, req.query ?? {});
     const runs = await engine.workflows.list({
       ...(q.status ? { status: q.status } : {}),
       ...(q.workflow ? { workflow: q.workflow } : {}),
-      ...(q.limit ? { limit: Number(q.limit) } : {}),
+      ...(q.limit ? { limit: q.limit } : {}),
     });
     return { runs };
   });
