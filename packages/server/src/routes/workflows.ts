@@ -1,6 +1,6 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
-import { ForbiddenError, NotFoundError, UserError, parseInput } from '@autonomy-os/core';
-import type { Engine, Human, RunStatus } from '@autonomy-os/core';
+import { UserError, parseInput } from '@autonomy-os/core';
+import type { Engine } from '@autonomy-os/core';
 import { requireHuman } from '../auth.js';
 import { listQueries } from './list-queries.js';
 
