@@ -10,7 +10,7 @@ import { canonicalJson, hashJson } from '../crypto/canonical-json.js';
 import { AosError, ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Agent, AgentRegistry } from '../identity/agents.js';
-import type { Human } from '../identity/humans.js';
+import type { Human, HumanDirectory } from '../identity/humans.js';
 import type { KillSwitches } from '../intervention/kill-switches.js';
 import { decide } from '../policy/decide.js';
 import type { Decision, DecisionCheck, DecisionOptions } from '../policy/decide.js';
@@ -20,6 +20,14 @@ import type { RegisteredTool, ToolRegistry } from '../tools/tool-registry.js';
 import { parseInput } from '../validation.js';
 import { crashPoint } from './crash-points.js';
 import type { NodeRegistry } from './node-registry.js';
+import {
+  ADMINS_GROUP,
+  checkOnBehalfOf,
+  refuseMalformedUnicode,
+  refuseReservedNames,
+} from './request-guards.js';
+import { SessionMemory } from './session-memory.js';
+import type { SessionScope } from './session-memory.js';
 import { actionRequestSchema } from './types.js';
 import type { ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
 
@@ -28,6 +36,7 @@ export interface ActionServiceDeps {
   db: Db;
   audit: AuditLog;
   agents: AgentRegistry;
+  humans: HumanDirectory;
   tools: ToolRegistry;
   approvals: ApprovalService;
   budgets: BudgetService;
@@ -121,7 +130,20 @@ export interface SubmitExtra {
    * pass these; no request field can.
    */
   budgets?: readonly BudgetConfig[];
+  /**
+   * The engine itself submits (a workflow step, an undo): it may use the reserved `undo:` and `wf:` idempotency
+   * keys, and the `wf:` session it names is opened for the agent on first use. Never set from a request.
+   */
+  system?: boolean;
+  /**
+   * The authenticated human who asked for this reversal. The action is recorded on their behalf and audited as
+   * theirs; a member of the admins group may reverse the actions of a paused or revoked agent.
+   */
+  requestedBy?: Human;
 }
+
+/** Final states of an undo attempt that a later undo may try again: it never ran. */
+const RETRYABLE_UNDO: readonly ActionStatus[] = ['denied', 'blocked', 'rejected', 'expired'];
 
 /** A deny made before policy ran (guard): same shape as a policy decision so receipts read alike. */
 function guardDeny(id: string, reason: string, checks: DecisionCheck[], policyHash: string): Decision {
@@ -137,7 +159,18 @@ function guardDeny(id: string, reason: string, checks: DecisionCheck[], policyHa
  * never recorded is marked `unknown_outcome` by {@link NodeRegistry.recoverOrphans} and never retried.
  */
 export class ActionService {
+  private readonly sessions = new SessionMemory();
+
   constructor(private readonly d: ActionServiceDeps) {}
+
+  /**
+   * Opens a session for an agent: calls naming it are decided on what was done in it alone, a fresh start. Any
+   * other session id (or none) is decided under the agent scope — everything the agent did. `sessionId` names the
+   * session for the engine's own fronts (the MCP gateway's `mcp:` ids); otherwise one is minted (`ses_…`).
+   */
+  openSession(agentId: string, sessionId?: string): Promise<string> {
+    return this.sessions.open(this.d.db, agentId, sessionId);
+  }
 
   /** An action by id. */
   async get(id: string, tx: Executor = this.d.db): Promise<ActionView | undefined> {
@@ -195,9 +228,15 @@ export class ActionService {
     extra: SubmitExtra = {},
   ): Promise<ActionView & { replayed?: boolean }> {
     const r = parseInput(actionRequestSchema, request);
+    if (!extra.system) refuseReservedNames(r);
     const tool = this.d.tools.get(r.tool);
     if (!tool || tool.status === 'removed') throw new NotFoundError('tool', r.tool, 'tool');
     this.d.tools.validateInput(tool, r.input);
+    refuseMalformedUnicode(r.input, 'input');
+    for (const field of ['reason', 'sessionId', 'idempotencyKey', 'onBehalfOf'] as const)
+      refuseMalformedUnicode(r[field], field);
+    if (extra.requestedBy) r.onBehalfOf = extra.requestedBy.id;
+    else if (r.onBehalfOf) await checkOnBehalfOf(this.d.db, this.d.humans, agent, r.onBehalfOf);
     const environment = r.environment ?? this.d.options.defaultEnvironment;
     const requestHash = hashJson({
       tool: r.tool,
@@ -223,6 +262,8 @@ export class ActionService {
           reversalOf: extra.reversalOf,
           forceApproval: extra.forceApproval === true,
           budgets: extra.budgets ?? [],
+          system: extra.system === true,
+          requestedBy: extra.requestedBy,
         }),
       );
     } catch (err) {
@@ -261,12 +302,15 @@ export class ActionService {
     return { ...toView(prior), replayed: true };
   }
 
-  private async sessionTrail(tx: Executor, agentId: string, sessionId: string | undefined) {
-    if (!sessionId) return [];
-    return tx.all<{ id: string; tool: string; status: string; untrusted_output: number; created_at: string }>(
-      'SELECT id, tool, status, untrusted_output, created_at FROM actions WHERE agent_id = ? AND session_id = ? ORDER BY created_at, id LIMIT 1000',
-      [agentId, sessionId],
+  /** The latest actions of a scope, oldest first, for an approver's evidence pack. */
+  private async recentActions(tx: Executor, agentId: string, scope: SessionScope) {
+    const rows = await tx.all<{ id: string; tool: string; status: string; created_at: string }>(
+      scope.kind === 'session'
+        ? 'SELECT id, tool, status, created_at FROM actions WHERE agent_id = ? AND session_id = ? ORDER BY created_at DESC, id DESC LIMIT 50'
+        : 'SELECT id, tool, status, created_at FROM actions WHERE agent_id = ? ORDER BY created_at DESC, id DESC LIMIT 50',
+      scope.kind === 'session' ? [agentId, scope.sessionId] : [agentId],
     );
+    return rows.reverse().map((t) => ({ actionId: t.id, tool: t.tool, status: t.status, at: t.created_at }));
   }
 
   private async decideAndRecord(
@@ -280,22 +324,32 @@ export class ActionService {
       reversalOf: string | undefined;
       forceApproval: boolean;
       budgets: readonly BudgetConfig[];
+      system: boolean;
+      requestedBy: Human | undefined;
     },
   ): Promise<ActionView> {
     const { tool, r, environment } = p;
     const bundle = this.d.policies();
     const agent = (await this.d.agents.get(p.agent.id, tx)) ?? p.agent;
-    const trail = await this.sessionTrail(tx, agent.id, r.sessionId);
-    const succeeded = trail.filter((t) => t.status === 'succeeded');
-    const session = {
-      tools: succeeded.map((t) => t.tool),
-      readUntrusted: succeeded.some((t) => !!Number(t.untrusted_output)),
-      calls: trail.length,
-    };
+    if (p.system && r.sessionId) await this.sessions.open(tx, agent.id, r.sessionId);
+    const scope = await this.sessions.scope(tx, agent.id, r.sessionId);
+    const session = scope.summary;
 
     const checks: DecisionCheck[] = [];
     let decision: StoredDecision | undefined;
-    if (agent.status !== 'active') {
+    // An admin may reverse what a paused or revoked agent did: the reversal is still decided and audited.
+    const waiver =
+      agent.status !== 'active' && p.reversalOf && p.requestedBy?.groups.includes(ADMINS_GROUP)
+        ? p.requestedBy.id
+        : undefined;
+    if (waiver) {
+      checks.push({
+        name: 'agent-status',
+        result: 'skip',
+        detail: `agent is ${agent.status}; reversal of ${p.reversalOf} requested by admin ${waiver}`,
+      });
+    }
+    if (agent.status !== 'active' && !waiver) {
       checks.push({ name: 'agent-status', result: 'fail', detail: `agent is ${agent.status}` });
       decision = guardDeny(
         `builtin:agent-${agent.status}`,
@@ -304,7 +358,7 @@ export class ActionService {
         bundle.hash,
       );
     } else {
-      checks.push({ name: 'agent-status', result: 'pass', detail: 'active' });
+      if (!waiver) checks.push({ name: 'agent-status', result: 'pass', detail: 'active' });
       const sw = await this.d.killSwitches.engagedFor(tx, agent);
       if (sw) {
         checks.push({ name: 'kill-switch', result: 'fail', detail: `${sw.scope} engaged` });
@@ -353,6 +407,8 @@ export class ActionService {
         ],
       };
     }
+
+    if (waiver) decision = { ...decision, statusWaivedBy: waiver };
 
     if (p.forceApproval && decision.outcome === 'allow') {
       // The agent asked for a human to look first: this only ever tightens an allow, never loosens a deny.
@@ -474,7 +530,16 @@ export class ActionService {
         cached ? now : null,
       ],
     );
-    const actor = `agent:${agent.id}`;
+    await this.sessions.recordCall(tx, agent.id, scope);
+    if (cached) {
+      await this.sessions.recordSuccess(tx, {
+        agentId: agent.id,
+        sessionId: r.sessionId ?? null,
+        tool: tool.name,
+        untrusted: tool.metadata.untrustedOutput,
+      });
+    }
+    const actor = p.requestedBy ? `human:${p.requestedBy.id}` : `agent:${agent.id}`;
     await this.d.audit.append(tx, {
       actor,
       type: 'action.decided',
@@ -494,6 +559,7 @@ export class ActionService {
         input: r.input,
         environment,
         sessionId: r.sessionId ?? null,
+        sessionScope: scope.kind,
         session,
         reason: r.reason ?? null,
         confidence: r.confidence ?? null,
@@ -529,7 +595,7 @@ export class ActionService {
         confidence: r.confidence ?? null,
         risk: decision.risk,
         decision: { policies: decision.policies, reasons: decision.reasons },
-        session: trail.map((t) => ({ actionId: t.id, tool: t.tool, status: t.status, at: t.created_at })),
+        session: await this.recentActions(tx, agent.id, scope),
       };
       const approval = await this.d.approvals.create(tx, {
         actionId: id,
@@ -593,6 +659,14 @@ export class ActionService {
         ],
       );
       if (res.changes !== 1) return;
+      if (status === 'succeeded') {
+        await this.sessions.recordSuccess(tx, {
+          agentId: view.agentId,
+          sessionId: view.sessionId,
+          tool: tool.name,
+          untrusted: tool.metadata.untrustedOutput,
+        });
+      }
       if (
         status === 'succeeded' &&
         result &&
@@ -714,7 +788,8 @@ export class ActionService {
       policyHash: action.policyHash,
     });
     if (expected !== approval.bindingHash) return 'the action no longer matches what was approved';
-    if (agent.status !== 'active') return `agent ${agent.id} is ${agent.status}`;
+    if (agent.status !== 'active' && !action.decision.statusWaivedBy)
+      return `agent ${agent.id} is ${agent.status}`;
     const sw = await this.d.killSwitches.engagedFor(tx, agent);
     if (sw) return `kill switch ${sw.scope} is engaged`;
     const tool = this.d.tools.get(action.tool);
@@ -726,7 +801,11 @@ export class ActionService {
 
   /**
    * Runs the registered reversal of a succeeded action through the same pipeline, as the same agent, on behalf of
-   * the human who asked. The reversal's input is a JSONata expression over `{ input, result }` of the original.
+   * the human who asked (audited as theirs). The reversal's input is a JSONata expression over `{ input, result }`
+   * of the original. Asking again replays the reversal unless the last attempt never ran (denied, blocked,
+   * rejected, expired): then a new attempt is decided afresh under the next key (`undo:<id>`, `undo:<id>:2`, …).
+   * A member of the admins group may reverse the actions of a paused or revoked agent; kill switches, policy and
+   * approvals still apply.
    */
   async undo(actionId: string, human: Human, reason?: string): Promise<ActionView> {
     const original = await this.require(actionId);
@@ -754,6 +833,14 @@ export class ActionService {
       });
     }
     if (human.id === agent.id) throw new ForbiddenError('an agent cannot request an undo');
+    const attempts = (await this.reversalsOf(actionId)).filter((a) => a.agentId === agent.id);
+    const last = attempts.at(-1);
+    const idempotencyKey =
+      last?.idempotencyKey && !RETRYABLE_UNDO.includes(last.status)
+        ? last.idempotencyKey
+        : attempts.length === 0
+          ? `undo:${actionId}`
+          : `undo:${actionId}:${attempts.length + 1}`;
     return this.submit(
       agent,
       {
@@ -761,9 +848,9 @@ export class ActionService {
         input: JSON.parse(JSON.stringify(input)) as Record<string, unknown>,
         reason: reason ?? `undo of ${actionId} requested by ${human.id}`,
         environment: original.environment,
-        idempotencyKey: `undo:${actionId}`,
+        idempotencyKey,
       },
-      { reversalOf: actionId },
+      { reversalOf: actionId, system: true, requestedBy: human },
     );
   }
 }

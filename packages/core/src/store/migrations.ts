@@ -322,6 +322,42 @@ CREATE TABLE resource_waiters (
 );
 `;
 
+// What the policy context needs from an agent's history, kept as a summary updated with each action in the same
+// transaction (reading the history back grew with the session and stopped at its first thousand actions). One row
+// per (agent, session) the engine opened, and one per agent with session_id '' — the agent scope: everything the
+// agent did, which is what a call with no session, or with a session it was never given, is decided under.
+// Existing history is carried over so no taint is lost on upgrade: the agent scope from every action, and each
+// workflow run's session (the only sessions the engine had minted and recorded).
+const sessionMemory = `
+CREATE TABLE action_sessions (
+  agent_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  calls BIGINT NOT NULL DEFAULT 0,
+  read_untrusted INTEGER NOT NULL DEFAULT 0,
+  opened_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (agent_id, session_id)
+);
+CREATE TABLE action_session_tools (
+  agent_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  tool TEXT NOT NULL,
+  PRIMARY KEY (agent_id, session_id, tool)
+);
+INSERT INTO action_sessions (agent_id, session_id, calls, read_untrusted, opened_at, updated_at)
+  SELECT agent_id, '', COUNT(*), MAX(CASE WHEN status = 'succeeded' AND untrusted_output = 1 THEN 1 ELSE 0 END),
+         MIN(created_at), MAX(updated_at)
+  FROM actions GROUP BY agent_id;
+INSERT INTO action_sessions (agent_id, session_id, calls, read_untrusted, opened_at, updated_at)
+  SELECT agent_id, session_id, COUNT(*), MAX(CASE WHEN status = 'succeeded' AND untrusted_output = 1 THEN 1 ELSE 0 END),
+         MIN(created_at), MAX(updated_at)
+  FROM actions WHERE session_id LIKE 'wf:%' GROUP BY agent_id, session_id;
+INSERT INTO action_session_tools (agent_id, session_id, tool)
+  SELECT DISTINCT agent_id, '', tool FROM actions WHERE status = 'succeeded';
+INSERT INTO action_session_tools (agent_id, session_id, tool)
+  SELECT DISTINCT agent_id, session_id, tool FROM actions WHERE status = 'succeeded' AND session_id LIKE 'wf:%';
+`;
+
 /** The schema, in order. */
 export const migrations: readonly Migration[] = [
   {
@@ -336,6 +372,7 @@ export const migrations: readonly Migration[] = [
     name: 'triggers, sub-runs, signals, agent tasks and coordination',
     sql: runLinks + tasks + coordination,
   },
+  { version: 6, name: 'session memory: a summary per agent session and per agent', sql: sessionMemory },
 ];
 
 /** Applies every migration newer than the database's version, each in its own transaction. Safe when nodes race. */
