@@ -1,6 +1,7 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { AosClient } from '@autonomy-os/sdk';
 import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
 import { connectClient, startGateway, textOf } from '../../../../test/helpers/mcp-gateway.js';
@@ -79,8 +80,8 @@ describe.each(backends)('session taint over REST and MCP on $name', (backend) =>
         decision: { policies: ['no-payments-after-untrusted-input'] },
       });
     }
-    // A session the engine opened starts clean.
-    const fresh = (await rest('POST', '/v1/sessions')).body.sessionId as string;
+    // A session the engine opened starts clean (here through the SDK).
+    const { sessionId: fresh } = await new AosClient({ url: gw.node.base, token }).openSession();
     expect((await refund({ sessionId: fresh })).body.outcome).toBe('allowed');
     expect(gw.payments.calls('POST /refunds')).toBe(1);
   });
