@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import jsonata from 'jsonata';
 import { bindingHash } from '../approvals/approvals.js';
 import type { Approval, ApprovalService, EvidencePack, VoteInput } from '../approvals/approvals.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -7,26 +6,23 @@ import type { BudgetService } from '../budgets/budgets.js';
 import type { BudgetConfig } from '../config/config.js';
 import type { ToolResult } from '../connectors/index.js';
 import { canonicalJson, hashJson } from '../crypto/canonical-json.js';
-import { AosError, ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
+import { AosError, ConflictError, NotFoundError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Agent, AgentRegistry } from '../identity/agents.js';
 import type { Human, HumanDirectory } from '../identity/humans.js';
 import type { KillSwitches } from '../intervention/kill-switches.js';
 import { decide } from '../policy/decide.js';
-import type { Decision, DecisionCheck, DecisionOptions } from '../policy/decide.js';
+import type { Decision, DecisionOptions } from '../policy/decide.js';
 import type { PolicyBundle } from '../policy/policy-bundle.js';
 import type { Db, Executor } from '../store/db.js';
 import type { RegisteredTool, ToolRegistry } from '../tools/tool-registry.js';
 import { parseInput } from '../validation.js';
 import { crashPoint } from './crash-points.js';
 import type { NodeRegistry } from './node-registry.js';
-import {
-  ADMINS_GROUP,
-  checkOnBehalfOf,
-  refuseMalformedUnicode,
-  refuseReservedNames,
-} from './request-guards.js';
+import { runGuards } from './guards.js';
+import { checkOnBehalfOf, refuseMalformedUnicode, refuseReservedNames } from './request-guards.js';
 import { SessionMemory } from './session-memory.js';
+import { planUndo } from './undo.js';
 import type { SessionScope } from './session-memory.js';
 import { actionRequestSchema } from './types.js';
 import type { ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
@@ -140,14 +136,6 @@ export interface SubmitExtra {
    * theirs; a member of the admins group may reverse the actions of a paused or revoked agent.
    */
   requestedBy?: Human;
-}
-
-/** Final states of an undo attempt that a later undo may try again: it never ran. */
-const RETRYABLE_UNDO: readonly ActionStatus[] = ['denied', 'blocked', 'rejected', 'expired'];
-
-/** A deny made before policy ran (guard): same shape as a policy decision so receipts read alike. */
-function guardDeny(id: string, reason: string, checks: DecisionCheck[], policyHash: string): Decision {
-  return { outcome: 'deny', policies: [id], reasons: [reason], checks, risk: 0, policyHash, errors: [] };
 }
 
 /**
@@ -335,63 +323,15 @@ export class ActionService {
     const scope = await this.sessions.scope(tx, agent.id, r.sessionId);
     const session = scope.summary;
 
-    const checks: DecisionCheck[] = [];
-    let decision: StoredDecision | undefined;
-    // An admin may reverse what a paused or revoked agent did: the reversal is still decided and audited.
-    const waiver =
-      agent.status !== 'active' && p.reversalOf && p.requestedBy?.groups.includes(ADMINS_GROUP)
-        ? p.requestedBy.id
-        : undefined;
-    if (waiver) {
-      checks.push({
-        name: 'agent-status',
-        result: 'skip',
-        detail: `agent is ${agent.status}; reversal of ${p.reversalOf} requested by admin ${waiver}`,
-      });
-    }
-    if (agent.status !== 'active' && !waiver) {
-      checks.push({ name: 'agent-status', result: 'fail', detail: `agent is ${agent.status}` });
-      decision = guardDeny(
-        `builtin:agent-${agent.status}`,
-        `agent ${agent.id} is ${agent.status}`,
-        checks,
-        bundle.hash,
-      );
-    } else {
-      if (!waiver) checks.push({ name: 'agent-status', result: 'pass', detail: 'active' });
-      const sw = await this.d.killSwitches.engagedFor(tx, agent);
-      if (sw) {
-        checks.push({ name: 'kill-switch', result: 'fail', detail: `${sw.scope} engaged` });
-        decision = guardDeny(
-          `killswitch:${sw.scope}`,
-          `kill switch ${sw.scope} is engaged${sw.reason ? `: ${sw.reason}` : ''}`,
-          checks,
-          bundle.hash,
-        );
-      } else {
-        checks.push({ name: 'kill-switch', result: 'pass', detail: 'none engaged' });
-        const current = await this.d.tools.currentStatus(tx, tool.name);
-        if (!current || current.status !== 'active' || current.approvedHash !== tool.definitionHash) {
-          checks.push({
-            name: 'tool-pin',
-            result: 'fail',
-            detail: 'definition changed upstream; quarantined until an admin approves it',
-          });
-          decision = guardDeny(
-            'builtin:tool-quarantined',
-            `tool ${tool.name} is quarantined`,
-            checks,
-            bundle.hash,
-          );
-        } else {
-          checks.push({
-            name: 'tool-pin',
-            result: 'pass',
-            detail: `definition ${tool.definitionHash.slice(0, 12)} pinned`,
-          });
-        }
-      }
-    }
+    const guards = await runGuards(tx, this.d, {
+      agent,
+      tool,
+      policyHash: bundle.hash,
+      reversalOf: p.reversalOf,
+      requestedBy: p.requestedBy,
+    });
+    const { checks, waiver } = guards;
+    let decision: StoredDecision | undefined = guards.deny;
     if (!decision) {
       const d = decide(
         { agent, tool, input: r.input, environment, reason: r.reason, confidence: r.confidence, session },
@@ -801,56 +741,18 @@ export class ActionService {
 
   /**
    * Runs the registered reversal of a succeeded action through the same pipeline, as the same agent, on behalf of
-   * the human who asked (audited as theirs). The reversal's input is a JSONata expression over `{ input, result }`
-   * of the original. Asking again replays the reversal unless the last attempt never ran (denied, blocked,
-   * rejected, expired): then a new attempt is decided afresh under the next key (`undo:<id>`, `undo:<id>:2`, …).
-   * A member of the admins group may reverse the actions of a paused or revoked agent; kill switches, policy and
-   * approvals still apply.
+   * the human who asked (audited as theirs); see {@link planUndo} for which attempt runs. A member of the admins
+   * group may reverse the actions of a paused or revoked agent; kill switches, policy and approvals still apply.
    */
   async undo(actionId: string, human: Human, reason?: string): Promise<ActionView> {
-    const original = await this.require(actionId);
-    if (original.status !== 'succeeded') {
-      throw new ConflictError(
-        `action ${actionId} is ${original.status}; only succeeded actions can be undone`,
-        { field: 'action' },
-      );
-    }
-    const tool = this.d.tools.get(original.tool);
-    if (!tool?.reversal)
-      throw new UserError(`tool ${original.tool} has no registered reversal`, { field: 'action' });
-    const agent = await this.d.agents.require(original.agentId, 'agent');
-    let input: unknown;
-    try {
-      input = await jsonata(tool.reversal.input).evaluate({ input: original.input, result: original.result });
-    } catch (err) {
-      throw new UserError(`reversal input expression failed: ${(err as Error).message}`, {
-        field: `tools.${tool.name}.reversal.input`,
-      });
-    }
-    if (!input || typeof input !== 'object' || Array.isArray(input)) {
-      throw new UserError('reversal input expression must give an object', {
-        field: `tools.${tool.name}.reversal.input`,
-      });
-    }
-    if (human.id === agent.id) throw new ForbiddenError('an agent cannot request an undo');
-    const attempts = (await this.reversalsOf(actionId)).filter((a) => a.agentId === agent.id);
-    const last = attempts.at(-1);
-    const idempotencyKey =
-      last?.idempotencyKey && !RETRYABLE_UNDO.includes(last.status)
-        ? last.idempotencyKey
-        : attempts.length === 0
-          ? `undo:${actionId}`
-          : `undo:${actionId}:${attempts.length + 1}`;
-    return this.submit(
-      agent,
-      {
-        tool: tool.reversal.tool,
-        input: JSON.parse(JSON.stringify(input)) as Record<string, unknown>,
-        reason: reason ?? `undo of ${actionId} requested by ${human.id}`,
-        environment: original.environment,
-        idempotencyKey,
-      },
-      { reversalOf: actionId, system: true, requestedBy: human },
+    const plan = await planUndo(
+      { actions: this, tools: this.d.tools, agents: this.d.agents },
+      { actionId, human, reason },
     );
+    return this.submit(plan.agent, plan.request, {
+      reversalOf: actionId,
+      system: true,
+      requestedBy: human,
+    });
   }
 }
