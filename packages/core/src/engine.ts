@@ -137,6 +137,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     db: store.db,
     audit: store.audit,
     agents: store.agents,
+    humans: store.humans,
     tools,
     approvals,
     budgets,

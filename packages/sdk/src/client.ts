@@ -22,6 +22,7 @@ export interface ActParams {
   /** The agent's confidence, 0 to 1. */
   confidence?: number;
   environment?: string;
+  /** A session from {@link AosClient.openSession}; any other value is decided on everything the agent did. */
   sessionId?: string;
   idempotencyKey?: string;
   onBehalfOf?: string;
@@ -100,6 +101,18 @@ export class AosClient {
   /** Submits an action through the pipeline (agent token). */
   act(params: ActParams): Promise<Action> {
     return this.request('POST', '/v1/actions', { input: {}, ...params });
+  }
+
+  /**
+   * Opens a session (agent token). Actions that pass its `sessionId` are decided on what was done in it alone; with
+   * no `sessionId`, or one the server did not open for this agent, they are decided on everything the agent did.
+   *
+   * @example
+   * const { sessionId } = await aos.openSession();
+   * await aos.act({ tool: 'tickets.read_ticket', input: { id: 't-1' }, sessionId });
+   */
+  openSession(): Promise<{ sessionId: string }> {
+    return this.request('POST', '/v1/sessions', {});
   }
 
   getAction(id: string): Promise<Action> {

@@ -103,6 +103,23 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'list' }, ...errors },
         },
       },
+      '/v1/sessions': {
+        post: {
+          summary:
+            'Open a session (agent token): actions naming its sessionId are decided on what was done in it alone. A call with no sessionId, or one the engine did not open for this agent, is decided on everything the agent did.',
+          responses: {
+            '201': {
+              description: 'opened',
+              ...json({
+                type: 'object',
+                required: ['sessionId'],
+                properties: { sessionId: { type: 'string' } },
+              }),
+            },
+            ...errors,
+          },
+        },
+      },
       '/v1/actions/{id}': {
         get: {
           summary: 'One action',

@@ -1,5 +1,4 @@
 import crypto from 'node:crypto';
-import jsonata from 'jsonata';
 import { bindingHash } from '../approvals/approvals.js';
 import type { Approval, ApprovalService, EvidencePack, VoteInput } from '../approvals/approvals.js';
 import type { AuditLog } from '../audit/audit-log.js';
@@ -7,21 +6,26 @@ import type { BudgetService } from '../budgets/budgets.js';
 import type { BudgetConfig } from '../config/config.js';
 import type { ToolResult } from '../connectors/index.js';
 import { canonicalJson, hashJson } from '../crypto/canonical-json.js';
-import { AosError, ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
+import { AosError, ConflictError, ForbiddenError, NotFoundError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Agent, AgentRegistry } from '../identity/agents.js';
 import { DEFAULT_ACCESS_GROUPS, isAdmin } from '../identity/access.js';
 import type { AccessGroups } from '../identity/access.js';
-import type { Human } from '../identity/humans.js';
+import type { Human, HumanDirectory } from '../identity/humans.js';
 import type { KillSwitches } from '../intervention/kill-switches.js';
 import { decide } from '../policy/decide.js';
-import type { Decision, DecisionCheck, DecisionOptions } from '../policy/decide.js';
+import type { Decision, DecisionOptions } from '../policy/decide.js';
 import type { PolicyBundle } from '../policy/policy-bundle.js';
 import type { Db, Executor } from '../store/db.js';
 import type { RegisteredTool, ToolRegistry } from '../tools/tool-registry.js';
 import { parseInput } from '../validation.js';
 import { crashPoint } from './crash-points.js';
 import type { NodeRegistry } from './node-registry.js';
+import { runGuards } from './guards.js';
+import { checkOnBehalfOf, refuseMalformedUnicode, refuseReservedNames } from './request-guards.js';
+import { SessionMemory } from './session-memory.js';
+import { planUndo } from './undo.js';
+import type { SessionScope } from './session-memory.js';
 import { actionRequestSchema } from './types.js';
 import type { ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
 import { wakeRunOfAction } from '../workflows/run-wake.js';
@@ -31,6 +35,7 @@ export interface ActionServiceDeps {
   db: Db;
   audit: AuditLog;
   agents: AgentRegistry;
+  humans: HumanDirectory;
   tools: ToolRegistry;
   approvals: ApprovalService;
   budgets: BudgetService;
@@ -126,11 +131,16 @@ export interface SubmitExtra {
    * pass these; no request field can.
    */
   budgets?: readonly BudgetConfig[];
-}
-
-/** A deny made before policy ran (guard): same shape as a policy decision so receipts read alike. */
-function guardDeny(id: string, reason: string, checks: DecisionCheck[], policyHash: string): Decision {
-  return { outcome: 'deny', policies: [id], reasons: [reason], checks, risk: 0, policyHash, errors: [] };
+  /**
+   * The engine itself submits (a workflow step, an undo): it may use the reserved `undo:` and `wf:` idempotency
+   * keys, and the `wf:` session it names is opened for the agent on first use. Never set from a request.
+   */
+  system?: boolean;
+  /**
+   * The authenticated human who asked for this reversal. The action is recorded on their behalf and audited as
+   * theirs; a member of the admins group may reverse the actions of a paused or revoked agent.
+   */
+  requestedBy?: Human;
 }
 
 /**
@@ -142,7 +152,18 @@ function guardDeny(id: string, reason: string, checks: DecisionCheck[], policyHa
  * never recorded is marked `unknown_outcome` by {@link NodeRegistry.recoverOrphans} and never retried.
  */
 export class ActionService {
+  private readonly sessions = new SessionMemory();
+
   constructor(private readonly d: ActionServiceDeps) {}
+
+  /**
+   * Opens a session for an agent: calls naming it are decided on what was done in it alone, a fresh start. Any
+   * other session id (or none) is decided under the agent scope — everything the agent did. `sessionId` names the
+   * session for the engine's own fronts (the MCP gateway's `mcp:` ids); otherwise one is minted (`ses_…`).
+   */
+  openSession(agentId: string, sessionId?: string): Promise<string> {
+    return this.sessions.open(this.d.db, agentId, sessionId);
+  }
 
   /** An action by id. */
   async get(id: string, tx: Executor = this.d.db): Promise<ActionView | undefined> {
@@ -200,9 +221,15 @@ export class ActionService {
     extra: SubmitExtra = {},
   ): Promise<ActionView & { replayed?: boolean }> {
     const r = parseInput(actionRequestSchema, request);
+    if (!extra.system) refuseReservedNames(r);
     const tool = this.d.tools.get(r.tool);
     if (!tool || tool.status === 'removed') throw new NotFoundError('tool', r.tool, 'tool');
     this.d.tools.validateInput(tool, r.input);
+    refuseMalformedUnicode(r.input, 'input');
+    for (const field of ['reason', 'sessionId', 'idempotencyKey', 'onBehalfOf'] as const)
+      refuseMalformedUnicode(r[field], field);
+    if (extra.requestedBy) r.onBehalfOf = extra.requestedBy.id;
+    else if (r.onBehalfOf) await checkOnBehalfOf(this.d.db, this.d.humans, agent, r.onBehalfOf);
     const environment = r.environment ?? this.d.options.defaultEnvironment;
     const requestHash = hashJson({
       tool: r.tool,
@@ -228,6 +255,8 @@ export class ActionService {
           reversalOf: extra.reversalOf,
           forceApproval: extra.forceApproval === true,
           budgets: extra.budgets ?? [],
+          system: extra.system === true,
+          requestedBy: extra.requestedBy,
         }),
       );
     } catch (err) {
@@ -266,12 +295,15 @@ export class ActionService {
     return { ...toView(prior), replayed: true };
   }
 
-  private async sessionTrail(tx: Executor, agentId: string, sessionId: string | undefined) {
-    if (!sessionId) return [];
-    return tx.all<{ id: string; tool: string; status: string; untrusted_output: number; created_at: string }>(
-      'SELECT id, tool, status, untrusted_output, created_at FROM actions WHERE agent_id = ? AND session_id = ? ORDER BY created_at, id LIMIT 1000',
-      [agentId, sessionId],
+  /** The latest actions of a scope, oldest first, for an approver's evidence pack. */
+  private async recentActions(tx: Executor, agentId: string, scope: SessionScope) {
+    const rows = await tx.all<{ id: string; tool: string; status: string; created_at: string }>(
+      scope.kind === 'session'
+        ? 'SELECT id, tool, status, created_at FROM actions WHERE agent_id = ? AND session_id = ? ORDER BY created_at DESC, id DESC LIMIT 50'
+        : 'SELECT id, tool, status, created_at FROM actions WHERE agent_id = ? ORDER BY created_at DESC, id DESC LIMIT 50',
+      scope.kind === 'session' ? [agentId, scope.sessionId] : [agentId],
     );
+    return rows.reverse().map((t) => ({ actionId: t.id, tool: t.tool, status: t.status, at: t.created_at }));
   }
 
   private async decideAndRecord(
@@ -285,64 +317,26 @@ export class ActionService {
       reversalOf: string | undefined;
       forceApproval: boolean;
       budgets: readonly BudgetConfig[];
+      system: boolean;
+      requestedBy: Human | undefined;
     },
   ): Promise<ActionView> {
     const { tool, r, environment } = p;
     const bundle = this.d.policies();
     const agent = (await this.d.agents.get(p.agent.id, tx)) ?? p.agent;
-    const trail = await this.sessionTrail(tx, agent.id, r.sessionId);
-    const succeeded = trail.filter((t) => t.status === 'succeeded');
-    const session = {
-      tools: succeeded.map((t) => t.tool),
-      readUntrusted: succeeded.some((t) => !!Number(t.untrusted_output)),
-      calls: trail.length,
-    };
+    if (p.system && r.sessionId) await this.sessions.open(tx, agent.id, r.sessionId);
+    const scope = await this.sessions.scope(tx, agent.id, r.sessionId);
+    const session = scope.summary;
 
-    const checks: DecisionCheck[] = [];
-    let decision: StoredDecision | undefined;
-    if (agent.status !== 'active') {
-      checks.push({ name: 'agent-status', result: 'fail', detail: `agent is ${agent.status}` });
-      decision = guardDeny(
-        `builtin:agent-${agent.status}`,
-        `agent ${agent.id} is ${agent.status}`,
-        checks,
-        bundle.hash,
-      );
-    } else {
-      checks.push({ name: 'agent-status', result: 'pass', detail: 'active' });
-      const sw = await this.d.killSwitches.engagedFor(tx, agent);
-      if (sw) {
-        checks.push({ name: 'kill-switch', result: 'fail', detail: `${sw.scope} engaged` });
-        decision = guardDeny(
-          `killswitch:${sw.scope}`,
-          `kill switch ${sw.scope} is engaged${sw.reason ? `: ${sw.reason}` : ''}`,
-          checks,
-          bundle.hash,
-        );
-      } else {
-        checks.push({ name: 'kill-switch', result: 'pass', detail: 'none engaged' });
-        const current = await this.d.tools.currentStatus(tx, tool.name);
-        if (!current || current.status !== 'active' || current.approvedHash !== tool.definitionHash) {
-          checks.push({
-            name: 'tool-pin',
-            result: 'fail',
-            detail: 'definition changed upstream; quarantined until an admin approves it',
-          });
-          decision = guardDeny(
-            'builtin:tool-quarantined',
-            `tool ${tool.name} is quarantined`,
-            checks,
-            bundle.hash,
-          );
-        } else {
-          checks.push({
-            name: 'tool-pin',
-            result: 'pass',
-            detail: `definition ${tool.definitionHash.slice(0, 12)} pinned`,
-          });
-        }
-      }
-    }
+    const guards = await runGuards(tx, this.d, {
+      agent,
+      tool,
+      policyHash: bundle.hash,
+      reversalOf: p.reversalOf,
+      requestedBy: p.requestedBy,
+    });
+    const { checks, waiver } = guards;
+    let decision: StoredDecision | undefined = guards.deny;
     if (!decision) {
       const d = decide(
         { agent, tool, input: r.input, environment, reason: r.reason, confidence: r.confidence, session },
@@ -358,6 +352,8 @@ export class ActionService {
         ],
       };
     }
+
+    if (waiver) decision = { ...decision, statusWaivedBy: waiver };
 
     if (p.forceApproval && decision.outcome === 'allow') {
       // The agent asked for a human to look first: this only ever tightens an allow, never loosens a deny.
@@ -479,7 +475,16 @@ export class ActionService {
         cached ? now : null,
       ],
     );
-    const actor = `agent:${agent.id}`;
+    await this.sessions.recordCall(tx, agent.id, scope);
+    if (cached) {
+      await this.sessions.recordSuccess(tx, {
+        agentId: agent.id,
+        sessionId: r.sessionId ?? null,
+        tool: tool.name,
+        untrusted: tool.metadata.untrustedOutput,
+      });
+    }
+    const actor = p.requestedBy ? `human:${p.requestedBy.id}` : `agent:${agent.id}`;
     await this.d.audit.append(tx, {
       actor,
       type: 'action.decided',
@@ -499,6 +504,7 @@ export class ActionService {
         input: r.input,
         environment,
         sessionId: r.sessionId ?? null,
+        sessionScope: scope.kind,
         session,
         reason: r.reason ?? null,
         confidence: r.confidence ?? null,
@@ -534,7 +540,7 @@ export class ActionService {
         confidence: r.confidence ?? null,
         risk: decision.risk,
         decision: { policies: decision.policies, reasons: decision.reasons },
-        session: trail.map((t) => ({ actionId: t.id, tool: t.tool, status: t.status, at: t.created_at })),
+        session: await this.recentActions(tx, agent.id, scope),
       };
       const approval = await this.d.approvals.create(tx, {
         actionId: id,
@@ -599,6 +605,14 @@ export class ActionService {
         ],
       );
       if (res.changes !== 1) return;
+      if (status === 'succeeded') {
+        await this.sessions.recordSuccess(tx, {
+          agentId: view.agentId,
+          sessionId: view.sessionId,
+          tool: tool.name,
+          untrusted: tool.metadata.untrustedOutput,
+        });
+      }
       if (
         status === 'succeeded' &&
         result &&
@@ -722,7 +736,8 @@ export class ActionService {
       policyHash: action.policyHash,
     });
     if (expected !== approval.bindingHash) return 'the action no longer matches what was approved';
-    if (agent.status !== 'active') return `agent ${agent.id} is ${agent.status}`;
+    if (agent.status !== 'active' && !action.decision.statusWaivedBy)
+      return `agent ${agent.id} is ${agent.status}`;
     const sw = await this.d.killSwitches.engagedFor(tx, agent);
     if (sw) return `kill switch ${sw.scope} is engaged`;
     const tool = this.d.tools.get(action.tool);
@@ -734,8 +749,8 @@ export class ActionService {
 
   /**
    * Runs the registered reversal of a succeeded action through the same pipeline, as the same agent, on behalf of
-   * the human who asked: the agent's owner or an admin (every front reaches this check; none makes its own). The
-   * reversal's input is a JSONata expression over `{ input, result }` of the original.
+   * the human who asked (audited as theirs); see {@link planUndo} for which attempt runs. A member of the admins
+   * group may reverse the actions of a paused or revoked agent; kill switches, policy and approvals still apply.
    */
   async undo(actionId: string, human: Human, reason?: string): Promise<ActionView> {
     const original = await this.require(actionId);
@@ -745,40 +760,14 @@ export class ActionService {
       throw new ForbiddenError(
         `undoing action ${actionId} needs membership of ${groups.admins} or being its agent's owner ${owner}`,
       );
-    if (original.status !== 'succeeded') {
-      throw new ConflictError(
-        `action ${actionId} is ${original.status}; only succeeded actions can be undone`,
-        { field: 'action' },
-      );
-    }
-    const tool = this.d.tools.get(original.tool);
-    if (!tool?.reversal)
-      throw new UserError(`tool ${original.tool} has no registered reversal`, { field: 'action' });
-    const agent = await this.d.agents.require(original.agentId, 'agent');
-    let input: unknown;
-    try {
-      input = await jsonata(tool.reversal.input).evaluate({ input: original.input, result: original.result });
-    } catch (err) {
-      throw new UserError(`reversal input expression failed: ${(err as Error).message}`, {
-        field: `tools.${tool.name}.reversal.input`,
-      });
-    }
-    if (!input || typeof input !== 'object' || Array.isArray(input)) {
-      throw new UserError('reversal input expression must give an object', {
-        field: `tools.${tool.name}.reversal.input`,
-      });
-    }
-    if (human.id === agent.id) throw new ForbiddenError('an agent cannot request an undo');
-    return this.submit(
-      agent,
-      {
-        tool: tool.reversal.tool,
-        input: JSON.parse(JSON.stringify(input)) as Record<string, unknown>,
-        reason: reason ?? `undo of ${actionId} requested by ${human.id}`,
-        environment: original.environment,
-        idempotencyKey: `undo:${actionId}`,
-      },
-      { reversalOf: actionId },
+    const plan = await planUndo(
+      { actions: this, tools: this.d.tools, agents: this.d.agents },
+      { actionId, human, reason },
     );
+    return this.submit(plan.agent, plan.request, {
+      reversalOf: actionId,
+      system: true,
+      requestedBy: human,
+    });
   }
 }

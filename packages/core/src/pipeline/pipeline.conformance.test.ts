@@ -168,10 +168,15 @@ describe.each(backends)('action pipeline on $name', (backend) => {
   describe('approvals refuse', () => {
     let approvalId: string;
     beforeEach(async () => {
+      // A finance approver the agent acts for: as the requester, they may not approve.
+      await t.store.humans.add(
+        { id: 'rita', groups: ['approvers:finance', 'acts-for:refund-bot'] },
+        'operator:test',
+      );
       const a = await engine.actions.submit(await agent('refund-bot'), {
         tool: 'payments.refund',
         input: { orderId: 'o-3', amount: 250 },
-        onBehalfOf: 'frank',
+        onBehalfOf: 'rita',
       });
       approvalId = a.approvalId as string;
     });
@@ -194,7 +199,7 @@ describe.each(backends)('action pipeline on $name', (backend) => {
 
     it('the requester approving their own request', async () => {
       await expect(
-        engine.actions.vote({ approvalId, human: await human('frank'), vote: 'approve' }),
+        engine.actions.vote({ approvalId, human: await human('rita'), vote: 'approve' }),
       ).rejects.toBeInstanceOf(ForbiddenError);
     });
 
@@ -427,27 +432,29 @@ describe.each(backends)('action pipeline on $name', (backend) => {
       }),
     );
     const bot = await agent('refund-bot');
+    const s1 = await engine.actions.openSession(bot.id);
     const before = await engine.actions.submit(bot, {
       tool: 'payments.refund',
       input: { orderId: 'o-1', amount: 10 },
-      sessionId: 's1',
+      sessionId: s1,
     });
     expect(before.outcome).toBe('allowed');
     await engine.actions.submit(bot, {
       tool: 'payments.get_order',
       input: { orderId: 'o-1' },
-      sessionId: 's1',
+      sessionId: s1,
     });
     const after = await engine.actions.submit(bot, {
       tool: 'payments.refund',
       input: { orderId: 'o-1', amount: 10 },
-      sessionId: 's1',
+      sessionId: s1,
     });
     expect(after.decision.policies).toEqual(['no-payments-after-untrusted-input']);
+    // Another session the engine opened starts clean.
     const otherSession = await engine.actions.submit(bot, {
       tool: 'payments.refund',
       input: { orderId: 'o-1', amount: 10 },
-      sessionId: 's2',
+      sessionId: await engine.actions.openSession(bot.id),
     });
     expect(otherSession.outcome).toBe('allowed');
   });

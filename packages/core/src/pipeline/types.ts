@@ -42,6 +42,8 @@ export type ActionOutcome = 'allowed' | 'pending_approval' | 'denied';
 export interface StoredDecision extends Decision {
   /** The call was over a budget whose onExceed is approval; approving charges it. */
   overBudget?: boolean;
+  /** An admin's reversal of a paused or revoked agent's action: the agent-status guard was waived for them. */
+  statusWaivedBy?: string;
 }
 
 /** An action, as every front shows it. */

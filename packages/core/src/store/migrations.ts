@@ -351,6 +351,42 @@ CREATE TRIGGER workflow_runs_wake_update AFTER UPDATE OF wake_seq ON workflow_ru
   FOR EACH ROW WHEN (NEW.wake_seq <> OLD.wake_seq) EXECUTE FUNCTION aos_workflow_wake_notify();
 `;
 
+// What the policy context needs from an agent's history, kept as a summary updated with each action in the same
+// transaction (reading the history back grew with the session and stopped at its first thousand actions). One row
+// per (agent, session) the engine opened, and one per agent with session_id '' — the agent scope: everything the
+// agent did, which is what a call with no session, or with a session it was never given, is decided under.
+// Existing history is carried over so no taint is lost on upgrade: the agent scope from every action, and each
+// workflow run's session (the only sessions the engine had minted and recorded).
+const sessionMemory = `
+CREATE TABLE action_sessions (
+  agent_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  calls BIGINT NOT NULL DEFAULT 0,
+  read_untrusted INTEGER NOT NULL DEFAULT 0,
+  opened_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (agent_id, session_id)
+);
+CREATE TABLE action_session_tools (
+  agent_id TEXT NOT NULL,
+  session_id TEXT NOT NULL,
+  tool TEXT NOT NULL,
+  PRIMARY KEY (agent_id, session_id, tool)
+);
+INSERT INTO action_sessions (agent_id, session_id, calls, read_untrusted, opened_at, updated_at)
+  SELECT agent_id, '', COUNT(*), MAX(CASE WHEN status = 'succeeded' AND untrusted_output = 1 THEN 1 ELSE 0 END),
+         MIN(created_at), MAX(updated_at)
+  FROM actions GROUP BY agent_id;
+INSERT INTO action_sessions (agent_id, session_id, calls, read_untrusted, opened_at, updated_at)
+  SELECT agent_id, session_id, COUNT(*), MAX(CASE WHEN status = 'succeeded' AND untrusted_output = 1 THEN 1 ELSE 0 END),
+         MIN(created_at), MAX(updated_at)
+  FROM actions WHERE session_id LIKE 'wf:%' GROUP BY agent_id, session_id;
+INSERT INTO action_session_tools (agent_id, session_id, tool)
+  SELECT DISTINCT agent_id, '', tool FROM actions WHERE status = 'succeeded';
+INSERT INTO action_session_tools (agent_id, session_id, tool)
+  SELECT DISTINCT agent_id, session_id, tool FROM actions WHERE status = 'succeeded' AND session_id LIKE 'wf:%';
+`;
+
 /** The schema, in order. */
 export const migrations: readonly Migration[] = [
   {
@@ -370,6 +406,7 @@ export const migrations: readonly Migration[] = [
     name: 'wake times of workflow runs',
     sql: { sqlite: wakeTimes, postgres: wakeTimes + wakeNotify },
   },
+  { version: 6, name: 'session memory: a summary per agent session and per agent', sql: sessionMemory },
   {
     version: 9,
     name: 'model tokens in budget usage',

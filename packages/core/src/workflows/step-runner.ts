@@ -181,7 +181,7 @@ export class StepRunner {
           sessionId: `wf:${p.runId}`,
           ...(step.reason ? { reason: step.reason } : {}),
         },
-        { budgets: runBudgets(p.def, p.runId) },
+        { budgets: runBudgets(p.def, p.runId), system: true },
       );
     } catch (err) {
       // Still executing on another node (or on a dead one, until recovery flags it): look again later.
@@ -355,17 +355,21 @@ export class StepRunner {
       const agent = await this.d.agents.require(c.as ?? step.as, `steps.${p.stepId}.compensate.as`);
       const held = await this.d.intervention?.agent(agent.id);
       if (held) return interventionPause(p.stepId, s, held, Date.now());
-      view = await this.d.actions.submit(agent, {
-        tool: c.tool,
-        input: (input ?? {}) as Record<string, unknown>,
-        idempotencyKey: compensationKey(
-          p.runId,
-          p.stepId,
-          (s.compensationRestarts ?? 0) + (s.compensationRetries ?? 0),
-        ),
-        sessionId: `wf:${p.runId}`,
-        reason: `compensates step ${p.stepId} of run ${p.runId}`,
-      });
+      view = await this.d.actions.submit(
+        agent,
+        {
+          tool: c.tool,
+          input: (input ?? {}) as Record<string, unknown>,
+          idempotencyKey: compensationKey(
+            p.runId,
+            p.stepId,
+            (s.compensationRestarts ?? 0) + (s.compensationRetries ?? 0),
+          ),
+          sessionId: `wf:${p.runId}`,
+          reason: `compensates step ${p.stepId} of run ${p.runId}`,
+        },
+        { system: true },
+      );
       this.d.crash('workflow.after-compensation-submit');
     } catch (err) {
       if (err instanceof ConflictError && err.field === 'idempotencyKey') return [];

@@ -147,7 +147,11 @@ export function registerMcpRoutes(
           typeof message === 'object' &&
           (message as { method?: unknown }).method === 'initialize';
         if (isInitialize) {
+          // The gateway mints the session and opens it for this agent: only such a session starts clean. A header
+          // naming any other id (made up, or another agent's) is decided under the agent scope, and so is a
+          // request without one (a client of the 2026-07-28 revision, which has no sessions).
           sessionId = `mcp_${crypto.randomBytes(12).toString('hex')}`;
+          await engine.actions.openSession(principal.agent.id, `mcp:${sessionId}`);
           reply.raw.setHeader('mcp-session-id', sessionId);
         } else if (typeof header === 'string' && SESSION_ID.test(header)) {
           sessionId = header;

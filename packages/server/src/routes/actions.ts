@@ -32,7 +32,7 @@ export function actionBody(a: ActionView & { replayed?: boolean }) {
   };
 }
 
-/** `/v1/actions`: submit, read, receipt, undo. */
+/** `/v1/actions`: submit, read, receipt, undo; `/v1/sessions`: open a session. */
 export function registerActionRoutes(
   app: FastifyInstance,
   engine: Engine,
@@ -57,6 +57,13 @@ export function registerActionRoutes(
     const view = await engine.actions.submit(agent, request as never);
     void reply.code(view.replayed ? 200 : 201);
     return actionBody(view);
+  });
+
+  // Sessions are minted by the engine and bound to the agent: a made-up sessionId is no fresh start.
+  app.post('/v1/sessions', { preHandler: authenticate }, async (req, reply) => {
+    const agent = requireAgent(req);
+    void reply.code(201);
+    return { sessionId: await engine.actions.openSession(agent.id) };
   });
 
   app.get('/v1/actions', { preHandler: authenticate }, async (req) => {

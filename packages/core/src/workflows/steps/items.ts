@@ -301,19 +301,23 @@ export class ItemSteps {
       const agent = await this.d.agents.require(tpl.as, `${field}.as`);
       const held = await this.d.intervention?.agent(agent.id);
       if (held) return interventionPause(p.stepId, s, held, p.nowMs);
-      view = await this.d.actions.submit(agent, {
-        tool: tpl.tool,
-        input: (input ?? {}) as Record<string, unknown>,
-        idempotencyKey: itemActionKey(
-          p.runId,
-          p.stepId,
-          s.attempt,
-          index,
-          (it.restarts ?? 0) + (it.retries ?? 0),
-        ),
-        sessionId: `wf:${p.runId}`,
-        ...(tpl.reason ? { reason: tpl.reason } : {}),
-      });
+      view = await this.d.actions.submit(
+        agent,
+        {
+          tool: tpl.tool,
+          input: (input ?? {}) as Record<string, unknown>,
+          idempotencyKey: itemActionKey(
+            p.runId,
+            p.stepId,
+            s.attempt,
+            index,
+            (it.restarts ?? 0) + (it.retries ?? 0),
+          ),
+          sessionId: `wf:${p.runId}`,
+          ...(tpl.reason ? { reason: tpl.reason } : {}),
+        },
+        { system: true },
+      );
     } catch (err) {
       // Still executing elsewhere (or on a dead node until recovery flags it): look again later.
       if (err instanceof ConflictError && err.field === 'idempotencyKey') return [];
@@ -460,13 +464,17 @@ export class ItemSteps {
       const agent = await this.d.agents.require(tpl.compensate.as ?? tpl.as, `${field}.as`);
       const held = await this.d.intervention?.agent(agent.id);
       if (held) return interventionPause(p.stepId, s, held, Date.now());
-      view = await this.d.actions.submit(agent, {
-        tool: tpl.compensate.tool,
-        input: (input ?? {}) as Record<string, unknown>,
-        idempotencyKey: itemCompensationKey(p.runId, p.stepId, p.index, it?.compensationRetries),
-        sessionId: `wf:${p.runId}`,
-        reason: `compensates item ${p.index} of step ${p.stepId} of run ${p.runId}`,
-      });
+      view = await this.d.actions.submit(
+        agent,
+        {
+          tool: tpl.compensate.tool,
+          input: (input ?? {}) as Record<string, unknown>,
+          idempotencyKey: itemCompensationKey(p.runId, p.stepId, p.index, it?.compensationRetries),
+          sessionId: `wf:${p.runId}`,
+          reason: `compensates item ${p.index} of step ${p.stepId} of run ${p.runId}`,
+        },
+        { system: true },
+      );
     } catch (err) {
       if (err instanceof ConflictError && err.field === 'idempotencyKey') return [];
       if (err instanceof UserError) return done('', `invalid: ${err.message}`);

@@ -1,0 +1,146 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { backends } from '../../../../test/helpers/backends.js';
+import type { TestStore } from '../../../../test/helpers/backends.js';
+import {
+  seedSupportDesk,
+  startPayments,
+  supportDeskConfig,
+  supportDeskEngine,
+} from '../../../../test/helpers/support-desk.js';
+import type { Payments } from '../../../../test/helpers/support-desk.js';
+import type { Engine } from '../engine.js';
+import type { Agent } from '../identity/agents.js';
+
+/**
+ * The support desk with no call budget (a long session would spend it) and one more read, `payments.read_ticket`,
+ * whose output a third party controls.
+ */
+function config(paymentsUrl: string) {
+  return supportDeskConfig(paymentsUrl, (raw) => {
+    raw.budgets = [];
+    const payments = (raw.connectors as { operations: Record<string, unknown>[] }[])[0];
+    payments?.operations.push({
+      name: 'read_ticket',
+      description: 'Read a customer ticket',
+      method: 'GET',
+      url: `${paymentsUrl}/orders/{orderId}`,
+      headers: { 'x-api-key': '$' + '{secret:payments-api-key}' },
+      inputSchema: {
+        type: 'object',
+        properties: { orderId: { type: 'string' } },
+        required: ['orderId'],
+        additionalProperties: false,
+      },
+      annotations: { readOnlyHint: true, openWorldHint: true },
+    });
+    (raw.tools as Record<string, unknown>)['payments.read_ticket'] = { untrustedOutput: true };
+  });
+}
+
+describe.each(backends)('session memory on $name', (backend) => {
+  let t: TestStore;
+  let payments: Payments;
+  let engine: Engine;
+  let bot: Agent;
+
+  beforeEach(async (ctx) => {
+    if (!backend.enabled) return ctx.skip();
+    t = await backend.create();
+    payments = await startPayments();
+    await seedSupportDesk(t);
+    engine = await supportDeskEngine(t, config(payments.url));
+    bot = (await t.store.agents.require('refund-bot')) as Agent;
+  });
+  afterEach(async () => {
+    await engine?.close();
+    await payments?.close();
+    await t?.cleanup();
+  });
+
+  const refund = (sessionId?: string) =>
+    engine.actions.submit(bot, {
+      tool: 'payments.refund',
+      input: { orderId: 'o-1', amount: 10 },
+      ...(sessionId ? { sessionId } : {}),
+    });
+  const readTicket = (sessionId?: string) =>
+    engine.actions.submit(bot, {
+      tool: 'payments.read_ticket',
+      input: { orderId: 'o-1' },
+      ...(sessionId ? { sessionId } : {}),
+    });
+
+  it('still remembers an untrusted read after 1,001 harmless calls: the payment is denied', async () => {
+    const session = await engine.actions.openSession(bot.id);
+    for (let i = 0; i < 1001; i++) {
+      const read = await engine.actions.submit(bot, {
+        tool: 'payments.get_order',
+        input: { orderId: 'o-1' },
+        sessionId: session,
+      });
+      expect(read.status).toBe('succeeded');
+    }
+    expect((await readTicket(session)).status).toBe('succeeded');
+    const pay = await refund(session);
+    expect(pay.outcome).toBe('denied');
+    expect(pay.decision.policies).toEqual(['no-payments-after-untrusted-input']);
+    expect(payments.calls('POST /refunds')).toBe(0);
+    const [decided] = await t.store.audit.list({ subject: `action:${pay.id}` });
+    expect(decided?.payload).toMatchObject({
+      session: {
+        readUntrusted: true,
+        calls: 1002,
+        tools: expect.arrayContaining(['payments.get_order', 'payments.read_ticket']),
+      },
+    });
+  }, 120_000);
+
+  it('counts every call of the session and only succeeded ones as tools used', async () => {
+    const session = await engine.actions.openSession(bot.id);
+    await engine.actions.submit(bot, {
+      tool: 'payments.delete_customer',
+      input: { customerId: 'c-1' },
+      sessionId: session,
+    });
+    const next = await engine.actions.submit(bot, {
+      tool: 'payments.get_order',
+      input: { orderId: 'o-1' },
+      sessionId: session,
+    });
+    const [decided] = await t.store.audit.list({ subject: `action:${next.id}` });
+    expect(decided?.payload).toMatchObject({ session: { calls: 1, tools: [], readUntrusted: false } });
+  });
+
+  it('keeps the taint when the agent leaves the session out, or names one it was never given', async () => {
+    const session = await engine.actions.openSession(bot.id);
+    expect((await readTicket(session)).status).toBe('succeeded');
+    expect((await refund(session)).outcome).toBe('denied');
+    for (const other of [undefined, 's-made-up', `${session}x`]) {
+      const pay = await refund(other);
+      expect(pay.outcome, `sessionId ${String(other)}`).toBe('denied');
+      expect(pay.decision.policies).toEqual(['no-payments-after-untrusted-input']);
+    }
+    expect(payments.calls('POST /refunds')).toBe(0);
+  });
+
+  it('marks the agent scope on an untrusted read made without a session', async () => {
+    expect((await readTicket()).status).toBe('succeeded');
+    expect((await refund()).outcome).toBe('denied');
+    expect((await refund('s-made-up')).outcome).toBe('denied');
+  });
+
+  it('starts a session the engine minted clean, and binds it to its agent', async () => {
+    expect((await readTicket()).status).toBe('succeeded');
+    const fresh = await engine.actions.openSession(bot.id);
+    expect(fresh).toMatch(/^ses_[0-9a-f]{24}$/);
+    expect((await refund(fresh)).outcome).toBe('allowed');
+    // Another agent naming this agent's session gets its own agent scope, not the session.
+    const other = await engine.actions.openSession('reader');
+    await engine.actions.submit((await t.store.agents.require('reader')) as Agent, {
+      tool: 'payments.read_ticket',
+      input: { orderId: 'o-1' },
+      sessionId: other,
+    });
+    expect((await refund(other)).outcome).toBe('denied');
+  });
+});

@@ -1,0 +1,118 @@
+import crypto from 'node:crypto';
+import type { Executor } from '../store/db.js';
+
+/** What the agent already did in a scope, as the policy context takes it (`context.session`). */
+export interface SessionSummary {
+  /** Tools that ran and succeeded in the scope, each once, sorted. */
+  tools: string[];
+  /** A succeeded call in the scope returned content a third party controls. */
+  readUntrusted: boolean;
+  /** Every action decided in the scope, whatever its outcome. */
+  calls: number;
+}
+
+/** The scope an action is decided under, and what it holds so far. */
+export interface SessionScope {
+  /** `session`: a session the engine opened for this agent. `agent`: everything the agent did. */
+  kind: 'session' | 'agent';
+  /** The session's id; `''` for the agent scope. */
+  sessionId: string;
+  summary: SessionSummary;
+}
+
+/** The session id of the agent scope in `action_sessions`. */
+const AGENT_SCOPE = '';
+
+/**
+ * The memory the policy context reads: one summary row per session the engine opened for an agent, and one per
+ * agent (the agent scope), both updated in the transaction that records each action's decision and outcome.
+ *
+ * A session is a fresh start only when the engine minted it for that agent ({@link SessionMemory.open}: the MCP
+ * gateway on `initialize`, `POST /v1/sessions`, a workflow run). A call with no session, with a session id the agent
+ * made up, or with another agent's session is decided under the agent scope, which every call of the agent — in any
+ * session — feeds, so it stays marked once anything untrusted was read (fail closed).
+ */
+export class SessionMemory {
+  /**
+   * Opens a session for an agent and answers its id (`ses_` and 24 hex digits unless `sessionId` names it: the
+   * engine's own fronts use their prefixes, `mcp:` and `wf:`). Opening an open session changes nothing.
+   */
+  async open(tx: Executor, agentId: string, sessionId?: string): Promise<string> {
+    const id = sessionId ?? `ses_${crypto.randomBytes(12).toString('hex')}`;
+    const now = new Date().toISOString();
+    await tx.run(
+      `INSERT INTO action_sessions (agent_id, session_id, calls, read_untrusted, opened_at, updated_at)
+       VALUES (?, ?, 0, 0, ?, ?) ON CONFLICT (agent_id, session_id) DO NOTHING`,
+      [agentId, id, now, now],
+    );
+    return id;
+  }
+
+  /**
+   * The scope a call naming `sessionId` (or none) is decided under, with its summary — one indexed lookup that
+   * reads the session's row and the agent scope's together.
+   */
+  async scope(tx: Executor, agentId: string, sessionId: string | undefined): Promise<SessionScope> {
+    const rows = await tx.all<{
+      session_id: string;
+      calls: number | string;
+      read_untrusted: number | string;
+      tool: string | null;
+    }>(
+      `SELECT s.session_id, s.calls, s.read_untrusted, t.tool FROM action_sessions s
+       LEFT JOIN action_session_tools t ON t.agent_id = s.agent_id AND t.session_id = s.session_id
+       WHERE s.agent_id = ? AND s.session_id IN (?, ?)`,
+      [agentId, AGENT_SCOPE, sessionId ?? AGENT_SCOPE],
+    );
+    const own = sessionId ? rows.filter((r) => r.session_id === sessionId) : [];
+    const kind = own.length > 0 ? 'session' : 'agent';
+    const mine = kind === 'session' ? own : rows.filter((r) => r.session_id === AGENT_SCOPE);
+    const first = mine[0];
+    return {
+      kind,
+      sessionId: kind === 'session' ? (sessionId as string) : AGENT_SCOPE,
+      summary: {
+        tools: [...new Set(mine.flatMap((r) => (r.tool === null ? [] : [r.tool])))].sort(),
+        readUntrusted: !!first && !!Number(first.read_untrusted),
+        calls: first ? Number(first.calls) : 0,
+      },
+    };
+  }
+
+  /** Counts a decided action in its scope and in the agent scope. */
+  async recordCall(tx: Executor, agentId: string, scope: SessionScope): Promise<void> {
+    const now = new Date().toISOString();
+    await tx.run(
+      `INSERT INTO action_sessions (agent_id, session_id, calls, read_untrusted, opened_at, updated_at)
+       VALUES (?, ?, 0, 0, ?, ?) ON CONFLICT (agent_id, session_id) DO NOTHING`,
+      [agentId, AGENT_SCOPE, now, now],
+    );
+    await tx.run(
+      'UPDATE action_sessions SET calls = calls + 1, updated_at = ? WHERE agent_id = ? AND session_id IN (?, ?)',
+      [now, agentId, AGENT_SCOPE, scope.sessionId],
+    );
+  }
+
+  /**
+   * Records that an action succeeded: its tool joins the tools used, and an untrusted output marks the scope, in
+   * the action's session (when the engine opened it for the agent) and in the agent scope.
+   */
+  async recordSuccess(
+    tx: Executor,
+    a: { agentId: string; sessionId: string | null; tool: string; untrusted: boolean },
+  ): Promise<void> {
+    const session = a.sessionId ?? AGENT_SCOPE;
+    await tx.run(
+      `INSERT INTO action_session_tools (agent_id, session_id, tool)
+       SELECT agent_id, session_id, ? FROM action_sessions WHERE agent_id = ? AND session_id IN (?, ?)
+       ON CONFLICT (agent_id, session_id, tool) DO NOTHING`,
+      [a.tool, a.agentId, AGENT_SCOPE, session],
+    );
+    if (a.untrusted) {
+      await tx.run(
+        'UPDATE action_sessions SET read_untrusted = 1, updated_at = ? WHERE agent_id = ? AND session_id IN (?, ?)',
+        [new Date().toISOString(), a.agentId, AGENT_SCOPE, session],
+      );
+    }
+  }
+}
