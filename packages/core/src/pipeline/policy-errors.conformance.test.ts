@@ -96,6 +96,15 @@ describe.each(backends)('policy errors in the action pipeline on $name', (backen
     expect(payments.calls('POST /refunds')).toBe(0);
   });
 
+  it('refuses to reload a set that can type-error, and keeps the one in force', async () => {
+    const policyDir = policies({ 'permit.cedar': PERMIT });
+    engine = await start(policyDir);
+    const before = engine.policies().hash;
+    fs.writeFileSync(path.join(policyDir, 'caps.cedar'), CAP);
+    expect(() => engine?.reloadPolicies()).toThrow(/caps\.cedar: policy refund-cap: .*is a decimal here/);
+    expect(engine.policies().hash).toBe(before);
+  });
+
   it('treats 50 and 50.0 as the same decimal and pays a small refund once', async () => {
     engine = await start(policies({}));
     for (const amount of [50, 50.0]) {
