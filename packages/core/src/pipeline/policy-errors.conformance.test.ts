@@ -118,6 +118,17 @@ describe.each(backends)('policy errors in the action pipeline on $name', (backen
     expect(payments.calls('POST /refunds')).toBe(2);
   });
 
+  it('refuses, before deciding, a number policies could not compare exactly (five decimal places)', async () => {
+    engine = await start(policies({}));
+    await expect(
+      engine.actions.submit(await bot(), {
+        tool: 'payments.refund',
+        input: { orderId: 'o-1', amount: 10.12345 },
+      }),
+    ).rejects.toMatchObject({ name: 'InputConversionError', field: 'input.amount' });
+    expect(payments.calls('POST /refunds')).toBe(0);
+  });
+
   it('denies, with the error recorded, when a forbid errors at decision time (a Long overflow no check rules out)', async () => {
     const overflow =
       '@id("risk-overflow")\nforbid (principal, action == Action::"payments.refund", resource) when { context.risk * 4000000000000000 * 1000 > 0 };\n';
