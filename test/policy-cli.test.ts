@@ -59,7 +59,17 @@ describe('aos policy check', () => {
 
   it('reads JSON tools files and honours --production-environments and --environment', () => {
     const tools = path.join(tmp, 'tools.json');
-    fs.writeFileSync(tools, JSON.stringify([{ name: 'payments.refund', effect: 'write', risk: 'high' }]));
+    fs.writeFileSync(
+      tools,
+      JSON.stringify([
+        {
+          name: 'payments.refund',
+          effect: 'write',
+          risk: 'high',
+          inputSchema: { type: 'object', properties: { amount: { type: 'number' } }, required: ['amount'] },
+        },
+      ]),
+    );
     const sessions = path.join(tmp, 's.jsonl');
     fs.writeFileSync(
       sessions,
@@ -76,6 +86,47 @@ describe('aos policy check', () => {
     );
   });
 
+  it('reads MCP tools/list entries (inputSchema, outputSchema, annotations) and checks inputs against them', () => {
+    const tools = path.join(tmp, 'tools.json');
+    fs.writeFileSync(
+      tools,
+      JSON.stringify({
+        connector: 'payments',
+        tools: [
+          {
+            name: 'refund',
+            title: 'Refund',
+            description: 'Refund part or all of an order',
+            inputSchema: {
+              type: 'object',
+              properties: { orderId: { type: 'string' }, amount: { type: 'number' } },
+              required: ['orderId', 'amount'],
+            },
+            outputSchema: { type: 'object', properties: { refundId: { type: 'string' } } },
+            annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false },
+          },
+        ],
+      }),
+    );
+    const sessions = path.join(tmp, 's.jsonl');
+    const line = (amount: unknown) =>
+      `${JSON.stringify({
+        session: 'x',
+        agent: { id: 'bot', role: 'support', tier: 2 },
+        calls: [{ tool: 'payments.refund', input: { orderId: 'o-1', amount } }],
+      })}\n`;
+    fs.writeFileSync(sessions, line(300.5));
+    const r = aos(['policy', 'check', '--policies', POLICIES, '--tools', tools, '--sessions', sessions]);
+    expect(r.stderr).toBe('');
+    expect(r.stdout).toBe(
+      '{"session":"x","index":0,"tool":"payments.refund","outcome":"approval","policies":["support-refunds","large-refund"]}\n',
+    );
+    fs.writeFileSync(sessions, line('lots'));
+    const bad = aos(['policy', 'check', '--policies', POLICIES, '--tools', tools, '--sessions', sessions]);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toContain('s.jsonl:1: calls.0.input.amount: must be number');
+  });
+
   it.each([
     [
       'an unknown tool',
@@ -88,7 +139,7 @@ describe('aos policy check', () => {
     const sessions = path.join(tmp, 's.jsonl');
     fs.writeFileSync(
       sessions,
-      `{"session":"ok","agent":{"id":"x","role":"support","tier":2},"calls":[{"tool":"payments.get_order","input":{}}]}\n${line}\n`,
+      `{"session":"ok","agent":{"id":"x","role":"support","tier":2},"calls":[{"tool":"payments.get_order","input":{"orderId":"o-1"}}]}\n${line}\n`,
     );
     const r = aos(['policy', 'check', '--policies', POLICIES, '--tools', TOOLS, '--sessions', sessions]);
     expect(r.code).toBe(2);
@@ -115,7 +166,11 @@ describe('aos policy test', () => {
       [
         `policies: ${JSON.stringify(path.relative(tmp, POLICIES))}`,
         'tools:',
-        '  - { name: payments.refund, effect: write, risk: high, untrustedOutput: false }',
+        '  - name: payments.refund',
+        '    effect: write',
+        '    risk: high',
+        '    untrustedOutput: false',
+        '    inputSchema: { type: object, properties: { amount: { type: number } }, required: [amount] }',
         'cases:',
         '  - name: small refund',
         '    agent: { id: bot, role: support, tier: 2 }',
@@ -165,7 +220,7 @@ describe('aos policy validate', () => {
     const r = aos(['policy', 'validate', '--policies', POLICIES]);
     expect(r.code).toBe(0);
     expect(r.stdout).toMatch(
-      /permit\/forbid: 5 \(3 permit, 2 forbid\) in 1 file\napproval rules: 1 \(1 permit, 0 forbid exemptions\) in 1 file\nhash: [0-9a-f]{64}\n$/,
+      /permit\/forbid: 5 \(3 permit, 2 forbid\) in 1 file\napproval rules: 1 \(1 permit, 0 forbid exemptions\) in 1 file\ntypes: not checked \(give --tools or --config to check policies against the tools\)\nhash: [0-9a-f]{64}\n$/,
     );
   });
 
@@ -190,6 +245,73 @@ describe('aos policy validate', () => {
     expect(r.stdout).toContain("error: approvals/bad.cedar: policy slow: @expires: 'soon' is not a duration");
     expect(r.stdout).toContain('warning: extra.cedar: policy x: @quorum only take effect on approval rules');
     expect(r.stdout).toContain('invalid: 3 error(s)');
+  });
+
+  it('refuses the issue-9 cap `amount > 10000` on a decimal amount, naming file, policy and fix', () => {
+    const dir = proposePolicies((t) => t);
+    fs.writeFileSync(
+      path.join(dir, 'caps.cedar'),
+      '@id("refund-bot-refunds")\npermit (principal == Agent::"refund-bot", action == Action::"payments.refund", resource);\n' +
+        '@id("refund-cap")\nforbid (principal, action == Action::"payments.refund", resource) when { context.input.amount > 10000 };\n',
+    );
+    const r = aos(['policy', 'validate', '--policies', dir, '--tools', TOOLS]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain(
+      'error: caps.cedar: policy refund-cap: unexpected type: expected Long but saw decimal; ' +
+        '`context.input.amount` is a decimal here: compare with `decimal("10000.0")` or `.greaterThan(…)`, ' +
+        'e.g. `context.input.amount.greaterThan(decimal("10000.0"))`',
+    );
+    expect(r.stdout).toContain('invalid: 1 error(s)');
+    // The same set is refused by aos config validate (against aos.yaml's HTTP operations) …
+    const config = path.join(tmp, 'aos.yaml');
+    fs.writeFileSync(
+      config,
+      fs
+        .readFileSync(path.join(SUPPORT_DESK, 'aos.yaml'), 'utf8')
+        .replace('policies: ./policies', `policies: ${dir}`),
+    );
+    const c = aos(['config', 'validate', config]);
+    expect(c.code).toBe(2);
+    expect(c.stderr).toContain('caps.cedar: policy refund-cap:');
+    expect(c.stderr).toContain('`context.input.amount` is a decimal here');
+    // … and by aos policy check, which takes the schemas from the tools file.
+    const check = aos(['policy', 'check', '--policies', dir, '--tools', TOOLS, '--sessions', SESSIONS]);
+    expect(check.code).toBe(2);
+    expect(check.stdout).toBe('');
+    expect(check.stderr).toContain('policy refund-cap:');
+  });
+
+  it('type-checks the example set against the tools file and against aos.yaml', () => {
+    const r = aos(['policy', 'validate', '--policies', POLICIES, '--tools', TOOLS]);
+    expect(r.stdout).toContain('types: checked against 5 tools');
+    expect(r.code).toBe(0);
+    const c = aos([
+      'policy',
+      'validate',
+      '--policies',
+      POLICIES,
+      '--config',
+      path.join(SUPPORT_DESK, 'aos.yaml'),
+    ]);
+    expect(c.stdout).toContain('types: checked against 4 tools');
+    expect(c.code).toBe(0);
+  });
+
+  it('flags a comparison on an attribute one of the tools lacks, and accepts it scoped or guarded', () => {
+    const dir = proposePolicies((t) => t);
+    const write = (text: string) => fs.writeFileSync(path.join(dir, 'extra.cedar'), text);
+    write(
+      '@id("any-big") forbid (principal, action, resource) when { context.input.amount.greaterThan(decimal("1.0")) };',
+    );
+    const r = aos(['policy', 'validate', '--policies', dir, '--tools', TOOLS]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toMatch(
+      /error: extra\.cedar: policy any-big: attribute `input\.amount` in context for Action::"payments\.get_order" not found: declare `amount` in the inputSchema of payments\.get_order/,
+    );
+    write(
+      '@id("any-big") forbid (principal, action, resource) when { context.input has amount && context.input.amount.greaterThan(decimal("1.0")) };',
+    );
+    expect(aos(['policy', 'validate', '--policies', dir, '--tools', TOOLS]).code).toBe(0);
   });
 
   it('exits 2 for a missing directory', () => {
@@ -236,9 +358,7 @@ describe.each(backends)('aos policy replay on $name', (backend) => {
       : ['--data', t.dataDir];
 
   it('prints each changed action and a summary', () => {
-    const dir = proposePolicies((x) =>
-      x.replace('context.input.amount <= 500', 'context.input.amount <= 200'),
-    );
+    const dir = proposePolicies((x) => x.replace('decimal("500.0")', 'decimal("200.0")'));
     const r = aos([...flags(), 'policy', 'replay', '--since', '1h', '--policies', dir]);
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);

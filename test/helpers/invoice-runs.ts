@@ -94,7 +94,7 @@ export function writeInvoicesConfig(t: TestStore, erp: Erp, leaseMs: number): st
   fs.writeFileSync(
     path.join(policies, 'approvals', 'huge-invoices.cedar'),
     `@id("huge-invoice")\n@approvers("approvers:finance")\n@quorum("1")\n` +
-      `permit (principal, action == Action::"erp.post_invoice", resource) when { context.input.amount > 5000 };\n`,
+      `permit (principal, action == Action::"erp.post_invoice", resource) when { context.input.amount.greaterThan(decimal("5000.0")) };\n`,
   );
   const file = path.join(t.dataDir, 'aos.yaml');
   fs.writeFileSync(

@@ -16,6 +16,8 @@ import { KillSwitches } from './intervention/kill-switches.js';
 import { ActionService } from './pipeline/action-service.js';
 import { NodeRegistry } from './pipeline/node-registry.js';
 import { emptyPolicyBundle, loadPolicyDirectory } from './policy/policy-bundle.js';
+import { assertPoliciesTypeCheck } from './policy/type-check.js';
+import type { PolicyTool } from './policy/type-check.js';
 import type { PolicyBundle } from './policy/policy-bundle.js';
 import { ChainedSecretStore, EncryptedFileSecretStore, EnvSecretStore } from './secrets/index.js';
 import type { SecretStore } from './secrets/index.js';
@@ -77,9 +79,16 @@ export interface Engine {
   failures: FailureTally;
   /** The policy bundle in force. */
   policies(): PolicyBundle;
-  /** Reloads policies from the configured directory; a bad set is refused and the old one stays. */
+  /**
+   * Reloads policies from the configured directory; a bad set — one that does not parse, or that can fail to evaluate
+   * on input the tools' schemas accept — is refused and the old one stays.
+   */
   reloadPolicies(): PolicyBundle;
-  /** Registers the node, syncs tools, recovers orphaned actions and starts background sweeps. */
+  /**
+   * Syncs tools and type-checks the policies against them (a set that can fail to evaluate on valid input is refused
+   * with a `UserError` naming file, policy and fix), then registers the node, recovers orphaned actions and starts
+   * background sweeps.
+   */
   start(options?: { background?: boolean }): Promise<void>;
   /** One round of background work: heartbeat, recovery, approval expiry. */
   tick(): Promise<void>;
@@ -107,6 +116,19 @@ function buildConnector(c: ConnectorConfig, secrets: SecretStore): Connector {
     { id: c.id, transport: 'http', url: c.url, ...(c.headers ? { headers: c.headers } : {}) },
     { secrets, timeoutMs: c.timeoutMs },
   );
+}
+
+/** The registry's tools as the policy type check sees them (removed tools are never decided for). */
+function policyTools(tools: ToolRegistry): PolicyTool[] {
+  return tools
+    .list()
+    .filter((t) => t.status !== 'removed')
+    .map((t) => ({
+      name: t.name,
+      connector: t.connector,
+      metadata: t.metadata,
+      inputSchema: t.definition.inputSchema,
+    }));
 }
 
 /** Wires the engine from a store and a configuration. Nothing runs until {@link Engine.start}. */
@@ -219,10 +241,24 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     failures,
     policies: () => bundle,
     reloadPolicies() {
-      if (config.policies) bundle = loadPolicyDirectory(config.policies);
+      if (config.policies) {
+        const next = loadPolicyDirectory(config.policies);
+        assertPoliciesTypeCheck(next, policyTools(tools));
+        bundle = next;
+      }
       return bundle;
     },
     async start(opts = {}) {
+      try {
+        await tools.reload();
+        await tools.sync();
+        // The set is checked against the tools as listed now; a policy that can type-error is refused here, before
+        // this node serves anything.
+        assertPoliciesTypeCheck(bundle, policyTools(tools));
+      } catch (err) {
+        await tools.close();
+        throw err;
+      }
       const hook = config.approvals.webhook;
       if (hook)
         unsubscribe.push(
@@ -230,8 +266,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         );
       await nodes.register();
       if (store.db instanceof PostgresDb) stopFanOut = await fanOutOverPostgres(store.db, events, nodes.id);
-      await tools.reload();
-      await tools.sync();
       await engine.tick();
       if (opts.background !== false) {
         const t = setInterval(() => void engine.tick(), 1000);

@@ -196,6 +196,7 @@ export type { Receipt } from './pipeline/receipt.js';
 export { announceApprovals, signWebhook, verifyWebhookSignature } from './approvals/webhook.js';
 export type { ApprovalWebhookOptions } from './approvals/webhook.js';
 export {
+  checkToolInput,
   defaultDecisionOptions,
   defaultEnvironment,
   loadToolCatalog,
@@ -226,7 +227,22 @@ export type {
   PolicyOutcome,
 } from './policy/replay.js';
 export { validatePolicyDirectory } from './policy/validate-directory.js';
-export type { PolicyValidationReport, PolicySetSummary, PolicyProblem } from './policy/validate-directory.js';
+export type {
+  PolicyValidationReport,
+  PolicySetSummary,
+  PolicyValidationOptions,
+} from './policy/validate-directory.js';
+export {
+  assertPoliciesTypeCheck,
+  cedarSchemaFor,
+  formatPolicyProblems,
+  typeCheckPolicies,
+} from './policy/type-check.js';
+export type { PolicyProblem, PolicyTool, PolicyTypeCheck } from './policy/type-check.js';
+export { configPolicyTools } from './policy/config-tools.js';
+export type { ConfigPolicyTools } from './policy/config-tools.js';
+export { decimalText, inputTypeOf, toCedarInput, InputConversionError } from './policy/input-types.js';
+export type { InputType } from './policy/input-types.js';
 export { fanOutOverPostgres, EVENT_CHANNEL, eventChannel } from './events/postgres-fan-out.js';
 
 export {

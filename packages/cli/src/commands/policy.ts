@@ -2,8 +2,11 @@ import fs from 'node:fs';
 import type { Command } from 'commander';
 import {
   UserError,
+  assertPoliciesTypeCheck,
   defaultDecisionOptions,
   defaultEnvironment,
+  configPolicyTools,
+  loadConfigFile,
   loadPolicyDirectory,
   loadPolicyTestFile,
   loadToolCatalog,
@@ -81,7 +84,10 @@ export function registerPolicy(program: Command): void {
     .command('check')
     .description('replay sessions of tool calls (JSONL) against a policy set; prints one JSON line per call')
     .requiredOption('--policies <dir>', 'policy directory (*.cedar, approvals/*.cedar)')
-    .requiredOption('--tools <file>', 'tool metadata, JSON or YAML (name, effect, untrustedOutput, risk)')
+    .requiredOption(
+      '--tools <file>',
+      'tools, JSON or YAML: MCP tools/list entries (inputSchema, annotations…) and/or name, effect, untrustedOutput, risk',
+    )
     .requiredOption('--sessions <file>', 'sessions, one JSON object a line ("-" reads stdin)')
     .option('--environment <env>', 'environment of calls and sessions that name none', defaultEnvironment())
     .option('--production-environments <list>', PRODUCTION_HELP)
@@ -95,6 +101,7 @@ export function registerPolicy(program: Command): void {
       }) => {
         const bundle = loadPolicyDirectory(o.policies);
         const tools = loadToolCatalog(o.tools);
+        assertPoliciesTypeCheck(bundle, [...tools.values()]);
         const sessions = parseSessionsJsonl(readSessions(o.sessions), o.sessions, tools);
         const sim = {
           bundle,
@@ -163,9 +170,22 @@ export function registerPolicy(program: Command): void {
     .command('validate')
     .description('load a policy set, report every problem by file and policy, print its hash and counts')
     .requiredOption('--policies <dir>', 'policy directory (*.cedar, approvals/*.cedar)')
+    .option('--tools <file>', "type-check against these tools' inputSchemas (a tools file, as for check)")
+    .option(
+      '--config <file>',
+      'type-check against the tools aos.yaml defines (HTTP operations, tool settings)',
+    )
     .option('--json', 'print the report as JSON')
-    .action((o: { policies: string; json?: boolean }) => {
-      const r = validatePolicyDirectory(o.policies);
+    .action((o: { policies: string; tools?: string; config?: string; json?: boolean }) => {
+      const fromConfig = o.config ? configPolicyTools(loadConfigFile(o.config)) : undefined;
+      const tools = o.tools ? [...loadToolCatalog(o.tools).values()] : fromConfig?.tools;
+      const r = validatePolicyDirectory(o.policies, { tools });
+      if (!o.tools && fromConfig && fromConfig.unlisted.length > 0) {
+        r.warnings.push({
+          file: o.config as string,
+          message: `the tools of ${fromConfig.unlisted.join(', ')} are listed when aos serve connects, and checked then`,
+        });
+      }
       if (o.json) printJson(r);
       else {
         const out = (line: string) => process.stdout.write(`${line}\n`);
@@ -176,6 +196,11 @@ export function registerPolicy(program: Command): void {
         );
         out(
           `approval rules: ${r.approvals.permit + r.approvals.forbid} (${r.approvals.permit} permit, ${r.approvals.forbid} forbid exemptions) in ${files(r.approvals.files)}`,
+        );
+        out(
+          r.typeCheckedTools === undefined
+            ? 'types: not checked (give --tools or --config to check policies against the tools)'
+            : `types: checked against ${r.typeCheckedTools} tool${r.typeCheckedTools === 1 ? '' : 's'}`,
         );
         for (const p of r.errors) process.stdout.write(formatProblem('error', p));
         for (const p of r.warnings) process.stdout.write(formatProblem('warning', p));

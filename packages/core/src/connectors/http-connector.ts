@@ -115,7 +115,7 @@ export class HttpConnector implements Connector {
   }
 
   listTools(): Promise<ToolDefinition[]> {
-    return Promise.resolve([...this.#operations.values()].map(toDefinition));
+    return Promise.resolve([...this.#operations.values()].map(httpToolDefinition));
   }
 
   async callTool(
@@ -357,7 +357,8 @@ function validateOperation(operation: HttpOperation, at: string, hasSecrets: boo
   }
 }
 
-function toDefinition(operation: HttpOperation): ToolDefinition {
+/** The MCP-shaped tool definition an HTTP operation is offered as (what `listTools` answers for it). */
+export function httpToolDefinition(operation: HttpOperation): ToolDefinition {
   const effect =
     operation.effect ??
     (operation.annotations?.readOnlyHint === undefined

@@ -30,4 +30,4 @@ export type {
   HttpMethod,
   HttpOperation,
 } from './http-connector.js';
-export { HttpConnector } from './http-connector.js';
+export { HttpConnector, httpToolDefinition } from './http-connector.js';

@@ -339,7 +339,20 @@ export class ActionService {
     let decision: StoredDecision | undefined = guards.deny;
     if (!decision) {
       const d = decide(
-        { agent, tool, input: r.input, environment, reason: r.reason, confidence: r.confidence, session },
+        {
+          agent,
+          tool: {
+            name: tool.name,
+            connector: tool.connector,
+            metadata: tool.metadata,
+            inputSchema: tool.definition.inputSchema,
+          },
+          input: r.input,
+          environment,
+          reason: r.reason,
+          confidence: r.confidence,
+          session,
+        },
         bundle,
         this.d.options,
       );
@@ -501,6 +514,8 @@ export class ActionService {
         tool: tool.name,
         toolMetadata: tool.metadata,
         definitionHash: tool.definitionHash,
+        // Replay converts the input to Cedar by the same declared types the decision used.
+        inputSchema: tool.definition.inputSchema,
         input: r.input,
         environment,
         sessionId: r.sessionId ?? null,

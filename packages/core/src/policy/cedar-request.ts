@@ -1,8 +1,10 @@
 import type { CedarEntity, CedarRequest, CedarValue } from './cedar/index.js';
 import type { DecisionInput } from './decide.js';
+import { inputRecordType, toCedarInput } from './input-types.js';
 
 /**
- * Turns JSON from an agent into Cedar values: integers stay Longs, other numbers become `decimal` when Cedar can
+ * Turns JSON into Cedar values by how the values look, for a tool that declares no input schema (a decision replayed
+ * from an audit record, a test): integers stay Longs, other numbers become `decimal` when Cedar can
  * hold them (four decimal places) and strings otherwise, nulls are dropped, arrays become sets, objects records.
  * Keys starting with `__` are renamed (`__x` → `_x__x`) so agent input can never smuggle in an entity reference or an
  * extension value.
@@ -35,7 +37,7 @@ export function toCedarValue(v: unknown): CedarValue | undefined {
  * - action `Action::"<tool>"` in `Action::"read"` or `Action::"write"` (so `action in Action::"write"` works);
  * - resource `Tool::"<tool>"` (attributes name, connector, effect, risk, destructive, idempotent, untrustedOutput)
  *   in `Connector::"<connector>"`;
- * - context: input, environment, production, reason, confidence (0-100), risk (0-100) and session
+ * - context: input (converted by the tool's declared `inputSchema` when it has one: see `toCedarInput`), environment, production, reason, confidence (0-100), risk (0-100) and session
  *   (tools already called, readUntrusted, calls).
  */
 export function buildCedarRequest(
@@ -79,7 +81,10 @@ export function buildCedarRequest(
     { uid: { type: 'Connector', id: tool.connector }, attrs: {}, parents: [] },
   ];
   const context: Record<string, CedarValue> = {
-    input: (toCedarValue(d.input) ?? {}) as CedarValue,
+    input:
+      (d.tool.inputSchema
+        ? toCedarInput(d.input, inputRecordType(d.tool.inputSchema))
+        : toCedarValue(d.input)) ?? {},
     environment: d.environment,
     production,
     reason: d.reason ?? '',

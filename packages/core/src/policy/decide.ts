@@ -8,7 +8,17 @@ import type { PolicyBundle } from './policy-bundle.js';
 /** Everything a decision is made from. Pure data: the same input always gives the same decision. */
 export interface DecisionInput {
   agent: { id: string; role: string; tier: number; owner: string; environments: readonly string[] };
-  tool: { name: string; connector: string; metadata: ToolMetadata };
+  tool: {
+    name: string;
+    connector: string;
+    metadata: ToolMetadata;
+    /**
+     * The tool's JSON Schema for its input. With it, input converts to Cedar by the declared types (a `number` is a
+     * `decimal`, an `integer` a Long) and only declared arguments reach policies — what the load-time type check
+     * assumed. Without it, values convert by how they look.
+     */
+    inputSchema?: Record<string, unknown> | undefined;
+  };
   input: Record<string, unknown>;
   environment: string;
   reason?: string | undefined;
@@ -59,7 +69,10 @@ export interface Decision {
   /** Content hash of the policy bundle the decision was made under. */
   policyHash: string;
   approval?: ApprovalRequirement;
-  /** Policies whose conditions errored (they did not apply). */
+  /**
+   * Policies whose conditions errored. None of them allowed anything: an errored forbid denied, an errored approval
+   * rule asked for approval, an errored permit did not permit, an errored exemption did not exempt.
+   */
   errors: CedarPolicyError[];
 }
 
@@ -110,6 +123,15 @@ function approvalFromPolicies(policies: CedarPolicy[], options: DecisionOptions)
   return { ...top, barOwner: reqs.some((r) => r.barOwner), policies: reqs.flatMap((r) => r.policies) };
 }
 
+function messageOf(errors: readonly CedarPolicyError[], id: string): string {
+  return errors.find((e) => e.policyId === id)?.message ?? 'error';
+}
+
+function describeFailure(err: unknown): string {
+  // A UserError's message already starts with the field at fault (`input.amount: …`).
+  return err instanceof Error ? err.message : String(err);
+}
+
 function byIds(set: CedarPolicySet, ids: readonly string[]): CedarPolicy[] {
   const want = new Set(ids);
   return set.policies.filter((p) => want.has(p.id));
@@ -117,7 +139,9 @@ function byIds(set: CedarPolicySet, ids: readonly string[]): CedarPolicy[] {
 
 /**
  * Decides one action. Order: environment and tier rules (built in), then the Cedar permit/forbid set (default deny,
- * forbid wins), then the approval rules. Any failure inside evaluation is a deny (fail closed), never an allow.
+ * forbid wins), then the approval rules. An error is never a reason to allow: a forbid whose condition errors denies,
+ * an approval rule whose condition errors asks for approval, a permit whose condition errors does not permit; any
+ * other failure inside evaluation (input Cedar cannot hold, a malformed request) is a deny (`builtin:policy-error`).
  */
 export function decide(d: DecisionInput, bundle: PolicyBundle, options: DecisionOptions): Decision {
   const production = options.productionEnvironments.includes(d.environment);
@@ -165,33 +189,85 @@ export function decide(d: DecisionInput, bundle: PolicyBundle, options: Decision
     const { request, entities } = buildCedarRequest(d, risk, production);
     const res = isAuthorized(bundle.permits, request, entities);
     errors.push(...res.errors);
+    // An error is never a reason to allow: a forbid that could not be evaluated denies as if it matched, and a permit
+    // that could not be evaluated does not permit.
+    const erroredForbids = byIds(
+      bundle.permits,
+      res.errors.map((e) => e.policyId),
+    ).filter((p) => p.effect === 'forbid');
+    const erroredPermits = res.errors.filter((e) => !erroredForbids.some((p) => p.id === e.policyId));
+    const unevaluated = erroredPermits.length
+      ? `; ${erroredPermits.map((e) => e.policyId).join(', ')} errored and did not permit`
+      : '';
+    for (const p of erroredForbids) {
+      deny(
+        p.id,
+        `forbid ${p.id} could not be evaluated (${messageOf(res.errors, p.id)}); denied (fail closed)`,
+      );
+    }
+    if (erroredForbids.length > 0) {
+      checks.push({
+        name: 'policy',
+        result: 'fail',
+        detail: `forbid ${erroredForbids.map((p) => p.id).join(', ')} errored; denied (fail closed)`,
+      });
+    }
     if (res.decision === 'allow') {
-      permitIds = res.determining;
-      checks.push({ name: 'policy', result: 'pass', detail: `permitted by ${res.determining.join(', ')}` });
+      if (erroredForbids.length === 0) permitIds = res.determining;
+      checks.push({
+        name: 'policy',
+        result: erroredForbids.length === 0 ? 'pass' : 'fail',
+        detail: `permitted by ${res.determining.join(', ')}${unevaluated}`,
+      });
     } else if (res.determining.length > 0) {
       for (const id of res.determining) deny(id, `forbidden by policy ${id}`);
       checks.push({ name: 'policy', result: 'fail', detail: `forbidden by ${res.determining.join(', ')}` });
-    } else {
+    } else if (erroredForbids.length === 0) {
       deny('builtin:default-deny', `no policy permits ${d.tool.name}`);
-      checks.push({ name: 'policy', result: 'fail', detail: 'no policy permits it (default deny)' });
+      checks.push({
+        name: 'policy',
+        result: 'fail',
+        detail: `no policy permits it (default deny)${unevaluated}`,
+      });
     }
     if (denies.length === 0) {
       const ar = isAuthorized(bundle.approvals, request, entities);
       errors.push(...ar.errors);
-      if (ar.decision === 'allow') {
-        approval = approvalFromPolicies(byIds(bundle.approvals, ar.determining), options);
-        for (const id of ar.determining) approvalsFrom.push({ id, reason: `approval rule ${id} applies` });
+      // An approval rule that could not be evaluated asks for approval; an exemption (a forbid in the approval set)
+      // that could not be evaluated does not exempt, which isAuthorized already gives.
+      const exempt = ar.decision === 'deny' && ar.determining.length > 0;
+      const erroredRules = exempt
+        ? []
+        : byIds(
+            bundle.approvals,
+            ar.errors.map((e) => e.policyId),
+          ).filter((p) => p.effect === 'permit');
+      const matched = ar.decision === 'allow' ? ar.determining : [];
+      const rules = [...matched, ...erroredRules.map((p) => p.id)];
+      if (rules.length > 0) {
+        approval = approvalFromPolicies(byIds(bundle.approvals, rules), options);
+        for (const id of matched) approvalsFrom.push({ id, reason: `approval rule ${id} applies` });
+        for (const p of erroredRules) {
+          approvalsFrom.push({
+            id: p.id,
+            reason: `approval rule ${p.id} could not be evaluated (${messageOf(ar.errors, p.id)}); approval required (fail closed)`,
+          });
+        }
         checks.push({
           name: 'approval-rules',
           result: 'approval',
-          detail: `required by ${ar.determining.join(', ')}`,
+          detail: `required by ${rules.join(', ')}${erroredRules.length ? ` (${erroredRules.map((p) => p.id).join(', ')} errored)` : ''}`,
         });
       } else {
-        checks.push({ name: 'approval-rules', result: 'pass', detail: 'no approval rule applies' });
+        checks.push({
+          name: 'approval-rules',
+          result: 'pass',
+          detail: exempt ? `exempted by ${ar.determining.join(', ')}` : 'no approval rule applies',
+        });
       }
     }
   } catch (err) {
-    deny('builtin:policy-error', `policy evaluation failed: ${(err as Error).message}`);
+    deny('builtin:policy-error', `policy evaluation failed: ${describeFailure(err)}`);
     checks.push({ name: 'policy', result: 'fail', detail: 'evaluation failed; denied (fail closed)' });
   }
 

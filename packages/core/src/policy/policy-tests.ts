@@ -4,10 +4,12 @@ import { UserError } from '../errors.js';
 import { decide } from './decide.js';
 import type { Decision, DecisionOptions } from './decide.js';
 import { loadPolicyDirectory } from './policy-bundle.js';
+import { assertPoliciesTypeCheck } from './type-check.js';
 import type { PolicyBundle } from './policy-bundle.js';
 import {
   defaultDecisionOptions,
   defaultEnvironment,
+  checkToolInput,
   loadToolCatalog,
   parseAt,
   parseToolCatalog,
@@ -82,7 +84,8 @@ export interface PolicyTestResult {
 /**
  * Loads a policy test file (YAML): `policies` (a directory, relative to the file), `tools` (a list, or a tools file
  * relative to the file), optional `environment`, `productionEnvironments` and named `agents`, and `cases`. Every
- * case's agent and tool are checked before anything runs; errors name the file and the field.
+ * case's agent, tool and input (against the tool's `inputSchema`) are checked, and the policies type-checked against
+ * the tools, before anything runs; errors name the file and the field.
  *
  * @example
  * // policy-tests.yaml
@@ -105,15 +108,19 @@ export function loadPolicyTestFile(file: string): PolicyTestSuite {
         field: `${file}: cases.${i}.agent`,
       });
     }
-    if (!tools.has(c.tool)) {
+    const tool = tools.get(c.tool);
+    if (!tool) {
       throw new UserError(`unknown tool '${c.tool}' (not in the tools)`, {
         field: `${file}: cases.${i}.tool`,
       });
     }
+    checkToolInput(tool, c.input, `${file}: cases.${i}`);
   });
+  const bundle = loadPolicyDirectory(path.resolve(dir, raw.policies));
+  assertPoliciesTypeCheck(bundle, [...tools.values()]);
   return {
     file,
-    bundle: loadPolicyDirectory(path.resolve(dir, raw.policies)),
+    bundle,
     tools,
     options: defaultDecisionOptions(
       raw.productionEnvironments ? { productionEnvironments: raw.productionEnvironments } : {},

@@ -26,7 +26,7 @@ const proposed = policyBundleFromTexts(
       file: 'support.cedar',
       text: fs
         .readFileSync(path.join(SUPPORT_DESK, 'policies/support.cedar'), 'utf8')
-        .replace('context.input.amount <= 500', 'context.input.amount <= 200'),
+        .replace('decimal("500.0")', 'decimal("200.0")'),
     },
   ],
   [{ file: 'refunds.cedar', text: approvalsText }],

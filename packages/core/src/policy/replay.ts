@@ -109,6 +109,8 @@ interface DecidedPayload {
   tool: string;
   connector?: string;
   toolMetadata: ToolMetadata;
+  /** The tool's input schema when it was decided (records from before it was recorded have none). */
+  inputSchema?: Record<string, unknown>;
   input: Record<string, unknown>;
   environment: string;
   session: { tools: string[]; readUntrusted: boolean; calls: number };
@@ -151,6 +153,7 @@ function toDecisionInput(p: DecidedPayload): DecisionInput {
       name: p.tool,
       connector: p.connector ?? (dot > 0 ? p.tool.slice(0, dot) : p.tool),
       metadata: p.toolMetadata,
+      inputSchema: isObject(p.inputSchema) ? p.inputSchema : undefined,
     },
     input: p.input,
     environment: p.environment,

@@ -36,12 +36,19 @@ function run(agent: SimulatedAgent, calls: Omit<SimulatedCall, 'input'>[] & { in
 describe('simulateSession on the support-desk policies', () => {
   it.each([
     ['allows a read', bot, 'payments.get_order', { orderId: 'o-1' }, 'allow', ['support-read']],
-    ['allows a refund of 50', bot, 'payments.refund', { amount: 50 }, 'allow', ['support-refunds']],
+    [
+      'allows a refund of 50',
+      bot,
+      'payments.refund',
+      { orderId: 'o-1', amount: 50 },
+      'allow',
+      ['support-refunds'],
+    ],
     [
       'holds a refund of 300 for approval',
       bot,
       'payments.refund',
-      { amount: 300 },
+      { orderId: 'o-1', amount: 300 },
       'approval',
       ['support-refunds', 'large-refund'],
     ],
@@ -49,7 +56,7 @@ describe('simulateSession on the support-desk policies', () => {
       'denies a refund of 900 by default',
       bot,
       'payments.refund',
-      { amount: 900 },
+      { orderId: 'o-1', amount: 900 },
       'deny',
       ['builtin:default-deny'],
     ],
@@ -65,7 +72,7 @@ describe('simulateSession on the support-desk policies', () => {
       'denies a tier-0 write',
       reader,
       'payments.refund',
-      { amount: 20 },
+      { orderId: 'o-1', amount: 20 },
       'deny',
       ['builtin:tier-0-read-only'],
     ],
@@ -77,7 +84,7 @@ describe('simulateSession on the support-desk policies', () => {
   it('denies a refund after an allowed read of untrusted output', () => {
     const r = run(bot, [
       { tool: 'tickets.read_ticket', input: { ticketId: 't-1' } },
-      { tool: 'payments.refund', input: { amount: 50 } },
+      { tool: 'payments.refund', input: { orderId: 'o-1', amount: 50 } },
     ]);
     expect(r.map((x) => [x.outcome, x.policies])).toEqual([
       ['allow', ['support-read']],
@@ -87,8 +94,8 @@ describe('simulateSession on the support-desk policies', () => {
 
   it('does not count a denied untrusted read as having run', () => {
     const r = run({ ...bot, environments: ['prod'] }, [
-      { tool: 'tickets.read_ticket', input: {}, environment: 'dev' },
-      { tool: 'payments.refund', input: { amount: 50 }, environment: 'prod' },
+      { tool: 'tickets.read_ticket', input: { ticketId: 't-1' }, environment: 'dev' },
+      { tool: 'payments.refund', input: { orderId: 'o-1', amount: 50 }, environment: 'prod' },
     ]);
     expect(r[0]).toMatchObject({ outcome: 'deny', policies: ['builtin:environment'] });
     // The refund is denied by the tier rule (production), not by the untrusted-input forbid.
@@ -111,7 +118,7 @@ describe('simulateSession on the support-desk policies', () => {
         agent: bot,
         line: 1,
         calls: ['payments.refund', 'payments.get_order', 'payments.refund', 'payments.get_order'].map(
-          (tool) => ({ tool, input: { amount: 10 } }),
+          (tool) => ({ tool, input: { orderId: 'o-1', amount: 10 } }),
         ),
       },
       { ...sim, bundle: counting },
@@ -124,14 +131,28 @@ describe('simulateSession on the support-desk policies', () => {
     ]);
   });
 
-  it('does not permit a fractional amount with <= (Cedar compares Longs only; the permit errors)', () => {
-    const [r] = run(bot, [{ tool: 'payments.refund', input: { amount: 49.5 } }]);
-    expect(r).toMatchObject({ outcome: 'deny', policies: ['builtin:default-deny'] });
-    expect(r?.decision.errors.map((e) => e.policyId)).toEqual(['support-refunds']);
+  it('permits a fractional amount: a `number` argument is a decimal whatever it looks like', () => {
+    const [r] = run(bot, [{ tool: 'payments.refund', input: { orderId: 'o-1', amount: 49.5 } }]);
+    expect(r).toMatchObject({ outcome: 'allow', policies: ['support-refunds'] });
+    expect(r?.decision.errors).toEqual([]);
+  });
+
+  it('refuses a call whose input its tool’s inputSchema rejects, naming the field', () => {
+    const line = JSON.stringify({
+      session: 'a',
+      agent: { id: 'x', role: 'support', tier: 2 },
+      calls: [{ tool: 'payments.refund', input: { orderId: 'o-1', amount: 12.34567 } }],
+    });
+    expect(() => parseSessionsJsonl(line, 'f.jsonl', tools)).toThrow(
+      /^f\.jsonl:1: calls\.0\.input\.amount: must have at most four decimal places/,
+    );
+    expect(() => parseSessionsJsonl(line.replace('12.34567', '"12"'), 'f.jsonl', tools)).toThrow(
+      expect.objectContaining({ field: 'f.jsonl:1: calls.0.input.amount' }),
+    );
   });
 
   it('defaults the agent environments to the call environment and names the policy hash', () => {
-    const [r] = run(bot, [{ tool: 'payments.get_order', input: {}, environment: 'staging' }]);
+    const [r] = run(bot, [{ tool: 'payments.get_order', input: { orderId: 'o-1' }, environment: 'staging' }]);
     expect(r?.outcome).toBe('allow');
     expect(r?.decision.policyHash).toBe(bundle.hash);
   });
@@ -139,7 +160,7 @@ describe('simulateSession on the support-desk policies', () => {
 
 describe('parseSessionsJsonl', () => {
   it('parses sessions and skips blank lines', () => {
-    const text = `{"session":"a","agent":{"id":"x","role":"support","tier":2},"calls":[{"tool":"payments.get_order","input":{}}]}\n\n`;
+    const text = `{"session":"a","agent":{"id":"x","role":"support","tier":2},"calls":[{"tool":"payments.get_order","input":{"orderId":"o-1"}}]}\n\n`;
     expect(parseSessionsJsonl(text, 'f.jsonl', tools)).toMatchObject([{ session: 'a', line: 1 }]);
   });
 
@@ -184,6 +205,39 @@ describe('parseToolCatalog', () => {
         risk: 'high',
       },
     });
+  });
+
+  it('reads an MCP tools/list result: annotations give the metadata, our fields override, names take the connector', () => {
+    const c = parseToolCatalog(
+      {
+        connector: 'crm',
+        tools: [
+          {
+            name: 'lookup',
+            description: 'Find a contact',
+            inputSchema: { type: 'object', properties: { q: { type: 'string' } } },
+            outputSchema: { type: 'object' },
+            annotations: { readOnlyHint: true, idempotentHint: true },
+          },
+          {
+            name: 'wipe',
+            inputSchema: { type: 'object' },
+            annotations: { destructiveHint: true },
+            risk: 'medium',
+          },
+        ],
+      },
+      't.yaml',
+    );
+    expect(c.get('crm.lookup')).toMatchObject({
+      connector: 'crm',
+      metadata: { effect: 'read', idempotent: true },
+      inputSchema: { properties: { q: { type: 'string' } } },
+    });
+    expect(c.get('crm.wipe')?.metadata).toMatchObject({ effect: 'write', destructive: true, risk: 'medium' });
+    expect(() => parseToolCatalog([{ name: 'a.b', inputSchema: { type: 5 } }], 't.yaml')).toThrow(
+      /t\.yaml: 0\.inputSchema: not a valid JSON Schema/,
+    );
   });
 
   it('rejects duplicates and unknown fields, naming them', () => {

@@ -1,5 +1,7 @@
 import fs from 'node:fs';
 import { parse as parseYaml } from 'yaml';
+import { Ajv } from 'ajv';
+import type { ValidateFunction } from 'ajv';
 import { z } from 'zod';
 import { parseConfig } from '../config/config.js';
 import { parseDurationSec } from '../config/duration.js';
@@ -8,28 +10,50 @@ import type { ToolMetadata } from '../connectors/index.js';
 import { UserError } from '../errors.js';
 import { decide } from './decide.js';
 import type { Decision, DecisionInput, DecisionOptions } from './decide.js';
+import { inputRecordType, toCedarInput } from './input-types.js';
 import type { PolicyBundle } from './policy-bundle.js';
 
-/** A tool as the simulator sees it: its name, connector and governance metadata. */
+/** A tool as the simulator sees it: its name, connector, governance metadata and input schema. */
 export interface SimulatedTool {
   name: string;
   connector: string;
   metadata: ToolMetadata;
+  /** JSON Schema of the input, when the tools file gives one: calls are checked and converted by it. */
+  inputSchema?: Record<string, unknown> | undefined;
 }
 
 /** Tools by name. */
 export type ToolCatalog = ReadonlyMap<string, SimulatedTool>;
 
+const jsonObject = z.record(z.string(), z.unknown());
+
+// Our metadata fields and an MCP `tools/list` entry's fields (annotations give the defaults of effect, destructive
+// and idempotent; our fields override them, as aos.yaml's `tools:` settings do).
 const toolEntrySchema = z
   .object({
     name: z.string().min(1),
-    effect: z.enum(['read', 'write']),
+    effect: z.enum(['read', 'write']).optional(),
     untrustedOutput: z.boolean().optional(),
     risk: z.enum(['low', 'medium', 'high']).optional(),
     destructive: z.boolean().optional(),
     idempotent: z.boolean().optional(),
     connector: z.string().min(1).optional(),
+    title: z.string().optional(),
     description: z.string().optional(),
+    inputSchema: jsonObject.optional(),
+    outputSchema: jsonObject.optional(),
+    annotations: z
+      .object({
+        title: z.string().optional(),
+        readOnlyHint: z.boolean().optional(),
+        destructiveHint: z.boolean().optional(),
+        idempotentHint: z.boolean().optional(),
+        openWorldHint: z.boolean().optional(),
+      })
+      .strict()
+      .optional(),
+    icons: z.array(z.unknown()).optional(),
+    _meta: jsonObject.optional(),
   })
   .strict();
 
@@ -123,39 +147,91 @@ export function defaultEnvironment(): string {
   return parseConfig({}).defaultEnvironment;
 }
 
+const wrapperSchema = z
+  .object({
+    connector: z.string().min(1).optional(),
+    tools: z.array(toolEntrySchema),
+    nextCursor: z.string().optional(),
+  })
+  .strict();
+
 /**
- * Builds a tool catalog from a parsed tools file: a list of tools, or `{ tools: [...] }`. Fields left out get the
- * defaults the engine gives a tool without MCP annotations (a write is destructive, output is untrusted, risk from
- * the effect), and `connector` defaults to the part of the name before the first dot. Errors name `source` and the
- * field.
+ * Builds a tool catalog from a parsed tools file: a list of tools, or `{ tools: [...] }` — which is also the shape of
+ * an MCP `tools/list` result, so one can be pasted in; with `connector: <id>` beside `tools`, names are prefixed
+ * (`refund` → `payments.refund`) the way the gateway names them. Each tool is our metadata (`name`, `effect`,
+ * `untrustedOutput`, `risk`, `destructive`, `idempotent`, `connector`) and/or an MCP tool definition (`title`,
+ * `description`, `inputSchema`, `outputSchema`, `annotations`). MCP annotations give the defaults (`readOnlyHint`
+ * → effect read, `destructiveHint`, `idempotentHint`) and our fields override them; what neither says gets the
+ * defaults the engine gives an unannotated tool (a write is destructive, output is untrusted, risk from the effect).
+ * `connector` defaults to the part of the name before the first dot. Errors name `source` and the field.
  *
  * @example parseToolCatalog([{ name: 'payments.refund', effect: 'write', risk: 'high' }], 'tools.yaml')
  */
 export function parseToolCatalog(raw: unknown, source: string): ToolCatalog {
   const wrapped = !!raw && typeof raw === 'object' && !Array.isArray(raw) && 'tools' in raw;
-  const entries = wrapped
-    ? parseAt(z.object({ tools: z.array(toolEntrySchema) }).strict(), raw, `${source}:`).tools
-    : parseAt(z.array(toolEntrySchema), raw, `${source}:`);
+  const file = wrapped ? parseAt(wrapperSchema, raw, `${source}:`) : undefined;
+  const entries = file ? file.tools : parseAt(z.array(toolEntrySchema), raw, `${source}:`);
   const tools = new Map<string, SimulatedTool>();
   entries.forEach((e, i) => {
-    if (tools.has(e.name)) {
-      throw new UserError(`duplicate tool '${e.name}'`, {
-        field: `${source}: ${wrapped ? 'tools.' : ''}${i}.name`,
-      });
-    }
-    const dot = e.name.indexOf('.');
-    const override: Partial<ToolMetadata> = { effect: e.effect };
+    const field = (k: string) => `${source}: ${wrapped ? 'tools.' : ''}${i}.${k}`;
+    const name = file?.connector ? `${file.connector}.${e.name}` : e.name;
+    if (tools.has(name)) throw new UserError(`duplicate tool '${name}'`, { field: field('name') });
+    const dot = name.indexOf('.');
+    const override: Partial<ToolMetadata> = {};
+    if (e.effect !== undefined) override.effect = e.effect;
     if (e.untrustedOutput !== undefined) override.untrustedOutput = e.untrustedOutput;
     if (e.risk !== undefined) override.risk = e.risk;
     if (e.destructive !== undefined) override.destructive = e.destructive;
     if (e.idempotent !== undefined) override.idempotent = e.idempotent;
-    tools.set(e.name, {
-      name: e.name,
-      connector: e.connector ?? (dot > 0 ? e.name.slice(0, dot) : e.name),
-      metadata: metadataFromAnnotations(undefined, override),
-    });
+    let validate: ValidateFunction | undefined;
+    if (e.inputSchema) {
+      try {
+        validate = ajv.compile(e.inputSchema);
+      } catch (err) {
+        throw new UserError(`not a valid JSON Schema: ${(err as Error).message}`, {
+          field: field('inputSchema'),
+        });
+      }
+    }
+    const tool: SimulatedTool = {
+      name,
+      connector: e.connector ?? file?.connector ?? (dot > 0 ? name.slice(0, dot) : name),
+      metadata: metadataFromAnnotations(e.annotations, override),
+      ...(e.inputSchema ? { inputSchema: e.inputSchema } : {}),
+    };
+    if (validate) validators.set(tool, validate);
+    tools.set(name, tool);
   });
   return tools;
+}
+
+const ajv = new Ajv({ allErrors: false, strict: false });
+const validators = new WeakMap<SimulatedTool, ValidateFunction>();
+
+/**
+ * Checks a call's input as the pipeline would before deciding: against the tool's `inputSchema` (when it has one)
+ * and that policies can see it exactly (see `toCedarInput`). The first problem is a {@link UserError} whose field is
+ * `<where>.input.<path>`, e.g. `sessions.jsonl:3: calls.0.input.amount`.
+ */
+export function checkToolInput(tool: SimulatedTool, input: unknown, where: string): void {
+  const validate = validators.get(tool) ?? (tool.inputSchema ? ajv.compile(tool.inputSchema) : undefined);
+  if (!validate) return;
+  if (!validate(input)) {
+    const e = (validate.errors ?? [])[0];
+    const at = ['input', ...(e?.instancePath ?? '').split('/').filter(Boolean)].join('.');
+    throw new UserError(`${e?.message ?? 'is invalid'} (the tool's inputSchema)`, {
+      field: `${where}.${at}`,
+    });
+  }
+  try {
+    toCedarInput(input, inputRecordType(tool.inputSchema));
+  } catch (err) {
+    if (err instanceof UserError) {
+      const message = err.field ? err.message.slice(err.field.length + 2) : err.message;
+      throw new UserError(message, { field: `${where}.${err.field ?? 'input'}` });
+    }
+    throw err;
+  }
 }
 
 /**
@@ -195,7 +271,8 @@ export function loadToolCatalog(file: string): ToolCatalog {
 
 /**
  * Parses a sessions file: JSON Lines, one session a line (`{"session","agent","environment"?,"calls":[…]}`);
- * blank lines are skipped. Every line is checked before anything is decided, and every tool must be in `tools`.
+ * blank lines are skipped. Every line is checked before anything is decided: every tool must be in `tools`, and
+ * every input must pass its tool's `inputSchema` (see {@link checkToolInput}).
  * Errors name the file, the line and the field, e.g. `sessions.jsonl:3: calls.0.tool: unknown tool 'x'`.
  */
 export function parseSessionsJsonl(text: string, file: string, tools: ToolCatalog): SimulatedSession[] {
@@ -211,11 +288,13 @@ export function parseSessionsJsonl(text: string, file: string, tools: ToolCatalo
     }
     const s = parseAt(sessionSchema, json, `${file}:${line}:`);
     s.calls.forEach((c, k) => {
-      if (!tools.has(c.tool)) {
+      const tool = tools.get(c.tool);
+      if (!tool) {
         throw new UserError(`unknown tool '${c.tool}' (not in the tools file)`, {
           field: `${file}:${line}: calls.${k}.tool`,
         });
       }
+      checkToolInput(tool, c.input, `${file}:${line}: calls.${k}`);
     });
     sessions.push({ ...s, line });
   });
@@ -240,7 +319,12 @@ export function simulatedDecisionInput(p: {
       owner: p.agent.owner ?? 'unknown',
       environments: p.agent.environments ?? [p.environment],
     },
-    tool: { name: p.tool.name, connector: p.tool.connector, metadata: p.tool.metadata },
+    tool: {
+      name: p.tool.name,
+      connector: p.tool.connector,
+      metadata: p.tool.metadata,
+      inputSchema: p.tool.inputSchema,
+    },
     input: p.input,
     environment: p.environment,
     reason: p.reason,

@@ -5,6 +5,8 @@ import { UserError } from '../errors.js';
 import { loadCedarPolicies } from './cedar/index.js';
 import type { CedarPolicy } from './cedar/index.js';
 import { policyBundleFromTexts, readCedarFiles } from './policy-bundle.js';
+import { typeCheckPolicies } from './type-check.js';
+import type { PolicyProblem, PolicyTool } from './type-check.js';
 
 /** Counts for one of the two policy sets. */
 export interface PolicySetSummary {
@@ -13,11 +15,16 @@ export interface PolicySetSummary {
   forbid: number;
 }
 
-/** One problem, located by file and, where known, policy. */
-export interface PolicyProblem {
-  file: string;
-  policy?: string;
-  message: string;
+export type { PolicyProblem } from './type-check.js';
+
+/** Options of {@link validatePolicyDirectory}. */
+export interface PolicyValidationOptions {
+  /**
+   * The tools the set will decide for (from a tools file or aos.yaml): when given, policies are type-checked against
+   * the schema of the engine's requests for them ({@link typeCheckPolicies}), and a policy that can fail to evaluate
+   * on valid input is an error.
+   */
+  tools?: readonly PolicyTool[] | undefined;
 }
 
 /** What {@link validatePolicyDirectory} found. */
@@ -32,6 +39,8 @@ export interface PolicyValidationReport {
   errors: PolicyProblem[];
   /** Things that load but probably do not do what was meant. */
   warnings: PolicyProblem[];
+  /** How many tools the policies were type-checked against; absent when no tools were given (not type-checked). */
+  typeCheckedTools?: number;
 }
 
 const APPROVAL_ANNOTATIONS = ['approvers', 'quorum', 'expires', 'escalate', 'barOwner'];
@@ -59,9 +68,13 @@ function approvalProblems(p: CedarPolicy): string[] {
  * Loads a policy directory the way `aos serve` would, but reports every problem instead of stopping at the first:
  * parse errors, templates and constructs the evaluator does not support (per file), duplicate ids, and approval
  * annotations that would fail or be ignored (`@quorum` not 1-100, `@expires` not a duration, approval annotations
- * on permit/forbid policies, where they have no effect). A missing directory is a {@link UserError}.
+ * on permit/forbid policies, where they have no effect), and, given the tools, every policy that can fail to evaluate
+ * on input their schemas accept. A missing directory is a {@link UserError}.
  */
-export function validatePolicyDirectory(dir: string): PolicyValidationReport {
+export function validatePolicyDirectory(
+  dir: string,
+  options: PolicyValidationOptions = {},
+): PolicyValidationReport {
   if (!fs.existsSync(dir) || !fs.statSync(dir).isDirectory()) {
     throw new UserError(`policy directory ${dir} does not exist`, { field: 'policies' });
   }
@@ -107,11 +120,26 @@ export function validatePolicyDirectory(dir: string): PolicyValidationReport {
   let hash: string | undefined;
   if (errors.length === 0) {
     try {
-      hash = policyBundleFromTexts(permitFiles, approvalFiles, dir).hash;
+      const bundle = policyBundleFromTexts(permitFiles, approvalFiles, dir);
+      if (options.tools) {
+        const checked = typeCheckPolicies(bundle, options.tools);
+        errors.push(...checked.errors);
+        warnings.push(...checked.warnings);
+      }
+      if (errors.length === 0) hash = bundle.hash;
     } catch (err) {
       // Problems that only show across files, such as an id used in two of them.
       errors.push({ file: dir, message: (err as Error).message });
     }
   }
-  return { ok: errors.length === 0, dir, ...(hash ? { hash } : {}), permits, approvals, errors, warnings };
+  return {
+    ok: errors.length === 0,
+    dir,
+    ...(hash ? { hash } : {}),
+    permits,
+    approvals,
+    errors,
+    warnings,
+    ...(options.tools ? { typeCheckedTools: options.tools.length } : {}),
+  };
 }

@@ -5,6 +5,7 @@ import type { ToolConfig } from '../config/config.js';
 import { CircuitBreaker, definitionHash, metadataFromAnnotations } from '../connectors/index.js';
 import type { Connector, ToolDefinition, ToolMetadata, ToolResult } from '../connectors/index.js';
 import { ConflictError, NotFoundError, UserError } from '../errors.js';
+import { inputRecordType, toCedarInput } from '../policy/input-types.js';
 import type { Db, Executor } from '../store/db.js';
 
 /** A tool as the pipeline sees it: namespaced name, pinned definition, governance metadata. */
@@ -59,6 +60,20 @@ function describeAjvError(e: ErrorObject): { field: string; message: string } {
   return { field: ['input', base].filter(Boolean).join('.'), message: e.message ?? 'is invalid' };
 }
 
+/** A tool's governance metadata: its MCP annotations as defaults, overridden by its `tools:` settings in aos.yaml. */
+export function toolMetadataFor(
+  definition: ToolDefinition,
+  cfg: Partial<ToolConfig> | undefined,
+): ToolMetadata {
+  const override: Partial<ToolMetadata> = {};
+  if (cfg?.effect) override.effect = cfg.effect;
+  if (cfg?.destructive !== undefined) override.destructive = cfg.destructive;
+  if (cfg?.idempotent !== undefined) override.idempotent = cfg.idempotent;
+  if (cfg?.untrustedOutput !== undefined) override.untrustedOutput = cfg.untrustedOutput;
+  if (cfg?.risk) override.risk = cfg.risk;
+  return metadataFromAnnotations(definition.annotations, override);
+}
+
 /**
  * Tools from every connector, pinned by definition hash. The first definition seen is pinned (trust on first use,
  * audited); a later, different definition quarantines the tool until an admin approves it. Inputs are validated
@@ -100,19 +115,13 @@ export class ToolRegistry {
     const definition = JSON.parse(row.definition_json) as ToolDefinition;
     // This node's configuration wins; without one (the CLI), the settings the serving nodes recorded.
     const cfg = this.toolConfig[row.name] ?? (JSON.parse(row.settings_json || '{}') as Partial<ToolConfig>);
-    const override: Partial<ToolMetadata> = {};
-    if (cfg?.effect) override.effect = cfg.effect;
-    if (cfg?.destructive !== undefined) override.destructive = cfg.destructive;
-    if (cfg?.idempotent !== undefined) override.idempotent = cfg.idempotent;
-    if (cfg?.untrustedOutput !== undefined) override.untrustedOutput = cfg.untrustedOutput;
-    if (cfg?.risk) override.risk = cfg.risk;
     return {
       name: row.name,
       connector: row.connector,
       upstreamName: row.upstream_name,
       definition,
       definitionHash: row.approved_hash,
-      metadata: metadataFromAnnotations(definition.annotations, override),
+      metadata: toolMetadataFor(definition, cfg),
       cost: cfg?.cost ?? 1,
       cacheTtlSec: cfg?.cacheTtlSec ?? 0,
       reversal: cfg?.reversal,
@@ -242,7 +251,10 @@ export class ToolRegistry {
     return row ? { status: row.status, approvedHash: row.approved_hash } : undefined;
   }
 
-  /** Checks input against the pinned input schema; the first problem is a UserError naming `input.<path>`. */
+  /**
+   * Checks input against the pinned input schema, and that policies can see it exactly as given (see
+   * `toCedarInput`); the first problem is a UserError naming `input.<path>`.
+   */
   validateInput(tool: RegisteredTool, input: unknown): void {
     let v = this.validators.get(tool.name);
     if (!v || v.hash !== tool.definitionHash) {
@@ -261,6 +273,9 @@ export class ToolRegistry {
       const { field, message } = describeAjvError((v.fn.errors ?? [])[0] as ErrorObject);
       throw new UserError(message, { field });
     }
+    // Input the schema accepts but policies could not compare exactly (a `number` with five decimal places) is bad
+    // input too, refused naming the argument rather than decided by approximation.
+    toCedarInput(input, inputRecordType(tool.definition.inputSchema));
   }
 
   /** Calls the tool upstream through its connector's breaker and timeout. */
