@@ -164,11 +164,14 @@ export class RuleSupportAgent implements SupportAgent {
   }
 
   async handle(ticketId: string): Promise<void> {
+    // One session the engine opens per ticket: what the agent reads in one customer's ticket taints that ticket's
+    // later calls, not every ticket after it (a made-up session id would be decided on everything the agent did).
+    const { sessionId } = await this.#client.openSession();
     const act = (step: string, tool: string, input: Record<string, unknown>, reason?: string) =>
       this.#client.act({
         tool,
         input,
-        sessionId: `ticket:${ticketId}`,
+        sessionId,
         idempotencyKey: `${this.agentId}:${ticketId}:${step}`,
         ...(reason ? { reason, confidence: 0.9 } : {}),
       });
