@@ -114,8 +114,8 @@ interface RouteRow {
 let shared: { actionId: string; runId: string; taskId: string; taskRunId: string; approvalId: string };
 
 /**
- * Cancels the runs a row's cells left waiting (all but the shared ones), so the next cells' runs are advanced at
- * once: a node's tick claims at most 20 runs, oldest first, waiting ones included.
+ * Cancels the runs a row's cells left waiting (all but the shared ones), so each row starts from the same state and
+ * the drain after it stays short.
  */
 async function settle(): Promise<void> {
   const admin = await human(WHO.admin);
