@@ -187,7 +187,7 @@ function printBanner(demo: RunningDemo): void {
   w(`  flags      ${demo.upstreams.flags.url}  (db: ${demo.upstreams.databases.flags})`);
   w(`  tickets    ${demo.upstreams.tickets.url}/mcp  (db: ${demo.upstreams.databases.tickets})`);
   w(`  kb         @modelcontextprotocol/server-filesystem over stdio on ${demo.upstreams.kbDir}`);
-  w(`  support    ${demo.support.agentId} is a ${demo.support.kind}`);
+  w(`  support    ${demo.support.agentId}: ${demo.support.kind}`);
   w('Sign in with a bearer token (new ones each start; earlier demo tokens are revoked):');
   w(`  admin     ada     ${demo.people.admin}`);
   w(`  approver  frank   ${demo.people.approver}`);
