@@ -5,6 +5,11 @@ import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { AosClient } from '@autonomy-os/sdk';
 import { startScriptedModelServer } from '@autonomy-os/sdk/testing';
 import type { ScriptStep, ScriptedModelServer } from '@autonomy-os/sdk/testing';
 import { AOS_BIN } from './helpers/cli.js';
@@ -97,7 +102,8 @@ function supportScript(orderId: string): ScriptStep[] {
 
 /** Checks what the model saw: the order, the denial naming its policy, and the refund made after the approval. */
 function expectGovernedAnswers(finalOutput: unknown, orderId: string) {
-  const text = String(finalOutput);
+  // Frameworks hand tool results to the model as they like (text, or the content blocks as JSON): unescape first.
+  const text = String(finalOutput).replaceAll('\\', '');
   expect(text).toContain(`"orderId":"${orderId}"`);
   expect(text).toMatch(/Denied by builtin:default-deny: no policy permits erp\.refund/);
   expect(text).toMatch(/"status":"refunded"/);
@@ -143,6 +149,7 @@ describe('integration guides against aos demo', () => {
   it.each([
     ['openai-agents', 'o-11'],
     ['langchain', 'o-12'],
+    ['vercel-ai', 'o-13'],
   ])(
     '%s: the order is read, the 900 refund denied by its policy, the 150 refund made after approval',
     async (guide, orderId) => {
@@ -160,6 +167,105 @@ describe('integration guides against aos demo', () => {
         'erp__get_order',
         'erp__refund',
       ]);
+    },
+  );
+
+  it('curl: REST allows the read, denies the 900 refund naming the policy, runs the 150 refund once approved', async () => {
+    const run = await runGuide('bash', [path.join(guides, 'curl/governed-calls.sh')], { ORDER_ID: 'o-14' });
+    expect(run.code, run.stderr).toBe(0);
+    const line = (label: string) => {
+      const found = run.stdout.split('\n').find((l) => l.startsWith(`${label}: `));
+      if (!found) throw new Error(`no ${label} line:\n${run.stdout}\n${run.stderr}`);
+      return JSON.parse(found.slice(label.length + 2)) as Record<string, never>;
+    };
+    expect(line('allowed')).toMatchObject({ outcome: 'allowed', status: 'succeeded' });
+    expect(line('denied')).toMatchObject({
+      outcome: 'denied',
+      decision: { policies: ['builtin:default-deny'] },
+    });
+    expect(line('held')).toMatchObject({
+      outcome: 'pending_approval',
+      decision: { policies: ['support-refunds', 'large-refund'] },
+    });
+    expect(line('approved')).toMatchObject({ approval: { status: 'approved' } });
+    expect(line('action')).toMatchObject({
+      status: 'succeeded',
+      result: { structuredContent: { status: 'refunded' } },
+    });
+    expect(line('mcp')).toMatchObject({ result: { isError: false, structuredContent: { orderId: 'o-14' } } });
+  });
+
+  it('aos-client: the SDK client sees the same three outcomes and the refund made after approval', async () => {
+    const run = await runGuide(process.execPath, [path.join(guides, 'aos-client/client.mjs')], {
+      ORDER_ID: 'o-15',
+    });
+    expect(run.code, run.stderr).toBe(0);
+    expect(run.stdout).toMatch(/^allowed by support-read: .*"orderId":"o-15"/m);
+    expect(run.stdout).toMatch(/^denied by builtin:default-deny: no policy permits erp\.refund$/m);
+    expect(run.stdout).toMatch(/^pending_approval: approval apr_\w+ \(support-refunds, large-refund\)$/m);
+    expect(lastJson(run)).toMatchObject({ status: 'succeeded', result: { status: 'refunded', amount: 150 } });
+  });
+
+  /** An .mcp.json entry as Claude Code reads it, with `${VAR}` taken from the environment. */
+  type McpJsonEntry =
+    | { type: 'http'; url: string; headers?: Record<string, string> }
+    | { type: 'stdio'; command: string; args?: string[]; env?: Record<string, string> };
+
+  const mcpJson = JSON.parse(fs.readFileSync(path.join(guides, 'claude/.mcp.json'), 'utf8')) as {
+    mcpServers: Record<string, McpJsonEntry>;
+  };
+
+  it.each(Object.keys(mcpJson.mcpServers))(
+    'claude .mcp.json %s: the documented entry, run by the official SDK client, is governed',
+    async (name) => {
+      const vars: Record<string, string> = {
+        AOS_URL: info.url,
+        AOS_AGENT_TOKEN: info.agents['support-bot'] as string,
+      };
+      const expand = (v: string) => v.replace(/\$\{(\w+)\}/g, (_, k: string) => vars[k] ?? '');
+      const expandAll = (o: Record<string, string> = {}) =>
+        Object.fromEntries(Object.entries(o).map(([k, v]) => [k, expand(v)]));
+      const entry = mcpJson.mcpServers[name] as McpJsonEntry;
+      const transport: Transport =
+        entry.type === 'http'
+          ? new StreamableHTTPClientTransport(new URL(expand(entry.url)), {
+              requestInit: { headers: expandAll(entry.headers) },
+            })
+          : new StdioClientTransport({
+              command: entry.command,
+              args: (entry.args ?? []).map(expand),
+              env: expandAll(entry.env),
+              cwd: root,
+              stderr: 'pipe',
+            });
+      const client = new Client({ name: 'claude-config-check', version: '1.0.0' });
+      await client.connect(transport);
+      try {
+        const orderId = name === 'autonomy-os' ? 'o-16' : 'o-17';
+        const names = (await client.listTools()).tools.map((t) => t.name);
+        expect(names).toEqual(expect.arrayContaining(['erp.get_order', 'erp.refund']));
+        const read = await client.callTool({ name: 'erp.get_order', arguments: { orderId } });
+        expect(read).toMatchObject({ isError: false, structuredContent: { orderId } });
+        const denied = await client.callTool({ name: 'erp.refund', arguments: { orderId, amount: 900 } });
+        expect(denied).toMatchObject({
+          isError: true,
+          structuredContent: { status: 'denied', policies: ['builtin:default-deny'] },
+        });
+        const approver = new AosClient({ url: info.url, token: info.approverToken });
+        const approve = (async () => {
+          for (;;) {
+            const { approvals } = await approver.listApprovals('pending');
+            const held = approvals.find((a) => a.evidence.input.orderId === orderId);
+            if (held) return approver.approve(held.id, { bindingHash: held.bindingHash });
+            await new Promise((r) => setTimeout(r, 200));
+          }
+        })();
+        const refund = await client.callTool({ name: 'erp.refund', arguments: { orderId, amount: 150 } });
+        await approve;
+        expect(refund).toMatchObject({ isError: false, structuredContent: { orderId, status: 'refunded' } });
+      } finally {
+        await client.close();
+      }
     },
   );
 });
