@@ -91,11 +91,11 @@ function toolResultsSeen(body: Record<string, unknown>): string[] {
  * What the model does in every guide: look the order up (allowed), refund 900 (over the 500 support may refund at
  * all: denied), refund 150 (over 100: held for a support approver), then report the tool results it was given.
  */
-function supportScript(orderId: string): ScriptStep[] {
+function supportScript(orderId: string, sep: string): ScriptStep[] {
   return [
-    { toolCalls: [{ name: 'erp__get_order', arguments: { orderId } }] },
-    { toolCalls: [{ name: 'erp__refund', arguments: { orderId, amount: 900, note: 'damaged parcel' } }] },
-    { toolCalls: [{ name: 'erp__refund', arguments: { orderId, amount: 150, note: 'damaged parcel' } }] },
+    { toolCalls: [{ name: `erp${sep}get_order`, arguments: { orderId } }] },
+    { toolCalls: [{ name: `erp${sep}refund`, arguments: { orderId, amount: 900, note: 'damaged parcel' } }] },
+    { toolCalls: [{ name: `erp${sep}refund`, arguments: { orderId, amount: 150, note: 'damaged parcel' } }] },
     (req) => ({ text: `Tool results: ${toolResultsSeen(req.body).join(' | ')}` }),
   ];
 }
@@ -146,15 +146,16 @@ afterAll(async () => {
 });
 
 describe('integration guides against aos demo', () => {
+  // The Agents SDK offers `erp.refund` to the model as `erp_refund` by itself; the other two guides map to `erp__refund`.
   it.each([
-    ['openai-agents', 'o-11'],
-    ['langchain', 'o-12'],
-    ['vercel-ai', 'o-13'],
+    ['openai-agents', 'o-11', '_'],
+    ['langchain', 'o-12', '__'],
+    ['vercel-ai', 'o-13', '__'],
   ])(
     '%s: the order is read, the 900 refund denied by its policy, the 150 refund made after approval',
-    async (guide, orderId) => {
+    async (guide, orderId, sep) => {
       const first = model.requests.length;
-      model.push(...supportScript(orderId));
+      model.push(...supportScript(orderId, sep));
       const run = await runGuide(process.execPath, [path.join(guides, guide, 'agent.mjs')], {
         ORDER_ID: orderId,
       });
@@ -164,8 +165,8 @@ describe('integration guides against aos demo', () => {
       expectGovernedAnswers(out.finalOutput, orderId);
       // The model was offered the two tools the guide needs, under names model APIs accept.
       expect(model.requests.slice(first).map((r) => r.tools.sort())).toContainEqual([
-        'erp__get_order',
-        'erp__refund',
+        `erp${sep}get_order`,
+        `erp${sep}refund`,
       ]);
     },
   );

@@ -60,12 +60,11 @@ export async function approveWhenHeld({ url, approverToken, tool, orderId, timeo
 }
 
 // Temporary: model APIs accept only ^[a-zA-Z0-9_-]{1,64}$ as a function name, and the gateway's tool names are
-// `<connector>.<tool>`. Until the gateway offers dot-free aliases itself, the guides map `erp.refund` <-> `erp__refund`
-// on their side. The mapping is reversible because no gateway tool name contains `__`.
+// `<connector>.<tool>`. Until the gateway offers dot-free aliases itself, the LangChain and Vercel AI SDK guides
+// rename the tools the model sees (`erp.refund` → `erp__refund`); each tool still calls the gateway by its MCP name.
+// The mapping is reversible (`__` → `.`) because no gateway tool name contains `__`.
 /** `erp.refund` → `erp__refund`. */
 export const toModelName = (name) => name.replaceAll('.', '__');
-/** `erp__refund` → `erp.refund`. */
-export const toGatewayName = (name) => name.replaceAll('__', '.');
 
 /** The tools the guides' support agent needs (an agent does better with the tools it needs than with every one). */
 export const GUIDE_TOOLS = ['erp.get_order', 'erp.refund'];

@@ -11,7 +11,7 @@ import {
   setTracingDisabled,
 } from '@openai/agents';
 import OpenAI from 'openai';
-import { GUIDE_TOOLS, approveWhenHeld, settings, toGatewayName, toModelName } from '../governance.mjs';
+import { GUIDE_TOOLS, approveWhenHeld, settings } from '../governance.mjs';
 
 const s = settings();
 // Traces would go to OpenAI's platform; the gateway records every call already.
@@ -24,27 +24,10 @@ const gateway = new MCPServerStreamableHttp({
   // A held call answers when a human decides (up to the gateway's mcp.approvalWaitMs, 30 s by default).
   clientSessionTimeoutSeconds: 60,
   timeout: 60_000,
+  // Offer the agent only the tools it needs. Model APIs refuse dots in function names: the Agents SDK itself offers
+  // `erp.refund` to the model as `erp_refund` and calls the gateway by the MCP name, so no mapping is needed here.
+  toolFilter: { allowedToolNames: GUIDE_TOOLS },
 });
-
-/**
- * Temporary, until the gateway offers dot-free aliases: the model sees `erp__refund`, the gateway `erp.refund`
- * (model APIs refuse dots in function names). Also offers the agent only the tools it needs.
- */
-function withModelNames(server, allowed) {
-  return new Proxy(server, {
-    get(target, prop) {
-      if (prop === 'listTools')
-        return async () =>
-          (await target.listTools())
-            .filter((t) => allowed.includes(t.name))
-            .map((t) => ({ ...t, name: toModelName(t.name) }));
-      if (prop === 'callTool' || prop === 'callToolResult')
-        return (name, ...rest) => target[prop](toGatewayName(name), ...rest);
-      const value = Reflect.get(target, prop, target);
-      return typeof value === 'function' ? value.bind(target) : value;
-    },
-  });
-}
 
 const agent = new Agent({
   name: 'support',
@@ -52,7 +35,7 @@ const agent = new Agent({
     'You are a support agent. Look up the order, then refund what the customer is owed. Report what happened, ' +
     'including any call the control plane denied.',
   model: new OpenAIChatCompletionsModel(new OpenAI({ baseURL: s.modelUrl, apiKey: s.modelKey }), s.model),
-  mcpServers: [withModelNames(gateway, GUIDE_TOOLS)],
+  mcpServers: [gateway],
 });
 
 await gateway.connect();
