@@ -49,7 +49,9 @@ export function toolOf(config, name) {
       const override = Object.fromEntries(
         METADATA_FIELDS.filter((k) => conf[k] !== undefined).map((k) => [k, conf[k]]),
       );
-      return { name, connector: c.id, metadata: metadataFromAnnotations(op.annotations, override) };
+      const metadata = metadataFromAnnotations(op.annotations, override);
+      // Policies see only the arguments a tool declares, converted by its schema, as in the engine.
+      return { name, connector: c.id, metadata, inputSchema: op.inputSchema };
     }
   }
   throw new Error(`the support-desk config has no tool ${name}`);

@@ -4,7 +4,16 @@
 // process for a bounded number of calls only (it has crashed Node 20 under sustained load); if it throws, the
 // baseline is reported as failed and our own figures still stand.
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { buildCedarRequest, decide, isAuthorized, loadPolicyDirectory, riskScore } from '@autonomy-os/core';
+import fs from 'node:fs';
+import path from 'node:path';
+import {
+  buildCedarRequest,
+  decide,
+  isAuthorized,
+  loadPolicyDirectory,
+  policyBundleFromTexts,
+  riskScore,
+} from '@autonomy-os/core';
 import { latenciesSync } from '../harness.js';
 import { POLICIES, supportDeskConfig, toolOf } from '../support-desk.js';
 
@@ -166,5 +175,49 @@ export async function run({ quick }) {
       : 'same calls as the baseline',
   });
   row('our Cedar evaluator only, p50 µs', ev.p50, { note: fasterThan(wasm, ev) });
+
+  // decide() as the policy set grows: the example's policies plus other teams' (each names its own tools, 1 in 20 a
+  // cross-cutting forbid on every write), on the same mix. The 20-policy set is the baseline of the larger ones.
+  let base20;
+  for (const size of [20, 100, 1000]) {
+    const sized = sizedBundle(bundle, size);
+    const once = (i) => decide(mix[i % mix.length].d, sized, options);
+    for (const { d, expected } of mix) {
+      if (decide(d, sized, options).outcome !== expected)
+        throw new Error(`bench ${size} policies: ${d.tool.name}`);
+    }
+    latenciesSync(2000, once);
+    const r = latenciesSync(quick ? 10_000 : 100_000, once);
+    base20 ??= r;
+    const us = (x) => `${x.toFixed(1)} µs`;
+    row(`decide() at ${size} policies, p99 µs`, r.p99, {
+      ratio: size === 20 ? undefined : r.p99 / base20.p99,
+      note: `p50 ${us(r.p50)}; ${size === 20 ? 'baseline of the larger sets' : 'ratio: p99 vs 20 policies'}`,
+    });
+  }
   return results;
+}
+
+/** The example's bundle grown to `size` permit/forbid policies with policies about other teams' tools. */
+function sizedBundle(bundle, size) {
+  const own = bundle.permits.policies.length;
+  const texts = [];
+  for (let i = 0; own + i < size; i++) {
+    texts.push(
+      i % 20 === 19
+        ? `@id("team-${i}-guard")\nforbid (principal, action in Action::"write", resource) when { principal.owner == "left-${i}" };`
+        : `@id("team-${i}")\npermit (principal in Role::"team-${i % 37}", action == Action::"svc${i}.op", resource) when { context.risk < 80 };`,
+    );
+  }
+  const policies = bundle.source;
+  const read = (dir) =>
+    fs
+      .readdirSync(dir)
+      .filter((f) => f.endsWith('.cedar'))
+      .map((f) => ({ file: f, text: fs.readFileSync(path.join(dir, f), 'utf8') }));
+  return policyBundleFromTexts(
+    [...read(policies), { file: 'other-teams.cedar', text: texts.join('\n') }],
+    read(path.join(policies, 'approvals')),
+    `${policies} + ${texts.length} more`,
+  );
 }

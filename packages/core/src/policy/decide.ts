@@ -1,6 +1,6 @@
 import { parseDurationSec } from '../config/duration.js';
 import type { ToolMetadata } from '../connectors/index.js';
-import { isAuthorized } from './cedar/index.js';
+import { CedarEntityStore, isAuthorized } from './cedar/index.js';
 import type { CedarPolicy, CedarPolicyError, CedarPolicySet } from './cedar/index.js';
 import { buildCedarRequest } from './cedar-request.js';
 import type { PolicyBundle } from './policy-bundle.js';
@@ -186,7 +186,10 @@ export function decide(d: DecisionInput, bundle: PolicyBundle, options: Decision
   let permitIds: string[] = [];
   const errors: CedarPolicyError[] = [];
   try {
-    const { request, entities } = buildCedarRequest(d, risk, production);
+    const built = buildCedarRequest(d, risk, production);
+    const request = built.request;
+    // Indexed once for both sets (entity decoding and ancestry are shared by the permit and approval passes).
+    const entities = new CedarEntityStore(built.entities);
     const res = isAuthorized(bundle.permits, request, entities);
     errors.push(...res.errors);
     // An error is never a reason to allow: a forbid that could not be evaluated denies as if it matched, and a permit

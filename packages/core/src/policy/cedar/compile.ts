@@ -42,6 +42,12 @@ export interface CompiledPolicy {
   id: string;
   effect: 'permit' | 'forbid';
   satisfied: (env: EvalEnv) => boolean;
+  /**
+   * The action keys the action scope names (`action == A`, `action in A`, `action in [A, B]`), or undefined for an
+   * unconstrained action. A request whose action is neither one of them nor a descendant of one cannot satisfy the
+   * policy, so the set's index skips it; scope checks never error, so skipping changes no error either.
+   */
+  actionKeys?: readonly string[];
 }
 
 type Json = Record<string, unknown>;
@@ -392,6 +398,7 @@ export function compilePolicy(id: string, est: unknown): CompiledPolicy {
     const s = c.scope(p[v], v);
     if (s) parts.push(s);
   }
+  const actionKeys = scopeKeys(p['action']);
   const conditions = p['conditions'] ?? [];
   if (!Array.isArray(conditions)) c.refuse('malformed conditions');
   for (const raw of conditions as unknown[]) {
@@ -408,5 +415,15 @@ export function compilePolicy(id: string, est: unknown): CompiledPolicy {
       for (const part of parts) if (!part(env)) return false;
       return true;
     },
+    ...(actionKeys ? { actionKeys } : {}),
   };
+}
+
+/** The entity keys an (already validated) action scope names, or undefined when it is `All`. */
+function scopeKeys(raw: unknown): string[] | undefined {
+  const c = raw as Json;
+  if (c['op'] === '==' || (c['op'] === 'in' && !('entities' in c)))
+    return [decodeUid(c['entity'], 'action').key];
+  if (c['op'] === 'in') return (c['entities'] as unknown[]).map((e) => decodeUid(e, 'action').key);
+  return undefined;
 }

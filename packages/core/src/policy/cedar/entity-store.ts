@@ -58,6 +58,11 @@ export class CedarEntityStore {
     return e.key === ancestorKey || this.ancestors(e.key).has(ancestorKey);
   }
 
+  /** The keys of every ancestor of an entity (through parents, transitively); empty for an unknown entity. */
+  ancestorKeys(key: string): ReadonlySet<string> {
+    return this.ancestors(key);
+  }
+
   private ancestors(key: string): Set<string> {
     const cached = this.ancestorCache.get(key);
     if (cached) return cached;
