@@ -166,10 +166,13 @@ export { BudgetService, periodStart, BUDGET_ALERT_SHARE } from './budgets/budget
 export type { BudgetAlert, BudgetExceeded, BudgetSubject } from './budgets/budgets.js';
 export { KillSwitches } from './intervention/kill-switches.js';
 export type { KillSwitch } from './intervention/kill-switches.js';
-export { ApprovalService, bindingHash } from './approvals/approvals.js';
+export { ApprovalService, bindingHash, stepApprovalId, subjectOf } from './approvals/approvals.js';
+export { argumentDiff } from './approvals/evidence.js';
+export type { ArgumentChange, PreviousComparable } from './approvals/evidence.js';
 export type {
   Approval,
   ApprovalBinding,
+  ApprovalProgress,
   EvidencePack,
   VoteInput,
   VoteResult,
