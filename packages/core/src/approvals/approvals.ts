@@ -519,7 +519,7 @@ export class ApprovalService {
       await this.db.tx(async (tx) => {
         // A workflow step waiting for the request is woken by its expiry (run row before the approval's).
         if (actionId) await wakeRunOfAction(tx, actionId);
-        if (runId) await wakeRun(tx, runId, now);
+        if (runId) await wakeRun(tx, runId);
         const a = await this.load(tx, id, true);
         if (!a || a.status !== 'pending' || Date.parse(a.expiresAt) > now) return;
         if (a.level < a.escalation.length) {
