@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ACTION_STATUSES, actionRequestSchema, createAgentSchema } from '@autonomy-os/core';
+import { signInBody } from './routes/sign-in.js';
 import { taskOpenApiPaths } from './routes/tasks-openapi.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -73,6 +74,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           },
         },
         AgentCreate: schema(createAgentSchema),
+        SignIn: schema(signInBody),
       },
     },
     security: [{ bearer: [] }],
@@ -141,15 +143,46 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '201': json(ref('Action')), ...errors },
         },
       },
+      '/v1/auth/sessions': {
+        post: {
+          summary:
+            'Sign in with a human id and password (no bearer token: a request carrying one, an agent token included, is refused). Answers a short-lived session token.',
+          security: [],
+          requestBody: { required: true, ...json(ref('SignIn')) },
+          responses: {
+            '201': {
+              description: 'signed in',
+              ...json({
+                type: 'object',
+                required: ['token', 'tokenId', 'expiresAt', 'human'],
+                properties: {
+                  token: { type: 'string', description: 'aos_ bearer token, shown once' },
+                  tokenId: { type: 'string' },
+                  expiresAt: { type: 'string', format: 'date-time' },
+                  human: { type: 'object' },
+                },
+              }),
+            },
+            ...errors,
+          },
+        },
+      },
+      '/v1/auth/sessions/current': {
+        delete: {
+          summary: 'Sign out: revoke the sign-in session token the request carries',
+          responses: { '204': { description: 'signed out' }, ...errors },
+        },
+      },
       '/v1/approvals': {
         get: {
-          summary: 'Approval requests (humans)',
+          summary: 'Approval requests (humans): pipeline actions and workflow approval steps, one inbox',
           responses: { '200': { description: 'list' }, ...errors },
         },
       },
       '/v1/approvals/{id}': {
         get: {
-          summary: 'One approval request with its evidence pack',
+          summary:
+            'One approval request with its evidence pack (reason, confidence, risk, canonical arguments, diff against the previous comparable action, session trail, determining policies) and its quorum/escalation progress',
           parameters: idParam,
           responses: { '200': { description: 'approval' }, ...errors },
         },
