@@ -820,6 +820,23 @@ describe('the authorization matrix', () => {
     expect(Object.keys(ROUTES).sort()).toEqual(table);
   });
 
+  it('documents every route of the server in /v1/openapi.json, and no route it does not have', async () => {
+    // The console's static files are not API operations.
+    const api = server.routes
+      .map((r) => `${r.method} ${r.url}`)
+      .filter((k) => k !== 'GET /' && k !== 'GET /index.html')
+      .sort();
+    const doc = JSON.parse((await request('GET', '/v1/openapi.json', 'none', {})).body) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const documented = Object.entries(doc.paths)
+      .flatMap(([p, ops]) =>
+        Object.keys(ops).map((m) => `${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`),
+      )
+      .sort();
+    expect(documented).toEqual(api);
+  });
+
   it('answers every route as declared for each principal', async () => {
     const got: Record<string, number[]> = {};
     for (const route of server.routes) {

@@ -86,6 +86,51 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'ok' } },
         },
       },
+      '/metrics': {
+        get: {
+          summary:
+            'Prometheus metrics (open on loopback; otherwise the metrics token, an admin or an auditor)',
+          responses: { '200': { description: 'text/plain; version=0.0.4' }, ...errors },
+        },
+      },
+      '/v1/events': {
+        get: {
+          summary: 'The live event stream (Server-Sent Events; humans see all, agents their own)',
+          responses: { '200': { description: 'text/event-stream' }, ...errors },
+        },
+      },
+      '/mcp': {
+        post: {
+          summary: 'MCP Streamable HTTP (agent token): JSON-RPC requests to the governed tools',
+          responses: { '200': { description: 'JSON-RPC response or an SSE stream' }, ...errors },
+        },
+        get: {
+          summary: 'MCP Streamable HTTP: the server-to-client stream of a protocol session',
+          responses: {
+            '200': { description: 'text/event-stream' },
+            '405': { description: 'no stream' },
+            ...errors,
+          },
+        },
+        delete: {
+          summary: 'MCP Streamable HTTP: end a protocol session',
+          responses: { '200': { description: 'ended' }, ...errors },
+        },
+      },
+      '/.well-known/oauth-protected-resource': {
+        get: {
+          summary: 'OAuth protected-resource metadata (RFC 9728) of the MCP endpoint',
+          security: [],
+          responses: { '200': { description: 'metadata' } },
+        },
+      },
+      '/.well-known/oauth-protected-resource/mcp': {
+        get: {
+          summary: 'OAuth protected-resource metadata (RFC 9728) of the MCP endpoint',
+          security: [],
+          responses: { '200': { description: 'metadata' } },
+        },
+      },
       '/v1/whoami': {
         get: { summary: 'The caller', responses: { '200': { description: 'principal' }, ...errors } },
       },
@@ -436,6 +481,13 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/agents/{id}/pause': {
         post: {
           summary: 'Pause (owner or admins)',
+          parameters: idParam,
+          responses: { '200': { description: 'agent' }, ...errors },
+        },
+      },
+      '/v1/agents/{id}/revoke': {
+        post: {
+          summary: 'Revoke for good, with its tokens (admins)',
           parameters: idParam,
           responses: { '200': { description: 'agent' }, ...errors },
         },
