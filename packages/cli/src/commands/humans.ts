@@ -79,7 +79,7 @@ export function registerHumans(program: Command): void {
           if (password !== undefined) await s.humans.setPassword(h.id, password, cliActor());
           return h;
         });
-        if (o.json) printJson({ ...human, password: password !== undefined });
+        if (o.json) printJson(human);
         else printTable([human as unknown as Record<string, unknown>], ['id', 'displayName', 'groups']);
       },
     );
