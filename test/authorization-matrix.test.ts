@@ -111,6 +111,8 @@ interface RouteRow {
   headers?: Record<string, string>;
 }
 
+const VIEWER_PASSWORD = 'the viewer signs in here';
+
 let shared: { actionId: string; runId: string; taskId: string; taskRunId: string; approvalId: string };
 
 /**
@@ -166,6 +168,13 @@ const ROUTES: Record<string, RouteRow> = {
     params: async () => ({ id: await executedRefund() }),
     body: () => ({ reason: 'matrix' }),
   },
+  // Sign-in takes no bearer token: any request carrying one (an agent's above all) is refused; none signs in.
+  'POST /v1/auth/sessions': {
+    cells: [201, 403, 403, 403, 403, 403, 403, 403],
+    body: () => ({ human: WHO.viewer, password: VIEWER_PASSWORD }),
+  },
+  // Signing out ends a sign-in session; the matrix's API tokens are not sessions, so every principal is refused.
+  'DELETE /v1/auth/sessions/current': { cells: [401, 403, 401, 403, 403, 403, 403, 403] },
   'GET /v1/approvals': { cells: ANY_HUMAN_READ },
   'GET /v1/approvals/:id': { cells: ANY_HUMAN_READ, params: async () => ({ id: shared.approvalId }) },
   // Only finance approvers decide; the agent's owner is barred and admins are not approvers.
@@ -516,6 +525,13 @@ const CLI: Record<string, CliRow> = {
   'agents promote': operator(async () => ['agents', 'promote', await freshAgent(), '--tier', '1']),
   'humans add': operator(async () => ['humans', 'add', next('h')]),
   'humans list': 'read',
+  'humans set-password': operator(async () => [
+    'humans',
+    'set-password',
+    WHO.owner,
+    '--password-env',
+    'AOS_MATRIX_PASSWORD',
+  ]),
   'tokens issue': operator(async () => ['tokens', 'issue', '--human', WHO.viewer]),
   'tokens list': 'read',
   'tokens revoke': operator(async () => [
@@ -742,6 +758,8 @@ beforeAll(async () => {
   const s = t.store;
   await s.humans.add({ id: WHO.auditor, groups: ['auditors'] }, 'operator:test');
   await s.humans.add({ id: WHO.viewer }, 'operator:test');
+  await s.humans.setPassword(WHO.viewer, VIEWER_PASSWORD, 'operator:test');
+  process.env.AOS_MATRIX_PASSWORD = 'a password for the matrix';
   await s.humans.add({ id: WHO.owner }, 'operator:test');
   await s.humans.add({ id: WHO.admin, groups: ['admins'] }, 'operator:test');
   await s.agents.create({ id: WHO.agent, role: 'support', tier: 2, owner: WHO.owner }, 'operator:test');
@@ -788,6 +806,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   delete process.env.AOS_SECRET_PAYMENTS_API_KEY;
+  delete process.env.AOS_MATRIX_PASSWORD;
   await server?.close();
   await engine?.close();
   await payments?.close();
@@ -799,6 +818,23 @@ describe('the authorization matrix', () => {
   it('has a row for every route of the server and no row for a route it does not have', () => {
     const table = server.routes.map((r) => `${r.method} ${r.url}`).sort();
     expect(Object.keys(ROUTES).sort()).toEqual(table);
+  });
+
+  it('documents every route of the server in /v1/openapi.json, and no route it does not have', async () => {
+    // The console's static files are not API operations.
+    const api = server.routes
+      .map((r) => `${r.method} ${r.url}`)
+      .filter((k) => k !== 'GET /' && k !== 'GET /index.html')
+      .sort();
+    const doc = JSON.parse((await request('GET', '/v1/openapi.json', 'none', {})).body) as {
+      paths: Record<string, Record<string, unknown>>;
+    };
+    const documented = Object.entries(doc.paths)
+      .flatMap(([p, ops]) =>
+        Object.keys(ops).map((m) => `${m.toUpperCase()} ${p.replace(/\{(\w+)\}/g, ':$1')}`),
+      )
+      .sort();
+    expect(documented).toEqual(api);
   });
 
   it('answers every route as declared for each principal', async () => {

@@ -1,5 +1,5 @@
 import { AgentRuntime } from './agents/agent-runtime.js';
-import { ApprovalService } from './approvals/approvals.js';
+import { ApprovalService, subjectOf } from './approvals/approvals.js';
 import { announceApprovals } from './approvals/webhook.js';
 import { BudgetService } from './budgets/budgets.js';
 import type { AosConfig, ConnectorConfig } from './config/config.js';
@@ -206,6 +206,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     groups: config.groups,
     leaseMs: config.workflowEngine.leaseMs,
     backgroundErrors,
+    approvals,
+    approvalExpirySec: parseDurationSec(config.approvals.defaultExpiry, 'config.approvals.defaultExpiry'),
     ...options.workflowOptions,
   });
   const timers: NodeJS.Timeout[] = [];
@@ -284,7 +286,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         await nodes.heartbeat();
         await nodes.recoverOrphans();
         const { expired } = await approvals.sweep();
-        for (const e of expired) events.publish('approval.expired', e, `action:${e.actionId}`);
+        for (const e of expired) events.publish('approval.expired', e, subjectOf(e));
         await workflows.tick();
       } catch (err) {
         // The next tick retries; a store outage must not crash the server, nor go unseen.

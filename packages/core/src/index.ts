@@ -31,7 +31,16 @@ export type { Human, AddHumanInput } from './identity/humans.js';
 export { DEFAULT_ACCESS_GROUPS, isAdmin, mayManageRun, requireRunManager } from './identity/access.js';
 export type { AccessGroups } from './identity/access.js';
 export { TokenService, TOKEN_PATTERN, parseExpiry } from './identity/tokens.js';
-export type { TokenInfo, SubjectType, IssueTokenInput } from './identity/tokens.js';
+export type { TokenInfo, TokenKind, SubjectType, IssueTokenInput } from './identity/tokens.js';
+export { SignInService } from './identity/sign-in.js';
+export type { SignInOptions, SignInSession } from './identity/sign-in.js';
+export {
+  PASSWORD_MAX_LENGTH,
+  PASSWORD_MIN_LENGTH,
+  checkPasswordStrength,
+  hashPassword,
+  verifyPassword,
+} from './identity/passwords.js';
 export { OidcVerifier } from './identity/oidc.js';
 export type { OidcOptions, VerifiedJwt } from './identity/oidc.js';
 export { Authenticator, actorOf } from './identity/authenticate.js';
@@ -166,10 +175,13 @@ export { BudgetService, periodStart, BUDGET_ALERT_SHARE } from './budgets/budget
 export type { BudgetAlert, BudgetExceeded, BudgetSubject } from './budgets/budgets.js';
 export { KillSwitches } from './intervention/kill-switches.js';
 export type { KillSwitch } from './intervention/kill-switches.js';
-export { ApprovalService, bindingHash } from './approvals/approvals.js';
+export { ApprovalService, bindingHash, stepApprovalId, subjectOf } from './approvals/approvals.js';
+export { argumentDiff } from './approvals/evidence.js';
+export type { ArgumentChange, PreviousComparable } from './approvals/evidence.js';
 export type {
   Approval,
   ApprovalBinding,
+  ApprovalProgress,
   EvidencePack,
   VoteInput,
   VoteResult,

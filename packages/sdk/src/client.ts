@@ -71,6 +71,47 @@ export class AosClient {
     this.fetchImpl = options.fetch ?? ((...args) => globalThis.fetch(...args));
   }
 
+  /**
+   * Signs a human in with their id and password (`POST /v1/auth/sessions`, sent without any bearer token) and answers
+   * a client carrying the short-lived session token, with when it expires. Throws {@link AosApiError} (401 for a
+   * wrong password or unknown human, 429 after too many failures).
+   *
+   * @example
+   * const { client } = await AosClient.signIn({ url: 'http://127.0.0.1:7420', human: 'frank', password });
+   */
+  static async signIn(p: {
+    url: string;
+    human: string;
+    password: string;
+    fetch?: typeof fetch;
+  }): Promise<{ client: AosClient; token: string; expiresAt: string }> {
+    const fetchImpl = p.fetch ?? ((...args: Parameters<typeof fetch>) => globalThis.fetch(...args));
+    const res = await fetchImpl(`${p.url.replace(/\/+$/, '')}/v1/auth/sessions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ human: p.human, password: p.password }),
+    });
+    const text = await res.text();
+    let parsed: unknown;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      parsed = undefined;
+    }
+    if (!res.ok) throw new AosApiError(res.status, parsed as never);
+    const body = parsed as { token: string; expiresAt: string };
+    return {
+      client: new AosClient({ url: p.url, token: body.token, ...(p.fetch ? { fetch: p.fetch } : {}) }),
+      token: body.token,
+      expiresAt: body.expiresAt,
+    };
+  }
+
+  /** Signs out: revokes the sign-in session token this client carries. */
+  async signOut(): Promise<void> {
+    await this.request('DELETE', '/v1/auth/sessions/current');
+  }
+
   /** Any API call: answers the parsed JSON body, or throws {@link AosApiError}. */
   async request<T>(
     method: string,

@@ -23,9 +23,34 @@ export type WhoAmI =
 
 /** What an approver sees: the agent's reason and confidence, the risk, the exact arguments, the session trail. */
 export interface EvidencePack {
-  agent: { id: string; role: string; tier: number; owner: string };
+  /** Null for a workflow approval step (no action attached). */
+  agent: { id: string; role: string; tier: number; owner: string } | null;
+  /** The tool; `workflow:<name>` for a workflow approval step. */
   tool: string;
   input: Record<string, unknown>;
+  /** `input` as canonical JSON (RFC 8785). */
+  canonicalInput?: string;
+  /** The agent's previous call of the same tool and how its arguments differ from these. */
+  previous?: {
+    actionId: string;
+    status: string;
+    at: string;
+    changes: {
+      type: 'CREATE' | 'REMOVE' | 'CHANGE';
+      path: (string | number)[];
+      oldValue?: unknown;
+      value?: unknown;
+    }[];
+  } | null;
+  /** A workflow approval step's run. */
+  run?: {
+    id: string;
+    workflow: string;
+    stepId: string;
+    attempt: number;
+    prompt: string | null;
+    owner: string;
+  };
   environment: string;
   reason: string | null;
   confidence: number | null;
@@ -37,7 +62,10 @@ export interface EvidencePack {
 /** An approval request. */
 export interface ApprovalRecord {
   id: string;
-  actionId: string;
+  /** Null for a workflow approval step, whose subject is `runId`/`stepId`. */
+  actionId: string | null;
+  runId: string | null;
+  stepId: string | null;
   bindingHash: string;
   group: string;
   quorum: number;
@@ -51,6 +79,15 @@ export interface ApprovalRecord {
   policies: string[];
   evidence: EvidencePack;
   votes: { human: string; vote: 'approve' | 'deny'; comment: string | null; level: number; at: string }[];
+  /** Quorum and escalation state. */
+  progress?: {
+    approvals: number;
+    quorum: number;
+    remaining: number;
+    level: number;
+    nextGroup: string | null;
+    escalatesAt: string | null;
+  };
   createdAt: string;
   decidedAt: string | null;
 }

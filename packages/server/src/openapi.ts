@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { ACTION_STATUSES, actionRequestSchema, createAgentSchema } from '@autonomy-os/core';
+import { signInBody } from './routes/sign-in.js';
 import { taskOpenApiPaths } from './routes/tasks-openapi.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
@@ -73,6 +74,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           },
         },
         AgentCreate: schema(createAgentSchema),
+        SignIn: schema(signInBody),
       },
     },
     security: [{ bearer: [] }],
@@ -82,6 +84,51 @@ export function openApiDocument(version: string): Record<string, unknown> {
           summary: 'Liveness and store check',
           security: [],
           responses: { '200': { description: 'ok' } },
+        },
+      },
+      '/metrics': {
+        get: {
+          summary:
+            'Prometheus metrics (open on loopback; otherwise the metrics token, an admin or an auditor)',
+          responses: { '200': { description: 'text/plain; version=0.0.4' }, ...errors },
+        },
+      },
+      '/v1/events': {
+        get: {
+          summary: 'The live event stream (Server-Sent Events; humans see all, agents their own)',
+          responses: { '200': { description: 'text/event-stream' }, ...errors },
+        },
+      },
+      '/mcp': {
+        post: {
+          summary: 'MCP Streamable HTTP (agent token): JSON-RPC requests to the governed tools',
+          responses: { '200': { description: 'JSON-RPC response or an SSE stream' }, ...errors },
+        },
+        get: {
+          summary: 'MCP Streamable HTTP: the server-to-client stream of a protocol session',
+          responses: {
+            '200': { description: 'text/event-stream' },
+            '405': { description: 'no stream' },
+            ...errors,
+          },
+        },
+        delete: {
+          summary: 'MCP Streamable HTTP: end a protocol session',
+          responses: { '200': { description: 'ended' }, ...errors },
+        },
+      },
+      '/.well-known/oauth-protected-resource': {
+        get: {
+          summary: 'OAuth protected-resource metadata (RFC 9728) of the MCP endpoint',
+          security: [],
+          responses: { '200': { description: 'metadata' } },
+        },
+      },
+      '/.well-known/oauth-protected-resource/mcp': {
+        get: {
+          summary: 'OAuth protected-resource metadata (RFC 9728) of the MCP endpoint',
+          security: [],
+          responses: { '200': { description: 'metadata' } },
         },
       },
       '/v1/whoami': {
@@ -141,15 +188,46 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '201': json(ref('Action')), ...errors },
         },
       },
+      '/v1/auth/sessions': {
+        post: {
+          summary:
+            'Sign in with a human id and password (no bearer token: a request carrying one, an agent token included, is refused). Answers a short-lived session token.',
+          security: [],
+          requestBody: { required: true, ...json(ref('SignIn')) },
+          responses: {
+            '201': {
+              description: 'signed in',
+              ...json({
+                type: 'object',
+                required: ['token', 'tokenId', 'expiresAt', 'human'],
+                properties: {
+                  token: { type: 'string', description: 'aos_ bearer token, shown once' },
+                  tokenId: { type: 'string' },
+                  expiresAt: { type: 'string', format: 'date-time' },
+                  human: { type: 'object' },
+                },
+              }),
+            },
+            ...errors,
+          },
+        },
+      },
+      '/v1/auth/sessions/current': {
+        delete: {
+          summary: 'Sign out: revoke the sign-in session token the request carries',
+          responses: { '204': { description: 'signed out' }, ...errors },
+        },
+      },
       '/v1/approvals': {
         get: {
-          summary: 'Approval requests (humans)',
+          summary: 'Approval requests (humans): pipeline actions and workflow approval steps, one inbox',
           responses: { '200': { description: 'list' }, ...errors },
         },
       },
       '/v1/approvals/{id}': {
         get: {
-          summary: 'One approval request with its evidence pack',
+          summary:
+            'One approval request with its evidence pack (reason, confidence, risk, canonical arguments, diff against the previous comparable action, session trail, determining policies) and its quorum/escalation progress',
           parameters: idParam,
           responses: { '200': { description: 'approval' }, ...errors },
         },
@@ -403,6 +481,13 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/agents/{id}/pause': {
         post: {
           summary: 'Pause (owner or admins)',
+          parameters: idParam,
+          responses: { '200': { description: 'agent' }, ...errors },
+        },
+      },
+      '/v1/agents/{id}/revoke': {
+        post: {
+          summary: 'Revoke for good, with its tokens (admins)',
           parameters: idParam,
           responses: { '200': { description: 'agent' }, ...errors },
         },

@@ -19,6 +19,7 @@ import { registerObservabilityRoutes } from './routes/observability.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
 import { registerRunOutcomeRoutes } from './routes/run-outcomes.js';
+import { registerSignInRoutes } from './routes/sign-in.js';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -142,6 +143,7 @@ export function buildServer(options: ServerOptions): AosServer {
   app.get('/v1/openapi.json', async () => openApiDocument(options.version));
   registerActionRoutes(app, engine, authenticate);
   registerApprovalRoutes(app, engine, authenticate);
+  registerSignInRoutes(app, engine, authenticate, guards);
   registerAdminRoutes(app, engine, authenticate);
   registerObservabilityRoutes(app, engine, authenticate);
   registerWorkflowRoutes(app, engine, authenticate);

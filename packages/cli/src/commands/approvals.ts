@@ -43,7 +43,8 @@ export function registerApprovals(program: Command): void {
         printTable(
           list.map((a) => ({
             ...a,
-            agent: a.evidence.agent.id,
+            // A workflow approval step has no agent: the inbox names its run and step instead.
+            agent: a.evidence.agent?.id ?? `run:${a.runId ?? ''}/${a.stepId ?? ''}`,
             tool: a.evidence.tool,
             input: JSON.stringify(a.evidence.input),
           })),
@@ -94,8 +95,12 @@ export function registerApprovals(program: Command): void {
         if (o.json) printJson(res);
         else {
           const a = res.approval as { id: string; status: string };
-          const act = res.action as { id: string; status: string };
-          process.stdout.write(`approval ${a.id} is ${a.status}; action ${act.id} is ${act.status}\n`);
+          const act = res.action as { id: string; status: string } | null;
+          process.stdout.write(
+            act
+              ? `approval ${a.id} is ${a.status}; action ${act.id} is ${act.status}\n`
+              : `approval ${a.id} is ${a.status}; its workflow run moves on\n`,
+          );
         }
       });
   }

@@ -49,7 +49,7 @@ export function ApprovalsPage() {
               <td>
                 <Time at={a.createdAt} />
               </td>
-              <td>{a.evidence.agent.id}</td>
+              <td>{a.evidence.agent?.id ?? `run ${a.runId ?? ''} · ${a.stepId ?? ''}`}</td>
               <td>{a.evidence.tool}</td>
               <td>{a.evidence.risk}</td>
               <td>{a.group}</td>
@@ -95,9 +95,11 @@ export function ApprovalPage() {
         <Badge value={a.status} />
       </PageHeader>
       <dl className="facts">
-        <dt>Agent</dt>
+        <dt>{ev.agent ? 'Agent' : 'Workflow step'}</dt>
         <dd>
-          {ev.agent.id} ({ev.agent.role}, tier {ev.agent.tier}, owner {ev.agent.owner})
+          {ev.agent
+            ? `${ev.agent.id} (${ev.agent.role}, tier ${ev.agent.tier}, owner ${ev.agent.owner})`
+            : `step ${a.stepId ?? ''} of run ${a.runId ?? ''}`}
         </dd>
         <dt>Tool</dt>
         <dd>
@@ -128,10 +130,14 @@ export function ApprovalPage() {
           <Time at={a.expiresAt} />
           {a.barOwner ? "; the agent's owner may not approve" : ''}
         </dd>
-        <dt>Action</dt>
-        <dd>
-          <Link to={`/actions/${encodeURIComponent(a.actionId)}`}>Receipt of {a.actionId}</Link>
-        </dd>
+        {a.actionId ? (
+          <>
+            <dt>Action</dt>
+            <dd>
+              <Link to={`/actions/${encodeURIComponent(a.actionId)}`}>Receipt of {a.actionId}</Link>
+            </dd>
+          </>
+        ) : null}
       </dl>
       <h2>Exact arguments (canonical JSON)</h2>
       <JsonText value={ev.input} label="Tool arguments" />

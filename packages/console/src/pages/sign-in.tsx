@@ -1,22 +1,36 @@
 import { useState } from 'react';
 import type { FormEvent } from 'react';
+import { AosApiError } from '@autonomy-os/sdk';
 import { useSession } from '../session/session.js';
 
-/** Sign-in with a human's API token (`aos tokens issue --human <id>`). Agent tokens are refused. */
+/** What a failed sign-in tells the person, without saying whether the id exists. */
+function signInError(err: unknown): string {
+  if (err instanceof AosApiError && err.status === 401) return 'Unknown human or wrong password.';
+  if (err instanceof AosApiError && err.status === 429)
+    return 'Too many failed sign-ins from here. Wait a minute and try again.';
+  return err instanceof Error ? err.message : String(err);
+}
+
+/**
+ * Sign-in for humans: with an id and password (set with `aos humans add --password`), which gets a short-lived
+ * session token, or with a human's API token (`aos tokens issue --human <id>`). Agent tokens are refused.
+ */
 export function SignInPage() {
-  const { signIn } = useSession();
+  const { signIn, signInWithPassword } = useSession();
   const [token, setToken] = useState('');
+  const [human, setHuman] = useState('');
+  const [password, setPassword] = useState('');
   const [error, setError] = useState<string | null>(null);
   const [busy, setBusy] = useState(false);
 
-  const submit = async (e: FormEvent) => {
+  const run = async (e: FormEvent, attempt: () => Promise<void>) => {
     e.preventDefault();
     setBusy(true);
     setError(null);
     try {
-      await signIn(token);
+      await attempt();
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setError(signInError(err));
     } finally {
       setBusy(false);
     }
@@ -24,10 +38,40 @@ export function SignInPage() {
 
   return (
     <main className="sign-in">
-      <form onSubmit={(e) => void submit(e)} aria-labelledby="sign-in-title">
-        <h1 id="sign-in-title">Autonomy OS</h1>
+      <h1 id="sign-in-title">Autonomy OS</h1>
+      <form
+        onSubmit={(e) => void run(e, () => signInWithPassword(human, password))}
+        aria-labelledby="password-sign-in"
+      >
+        <h2 id="password-sign-in">Sign in with your password</h2>
+        <label htmlFor="human">Your id</label>
+        <input
+          id="human"
+          name="username"
+          autoComplete="username"
+          value={human}
+          onChange={(e) => setHuman(e.target.value)}
+          required
+        />
+        <label htmlFor="password">Password</label>
+        <input
+          id="password"
+          name="password"
+          type="password"
+          autoComplete="current-password"
+          value={password}
+          onChange={(e) => setPassword(e.target.value)}
+          required
+        />
+        {/* Not "Sign in": the token form's button keeps that name, which scripts and tests select by. */}
+        <button type="submit" disabled={busy || !human.trim() || !password}>
+          {busy ? 'Checking…' : 'Continue with password'}
+        </button>
+      </form>
+      <form onSubmit={(e) => void run(e, () => signIn(token))} aria-labelledby="token-sign-in">
+        <h2 id="token-sign-in">Or with an API token</h2>
         <p>
-          Sign in with your API token. Ask an admin for one: <code>aos tokens issue --human YOUR-ID</code>.
+          Ask an admin for one: <code>aos tokens issue --human YOUR-ID</code>.
         </p>
         <label htmlFor="token">API token</label>
         <input
@@ -42,12 +86,12 @@ export function SignInPage() {
         <button type="submit" disabled={busy || !token.trim()}>
           {busy ? 'Signing in…' : 'Sign in'}
         </button>
-        {error ? (
-          <p className="error" role="alert">
-            {error}
-          </p>
-        ) : null}
       </form>
+      {error ? (
+        <p className="error" role="alert">
+          {error}
+        </p>
+      ) : null}
     </main>
   );
 }

@@ -40,6 +40,8 @@ interface SessionContextValue {
   session: Session | null;
   abilities: Abilities;
   signIn(token: string): Promise<void>;
+  /** Signs in with a human id and password; the session token it gets is kept like a pasted one. */
+  signInWithPassword(human: string, password: string): Promise<void>;
   signOut(): void;
 }
 
@@ -73,13 +75,27 @@ export function SessionProvider(props: { initial: Session | null; children: Reac
     sessionStorage.setItem(STORAGE_KEY, token.trim());
     setSession(s);
   }, []);
+  const signInWithPassword = useCallback(async (human: string, password: string) => {
+    const { token } = await AosClient.signIn({ url: apiUrl(), human: human.trim(), password });
+    const s = await resolve(token);
+    sessionStorage.setItem(STORAGE_KEY, token);
+    setSession(s);
+  }, []);
   const signOut = useCallback(() => {
+    // A password sign-in's session token is revoked on the server too; a pasted API token is not (403, ignored).
+    session?.client.signOut().catch(() => undefined);
     sessionStorage.removeItem(STORAGE_KEY);
     setSession(null);
-  }, []);
+  }, [session]);
   const value = useMemo(
-    () => ({ session, abilities: abilitiesOf(session?.human.groups ?? []), signIn, signOut }),
-    [session, signIn, signOut],
+    () => ({
+      session,
+      abilities: abilitiesOf(session?.human.groups ?? []),
+      signIn,
+      signInWithPassword,
+      signOut,
+    }),
+    [session, signIn, signInWithPassword, signOut],
   );
   return <SessionContext.Provider value={value}>{props.children}</SessionContext.Provider>;
 }

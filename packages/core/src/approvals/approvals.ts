@@ -5,7 +5,8 @@ import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../erro
 import type { Human } from '../identity/humans.js';
 import type { ApprovalRequirement } from '../policy/decide.js';
 import type { Db, Executor } from '../store/db.js';
-import { wakeRunOfAction } from '../workflows/run-wake.js';
+import { wakeRun, wakeRunOfAction } from '../workflows/run-wake.js';
+import type { PreviousComparable } from './evidence.js';
 
 /** What an approval is bound to. Approving means approving exactly this; anything else is refused. */
 export interface ApprovalBinding {
@@ -22,9 +23,25 @@ export function bindingHash(b: ApprovalBinding): string {
 
 /** What an approver sees: why the agent wants it, how sure it is, the risk, the exact arguments, the trail. */
 export interface EvidencePack {
-  agent: { id: string; role: string; tier: number; owner: string };
+  /** The agent whose action it is; null for a workflow approval step (no action attached). */
+  agent: { id: string; role: string; tier: number; owner: string } | null;
+  /** The tool called; for a workflow approval step, `workflow:<name>`. */
   tool: string;
+  /** The exact arguments (an approval step: the run's input). */
   input: Record<string, unknown>;
+  /** `input` as canonical JSON (RFC 8785), the bytes the binding hash covers. */
+  canonicalInput?: string;
+  /** The agent's previous action on the same tool and how its arguments differ from these. */
+  previous?: PreviousComparable | null;
+  /** A workflow approval step: the run, the step and what the approvers are asked. */
+  run?: {
+    id: string;
+    workflow: string;
+    stepId: string;
+    attempt: number;
+    prompt: string | null;
+    owner: string;
+  };
   environment: string;
   reason: string | null;
   confidence: number | null;
@@ -34,10 +51,27 @@ export interface EvidencePack {
   session: { actionId: string; tool: string; status: string; at: string }[];
 }
 
+/** Where a request stands: votes toward the quorum at this level, and where it goes when it expires. */
+export interface ApprovalProgress {
+  approvals: number;
+  quorum: number;
+  /** Approvals still needed at the current level. */
+  remaining: number;
+  level: number;
+  /** The group it escalates to when it expires undecided; null when expiry denies it. */
+  nextGroup: string | null;
+  /** When it escalates (or is denied) if still undecided; null once decided. */
+  escalatesAt: string | null;
+}
+
 /** An approval request. */
 export interface Approval {
   id: string;
-  actionId: string;
+  /** The action it gates; null for a workflow approval step. */
+  actionId: string | null;
+  /** A workflow approval step: its run and step (the request's subject when no action is attached). */
+  runId: string | null;
+  stepId: string | null;
   bindingHash: string;
   /** The group that decides now (changes as the request escalates). */
   group: string;
@@ -54,13 +88,16 @@ export interface Approval {
   policies: string[];
   evidence: EvidencePack;
   votes: { human: string; vote: 'approve' | 'deny'; comment: string | null; level: number; at: string }[];
+  progress: ApprovalProgress;
   createdAt: string;
   decidedAt: string | null;
 }
 
 interface Row {
   id: string;
-  action_id: string;
+  action_id: string | null;
+  run_id: string | null;
+  step_id: string | null;
   binding_hash: string;
   group_name: string;
   quorum: number;
@@ -123,14 +160,20 @@ export class ApprovalService {
       'SELECT * FROM approval_votes WHERE approval_id = ? ORDER BY at, human_id',
       [id],
     );
+    const level = Number(row.level);
+    const escalation = JSON.parse(row.escalation_json) as string[];
+    const quorum = Number(row.quorum);
+    const approvals = votes.filter((v) => v.vote === 'approve' && Number(v.level) === level).length;
     return {
       id: row.id,
       actionId: row.action_id,
+      runId: row.run_id,
+      stepId: row.step_id,
       bindingHash: row.binding_hash,
       group: row.group_name,
-      quorum: Number(row.quorum),
-      escalation: JSON.parse(row.escalation_json) as string[],
-      level: Number(row.level),
+      quorum,
+      escalation,
+      level,
       expiresAt: new Date(Number(row.expires_at_ms)).toISOString(),
       expirySec: Number(row.expiry_sec),
       status: row.status,
@@ -145,6 +188,14 @@ export class ApprovalService {
         level: Number(v.level),
         at: v.at,
       })),
+      progress: {
+        approvals,
+        quorum,
+        remaining: Math.max(0, quorum - approvals),
+        level,
+        nextGroup: escalation[level] ?? null,
+        escalatesAt: row.status === 'pending' ? new Date(Number(row.expires_at_ms)).toISOString() : null,
+      },
       createdAt: row.created_at,
       decidedAt: row.decided_at,
     };
@@ -163,17 +214,92 @@ export class ApprovalService {
       now?: number;
     },
   ): Promise<Approval> {
-    const now = params.now ?? Date.now();
     const id = `apr_${crypto.randomBytes(10).toString('hex')}`;
+    await this.insert(tx, {
+      ...params,
+      id,
+      hash: bindingHash(params.binding),
+      subject: `action:${params.actionId}`,
+    });
+    return (await this.load(tx, id)) as Approval;
+  }
+
+  /**
+   * Creates the request of a workflow approval step inside the transaction that records the step waiting. Its id is
+   * derived from (run, step, attempt), so recording the same wait again (a retried commit, another node) finds the
+   * request already there instead of asking twice. No action is attached: the run polls the request and moves on.
+   */
+  async createForStep(
+    tx: Executor,
+    params: {
+      runId: string;
+      stepId: string;
+      attempt: number;
+      definitionHash: string;
+      requirement: ApprovalRequirement;
+      evidence: EvidencePack;
+      requester: string | null;
+      now?: number;
+    },
+  ): Promise<Approval> {
+    const id = stepApprovalId(params.runId, params.stepId, params.attempt);
+    const existing = await this.load(tx, id);
+    if (existing) return existing;
+    const hash = hashJson({
+      run: params.runId,
+      step: params.stepId,
+      attempt: params.attempt,
+      definition: params.definitionHash,
+      input: params.evidence.input,
+    });
+    await this.insert(tx, {
+      ...params,
+      id,
+      hash,
+      actionId: null,
+      subject: `run:${params.runId}`,
+      actor: 'system',
+    });
+    return (await this.load(tx, id)) as Approval;
+  }
+
+  /** The pending (or latest) request of a workflow approval step. */
+  async forStep(runId: string, stepId: string, tx: Executor = this.db): Promise<Approval | undefined> {
+    const row = await tx.get<{ id: string }>(
+      'SELECT id FROM approvals WHERE run_id = ? AND step_id = ? ORDER BY created_at DESC, id DESC LIMIT 1',
+      [runId, stepId],
+    );
+    return row ? this.load(tx, row.id) : undefined;
+  }
+
+  private async insert(
+    tx: Executor,
+    params: {
+      id: string;
+      hash: string;
+      subject: string;
+      actionId: string | null;
+      runId?: string;
+      stepId?: string;
+      requirement: ApprovalRequirement;
+      evidence: EvidencePack;
+      requester: string | null;
+      actor: string;
+      now?: number;
+    },
+  ): Promise<void> {
+    const now = params.now ?? Date.now();
+    const { id, hash } = params;
     const r = params.requirement;
-    const hash = bindingHash(params.binding);
     await tx.run(
-      `INSERT INTO approvals (id, action_id, binding_hash, group_name, quorum, escalation_json, level, expires_at_ms, expiry_sec,
-         bar_owner, requester, status, policy_ids_json, evidence_json, created_at, decided_at)
-       VALUES (?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 'pending', ?, ?, ?, NULL)`,
+      `INSERT INTO approvals (id, action_id, run_id, step_id, binding_hash, group_name, quorum, escalation_json, level,
+         expires_at_ms, expiry_sec, bar_owner, requester, status, policy_ids_json, evidence_json, created_at, decided_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 'pending', ?, ?, ?, NULL)`,
       [
         id,
         params.actionId,
+        params.runId ?? null,
+        params.stepId ?? null,
         hash,
         r.group,
         r.quorum,
@@ -190,9 +316,10 @@ export class ApprovalService {
     await this.audit.append(tx, {
       actor: params.actor,
       type: 'approval.requested',
-      subject: `action:${params.actionId}`,
+      subject: params.subject,
       payload: {
         approvalId: id,
+        ...(params.runId ? { runId: params.runId, stepId: params.stepId } : {}),
         group: r.group,
         quorum: r.quorum,
         expirySec: r.expirySec,
@@ -201,7 +328,6 @@ export class ApprovalService {
         policies: r.policies,
       },
     });
-    return (await this.load(tx, id)) as Approval;
   }
 
   async get(id: string, tx: Executor = this.db): Promise<Approval | undefined> {
@@ -248,7 +374,10 @@ export class ApprovalService {
    * requester; the agent's owner where barred; a second vote; and any `bindingHash`/`input` other than the bound one.
    * One deny denies; the quorum of approvals at the current level approves.
    */
-  async vote(tx: Executor, params: VoteInput & { agentOwner: string; now?: number }): Promise<VoteResult> {
+  async vote(
+    tx: Executor,
+    params: VoteInput & { agentOwner: string | null; now?: number },
+  ): Promise<VoteResult> {
     const now = params.now ?? Date.now();
     const a = await this.load(tx, params.approvalId, true);
     if (!a) throw new NotFoundError('approval', params.approvalId, 'approval');
@@ -273,7 +402,7 @@ export class ApprovalService {
     }
     if (a.requester && a.requester === h.id)
       throw new ForbiddenError('the requester cannot approve their own request');
-    if (a.barOwner && params.agentOwner === h.id) {
+    if (a.barOwner && params.agentOwner !== null && params.agentOwner === h.id) {
       throw new ForbiddenError(`policy bars the agent's owner (${h.id}) from approving this request`);
     }
     if (a.votes.some((v) => v.human === h.id))
@@ -295,7 +424,7 @@ export class ApprovalService {
     await this.audit.append(tx, {
       actor: `human:${h.id}`,
       type: `approval.${params.vote === 'approve' ? 'approved_by' : 'denied_by'}`,
-      subject: `action:${a.actionId}`,
+      subject: subjectOf(a),
       payload: {
         approvalId: a.id,
         group: a.group,
@@ -310,7 +439,7 @@ export class ApprovalService {
       await this.audit.append(tx, {
         actor: `human:${h.id}`,
         type: `approval.${decided}`,
-        subject: `action:${a.actionId}`,
+        subject: subjectOf(a),
         payload: { approvalId: a.id, votes: approvals, quorum: a.quorum },
       });
     }
@@ -328,19 +457,45 @@ export class ApprovalService {
       [actionId],
     );
     if (!row) return false;
+    return this.withdrawRequest(tx, { id: row.id, actionId, subject: `action:${actionId}`, actor, reason });
+  }
+
+  /**
+   * Withdraws the pending request of a workflow approval step (the run was cancelled, or the step timed out), in
+   * `tx`. False when nothing was pending.
+   */
+  async withdrawStep(
+    tx: Executor,
+    p: { runId: string; stepId: string; actor: string; reason: string },
+  ): Promise<boolean> {
+    const row = await tx.get<{ id: string }>(
+      `SELECT id FROM approvals WHERE run_id = ? AND step_id = ? AND status = 'pending'${this.db.forUpdate}`,
+      [p.runId, p.stepId],
+    );
+    if (!row) return false;
+    return this.withdrawRequest(tx, { ...p, id: row.id, actionId: null, subject: `run:${p.runId}` });
+  }
+
+  private async withdrawRequest(
+    tx: Executor,
+    p: { id: string; actionId: string | null; subject: string; actor: string; reason: string },
+  ): Promise<boolean> {
+    const { actionId, actor, reason } = p;
+    const row = { id: p.id };
     const now = new Date().toISOString();
     await tx.run(
       "UPDATE approvals SET status = 'denied', decided_at = ? WHERE id = ? AND status = 'pending'",
       [now, row.id],
     );
-    await tx.run(
-      "UPDATE actions SET status = 'rejected', updated_at = ? WHERE id = ? AND status = 'pending_approval'",
-      [now, actionId],
-    );
+    if (actionId)
+      await tx.run(
+        "UPDATE actions SET status = 'rejected', updated_at = ? WHERE id = ? AND status = 'pending_approval'",
+        [now, actionId],
+      );
     await this.audit.append(tx, {
       actor,
       type: 'approval.withdrawn',
-      subject: `action:${actionId}`,
+      subject: p.subject,
       payload: { approvalId: row.id, reason, outcome: 'denied' },
     });
     return true;
@@ -350,19 +505,21 @@ export class ApprovalService {
    * Moves every overdue request up its escalation chain (a fresh expiry, the next group), or denies it when the chain
    * is spent. Never approves. Answers the action ids whose requests expired for good.
    */
-  async sweep(
-    now = Date.now(),
-  ): Promise<{ escalated: string[]; expired: { approvalId: string; actionId: string }[] }> {
-    const due = await this.db.all<{ id: string; action_id: string }>(
-      "SELECT id, action_id FROM approvals WHERE status = 'pending' AND expires_at_ms <= ? LIMIT 100",
+  async sweep(now = Date.now()): Promise<{
+    escalated: string[];
+    expired: { approvalId: string; actionId: string | null; runId: string | null }[];
+  }> {
+    const due = await this.db.all<{ id: string; action_id: string | null; run_id: string | null }>(
+      "SELECT id, action_id, run_id FROM approvals WHERE status = 'pending' AND expires_at_ms <= ? LIMIT 100",
       [now],
     );
     const escalated: string[] = [];
-    const expired: { approvalId: string; actionId: string }[] = [];
-    for (const { id, action_id: actionId } of due) {
+    const expired: { approvalId: string; actionId: string | null; runId: string | null }[] = [];
+    for (const { id, action_id: actionId, run_id: runId } of due) {
       await this.db.tx(async (tx) => {
         // A workflow step waiting for the request is woken by its expiry (run row before the approval's).
-        await wakeRunOfAction(tx, actionId);
+        if (actionId) await wakeRunOfAction(tx, actionId);
+        if (runId) await wakeRun(tx, runId);
         const a = await this.load(tx, id, true);
         if (!a || a.status !== 'pending' || Date.parse(a.expiresAt) > now) return;
         if (a.level < a.escalation.length) {
@@ -376,7 +533,7 @@ export class ApprovalService {
           await this.audit.append(tx, {
             actor: 'system',
             type: 'approval.escalated',
-            subject: `action:${a.actionId}`,
+            subject: subjectOf(a),
             payload: { approvalId: id, from: a.group, to: group, level: a.level + 1 },
           });
           escalated.push(id);
@@ -385,20 +542,31 @@ export class ApprovalService {
             new Date(now).toISOString(),
             id,
           ]);
-          await tx.run(
-            "UPDATE actions SET status = 'expired', updated_at = ? WHERE id = ? AND status = 'pending_approval'",
-            [new Date(now).toISOString(), a.actionId],
-          );
+          if (a.actionId)
+            await tx.run(
+              "UPDATE actions SET status = 'expired', updated_at = ? WHERE id = ? AND status = 'pending_approval'",
+              [new Date(now).toISOString(), a.actionId],
+            );
           await this.audit.append(tx, {
             actor: 'system',
             type: 'approval.expired',
-            subject: `action:${a.actionId}`,
+            subject: subjectOf(a),
             payload: { approvalId: id, group: a.group, level: a.level, outcome: 'denied' },
           });
-          expired.push({ approvalId: id, actionId: a.actionId });
+          expired.push({ approvalId: id, actionId: a.actionId, runId: a.runId });
         }
       });
     }
     return { escalated, expired };
   }
+}
+
+/** The audit subject of a request: its action, or the run of its workflow approval step. */
+export function subjectOf(a: Pick<Approval, 'actionId' | 'runId'>): string {
+  return a.actionId ? `action:${a.actionId}` : `run:${a.runId ?? ''}`;
+}
+
+/** The id of a workflow approval step's request: fixed by (run, step, attempt), so it is asked once. */
+export function stepApprovalId(runId: string, stepId: string, attempt: number): string {
+  return `apr_${hashJson({ run: runId, step: stepId, attempt }).slice(0, 20)}`;
 }

@@ -245,6 +245,17 @@ export const configSchema = z
           })
           .strict()
           .default({ max: 20, window: '1m' }),
+        /** Password sign-in of humans (`POST /v1/auth/sessions`). */
+        signIn: z
+          .object({
+            /** How long a sign-in session token lives, e.g. 8h; a human signs in again after it. */
+            sessionTtl: z
+              .string()
+              .regex(/^\d{1,6}[smh]$/, 'must be like 30m or 8h')
+              .default('8h'),
+          })
+          .strict()
+          .default({ sessionTtl: '8h' }),
         /** Who may read `GET /metrics`. */
         metrics: z
           .object({
@@ -275,6 +286,7 @@ export const configSchema = z
         bodyLimit: 1024 * 1024,
         bodyMaxDepth: 64,
         authFailures: { max: 20, window: '1m' },
+        signIn: { sessionTtl: '8h' },
         metrics: { auth: 'auto' },
       }),
     /** The MCP front (`POST /mcp`). */

@@ -4,6 +4,7 @@ import { ConflictError, NotFoundError } from '../errors.js';
 import type { Db, Executor } from '../store/db.js';
 import { parseInput } from '../validation.js';
 import { groupSchema, idSchema } from './ids.js';
+import { hashPassword } from './passwords.js';
 
 /** A person who owns agents, approves actions, audits or administers. */
 export interface Human {
@@ -88,6 +89,28 @@ export class HumanDirectory {
     const h = await this.get(id, tx);
     if (!h) throw new NotFoundError('human', id, field);
     return h;
+  }
+
+  /**
+   * Sets (or replaces) a human's sign-in password, stored only as a slow scrypt hash (see `passwords.ts`). Audited
+   * without the password or its hash.
+   */
+  async setPassword(id: string, password: string, actor: string): Promise<void> {
+    const hash = await hashPassword(password);
+    await this.db.tx(async (tx) => {
+      await this.require(id, 'human', tx);
+      await tx.run('UPDATE humans SET password_hash = ? WHERE id = ?', [hash, id]);
+      await this.audit.append(tx, { actor, type: 'human.password_set', subject: `human:${id}`, payload: {} });
+    });
+  }
+
+  /** The stored password hash of a human, if one was set (for sign-in only). */
+  async passwordHash(id: string, tx: Executor = this.db): Promise<string | undefined> {
+    const row = await tx.get<{ password_hash: string | null }>(
+      'SELECT password_hash FROM humans WHERE id = ?',
+      [id],
+    );
+    return row?.password_hash ?? undefined;
   }
 
   async list(): Promise<Human[]> {

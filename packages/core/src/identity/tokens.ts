@@ -18,10 +18,15 @@ export interface TokenInfo {
   subjectType: SubjectType;
   subjectId: string;
   name: string;
+  /** `api`: issued by an operator; `session`: a human's sign-in (short-lived, ended by signing out). */
+  kind: TokenKind;
   createdAt: string;
   expiresAt: string | null;
   revokedAt: string | null;
 }
+
+/** What a token was issued as. */
+export type TokenKind = 'api' | 'session';
 
 /** The shape every API token has: `aos_` and 43 base64url characters (32 random bytes). */
 export const TOKEN_PATTERN = /^aos_[A-Za-z0-9_-]{43}$/;
@@ -46,6 +51,7 @@ const issueSchema = z.object({
   subjectId: idSchema,
   name: z.string().min(1).max(100).optional(),
   expiresAt: z.date().optional(),
+  kind: z.enum(['api', 'session']).optional(),
 });
 export type IssueTokenInput = z.input<typeof issueSchema>;
 
@@ -54,6 +60,7 @@ interface Row {
   subject_type: SubjectType;
   subject_id: string;
   name: string;
+  kind?: TokenKind | null;
   hash: string;
   created_at: string;
   expires_at: string | null;
@@ -65,6 +72,7 @@ const toInfo = (r: Row): TokenInfo => ({
   subjectType: r.subject_type,
   subjectId: r.subject_id,
   name: r.name,
+  kind: r.kind ?? 'api',
   createdAt: r.created_at,
   expiresAt: r.expires_at,
   revokedAt: r.revoked_at,
@@ -91,6 +99,7 @@ export class TokenService {
       subjectType: v.subjectType,
       subjectId: v.subjectId,
       name: v.name ?? 'default',
+      kind: v.kind ?? 'api',
       createdAt: new Date().toISOString(),
       expiresAt: v.expiresAt ? v.expiresAt.toISOString() : null,
       revokedAt: null,
@@ -104,13 +113,14 @@ export class TokenService {
         await this.humans.require(v.subjectId, 'human', tx);
       }
       await tx.run(
-        `INSERT INTO tokens (id, subject_type, subject_id, name, hash, created_at, expires_at, revoked_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, NULL)`,
+        `INSERT INTO tokens (id, subject_type, subject_id, name, kind, hash, created_at, expires_at, revoked_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
         [
           info.id,
           info.subjectType,
           info.subjectId,
           info.name,
+          info.kind,
           sha256Hex(token),
           info.createdAt,
           info.expiresAt,
@@ -120,10 +130,16 @@ export class TokenService {
         actor,
         type: 'token.issued',
         subject: `${info.subjectType}:${info.subjectId}`,
-        payload: { tokenId: info.id, tokenName: info.name, expiresAt: info.expiresAt },
+        payload: { tokenId: info.id, tokenName: info.name, kind: info.kind, expiresAt: info.expiresAt },
       });
       return { token, info };
     });
+  }
+
+  /** A token by id (never its secret). */
+  async get(id: string, tx: Executor = this.db): Promise<TokenInfo | undefined> {
+    const row = await tx.get<Row>('SELECT * FROM tokens WHERE id = ?', [id]);
+    return row ? toInfo(row) : undefined;
   }
 
   /** Revokes a token by id; effective on the next request. */

@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
-import { bindingHash } from '../approvals/approvals.js';
+import { bindingHash, subjectOf } from '../approvals/approvals.js';
+import { canonicalArguments, previousComparable } from '../approvals/evidence.js';
 import type { Approval, ApprovalService, EvidencePack, VoteInput } from '../approvals/approvals.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { BudgetService } from '../budgets/budgets.js';
@@ -28,7 +29,7 @@ import { planUndo } from './undo.js';
 import type { SessionScope } from './session-memory.js';
 import { actionRequestSchema } from './types.js';
 import type { ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
-import { wakeRunOfAction } from '../workflows/run-wake.js';
+import { wakeRun, wakeRunOfAction } from '../workflows/run-wake.js';
 
 /** What the pipeline is built from. */
 export interface ActionServiceDeps {
@@ -550,6 +551,14 @@ export class ActionService {
         agent: { id: agent.id, role: agent.role, tier: agent.tier, owner: agent.owner },
         tool: tool.name,
         input: r.input,
+        canonicalInput: canonicalArguments(r.input),
+        previous:
+          (await previousComparable(tx, {
+            agentId: agent.id,
+            tool: tool.name,
+            input: r.input,
+            excludeId: id,
+          })) ?? null,
         environment,
         reason: r.reason ?? null,
         confidence: r.confidence ?? null,
@@ -682,10 +691,16 @@ export class ActionService {
    * kill switches, tool pin) and executed exactly once — the transition to `executing` is conditional, so racing
    * approvers cannot both start it.
    */
-  async vote(params: VoteInput): Promise<{ approval: Approval; action: ActionView }> {
+  async vote(params: VoteInput): Promise<{ approval: Approval; action: ActionView | null }> {
     let toExecute: ActionView | undefined;
     const approval = await this.d.db.tx(async (tx) => {
       const pending = await this.d.approvals.require(params.approvalId, tx);
+      // A workflow approval step has no action: the vote wakes its run, which reads the decision on its next advance.
+      // Its run learns of the decision through its wake, on whichever node claims it (run row before the approval's).
+      if (pending.actionId === null) {
+        if (pending.runId) await wakeRun(tx, pending.runId);
+        return (await this.d.approvals.vote(tx, { ...params, agentOwner: null })).approval;
+      }
       const action = await this.get(pending.actionId, tx);
       if (!action) throw new NotFoundError('action', pending.actionId, 'action');
       // A workflow step waiting for this decision is woken with it (its run row before the approval's).
@@ -728,9 +743,14 @@ export class ActionService {
     crashPoint('approval.after-vote');
     this.d.events.publish(
       `approval.${approval.status === 'pending' ? 'vote' : approval.status}`,
-      { approvalId: approval.id, actionId: approval.actionId },
-      `action:${approval.actionId}`,
+      {
+        approvalId: approval.id,
+        actionId: approval.actionId,
+        ...(approval.runId ? { runId: approval.runId, stepId: approval.stepId } : {}),
+      },
+      subjectOf(approval),
     );
+    if (approval.actionId === null) return { approval, action: null };
     if (toExecute) {
       const tool = this.d.tools.get(toExecute.tool);
       if (tool) return { approval, action: await this.execute(toExecute, tool) };

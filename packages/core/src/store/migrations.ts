@@ -387,6 +387,45 @@ INSERT INTO action_session_tools (agent_id, session_id, tool)
   SELECT DISTINCT agent_id, session_id, tool FROM actions WHERE status = 'succeeded' AND session_id LIKE 'wf:%';
 `;
 
+// Workflow approval steps become approval requests with no action attached (run_id/step_id subject); humans get a
+// password hash for sign-in, and tokens a kind, so short-lived sign-in sessions live beside API tokens.
+const approvalSubjectsAndSignIn = `
+ALTER TABLE approvals ADD COLUMN run_id TEXT;
+ALTER TABLE approvals ADD COLUMN step_id TEXT;
+CREATE INDEX approvals_run_step ON approvals(run_id, step_id);
+ALTER TABLE humans ADD COLUMN password_hash TEXT;
+ALTER TABLE tokens ADD COLUMN kind TEXT NOT NULL DEFAULT 'api';
+`;
+// SQLite cannot drop a NOT NULL constraint in place: the approvals table is rebuilt with the same columns.
+const approvalActionNullable: Record<Dialect, string> = {
+  sqlite: `
+CREATE TABLE approvals_v11 (
+  id TEXT PRIMARY KEY,
+  action_id TEXT,
+  binding_hash TEXT NOT NULL,
+  group_name TEXT NOT NULL,
+  quorum INTEGER NOT NULL,
+  escalation_json TEXT NOT NULL,
+  level INTEGER NOT NULL,
+  expires_at_ms BIGINT NOT NULL,
+  expiry_sec INTEGER NOT NULL,
+  bar_owner INTEGER NOT NULL,
+  requester TEXT,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'approved', 'denied', 'expired')),
+  policy_ids_json TEXT NOT NULL,
+  evidence_json TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  decided_at TEXT
+);
+INSERT INTO approvals_v11 SELECT id, action_id, binding_hash, group_name, quorum, escalation_json, level, expires_at_ms,
+  expiry_sec, bar_owner, requester, status, policy_ids_json, evidence_json, created_at, decided_at FROM approvals;
+DROP TABLE approvals;
+ALTER TABLE approvals_v11 RENAME TO approvals;
+CREATE INDEX approvals_status ON approvals(status, expires_at_ms);
+`,
+  postgres: `ALTER TABLE approvals ALTER COLUMN action_id DROP NOT NULL;`,
+};
+
 /** The schema, in order. */
 export const migrations: readonly Migration[] = [
   {
@@ -414,6 +453,14 @@ export const migrations: readonly Migration[] = [
 ALTER TABLE budget_usage ADD COLUMN tokens_in BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE budget_usage ADD COLUMN tokens_out BIGINT NOT NULL DEFAULT 0;
 `,
+  },
+  {
+    version: 11,
+    name: 'approvals of workflow steps; human passwords and sign-in sessions',
+    sql: {
+      sqlite: approvalActionNullable.sqlite + approvalSubjectsAndSignIn,
+      postgres: approvalActionNullable.postgres + approvalSubjectsAndSignIn,
+    },
   },
 ];
 

@@ -114,8 +114,12 @@ const approvalStep = z
     kind: z.literal('approval'),
     group: z.string().min(1),
     quorum: z.number().int().min(1).max(20).default(1),
-    /** What the approvers are asked (shown with the run). */
+    /** What the approvers are asked (shown with the run and in the approvals inbox). */
     prompt: z.string().max(2000).optional(),
+    /** Time each group gets before the request escalates (default: `approvals.defaultExpiry`). */
+    expires: durationSchema.optional(),
+    /** Groups the request moves to, in order, each time it expires undecided; after the last, the step fails. */
+    escalation: z.array(z.string().min(1)).max(10).optional(),
   })
   .strict();
 

@@ -63,7 +63,7 @@ const unsupported = (what: string) => (): never => {
  * change, lease or breaker is looked up (their events are inputs, above), and step kinds whose effects it cannot
  * answer from the history yet refuse loudly rather than pass.
  */
-const REPLAY_DEPS: Omit<NextWorkDeps, 'steps'> = {
+const REPLAY_DEPS: Omit<NextWorkDeps, 'steps' | 'approvalSteps'> = {
   signals: { unrecorded: async () => [] },
   gates: {
     escalation: () => undefined,
@@ -166,9 +166,16 @@ export async function checkDeterminism(
           : [],
       compensate: async (p) => recordedFor(p.stepId, ['compensation_done'], 'the compensation'),
     };
+    // An approval step's decision is read from its request, an input like an action's outcome.
+    const approvalSteps: NextWorkDeps['approvalSteps'] = {
+      poll: async (p) =>
+        'stepId' in e && e.stepId === p.stepId && ['step_completed', 'step_failed'].includes(e.type)
+          ? [e]
+          : [],
+    };
     const st = replay(def, events.slice(0, i));
     const decided = await nextWork(
-      { ...REPLAY_DEPS, steps: effects },
+      { ...REPLAY_DEPS, steps: effects, approvalSteps },
       { runId: run.runId, def, st, nowMs: Date.parse(e.at) },
     );
     const got = decided[0] ? canonical(decided[0]) : (wanted ?? canonical(undefined));

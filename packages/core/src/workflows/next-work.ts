@@ -6,6 +6,7 @@ import { expressionScope } from './history.js';
 import type { RunState, StepState, WorkflowEvent } from './history.js';
 import type { StepGates } from './step-gates.js';
 import type { StepRunner } from './step-runner.js';
+import type { ApprovalSteps } from './steps/approval-step.js';
 import type { ItemSteps } from './steps/items.js';
 import type { SignalStore } from './steps/signals.js';
 import type { SubRuns } from './steps/sub-workflow.js';
@@ -27,6 +28,7 @@ export interface NextWorkDeps {
   workerSteps: Pick<WorkerTaskStep, 'start' | 'poll'>;
   signals: Pick<SignalStore, 'unrecorded'>;
   gates: Pick<StepGates, 'escalation' | 'observeContext' | 'beforeStart'>;
+  approvalSteps: Pick<ApprovalSteps, 'poll'>;
 }
 
 /** The step runner's part of {@link NextWorkDeps}. */
@@ -146,6 +148,8 @@ export async function nextWork(deps: NextWorkDeps, p: NextWorkParams): Promise<W
       else if (step.kind === 'workflow') events = await deps.subRuns.poll(sp);
       else if (step.kind === 'action') events = await deps.steps.pollAction({ def, stepId: id, st, nowMs });
       else if (isWorkerTask(step)) events = await deps.workerSteps.poll(sp);
+      else if (step.kind === 'approval' && !s.votes.length)
+        events = await deps.approvalSteps.poll({ runId, stepId: id, st, nowMs });
       else if (s.deadlineMs !== undefined && nowMs > s.deadlineMs)
         events = [
           {

@@ -1,3 +1,4 @@
+import { stepApprovalId } from '../approvals/approvals.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { RunState, WorkflowEvent } from './history.js';
 
@@ -61,5 +62,17 @@ export function publishRunEvents(
     if (e.type === 'outcome_resolved') data.outcome = e.outcome;
     if (e.type === 'run_finished' && e.error) data.code = e.error.code;
     bus.publish(type, data, `run:${run.id}`);
+    // The step's approval request enters the one inbox (live views, the approvals webhook) like a pipeline one.
+    if (e.type === 'step_waiting' && e.approval)
+      bus.publish(
+        'approval.requested',
+        {
+          approvalId: stepApprovalId(run.id, e.stepId, e.attempt),
+          actionId: null,
+          runId: run.id,
+          stepId: e.stepId,
+        },
+        `run:${run.id}`,
+      );
   }
 }

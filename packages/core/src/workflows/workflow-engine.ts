@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { Ajv } from 'ajv';
+import { ApprovalService, stepApprovalId } from '../approvals/approvals.js';
 import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
 import { FailureTally } from '../audit/failure-tally.js';
 import type { BudgetService } from '../budgets/budgets.js';
@@ -38,6 +39,7 @@ import type { RuleHandler, WorkflowCrashPoint } from './step-runner.js';
 import { fireSchedules } from './schedules.js';
 import { acceptWebhook } from './webhook-trigger.js';
 import type { WebhookDelivery } from './webhook-trigger.js';
+import { ApprovalSteps } from './steps/approval-step.js';
 import { ItemSteps } from './steps/items.js';
 import { WorkerTaskItems } from './steps/worker-items.js';
 import { checkWorkflowCalls } from './steps/kinds-schema.js';
@@ -97,6 +99,10 @@ export interface WorkflowEngineOptions {
   groups?: Pick<AccessGroups, 'admins'>;
   /** Where refused webhook deliveries are counted and audited in aggregate; default: a one-minute window on `db`. */
   failures?: FailureTally;
+  /** The approval requests approval steps become (the pipeline's inbox); default: built on `db`. */
+  approvals?: ApprovalService;
+  /** How long a group has on an approval step that names no `expires`. Default 24 h. */
+  approvalExpirySec?: number;
 }
 
 /** A run with its steps and history, as `aos runs show` prints it. */
@@ -217,6 +223,8 @@ export class WorkflowEngine {
   private readonly coordination: Coordination;
   private readonly pauses: RunPauses;
   private readonly workerSteps: WorkerTaskStep;
+  private readonly approvalSteps: ApprovalSteps;
+  private readonly approvals: ApprovalService;
   /** Everything {@link nextWork} decides and acts with. */
   private readonly workDeps: NextWorkDeps;
   /** The queue of work for agents: worker task steps and the tasks they delegate. */
@@ -300,7 +308,13 @@ export class WorkflowEngine {
       workerItems: new WorkerTaskItems({ db: o.db, tasks: this.tasks }),
       intervention,
     });
+    this.approvals = o.approvals ?? new ApprovalService(o.db, o.audit);
+    this.approvalSteps = new ApprovalSteps({
+      approvals: this.approvals,
+      defaultExpirySec: o.approvalExpirySec ?? 86_400,
+    });
     this.workDeps = {
+      approvalSteps: this.approvalSteps,
       steps: this.steps,
       items: this.items,
       subRuns: this.subRuns,
@@ -499,6 +513,7 @@ export class WorkflowEngine {
         for (const w of waiting)
           await this.o.actions.withdraw(tx, w.actionId as string, actor, `run ${runId} was cancelled`);
       }
+      await this.approvalSteps.withdrawRun(tx, runId, actor, `run ${runId} was cancelled`);
       await this.runs.append(
         tx,
         runId,
@@ -593,7 +608,9 @@ export class WorkflowEngine {
 
   /**
    * A human's decision on an approval step. The approver must be in the step's group and may not be the human who
-   * started the run; one deny fails the step, the quorum of approvals completes it.
+   * started the run; one deny fails the step, the quorum of approvals completes it. An alias of voting on the step's
+   * approval request (`POST /v1/approvals/:id/approve`): the vote wakes the run, which moves on when it next
+   * advances. A run whose step started waiting before approval steps became requests keeps its votes in the history.
    */
   async decide(p: {
     runId: string;
@@ -602,6 +619,24 @@ export class WorkflowEngine {
     vote: 'approve' | 'deny';
     comment?: string;
   }): Promise<WorkflowRunDetail> {
+    const view = await this.runs.get(p.runId);
+    if (!view) throw new NotFoundError('run', p.runId, 'run');
+    const def = (await this.runs.definition(p.runId)) as WorkflowDefinition;
+    const s = replay(def, await this.runs.events(p.runId)).steps[p.stepId];
+    const request =
+      s?.approval && s.status === 'waiting'
+        ? await this.approvals.get(stepApprovalId(p.runId, p.stepId, s.attempt))
+        : undefined;
+    if (request) {
+      await this.o.actions.vote({
+        approvalId: request.id,
+        human: p.human,
+        vote: p.vote,
+        ...(p.comment ? { comment: p.comment } : {}),
+      });
+      this.crash('workflow.after-approval-vote');
+      return this.get(p.runId);
+    }
     const committed = await this.o.db.tx(async (tx) => {
       const run = await tx.get<{ status: string; created_by: string; workflow: string }>(
         `SELECT status, created_by, workflow FROM workflow_runs WHERE id = ?${this.o.db.forUpdate}`,
@@ -755,6 +790,7 @@ export class WorkflowEngine {
     // locked before the audit chain head, so this cannot deadlock with an agent completing a task.
     if (after.status !== 'running') await this.tasks.cancelForRun(tx, run.id, `workflow:${run.workflow}`);
     await this.gates.onCommit(tx, { runId: run.id, def, events, after });
+    await this.approvalSteps.onCommit(tx, { runId: run.id, def, events, after });
     const audits = events.flatMap((e) => auditFor(run, e, after));
     if (audits.length) await this.o.audit.appendMany(tx, audits);
     return after;

@@ -107,7 +107,7 @@ const approvalStatus: BuiltinTool = {
   async run(args, { engine, agent }) {
     const { approvalId } = parseInput(approvalStatusInput, args, 'arguments');
     const approval = await engine.approvals.get(approvalId);
-    const action = approval ? await engine.actions.get(approval.actionId) : undefined;
+    const action = approval?.actionId ? await engine.actions.get(approval.actionId) : undefined;
     // Another agent's approval looks exactly like one that does not exist.
     if (!approval || !action || action.agentId !== agent.id) {
       return { ...json({ status: 'not_found', approvalId }), isError: true };

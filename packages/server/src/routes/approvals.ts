@@ -56,7 +56,8 @@ export function registerApprovalRoutes(
         vote,
         ...body,
       });
-      return { approval: approvalBody(approval), action: actionBody(action) };
+      // A workflow approval step has no action: its run moves on when it next advances (`approval.runId`).
+      return { approval: approvalBody(approval), action: action ? actionBody(action) : null };
     });
   }
 }
