@@ -60,8 +60,8 @@ export function toolNameFor(operationId: string): string {
  * gives the defaults of the annotations (GET/HEAD read-only and idempotent, PUT/DELETE idempotent, DELETE
  * destructive, POST/PATCH non-idempotent writes), which the connector's and the operation's settings override.
  *
- * The definition's `binding` (method, URL template, where each input goes, security schemes) is pinned with it, so a
- * document that moves an operation to another path, host or credential quarantines that tool.
+ * The definition's `binding` (method, the document's server and path, where each input goes, security schemes) is
+ * pinned with it, so a document that moves an operation to another path, host or credential quarantines that tool.
  */
 export function buildOperations(doc: OpenApiDocument, o: OperationBuildOptions): BuiltOperation[] {
   const id = o.connectorId;
@@ -200,7 +200,8 @@ function buildOne(p: BuildOneParams): BuiltOperation {
   if (JSON.stringify(inputSchema).includes('"$ref"')) {
     throw documentError(id, 'has a circular $ref in its parameters or request body; deselect it', at);
   }
-  const url = `${baseUrl(p)}${p.route}`;
+  const server = serverOf(p);
+  const url = `${server.url}${p.route}`;
   const security = chooseSecurity(p);
   const override = o.operations?.[p.operationId] ?? {};
   const annotations: ToolAnnotations = {
@@ -237,7 +238,10 @@ function buildOne(p: BuildOneParams): BuiltOperation {
     binding: {
       openapi: p.operationId,
       method,
-      url,
+      // The server as the document gives it: a relative one follows the configured document URL, and a configured
+      // baseUrl is the operator's own choice, so neither quarantines tools when the upstream moves port.
+      server: server.pinned,
+      path: p.route,
       query,
       headers: headerParams,
       body: bodyMode,
@@ -275,9 +279,10 @@ function requestBody(id: string, op: Obj, at: string): { schema: Obj; required: 
   return { schema, required: body.required === true };
 }
 
-function baseUrl(p: BuildOneParams): string {
+/** The operation's base URL, and the part of it that comes from the document (pinned with the definition). */
+function serverOf(p: BuildOneParams): { url: string; pinned: string | null } {
   const id = p.o.connectorId;
-  if (p.o.baseUrl !== undefined) return p.o.baseUrl.replace(/\/+$/, '');
+  if (p.o.baseUrl !== undefined) return { url: p.o.baseUrl.replace(/\/+$/, ''), pinned: null };
   const servers = [p.op.servers, p.item.servers, p.doc.document.servers].find(
     (s) => Array.isArray(s) && s.length > 0,
   ) as unknown[] | undefined;
@@ -307,7 +312,7 @@ function baseUrl(p: BuildOneParams): string {
   }
   url.search = '';
   url.hash = '';
-  return url.href.replace(/\/+$/, '');
+  return { url: url.href.replace(/\/+$/, ''), pinned: template };
 }
 
 /** The first security requirement of the operation (or the document) whose every scheme has credentials set up. */

@@ -143,6 +143,15 @@ describe.each(sqlite)('the demo ERP through a type: openapi connector on $name',
     expect(erp.db.prepare('SELECT COUNT(*) AS n FROM refunds').get()).toEqual({ n: 1 });
   });
 
+  it('keeps every tool active when the ERP comes back on another port (its document names no host)', async () => {
+    const before = engine.tools.list().map((x) => [x.name, x.definitionHash]);
+    await erp.close();
+    erp = await mod.startErp({ dbFile: path.join(dir, 'erp.db'), apiKey: API_KEY });
+    const e = await open();
+    expect(e.tools.list().map((x) => [x.name, x.definitionHash])).toEqual(before);
+    expect(e.tools.list().filter((x) => x.status !== 'active')).toEqual([]);
+  });
+
   it('quarantines an operation whose path moves, even when its schema and description stay', async () => {
     const paths = mod.ERP_OPENAPI.paths;
     const notify = paths['/notifications'] as Record<string, { summary: string }>;
