@@ -3,7 +3,9 @@ import { createServer } from 'node:http';
 import type { IncomingMessage, Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfigFile } from '../config/config.js';
 import { UserError } from '../errors.js';
 import { EnvSecretStore } from '../secrets/index.js';
 import { OpenApiConnector, metadataFromAnnotations } from './index.js';
@@ -325,5 +327,27 @@ describe('OpenApiConnector against a local HTTP server', () => {
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('reads the documented example (docs/examples/openapi-connector) into the tools the page describes', async () => {
+    const config = loadConfigFile(
+      fileURLToPath(new URL('../../../../docs/examples/openapi-connector/aos.yaml', import.meta.url)),
+    );
+    const c = config.connectors[0];
+    if (c?.type !== 'openapi') throw new Error('expected an openapi connector');
+    const tools = await new OpenApiConnector(c, { secrets }).listTools();
+    expect(tools.map((t) => t.name)).toEqual(['getItem', 'adjustStock', 'searchItems']);
+    expect(tools[1]?.inputSchema).toMatchObject({
+      properties: { sku: { pattern: '^[A-Z0-9-]{3,20}$' }, 'Idempotency-Key': {}, delta: { maximum: 1000 } },
+      required: ['sku', 'delta', 'reason'],
+    });
+    expect(tools[1]?.binding).toMatchObject({
+      server: 'https://warehouse.example.com/v2',
+      path: '/items/{sku}/adjustments',
+    });
+    expect(metadataFromAnnotations(tools[2]?.annotations)).toMatchObject({
+      effect: 'read',
+      untrustedOutput: false,
+    });
   });
 });
