@@ -43,23 +43,30 @@ function order(orderId) {
   };
 }
 
+const id = { type: 'string', pattern: '^[A-Za-z0-9-]{1,40}$' };
+
 const invoiceBody = {
   type: 'object',
   properties: {
-    invoiceId: { type: 'string' },
     vendor: { type: 'string' },
-    amount: { type: 'number' },
+    amount: { type: 'number', exclusiveMinimum: 0 },
     currency: { type: 'string' },
   },
-  required: ['invoiceId', 'vendor', 'amount'],
+  required: ['vendor', 'amount'],
+  additionalProperties: false,
 };
 
-/** The OpenAPI document the ERP serves at /openapi.json. */
+/**
+ * The OpenAPI document the ERP serves at /openapi.json. The control plane's `erp` connector (`type: openapi` in
+ * aos.yaml) builds its tools from it: one per operation, named by operationId.
+ */
 export const ERP_OPENAPI = openApiDocument('Demo ERP', {
-  '/orders/{orderId}': { get: operation('get_order', 'Look up an order', { params: ['orderId'] }) },
+  '/orders/{orderId}': {
+    get: operation('get_order', 'Look up an order', { params: [{ name: 'orderId', schema: id }] }),
+  },
   '/invoices/{invoiceId}/post': {
     post: operation('post_invoice', 'Post an invoice to the ledger', {
-      params: ['invoiceId'],
+      params: [{ name: 'invoiceId', schema: id }],
       body: invoiceBody,
     }),
   },
@@ -72,6 +79,7 @@ export const ERP_OPENAPI = openApiDocument('Demo ERP', {
         type: 'object',
         properties: { to: { type: 'string' }, message: { type: 'string' } },
         required: ['to', 'message'],
+        additionalProperties: false,
       },
     }),
   },
@@ -79,8 +87,13 @@ export const ERP_OPENAPI = openApiDocument('Demo ERP', {
     post: operation('refund', 'Refund part or all of an order', {
       body: {
         type: 'object',
-        properties: { orderId: { type: 'string' }, amount: { type: 'number' }, note: { type: 'string' } },
+        properties: {
+          orderId: id,
+          amount: { type: 'number', exclusiveMinimum: 0, maximum: 100000 },
+          note: { type: 'string', maxLength: 500 },
+        },
         required: ['orderId', 'amount'],
+        additionalProperties: false,
       },
     }),
   },

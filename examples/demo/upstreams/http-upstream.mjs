@@ -79,18 +79,21 @@ export function serveUpstream({ db, apiKey, openapi, route, port = 0 }) {
   });
 }
 
-/** A JSON-bodied OpenAPI 3.1 operation, for the documents the upstreams serve. */
+/**
+ * A JSON-bodied OpenAPI 3.1 operation, for the documents the upstreams serve. `params` are path parameters: names
+ * (string schema) or `{ name, schema }`.
+ */
 export function operation(operationId, summary, { params = [], body, response = { type: 'object' } } = {}) {
   return {
     operationId,
     summary,
     ...(params.length
       ? {
-          parameters: params.map((name) => ({
-            name,
+          parameters: params.map((p) => ({
+            name: typeof p === 'string' ? p : p.name,
             in: 'path',
             required: true,
-            schema: { type: 'string' },
+            schema: typeof p === 'string' ? { type: 'string' } : p.schema,
           })),
         }
       : {}),

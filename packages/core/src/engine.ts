@@ -6,7 +6,7 @@ import type { AosConfig, ConnectorConfig } from './config/config.js';
 import { taskQueueOptions, workflowsDir } from './config/config.js';
 import { FailureTally } from './audit/failure-tally.js';
 import { parseDurationSec } from './config/duration.js';
-import { HttpConnector, McpConnector } from './connectors/index.js';
+import { HttpConnector, McpConnector, OpenApiConnector } from './connectors/index.js';
 import { Coordination } from './coordination/coordination.js';
 import type { Connector } from './connectors/index.js';
 import { EventBus } from './events/event-bus.js';
@@ -98,6 +98,13 @@ export interface Engine {
 function buildConnector(c: ConnectorConfig, secrets: SecretStore): Connector {
   if (c.type === 'http') {
     return new HttpConnector({ id: c.id, operations: c.operations }, { secrets, timeoutMs: c.timeoutMs });
+  }
+  if (c.type === 'openapi') {
+    const { id, url, file, baseUrl, include, auth, annotations, operations } = c;
+    return new OpenApiConnector(
+      { id, url, file, baseUrl, include, auth, annotations, operations },
+      { secrets, timeoutMs: c.timeoutMs },
+    );
   }
   if (c.transport === 'stdio') {
     return new McpConnector(

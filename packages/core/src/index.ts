@@ -101,8 +101,14 @@ export type {
   McpStdioConfig,
   HttpConnectorConfig,
   HttpConnectorOptions,
+  HttpCredentials,
   HttpMethod,
   HttpOperation,
+  OpenApiConnectorConfig,
+  OpenApiConnectorOptions,
+  OpenApiAuthConfig,
+  OpenApiOperationOverride,
+  OpenApiSelection,
 } from './connectors/index.js';
 export {
   definitionHash,
@@ -112,6 +118,8 @@ export {
   withTimeout,
   McpConnector,
   HttpConnector,
+  OpenApiConnector,
+  INVALID_OPENAPI_DOCUMENT,
 } from './connectors/index.js';
 export type {
   SecretStore,

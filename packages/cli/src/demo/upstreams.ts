@@ -113,7 +113,7 @@ export async function startUpstreams(p: {
 
 /**
  * Points the configuration's connectors at the running upstreams: the origin of every `erp`/`flags` operation URL
- * and the `tickets` MCP URL become the ports actually bound, and `kb` runs the installed filesystem MCP server on
+ * (or OpenAPI document URL) and the `tickets` MCP URL become the ports actually bound, and `kb` runs the installed filesystem MCP server on
  * the demo's knowledge base (no `npx` download).
  */
 export function pointConnectorsAt(config: AosConfig, up: DemoUpstreams): void {
@@ -124,6 +124,8 @@ export function pointConnectorsAt(config: AosConfig, up: DemoUpstreams): void {
         const u = new URL(op.url.replace(/\{/g, '%7B').replace(/\}/g, '%7D'));
         op.url = `${origins[c.id]}${decodeURIComponent(u.pathname)}${u.search}`;
       }
+    } else if (c.type === 'openapi' && origins[c.id] && c.url) {
+      c.url = `${origins[c.id]}${new URL(c.url).pathname}`;
     } else if (c.type === 'mcp' && c.transport === 'http' && c.id === 'tickets') {
       c.url = `${up.tickets.url}/mcp`;
     } else if (c.type === 'mcp' && c.transport === 'stdio' && c.id === 'kb') {

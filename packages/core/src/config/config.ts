@@ -39,7 +39,71 @@ const connectorBase = {
   breaker: breakerSchema.optional(),
 };
 
-/** An upstream system: an MCP server (stdio or Streamable HTTP) or HTTP operations. */
+const annotationsSchema = z
+  .object({
+    title: z.string().optional(),
+    readOnlyHint: z.boolean().optional(),
+    destructiveHint: z.boolean().optional(),
+    idempotentHint: z.boolean().optional(),
+    openWorldHint: z.boolean().optional(),
+  })
+  .strict();
+
+/** `type: openapi`: every operation (or a selection) of an OpenAPI 3.0/3.1 document becomes a tool. */
+const openApiConnectorSchema = z
+  .object({
+    ...connectorBase,
+    type: z.literal('openapi'),
+    /** The document's http(s) URL (re-read at every tool sync). One of url or file. */
+    url: z.string().url().optional(),
+    /** The document's file (JSON or YAML), relative to aos.yaml. One of url or file. */
+    file: z.string().min(1).optional(),
+    /** Replaces the document's servers as the base URL of every operation. */
+    baseUrl: z.string().url().optional(),
+    /** Only the operations with one of these tags or operationIds become tools (default: all). */
+    include: z
+      .object({
+        tags: z.array(z.string().min(1)).optional(),
+        operationIds: z.array(z.string().min(1)).optional(),
+      })
+      .strict()
+      .optional(),
+    /**
+     * Credentials by security scheme name of the document, from the secret store: `secret` is the API key, bearer
+     * token, basic password or OAuth client secret; `username` (http basic), `clientId` and `scopes` (oauth2).
+     */
+    auth: z
+      .record(
+        z.string().min(1),
+        z
+          .object({
+            secret: z.string().regex(/^[A-Za-z_][A-Za-z0-9_.-]{0,127}$/, 'must be a secret name'),
+            username: z.string().optional(),
+            clientId: z.string().optional(),
+            scopes: z.array(z.string()).optional(),
+          })
+          .strict(),
+      )
+      .default({}),
+    /** Annotations for every operation, over the defaults of its HTTP method (e.g. openWorldHint: false). */
+    annotations: annotationsSchema.optional(),
+    /** Per-operation settings by operationId: description, effect and annotations. */
+    operations: z
+      .record(
+        z.string().min(1),
+        z
+          .object({
+            description: z.string().optional(),
+            effect: z.enum(['read', 'write']).optional(),
+            annotations: annotationsSchema.optional(),
+          })
+          .strict(),
+      )
+      .default({}),
+  })
+  .strict();
+
+/** An upstream system: an MCP server (stdio or Streamable HTTP), HTTP operations or an OpenAPI document. */
 export const connectorSchema = z.discriminatedUnion('type', [
   z.discriminatedUnion('transport', [
     z
@@ -81,22 +145,14 @@ export const connectorSchema = z.discriminatedUnion('type', [
               headers: z.record(z.string(), z.string()).optional(),
               query: z.array(z.string()).optional(),
               effect: z.enum(['read', 'write']).optional(),
-              annotations: z
-                .object({
-                  title: z.string().optional(),
-                  readOnlyHint: z.boolean().optional(),
-                  destructiveHint: z.boolean().optional(),
-                  idempotentHint: z.boolean().optional(),
-                  openWorldHint: z.boolean().optional(),
-                })
-                .strict()
-                .optional(),
+              annotations: annotationsSchema.optional(),
             })
             .strict(),
         )
         .min(1),
     })
     .strict(),
+  openApiConnectorSchema,
 ]);
 export type ConnectorConfig = z.infer<typeof connectorSchema>;
 
@@ -356,7 +412,15 @@ export function parseConfig(raw: unknown): AosConfig {
   // The object form first on its own, so its errors name the exact path rather than "invalid input" of the union.
   const w = (raw as { workflows?: unknown } | null | undefined)?.workflows;
   if (w && typeof w === 'object') parseInput(workflowsConfigSchema, w, 'config.workflows');
-  return parseInput(configSchema, raw ?? {}, 'config');
+  const config = parseInput(configSchema, raw ?? {}, 'config');
+  config.connectors.forEach((c, i) => {
+    if (c.type === 'openapi' && (c.url === undefined) === (c.file === undefined)) {
+      throw new UserError('needs exactly one of url or file (the OpenAPI document)', {
+        field: `config.connectors[${i}]`,
+      });
+    }
+  });
+  return config;
 }
 
 /** Reads and validates a YAML (or JSON) config file. */
@@ -385,5 +449,8 @@ export function loadConfigFile(file: string): AosConfig {
   else if (config.workflows?.dir)
     config.workflows.dir = path.resolve(path.dirname(file), config.workflows.dir);
   if (config.rules) config.rules = path.resolve(path.dirname(file), config.rules);
+  for (const c of config.connectors) {
+    if (c.type === 'openapi' && c.file) c.file = path.resolve(path.dirname(file), c.file);
+  }
   return config;
 }

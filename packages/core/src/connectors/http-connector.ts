@@ -6,9 +6,9 @@ import type { CallToolOptions, Connector, ToolAnnotations, ToolDefinition, ToolR
 import { withTimeout } from './with-timeout.js';
 
 /** HTTP methods an operation may use. */
-export type HttpMethod = 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+export type HttpMethod = 'GET' | 'HEAD' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
 
-const METHODS: readonly HttpMethod[] = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'];
+const METHODS: readonly HttpMethod[] = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'];
 
 /**
  * One HTTP operation exposed as a tool.
@@ -40,11 +40,15 @@ export interface HttpOperation {
    * `'input'` for POST, PUT and PATCH, no body for GET and DELETE.
    */
   body?: 'input' | Record<string, string>;
+  /** Sends this one input field's value as the whole JSON body (a body that is not an object); wins over `body`. */
+  bodyField?: string;
   /** Request headers; values may contain `${secret:NAME}` and `{field}`. */
   headers?: Record<string, string>;
   /** Input fields sent as query parameters (arrays repeat the parameter; absent fields are skipped). */
   query?: string[];
-  /** `read` or `write`; default `read` for GET, `write` otherwise. Becomes `annotations.readOnlyHint`. */
+  /** Request headers filled from input fields (header name → field); absent fields are skipped. */
+  headerParams?: Record<string, string>;
+  /** `read` or `write`; default `read` for GET and HEAD, `write` otherwise. Becomes `annotations.readOnlyHint`. */
   effect?: 'read' | 'write';
   /** MCP-style annotations published with the tool definition. */
   annotations?: ToolAnnotations;
@@ -65,6 +69,17 @@ export interface HttpConnectorOptions {
   timeoutMs?: number;
   /** Larger responses fail with `upstream_error`; default 10 MiB. */
   maxResponseBytes?: number;
+  /**
+   * Credentials computed at call time (an OpenAPI security scheme: a basic header, an OAuth token), added after the
+   * operation's own headers and query. Every value is scrubbed from responses and errors like a secret.
+   */
+  credentials?: (operation: HttpOperation) => Promise<HttpCredentials>;
+}
+
+/** Headers and query parameters that authenticate one request; each value is treated as a secret. */
+export interface HttpCredentials {
+  headers?: Record<string, string>;
+  query?: Record<string, string>;
 }
 
 const PLACEHOLDER = /\$\{secret:([^}]*)\}|\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
@@ -169,7 +184,19 @@ export class HttpConnector implements Connector {
       for (const item of Array.isArray(value) ? value : [value])
         url.searchParams.append(field, scalar(item, field));
     }
+    for (const field of Object.values(operation.headerParams ?? {})) used.add(field);
+    if (operation.bodyField !== undefined) used.add(operation.bodyField);
     const headers = new Headers({ accept: 'application/json' });
+    for (const [key, field] of Object.entries(operation.headerParams ?? {})) {
+      const value = input[field];
+      if (value === undefined || value === null) continue;
+      try {
+        headers.set(key, scalar(value, field));
+      } catch (error) {
+        if (error instanceof AosError) throw error;
+        throw new UserError('does not make a valid header value', { field: `input.${field}` });
+      }
+    }
     for (const [key, template] of Object.entries(operation.headers ?? {})) {
       try {
         headers.set(key, fill(template, { input, secrets, used: new Set(), encode: false }));
@@ -181,10 +208,27 @@ export class HttpConnector implements Connector {
         });
       }
     }
+    if (this.#options.credentials) {
+      const credentials = await this.#options.credentials(operation);
+      for (const [key, value] of Object.entries(credentials.headers ?? {})) {
+        this.#redactor.add(value);
+        headers.set(key, value);
+      }
+      for (const [key, value] of Object.entries(credentials.query ?? {})) {
+        this.#redactor.add(value);
+        url.searchParams.set(key, value);
+      }
+    }
     const bodySpec =
       operation.body ?? (['POST', 'PUT', 'PATCH'].includes(operation.method) ? 'input' : undefined);
     const init: RequestInit = { method: operation.method, headers, redirect: 'manual' };
-    if (bodySpec !== undefined) {
+    if (operation.bodyField !== undefined) {
+      const value = input[operation.bodyField];
+      if (value !== undefined) {
+        headers.set('content-type', 'application/json');
+        init.body = JSON.stringify(value);
+      }
+    } else if (bodySpec !== undefined) {
       let body: Record<string, unknown>;
       if (bodySpec === 'input') {
         body = Object.fromEntries(Object.entries(input).filter(([key]) => !used.has(key)));
@@ -362,7 +406,7 @@ export function httpToolDefinition(operation: HttpOperation): ToolDefinition {
   const effect =
     operation.effect ??
     (operation.annotations?.readOnlyHint === undefined
-      ? operation.method === 'GET'
+      ? operation.method === 'GET' || operation.method === 'HEAD'
         ? 'read'
         : 'write'
       : undefined);

@@ -1,6 +1,6 @@
 /**
  * Connectors: how the control plane reaches upstream systems (MCP servers over stdio or Streamable HTTP, plain HTTP
- * operations), with tool definitions pinned by hash, governance metadata from MCP annotations, timeouts and circuit
+ * operations, OpenAPI documents), with tool definitions pinned by hash, governance metadata from MCP annotations, timeouts and circuit
  * breakers. Secrets are injected here and never reach agents.
  */
 export type {
@@ -27,7 +27,13 @@ export { McpConnector } from './mcp-connector.js';
 export type {
   HttpConnectorConfig,
   HttpConnectorOptions,
+  HttpCredentials,
   HttpMethod,
   HttpOperation,
 } from './http-connector.js';
 export { HttpConnector, httpToolDefinition } from './http-connector.js';
+export type { OpenApiConnectorConfig, OpenApiConnectorOptions } from './openapi-connector.js';
+export { OpenApiConnector } from './openapi-connector.js';
+export type { OpenApiAuthConfig } from './openapi-auth.js';
+export type { OpenApiOperationOverride, OpenApiSelection } from './openapi-operations.js';
+export { INVALID_OPENAPI_DOCUMENT } from './openapi-document.js';

@@ -29,6 +29,12 @@ export interface ToolDefinition {
   outputSchema?: Record<string, unknown>;
   /** Behaviour hints. */
   annotations?: ToolAnnotations;
+  /**
+   * How the connector reaches the tool, where that is not the upstream's own business (an OpenAPI operation's
+   * method, URL template, parameter locations and security schemes). Pinned with the definition, so a change
+   * quarantines the tool; never offered to agents. MCP tools have none.
+   */
+  binding?: Record<string, unknown>;
 }
 
 /** The governance view of a tool: what policy, approvals and budgets reason about. */

@@ -2,7 +2,12 @@ import { Ajv } from 'ajv';
 import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ToolConfig } from '../config/config.js';
-import { CircuitBreaker, definitionHash, metadataFromAnnotations } from '../connectors/index.js';
+import {
+  CircuitBreaker,
+  INVALID_OPENAPI_DOCUMENT,
+  definitionHash,
+  metadataFromAnnotations,
+} from '../connectors/index.js';
 import type { Connector, ToolDefinition, ToolMetadata, ToolResult } from '../connectors/index.js';
 import { ConflictError, NotFoundError, UserError } from '../errors.js';
 import { inputRecordType, toCedarInput } from '../policy/input-types.js';
@@ -143,7 +148,9 @@ export class ToolRegistry {
       let defs: ToolDefinition[];
       try {
         defs = await entry.connector.listTools();
-      } catch {
+      } catch (err) {
+        // A document that cannot become tools is a configuration error to show, not an outage to ride out.
+        if (err instanceof UserError && err.code === INVALID_OPENAPI_DOCUMENT) throw err;
         unreachable.push(id);
         continue;
       }
