@@ -222,7 +222,7 @@ describe.each(backends)('action pipeline on $name', (backend) => {
       expect(escalated).toMatchObject({ group: 'approvers:finance-leads', level: 1, status: 'pending' });
       const { expired } = await engine.approvals.sweep(later + 3_601_000);
       expect(expired.map((e) => e.approvalId)).toEqual([approvalId]);
-      const action = await engine.actions.require(escalated.actionId);
+      const action = await engine.actions.require(String(escalated.actionId));
       expect(action.status).toBe('expired');
       await expect(
         engine.actions.vote({ approvalId, human: await human('lena'), vote: 'approve' }),
