@@ -287,9 +287,39 @@ export const configSchema = z
          * default: derived from each request's Host. Behind a proxy, set it.
          */
         resource: z.string().url().optional(),
+        /**
+         * Which groups of built-in `aos_*` tools tools/list offers beside `aos_whoami`, `aos_approval_status`,
+         * `aos_request_approval` and `aos_escalate` (always offered). `auto`: the task tools (`aos_next_task`, …)
+         * and the run tools (`aos_context_get`, `aos_send_message`, …) only to agents whose role takes workflow
+         * tasks; `always` / `never` for every agent. A built-in not listed can still be called.
+         */
+        builtins: z
+          .object({
+            tasks: z.enum(['auto', 'always', 'never']).default('auto'),
+            coordination: z.enum(['auto', 'always', 'never']).default('auto'),
+          })
+          .strict()
+          .default({ tasks: 'auto', coordination: 'auto' }),
+        /**
+         * How tool names are shown to MCP clients. `dotted`: the registry's `<connector>.<tool>`. `alias`: names
+         * model APIs accept (`^[a-zA-Z0-9_-]{1,64}$`, e.g. `payments_refund`), mapped back on tools/call with the
+         * same reversible mapping the built-in LLM agents use. `agents` sets it per agent id; a client may also ask
+         * for aliases itself (see docs/mcp.md, "Tool names").
+         */
+        toolNames: z
+          .object({
+            default: z.enum(['dotted', 'alias']).default('dotted'),
+            agents: z.record(z.string().min(1), z.enum(['dotted', 'alias'])).default({}),
+          })
+          .strict()
+          .default({ default: 'dotted', agents: {} }),
       })
       .strict()
-      .default({ approvalWaitMs: 30_000 }),
+      .default({
+        approvalWaitMs: 30_000,
+        builtins: { tasks: 'auto', coordination: 'auto' },
+        toolNames: { default: 'dotted', agents: {} },
+      }),
     /** Built-in LLM agents: registered agents a model drives, acting only through the pipeline. */
     llmAgents: z
       .array(llmAgentSchema)
