@@ -60,6 +60,20 @@ export const connectorSchema = z.discriminatedUnion('type', [
         transport: z.literal('http'),
         url: z.string().url(),
         headers: z.record(z.string(), z.string()).optional(),
+        /**
+         * OAuth client credentials, for an upstream that answers 401 and names its authorization server (RFC 9728):
+         * the gateway gets its own token from `issuer` (only there) and sends it upstream, never the agent's.
+         * `clientId` and `clientSecret` may be `${secret:NAME}`.
+         */
+        oauth: z
+          .object({
+            issuer: z.string().url(),
+            clientId: z.string().min(1),
+            clientSecret: z.string().min(1),
+            scope: z.string().min(1).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict(),
   ]),
