@@ -120,7 +120,13 @@ function buildConnector(c: ConnectorConfig, secrets: SecretStore): Connector {
     );
   }
   return new McpConnector(
-    { id: c.id, transport: 'http', url: c.url, ...(c.headers ? { headers: c.headers } : {}) },
+    {
+      id: c.id,
+      transport: 'http',
+      url: c.url,
+      ...(c.headers ? { headers: c.headers } : {}),
+      ...(c.oauth ? { oauth: c.oauth } : {}),
+    },
     { secrets, timeoutMs: c.timeoutMs },
   );
 }

@@ -124,6 +124,20 @@ export const connectorSchema = z.discriminatedUnion('type', [
         transport: z.literal('http'),
         url: z.string().url(),
         headers: z.record(z.string(), z.string()).optional(),
+        /**
+         * OAuth client credentials, for an upstream that answers 401 and names its authorization server (RFC 9728):
+         * the gateway gets its own token from `issuer` (only there) and sends it upstream, never the agent's.
+         * `clientId` and `clientSecret` may be `${secret:NAME}`.
+         */
+        oauth: z
+          .object({
+            issuer: z.string().url(),
+            clientId: z.string().min(1),
+            clientSecret: z.string().min(1),
+            scope: z.string().min(1).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict(),
   ]),
@@ -355,9 +369,39 @@ export const configSchema = z
          * default: derived from each request's Host. Behind a proxy, set it.
          */
         resource: z.string().url().optional(),
+        /**
+         * Which groups of built-in `aos_*` tools tools/list offers beside `aos_whoami`, `aos_approval_status`,
+         * `aos_request_approval` and `aos_escalate` (always offered). `auto`: the task tools (`aos_next_task`, …)
+         * and the run tools (`aos_context_get`, `aos_send_message`, …) only to agents whose role takes workflow
+         * tasks; `always` / `never` for every agent. A built-in not listed can still be called.
+         */
+        builtins: z
+          .object({
+            tasks: z.enum(['auto', 'always', 'never']).default('auto'),
+            coordination: z.enum(['auto', 'always', 'never']).default('auto'),
+          })
+          .strict()
+          .default({ tasks: 'auto', coordination: 'auto' }),
+        /**
+         * How tool names are shown to MCP clients. `dotted`: the registry's `<connector>.<tool>`. `alias`: names
+         * model APIs accept (`^[a-zA-Z0-9_-]{1,64}$`, e.g. `payments_refund`), mapped back on tools/call with the
+         * same reversible mapping the built-in LLM agents use. `agents` sets it per agent id; a client may also ask
+         * for aliases itself (see docs/mcp.md, "Tool names").
+         */
+        toolNames: z
+          .object({
+            default: z.enum(['dotted', 'alias']).default('dotted'),
+            agents: z.record(z.string().min(1), z.enum(['dotted', 'alias'])).default({}),
+          })
+          .strict()
+          .default({ default: 'dotted', agents: {} }),
       })
       .strict()
-      .default({ approvalWaitMs: 30_000 }),
+      .default({
+        approvalWaitMs: 30_000,
+        builtins: { tasks: 'auto', coordination: 'auto' },
+        toolNames: { default: 'dotted', agents: {} },
+      }),
     /** Built-in LLM agents: registered agents a model drives, acting only through the pipeline. */
     llmAgents: z
       .array(llmAgentSchema)

@@ -1,15 +1,12 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import {
-  StreamableHTTPClientTransport,
-  StreamableHTTPError,
-} from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 
 import { AosError, SystemError, UserError } from '../errors.js';
 import { resolveSecretRefs, secretRefNames } from '../secrets/secret-store.js';
 import type { SecretStore } from '../secrets/secret-store.js';
+import { classifyHttpFailure, openMcpHttpSession } from './mcp-http-session.js';
+import type { McpHttpSession, McpOAuthClientCredentials } from './mcp-http-session.js';
 import { SecretRedactor } from './secret-redactor.js';
 import type { CallToolOptions, Connector, ToolAnnotations, ToolDefinition, ToolResult } from './types.js';
 import { withTimeout } from './with-timeout.js';
@@ -37,6 +34,11 @@ export interface McpHttpConfig {
   url: string;
   /** Headers sent with every request; values may contain `${secret:NAME}` (for example `Bearer ${secret:crm}`). */
   headers?: Record<string, string>;
+  /**
+   * OAuth client credentials for an upstream that requires a token; `clientId` and `clientSecret` may be
+   * `${secret:NAME}`. The token is the gateway's own, never the agent's.
+   */
+  oauth?: McpOAuthClientCredentials;
 }
 
 /** How to reach an upstream MCP server. */
@@ -82,9 +84,9 @@ export class McpConnector implements Connector {
   readonly #config: McpConnectorConfig;
   readonly #options: McpConnectorOptions;
   readonly #redactor = new SecretRedactor();
-  #client: Client | undefined;
-  #transport: Transport | undefined;
-  #connecting: Promise<Client> | undefined;
+  #client: McpHttpSession | undefined;
+  #stdio: StdioClientTransport | undefined;
+  #connecting: Promise<McpHttpSession> | undefined;
   #closed = false;
 
   constructor(config: McpConnectorConfig, options: McpConnectorOptions = {}) {
@@ -96,12 +98,17 @@ export class McpConnector implements Connector {
 
   /** The child process id while a stdio session is open (for operators and tests). */
   get pid(): number | undefined {
-    return this.#transport instanceof StdioClientTransport ? (this.#transport.pid ?? undefined) : undefined;
+    return this.#stdio?.pid ?? undefined;
   }
 
   /** Whether a session is open now. */
   get connected(): boolean {
     return this.#client !== undefined;
+  }
+
+  /** The protocol revision the open session speaks (`2026-07-28` for a stateless HTTP upstream), if any. */
+  get protocolVersion(): string | undefined {
+    return this.#client?.protocolVersion;
   }
 
   async listTools(): Promise<ToolDefinition[]> {
@@ -110,10 +117,9 @@ export class McpConnector implements Connector {
         const tools: ToolDefinition[] = [];
         let cursor: string | undefined;
         for (let page = 0; page < MAX_TOOL_PAGES; page++) {
-          const answer = await client.listTools(cursor === undefined ? {} : { cursor }, {
-            timeout: this.#options.timeoutMs ?? 30_000,
-          });
-          for (const tool of answer.tools) tools.push(toDefinition(tool));
+          const answer = await client.listTools(cursor, this.#options.timeoutMs ?? 30_000);
+          for (const tool of answer.tools)
+            tools.push(toDefinition(tool as Parameters<typeof toDefinition>[0]));
           cursor = answer.nextCursor;
           if (cursor === undefined) return tools;
         }
@@ -141,11 +147,7 @@ export class McpConnector implements Connector {
       return await withTimeout(
         (signal) =>
           this.#withClient('undelivered', async (client) => {
-            const result = await client.callTool({ name, arguments: input }, undefined, {
-              signal,
-              // The SDK has its own default (60 s); keep it from firing before ours.
-              timeout: timeoutMs + 1_000,
-            });
+            const result = await client.callTool(name, input, { signal, timeoutMs });
             // An upstream that echoes a credential it was given (env, headers) must not hand it to the agent.
             return this.#redactor.redactJson(toToolResult(result));
           }),
@@ -160,16 +162,15 @@ export class McpConnector implements Connector {
     this.#closed = true;
     const connecting = this.#connecting;
     if (connecting) await connecting.catch(() => undefined);
-    const transport = this.#transport;
-    if (transport instanceof StreamableHTTPClientTransport && transport.sessionId !== undefined) {
-      // Politely end the server-side session; a server that is down or slow must not hold up shutdown.
-      await withTimeout(() => transport.terminateSession(), { timeoutMs: 2_000 }).catch(() => undefined);
-    }
-    await this.#drop();
+    // A server that is down or slow must not hold up shutdown.
+    await withTimeout(() => this.#drop(), { timeoutMs: 2_000 }).catch(() => undefined);
   }
 
   /** Runs `op` on a live session, reconnecting once after a transport failure as described on the class. */
-  async #withClient<T>(retry: 'always' | 'undelivered', op: (client: Client) => Promise<T>): Promise<T> {
+  async #withClient<T>(
+    retry: 'always' | 'undelivered',
+    op: (client: McpHttpSession) => Promise<T>,
+  ): Promise<T> {
     const client = await this.#connect();
     try {
       return await op(client);
@@ -186,7 +187,7 @@ export class McpConnector implements Connector {
     return op(await this.#connect());
   }
 
-  #connect(): Promise<Client> {
+  #connect(): Promise<McpHttpSession> {
     if (this.#closed) {
       return Promise.reject(new SystemError(`connector ${this.id} is closed`, { code: 'connector_closed' }));
     }
@@ -197,63 +198,100 @@ export class McpConnector implements Connector {
     return this.#connecting;
   }
 
-  async #open(): Promise<Client> {
-    const transport = await this.#createTransport();
+  async #open(): Promise<McpHttpSession> {
     const info = this.#options.clientInfo ?? { name: 'autonomy-os', version: '0.1.0' };
-    const client = new Client(info, { capabilities: {} });
-    client.onclose = () => {
-      if (this.#client === client) {
+    const connectTimeoutMs = this.#options.connectTimeoutMs ?? 20_000;
+    let session: McpHttpSession | undefined;
+    const onClose = () => {
+      if (session !== undefined && this.#client === session) {
         this.#client = undefined;
-        this.#transport = undefined;
+        this.#stdio = undefined;
       }
     };
-    // Transport errors also reject the pending request, which is where they are handled; nothing to add here.
-    client.onerror = () => undefined;
     try {
-      await client.connect(transport, { timeout: this.#options.connectTimeoutMs ?? 20_000 });
+      session =
+        this.#config.transport === 'stdio'
+          ? await this.#openStdio(info, connectTimeoutMs, onClose)
+          : await openMcpHttpSession({
+              url: this.#config.url,
+              headers: await this.#resolveAll(this.#config.headers, 'headers'),
+              oauth: await this.#resolveOAuth(this.#config.oauth),
+              clientInfo: info,
+              connectTimeoutMs,
+              onClose,
+            });
     } catch (error) {
-      await client.close().catch(() => undefined);
+      if (error instanceof UserError) throw error;
       throw new SystemError(
         `cannot connect to MCP server ${this.id}: ${this.#redactor.redact(errorText(error))}`,
-        {
-          code: 'upstream_unavailable',
-        },
+        { code: 'upstream_unavailable' },
       );
     }
     if (this.#closed) {
-      await client.close().catch(() => undefined);
+      await session.close().catch(() => undefined);
       throw new SystemError(`connector ${this.id} is closed`, { code: 'connector_closed' });
     }
-    this.#client = client;
-    this.#transport = transport;
-    return client;
+    this.#client = session;
+    return session;
   }
 
-  async #createTransport(): Promise<Transport> {
-    const config = this.#config;
-    if (config.transport === 'stdio') {
-      const env = await this.#resolveAll(config.env, 'env');
-      const transport = new StdioClientTransport({
-        command: config.command,
-        ...(config.args === undefined ? {} : { args: config.args }),
-        ...(env === undefined ? {} : { env }),
-        ...(config.cwd === undefined ? {} : { cwd: config.cwd }),
-        stderr: this.#options.onStderr === undefined ? 'ignore' : 'pipe',
-      });
-      const onStderr = this.#options.onStderr;
-      if (onStderr) transport.stderr?.on('data', (chunk: Buffer) => onStderr(chunk.toString('utf8')));
-      return transport;
-    }
-    const headers = await this.#resolveAll(config.headers, 'headers');
-    // The SDK's default redirect policy keeps requests (and so these headers) on the configured origin.
-    return new StreamableHTTPClientTransport(new URL(config.url), {
-      ...(headers === undefined ? {} : { requestInit: { headers } }),
+  /** An upstream child process, spoken to with the SDK 1.x client (stdio servers of every revision). */
+  async #openStdio(
+    info: { name: string; version: string },
+    connectTimeoutMs: number,
+    onClose: () => void,
+  ): Promise<McpHttpSession> {
+    const config = this.#config as McpStdioConfig;
+    const env = await this.#resolveAll(config.env, 'env');
+    const transport = new StdioClientTransport({
+      command: config.command,
+      ...(config.args === undefined ? {} : { args: config.args }),
+      ...(env === undefined ? {} : { env }),
+      ...(config.cwd === undefined ? {} : { cwd: config.cwd }),
+      stderr: this.#options.onStderr === undefined ? 'ignore' : 'pipe',
     });
+    const onStderr = this.#options.onStderr;
+    if (onStderr) transport.stderr?.on('data', (chunk: Buffer) => onStderr(chunk.toString('utf8')));
+    const client = new Client(info, { capabilities: {} });
+    client.onclose = onClose;
+    client.onerror = () => undefined;
+    try {
+      await client.connect(transport, { timeout: connectTimeoutMs });
+    } catch (error) {
+      await client.close().catch(() => undefined);
+      throw error;
+    }
+    this.#stdio = transport;
+    return {
+      get protocolVersion() {
+        return undefined;
+      },
+      async listTools(cursor, timeoutMs) {
+        const answer = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: timeoutMs });
+        return { tools: answer.tools, ...(answer.nextCursor ? { nextCursor: answer.nextCursor } : {}) };
+      },
+      async callTool(name, input, { signal, timeoutMs }) {
+        // The SDK has its own default (60 s); keep it from firing before ours.
+        return client.callTool({ name, arguments: input }, undefined, { signal, timeout: timeoutMs + 1_000 });
+      },
+      close: () => client.close(),
+    };
+  }
+
+  async #resolveOAuth(
+    oauth: McpOAuthClientCredentials | undefined,
+  ): Promise<McpOAuthClientCredentials | undefined> {
+    if (oauth === undefined) return undefined;
+    const resolved = await this.#resolveAll(
+      { clientId: oauth.clientId, clientSecret: oauth.clientSecret },
+      'oauth',
+    );
+    return { ...oauth, clientId: resolved?.clientId ?? '', clientSecret: resolved?.clientSecret ?? '' };
   }
 
   async #resolveAll(
     values: Record<string, string> | undefined,
-    field: 'env' | 'headers',
+    field: 'env' | 'headers' | 'oauth',
   ): Promise<Record<string, string> | undefined> {
     if (values === undefined) return undefined;
     const resolved: Record<string, string> = {};
@@ -273,11 +311,11 @@ export class McpConnector implements Connector {
     return resolved;
   }
 
-  async #drop(client: Client | undefined = this.#client): Promise<void> {
+  async #drop(client: McpHttpSession | undefined = this.#client): Promise<void> {
     if (client === undefined) return;
     if (this.#client === client) {
       this.#client = undefined;
-      this.#transport = undefined;
+      this.#stdio = undefined;
     }
     // For stdio this ends stdin, then SIGTERM and SIGKILL if the child lingers (the SDK's close sequence).
     await client.close().catch(() => undefined);
@@ -290,6 +328,16 @@ export class McpConnector implements Connector {
       return new SystemError(this.#redactor.redact(error.message), { code: error.code });
     }
     const text = this.#redactor.redact(errorText(error));
+    const http = classifyHttpFailure(error);
+    if (http === 'timeout') {
+      return new SystemError(`MCP server ${this.id} did not answer ${what} in time`, { code: 'timeout' });
+    }
+    if (http === 'invalid_params') {
+      return new UserError(`MCP server ${this.id} rejected ${what}: ${text}`, { field: 'input' });
+    }
+    if (http === 'protocol') {
+      return new SystemError(`MCP server ${this.id} failed ${what}: ${text}`, { code: 'upstream_error' });
+    }
     if (error instanceof McpError) {
       if (error.code === ErrorCode.RequestTimeout) {
         return new SystemError(`MCP server ${this.id} did not answer ${what} in time`, { code: 'timeout' });
@@ -337,16 +385,15 @@ function validateConfig(config: McpConnectorConfig): void {
 /** A failure of the connection itself rather than an answer from the server. */
 function isTransportFailure(error: unknown): boolean {
   if (error instanceof AosError) return false; // our own timeout or abort
+  const http = classifyHttpFailure(error);
+  if (http !== undefined) return http === 'refused' || http === 'transport';
   if (error instanceof McpError) return error.code === ErrorCode.ConnectionClosed;
   return true;
 }
 
 /** A transport failure that shows the request never reached (or was refused by) the server, so a retry is safe. */
 function isUndelivered(error: unknown): boolean {
-  if (error instanceof StreamableHTTPError) {
-    // The HTTP layer refused the POST (unknown or expired session, bad request): no JSON-RPC handler ran.
-    return typeof error.code === 'number' && error.code >= 400 && error.code < 500;
-  }
+  if (classifyHttpFailure(error) === 'refused') return true;
   if (error instanceof Error && error.message === 'Not connected') return true;
   const cause = (error as { cause?: { code?: unknown } } | undefined)?.cause;
   return cause?.code === 'ECONNREFUSED' || cause?.code === 'ENOTFOUND' || cause?.code === 'EAI_AGAIN';

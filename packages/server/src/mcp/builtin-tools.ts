@@ -200,6 +200,12 @@ const escalate: BuiltinTool = {
   },
 };
 
+/**
+ * What a built-in is for, which decides who is offered it (`mcp.builtins`): `core` to every agent, `tasks` to
+ * workers (agents whose role takes workflow tasks), `coordination` (a run's context and messages) likewise.
+ */
+export type BuiltinGroup = 'core' | 'tasks' | 'coordination';
+
 /** The built-in tools, by name. Their names have no dot, so they never collide with `<connector>.<tool>`. */
 export const BUILTIN_TOOLS: ReadonlyMap<string, BuiltinTool> = new Map(
   [whoami, approvalStatus, requestApproval, escalate, ...COORDINATION_TOOLS, ...TASK_TOOLS].map((t) => [
@@ -207,3 +213,13 @@ export const BUILTIN_TOOLS: ReadonlyMap<string, BuiltinTool> = new Map(
     t,
   ]),
 );
+
+const TASK_NAMES = new Set(TASK_TOOLS.map((t) => t.definition.name));
+const COORDINATION_NAMES = new Set(COORDINATION_TOOLS.map((t) => t.definition.name));
+
+/** The group of a built-in tool. */
+export function builtinGroup(name: string): BuiltinGroup {
+  if (TASK_NAMES.has(name)) return 'tasks';
+  if (COORDINATION_NAMES.has(name)) return 'coordination';
+  return 'core';
+}

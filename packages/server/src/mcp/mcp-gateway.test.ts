@@ -6,22 +6,9 @@ import type { TestStore } from '../../../../test/helpers/backends.js';
 import { connectClient, startGateway, textOf } from '../../../../test/helpers/mcp-gateway.js';
 import type { Gateway } from '../../../../test/helpers/mcp-gateway.js';
 
-const BUILTINS = [
-  'aos_approval_status',
-  'aos_complete_task',
-  'aos_context_get',
-  'aos_context_set',
-  'aos_delegate',
-  'aos_escalate',
-  'aos_fail_task',
-  'aos_handoff',
-  'aos_next_task',
-  'aos_read_messages',
-  'aos_request_approval',
-  'aos_send_message',
-  'aos_task_status',
-  'aos_whoami',
-];
+// An agent outside any workflow is offered the core built-ins only (`mcp.builtins`); workers also get the task
+// and run tools (see task-tools.test.ts).
+const BUILTINS = ['aos_approval_status', 'aos_escalate', 'aos_request_approval', 'aos_whoami'];
 
 describe.each(backends)('MCP gateway on $name', (backend) => {
   let t: TestStore;

@@ -1,6 +1,9 @@
 import crypto from 'node:crypto';
+import { Readable } from 'node:stream';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { createMcpHandler, isLegacyRequest } from '@modelcontextprotocol/server';
 import { ErrorCode } from '@modelcontextprotocol/sdk/types.js';
 import { AuthenticationError, UserError } from '@autonomy-os/core';
 import type { Authenticator, Engine, Principal } from '@autonomy-os/core';
@@ -10,6 +13,8 @@ import { TooManyFailuresError, toHttpError } from '../errors.js';
 import type { RequestGuards } from '../guards.js';
 import { createAgentMcpServer } from './agent-mcp-server.js';
 import { jsonRpcErrorBody } from './errors.js';
+import { createModernMcpServer } from './modern-mcp-server.js';
+import { requestedSession, toolNamingOf } from './request-context.js';
 
 /** Where RFC 9728 metadata lives, relative to the server's origin. */
 export const PROTECTED_RESOURCE_PATH = '/.well-known/oauth-protected-resource';
@@ -140,7 +145,66 @@ export function registerMcpRoutes(
           return refuse(reply, 400, ErrorCode.InvalidRequest, `invalid request: ${err.message}`);
         }
 
-        let sessionId: string | undefined;
+        const headers = new Headers();
+        for (const [k, v] of Object.entries(req.headers)) {
+          if (v !== undefined) headers.set(k, Array.isArray(v) ? v.join(', ') : v);
+        }
+        const url = new URL(req.url, `${req.protocol}://${authorityOf(engine, req)}`);
+        const abort = new AbortController();
+        const webRequest = new Request(url, {
+          method: 'POST',
+          headers,
+          body: typeof req.body === 'string' ? req.body : '',
+          signal: abort.signal,
+        });
+        const modern = !(await isLegacyRequest(webRequest, message));
+        const naming = toolNamingOf(engine, principal.agent, url, message);
+        const named = requestedSession(message, req.headers['aos-session-id']);
+
+        if (modern) {
+          // Revision 2026-07-28 (official SDK 2.x): no initialize, no Mcp-Session-Id; the SDK checks the
+          // per-request envelope and the Mcp-Method / Mcp-Name headers against the body.
+          const { resource } = resourceOf(engine, req);
+          const origin = new URL(resource).origin;
+          const handler = createMcpHandler(
+            () =>
+              createModernMcpServer({
+                engine,
+                agent: principal.agent,
+                sessionId: named,
+                naming,
+                version,
+                approvalUrl: (id) => `${origin}/approvals/${encodeURIComponent(id)}`,
+              }),
+            {
+              legacy: 'reject',
+              onerror: (err) => req.log.debug({ err: err.message }, 'MCP request refused'),
+            },
+          );
+          reply.hijack();
+          const limit = setTimeout(() => abort.abort(), requestLimitMs);
+          limit.unref();
+          reply.raw.on('close', () => {
+            clearTimeout(limit);
+            abort.abort();
+            void handler.close();
+          });
+          try {
+            const res = await handler.fetch(webRequest, { parsedBody: message });
+            reply.raw.writeHead(res.status, Object.fromEntries(res.headers));
+            if (!res.body) reply.raw.end();
+            else Readable.fromWeb(res.body as WebReadableStream).pipe(reply.raw);
+          } catch (err) {
+            req.log.error({ err }, 'MCP request failed');
+            if (!reply.raw.headersSent) {
+              reply.raw.writeHead(500, { 'content-type': 'application/json' });
+              reply.raw.end(JSON.stringify(jsonRpcErrorBody(ErrorCode.InternalError, 'internal error')));
+            } else reply.raw.end();
+          }
+          return reply;
+        }
+
+        let sessionId: string | undefined = named;
         const header = req.headers['mcp-session-id'];
         const isInitialize =
           !!message &&
@@ -149,18 +213,19 @@ export function registerMcpRoutes(
         if (isInitialize) {
           // The gateway mints the session and opens it for this agent: only such a session starts clean. A header
           // naming any other id (made up, or another agent's) is decided under the agent scope, and so is a
-          // request without one (a client of the 2026-07-28 revision, which has no sessions).
-          sessionId = `mcp_${crypto.randomBytes(12).toString('hex')}`;
-          await engine.actions.openSession(principal.agent.id, `mcp:${sessionId}`);
-          reply.raw.setHeader('mcp-session-id', sessionId);
-        } else if (typeof header === 'string' && SESSION_ID.test(header)) {
-          sessionId = header;
+          // request without one.
+          const minted = `mcp_${crypto.randomBytes(12).toString('hex')}`;
+          await engine.actions.openSession(principal.agent.id, `mcp:${minted}`);
+          reply.raw.setHeader('mcp-session-id', minted);
+        } else if (!sessionId && typeof header === 'string' && SESSION_ID.test(header)) {
+          sessionId = `mcp:${header}`;
         }
 
         const server = createAgentMcpServer({
           engine,
           agent: principal.agent,
-          sessionId: sessionId ? `mcp:${sessionId}` : undefined,
+          sessionId,
+          naming,
           version,
         });
         const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });

@@ -59,6 +59,11 @@ describe.each(backends)('MCP task tools on $name', (backend) => {
     await t?.cleanup();
   });
 
+  it('offers the task and run tools to an agent whose role takes workflow tasks', async () => {
+    const names = (await (await connect('clerk-1')).listTools()).tools.map((x) => x.name);
+    expect(names).toEqual(expect.arrayContaining(['aos_next_task', 'aos_complete_task', 'aos_context_get']));
+  });
+
   it('lets an agent take, hand off and complete the extract step over MCP; the run posts once', async () => {
     const run = await engine.workflows.start('invoice-worker', doc('inv-1', 250), ADA);
     await engine.workflows.drain();
