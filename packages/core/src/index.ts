@@ -381,3 +381,5 @@ export { ContinuousEvaluation, applyRegression } from './evals/continuous.js';
 export type { ContinuousEvaluationOptions, RegressionAction } from './evals/continuous.js';
 export { evalCoverage } from './evals/coverage.js';
 export type { CoverageReport, CoverageEntry } from './evals/coverage.js';
+export { captureSuite } from './evals/capture.js';
+export type { CaptureOptions } from './evals/capture.js';
