@@ -4,8 +4,10 @@ import type { Server } from 'node:http';
 import os from 'node:os';
 import path from 'node:path';
 import { XMLParser } from 'fast-xml-parser';
+import { startScriptedModelServer } from '@autonomy-os/sdk/testing';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseConfig } from '../config/config.js';
+import { llmAgentSchema } from '../config/llm-agent-config.js';
 import { createEngine } from '../engine.js';
 import type { Engine } from '../engine.js';
 import { UserError } from '../errors.js';
@@ -269,6 +271,54 @@ describe('eval suites', () => {
       status: 'succeeded',
     });
     expect(hits).toBe(before + 1);
+  });
+
+  it('drives an LLM agent with the scripted model, its tool calls decided by the pipeline', async () => {
+    const model = await startScriptedModelServer({
+      script: [
+        { toolCalls: [{ name: 'desk_get_ticket', arguments: { id: '1', aos_reason: 'read the ticket' } }] },
+        { toolCalls: [{ name: 'pay_refund', arguments: { amount: 900, aos_reason: 'customer asked' } }] },
+        { text: 'I could not refund 900 EUR.' },
+      ],
+    });
+    const saved = engine.config.llmAgents;
+    engine.config.llmAgents = [
+      llmAgentSchema.parse({
+        agent: 'bot',
+        systemPrompt: 'You work support tickets.',
+        model: { provider: 'openai', model: 'scripted', baseUrl: `${model.url}/v1` },
+        tools: ['desk.*', 'pay.*'],
+      }),
+    ];
+    try {
+      const report = await runSuite({
+        engine,
+        actor: 'test',
+        suite: parseSuite({
+          name: 'llm_unit',
+          agent: { type: 'llm', agent: 'bot' },
+          tools: TOOLS,
+          cases: [
+            {
+              id: 'large',
+              category: 'refunds',
+              task: 'work ticket 1',
+              fixtures: { 'desk.get_ticket': { amount: 900 } },
+              assert: [
+                { type: 'trajectory:tool-sequence', value: ['desk.get_ticket', 'pay.refund'], mode: 'exact' },
+                { type: 'policy-outcome', tool: 'pay.refund', value: 'deny' },
+                { type: 'contains', value: 'could not refund' },
+              ],
+            },
+          ],
+        }),
+      });
+      expect(report.results[0]?.assertions.filter((a) => !a.pass)).toEqual([]);
+      expect(model.requests[0]?.tools).toContain('pay_refund');
+    } finally {
+      engine.config.llmAgents = saved;
+      await model.close();
+    }
   });
 
   it('promotes only when the gates pass, by an admin who is not the owner, and audits it', async () => {
