@@ -14,6 +14,7 @@ import { UserError } from '../errors.js';
 import { policyBundleFromTexts } from '../policy/policy-bundle.js';
 import { openStore } from '../store/open-store.js';
 import type { Store } from '../store/open-store.js';
+import { captureSuite } from './capture.js';
 import { ContinuousEvaluation } from './continuous.js';
 import { evalCoverage } from './coverage.js';
 import { EvalRunStore } from './eval-run-store.js';
@@ -416,5 +417,19 @@ describe('eval suites', () => {
       'prod.write:allow',
       'prod.write:deny',
     ]);
+  });
+
+  it('captures recorded actions as a regression suite that replays them in the sandbox', async () => {
+    const raw = await captureSuite(engine, { agentId: 'ops', since: '2000-01-01T00:00:00Z' });
+    const suite = parseSuite(raw);
+    expect(suite.cases.map((c) => c.transcript?.map((t) => t.tool))).toEqual([
+      ['prod.write'],
+      ['prod.write'],
+    ]);
+    expect(suite.tools.map((t) => t.name)).toEqual(['prod.write']);
+    const report = await runSuite({ engine, suite, actor: 'test' });
+    // The first was allowed in production and is allowed in the sandbox; the second was denied there (tier 2 in
+    // production) and is not denied outside it, which the replay reports.
+    expect(report.results.map((r) => r.pass)).toEqual([true, false]);
   });
 });
