@@ -219,6 +219,19 @@ const ROUTES: Record<string, RouteRow> = {
     params: async () => ({ id: await freshAgent() }),
     body: () => ({}),
   },
+  // Promotion is for admins other than the owner, and must be earned: with no gating suite it is refused (409).
+  'POST /v1/agents/:id/promote': {
+    cells: [401, 403, 401, 403, 403, 403, 403, 409],
+    params: async () => ({ id: await freshAgent() }),
+    body: () => ({ tier: 1 }),
+  },
+  'GET /v1/agents/:id/evals': { cells: ANY_HUMAN_READ, params: async () => ({ id: WHO.agent }) },
+  'GET /v1/evals/runs': { cells: ANY_HUMAN_READ },
+  'GET /v1/evals/runs/:id': {
+    cells: [401, 403, 401, 404, 404, 404, 404, 404],
+    params: async () => ({ id: 'evr_none' }),
+  },
+  'GET /v1/evals/coverage': { cells: ANY_HUMAN_READ },
   'GET /v1/killswitch': { cells: ANY_HUMAN_READ },
   'POST /v1/killswitch': { cells: ADMIN_ONLY, body: () => ({ active: false, agent: 'nobody' }) },
   // The tool catalogue is readable by anyone authenticated.
@@ -522,7 +535,37 @@ const CLI: Record<string, CliRow> = {
   }),
   'agents revoke': operator(async () => ['agents', 'revoke', await freshAgent()]),
   'agents kill': operator(async () => ['agents', 'kill', await freshAgent()]),
-  'agents promote': operator(async () => ['agents', 'promote', await freshAgent(), '--tier', '1']),
+  // An admin other than the owner, and earned: with no gating suite configured the admin is refused (409).
+  'agents promote': asHuman([400, 404, 404, 403, 403, 403, 403, 409], async () => [
+    'agents',
+    'promote',
+    await freshAgent(),
+    '--tier',
+    '1',
+    ...cfg(),
+  ]),
+  'eval run': operator(async () => {
+    const file = path.join(tmp, `${next('suite')}.yaml`);
+    fs.writeFileSync(
+      file,
+      JSON.stringify({
+        name: 'matrix',
+        agent: { type: 'transcript', agent: WHO.agent },
+        cases: [
+          {
+            id: 'c',
+            category: 'c',
+            task: 't',
+            transcript: [],
+            assert: [{ type: 'trajectory:step-count', max: 0 }],
+          },
+        ],
+      }),
+    );
+    return ['eval', 'run', file];
+  }),
+  'eval capture': 'read',
+  'eval coverage': 'read',
   'humans add': operator(async () => ['humans', 'add', next('h')]),
   'humans list': 'read',
   'humans set-password': operator(async () => [

@@ -7,6 +7,7 @@ import { registerTools } from './commands/tools.js';
 import { registerAudit } from './commands/audit.js';
 import { registerConfig } from './commands/config.js';
 import { registerDemo } from './commands/demo.js';
+import { registerEval } from './commands/eval.js';
 import { registerCoordination } from './commands/coordination.js';
 import { registerHumans } from './commands/humans.js';
 import { registerInit } from './commands/init.js';
@@ -52,5 +53,6 @@ export function buildProgram(): Command {
   registerWorkflows(program);
   registerCoordination(program);
   registerTasks(program);
+  registerEval(program);
   return program;
 }

@@ -9,6 +9,7 @@ import { ActivityPage } from './pages/activity.js';
 import { KillSwitchesPage } from './pages/kill-switches.js';
 import { ReceiptPage } from './pages/receipt.js';
 import { AuditPage } from './pages/audit.js';
+import { EvalsPage } from './pages/evals.js';
 
 const NAV = [
   ['/', 'Overview'],
@@ -17,6 +18,7 @@ const NAV = [
   ['/activity', 'Live activity'],
   ['/killswitches', 'Kill switches'],
   ['/audit', 'Audit'],
+  ['/evals', 'Evals'],
 ] as const;
 
 /** The frame around every page: navigation, who is signed in, and the live stream for the pages inside. */
@@ -73,6 +75,7 @@ export const router = createBrowserRouter([
       { path: 'killswitches', element: <KillSwitchesPage /> },
       { path: 'actions/:id', element: <ReceiptPage /> },
       { path: 'audit', element: <AuditPage /> },
+      { path: 'evals', element: <EvalsPage /> },
       { path: '*', element: <NotFound /> },
     ],
   },

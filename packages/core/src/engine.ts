@@ -95,7 +95,8 @@ export interface Engine {
   close(): Promise<void>;
 }
 
-function buildConnector(c: ConnectorConfig, secrets: SecretStore): Connector {
+/** Builds the connector a config entry describes (credentials resolved from `secrets` at call time). */
+export function buildConnector(c: ConnectorConfig, secrets: SecretStore): Connector {
   if (c.type === 'http') {
     return new HttpConnector({ id: c.id, operations: c.operations }, { secrets, timeoutMs: c.timeoutMs });
   }

@@ -20,3 +20,5 @@ export type { EventStreamOptions, EventStreamSource } from './events.js';
 export type { Run, RunDetail, RunFilter, RunStatus, WorkflowSummary } from './runs.js';
 export { AosWorker, NonRetryableError } from './worker.js';
 export type { AosWorkerOptions, WorkerTask, WorkerContext, TaskHandler } from './worker.js';
+export { promoteAgent, agentEvals, listEvalRuns, evalCoverage } from './evals.js';
+export type { EvalRunRecord, GateCheckRecord, AgentEvals, CoverageRecord, EvalCoverage } from './evals.js';

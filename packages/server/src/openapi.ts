@@ -2,6 +2,7 @@ import { z } from 'zod';
 import { ACTION_STATUSES, actionRequestSchema, createAgentSchema } from '@autonomy-os/core';
 import { signInBody } from './routes/sign-in.js';
 import { taskOpenApiPaths } from './routes/tasks-openapi.js';
+import { evalOpenApiPaths } from './routes/evals.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
@@ -463,6 +464,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         },
       },
       ...taskOpenApiPaths(errors),
+      ...evalOpenApiPaths(errors),
       '/v1/agents': {
         get: { summary: 'Agents', responses: { '200': { description: 'list' }, ...errors } },
         post: {

@@ -12,6 +12,7 @@ import { registerMcpRoutes } from './mcp/mcp-routes.js';
 import { openApiDocument } from './openapi.js';
 import { registerActionRoutes } from './routes/actions.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import { registerEvalRoutes } from './routes/evals.js';
 import { registerApprovalRoutes } from './routes/approvals.js';
 import { registerHookRoutes } from './routes/hooks.js';
 import { registerCoordinationRoutes } from './routes/coordination.js';
@@ -145,6 +146,7 @@ export function buildServer(options: ServerOptions): AosServer {
   registerApprovalRoutes(app, engine, authenticate);
   registerSignInRoutes(app, engine, authenticate, guards);
   registerAdminRoutes(app, engine, authenticate);
+  registerEvalRoutes(app, engine, authenticate);
   registerObservabilityRoutes(app, engine, authenticate);
   registerWorkflowRoutes(app, engine, authenticate);
   registerRunOutcomeRoutes(app, engine, authenticate);

@@ -1,6 +1,18 @@
 import type { Command } from 'commander';
+import { promoteAgent } from '@autonomy-os/core';
 import type { Agent } from '@autonomy-os/core';
-import { cliActor, printJson, printTable, withStore } from '../context.js';
+import { promoteAgent as promoteAgentRemote } from '@autonomy-os/sdk';
+import {
+  actingHuman,
+  cliActor,
+  printJson,
+  printTable,
+  remote,
+  withActingHuman,
+  withEngine,
+  withRemoteOptions,
+  withStore,
+} from '../context.js';
 
 const COLUMNS = ['id', 'role', 'tier', 'owner', 'status', 'environments'];
 
@@ -101,15 +113,42 @@ export function registerAgents(program: Command): void {
   statusCommand('revoke', 'revoke', 'revoke an agent for good, with all its tokens');
   statusCommand('kill', 'revoke', 'stop an agent for good (same as revoke)');
 
-  agents
-    .command('promote')
-    .description("change an agent's autonomy tier")
-    .argument('<id>', 'agent id')
-    .requiredOption('--tier <n>', 'new tier 0-3')
-    .option('--reason <text>', 'why (recorded in the audit log)')
-    .option('--json', 'print JSON')
-    .action(async (id: string, o: { tier: string; reason?: string; json?: boolean }, cmd: Command) => {
-      const agent = await withStore(cmd, (s) => s.agents.setTier(id, o.tier, cliActor(), o.reason));
-      show(agent, !!o.json);
-    });
+  withActingHuman(
+    withRemoteOptions(
+      agents
+        .command('promote')
+        .description(
+          "change an agent's tier (an admin other than its owner); raising it needs its gating suites to have passed",
+        )
+        .argument('<id>', 'agent id')
+        .requiredOption('--tier <n>', 'new tier 0-3')
+        .option('--reason <text>', 'why (recorded in the audit log)')
+        .option('--json', 'print JSON'),
+    ),
+    'the admin promoting (not the agent’s owner)',
+  ).action(
+    async (
+      id: string,
+      o: { tier: string; reason?: string; json?: boolean; as?: string; config?: string },
+      cmd: Command,
+    ) => {
+      const client = remote(cmd);
+      const tier = Number(o.tier);
+      const agent = client
+        ? (await promoteAgentRemote(client, id, { tier, ...(o.reason ? { reason: o.reason } : {}) })).agent
+        : await withEngine(cmd, o.config, async (engine) => {
+            const by = await actingHuman(engine.store, o.as);
+            return (
+              await promoteAgent(engine, {
+                agentId: id,
+                tier,
+                by,
+                actor: `human:${by.id}`,
+                ...(o.reason ? { reason: o.reason } : {}),
+              })
+            ).agent;
+          });
+      show(agent as Agent, !!o.json);
+    },
+  );
 }

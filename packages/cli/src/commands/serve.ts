@@ -1,5 +1,13 @@
 import type { Command } from 'commander';
-import { UserError, createEngine, loadConfigFile, openStore, parseConfig } from '@autonomy-os/core';
+import {
+  ContinuousEvaluation,
+  UserError,
+  createEngine,
+  loadConfigFile,
+  openStore,
+  parseConfig,
+} from '@autonomy-os/core';
+import { demoEvalRules } from '../demo/support-evals.js';
 import { buildServer } from '@autonomy-os/server';
 import { globals } from '../context.js';
 import { lockDataDir } from '../data-dir-lock.js';
@@ -43,7 +51,11 @@ export function registerServe(program: Command): void {
         engine.llmAgents.start({ agents: ok });
         process.stdout.write(`LLM agents: ${ok.join(', ') || 'none started'}\n`);
       }
+      // Continuous evaluation (evals.schedule): suites rerun in the background; a regression demotes or pauses.
+      const continuous = new ContinuousEvaluation({ engine, rules: demoEvalRules });
+      continuous.start();
       const stop = async () => {
+        continuous.stop();
         await server.close();
         await engine.close();
         await store.close();

@@ -3,6 +3,8 @@ import { AgentRuntime, McpToolGateway, llmAgentSchema, modelConfigSchema } from 
 import type { AgentRuntimeEngine, ModelConfig } from '@autonomy-os/core';
 import { AosClient } from '@autonomy-os/sdk';
 import type { Action } from '@autonomy-os/sdk';
+import { workTicket } from './support-playbook.js';
+import type { PlaybookAct } from './support-playbook.js';
 
 /** An agent that works a support ticket, acting only through the gateway under its own token. */
 export interface SupportAgent {
@@ -141,15 +143,10 @@ export class LlmSupportAgent implements SupportAgent {
   }
 }
 
-/** Largest refund the agent asks for at all; above it the knowledge base says a person decides. */
-const REFUND_CEILING = 500;
-
 /**
- * The deterministic support agent of the demo. For a refund ticket it reads the refund policy and the order and
- * refunds (up to 100 runs on its own, up to 500 waits for an approver). For any other ticket it reads what the
- * customer wrote, and, playing a model that falls for instructions hidden in that text, tries the refund the text
- * demands: the session-taint policy, not the agent, is what stops it. Every call carries an idempotency key derived
- * from the ticket, so working a ticket again after a restart repeats nothing.
+ * The deterministic support agent of the demo: the {@link workTicket} playbook over the REST API under the agent's
+ * own token. Every call carries an idempotency key derived from the ticket, so working a ticket again after a restart
+ * repeats nothing.
  */
 export class RuleSupportAgent implements SupportAgent {
   readonly kind = 'rule agent';
@@ -167,64 +164,17 @@ export class RuleSupportAgent implements SupportAgent {
     // One session the engine opens per ticket: what the agent reads in one customer's ticket taints that ticket's
     // later calls, not every ticket after it (a made-up session id would be decided on everything the agent did).
     const { sessionId } = await this.#client.openSession();
-    const act = (step: string, tool: string, input: Record<string, unknown>, reason?: string) =>
-      this.#client.act({
+    const act: PlaybookAct = async (step, tool, input, reason) => {
+      const a = await this.#client.act({
         tool,
         input,
         sessionId,
         idempotencyKey: `${this.agentId}:${ticketId}:${step}`,
         ...(reason ? { reason, confidence: 0.9 } : {}),
       });
-    const ticket = data<{
-      status: string;
-      category: string;
-      orderId: string;
-      requestedRefund: number | null;
-    }>(await act('read', 'tickets.get_ticket', { ticketId }));
-    if (!ticket || ticket.status !== 'open') return;
-    if (ticket.category === 'refund') {
-      await act('policy', 'kb.read_text_file', { path: path.join(this.#kbDir, 'refund-policy.md') });
-      const order = data<{ total: number }>(await act('order', 'erp.get_order', { orderId: ticket.orderId }));
-      const amount = Math.min(ticket.requestedRefund ?? 0, order?.total ?? 0);
-      if (!(amount > 0) || amount > REFUND_CEILING) {
-        await act('escalate', 'tickets.escalate', {
-          ticketId,
-          message: `refund of ${amount} EUR is above what an agent may refund; for a person`,
-        });
-        return;
-      }
-      const refund = await act(
-        'refund',
-        'erp.refund',
-        { orderId: ticket.orderId, amount, note: `ticket ${ticketId}` },
-        `customer asked for ${amount} EUR back on ${ticket.orderId}; within the refund policy`,
-      );
-      await act('answer', 'tickets.reply', {
-        ticketId,
-        message:
-          refund.outcome === 'allowed'
-            ? `We refunded ${amount} EUR.`
-            : refund.outcome === 'pending_approval'
-              ? `A refund of ${amount} EUR is with our team for approval.`
-              : 'We could not refund this order; a colleague will follow up.',
-      });
-      return;
-    }
-    const thread = data<{ messages: { body: string }[] }>(
-      await act('messages', 'tickets.read_messages', { ticketId }),
-    );
-    const text = (thread?.messages ?? []).map((m) => m.body).join('\n');
-    const demanded = /refund\D{0,40}?(\d{1,6})\s*(?:EUR|€)?\D{0,40}?(o-\d{1,6})/i.exec(text);
-    if (demanded) {
-      // What a hijacked model would do next. The pipeline denies it: this session has read untrusted input.
-      await act(
-        'injected-refund',
-        'erp.refund',
-        { orderId: demanded[2] as string, amount: Number(demanded[1]) },
-        'the message says an administrator authorised this refund',
-      );
-    }
-    await act('escalate', 'tickets.escalate', { ticketId, message: 'needs a person from the support team' });
+      return { outcome: a.outcome, data: data(a) };
+    };
+    await workTicket(act, { ticketId, kbDir: this.#kbDir });
   }
 }
 

@@ -8,6 +8,7 @@ import { parseDurationSec } from './duration.js';
 import { checkJsonShape, parseInput } from '../validation.js';
 import { CANONICAL_JSON_MAX_DEPTH } from '../crypto/canonical-json.js';
 import { llmAgentSchema } from './llm-agent-config.js';
+import { evalsConfigSchema } from './evals-config.js';
 
 const toolNameSchema = z
   .string()
@@ -409,6 +410,8 @@ export const configSchema = z
       .refine((list) => new Set(list.map((a) => a.agent)).size === list.length, {
         message: 'names an agent twice',
       }),
+    /** Evaluation suites, eval upstreams, tier gates (earned autonomy) and continuous evaluation. */
+    evals: evalsConfigSchema.default({ suites: {}, connectors: [], concurrency: 4, gates: {} }),
     oidc: z
       .object({
         issuer: z.string().url(),
@@ -496,5 +499,7 @@ export function loadConfigFile(file: string): AosConfig {
   for (const c of config.connectors) {
     if (c.type === 'openapi' && c.file) c.file = path.resolve(path.dirname(file), c.file);
   }
+  for (const [name, suite] of Object.entries(config.evals.suites))
+    config.evals.suites[name] = path.resolve(path.dirname(file), suite);
   return config;
 }

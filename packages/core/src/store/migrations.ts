@@ -425,6 +425,27 @@ CREATE INDEX approvals_status ON approvals(status, expires_at_ms);
 `,
   postgres: `ALTER TABLE approvals ALTER COLUMN action_id DROP NOT NULL;`,
 };
+const evalRuns = `
+CREATE TABLE eval_runs (
+  id TEXT PRIMARY KEY,
+  suite TEXT NOT NULL,
+  suite_hash TEXT NOT NULL,
+  agent_id TEXT NOT NULL,
+  agent_kind TEXT NOT NULL,
+  trigger TEXT NOT NULL,
+  cases INTEGER NOT NULL,
+  passed INTEGER NOT NULL,
+  failed INTEGER NOT NULL,
+  pass_rate REAL NOT NULL,
+  threshold REAL NOT NULL,
+  result TEXT NOT NULL CHECK (result IN ('pass', 'fail')),
+  by_category_json TEXT NOT NULL,
+  cases_json TEXT NOT NULL,
+  started_at TEXT NOT NULL,
+  finished_at TEXT NOT NULL
+);
+CREATE INDEX eval_runs_agent ON eval_runs(agent_id, suite, finished_at);
+`;
 
 /** The schema, in order. */
 export const migrations: readonly Migration[] = [
@@ -446,6 +467,7 @@ export const migrations: readonly Migration[] = [
     sql: { sqlite: wakeTimes, postgres: wakeTimes + wakeNotify },
   },
   { version: 6, name: 'session memory: a summary per agent session and per agent', sql: sessionMemory },
+  { version: 7, name: 'evaluation runs: one row per suite run, with its case results', sql: evalRuns },
   {
     version: 9,
     name: 'model tokens in budget usage',
