@@ -902,6 +902,7 @@ describe('the authorization matrix', () => {
       engine,
       agent: await agent(WHO.agent),
       sessionId: undefined,
+      naming: 'dotted',
       version: 'test',
     });
     // The SDK's own table of request handlers: what the gateway answers, not a list kept by hand.

@@ -67,7 +67,7 @@ const query = (q: Record<string, string | number | undefined>) => {
   const s = new URLSearchParams(
     Object.entries(q)
       .filter((e): e is [string, string | number] => e[1] !== undefined)
-      .map(([k, v]) => [k, String(v)]),
+      .map(([k, v]): [string, string] => [k, String(v)]),
   ).toString();
   return s ? `?${s}` : '';
 };

@@ -342,12 +342,12 @@ describe('eval suites', () => {
       promoteAgent(engine, { agentId: 'bot2', tier: 2, by: adam, actor: 'human:adam' }),
     ).rejects.toThrow(/no gating suite is configured for tier 2 \(evals\.gates\.bot2\.2\)/);
     // The stored run scored 66.7% but FAILED its own threshold: the gate wants passing runs.
-    const refused = await promoteAgent(engine, {
+    const refused = (await promoteAgent(engine, {
       agentId: 'bot',
       tier: 3,
       by: adam,
       actor: 'human:adam',
-    }).catch((e: unknown) => e as PromotionRefusedError);
+    }).catch((e: unknown) => e)) as PromotionRefusedError;
     expect(refused).toBeInstanceOf(PromotionRefusedError);
     expect(refused.message).toMatch(/suite support_unit: run evr_\w+ scored 66\.7% \(fail\)/);
     await runSuite({

@@ -94,11 +94,11 @@ describe('MCP revisions on one gateway', () => {
     return c;
   };
 
-  const call = async (c: Client | ModernClient, name: string, args: Record<string, unknown>, meta?: object) =>
+  const call = async (c: Client | ModernClient, name: string, args: Record<string, unknown>, meta?: Record<string, unknown>) =>
     (await c.callTool({ name, arguments: args, ...(meta ? { _meta: meta } : {}) })) as Result;
-  const refund = (c: Client | ModernClient, meta?: object) =>
+  const refund = (c: Client | ModernClient, meta?: Record<string, unknown>) =>
     call(c, 'payments.refund', { orderId: 'o-1', amount: 20 }, meta);
-  const readNotes = (c: Client | ModernClient, meta?: object) =>
+  const readNotes = (c: Client | ModernClient, meta?: Record<string, unknown>) =>
     call(c, 'fs.read_text_file', { path: `${gw.files}/notes.txt` }, meta);
 
   /** A session the engine opens for refund-bot (`POST /v1/sessions`), as a 2026 client names it in `_meta`. */
