@@ -31,6 +31,7 @@ import { WorkflowEngine } from './workflows/workflow-engine.js';
 import { listenForWakes } from './workflows/wake-listener.js';
 import { BackgroundErrors } from './observability/background-errors.js';
 import type { Logger } from 'pino';
+import { Tracing } from './observability/tracing.js';
 
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
@@ -51,6 +52,8 @@ export interface EngineOptions {
    * stderr. Default: silent (tests); `aos serve` logs at `warn`.
    */
   logger?: Logger | { level: string };
+  /** OpenTelemetry traces to use instead of those `config.telemetry` and the `OTEL_*` variables describe. */
+  tracing?: Tracing;
   /** Options for the workflow engine (lease length, crash hook). */
   workflowOptions?: { leaseMs?: number; claimLimit?: number; crash?: (point: WorkflowCrashPoint) => void };
 }
@@ -73,6 +76,8 @@ export interface Engine {
   llmAgents: AgentRuntime;
   /** Errors the background loops survived, logged and counted by loop (exposed by `/metrics`). */
   backgroundErrors: BackgroundErrors;
+  /** OpenTelemetry traces (off unless configured); fronts start their request spans with it. */
+  tracing: Tracing;
   /** Where `${secret:NAME}` references resolve (connector credentials, webhook keys, the metrics token). */
   secrets: SecretStore;
   /** Refused unauthenticated requests, audited in aggregate (one record per kind per window). */
@@ -155,7 +160,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const budgets = new BudgetService(store.db, config.budgets);
   const killSwitches = new KillSwitches(store.db, store.audit);
   const nodes = new NodeRegistry(store.db, store.audit);
+  const tracing = options.tracing ?? Tracing.create({ config: config.telemetry.traces });
   const actions = new ActionService({
+    tracing,
     db: store.db,
     audit: store.audit,
     agents: store.agents,
@@ -206,6 +213,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     groups: config.groups,
     leaseMs: config.workflowEngine.leaseMs,
     backgroundErrors,
+    tracing,
     ...options.workflowOptions,
   });
   const timers: NodeJS.Timeout[] = [];
@@ -237,6 +245,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     workflows,
     coordination,
     backgroundErrors,
+    tracing,
     secrets,
     failures,
     policies: () => bundle,
@@ -312,6 +321,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         await failures.close();
       } finally {
         await tools.close();
+        await tracing
+          .shutdown()
+          .catch((err: unknown) => backgroundErrors.record('telemetry.export', err, { level: 'warn' }));
       }
     },
   };

@@ -8,6 +8,7 @@ import { parseDurationSec } from './duration.js';
 import { checkJsonShape, parseInput } from '../validation.js';
 import { CANONICAL_JSON_MAX_DEPTH } from '../crypto/canonical-json.js';
 import { llmAgentSchema } from './llm-agent-config.js';
+import { telemetryConfigSchema } from './telemetry-config.js';
 
 const toolNameSchema = z
   .string()
@@ -297,6 +298,8 @@ export const configSchema = z
       .refine((list) => new Set(list.map((a) => a.agent)).size === list.length, {
         message: 'names an agent twice',
       }),
+    /** OpenTelemetry traces (OTLP over HTTP, off unless configured) and the bounds of `/metrics` labels. */
+    telemetry: telemetryConfigSchema,
     oidc: z
       .object({
         issuer: z.string().url(),

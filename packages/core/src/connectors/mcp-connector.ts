@@ -141,7 +141,8 @@ export class McpConnector implements Connector {
       return await withTimeout(
         (signal) =>
           this.#withClient('undelivered', async (client) => {
-            const result = await client.callTool({ name, arguments: input }, undefined, {
+            const meta = options.trace && Object.keys(options.trace).length ? { _meta: options.trace } : {};
+            const result = await client.callTool({ name, arguments: input, ...meta }, undefined, {
               signal,
               // The SDK has its own default (60 s); keep it from firing before ours.
               timeout: timeoutMs + 1_000,

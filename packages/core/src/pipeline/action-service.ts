@@ -29,6 +29,10 @@ import type { SessionScope } from './session-memory.js';
 import { actionRequestSchema } from './types.js';
 import type { ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
 import { wakeRunOfAction } from '../workflows/run-wake.js';
+import { SpanKind, Tracing } from '../observability/tracing.js';
+import type { Context, SpanRef } from '../observability/tracing.js';
+import { actionSpanRef, emitActionSpan, emitApprovalWaitSpan, reserveActionTrace } from '../observability/action-spans.js';
+import type { ActionTrace } from '../observability/action-spans.js';
 
 /** What the pipeline is built from. */
 export interface ActionServiceDeps {
@@ -47,6 +51,8 @@ export interface ActionServiceDeps {
   options: DecisionOptions & { defaultEnvironment: string };
   /** The configured admins group, whose members may undo any agent's action. Default `admins`. */
   groups?: Pick<AccessGroups, 'admins'>;
+  /** OpenTelemetry traces; default off. */
+  tracing?: Tracing;
 }
 
 interface Row {
@@ -75,6 +81,9 @@ interface Row {
   updated_at: string;
   started_at: string | null;
   finished_at: string | null;
+  trace_id: string | null;
+  span_id: string | null;
+  parent_span_id: string | null;
 }
 
 function toView(r: Row): ActionView {
@@ -103,6 +112,9 @@ function toView(r: Row): ActionView {
     updatedAt: r.updated_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    traceId: r.trace_id ?? null,
+    spanId: r.span_id ?? null,
+    parentSpanId: r.parent_span_id ?? null,
   };
 }
 
@@ -141,6 +153,11 @@ export interface SubmitExtra {
    * theirs; a member of the admins group may reverse the actions of a paused or revoked agent.
    */
   requestedBy?: Human;
+  /**
+   * The span the action runs under: the front's request span (MCP `tools/call`, the HTTP request's `traceparent`)
+   * or a workflow step's. The action's `execute_tool` span becomes its child.
+   */
+  traceParent?: Context | SpanRef;
 }
 
 /**
@@ -153,8 +170,11 @@ export interface SubmitExtra {
  */
 export class ActionService {
   private readonly sessions = new SessionMemory();
+  private readonly tracing: Tracing;
 
-  constructor(private readonly d: ActionServiceDeps) {}
+  constructor(private readonly d: ActionServiceDeps) {
+    this.tracing = d.tracing ?? Tracing.off();
+  }
 
   /**
    * Opens a session for an agent: calls naming it are decided on what was done in it alone, a fresh start. Any
@@ -243,10 +263,12 @@ export class ActionService {
       if (prior) return this.replay(prior, requestHash);
     }
 
+    const trace = reserveActionTrace(this.tracing, extra.traceParent);
     let view: ActionView;
     try {
-      view = await this.d.db.tx((tx) =>
-        this.decideAndRecord(tx, {
+      view = await this.tracing.span('aos.decision', { parent: trace?.ref }, async (span) => {
+        const v = await this.d.db.tx((tx) =>
+          this.decideAndRecord(tx, {
           agent,
           tool,
           r,
@@ -257,8 +279,17 @@ export class ActionService {
           budgets: extra.budgets ?? [],
           system: extra.system === true,
           requestedBy: extra.requestedBy,
+          trace,
         }),
-      );
+        );
+        span.setAttributes({
+          'aos.decision': v.outcome,
+          'aos.policies': v.decision.policies,
+          'aos.policy.hash': v.policyHash,
+          'aos.risk': v.risk,
+        });
+        return v;
+      });
     } catch (err) {
       if (r.idempotencyKey && isUniqueViolation(err)) {
         const prior = await this.byIdempotencyKey(agent.id, r.idempotencyKey);
@@ -269,8 +300,9 @@ export class ActionService {
     this.announce(view);
     if (view.status === 'executing') {
       crashPoint('action.after-decision');
-      return this.execute(view, tool);
+      return this.execute(view, tool, agent);
     }
+    if (view.status !== 'pending_approval') emitActionSpan(this.tracing, view, agent);
     return view;
   }
 
@@ -319,6 +351,7 @@ export class ActionService {
       budgets: readonly BudgetConfig[];
       system: boolean;
       requestedBy: Human | undefined;
+      trace: ActionTrace | undefined;
     },
   ): Promise<ActionView> {
     const { tool, r, environment } = p;
@@ -456,8 +489,8 @@ export class ActionService {
     await tx.run(
       `INSERT INTO actions (id, agent_id, tool, input_json, input_hash, environment, session_id, idempotency_key, request_hash, reason,
          confidence, on_behalf_of, reversal_of, outcome, status, decision_json, policy_hash, risk, approval_id, result_json, error_json,
-         untrusted_output, cached, cost, node_id, created_at, updated_at, started_at, finished_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         untrusted_output, cached, cost, node_id, created_at, updated_at, started_at, finished_at, trace_id, span_id, parent_span_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         id,
         agent.id,
@@ -486,6 +519,9 @@ export class ActionService {
         now,
         status === 'executing' ? now : null,
         cached ? now : null,
+        p.trace?.ref.traceId ?? null,
+        p.trace?.ref.spanId ?? null,
+        p.trace?.parentSpanId ?? null,
       ],
     );
     await this.sessions.recordCall(tx, agent.id, scope);
@@ -585,15 +621,26 @@ export class ActionService {
   }
 
   /** Calls the upstream for an action already marked `executing`, then records the outcome. */
-  private async execute(view: ActionView, tool: RegisteredTool): Promise<ActionView> {
+  private async execute(
+    view: ActionView,
+    tool: RegisteredTool,
+    agent?: Pick<Agent, 'displayName' | 'tier'>,
+  ): Promise<ActionView> {
     let result: ToolResult | undefined;
     let error: { code: string; message: string } | undefined;
     let status: ActionStatus;
     const started = Date.now();
+    const upstream = this.tracing.start(`aos.upstream_call ${tool.name}`, {
+      parent: actionSpanRef(view),
+      kind: SpanKind.CLIENT,
+      attributes: { 'gen_ai.tool.name': tool.name, 'aos.connector': tool.connector },
+    });
     try {
-      result = await this.d.tools.call(tool, view.input);
+      result = await this.d.tools.call(tool, view.input, { trace: this.tracing.inject(upstream) });
       status = result.isError ? 'failed' : 'succeeded';
+      this.tracing.end(upstream, result.isError ? 'tool_error' : undefined);
     } catch (err) {
+      this.tracing.end(upstream, err instanceof AosError ? err.code : 'upstream_error');
       const code = err instanceof AosError ? err.code : 'upstream_error';
       error = { code, message: err instanceof AosError ? err.message : 'the upstream call failed' };
       // A call that may have reached the upstream is not a failure we can vouch for.
@@ -661,6 +708,7 @@ export class ActionService {
       });
     });
     const done = (await this.get(view.id)) as ActionView;
+    emitActionSpan(this.tracing, done, agent);
     this.d.events.publish(
       `action.${done.status}`,
       { actionId: done.id, agentId: done.agentId, tool: done.tool },
@@ -684,6 +732,7 @@ export class ActionService {
    */
   async vote(params: VoteInput): Promise<{ approval: Approval; action: ActionView }> {
     let toExecute: ActionView | undefined;
+    let voter: Agent | undefined;
     const approval = await this.d.db.tx(async (tx) => {
       const pending = await this.d.approvals.require(params.approvalId, tx);
       const action = await this.get(pending.actionId, tx);
@@ -691,6 +740,7 @@ export class ActionService {
       // A workflow step waiting for this decision is woken with it (its run row before the approval's).
       await wakeRunOfAction(tx, action.id);
       const agent = await this.d.agents.require(action.agentId, 'agent', tx);
+      voter = agent;
       const vr = await this.d.approvals.vote(tx, { ...params, agentOwner: agent.owner });
       const now = new Date().toISOString();
       if (vr.decided === 'denied') {
@@ -731,9 +781,14 @@ export class ActionService {
       { approvalId: approval.id, actionId: approval.actionId },
       `action:${approval.actionId}`,
     );
+    if (approval.status !== 'pending') {
+      const decided = toExecute ?? (await this.require(approval.actionId));
+      emitApprovalWaitSpan(this.tracing, decided, approval.status);
+      if (!toExecute) emitActionSpan(this.tracing, decided, voter);
+    }
     if (toExecute) {
       const tool = this.d.tools.get(toExecute.tool);
-      if (tool) return { approval, action: await this.execute(toExecute, tool) };
+      if (tool) return { approval, action: await this.execute(toExecute, tool, voter) };
     }
     return { approval, action: await this.require(approval.actionId) };
   }

@@ -14,6 +14,8 @@ import type { BuiltinContext } from './builtin-tools.js';
 import { toJsonRpcError } from './errors.js';
 import { actionResult, invalidInputResult } from './results.js';
 import { blockedReason, callableTools, toMcpTool } from './tool-catalog.js';
+import { tracedToolCall } from './mcp-spans.js';
+import type { Context } from '@autonomy-os/core';
 
 /** Options for {@link createAgentMcpServer}. */
 export interface AgentMcpServerOptions {
@@ -23,6 +25,8 @@ export interface AgentMcpServerOptions {
   /** The pipeline session id for this MCP session (untrusted-output memory), if the client has one. */
   sessionId: string | undefined;
   version: string;
+  /** The `MCP-Protocol-Version` header of the request, recorded on its spans. */
+  protocolVersion?: string | undefined;
 }
 
 /** Per-call options an agent may pass in `_meta` of tools/call. */
@@ -92,6 +96,7 @@ export function createAgentMcpServer(options: AgentMcpServerOptions): McpServer 
     const args = request.params.arguments ?? {};
     const progressToken = extra._meta?.progressToken;
     const meta = callMeta(request.params._meta as Record<string, unknown> | undefined);
+    let traceParent: Context | undefined;
 
     const submit: BuiltinContext['submit'] = async (r) => {
       const tool = engine.tools.get(r.tool);
@@ -110,7 +115,7 @@ export function createAgentMcpServer(options: AgentMcpServerOptions): McpServer 
             ...(r.reason !== undefined ? { reason: r.reason } : {}),
             ...(sessionId ? { sessionId } : {}),
           },
-          r.forceApproval ? { forceApproval: true } : {},
+          { ...(r.forceApproval ? { forceApproval: true } : {}), ...(traceParent ? { traceParent } : {}) },
         );
       } catch (err) {
         // Input the pinned schema refuses is the model's to fix: answer it as a tool error naming the field.
@@ -142,19 +147,28 @@ export function createAgentMcpServer(options: AgentMcpServerOptions): McpServer 
       return actionResult(engine, view, { hasOutputSchema });
     };
 
-    try {
-      const builtin = BUILTIN_TOOLS.get(name);
-      if (builtin) {
-        const blocked = await blockedReason(engine, agent);
-        if (blocked && builtin.kind === 'governed' && name !== 'aos_request_approval') {
-          return { content: [{ type: 'text', text: `Refused: ${blocked}.` }], isError: true };
+    const span = {
+      tool: name,
+      meta: request.params._meta,
+      requestId: extra.requestId,
+      protocolVersion: options.protocolVersion,
+    };
+    return tracedToolCall(engine, span, async (parent) => {
+      traceParent = parent;
+      try {
+        const builtin = BUILTIN_TOOLS.get(name);
+        if (builtin) {
+          const blocked = await blockedReason(engine, agent);
+          if (blocked && builtin.kind === 'governed' && name !== 'aos_request_approval') {
+            return { content: [{ type: 'text', text: `Refused: ${blocked}.` }], isError: true };
+          }
+          return await builtin.run(args, { engine, agent, blocked, submit });
         }
-        return await builtin.run(args, { engine, agent, blocked, submit });
+        return await submit({ tool: name, input: args });
+      } catch (err) {
+        throw toJsonRpcError(err);
       }
-      return await submit({ tool: name, input: args });
-    } catch (err) {
-      throw toJsonRpcError(err);
-    }
+    });
   });
 
   return mcp;

@@ -162,6 +162,7 @@ export function registerMcpRoutes(
           agent: principal.agent,
           sessionId: sessionId ? `mcp:${sessionId}` : undefined,
           version,
+          protocolVersion: headerValue(req.headers['mcp-protocol-version']),
         });
         const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
         reply.hijack();
@@ -186,4 +187,9 @@ export function registerMcpRoutes(
       },
     });
   });
+}
+
+/** A single-valued request header, if sent. */
+function headerValue(h: string | string[] | undefined): string | undefined {
+  return typeof h === 'string' && h.length <= 64 ? h : undefined;
 }
