@@ -15,7 +15,10 @@ export function actionSpanRef(a: Pick<ActionView, 'traceId' | 'spanId'>): SpanRe
 }
 
 /** The trace identity of a new action under `parent` (a front's span, a workflow step), or none when tracing is off. */
-export function reserveActionTrace(tracing: Tracing, parent: Context | SpanRef | undefined): ActionTrace | undefined {
+export function reserveActionTrace(
+  tracing: Tracing,
+  parent: Context | SpanRef | undefined,
+): ActionTrace | undefined {
   const ref = tracing.reserve(parent);
   if (!ref) return undefined;
   const p = parent ? tracing.refOf(tracing.contextOf(parent)) : undefined;

@@ -56,7 +56,13 @@ export function emitRunSpans(
       const s = open.get(e.stepId);
       if (!s) continue;
       open.delete(e.stepId);
-      emitStep(e.stepId, s.attempt, s.startMs, Date.parse(e.at), e.type === 'step_failed' ? e.error.code : undefined);
+      emitStep(
+        e.stepId,
+        s.attempt,
+        s.startMs,
+        Date.parse(e.at),
+        e.type === 'step_failed' ? e.error.code : undefined,
+      );
     }
   }
   // Steps the run left unfinished (cancelled, failed elsewhere) end with it.

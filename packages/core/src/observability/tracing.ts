@@ -131,8 +131,7 @@ export class Tracing {
     const on = cfg.enabled && (options.exporter || cfg.endpoint || (envEndpoint && !disabledByEnv));
     if (!on) return Tracing.off();
     // Without a configured URL the exporter reads the OTEL_EXPORTER_OTLP_* variables (endpoint, headers) itself.
-    const exporter =
-      options.exporter ?? new OTLPTraceExporter(cfg.endpoint ? { url: cfg.endpoint } : {});
+    const exporter = options.exporter ?? new OTLPTraceExporter(cfg.endpoint ? { url: cfg.endpoint } : {});
     const ids = new ReservedIdGenerator();
     const provider = new TracerProvider({
       resource: resourceFromAttributes({
@@ -230,7 +229,11 @@ export class Tracing {
     try {
       span = this.tracer.startSpan(
         s.name,
-        { kind: s.kind ?? SpanKind.INTERNAL, startTime: s.startMs, ...(s.attributes ? { attributes: s.attributes } : {}) },
+        {
+          kind: s.kind ?? SpanKind.INTERNAL,
+          startTime: s.startMs,
+          ...(s.attributes ? { attributes: s.attributes } : {}),
+        },
         parent,
       );
     } finally {

@@ -31,7 +31,12 @@ import type { ActionRequest, ActionStatus, ActionView, StoredDecision } from './
 import { wakeRunOfAction } from '../workflows/run-wake.js';
 import { SpanKind, Tracing } from '../observability/tracing.js';
 import type { Context, SpanRef } from '../observability/tracing.js';
-import { actionSpanRef, emitActionSpan, emitApprovalWaitSpan, reserveActionTrace } from '../observability/action-spans.js';
+import {
+  actionSpanRef,
+  emitActionSpan,
+  emitApprovalWaitSpan,
+  reserveActionTrace,
+} from '../observability/action-spans.js';
 import type { ActionTrace } from '../observability/action-spans.js';
 
 /** What the pipeline is built from. */
@@ -269,18 +274,18 @@ export class ActionService {
       view = await this.tracing.span('aos.decision', { parent: trace?.ref }, async (span) => {
         const v = await this.d.db.tx((tx) =>
           this.decideAndRecord(tx, {
-          agent,
-          tool,
-          r,
-          environment,
-          requestHash,
-          reversalOf: extra.reversalOf,
-          forceApproval: extra.forceApproval === true,
-          budgets: extra.budgets ?? [],
-          system: extra.system === true,
-          requestedBy: extra.requestedBy,
-          trace,
-        }),
+            agent,
+            tool,
+            r,
+            environment,
+            requestHash,
+            reversalOf: extra.reversalOf,
+            forceApproval: extra.forceApproval === true,
+            budgets: extra.budgets ?? [],
+            system: extra.system === true,
+            requestedBy: extra.requestedBy,
+            trace,
+          }),
         );
         span.setAttributes({
           'aos.decision': v.outcome,

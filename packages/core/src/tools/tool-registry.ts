@@ -3,7 +3,13 @@ import type { ErrorObject, ValidateFunction } from 'ajv';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { ToolConfig } from '../config/config.js';
 import { CircuitBreaker, definitionHash, metadataFromAnnotations } from '../connectors/index.js';
-import type { CallToolOptions, Connector, ToolDefinition, ToolMetadata, ToolResult } from '../connectors/index.js';
+import type {
+  CallToolOptions,
+  Connector,
+  ToolDefinition,
+  ToolMetadata,
+  ToolResult,
+} from '../connectors/index.js';
 import { ConflictError, NotFoundError, UserError } from '../errors.js';
 import { inputRecordType, toCedarInput } from '../policy/input-types.js';
 import type { Db, Executor } from '../store/db.js';
