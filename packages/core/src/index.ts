@@ -336,6 +336,8 @@ export type {
   TracingOptions,
 } from './observability/tracing.js';
 export { telemetryConfigSchema } from './config/telemetry-config.js';
+export { readGovernanceGauges } from './observability/governance-gauges.js';
+export type { GovernanceGauges } from './observability/governance-gauges.js';
 export type { TelemetryConfig } from './config/telemetry-config.js';
 export { checkDeterminism, NondeterminismError } from './workflows/history-check.js';
 export type { RecordedRun } from './workflows/history-check.js';

@@ -269,6 +269,7 @@ export class ActionService {
     }
 
     const trace = reserveActionTrace(this.tracing, extra.traceParent);
+    const decisionStarted = performance.now();
     let view: ActionView;
     try {
       view = await this.tracing.span('aos.decision', { parent: trace?.ref }, async (span) => {
@@ -302,7 +303,7 @@ export class ActionService {
       }
       throw err;
     }
-    this.announce(view);
+    this.announce(view, { connector: tool.connector, decisionMs: performance.now() - decisionStarted });
     if (view.status === 'executing') {
       crashPoint('action.after-decision');
       return this.execute(view, tool, agent);
@@ -611,10 +612,11 @@ export class ActionService {
     return (await this.get(id, tx)) as ActionView;
   }
 
-  private announce(view: ActionView): void {
+  private announce(view: ActionView, timing: { connector: string; decisionMs: number }): void {
+    // The decision's latency and connector travel with the event, for `/metrics`.
     this.d.events.publish(
       `action.${view.status}`,
-      { actionId: view.id, agentId: view.agentId, tool: view.tool, outcome: view.outcome },
+      { actionId: view.id, agentId: view.agentId, tool: view.tool, outcome: view.outcome, ...timing },
       `action:${view.id}`,
     );
     if (view.approvalId)
@@ -716,7 +718,14 @@ export class ActionService {
     emitActionSpan(this.tracing, done, agent);
     this.d.events.publish(
       `action.${done.status}`,
-      { actionId: done.id, agentId: done.agentId, tool: done.tool },
+      {
+        actionId: done.id,
+        agentId: done.agentId,
+        tool: done.tool,
+        connector: tool.connector,
+        executionMs: Date.now() - started,
+        ...(error ? { errorCode: error.code } : result?.isError ? { errorCode: 'tool_error' } : {}),
+      },
       `action:${done.id}`,
     );
     return done;
@@ -783,7 +792,11 @@ export class ActionService {
     crashPoint('approval.after-vote');
     this.d.events.publish(
       `approval.${approval.status === 'pending' ? 'vote' : approval.status}`,
-      { approvalId: approval.id, actionId: approval.actionId },
+      {
+        approvalId: approval.id,
+        actionId: approval.actionId,
+        ...(approval.status !== 'pending' ? { waitMs: Date.now() - Date.parse(approval.createdAt) } : {}),
+      },
       `action:${approval.actionId}`,
     );
     if (approval.status !== 'pending') {
