@@ -155,7 +155,8 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const tools = new ToolRegistry(store.db, store.audit, ToolRegistry.entries(connectorList), config.tools);
   let bundle =
     options.policies ?? (config.policies ? loadPolicyDirectory(config.policies) : emptyPolicyBundle());
-  const events = new EventBus();
+  const backgroundErrors = new BackgroundErrors(options.logger);
+  const events = new EventBus((err, e) => backgroundErrors.record('events.listener', err, { event: e.type }));
   const approvals = new ApprovalService(store.db, store.audit);
   const budgets = new BudgetService(store.db, config.budgets);
   const killSwitches = new KillSwitches(store.db, store.audit);
@@ -163,6 +164,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const tracing = options.tracing ?? Tracing.create({ config: config.telemetry.traces });
   const actions = new ActionService({
     tracing,
+    logger: backgroundErrors.logger.child({ component: 'pipeline' }),
     db: store.db,
     audit: store.audit,
     agents: store.agents,
@@ -182,7 +184,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       defaultExpirySec: parseDurationSec(config.approvals.defaultExpiry, 'config.approvals.defaultExpiry'),
     },
   });
-  const backgroundErrors = new BackgroundErrors(options.logger);
   const rules = { ...(config.rules ? await loadRuleModule(config.rules) : {}), ...options.rules };
   const coordination = new Coordination({ db: store.db, audit: store.audit, agents: store.agents, events });
   const failures = new FailureTally({
@@ -271,10 +272,19 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       const hook = config.approvals.webhook;
       if (hook)
         unsubscribe.push(
-          announceApprovals(events, approvals, { url: hook.url, secret: hook.secret, secrets }),
+          announceApprovals(events, approvals, {
+            url: hook.url,
+            secret: hook.secret,
+            secrets,
+            onError: (err, ctx) =>
+              backgroundErrors.record('approvals.webhook', err, { ...ctx, level: 'warn' }),
+          }),
         );
       await nodes.register();
-      if (store.db instanceof PostgresDb) stopFanOut = await fanOutOverPostgres(store.db, events, nodes.id);
+      if (store.db instanceof PostgresDb)
+        stopFanOut = await fanOutOverPostgres(store.db, events, nodes.id, (err) =>
+          backgroundErrors.record('events.fan_out', err, { level: 'warn' }),
+        );
       await engine.tick();
       if (opts.background !== false) {
         const t = setInterval(() => void engine.tick(), 1000);

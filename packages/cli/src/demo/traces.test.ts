@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
+import { Writable } from 'node:stream';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,13 +22,21 @@ describe('OpenTelemetry traces of the demo scenario', { timeout: 180_000 }, () =
   let demo: RunningDemo;
   let dataDir: string;
   let spans: ReceivedSpan[];
+  // The engine's and the server's JSON log lines of the whole scenario.
+  const logLines: string[] = [];
+  const log = new Writable({
+    write(chunk: Buffer, _enc, done) {
+      logLines.push(...chunk.toString('utf8').split('\n').filter(Boolean));
+      done();
+    },
+  });
 
   beforeAll(async () => {
     receiver = await startOtlpReceiver();
     process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT = receiver.url;
     dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-traces-'));
     try {
-      demo = await startDemo({ demoDir, dataDir, port: 0, seed: 42 });
+      demo = await startDemo({ demoDir, dataDir, port: 0, seed: 42, log });
     } finally {
       delete process.env.OTEL_EXPORTER_OTLP_TRACES_ENDPOINT;
     }
@@ -170,5 +179,26 @@ describe('OpenTelemetry traces of the demo scenario', { timeout: 180_000 }, () =
       (r) => r.body ?? '',
     );
     expect(bodies.some((b) => b.includes(`"traceparent":"00-${traceId}-`))).toBe(true);
+  });
+
+  it('logs every action with the ids traces use, and no secret', async () => {
+    const entries = logLines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    const actions = await demo.engine.actions.list({ limit: 1000 });
+    const logged = new Map(entries.filter((e) => e.actionId).map((e) => [e.actionId, e]));
+    for (const a of actions.filter((x) => !['pending_approval', 'executing'].includes(x.status))) {
+      expect(logged.get(a.id), `action ${a.id}`).toMatchObject({ agentId: a.agentId, traceId: a.traceId });
+    }
+    expect(entries.some((e) => typeof e.runId === 'string' && e.actionId)).toBe(true);
+    // Planted secrets: the upstreams' API keys in the secret store, and every sign-in token the demo issued.
+    const planted = [
+      ...(await Promise.all(
+        ['demo-erp-key', 'demo-flags-key', 'demo-tickets-key'].map((n) => demo.engine.secrets.get(n)),
+      )),
+      ...Object.values(demo.agentTokens),
+      ...Object.values(demo.people),
+    ].filter((v): v is string => typeof v === 'string' && v.length > 8);
+    expect(planted.length).toBeGreaterThanOrEqual(6);
+    const text = logLines.join('\n');
+    for (const secret of planted) expect(text.includes(secret), 'a secret in the logs').toBe(false);
   });
 });

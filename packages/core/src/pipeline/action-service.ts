@@ -29,6 +29,7 @@ import type { SessionScope } from './session-memory.js';
 import { actionRequestSchema } from './types.js';
 import type { ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
 import { wakeRunOfAction } from '../workflows/run-wake.js';
+import type { Logger } from 'pino';
 import { SpanKind, Tracing } from '../observability/tracing.js';
 import type { Context, SpanRef } from '../observability/tracing.js';
 import {
@@ -58,6 +59,8 @@ export interface ActionServiceDeps {
   groups?: Pick<AccessGroups, 'admins'>;
   /** OpenTelemetry traces; default off. */
   tracing?: Tracing;
+  /** Where each action's end is logged (ids and status, never arguments or results); default silent. */
+  logger?: Logger;
 }
 
 interface Row {
@@ -308,7 +311,7 @@ export class ActionService {
       crashPoint('action.after-decision');
       return this.execute(view, tool, agent);
     }
-    if (view.status !== 'pending_approval') emitActionSpan(this.tracing, view, agent);
+    if (view.status !== 'pending_approval') this.finished(view, agent);
     return view;
   }
 
@@ -612,6 +615,25 @@ export class ActionService {
     return (await this.get(id, tx)) as ActionView;
   }
 
+  /** An action reached a final status: its span is emitted and a log line names it by the ids traces use. */
+  private finished(view: ActionView, agent?: Pick<Agent, 'displayName' | 'tier'>): void {
+    emitActionSpan(this.tracing, view, agent);
+    this.d.logger?.info(
+      {
+        actionId: view.id,
+        agentId: view.agentId,
+        tool: view.tool,
+        status: view.status,
+        outcome: view.outcome,
+        ...(view.sessionId?.startsWith('wf:') ? { runId: view.sessionId.slice(3) } : {}),
+        ...(view.approvalId ? { approvalId: view.approvalId } : {}),
+        ...(view.traceId ? { traceId: view.traceId, spanId: view.spanId } : {}),
+        ...(view.error ? { errorCode: view.error.code } : {}),
+      },
+      `action ${view.status}`,
+    );
+  }
+
   private announce(view: ActionView, timing: { connector: string; decisionMs: number }): void {
     // The decision's latency and connector travel with the event, for `/metrics`.
     this.d.events.publish(
@@ -715,7 +737,7 @@ export class ActionService {
       });
     });
     const done = (await this.get(view.id)) as ActionView;
-    emitActionSpan(this.tracing, done, agent);
+    this.finished(done, agent);
     this.d.events.publish(
       `action.${done.status}`,
       {
@@ -802,7 +824,7 @@ export class ActionService {
     if (approval.status !== 'pending') {
       const decided = toExecute ?? (await this.require(approval.actionId));
       emitApprovalWaitSpan(this.tracing, decided, approval.status);
-      if (!toExecute) emitActionSpan(this.tracing, decided, voter);
+      if (!toExecute) this.finished(decided, voter);
     }
     if (toExecute) {
       const tool = this.d.tools.get(toExecute.tool);

@@ -58,6 +58,16 @@ export function registerActionRoutes(
     // A caller's W3C `traceparent` makes the action's span a child of its own.
     const traceParent = engine.tracing.enabled ? engine.tracing.extract(req.headers) : undefined;
     const view = await engine.actions.submit(agent, request as never, traceParent ? { traceParent } : {});
+    // The same ids the engine logs and the trace carries, so a request's log line finds both.
+    req.log.info(
+      {
+        actionId: view.id,
+        agentId: agent.id,
+        status: view.status,
+        ...(view.traceId ? { traceId: view.traceId } : {}),
+      },
+      'action submitted',
+    );
     void reply.code(view.replayed ? 200 : 201);
     return actionBody(view);
   });
