@@ -88,7 +88,8 @@ export function registerGovernanceMetrics(registry: Registry, engine: Engine): (
 
   let gauges: ReturnType<typeof readGovernanceGauges> | undefined;
   // One store read serves every gauge of a scrape.
-  const snapshot = () => (gauges ??= readGovernanceGauges(engine.store.db).finally(() => (gauges = undefined)));
+  const snapshot = () =>
+    (gauges ??= readGovernanceGauges(engine.store.db).finally(() => (gauges = undefined)));
   new Gauge({
     name: 'aos_approvals_oldest_pending_age_seconds',
     help: 'Age of the oldest approval request still waiting (0: none waits)',
@@ -168,9 +169,13 @@ export function registerGovernanceMetrics(registry: Registry, engine: Engine): (
       }
       if (typeof d.executionMs === 'number')
         executionSeconds.observe({ connector: labels.connector, status }, d.executionMs / 1000);
-      if (typeof d.errorCode === 'string') connectorErrors.inc({ connector: labels.connector, code: d.errorCode });
+      if (typeof d.errorCode === 'string')
+        connectorErrors.inc({ connector: labels.connector, code: d.errorCode });
       if (FINAL.has(status)) results.inc({ ...labels, status });
-    } else if ((e.type === 'approval.approved' || e.type === 'approval.denied') && typeof d.waitMs === 'number') {
+    } else if (
+      (e.type === 'approval.approved' || e.type === 'approval.denied') &&
+      typeof d.waitMs === 'number'
+    ) {
       approvalWaitSeconds.observe({ outcome: e.type.slice('approval.'.length) }, d.waitMs / 1000);
     } else if (e.type === 'run.step_started') {
       // Bounded: a step whose end this node never sees (another node finished it) is forgotten past 10,000.
@@ -182,7 +187,10 @@ export function registerGovernanceMetrics(registry: Registry, engine: Engine): (
       stepStarts.delete(key);
       if (start !== undefined)
         stepSeconds.observe(
-          { workflow: workflows.of(d.workflow), result: e.type === 'run.step_completed' ? 'completed' : 'failed' },
+          {
+            workflow: workflows.of(d.workflow),
+            result: e.type === 'run.step_completed' ? 'completed' : 'failed',
+          },
           Math.max(0, at - start) / 1000,
         );
     }
