@@ -31,6 +31,7 @@ import { WorkflowEngine } from './workflows/workflow-engine.js';
 import { listenForWakes } from './workflows/wake-listener.js';
 import { BackgroundErrors } from './observability/background-errors.js';
 import type { Logger } from 'pino';
+import { Tracing } from './observability/tracing.js';
 
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
@@ -51,6 +52,8 @@ export interface EngineOptions {
    * stderr. Default: silent (tests); `aos serve` logs at `warn`.
    */
   logger?: Logger | { level: string };
+  /** OpenTelemetry traces to use instead of those `config.telemetry` and the `OTEL_*` variables describe. */
+  tracing?: Tracing;
   /** Options for the workflow engine (lease length, crash hook). */
   workflowOptions?: { leaseMs?: number; claimLimit?: number; crash?: (point: WorkflowCrashPoint) => void };
 }
@@ -73,6 +76,8 @@ export interface Engine {
   llmAgents: AgentRuntime;
   /** Errors the background loops survived, logged and counted by loop (exposed by `/metrics`). */
   backgroundErrors: BackgroundErrors;
+  /** OpenTelemetry traces (off unless configured); fronts start their request spans with it. */
+  tracing: Tracing;
   /** Where `${secret:NAME}` references resolve (connector credentials, webhook keys, the metrics token). */
   secrets: SecretStore;
   /** Refused unauthenticated requests, audited in aggregate (one record per kind per window). */
@@ -164,12 +169,16 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const tools = new ToolRegistry(store.db, store.audit, ToolRegistry.entries(connectorList), config.tools);
   let bundle =
     options.policies ?? (config.policies ? loadPolicyDirectory(config.policies) : emptyPolicyBundle());
-  const events = new EventBus();
+  const backgroundErrors = new BackgroundErrors(options.logger);
+  const events = new EventBus((err, e) => backgroundErrors.record('events.listener', err, { event: e.type }));
   const approvals = new ApprovalService(store.db, store.audit);
   const budgets = new BudgetService(store.db, config.budgets);
   const killSwitches = new KillSwitches(store.db, store.audit);
   const nodes = new NodeRegistry(store.db, store.audit);
+  const tracing = options.tracing ?? Tracing.create({ config: config.telemetry.traces });
   const actions = new ActionService({
+    tracing,
+    logger: backgroundErrors.logger.child({ component: 'pipeline' }),
     db: store.db,
     audit: store.audit,
     agents: store.agents,
@@ -189,7 +198,6 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       defaultExpirySec: parseDurationSec(config.approvals.defaultExpiry, 'config.approvals.defaultExpiry'),
     },
   });
-  const backgroundErrors = new BackgroundErrors(options.logger);
   const rules = { ...(config.rules ? await loadRuleModule(config.rules) : {}), ...options.rules };
   const coordination = new Coordination({ db: store.db, audit: store.audit, agents: store.agents, events });
   const failures = new FailureTally({
@@ -222,6 +230,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     backgroundErrors,
     approvals,
     approvalExpirySec: parseDurationSec(config.approvals.defaultExpiry, 'config.approvals.defaultExpiry'),
+    tracing,
     ...options.workflowOptions,
   });
   const timers: NodeJS.Timeout[] = [];
@@ -253,6 +262,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     workflows,
     coordination,
     backgroundErrors,
+    tracing,
     secrets,
     failures,
     policies: () => bundle,
@@ -278,10 +288,19 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       const hook = config.approvals.webhook;
       if (hook)
         unsubscribe.push(
-          announceApprovals(events, approvals, { url: hook.url, secret: hook.secret, secrets }),
+          announceApprovals(events, approvals, {
+            url: hook.url,
+            secret: hook.secret,
+            secrets,
+            onError: (err, ctx) =>
+              backgroundErrors.record('approvals.webhook', err, { ...ctx, level: 'warn' }),
+          }),
         );
       await nodes.register();
-      if (store.db instanceof PostgresDb) stopFanOut = await fanOutOverPostgres(store.db, events, nodes.id);
+      if (store.db instanceof PostgresDb)
+        stopFanOut = await fanOutOverPostgres(store.db, events, nodes.id, (err) =>
+          backgroundErrors.record('events.fan_out', err, { level: 'warn' }),
+        );
       await engine.tick();
       if (opts.background !== false) {
         const t = setInterval(() => void engine.tick(), 1000);
@@ -328,6 +347,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         await failures.close();
       } finally {
         await tools.close();
+        await tracing
+          .shutdown()
+          .catch((err: unknown) => backgroundErrors.record('telemetry.export', err, { level: 'warn' }));
       }
     },
   };

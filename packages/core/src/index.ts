@@ -337,6 +337,28 @@ export { nextWake } from './workflows/wake.js';
 export type { RunWake } from './workflows/wake.js';
 export { BackgroundErrors } from './observability/background-errors.js';
 export type { BackgroundErrorContext } from './observability/background-errors.js';
+export {
+  SpanKind,
+  Tracing,
+  derivedSpanId,
+  derivedTraceId,
+  errorTypeOf,
+  traceparentOf,
+} from './observability/tracing.js';
+export type {
+  Attributes,
+  Context,
+  DeferredSpan,
+  Span,
+  SpanOptions,
+  SpanRef,
+  TraceCarrier,
+  TracingOptions,
+} from './observability/tracing.js';
+export { telemetryConfigSchema } from './config/telemetry-config.js';
+export { readGovernanceGauges } from './observability/governance-gauges.js';
+export type { GovernanceGauges } from './observability/governance-gauges.js';
+export type { TelemetryConfig } from './config/telemetry-config.js';
 export { checkDeterminism, NondeterminismError } from './workflows/history-check.js';
 export type { RecordedRun } from './workflows/history-check.js';
 

@@ -40,6 +40,8 @@ export interface Action {
   result: { content: unknown[]; structuredContent?: unknown; isError: boolean } | null;
   error: { code: string; message: string } | null;
   decision: { policies: string[]; reasons: string[]; risk: number; policyHash: string };
+  /** The OpenTelemetry trace the action was recorded in; null when the server's tracing is off. */
+  traceId?: string | null;
   replayed?: boolean;
   [key: string]: unknown;
 }

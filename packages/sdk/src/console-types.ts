@@ -121,6 +121,8 @@ export interface Receipt {
     createdAt: string;
     finishedAt: string | null;
     sessionId: string | null;
+    /** The OpenTelemetry trace the action was recorded in; null when tracing was off. */
+    traceId?: string | null;
   };
   did: { summary: string; reason: string | null; confidence: number | null; onBehalfOf: string | null };
   data: {

@@ -64,10 +64,10 @@ export function buildServer(options: ServerOptions): AosServer {
   const { store, config } = engine;
   const app = Fastify({
     bodyLimit: config.server.bodyLimit,
-    // Never log the Authorization header.
+    // Never log a credential: the Authorization header, cookies, API-key headers.
     logger: options.logger
       ? {
-          redact: ['req.headers.authorization'],
+          redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["x-api-key"]'],
           ...(typeof options.logger === 'object' ? options.logger : {}),
         }
       : false,

@@ -35,8 +35,9 @@ export function registerServe(program: Command): void {
       const store = await openStore({ dataDir: g.data, databaseUrl: g.databaseUrl });
       const releaseLock = store.db.dialect === 'sqlite' ? lockDataDir(store.dataDir) : () => undefined;
       store.signingKey();
-      // Errors the background loops survive go to stderr, quiet or not.
-      const engine = await createEngine({ store, config, logger: { level: 'warn' } });
+      // The engine logs JSON lines to stderr: each action's end (ids, status, trace id) unless quiet, and the errors
+      // background loops survive, quiet or not.
+      const engine = await createEngine({ store, config, logger: { level: o.quiet ? 'warn' : 'info' } });
       await engine.start();
       const server = buildServer({ engine, version: VERSION, logger: o.quiet ? false : { level: 'info' } });
       const url = await server.listen();

@@ -1,3 +1,4 @@
+import { pino } from 'pino';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -51,6 +52,8 @@ export interface DemoOptions {
    * agent instead of the rule agent. Off for the checked scenario, whose expected counts a model cannot promise.
    */
   llm?: boolean;
+  /** Where the engine's and the server's JSON log lines go (level `info`); default: no logs. */
+  log?: NodeJS.WritableStream;
 }
 
 /** A running demo: the server, its organisation and the tokens to sign in with. */
@@ -115,10 +118,15 @@ export async function startDemo(o: DemoOptions): Promise<RunningDemo> {
       store,
       config,
       secrets: new ChainedSecretStore([fileSecrets, new EnvSecretStore()]),
+      ...(o.log ? { logger: pino({ level: 'info' }, o.log) } : {}),
     });
     cleanups.push(() => engine.close());
     await engine.start();
-    const server: AosServer = buildServer({ engine, version: VERSION, logger: false });
+    const server: AosServer = buildServer({
+      engine,
+      version: VERSION,
+      logger: o.log ? { level: 'info', stream: o.log } : false,
+    });
     const url = await server.listen().catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'EADDRINUSE')
         throw new UserError(`${o.port} is in use; pick another, or 0 for a free one`, { field: 'port' });

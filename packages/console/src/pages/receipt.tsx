@@ -34,6 +34,12 @@ export function ReceiptPage() {
       <p>
         {r.action.agentId} called <code>{r.action.tool}</code> in {r.action.environment} on{' '}
         <Time at={r.action.createdAt} />.
+        {r.action.traceId ? (
+          <>
+            {' '}
+            Trace <code data-testid="trace-id">{r.action.traceId}</code>.
+          </>
+        ) : null}
       </p>
       <section aria-labelledby="q-did">
         <h2 id="q-did">What did the agent do?</h2>

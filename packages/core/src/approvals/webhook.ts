@@ -12,6 +12,8 @@ export interface ApprovalWebhookOptions {
   secrets: SecretStore;
   /** Attempts per delivery; default 3, with 0.5 s, 1 s … between them. */
   attempts?: number;
+  /** Where a failed attempt is reported with its cause (the engine logs it); default: nowhere. */
+  onError?: (err: unknown, ctx: { approvalId: string; attempt: number }) => void;
 }
 
 /**
@@ -67,14 +69,21 @@ export function announceApprovals(
           signal: AbortSignal.timeout(5000),
         });
         if (res.ok) return;
-      } catch {
-        /* retried below */
+        options.onError?.(new Error(`the webhook answered HTTP ${res.status}`), {
+          approvalId,
+          attempt: i + 1,
+        });
+      } catch (err) {
+        // Retried below; the cause is reported (fetch errors name the reason, never the signing key).
+        options.onError?.(err, { approvalId, attempt: i + 1 });
       }
       await new Promise((r) => setTimeout(r, 500 * 2 ** i));
     }
   };
   return events.subscribe((e) => {
     if (e.type === 'approval.requested' && typeof e.data.approvalId === 'string')
-      void deliver(e.data.approvalId).catch(() => undefined);
+      void deliver(e.data.approvalId).catch((err: unknown) =>
+        options.onError?.(err, { approvalId: e.data.approvalId as string, attempt: 0 }),
+      );
   });
 }

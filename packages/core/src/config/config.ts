@@ -9,6 +9,7 @@ import { checkJsonShape, parseInput } from '../validation.js';
 import { CANONICAL_JSON_MAX_DEPTH } from '../crypto/canonical-json.js';
 import { llmAgentSchema } from './llm-agent-config.js';
 import { evalsConfigSchema } from './evals-config.js';
+import { telemetryConfigSchema } from './telemetry-config.js';
 
 const toolNameSchema = z
   .string()
@@ -412,6 +413,8 @@ export const configSchema = z
       }),
     /** Evaluation suites, eval upstreams, tier gates (earned autonomy) and continuous evaluation. */
     evals: evalsConfigSchema.default({ suites: {}, connectors: [], concurrency: 4, gates: {} }),
+    /** OpenTelemetry traces (OTLP over HTTP, off unless configured) and the bounds of `/metrics` labels. */
+    telemetry: telemetryConfigSchema,
     oidc: z
       .object({
         issuer: z.string().url(),

@@ -144,6 +144,9 @@ export class HttpConnector implements Connector {
       throw new UserError('must be an object', { field: 'input' });
     }
     const request = await this.#buildRequest(operation, input);
+    // Trace context travels as W3C headers; configured headers of the same name win.
+    for (const [k, v] of Object.entries(options.trace ?? {}))
+      if (!(request.init.headers as Headers).has(k)) (request.init.headers as Headers).set(k, v);
     const what = `HTTP operation ${this.id}.${name}`;
     try {
       return await withTimeout(

@@ -147,7 +147,9 @@ export class McpConnector implements Connector {
       return await withTimeout(
         (signal) =>
           this.#withClient('undelivered', async (client) => {
-            const result = await client.callTool(name, input, { signal, timeoutMs });
+            // Trace context (traceparent, tracestate, baggage) goes upstream in `params._meta`.
+            const meta = options.trace && Object.keys(options.trace).length ? options.trace : undefined;
+            const result = await client.callTool(name, input, { signal, timeoutMs, ...(meta ? { meta } : {}) });
             // An upstream that echoes a credential it was given (env, headers) must not hand it to the agent.
             return this.#redactor.redactJson(toToolResult(result));
           }),
@@ -270,9 +272,12 @@ export class McpConnector implements Connector {
         const answer = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: timeoutMs });
         return { tools: answer.tools, ...(answer.nextCursor ? { nextCursor: answer.nextCursor } : {}) };
       },
-      async callTool(name, input, { signal, timeoutMs }) {
+      async callTool(name, input, { signal, timeoutMs, meta }) {
         // The SDK has its own default (60 s); keep it from firing before ours.
-        return client.callTool({ name, arguments: input }, undefined, { signal, timeout: timeoutMs + 1_000 });
+        return client.callTool({ name, arguments: input, ...(meta ? { _meta: meta } : {}) }, undefined, {
+          signal,
+          timeout: timeoutMs + 1_000,
+        });
       },
       close: () => client.close(),
     };

@@ -38,7 +38,7 @@ export interface McpHttpSession {
   callTool(
     name: string,
     input: Record<string, unknown>,
-    options: { signal: AbortSignal; timeoutMs: number },
+    options: { signal: AbortSignal; timeoutMs: number; meta?: Record<string, string> },
   ): Promise<Record<string, unknown>>;
   close(): Promise<void>;
 }
@@ -86,9 +86,9 @@ export async function openMcpHttpSession(options: McpHttpSessionOptions): Promis
       const answer = await client.listTools(cursor === undefined ? {} : { cursor }, { timeout: timeoutMs });
       return { tools: answer.tools, ...(answer.nextCursor ? { nextCursor: answer.nextCursor } : {}) };
     },
-    async callTool(name, input, { signal, timeoutMs }) {
+    async callTool(name, input, { signal, timeoutMs, meta }) {
       return (await client.callTool(
-        { name, arguments: input },
+        { name, arguments: input, ...(meta ? { _meta: meta } : {}) },
         // The SDK has its own default (60 s); keep it from firing before ours.
         { signal, timeout: timeoutMs + 1_000 },
       )) as Record<string, unknown>;

@@ -67,6 +67,11 @@ export interface CallToolOptions {
   signal?: AbortSignal;
   /** Gives up after this many milliseconds with a SystemError code `timeout`; defaults to the connector's. */
   timeoutMs?: number;
+  /**
+   * W3C trace context of the call (`traceparent`, `tracestate`, `baggage`): MCP connectors pass it in
+   * `params._meta`, HTTP connectors as headers, so the upstream joins the action's trace.
+   */
+  trace?: Record<string, string>;
 }
 
 /**

@@ -17,6 +17,12 @@ export class EventBus {
   private readonly listeners = new Set<EventListener>();
   private readonly forwarders = new Set<EventListener>();
 
+  /**
+   * `onError`: where a listener's or forwarder's failure is reported (the engine logs and counts it); it never
+   * reaches the publisher.
+   */
+  constructor(private readonly onError: (err: unknown, event: AosEvent) => void = () => undefined) {}
+
   /** Publishes an event of this node: to local listeners and to forwarders (other nodes). */
   publish(type: string, data: Record<string, unknown>, subject?: string): void {
     const event: AosEvent = { type, at: new Date().toISOString(), subject, data };
@@ -24,8 +30,9 @@ export class EventBus {
     for (const f of this.forwarders) {
       try {
         f(event);
-      } catch {
-        /* forwarding is best effort */
+      } catch (err) {
+        // Forwarding is best effort, but not silent.
+        this.report(err, event);
       }
     }
   }
@@ -35,9 +42,18 @@ export class EventBus {
     for (const l of this.listeners) {
       try {
         l(event);
-      } catch {
-        /* a listener's failure is its own */
+      } catch (err) {
+        // A listener's failure is its own: reported, never the publisher's.
+        this.report(err, event);
       }
+    }
+  }
+
+  private report(err: unknown, event: AosEvent): void {
+    try {
+      this.onError(err, event);
+    } catch {
+      /* the reporter itself failed: nothing is left to tell */
     }
   }
 

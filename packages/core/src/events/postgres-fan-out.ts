@@ -27,6 +27,7 @@ export async function fanOutOverPostgres(
   db: PostgresDb,
   bus: EventBus,
   nodeId: string,
+  onError: (err: unknown) => void = () => undefined,
 ): Promise<() => Promise<void>> {
   const channel = eventChannel(db.schema);
   const listener: pg.PoolClient = await db.pool.connect();
@@ -36,8 +37,9 @@ export async function fanOutOverPostgres(
     try {
       const { node, event } = JSON.parse(msg.payload) as { node: string; event: AosEvent };
       if (node !== nodeId) bus.deliver(event);
-    } catch {
-      /* not ours */
+    } catch (err) {
+      // Someone else's payload on our channel, or a truncated one: dropped from the live view, and said so.
+      onError(err);
     }
   });
   // One NOTIFY after the other: sent concurrently on pooled connections they could commit, hence arrive, out of
@@ -49,7 +51,7 @@ export async function fanOutOverPostgres(
       payload = JSON.stringify({ node: nodeId, event: { ...event, data: { truncated: true } } });
     sending = sending
       .then(() => db.pool.query('SELECT pg_notify($1, $2)', [channel, payload]))
-      .catch(() => undefined);
+      .catch(onError);
   });
   let stopped = false;
   return async () => {

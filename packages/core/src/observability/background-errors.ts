@@ -5,6 +5,10 @@ import type { Logger } from 'pino';
 export interface BackgroundErrorContext {
   runId?: string;
   taskId?: string;
+  approvalId?: string;
+  attempt?: number;
+  /** The event type a listener failed on. */
+  event?: string;
   /** Default `error`; `info` for expected conditions (another node took a run's lease). */
   level?: 'error' | 'warn' | 'info';
 }

@@ -30,6 +30,16 @@ import type { SessionScope } from './session-memory.js';
 import { actionRequestSchema } from './types.js';
 import type { ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
 import { wakeRun, wakeRunOfAction } from '../workflows/run-wake.js';
+import type { Logger } from 'pino';
+import { SpanKind, Tracing } from '../observability/tracing.js';
+import type { Context, SpanRef } from '../observability/tracing.js';
+import {
+  actionSpanRef,
+  emitActionSpan,
+  emitApprovalWaitSpan,
+  reserveActionTrace,
+} from '../observability/action-spans.js';
+import type { ActionTrace } from '../observability/action-spans.js';
 
 /** What the pipeline is built from. */
 export interface ActionServiceDeps {
@@ -48,6 +58,10 @@ export interface ActionServiceDeps {
   options: DecisionOptions & { defaultEnvironment: string };
   /** The configured admins group, whose members may undo any agent's action. Default `admins`. */
   groups?: Pick<AccessGroups, 'admins'>;
+  /** OpenTelemetry traces; default off. */
+  tracing?: Tracing;
+  /** Where each action's end is logged (ids and status, never arguments or results); default silent. */
+  logger?: Logger;
 }
 
 interface Row {
@@ -76,6 +90,9 @@ interface Row {
   updated_at: string;
   started_at: string | null;
   finished_at: string | null;
+  trace_id: string | null;
+  span_id: string | null;
+  parent_span_id: string | null;
 }
 
 function toView(r: Row): ActionView {
@@ -104,6 +121,9 @@ function toView(r: Row): ActionView {
     updatedAt: r.updated_at,
     startedAt: r.started_at,
     finishedAt: r.finished_at,
+    traceId: r.trace_id ?? null,
+    spanId: r.span_id ?? null,
+    parentSpanId: r.parent_span_id ?? null,
   };
 }
 
@@ -142,6 +162,11 @@ export interface SubmitExtra {
    * theirs; a member of the admins group may reverse the actions of a paused or revoked agent.
    */
   requestedBy?: Human;
+  /**
+   * The span the action runs under: the front's request span (MCP `tools/call`, the HTTP request's `traceparent`)
+   * or a workflow step's. The action's `execute_tool` span becomes its child.
+   */
+  traceParent?: Context | SpanRef;
 }
 
 /**
@@ -154,8 +179,11 @@ export interface SubmitExtra {
  */
 export class ActionService {
   private readonly sessions = new SessionMemory();
+  private readonly tracing: Tracing;
 
-  constructor(private readonly d: ActionServiceDeps) {}
+  constructor(private readonly d: ActionServiceDeps) {
+    this.tracing = d.tracing ?? Tracing.off();
+  }
 
   /**
    * Opens a session for an agent: calls naming it are decided on what was done in it alone, a fresh start. Any
@@ -244,22 +272,34 @@ export class ActionService {
       if (prior) return this.replay(prior, requestHash);
     }
 
+    const trace = reserveActionTrace(this.tracing, extra.traceParent);
+    const decisionStarted = performance.now();
     let view: ActionView;
     try {
-      view = await this.d.db.tx((tx) =>
-        this.decideAndRecord(tx, {
-          agent,
-          tool,
-          r,
-          environment,
-          requestHash,
-          reversalOf: extra.reversalOf,
-          forceApproval: extra.forceApproval === true,
-          budgets: extra.budgets ?? [],
-          system: extra.system === true,
-          requestedBy: extra.requestedBy,
-        }),
-      );
+      view = await this.tracing.span('aos.decision', { parent: trace?.ref }, async (span) => {
+        const v = await this.d.db.tx((tx) =>
+          this.decideAndRecord(tx, {
+            agent,
+            tool,
+            r,
+            environment,
+            requestHash,
+            reversalOf: extra.reversalOf,
+            forceApproval: extra.forceApproval === true,
+            budgets: extra.budgets ?? [],
+            system: extra.system === true,
+            requestedBy: extra.requestedBy,
+            trace,
+          }),
+        );
+        span.setAttributes({
+          'aos.decision': v.outcome,
+          'aos.policies': v.decision.policies,
+          'aos.policy.hash': v.policyHash,
+          'aos.risk': v.risk,
+        });
+        return v;
+      });
     } catch (err) {
       if (r.idempotencyKey && isUniqueViolation(err)) {
         const prior = await this.byIdempotencyKey(agent.id, r.idempotencyKey);
@@ -267,11 +307,12 @@ export class ActionService {
       }
       throw err;
     }
-    this.announce(view);
+    this.announce(view, { connector: tool.connector, decisionMs: performance.now() - decisionStarted });
     if (view.status === 'executing') {
       crashPoint('action.after-decision');
-      return this.execute(view, tool);
+      return this.execute(view, tool, agent);
     }
+    if (view.status !== 'pending_approval') this.finished(view, agent);
     return view;
   }
 
@@ -320,6 +361,7 @@ export class ActionService {
       budgets: readonly BudgetConfig[];
       system: boolean;
       requestedBy: Human | undefined;
+      trace: ActionTrace | undefined;
     },
   ): Promise<ActionView> {
     const { tool, r, environment } = p;
@@ -457,8 +499,8 @@ export class ActionService {
     await tx.run(
       `INSERT INTO actions (id, agent_id, tool, input_json, input_hash, environment, session_id, idempotency_key, request_hash, reason,
          confidence, on_behalf_of, reversal_of, outcome, status, decision_json, policy_hash, risk, approval_id, result_json, error_json,
-         untrusted_output, cached, cost, node_id, created_at, updated_at, started_at, finished_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?)`,
+         untrusted_output, cached, cost, node_id, created_at, updated_at, started_at, finished_at, trace_id, span_id, parent_span_id)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [
         id,
         agent.id,
@@ -487,6 +529,9 @@ export class ActionService {
         now,
         status === 'executing' ? now : null,
         cached ? now : null,
+        p.trace?.ref.traceId ?? null,
+        p.trace?.ref.spanId ?? null,
+        p.trace?.parentSpanId ?? null,
       ],
     );
     await this.sessions.recordCall(tx, agent.id, scope);
@@ -579,10 +624,30 @@ export class ActionService {
     return (await this.get(id, tx)) as ActionView;
   }
 
-  private announce(view: ActionView): void {
+  /** An action reached a final status: its span is emitted and a log line names it by the ids traces use. */
+  private finished(view: ActionView, agent?: Pick<Agent, 'displayName' | 'tier'>): void {
+    emitActionSpan(this.tracing, view, agent);
+    this.d.logger?.info(
+      {
+        actionId: view.id,
+        agentId: view.agentId,
+        tool: view.tool,
+        status: view.status,
+        outcome: view.outcome,
+        ...(view.sessionId?.startsWith('wf:') ? { runId: view.sessionId.slice(3) } : {}),
+        ...(view.approvalId ? { approvalId: view.approvalId } : {}),
+        ...(view.traceId ? { traceId: view.traceId, spanId: view.spanId } : {}),
+        ...(view.error ? { errorCode: view.error.code } : {}),
+      },
+      `action ${view.status}`,
+    );
+  }
+
+  private announce(view: ActionView, timing: { connector: string; decisionMs: number }): void {
+    // The decision's latency and connector travel with the event, for `/metrics`.
     this.d.events.publish(
       `action.${view.status}`,
-      { actionId: view.id, agentId: view.agentId, tool: view.tool, outcome: view.outcome },
+      { actionId: view.id, agentId: view.agentId, tool: view.tool, outcome: view.outcome, ...timing },
       `action:${view.id}`,
     );
     if (view.approvalId)
@@ -594,15 +659,26 @@ export class ActionService {
   }
 
   /** Calls the upstream for an action already marked `executing`, then records the outcome. */
-  private async execute(view: ActionView, tool: RegisteredTool): Promise<ActionView> {
+  private async execute(
+    view: ActionView,
+    tool: RegisteredTool,
+    agent?: Pick<Agent, 'displayName' | 'tier'>,
+  ): Promise<ActionView> {
     let result: ToolResult | undefined;
     let error: { code: string; message: string } | undefined;
     let status: ActionStatus;
     const started = Date.now();
+    const upstream = this.tracing.start(`aos.upstream_call ${tool.name}`, {
+      parent: actionSpanRef(view),
+      kind: SpanKind.CLIENT,
+      attributes: { 'gen_ai.tool.name': tool.name, 'aos.connector': tool.connector },
+    });
     try {
-      result = await this.d.tools.call(tool, view.input);
+      result = await this.d.tools.call(tool, view.input, { trace: this.tracing.inject(upstream) });
       status = result.isError ? 'failed' : 'succeeded';
+      this.tracing.end(upstream, result.isError ? 'tool_error' : undefined);
     } catch (err) {
+      this.tracing.end(upstream, err instanceof AosError ? err.code : 'upstream_error');
       const code = err instanceof AosError ? err.code : 'upstream_error';
       error = { code, message: err instanceof AosError ? err.message : 'the upstream call failed' };
       // A call that may have reached the upstream is not a failure we can vouch for.
@@ -670,9 +746,17 @@ export class ActionService {
       });
     });
     const done = (await this.get(view.id)) as ActionView;
+    this.finished(done, agent);
     this.d.events.publish(
       `action.${done.status}`,
-      { actionId: done.id, agentId: done.agentId, tool: done.tool },
+      {
+        actionId: done.id,
+        agentId: done.agentId,
+        tool: done.tool,
+        connector: tool.connector,
+        executionMs: Date.now() - started,
+        ...(error ? { errorCode: error.code } : result?.isError ? { errorCode: 'tool_error' } : {}),
+      },
       `action:${done.id}`,
     );
     return done;
@@ -693,6 +777,7 @@ export class ActionService {
    */
   async vote(params: VoteInput): Promise<{ approval: Approval; action: ActionView | null }> {
     let toExecute: ActionView | undefined;
+    let voter: Agent | undefined;
     const approval = await this.d.db.tx(async (tx) => {
       const pending = await this.d.approvals.require(params.approvalId, tx);
       // A workflow approval step has no action: the vote wakes its run, which reads the decision on its next advance.
@@ -706,6 +791,7 @@ export class ActionService {
       // A workflow step waiting for this decision is woken with it (its run row before the approval's).
       await wakeRunOfAction(tx, action.id);
       const agent = await this.d.agents.require(action.agentId, 'agent', tx);
+      voter = agent;
       const vr = await this.d.approvals.vote(tx, { ...params, agentOwner: agent.owner });
       const now = new Date().toISOString();
       if (vr.decided === 'denied') {
@@ -747,13 +833,19 @@ export class ActionService {
         approvalId: approval.id,
         actionId: approval.actionId,
         ...(approval.runId ? { runId: approval.runId, stepId: approval.stepId } : {}),
+        ...(approval.status !== 'pending' ? { waitMs: Date.now() - Date.parse(approval.createdAt) } : {}),
       },
       subjectOf(approval),
     );
     if (approval.actionId === null) return { approval, action: null };
+    if (approval.status !== 'pending') {
+      const decided = toExecute ?? (await this.require(approval.actionId));
+      emitApprovalWaitSpan(this.tracing, decided, approval.status);
+      if (!toExecute) this.finished(decided, voter);
+    }
     if (toExecute) {
       const tool = this.d.tools.get(toExecute.tool);
-      if (tool) return { approval, action: await this.execute(toExecute, tool) };
+      if (tool) return { approval, action: await this.execute(toExecute, tool, voter) };
     }
     return { approval, action: await this.require(approval.actionId) };
   }

@@ -18,6 +18,7 @@ export interface Receipt {
     | 'createdAt'
     | 'finishedAt'
     | 'sessionId'
+    | 'traceId'
   >;
   /** What did the agent do? */
   did: { summary: string; reason: string | null; confidence: number | null; onBehalfOf: string | null };
@@ -108,6 +109,7 @@ export async function buildReceipt(
       createdAt: a.createdAt,
       finishedAt: a.finishedAt,
       sessionId: a.sessionId,
+      traceId: a.traceId,
     },
     did: {
       summary: `agent ${a.agentId} asked to call ${a.tool} in ${a.environment}; it was ${a.outcome.replace('_', ' ')} and is now ${a.status.replace('_', ' ')}`,
@@ -166,6 +168,8 @@ export function formatReceipt(r: Receipt): string {
   const lines: string[] = [];
   const h = (t: string) => lines.push('', t);
   lines.push(`Action ${r.action.id}  ${r.action.status.toUpperCase()}  (${r.action.createdAt})`);
+  // Receipts of actions recorded before traces existed (or by an older server) have no trace id.
+  if (r.action.traceId) lines.push(`Trace ${r.action.traceId}`);
   h('What did the agent do?');
   lines.push(`  ${r.did.summary}`);
   if (r.did.reason)

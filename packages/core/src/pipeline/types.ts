@@ -72,6 +72,12 @@ export interface ActionView {
   updatedAt: string;
   startedAt: string | null;
   finishedAt: string | null;
+  /** The OpenTelemetry trace the action was recorded in (null when tracing was off), to find its spans. */
+  traceId: string | null;
+  /** Its `execute_tool` span. */
+  spanId: string | null;
+  /** The span it ran under (the MCP request, the workflow step, the agent's own span), if any. */
+  parentSpanId: string | null;
 }
 
 /** Statuses from which nothing more will happen: all but waiting for approval and executing. */

@@ -469,6 +469,15 @@ export const migrations: readonly Migration[] = [
   { version: 6, name: 'session memory: a summary per agent session and per agent', sql: sessionMemory },
   { version: 7, name: 'evaluation runs: one row per suite run, with its case results', sql: evalRuns },
   {
+    version: 8,
+    name: 'trace ids of actions',
+    sql: `
+ALTER TABLE actions ADD COLUMN trace_id TEXT;
+ALTER TABLE actions ADD COLUMN span_id TEXT;
+ALTER TABLE actions ADD COLUMN parent_span_id TEXT;
+`,
+  },
+  {
     version: 9,
     name: 'model tokens in budget usage',
     sql: `

@@ -8,7 +8,13 @@ import {
   definitionHash,
   metadataFromAnnotations,
 } from '../connectors/index.js';
-import type { Connector, ToolDefinition, ToolMetadata, ToolResult } from '../connectors/index.js';
+import type {
+  CallToolOptions,
+  Connector,
+  ToolDefinition,
+  ToolMetadata,
+  ToolResult,
+} from '../connectors/index.js';
 import { ConflictError, NotFoundError, UserError } from '../errors.js';
 import { inputRecordType, toCedarInput } from '../policy/input-types.js';
 import type { Db, Executor } from '../store/db.js';
@@ -285,12 +291,16 @@ export class ToolRegistry {
     toCedarInput(input, inputRecordType(tool.definition.inputSchema));
   }
 
-  /** Calls the tool upstream through its connector's breaker and timeout. */
-  async call(tool: RegisteredTool, input: Record<string, unknown>): Promise<ToolResult> {
+  /** Calls the tool upstream through its connector's breaker and timeout, passing on `options.trace`. */
+  async call(
+    tool: RegisteredTool,
+    input: Record<string, unknown>,
+    options: Pick<CallToolOptions, 'trace'> = {},
+  ): Promise<ToolResult> {
     const entry = this.connectors.get(tool.connector);
     if (!entry) throw new NotFoundError('connector', tool.connector, 'connector');
     return entry.breaker.execute(() =>
-      entry.connector.callTool(tool.upstreamName, input, { timeoutMs: entry.timeoutMs }),
+      entry.connector.callTool(tool.upstreamName, input, { timeoutMs: entry.timeoutMs, ...options }),
     );
   }
 

@@ -1,3 +1,4 @@
+import { stepSpanRef } from '../observability/run-spans.js';
 import jsonata from 'jsonata';
 import { ConflictError, UserError } from '../errors.js';
 import type { Agent, AgentRegistry } from '../identity/agents.js';
@@ -181,7 +182,11 @@ export class StepRunner {
           sessionId: `wf:${p.runId}`,
           ...(step.reason ? { reason: step.reason } : {}),
         },
-        { budgets: runBudgets(p.def, p.runId), system: true },
+        {
+          budgets: runBudgets(p.def, p.runId),
+          system: true,
+          traceParent: stepSpanRef(p.runId, p.stepId, s.attempt),
+        },
       );
     } catch (err) {
       // Still executing on another node (or on a dead one, until recovery flags it): look again later.
@@ -368,7 +373,7 @@ export class StepRunner {
           sessionId: `wf:${p.runId}`,
           reason: `compensates step ${p.stepId} of run ${p.runId}`,
         },
-        { system: true },
+        { system: true, traceParent: stepSpanRef(p.runId, p.stepId, s.attempt) },
       );
       this.d.crash('workflow.after-compensation-submit');
     } catch (err) {

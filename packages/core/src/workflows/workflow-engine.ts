@@ -24,6 +24,8 @@ import type { OutcomeDecision, RecordedEvent, RunState, StepState, WorkflowEvent
 import { nextWork } from './next-work.js';
 import type { NextWorkDeps } from './next-work.js';
 import { publishRunEvents } from './run-events.js';
+import { emitRunSpans } from '../observability/run-spans.js';
+import type { Tracing } from '../observability/tracing.js';
 import { RunStore } from './run-store.js';
 import { LeaseLostError } from './run-store.js';
 import type { ClaimedRun, WakePatch, WorkflowRun } from './run-store.js';
@@ -86,6 +88,8 @@ export interface WorkflowEngineOptions {
    * silent logger. The engine's {@link BackgroundErrors} is shared so `/metrics` counts every loop.
    */
   backgroundErrors?: BackgroundErrors;
+  /** OpenTelemetry traces: a finished run emits its `invoke_workflow` and step spans. Default off. */
+  tracing?: Tracing;
   /**
    * How long a run that did nothing although its state looked like work waits before it is looked at again
    * (a safety net: every outside event wakes its run at once). Default 60 s.
@@ -915,11 +919,23 @@ export class WorkflowEngine {
       const after = await this.o.db.tx((tx) => this.commit(tx, run, def, events, history, lease));
       this.crash('workflow.after-commit');
       publishRunEvents(this.o.events, run, events, after);
+      if (TERMINAL.has(after.status)) await this.traceRun(run, after.status);
       history.push(...events);
       this.recorded += events.length;
     }
     // The guard ran out with work left: come back on the next tick.
     return { atMs: Date.now(), seq: c.wakeSeq };
+  }
+
+  /** Emits a finished run's spans from its recorded history; a failure is logged, never the run's. */
+  private async traceRun(run: { id: string; workflow: string }, status: string): Promise<void> {
+    const tracing = this.o.tracing;
+    if (!tracing?.enabled) return;
+    try {
+      emitRunSpans(tracing, { ...run, status }, await this.runs.events(run.id));
+    } catch (err) {
+      this.backgroundErrors.record('telemetry.runs', err, { runId: run.id, level: 'warn' });
+    }
   }
 
   /** Decides and performs the run's next piece of work; answers its events (none: nothing to do now). */

@@ -1,12 +1,16 @@
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { CallToolRequestSchema, ListToolsRequestSchema } from '@modelcontextprotocol/sdk/types.js';
 import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
+import type { Context } from '@autonomy-os/core';
 import { callGatewayTool, listGatewayTools } from './gateway-calls.js';
 import type { GatewayRequest } from './gateway-calls.js';
+import { tracedToolCall } from './mcp-spans.js';
 
 /** Options for {@link createAgentMcpServer}. */
 export interface AgentMcpServerOptions extends GatewayRequest {
   version: string;
+  /** The `MCP-Protocol-Version` header of the request, recorded on its spans. */
+  protocolVersion?: string | undefined;
 }
 
 /** What the gateway tells every client about itself. */
@@ -19,7 +23,7 @@ export const SERVER_INSTRUCTIONS =
  * It holds no state of its own (one is built per HTTP request), so any node can answer any request of a session.
  */
 export function createAgentMcpServer(options: AgentMcpServerOptions): McpServer {
-  const { version, ...request } = options;
+  const { version, protocolVersion: _protocolVersion, ...request } = options;
   const mcp = new McpServer(
     { name: 'autonomy-os', title: 'Autonomy OS', version },
     { capabilities: { tools: { listChanged: false } }, instructions: SERVER_INSTRUCTIONS },
@@ -31,21 +35,29 @@ export function createAgentMcpServer(options: AgentMcpServerOptions): McpServer 
 
   mcp.server.setRequestHandler(CallToolRequestSchema, async (req, extra): Promise<CallToolResult> => {
     const progressToken = extra._meta?.progressToken;
-    const { result } = await callGatewayTool(request, {
-      name: req.params.name,
-      args: req.params.arguments ?? {},
-      meta: req.params._meta as Record<string, unknown> | undefined,
-      signal: extra.signal,
-      progress:
-        progressToken === undefined
-          ? undefined
-          : (progress, total, message) =>
-              extra.sendNotification({
-                method: 'notifications/progress',
-                params: { progressToken, progress, total, message },
-              }),
-    });
-    return result;
+    const call = (traceParent: Context) =>
+      callGatewayTool(request, {
+        name: req.params.name,
+        args: req.params.arguments ?? {},
+        meta: req.params._meta as Record<string, unknown> | undefined,
+        signal: extra.signal,
+        traceParent,
+        progress:
+          progressToken === undefined
+            ? undefined
+            : (progress, total, message) =>
+                extra.sendNotification({
+                  method: 'notifications/progress',
+                  params: { progressToken, progress, total, message },
+                }),
+      });
+    const span = {
+      tool: req.params.name,
+      meta: req.params._meta,
+      requestId: extra.requestId,
+      protocolVersion: options.protocolVersion,
+    };
+    return tracedToolCall(request.engine, span, async (parent) => (await call(parent)).result);
   });
 
   return mcp;

@@ -1,7 +1,7 @@
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { CallToolResult, Tool } from '@modelcontextprotocol/sdk/types.js';
 import { NotFoundError, ToolNameMap, UserError } from '@autonomy-os/core';
-import type { ActionView, Agent, Engine } from '@autonomy-os/core';
+import type { ActionView, Agent, Context, Engine } from '@autonomy-os/core';
 import { waitForAction } from './approval-wait.js';
 import { offeredBuiltins } from './builtin-selection.js';
 import { BUILTIN_TOOLS } from './builtin-tools.js';
@@ -37,6 +37,8 @@ export interface GatewayToolCall {
   progress?: ((waitedMs: number, totalMs: number, message: string) => Promise<void>) | undefined;
   /** How long a held call waits for a decision; default `mcp.approvalWaitMs`. */
   waitMs?: number;
+  /** The trace context of the gateway's `tools/call` span: the action's span becomes its child. */
+  traceParent?: Context | undefined;
 }
 
 /** Per-call options an agent may pass in `_meta` of tools/call. */
@@ -150,7 +152,10 @@ export async function callGatewayTool(r: GatewayRequest, call: GatewayToolCall):
           ...(req.reason !== undefined ? { reason: req.reason } : {}),
           ...(sessionId ? { sessionId } : {}),
         },
-        req.forceApproval ? { forceApproval: true } : {},
+        {
+          ...(req.forceApproval ? { forceApproval: true } : {}),
+          ...(call.traceParent ? { traceParent: call.traceParent } : {}),
+        },
       );
     } catch (err) {
       // Input the pinned schema refuses is the model's to fix: answer it as a tool error naming the field.

@@ -227,6 +227,7 @@ export function registerMcpRoutes(
           sessionId,
           naming,
           version,
+          protocolVersion: headerValue(req.headers['mcp-protocol-version']),
         });
         const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined });
         reply.hijack();
@@ -251,4 +252,9 @@ export function registerMcpRoutes(
       },
     });
   });
+}
+
+/** A single-valued request header, if sent. */
+function headerValue(h: string | string[] | undefined): string | undefined {
+  return typeof h === 'string' && h.length <= 64 ? h : undefined;
 }

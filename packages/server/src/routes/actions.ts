@@ -26,6 +26,7 @@ export function actionBody(a: ActionView & { replayed?: boolean }) {
     },
     cached: a.cached,
     reversalOf: a.reversalOf,
+    traceId: a.traceId,
     createdAt: a.createdAt,
     updatedAt: a.updatedAt,
     ...(a.replayed ? { replayed: true } : {}),
@@ -54,7 +55,19 @@ export function registerActionRoutes(
       typeof header === 'string' && body.idempotencyKey === undefined
         ? { ...body, idempotencyKey: header }
         : body;
-    const view = await engine.actions.submit(agent, request as never);
+    // A caller's W3C `traceparent` makes the action's span a child of its own.
+    const traceParent = engine.tracing.enabled ? engine.tracing.extract(req.headers) : undefined;
+    const view = await engine.actions.submit(agent, request as never, traceParent ? { traceParent } : {});
+    // The same ids the engine logs and the trace carries, so a request's log line finds both.
+    req.log.info(
+      {
+        actionId: view.id,
+        agentId: agent.id,
+        status: view.status,
+        ...(view.traceId ? { traceId: view.traceId } : {}),
+      },
+      'action submitted',
+    );
     void reply.code(view.replayed ? 200 : 201);
     return actionBody(view);
   });

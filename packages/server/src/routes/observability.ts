@@ -5,6 +5,7 @@ import { parseInput, resolveSecretRefs } from '@autonomy-os/core';
 import type { AosConfig, AosEvent, Engine } from '@autonomy-os/core';
 import { bearerOf, requireHuman } from '../auth.js';
 import { listQueries } from './list-queries.js';
+import { registerGovernanceMetrics } from './governance-metrics.js';
 
 /** Addresses only this machine can reach: a server bound to one serves metrics without a token by default. */
 const LOOPBACK = /^(?:localhost|127(?:\.\d{1,3}){3}|::1|\[::1\])$/i;
@@ -68,6 +69,7 @@ export function registerObservabilityRoutes(
       for (const [loop, n] of Object.entries(engine.backgroundErrors.counts())) this.inc({ loop }, n);
     },
   });
+  const stopGovernance = registerGovernanceMetrics(registry, engine);
   const unsubscribe = engine.events.subscribe((e) => {
     if (COUNTED.test(e.type)) events.inc({ type: e.type });
   });
@@ -75,6 +77,7 @@ export function registerObservabilityRoutes(
   const streams = new Set<() => void>();
   app.addHook('onClose', async () => {
     unsubscribe();
+    stopGovernance();
     for (const end of [...streams]) end();
   });
 
