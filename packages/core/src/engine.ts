@@ -31,6 +31,7 @@ import { WorkflowEngine } from './workflows/workflow-engine.js';
 import { listenForWakes } from './workflows/wake-listener.js';
 import { BackgroundErrors } from './observability/background-errors.js';
 import type { Logger } from 'pino';
+import { AnomalyDetector } from './observability/anomalies/anomaly-detector.js';
 
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
@@ -51,6 +52,8 @@ export interface EngineOptions {
    * stderr. Default: silent (tests); `aos serve` logs at `warn`.
    */
   logger?: Logger | { level: string };
+  /** The clock anomaly detection judges by (epoch ms); tests drive a synthetic one. Default `Date.now`. */
+  clock?: () => number;
   /** Options for the workflow engine (lease length, crash hook). */
   workflowOptions?: { leaseMs?: number; claimLimit?: number; crash?: (point: WorkflowCrashPoint) => void };
 }
@@ -155,6 +158,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const budgets = new BudgetService(store.db, config.budgets);
   const killSwitches = new KillSwitches(store.db, store.audit);
   const nodes = new NodeRegistry(store.db, store.audit);
+  const anomalies = new AnomalyDetector({
+    db: store.db,
+    audit: store.audit,
+    config: config.anomalies,
+    ...(options.clock ? { now: options.clock } : {}),
+  });
   const actions = new ActionService({
     db: store.db,
     audit: store.audit,
@@ -167,6 +176,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     events,
     nodes,
     groups: config.groups,
+    anomalies,
     policies: () => bundle,
     options: {
       defaultEnvironment: config.defaultEnvironment,

@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { anomaliesConfigSchema, notificationsConfigSchema } from './alerting-config.js';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -297,6 +298,10 @@ export const configSchema = z
       .refine((list) => new Set(list.map((a) => a.agent)).size === list.length, {
         message: 'names an agent twice',
       }),
+    /** Anomaly detection per agent from its own history. */
+    anomalies: anomaliesConfigSchema.default(anomaliesConfigSchema.parse({})),
+    /** Notifications to people: signed webhook, Slack-compatible webhook, e-mail. */
+    notifications: notificationsConfigSchema.optional(),
     oidc: z
       .object({
         issuer: z.string().url(),

@@ -29,6 +29,8 @@ import type { SessionScope } from './session-memory.js';
 import { actionRequestSchema } from './types.js';
 import type { ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
 import { wakeRunOfAction } from '../workflows/run-wake.js';
+import type { Anomaly, AnomalyDetector } from '../observability/anomalies/anomaly-detector.js';
+import { holdForHuman } from './hold-for-human.js';
 
 /** What the pipeline is built from. */
 export interface ActionServiceDeps {
@@ -47,6 +49,8 @@ export interface ActionServiceDeps {
   options: DecisionOptions & { defaultEnvironment: string };
   /** The configured admins group, whose members may undo any agent's action. Default `admins`. */
   groups?: Pick<AccessGroups, 'admins'>;
+  /** Anomaly detection per agent; none: off. */
+  anomalies?: AnomalyDetector;
 }
 
 interface Row {
@@ -244,8 +248,9 @@ export class ActionService {
     }
 
     let view: ActionView;
+    let anomalies: Anomaly[] = [];
     try {
-      view = await this.d.db.tx((tx) =>
+      ({ view, anomalies } = await this.d.db.tx((tx) =>
         this.decideAndRecord(tx, {
           agent,
           tool,
@@ -258,7 +263,7 @@ export class ActionService {
           system: extra.system === true,
           requestedBy: extra.requestedBy,
         }),
-      );
+      ));
     } catch (err) {
       if (r.idempotencyKey && isUniqueViolation(err)) {
         const prior = await this.byIdempotencyKey(agent.id, r.idempotencyKey);
@@ -267,6 +272,7 @@ export class ActionService {
       throw err;
     }
     this.announce(view);
+    this.announceAnomalies(anomalies);
     if (view.status === 'executing') {
       crashPoint('action.after-decision');
       return this.execute(view, tool);
@@ -320,7 +326,7 @@ export class ActionService {
       system: boolean;
       requestedBy: Human | undefined;
     },
-  ): Promise<ActionView> {
+  ): Promise<{ view: ActionView; anomalies: Anomaly[] }> {
     const { tool, r, environment } = p;
     const bundle = this.d.policies();
     const agent = (await this.d.agents.get(p.agent.id, tx)) ?? p.agent;
@@ -368,27 +374,48 @@ export class ActionService {
 
     if (waiver) decision = { ...decision, statusWaivedBy: waiver };
 
-    if (p.forceApproval && decision.outcome === 'allow') {
-      // The agent asked for a human to look first: this only ever tightens an allow, never loosens a deny.
-      const id = 'builtin:agent-requested-approval';
+    // Judged only for calls the guards let through: a paused agent's refused calls are not its behaviour.
+    const anomaly =
+      this.d.anomalies && !guards.deny && !p.requestedBy
+        ? await this.d.anomalies.check(tx, {
+            agent,
+            tool: { name: tool.name, connector: tool.connector, effect: tool.metadata.effect },
+            readUntrusted: session.readUntrusted,
+          })
+        : undefined;
+    if (anomaly?.pause) {
+      const kinds = anomaly.anomalies.map((a) => a.kind).join(', ');
       decision = {
         ...decision,
-        outcome: 'approval',
-        policies: [...decision.policies, id],
-        reasons: [...decision.reasons, 'the agent asked for a human approval'],
-        approval: {
-          group: this.d.options.defaultApprovalGroup,
-          quorum: 1,
-          expirySec: this.d.options.defaultExpirySec,
-          escalation: [],
-          barOwner: false,
-          policies: [id],
-        },
+        outcome: 'deny',
+        policies: ['builtin:agent-paused', 'builtin:anomaly'],
+        reasons: [`agent ${agent.id} is paused: anomaly (${kinds})`],
       };
+      delete decision.approval;
+      decision.checks.push({ name: 'anomaly', result: 'fail', detail: `paused on ${kinds}` });
+    } else if (anomaly?.holdWrites && decision.outcome === 'allow') {
+      decision = holdForHuman(decision, {
+        id: 'builtin:anomaly-hold',
+        reason: "an anomaly holds this agent's writes for a human approval",
+        check: 'anomaly',
+        options: this.d.options,
+      });
+    } else if (anomaly && anomaly.anomalies.length > 0) {
       decision.checks.push({
-        name: 'agent-request',
-        result: 'approval',
+        name: 'anomaly',
+        result: 'pass',
+        detail: `raised ${anomaly.anomalies.map((a) => a.kind).join(', ')} (alert)`,
+      });
+    }
+
+    if (p.forceApproval && decision.outcome === 'allow') {
+      // The agent asked for a human to look first: this only ever tightens an allow, never loosens a deny.
+      decision = holdForHuman(decision, {
+        id: 'builtin:agent-requested-approval',
+        reason: 'the agent asked for a human approval',
+        check: 'agent-request',
         detail: 'approval requested by the agent',
+        options: this.d.options,
       });
     }
 
@@ -567,7 +594,19 @@ export class ActionService {
       });
       await tx.run('UPDATE actions SET approval_id = ? WHERE id = ?', [approval.id, id]);
     }
-    return (await this.get(id, tx)) as ActionView;
+    const anomalies = anomaly ? await anomaly.finish(tx, decision.outcome, id) : [];
+    return { view: (await this.get(id, tx)) as ActionView, anomalies };
+  }
+
+  private announceAnomalies(anomalies: readonly Anomaly[]): void {
+    for (const a of anomalies) this.d.events.publish('anomaly.detected', { ...a }, `agent:${a.agentId}`);
+    const paused = anomalies.find((a) => a.mode === 'pause');
+    if (paused)
+      this.d.events.publish(
+        'agent.paused',
+        { agentId: paused.agentId, status: 'paused', reason: 'anomaly' },
+        `agent:${paused.agentId}`,
+      );
   }
 
   private announce(view: ActionView): void {
@@ -590,6 +629,7 @@ export class ActionService {
     let error: { code: string; message: string } | undefined;
     let status: ActionStatus;
     const started = Date.now();
+    let anomalies: Anomaly[] = [];
     try {
       result = await this.d.tools.call(tool, view.input);
       status = result.isError ? 'failed' : 'succeeded';
@@ -620,6 +660,8 @@ export class ActionService {
         ],
       );
       if (res.changes !== 1) return;
+      if (status === 'failed' && this.d.anomalies)
+        anomalies = await this.d.anomalies.recordFailure(tx, view.agentId, tool.name, view.id);
       if (status === 'succeeded') {
         await this.sessions.recordSuccess(tx, {
           agentId: view.agentId,
@@ -660,6 +702,7 @@ export class ActionService {
         },
       });
     });
+    this.announceAnomalies(anomalies);
     const done = (await this.get(view.id)) as ActionView;
     this.d.events.publish(
       `action.${done.status}`,
