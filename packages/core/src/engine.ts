@@ -32,6 +32,7 @@ import { listenForWakes } from './workflows/wake-listener.js';
 import { BackgroundErrors } from './observability/background-errors.js';
 import type { Logger } from 'pino';
 import { AnomalyDetector } from './observability/anomalies/anomaly-detector.js';
+import { Notifier } from './observability/notifications/notifier.js';
 
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
@@ -80,6 +81,8 @@ export interface Engine {
   secrets: SecretStore;
   /** Refused unauthenticated requests, audited in aggregate (one record per kind per window). */
   failures: FailureTally;
+  /** Notifications to people (the config's `notifications:`); undefined when none are configured. */
+  notifications: Notifier | undefined;
   /** The policy bundle in force. */
   policies(): PolicyBundle;
   /**
@@ -218,6 +221,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     backgroundErrors,
     ...options.workflowOptions,
   });
+  const notifications = config.notifications
+    ? new Notifier({ db: store.db, events, config: config.notifications, secrets, errors: backgroundErrors })
+    : undefined;
   const timers: NodeJS.Timeout[] = [];
   const unsubscribe: (() => void)[] = [];
   let stopFanOut: (() => Promise<void>) | undefined;
@@ -249,6 +255,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     backgroundErrors,
     secrets,
     failures,
+    notifications,
     policies: () => bundle,
     reloadPolicies() {
       if (config.policies) {
@@ -274,6 +281,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         unsubscribe.push(
           announceApprovals(events, approvals, { url: hook.url, secret: hook.secret, secrets }),
         );
+      if (notifications) unsubscribe.push(notifications.start());
       await nodes.register();
       if (store.db instanceof PostgresDb) stopFanOut = await fanOutOverPostgres(store.db, events, nodes.id);
       await engine.tick();
@@ -281,6 +289,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         const t = setInterval(() => void engine.tick(), 1000);
         t.unref();
         timers.push(t);
+        if (notifications) {
+          // Retries come due while nothing new happens; a round is also kicked whenever something is queued.
+          const n = setInterval(() => notifications.kick(), 2000);
+          n.unref();
+          timers.push(n);
+        }
         if (store.db instanceof PostgresDb)
           stopWakes = await listenForWakes(store.db, wake, (err) =>
             backgroundErrors.record('workflows.wake_listener', err),
@@ -292,9 +306,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       ticking = true;
       try {
         await nodes.heartbeat();
-        await nodes.recoverOrphans();
-        const { expired } = await approvals.sweep();
+        for (const actionId of await nodes.recoverOrphans())
+          events.publish('action.unknown_outcome', { actionId }, `action:${actionId}`);
+        const { expired, escalated } = await approvals.sweep();
         for (const e of expired) events.publish('approval.expired', e, `action:${e.actionId}`);
+        for (const approvalId of escalated)
+          events.publish('approval.escalated', { approvalId }, `approval:${approvalId}`);
         await workflows.tick();
       } catch (err) {
         // The next tick retries; a store outage must not crash the server, nor go unseen.
@@ -311,6 +328,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       llmAgents.stop();
       for (const t of timers) clearInterval(t);
       for (const u of unsubscribe) u();
+      await notifications?.close();
       const stop = stopFanOut;
       stopFanOut = undefined;
       await stop?.();
