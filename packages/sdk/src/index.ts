@@ -18,5 +18,6 @@ export type {
 export { streamEvents } from './events.js';
 export type { EventStreamOptions, EventStreamSource } from './events.js';
 export type { Run, RunDetail, RunFilter, RunStatus, WorkflowSummary } from './runs.js';
+export type { ReportSummary, ReportSummaryRow } from './reports.js';
 export { AosWorker, NonRetryableError } from './worker.js';
 export type { AosWorkerOptions, WorkerTask, WorkerContext, TaskHandler } from './worker.js';

@@ -39,8 +39,8 @@ export const anomaliesConfigSchema = z
     rateMin: z.number().int().min(1).default(20),
     /** Denials (or failed calls) in a window that are a spike: this many times the mean, and at least `spikeMin`. */
     spikeFactor: z.number().min(1.5).max(1000).default(5),
-    spikeMin: z.number().int().min(1).default(5),
-    /** An hour of day (UTC) is unusual when fewer than this share of the agent's calls fell in it. */
+    spikeMin: z.number().int().min(1).default(10),
+    /** An hour of day (UTC) is unusual when fewer than this share of the agent's calls fell within an hour of it. */
     unusualHourShare: z.number().min(0).max(0.5).default(0.002),
     /** A write right after reading untrusted content is rare when fewer than this share of writes were. */
     untrustedWriteShare: z.number().min(0).max(1).default(0.05),

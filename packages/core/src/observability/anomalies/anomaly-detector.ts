@@ -145,13 +145,15 @@ export class AnomalyDetector {
     }
     const hour = new Date(now).getUTCHours();
     const hourIndex = Math.floor(now / 3_600_000);
-    const share = b.calls > 0 ? (b.hours[hour] ?? 0) / b.calls : 0;
+    // The hour and its two neighbours: work that starts at 17:55 and spills into 18:01 is not unusual.
+    const near = [hour + 23, hour, hour + 1].reduce((n, h) => n + (b.hours[h % 24] ?? 0), 0);
+    const share = b.calls > 0 ? near / b.calls : 0;
     // An hour of day means something only once the history spans a week: before that, every hour not yet worked
     // in would look unusual.
     const weekOfHistory = now - b.firstMs >= HOUR_HISTORY_MS;
     if (warm && weekOfHistory && share < c.unusualHourShare && !flagged(b, 'unusual_hour', hourIndex)) {
       b.flagged.unusual_hour = hourIndex;
-      raise('unusual_hour', { shareOfCallsInHour: round(share), calls: b.calls }, { hourUtc: hour });
+      raise('unusual_hour', { shareOfCallsWithinAnHour: round(share), calls: b.calls }, { hourUtc: hour });
     }
     if (call.tool.effect === 'write') {
       if (call.readUntrusted) {
