@@ -148,6 +148,26 @@ describe.each(backends)('anomaly detection on $name', (backend) => {
     expect((await t.store.agents.require('refund-bot')).status).toBe('active');
   });
 
+  it('raises a denial spike once, on the denial that reaches the floor, and only alerts in alert mode', async () => {
+    const bot = await start('alert');
+    await warmUp(bot);
+    for (let i = 0; i < 12; i++) {
+      now = Date.parse('2026-11-02T10:31:00Z') + i * 2000;
+      const a = await engine.actions.submit(bot, {
+        tool: 'payments.delete_customer',
+        input: { customerId: `c-${i}` },
+      });
+      expect(a.decision.policies).toContain('no-customer-deletion');
+      const spikes = events.filter((e) => e.type === 'anomaly.detected' && e.data.kind === 'denial_spike');
+      expect(spikes).toHaveLength(i >= 9 ? 1 : 0);
+    }
+    expect(events.filter((e) => e.type === 'anomaly.detected').map((e) => e.data.kind)).toEqual([
+      'new_tool',
+      'denial_spike',
+    ]);
+    expect((await t.store.agents.require('refund-bot')).status).toBe('active');
+  });
+
   it('raises nothing during warm-up, whatever the agent does', async () => {
     const bot = await start('pause');
     for (let i = 0; i < 30; i++) {
