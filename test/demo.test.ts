@@ -64,8 +64,46 @@ const expectContract = (s: Summary) => {
 
 // Each scenario run starts a whole organisation in a child process: generous bounds for a loaded 2-core machine.
 describe('aos demo --once --json', { timeout: 180_000 }, () => {
-  it('runs the scenario headless on SQLite and exits 0 with every expectation held', async () => {
-    const run = await aosAsync(['demo', '--once', '--json']);
+  it('runs the scenario headless on SQLite and exits 0 with every expectation held; aos report prints its table', async () => {
+    const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-demo-once-'));
+    try {
+      await scenarioOnSqlite(dataDir);
+      // The demo's normal traffic raises no anomaly.
+      const db = new Database(path.join(dataDir, 'aos.db'), { readonly: true });
+      try {
+        const anomalies = db
+          .prepare("SELECT COUNT(*) AS n FROM audit_log WHERE type = 'anomaly.detected'")
+          .get();
+        expect(anomalies).toEqual({ n: 0 });
+      } finally {
+        db.close();
+      }
+      const table = aos(['--data', dataDir, 'report']);
+      expect(table.code).toBe(0);
+      const lines = table.stdout.split('\n');
+      expect(lines[1]).toMatch(
+        /^scope\s+name\s+runs\s+cycle p50\s+cycle p90\s+actions\s+allow\/appr\/deny\s+escalation\s+approval p50\s+cost\/run\s+cost\/change\s+eval cov\s+auditability$/,
+      );
+      for (const w of ['invoice-approval', 'change-request'])
+        expect(table.stdout).toMatch(new RegExp(`^workflow\\s+${w}\\s`, 'm'));
+      expect(table.stdout).toMatch(/^agent\s+support-bot\s/m);
+      expect(table.stdout).toMatch(/^total\s+all\s+4\s+.*\s28\s+22\/3\/3\s+.*n\/a\s+100%$/m);
+      const json = JSON.parse(aos(['--data', dataDir, 'report', '--since', '1d', '--json']).stdout) as {
+        totals: { runs: number; actions: { total: number }; evalCoverage: string; auditability: number };
+      };
+      expect(json.totals).toMatchObject({
+        runs: 4,
+        actions: { total: 28 },
+        evalCoverage: 'n/a',
+        auditability: 1,
+      });
+    } finally {
+      fs.rmSync(dataDir, { recursive: true, force: true });
+    }
+  });
+
+  async function scenarioOnSqlite(dataDir: string) {
+    const run = await aosAsync(['--data', dataDir, 'demo', '--once', '--json']);
     const s = summaryOf(run);
     expectContract(s);
     expect(s.checks.filter((c) => !c.ok)).toEqual([]);
@@ -76,7 +114,7 @@ describe('aos demo --once --json', { timeout: 180_000 }, () => {
       audit: { verified: true },
     });
     expect(run.code).toBe(0);
-  });
+  }
 
   it.skipIf(!PG_URL)('runs the same scenario on PostgreSQL and leaves no schema behind', async () => {
     const schema = `aos_t_${crypto.randomBytes(6).toString('hex')}`;

@@ -5,6 +5,7 @@ import { registerApprovals } from './commands/approvals.js';
 import { registerIntervention } from './commands/intervention.js';
 import { registerTools } from './commands/tools.js';
 import { registerAudit } from './commands/audit.js';
+import { registerReport } from './commands/report.js';
 import { registerConfig } from './commands/config.js';
 import { registerDemo } from './commands/demo.js';
 import { registerEval } from './commands/eval.js';
@@ -44,6 +45,7 @@ export function buildProgram(): Command {
   registerHumans(program);
   registerTokens(program);
   registerAudit(program);
+  registerReport(program);
   registerActions(program);
   registerApprovals(program);
   registerIntervention(program);

@@ -32,6 +32,8 @@ import { listenForWakes } from './workflows/wake-listener.js';
 import { BackgroundErrors } from './observability/background-errors.js';
 import type { Logger } from 'pino';
 import { Tracing } from './observability/tracing.js';
+import { AnomalyDetector } from './observability/anomalies/anomaly-detector.js';
+import { Notifier } from './observability/notifications/notifier.js';
 
 /** Options for {@link createEngine}. */
 export interface EngineOptions {
@@ -54,6 +56,8 @@ export interface EngineOptions {
   logger?: Logger | { level: string };
   /** OpenTelemetry traces to use instead of those `config.telemetry` and the `OTEL_*` variables describe. */
   tracing?: Tracing;
+  /** The clock anomaly detection judges by (epoch ms); tests drive a synthetic one. Default `Date.now`. */
+  clock?: () => number;
   /** Options for the workflow engine (lease length, crash hook). */
   workflowOptions?: { leaseMs?: number; claimLimit?: number; crash?: (point: WorkflowCrashPoint) => void };
 }
@@ -82,6 +86,8 @@ export interface Engine {
   secrets: SecretStore;
   /** Refused unauthenticated requests, audited in aggregate (one record per kind per window). */
   failures: FailureTally;
+  /** Notifications to people (the config's `notifications:`); undefined when none are configured. */
+  notifications: Notifier | undefined;
   /** The policy bundle in force. */
   policies(): PolicyBundle;
   /**
@@ -176,6 +182,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const killSwitches = new KillSwitches(store.db, store.audit);
   const nodes = new NodeRegistry(store.db, store.audit);
   const tracing = options.tracing ?? Tracing.create({ config: config.telemetry.traces });
+  const anomalies = new AnomalyDetector({
+    db: store.db,
+    audit: store.audit,
+    config: config.anomalies,
+    ...(options.clock ? { now: options.clock } : {}),
+  });
   const actions = new ActionService({
     tracing,
     logger: backgroundErrors.logger.child({ component: 'pipeline' }),
@@ -190,6 +202,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     events,
     nodes,
     groups: config.groups,
+    anomalies,
     policies: () => bundle,
     options: {
       defaultEnvironment: config.defaultEnvironment,
@@ -233,6 +246,9 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     tracing,
     ...options.workflowOptions,
   });
+  const notifications = config.notifications
+    ? new Notifier({ db: store.db, events, config: config.notifications, secrets, errors: backgroundErrors })
+    : undefined;
   const timers: NodeJS.Timeout[] = [];
   const unsubscribe: (() => void)[] = [];
   let stopFanOut: (() => Promise<void>) | undefined;
@@ -265,6 +281,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     tracing,
     secrets,
     failures,
+    notifications,
     policies: () => bundle,
     reloadPolicies() {
       if (config.policies) {
@@ -296,6 +313,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
               backgroundErrors.record('approvals.webhook', err, { ...ctx, level: 'warn' }),
           }),
         );
+      if (notifications) unsubscribe.push(notifications.start());
       await nodes.register();
       if (store.db instanceof PostgresDb)
         stopFanOut = await fanOutOverPostgres(store.db, events, nodes.id, (err) =>
@@ -306,6 +324,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
         const t = setInterval(() => void engine.tick(), 1000);
         t.unref();
         timers.push(t);
+        if (notifications) {
+          // Retries come due while nothing new happens; a round is also kicked whenever something is queued.
+          const n = setInterval(() => notifications.kick(), 2000);
+          n.unref();
+          timers.push(n);
+        }
         if (store.db instanceof PostgresDb)
           stopWakes = await listenForWakes(store.db, wake, (err) =>
             backgroundErrors.record('workflows.wake_listener', err),
@@ -317,9 +341,12 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       ticking = true;
       try {
         await nodes.heartbeat();
-        await nodes.recoverOrphans();
-        const { expired } = await approvals.sweep();
+        for (const actionId of await nodes.recoverOrphans())
+          events.publish('action.unknown_outcome', { actionId }, `action:${actionId}`);
+        const { expired, escalated } = await approvals.sweep();
         for (const e of expired) events.publish('approval.expired', e, subjectOf(e));
+        for (const approvalId of escalated)
+          events.publish('approval.escalated', { approvalId }, `approval:${approvalId}`);
         await workflows.tick();
       } catch (err) {
         // The next tick retries; a store outage must not crash the server, nor go unseen.
@@ -336,6 +363,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
       llmAgents.stop();
       for (const t of timers) clearInterval(t);
       for (const u of unsubscribe) u();
+      await notifications?.close();
       const stop = stopFanOut;
       stopFanOut = undefined;
       await stop?.();

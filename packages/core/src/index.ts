@@ -359,6 +359,29 @@ export { telemetryConfigSchema } from './config/telemetry-config.js';
 export { readGovernanceGauges } from './observability/governance-gauges.js';
 export type { GovernanceGauges } from './observability/governance-gauges.js';
 export type { TelemetryConfig } from './config/telemetry-config.js';
+export { AnomalyDetector, HOUR_HISTORY_MS } from './observability/anomalies/anomaly-detector.js';
+export type {
+  Anomaly,
+  AnomalyCheck,
+  AnomalyDetectorOptions,
+  AnomalyKind,
+  ObservedCall,
+} from './observability/anomalies/anomaly-detector.js';
+export { Notifier } from './observability/notifications/notifier.js';
+export type { NotificationDelivery, NotifierOptions } from './observability/notifications/notifier.js';
+export type { NotificationMessage } from './observability/notifications/messages.js';
+export { formatReport, leaderReport, reportSince } from './observability/report/leader-report.js';
+export type { LeaderReport, LeaderReportOptions, ReportRow } from './observability/report/leader-report.js';
+export {
+  anomaliesConfigSchema,
+  notificationChannelSchema,
+  notificationsConfigSchema,
+} from './config/alerting-config.js';
+export type {
+  AnomaliesConfig,
+  NotificationChannelConfig,
+  NotificationsConfig,
+} from './config/alerting-config.js';
 export { checkDeterminism, NondeterminismError } from './workflows/history-check.js';
 export type { RecordedRun } from './workflows/history-check.js';
 

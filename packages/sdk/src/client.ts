@@ -12,6 +12,7 @@ import type {
 import { streamEvents } from './events.js';
 import type { EventStreamOptions } from './events.js';
 import type { Run, RunDetail, RunFilter, WorkflowSummary } from './runs.js';
+import type { ReportSummary } from './reports.js';
 
 /** What an agent asks to do. */
 export interface ActParams {
@@ -215,6 +216,15 @@ export class AosClient {
   /** Every kill switch that has ever been set, engaged or not (human token). */
   async listKillSwitches(): Promise<KillSwitchRecord[]> {
     return (await this.request<{ switches: KillSwitchRecord[] }>('GET', '/v1/killswitch')).switches;
+  }
+
+  /**
+   * Leader metrics for a period (`7d`, `24h`, or an ISO date; default 7d), per workflow and per agent (human token).
+   * The same figures `aos report` prints.
+   */
+  getReportSummary(params: { since?: string } = {}): Promise<ReportSummary> {
+    const q = params.since ? `?since=${encodeURIComponent(params.since)}` : '';
+    return this.request('GET', `/v1/reports/summary${q}`);
   }
 
   /** The agent registry (human token). */

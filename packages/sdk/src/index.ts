@@ -18,6 +18,7 @@ export type {
 export { streamEvents } from './events.js';
 export type { EventStreamOptions, EventStreamSource } from './events.js';
 export type { Run, RunDetail, RunFilter, RunStatus, WorkflowSummary } from './runs.js';
+export type { ReportSummary, ReportSummaryRow } from './reports.js';
 export { AosWorker, NonRetryableError } from './worker.js';
 export type { AosWorkerOptions, WorkerTask, WorkerContext, TaskHandler } from './worker.js';
 export { promoteAgent, agentEvals, listEvalRuns, evalCoverage } from './evals.js';

@@ -515,6 +515,16 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'switch' }, ...errors },
         },
       },
+      '/v1/reports/summary': {
+        get: {
+          summary:
+            'Leader metrics per workflow and agent: runs, cycle time, outcomes, escalation rate, approval latency, cost, evaluation coverage, auditability',
+          parameters: [
+            { name: 'since', in: 'query', required: false, schema: { type: 'string', default: '7d' } },
+          ],
+          responses: { '200': { description: 'report' }, ...errors },
+        },
+      },
       '/v1/tools': {
         get: {
           summary: 'Tools with pinned definitions and governance metadata',

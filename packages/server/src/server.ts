@@ -17,6 +17,7 @@ import { registerApprovalRoutes } from './routes/approvals.js';
 import { registerHookRoutes } from './routes/hooks.js';
 import { registerCoordinationRoutes } from './routes/coordination.js';
 import { registerObservabilityRoutes } from './routes/observability.js';
+import { registerReportRoutes } from './routes/reports.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
 import { registerRunOutcomeRoutes } from './routes/run-outcomes.js';
@@ -148,6 +149,7 @@ export function buildServer(options: ServerOptions): AosServer {
   registerAdminRoutes(app, engine, authenticate);
   registerEvalRoutes(app, engine, authenticate);
   registerObservabilityRoutes(app, engine, authenticate);
+  registerReportRoutes(app, engine, authenticate);
   registerWorkflowRoutes(app, engine, authenticate);
   registerRunOutcomeRoutes(app, engine, authenticate);
   registerHookRoutes(app, engine, guards);

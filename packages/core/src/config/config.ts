@@ -1,4 +1,5 @@
 import fs from 'node:fs';
+import { anomaliesConfigSchema, notificationsConfigSchema } from './alerting-config.js';
 import path from 'node:path';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
@@ -415,6 +416,10 @@ export const configSchema = z
     evals: evalsConfigSchema.default({ suites: {}, connectors: [], concurrency: 4, gates: {} }),
     /** OpenTelemetry traces (OTLP over HTTP, off unless configured) and the bounds of `/metrics` labels. */
     telemetry: telemetryConfigSchema,
+    /** Anomaly detection per agent from its own history. */
+    anomalies: anomaliesConfigSchema.default(anomaliesConfigSchema.parse({})),
+    /** Notifications to people: signed webhook, Slack-compatible webhook, e-mail. */
+    notifications: notificationsConfigSchema.optional(),
     oidc: z
       .object({
         issuer: z.string().url(),

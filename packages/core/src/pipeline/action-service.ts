@@ -40,6 +40,8 @@ import {
   reserveActionTrace,
 } from '../observability/action-spans.js';
 import type { ActionTrace } from '../observability/action-spans.js';
+import type { Anomaly, AnomalyDetector } from '../observability/anomalies/anomaly-detector.js';
+import { holdForHuman } from './hold-for-human.js';
 
 /** What the pipeline is built from. */
 export interface ActionServiceDeps {
@@ -62,6 +64,8 @@ export interface ActionServiceDeps {
   tracing?: Tracing;
   /** Where each action's end is logged (ids and status, never arguments or results); default silent. */
   logger?: Logger;
+  /** Anomaly detection per agent; none: off. */
+  anomalies?: AnomalyDetector;
 }
 
 interface Row {
@@ -275,9 +279,10 @@ export class ActionService {
     const trace = reserveActionTrace(this.tracing, extra.traceParent);
     const decisionStarted = performance.now();
     let view: ActionView;
+    let anomalies: Anomaly[] = [];
     try {
-      view = await this.tracing.span('aos.decision', { parent: trace?.ref }, async (span) => {
-        const v = await this.d.db.tx((tx) =>
+      ({ view, anomalies } = await this.tracing.span('aos.decision', { parent: trace?.ref }, async (span) => {
+        const out = await this.d.db.tx((tx) =>
           this.decideAndRecord(tx, {
             agent,
             tool,
@@ -293,13 +298,13 @@ export class ActionService {
           }),
         );
         span.setAttributes({
-          'aos.decision': v.outcome,
-          'aos.policies': v.decision.policies,
-          'aos.policy.hash': v.policyHash,
-          'aos.risk': v.risk,
+          'aos.decision': out.view.outcome,
+          'aos.policies': out.view.decision.policies,
+          'aos.policy.hash': out.view.policyHash,
+          'aos.risk': out.view.risk,
         });
-        return v;
-      });
+        return out;
+      }));
     } catch (err) {
       if (r.idempotencyKey && isUniqueViolation(err)) {
         const prior = await this.byIdempotencyKey(agent.id, r.idempotencyKey);
@@ -308,6 +313,7 @@ export class ActionService {
       throw err;
     }
     this.announce(view, { connector: tool.connector, decisionMs: performance.now() - decisionStarted });
+    this.announceAnomalies(anomalies);
     if (view.status === 'executing') {
       crashPoint('action.after-decision');
       return this.execute(view, tool, agent);
@@ -363,7 +369,7 @@ export class ActionService {
       requestedBy: Human | undefined;
       trace: ActionTrace | undefined;
     },
-  ): Promise<ActionView> {
+  ): Promise<{ view: ActionView; anomalies: Anomaly[] }> {
     const { tool, r, environment } = p;
     const bundle = this.d.policies();
     const agent = (await this.d.agents.get(p.agent.id, tx)) ?? p.agent;
@@ -411,27 +417,48 @@ export class ActionService {
 
     if (waiver) decision = { ...decision, statusWaivedBy: waiver };
 
-    if (p.forceApproval && decision.outcome === 'allow') {
-      // The agent asked for a human to look first: this only ever tightens an allow, never loosens a deny.
-      const id = 'builtin:agent-requested-approval';
+    // Judged only for calls the guards let through: a paused agent's refused calls are not its behaviour.
+    const anomaly =
+      this.d.anomalies && !guards.deny && !p.requestedBy
+        ? await this.d.anomalies.check(tx, {
+            agent,
+            tool: { name: tool.name, connector: tool.connector, effect: tool.metadata.effect },
+            readUntrusted: session.readUntrusted,
+          })
+        : undefined;
+    if (anomaly?.pause) {
+      const kinds = anomaly.anomalies.map((a) => a.kind).join(', ');
       decision = {
         ...decision,
-        outcome: 'approval',
-        policies: [...decision.policies, id],
-        reasons: [...decision.reasons, 'the agent asked for a human approval'],
-        approval: {
-          group: this.d.options.defaultApprovalGroup,
-          quorum: 1,
-          expirySec: this.d.options.defaultExpirySec,
-          escalation: [],
-          barOwner: false,
-          policies: [id],
-        },
+        outcome: 'deny',
+        policies: ['builtin:agent-paused', 'builtin:anomaly'],
+        reasons: [`agent ${agent.id} is paused: anomaly (${kinds})`],
       };
+      delete decision.approval;
+      decision.checks.push({ name: 'anomaly', result: 'fail', detail: `paused on ${kinds}` });
+    } else if (anomaly?.holdWrites && decision.outcome === 'allow') {
+      decision = holdForHuman(decision, {
+        id: 'builtin:anomaly-hold',
+        reason: "an anomaly holds this agent's writes for a human approval",
+        check: 'anomaly',
+        options: this.d.options,
+      });
+    } else if (anomaly && anomaly.anomalies.length > 0) {
       decision.checks.push({
-        name: 'agent-request',
-        result: 'approval',
+        name: 'anomaly',
+        result: 'pass',
+        detail: `raised ${anomaly.anomalies.map((a) => a.kind).join(', ')} (alert)`,
+      });
+    }
+
+    if (p.forceApproval && decision.outcome === 'allow') {
+      // The agent asked for a human to look first: this only ever tightens an allow, never loosens a deny.
+      decision = holdForHuman(decision, {
+        id: 'builtin:agent-requested-approval',
+        reason: 'the agent asked for a human approval',
+        check: 'agent-request',
         detail: 'approval requested by the agent',
+        options: this.d.options,
       });
     }
 
@@ -621,7 +648,19 @@ export class ActionService {
       });
       await tx.run('UPDATE actions SET approval_id = ? WHERE id = ?', [approval.id, id]);
     }
-    return (await this.get(id, tx)) as ActionView;
+    const anomalies = anomaly ? await anomaly.finish(tx, decision.outcome, id) : [];
+    return { view: (await this.get(id, tx)) as ActionView, anomalies };
+  }
+
+  private announceAnomalies(anomalies: readonly Anomaly[]): void {
+    for (const a of anomalies) this.d.events.publish('anomaly.detected', { ...a }, `agent:${a.agentId}`);
+    const paused = anomalies.find((a) => a.mode === 'pause');
+    if (paused)
+      this.d.events.publish(
+        'agent.paused',
+        { agentId: paused.agentId, status: 'paused', reason: 'anomaly' },
+        `agent:${paused.agentId}`,
+      );
   }
 
   /** An action reached a final status: its span is emitted and a log line names it by the ids traces use. */
@@ -673,6 +712,7 @@ export class ActionService {
       kind: SpanKind.CLIENT,
       attributes: { 'gen_ai.tool.name': tool.name, 'aos.connector': tool.connector },
     });
+    let anomalies: Anomaly[] = [];
     try {
       result = await this.d.tools.call(tool, view.input, { trace: this.tracing.inject(upstream) });
       status = result.isError ? 'failed' : 'succeeded';
@@ -705,6 +745,8 @@ export class ActionService {
         ],
       );
       if (res.changes !== 1) return;
+      if (status === 'failed' && this.d.anomalies)
+        anomalies = await this.d.anomalies.recordFailure(tx, view.agentId, tool.name, view.id);
       if (status === 'succeeded') {
         await this.sessions.recordSuccess(tx, {
           agentId: view.agentId,
@@ -745,6 +787,7 @@ export class ActionService {
         },
       });
     });
+    this.announceAnomalies(anomalies);
     const done = (await this.get(view.id)) as ActionView;
     this.finished(done, agent);
     this.d.events.publish(

@@ -447,6 +447,57 @@ CREATE TABLE eval_runs (
 CREATE INDEX eval_runs_agent ON eval_runs(agent_id, suite, finished_at);
 `;
 
+// Anomaly detection keeps one baseline row per agent, read and rewritten in the transaction that records each
+// decision (so every node sees the same baseline, and the row lock serializes one agent's calls on PostgreSQL), and
+// the set of tools and connectors each agent has touched. Notifications are queued as deliveries, one per (channel,
+// event), claimed and retried by any node; the unique key makes an event fanned out to every node queue once.
+const anomaliesAndNotifications = `
+CREATE TABLE anomaly_baselines (
+  agent_id TEXT PRIMARY KEY,
+  first_ms BIGINT NOT NULL,
+  calls BIGINT NOT NULL DEFAULT 0,
+  win_start_ms BIGINT NOT NULL,
+  win_calls INTEGER NOT NULL DEFAULT 0,
+  win_denials INTEGER NOT NULL DEFAULT 0,
+  win_failures INTEGER NOT NULL DEFAULT 0,
+  active_windows BIGINT NOT NULL DEFAULT 0,
+  mean_calls DOUBLE PRECISION NOT NULL DEFAULT 0,
+  mean_denials DOUBLE PRECISION NOT NULL DEFAULT 0,
+  mean_failures DOUBLE PRECISION NOT NULL DEFAULT 0,
+  hours_json TEXT NOT NULL,
+  writes BIGINT NOT NULL DEFAULT 0,
+  writes_after_untrusted BIGINT NOT NULL DEFAULT 0,
+  flagged_json TEXT NOT NULL DEFAULT '{}',
+  hold_until_ms BIGINT NOT NULL DEFAULT 0,
+  updated_at TEXT NOT NULL
+);
+CREATE TABLE anomaly_seen (
+  agent_id TEXT NOT NULL,
+  kind TEXT NOT NULL,
+  name TEXT NOT NULL,
+  first_at TEXT NOT NULL,
+  PRIMARY KEY (agent_id, kind, name)
+);
+INSERT INTO anomaly_seen (agent_id, kind, name, first_at)
+  SELECT agent_id, 'tool', tool, MIN(created_at) FROM actions GROUP BY agent_id, tool;
+CREATE TABLE notification_deliveries (
+  id TEXT PRIMARY KEY,
+  dedupe_key TEXT NOT NULL UNIQUE,
+  channel TEXT NOT NULL,
+  event_type TEXT NOT NULL,
+  subject TEXT,
+  message_json TEXT NOT NULL,
+  status TEXT NOT NULL CHECK (status IN ('pending', 'delivered', 'failed')),
+  attempts INTEGER NOT NULL DEFAULT 0,
+  next_attempt_ms BIGINT NOT NULL,
+  claimed_until_ms BIGINT NOT NULL DEFAULT 0,
+  last_error TEXT,
+  created_at TEXT NOT NULL,
+  delivered_at TEXT
+);
+CREATE INDEX notification_deliveries_due ON notification_deliveries(status, next_attempt_ms);
+`;
+
 /** The schema, in order. */
 export const migrations: readonly Migration[] = [
   {
@@ -484,6 +535,11 @@ ALTER TABLE actions ADD COLUMN parent_span_id TEXT;
 ALTER TABLE budget_usage ADD COLUMN tokens_in BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE budget_usage ADD COLUMN tokens_out BIGINT NOT NULL DEFAULT 0;
 `,
+  },
+  {
+    version: 10,
+    name: 'anomaly baselines per agent and notification deliveries',
+    sql: anomaliesAndNotifications,
   },
   {
     version: 11,

@@ -1,0 +1,319 @@
+import type { AuditLog } from '../../audit/audit-log.js';
+import type { AnomaliesConfig } from '../../config/alerting-config.js';
+import { parseDurationSec } from '../../config/duration.js';
+import type { Agent } from '../../identity/agents.js';
+import type { Db, Executor } from '../../store/db.js';
+import { wakeHeldRuns } from '../../workflows/run-wake.js';
+import { foldWindow, freshBaseline, fromRow, toParams } from './baseline.js';
+import type { Baseline } from './baseline.js';
+
+/** What an anomaly is about. */
+export type AnomalyKind =
+  | 'new_tool'
+  | 'new_connector'
+  | 'rate_spike'
+  | 'denial_spike'
+  | 'failure_spike'
+  | 'unusual_hour'
+  | 'untrusted_write';
+
+/** One anomaly, with its evidence: what the agent's history led us to expect, and what was observed. */
+export interface Anomaly {
+  kind: AnomalyKind;
+  agentId: string;
+  tool: string;
+  /** What the configuration made of it. */
+  mode: 'alert' | 'approval' | 'pause';
+  baseline: Record<string, number | string>;
+  observed: Record<string, number | string>;
+  /** The action that triggered it, once recorded. */
+  actionId?: string;
+}
+
+/** The tool being called, as the detector sees it. */
+export interface ObservedCall {
+  agent: Agent;
+  tool: { name: string; connector: string; effect: 'read' | 'write' };
+  /** The call's scope already read content a third party controls (session memory). */
+  readUntrusted: boolean;
+}
+
+/** What the detector answers before the decision, and how to finish once the decision is known. */
+export interface AnomalyCheck {
+  /** Anomalies raised by this call so far. */
+  anomalies: Anomaly[];
+  /** The agent is (now) paused by an anomaly: deny this call. */
+  pause: boolean;
+  /** The agent's writes need a human approval (`approval` mode, until the hold ends). */
+  holdWrites: boolean;
+  /**
+   * Records the call's decision in the baseline (a deny may itself complete a denial spike), audits every anomaly
+   * of the call and pauses the agent when its mode says so — all in `tx`. Answers the anomalies to announce.
+   */
+  finish(tx: Executor, outcome: 'allow' | 'approval' | 'deny', actionId: string): Promise<Anomaly[]>;
+}
+
+/** What the detector is built from. */
+export interface AnomalyDetectorOptions {
+  db: Db;
+  audit: AuditLog;
+  config: AnomaliesConfig;
+  /** The clock (epoch ms); tests drive a synthetic one. */
+  now?: () => number;
+}
+
+/** How long a history must span before an hour of day can be unusual. */
+export const HOUR_HISTORY_MS = 7 * 24 * 3_600_000;
+
+const NONE: AnomalyCheck = {
+  anomalies: [],
+  pause: false,
+  holdWrites: false,
+  finish: () => Promise.resolve([]),
+};
+
+/**
+ * Anomaly detection per agent from its own history. The baseline is one row per agent in the store, read (locked on
+ * PostgreSQL) and rewritten in the transaction that records each decision, so every node judges by the same
+ * history and one agent's calls are counted in order. A node-local cache only skips writes already known to be in
+ * the store (a tool the agent is known to have used), never a check.
+ *
+ * Nothing is raised during warm-up (`warmupCalls` calls and `warmupPeriod` since the first call); see
+ * docs/observability.md for the thresholds and the reasoning behind them.
+ */
+export class AnomalyDetector {
+  private readonly windowMs: number;
+  private readonly warmupMs: number;
+  private readonly holdMs: number;
+  private readonly now: () => number;
+  private readonly seen = new Set<string>();
+  private readonly hasRow = new Set<string>();
+
+  constructor(private readonly o: AnomalyDetectorOptions) {
+    this.windowMs = parseDurationSec(o.config.window, 'config.anomalies.window') * 1000;
+    this.warmupMs = parseDurationSec(o.config.warmupPeriod, 'config.anomalies.warmupPeriod') * 1000;
+    this.holdMs = parseDurationSec(o.config.holdFor, 'config.anomalies.holdFor') * 1000;
+    this.now = o.now ?? Date.now;
+  }
+
+  private modeOf(agentId: string): 'alert' | 'approval' | 'pause' | undefined {
+    const c = this.o.config;
+    const own = c.agents[agentId];
+    if (!c.enabled || own?.enabled === false) return undefined;
+    return own?.mode ?? c.mode;
+  }
+
+  /** Checks a call before it is decided, in the decision's transaction. */
+  async check(tx: Executor, call: ObservedCall): Promise<AnomalyCheck> {
+    const mode = this.modeOf(call.agent.id);
+    if (!mode) return NONE;
+    const now = this.now();
+    const agentId = call.agent.id;
+    const b = await this.load(tx, agentId, now);
+    foldWindow(b, now, this.windowMs);
+    const warm = b.calls >= this.o.config.warmupCalls && now - b.firstMs >= this.warmupMs;
+    const found: Anomaly[] = [];
+    const raise = (kind: AnomalyKind, baseline: Anomaly['baseline'], observed: Anomaly['observed']) =>
+      found.push({ kind, agentId, tool: call.tool.name, mode, baseline, observed });
+    const history = { calls: b.calls, since: new Date(b.firstMs).toISOString() };
+
+    for (const [kind, name] of [
+      ['tool', call.tool.name],
+      ['connector', call.tool.connector],
+    ] as const) {
+      if (await this.firstSeen(tx, agentId, kind, name, now))
+        if (warm)
+          raise(
+            kind === 'tool' ? 'new_tool' : 'new_connector',
+            { ...history, [kind]: 'never used' },
+            { [kind]: name },
+          );
+    }
+
+    b.winCalls += 1;
+    const c = this.o.config;
+    if (warm && b.activeWindows >= 5 && !flagged(b, 'rate_spike', b.winStartMs)) {
+      const threshold = Math.max(c.rateMin, c.rateFactor * b.meanCalls);
+      if (b.winCalls >= threshold) {
+        b.flagged.rate_spike = b.winStartMs;
+        raise(
+          'rate_spike',
+          { meanCallsPerWindow: round(b.meanCalls), threshold: round(threshold), window: c.window },
+          { callsThisWindow: b.winCalls },
+        );
+      }
+    }
+    const hour = new Date(now).getUTCHours();
+    const hourIndex = Math.floor(now / 3_600_000);
+    // The hour and its two neighbours: work that starts at 17:55 and spills into 18:01 is not unusual.
+    const near = [hour + 23, hour, hour + 1].reduce((n, h) => n + (b.hours[h % 24] ?? 0), 0);
+    const share = b.calls > 0 ? near / b.calls : 0;
+    // An hour of day means something only once the history spans a week: before that, every hour not yet worked
+    // in would look unusual.
+    const weekOfHistory = now - b.firstMs >= HOUR_HISTORY_MS;
+    if (warm && weekOfHistory && share < c.unusualHourShare && !flagged(b, 'unusual_hour', hourIndex)) {
+      b.flagged.unusual_hour = hourIndex;
+      raise('unusual_hour', { shareOfCallsWithinAnHour: round(share), calls: b.calls }, { hourUtc: hour });
+    }
+    if (call.tool.effect === 'write') {
+      if (call.readUntrusted) {
+        const rate = b.writes > 0 ? b.writesAfterUntrusted / b.writes : 0;
+        if (warm && b.writes >= 20 && rate < c.untrustedWriteShare) {
+          raise(
+            'untrusted_write',
+            { writesAfterUntrustedShare: round(rate), writes: b.writes },
+            { writeAfterUntrustedRead: call.tool.name },
+          );
+        }
+        b.writesAfterUntrusted += 1;
+      }
+      b.writes += 1;
+    }
+    b.calls += 1;
+    b.hours[hour] = (b.hours[hour] ?? 0) + 1;
+    if (found.length > 0 && mode === 'approval') b.holdUntilMs = now + this.holdMs;
+    const pause = found.length > 0 && mode === 'pause';
+
+    return {
+      anomalies: found,
+      pause,
+      holdWrites: b.holdUntilMs > now && call.tool.effect === 'write',
+      finish: async (ftx, outcome, actionId) => {
+        if (outcome === 'deny') {
+          b.winDenials += 1;
+          const spike = this.spike(b, 'denial_spike', b.winDenials, b.meanDenials, warm);
+          if (spike) found.push({ ...spike, agentId, tool: call.tool.name, mode });
+        }
+        await this.save(ftx, b);
+        return this.conclude(ftx, found, actionId, mode);
+      },
+    };
+  }
+
+  /** Counts a failed call (the upstream said no, or errored) in the agent's current window; may raise a spike. */
+  async recordFailure(tx: Executor, agentId: string, tool: string, actionId: string): Promise<Anomaly[]> {
+    const mode = this.modeOf(agentId);
+    if (!mode) return [];
+    const now = this.now();
+    const b = await this.load(tx, agentId, now);
+    foldWindow(b, now, this.windowMs);
+    b.winFailures += 1;
+    const warm = b.calls >= this.o.config.warmupCalls && now - b.firstMs >= this.warmupMs;
+    const spike = this.spike(b, 'failure_spike', b.winFailures, b.meanFailures, warm);
+    if (spike && mode === 'approval') b.holdUntilMs = now + this.holdMs;
+    await this.save(tx, b);
+    if (!spike) return [];
+    return this.conclude(tx, [{ ...spike, agentId, tool, mode }], actionId, mode);
+  }
+
+  private spike(
+    b: Baseline,
+    kind: 'denial_spike' | 'failure_spike',
+    observed: number,
+    mean: number,
+    warm: boolean,
+  ): Pick<Anomaly, 'kind' | 'baseline' | 'observed'> | undefined {
+    const c = this.o.config;
+    if (!warm || flagged(b, kind, b.winStartMs)) return undefined;
+    const threshold = Math.max(c.spikeMin, c.spikeFactor * mean);
+    if (observed < threshold) return undefined;
+    b.flagged[kind] = b.winStartMs;
+    return {
+      kind,
+      baseline: { meanPerWindow: round(mean), threshold: round(threshold), window: c.window },
+      observed: { thisWindow: observed },
+    };
+  }
+
+  private async conclude(
+    tx: Executor,
+    found: Anomaly[],
+    actionId: string,
+    mode: Anomaly['mode'],
+  ): Promise<Anomaly[]> {
+    for (const a of found) {
+      a.actionId = actionId;
+      await this.o.audit.append(tx, {
+        actor: 'system:anomaly',
+        type: 'anomaly.detected',
+        subject: `agent:${a.agentId}`,
+        payload: { ...a },
+      });
+    }
+    const first = found[0];
+    if (first && mode === 'pause') {
+      const now = new Date().toISOString();
+      const res = await tx.run(
+        "UPDATE agents SET status = 'paused', updated_at = ? WHERE id = ? AND status = 'active'",
+        [now, first.agentId],
+      );
+      if (res.changes === 1) {
+        await wakeHeldRuns(tx);
+        await this.o.audit.append(tx, {
+          actor: 'system:anomaly',
+          type: 'agent.paused',
+          subject: `agent:${first.agentId}`,
+          payload: {
+            from: 'active',
+            to: 'paused',
+            reason: `anomaly: ${found.map((a) => a.kind).join(', ')}`,
+          },
+        });
+      }
+    }
+    return found;
+  }
+
+  private async firstSeen(
+    tx: Executor,
+    agentId: string,
+    kind: 'tool' | 'connector',
+    name: string,
+    now: number,
+  ): Promise<boolean> {
+    const key = `${agentId}\u0000${kind}\u0000${name}`;
+    if (this.seen.has(key)) return false;
+    const res = await tx.run(
+      'INSERT INTO anomaly_seen (agent_id, kind, name, first_at) VALUES (?, ?, ?, ?) ON CONFLICT (agent_id, kind, name) DO NOTHING',
+      [agentId, kind, name, new Date(now).toISOString()],
+    );
+    // Cached only once it is known to be committed (it was there already): a rolled-back first sighting is seen again.
+    if (res.changes === 0) this.seen.add(key);
+    return res.changes === 1;
+  }
+
+  private async load(tx: Executor, agentId: string, now: number): Promise<Baseline> {
+    if (!this.hasRow.has(agentId)) {
+      const fresh = freshBaseline(agentId, now, this.windowMs);
+      const res = await tx.run(
+        `INSERT INTO anomaly_baselines (agent_id, first_ms, win_start_ms, hours_json, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (agent_id) DO NOTHING`,
+        [agentId, fresh.firstMs, fresh.winStartMs, JSON.stringify(fresh.hours), new Date(now).toISOString()],
+      );
+      if (res.changes === 0) this.hasRow.add(agentId);
+    }
+    const row = await tx.get<Record<string, unknown>>(
+      `SELECT * FROM anomaly_baselines WHERE agent_id = ?${this.o.db.forUpdate}`,
+      [agentId],
+    );
+    if (!row) throw new Error(`anomaly baseline of ${agentId} is missing`);
+    return fromRow(row);
+  }
+
+  private async save(tx: Executor, b: Baseline): Promise<void> {
+    await tx.run(
+      `UPDATE anomaly_baselines SET calls = ?, win_start_ms = ?, win_calls = ?, win_denials = ?, win_failures = ?,
+         active_windows = ?, mean_calls = ?, mean_denials = ?, mean_failures = ?, hours_json = ?, writes = ?,
+         writes_after_untrusted = ?, flagged_json = ?, hold_until_ms = ?, updated_at = ? WHERE agent_id = ?`,
+      toParams(b, new Date(this.now()).toISOString()),
+    );
+  }
+}
+
+function flagged(b: Baseline, kind: AnomalyKind, key: number): boolean {
+  return b.flagged[kind] === key;
+}
+
+function round(n: number): number {
+  return Math.round(n * 1000) / 1000;
+}
