@@ -12,6 +12,8 @@ import { registerMcpRoutes } from './mcp/mcp-routes.js';
 import { openApiDocument } from './openapi.js';
 import { registerActionRoutes } from './routes/actions.js';
 import { registerAdminRoutes } from './routes/admin.js';
+import { registerAuditRoutes } from './routes/audit.js';
+import { registerPolicyRoutes } from './routes/policies.js';
 import { registerApprovalRoutes } from './routes/approvals.js';
 import { registerHookRoutes } from './routes/hooks.js';
 import { registerCoordinationRoutes } from './routes/coordination.js';
@@ -143,6 +145,8 @@ export function buildServer(options: ServerOptions): AosServer {
   registerActionRoutes(app, engine, authenticate);
   registerApprovalRoutes(app, engine, authenticate);
   registerAdminRoutes(app, engine, authenticate);
+  registerAuditRoutes(app, engine, authenticate);
+  registerPolicyRoutes(app, engine, authenticate);
   registerObservabilityRoutes(app, engine, authenticate);
   registerWorkflowRoutes(app, engine, authenticate);
   registerRunOutcomeRoutes(app, engine, authenticate);

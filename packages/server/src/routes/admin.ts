@@ -3,6 +3,7 @@ import { UserError, actorOf, parseInput } from '@autonomy-os/core';
 import type { Engine } from '@autonomy-os/core';
 import { principalOf, requireHuman } from '../auth.js';
 import { listQueries } from './list-queries.js';
+import { decodeCursor, encodeCursor } from './page-cursor.js';
 
 /**
  * `/v1/agents`, `/v1/killswitch`, `/v1/tools`, `/v1/budgets`: administration. Changes need the configured admins group
@@ -19,12 +20,17 @@ export function registerAdminRoutes(
   app.get('/v1/agents', { preHandler: authenticate }, async (req) => {
     requireHuman(req, undefined, 'listing agents');
     const q = parseInput(listQueries.agents, req.query ?? {});
-    return {
-      agents: await agents.list({
-        ...(q.role ? { role: q.role } : {}),
-        ...(q.status ? { status: q.status } : {}),
-      }),
-    };
+    // Without `limit` the whole registry (as before); with it, one page and the cursor of the next.
+    const after = q.cursor ? decodeCursor(q.cursor, ['string'] as const)[0] : undefined;
+    const list = await agents.list({
+      ...(q.role ? { role: q.role } : {}),
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.search ? { search: q.search } : {}),
+      ...(after ? { after } : {}),
+      ...(q.limit !== undefined ? { limit: q.limit } : {}),
+    });
+    const last = q.limit !== undefined && list.length === q.limit ? list[list.length - 1] : undefined;
+    return { agents: list, nextCursor: last ? encodeCursor([last.id]) : null };
   });
 
   app.post('/v1/agents', { preHandler: authenticate }, async (req, reply) => {
