@@ -210,6 +210,11 @@ const ROUTES: Record<string, RouteRow> = {
     params: async () => ({ id: await freshAgent() }),
     body: () => ({}),
   },
+  'POST /v1/agents/:id/tier': {
+    cells: ADMIN_ONLY,
+    params: async () => ({ id: await freshAgent() }),
+    body: () => ({ tier: 1, reason: 'matrix' }),
+  },
   'GET /v1/killswitch': { cells: ANY_HUMAN_READ },
   'POST /v1/killswitch': { cells: ADMIN_ONLY, body: () => ({ active: false, agent: 'nobody' }) },
   // The tool catalogue is readable by anyone authenticated.

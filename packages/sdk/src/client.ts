@@ -21,6 +21,7 @@ import type {
   PolicyFile,
   PolicyReplayReport,
   PolicySetView,
+  ToolSummary,
 } from './console-pages.js';
 
 /** A query string from the fields that are set. */
@@ -212,6 +213,14 @@ export class AosClient {
     return this.request('POST', `/v1/agents/${encodeURIComponent(id)}/${change}`, reason ? { reason } : {});
   }
 
+  /** Promotes or demotes an agent to `tier` 0-3 (admins); audited with the reason. */
+  setAgentTier(id: string, tier: 0 | 1 | 2 | 3, reason?: string): Promise<AgentRecord> {
+    return this.request('POST', `/v1/agents/${encodeURIComponent(id)}/tier`, {
+      tier,
+      ...(reason ? { reason } : {}),
+    });
+  }
+
   /** Recent actions, newest first (a human sees all, an agent its own). */
   async listActions(filter: ActionFilter = {}): Promise<Action[]> {
     const q = new URLSearchParams();
@@ -279,6 +288,11 @@ export class AosClient {
     days?: number;
   }): Promise<PolicyReplayReport> {
     return this.request('POST', '/v1/policies/replay', proposal);
+  }
+
+  /** The tool catalogue: each tool's connector, status, metadata and cost units (any authenticated caller). */
+  async listTools(): Promise<ToolSummary[]> {
+    return (await this.request<{ tools: ToolSummary[] }>('GET', '/v1/tools')).tools;
   }
 
   /** Every configured budget with its use in the current period (human token). */

@@ -105,3 +105,18 @@ export interface BudgetUsage {
   used: { calls: number; cost: number };
   tokens: { input: number; output: number };
 }
+
+/** One tool of the catalogue (`GET /v1/tools`). */
+export interface ToolSummary {
+  name: string;
+  connector: string;
+  status: string;
+  description: string | null;
+  metadata: Record<string, unknown>;
+  /** Cost units one call charges against budgets. */
+  cost: number;
+  definitionHash: string;
+  /** The tool that reverses this one, if any. */
+  reversal: string | null;
+  inputSchema: unknown;
+}

@@ -25,6 +25,7 @@ export type {
   PolicyReplayReport,
   PolicySetView,
   PolicySummary,
+  ToolSummary,
 } from './console-pages.js';
 export { streamEvents } from './events.js';
 export type { EventStreamOptions, EventStreamSource } from './events.js';

@@ -401,6 +401,28 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'agent' }, ...errors },
         },
       },
+      '/v1/agents/{id}/tier': {
+        post: {
+          summary: 'Promote or demote: set the tier 0-3 (admins)',
+          parameters: idParam,
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['tier'],
+                  properties: {
+                    tier: { type: 'integer', minimum: 0, maximum: 3 },
+                    reason: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+          responses: { '200': { description: 'agent' }, ...errors },
+        },
+      },
       '/v1/agents/{id}/pause': {
         post: {
           summary: 'Pause (owner or admins)',

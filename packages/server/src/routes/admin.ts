@@ -74,6 +74,19 @@ export function registerAdminRoutes(
     });
   }
 
+  // Promotion and demotion are for admins; the tier rules in every decision follow the new tier at once.
+  app.post('/v1/agents/:id/tier', { preHandler: authenticate }, async (req) => {
+    requireHuman(req, [admins], 'changing tiers');
+    const id = (req.params as { id: string }).id;
+    const b = (req.body ?? {}) as { tier?: unknown; reason?: unknown };
+    if (b.tier === undefined) throw new UserError('is required (0-3)', { field: 'tier' });
+    if (b.reason !== undefined && typeof b.reason !== 'string')
+      throw new UserError('must be a string', { field: 'reason' });
+    const changed = await agents.setTier(id, b.tier as number, actorOf(principalOf(req)), b.reason);
+    engine.events.publish('agent.tier_changed', { agentId: id, tier: changed.tier }, `agent:${id}`);
+    return changed;
+  });
+
   app.get('/v1/killswitch', { preHandler: authenticate }, async (req) => {
     requireHuman(req, undefined, 'reading kill switches');
     return { switches: await engine.killSwitches.list() };
