@@ -5,6 +5,7 @@
 import crypto from 'node:crypto';
 import fs from 'node:fs';
 import os from 'node:os';
+import { performance } from 'node:perf_hooks';
 import path from 'node:path';
 import { createEngine, openStore } from '@autonomy-os/core';
 import { buildServer } from '@autonomy-os/server';

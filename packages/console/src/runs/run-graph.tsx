@@ -1,5 +1,5 @@
 import { useMemo } from 'react';
-import { Background, Controls, MarkerType, ReactFlow } from '@xyflow/react';
+import { Background, Controls, MarkerType, Position, ReactFlow } from '@xyflow/react';
 import type { Edge, Node } from '@xyflow/react';
 import { Graph, layout } from '@dagrejs/dagre';
 import '@xyflow/react/dist/style.css';
@@ -46,6 +46,9 @@ export function layoutSteps(steps: readonly GraphStep[]): { nodes: Node[]; edges
       className: `step-node step-${s.status}`,
       draggable: false,
       connectable: false,
+      // Left to right: edges leave a step on its right and enter the next on its left.
+      sourcePosition: Position.Right,
+      targetPosition: Position.Left,
       ariaLabel: `step ${s.id} (${s.kind}): ${s.status}`,
     };
   });
@@ -58,6 +61,8 @@ export function RunGraph(props: { steps: readonly GraphStep[]; onSelect(id: stri
   return (
     <div className="run-graph" data-testid="run-graph">
       <ReactFlow
+        // A new shape (the definition's edges arrive after the run) lays out and fits anew.
+        key={edges.map((e) => e.id).join(',') || nodes.map((n) => n.id).join(',')}
         nodes={nodes}
         edges={edges}
         fitView
