@@ -105,7 +105,7 @@ const PAGES = [
   ['agents', '/agents', (p) => p.getByRole('row').filter({ hasText: 'agent-' }).first().waitFor()],
   [
     'agent',
-    '/agents/agent-0001',
+    '/agents/agent-0000',
     (p) =>
       p
         .getByRole('table', { name: /Actions of/ })
