@@ -109,6 +109,16 @@ describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { tim
     expect(await seriousA11yViolations(page)).toEqual([]);
     await page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`) });
   };
+  /** An attribute of the element that has keyboard focus (the test's tsconfig has no DOM types). */
+  const focusedAttr = (page: Page, name: string) =>
+    page.evaluate((n) => {
+      const doc = (
+        globalThis as unknown as {
+          document: { activeElement: { getAttribute(a: string): string | null } | null };
+        }
+      ).document;
+      return doc.activeElement?.getAttribute(n) ?? '';
+    }, name);
   const pwned = (page: Page) => page.evaluate(() => (globalThis as { __pwned?: string }).__pwned);
 
   beforeAll(async () => {
@@ -151,7 +161,7 @@ describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { tim
     await page.getByLabel('Show').focus();
     for (let i = 0; i < 60; i++) {
       await page.keyboard.press('Tab');
-      const href = await page.evaluate(() => document.activeElement?.getAttribute('href') ?? '');
+      const href = await focusedAttr(page, 'href');
       if (href.endsWith(id)) break;
     }
     await page.keyboard.press('Enter');
@@ -191,7 +201,7 @@ describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { tim
     // Keyboard on the run view: arrows move between steps, Enter opens one.
     await watcher.locator('[data-step]').first().focus();
     await watcher.keyboard.press('ArrowDown');
-    const focused = await watcher.evaluate(() => document.activeElement?.getAttribute('data-step'));
+    const focused = await focusedAttr(watcher, 'data-step');
     expect(focused).toBe(await watcher.locator('[data-step]').nth(1).getAttribute('data-step'));
     await watcher.keyboard.press('Enter');
     await watcher
