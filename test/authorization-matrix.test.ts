@@ -232,6 +232,11 @@ const ROUTES: Record<string, RouteRow> = {
     params: async () => ({ id: 'evr_none' }),
   },
   'GET /v1/evals/coverage': { cells: ANY_HUMAN_READ },
+  'POST /v1/agents/:id/tier': {
+    cells: ADMIN_ONLY,
+    params: async () => ({ id: await freshAgent() }),
+    body: () => ({ tier: 1, reason: 'matrix' }),
+  },
   'GET /v1/killswitch': { cells: ANY_HUMAN_READ },
   'POST /v1/killswitch': { cells: ADMIN_ONLY, body: () => ({ active: false, agent: 'nobody' }) },
   // The tool catalogue is readable by anyone authenticated.
@@ -245,6 +250,14 @@ const ROUTES: Record<string, RouteRow> = {
   'GET /v1/budgets': { cells: ANY_HUMAN_READ },
   'GET /v1/reports/summary': { cells: ANY_HUMAN_READ },
   'GET /v1/audit/verify': { cells: [401, 403, 401, 403, 200, 403, 403, 200] },
+  'GET /v1/audit': { cells: [401, 403, 401, 403, 200, 403, 403, 200] },
+  'GET /v1/audit/checkpoint': { cells: [401, 403, 401, 403, 200, 403, 403, 200] },
+  'POST /v1/audit/export': { cells: [401, 403, 401, 403, 200, 403, 403, 200], body: () => ({}) },
+  'GET /v1/policies': { cells: ANY_HUMAN_READ },
+  'POST /v1/policies/replay': {
+    cells: [401, 403, 401, 403, 200, 403, 403, 200],
+    body: () => ({ policies: [], days: 1 }),
+  },
   'GET /v1/events': { cells: ANY_HUMAN_READ, stream: true },
   'GET /v1/workflows': { cells: ANY_HUMAN_READ },
   'POST /v1/workflows/:name/runs': {

@@ -74,6 +74,7 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
     await page.getByTestId('who').waitFor();
     return page;
   }
+  // The main pages' screenshots come from test/console-demo.e2e.test.ts (the demo organisation); these are the rest.
   const shot = (page: Page, name: string) =>
     page.screenshot({ path: path.join(SCREENSHOTS, `${name}.png`), fullPage: false });
   /** What the planted markup would have set, had any of it run. */
@@ -175,7 +176,6 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
     actionId = pending.body.id as string;
     await page.locator(`tr[data-approval="${approvalId}"]`).waitFor({ timeout: 15_000 });
     await expectAccessible(page);
-    await shot(page, 'approvals');
 
     await page.locator(`tr[data-approval="${approvalId}"]`).getByRole('link', { name: 'Review' }).click();
     await expect(page.getByTestId('agent-reason').textContent()).resolves.toBe(PLANTED);
@@ -204,7 +204,6 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
     await page.getByRole('heading', { name: 'Who approved it?' }).waitFor();
     expect(await page.locator('section', { hasText: 'Who approved it?' }).textContent()).toContain('frank');
     await expectAccessible(page);
-    await shot(page, 'receipt');
     await page.getByRole('button', { name: /^Undo with payments\.reverse_refund/ }).click();
     await page
       .getByRole('status')
@@ -252,7 +251,6 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
     await expectAccessible(page);
     await shot(page, 'killswitches');
     await expectAccessible(overview);
-    await shot(overview, 'overview');
     await page.getByRole('button', { name: 'Release global' }).click();
     await overview
       .getByTestId('killswitch-state')
@@ -285,7 +283,6 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
       .filter({ hasText: /^Intact: \d+ of \d+ records verified/ })
       .waitFor();
     await expectAccessible(page);
-    await shot(page, 'audit');
   });
 
   it('offers a viewer no approve, pause or engage, and the API refuses them (403)', async () => {

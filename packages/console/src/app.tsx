@@ -1,3 +1,4 @@
+import { Suspense, lazy } from 'react';
 import { NavLink, Outlet, createBrowserRouter } from 'react-router';
 import { LiveEventsProvider } from './live/live-events.js';
 import { useSession } from './session/session.js';
@@ -10,13 +11,23 @@ import { KillSwitchesPage } from './pages/kill-switches.js';
 import { ReceiptPage } from './pages/receipt.js';
 import { AuditPage } from './pages/audit.js';
 import { EvalsPage } from './pages/evals.js';
+import { AgentPage } from './pages/agent.js';
+import { RunsPage } from './pages/runs.js';
+import { PoliciesPage } from './pages/policies.js';
+import { BudgetsPage } from './pages/budgets.js';
+
+// The run view carries the graph libraries: loaded only when a run is opened.
+const RunPage = lazy(() => import('./pages/run.js').then((m) => ({ default: m.RunPage })));
 
 const NAV = [
   ['/', 'Overview'],
   ['/agents', 'Agents'],
   ['/approvals', 'Approvals'],
   ['/activity', 'Live activity'],
+  ['/runs', 'Runs'],
+  ['/policies', 'Policies'],
   ['/killswitches', 'Kill switches'],
+  ['/budgets', 'Budgets'],
   ['/audit', 'Audit'],
   ['/evals', 'Evals'],
 ] as const;
@@ -69,6 +80,18 @@ export const router = createBrowserRouter([
     children: [
       { index: true, element: <OverviewPage /> },
       { path: 'agents', element: <AgentsPage /> },
+      { path: 'agents/:id', element: <AgentPage /> },
+      { path: 'runs', element: <RunsPage /> },
+      {
+        path: 'runs/:id',
+        element: (
+          <Suspense fallback={<p className="muted">Loading the run view…</p>}>
+            <RunPage />
+          </Suspense>
+        ),
+      },
+      { path: 'policies', element: <PoliciesPage /> },
+      { path: 'budgets', element: <BudgetsPage /> },
       { path: 'approvals', element: <ApprovalsPage /> },
       { path: 'approvals/:id', element: <ApprovalPage /> },
       { path: 'activity', element: <ActivityPage /> },

@@ -48,7 +48,7 @@ export type { Principal } from './identity/authenticate.js';
 export { idSchema, groupSchema } from './identity/ids.js';
 
 export { AuditLog, verifyRecords } from './audit/audit-log.js';
-export type { AuditEvent, AuditVerifyReport } from './audit/audit-log.js';
+export type { AuditEvent, AuditSearch, AuditVerifyReport } from './audit/audit-log.js';
 export { FailureTally } from './audit/failure-tally.js';
 export type { FailureTallyOptions, TalliedFailure } from './audit/failure-tally.js';
 export { ChainVerifier, MerkleAccumulator, recordHash, GENESIS_HASH } from './audit/chain.js';
@@ -171,6 +171,7 @@ export type {
 export {
   loadPolicyDirectory,
   policyBundleFromTexts,
+  readCedarFiles,
   emptyPolicyBundle,
   BUILTIN_RULES_VERSION,
 } from './policy/policy-bundle.js';
@@ -200,6 +201,7 @@ export { ActionService } from './pipeline/action-service.js';
 export type { ActionServiceDeps, SubmitExtra } from './pipeline/action-service.js';
 export { actionRequestSchema, ACTION_STATUSES, FINAL_STATUSES } from './pipeline/types.js';
 export type {
+  ActionListFilter,
   ActionRequest,
   ActionView,
   ActionStatus,

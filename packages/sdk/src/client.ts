@@ -13,6 +13,25 @@ import { streamEvents } from './events.js';
 import type { EventStreamOptions } from './events.js';
 import type { Run, RunDetail, RunFilter, WorkflowSummary } from './runs.js';
 import type { ReportSummary } from './reports.js';
+import type {
+  AuditBundleView,
+  AuditCheckpoint,
+  AuditQuery,
+  AuditRecordView,
+  BudgetUsage,
+  PolicyFile,
+  PolicyReplayReport,
+  PolicySetView,
+  ToolSummary,
+} from './console-pages.js';
+
+/** A query string from the fields that are set. */
+function query(fields: Record<string, string | number | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(fields)) if (v !== undefined && v !== '') q.set(k, String(v));
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
 
 /** What an agent asks to do. */
 export interface ActParams {
@@ -247,6 +266,14 @@ export class AosClient {
     return this.request('POST', `/v1/agents/${encodeURIComponent(id)}/${change}`, reason ? { reason } : {});
   }
 
+  /** Promotes or demotes an agent to `tier` 0-3 (admins); audited with the reason. */
+  setAgentTier(id: string, tier: 0 | 1 | 2 | 3, reason?: string): Promise<AgentRecord> {
+    return this.request('POST', `/v1/agents/${encodeURIComponent(id)}/tier`, {
+      tier,
+      ...(reason ? { reason } : {}),
+    });
+  }
+
   /** Recent actions, newest first (a human sees all, an agent its own). */
   async listActions(filter: ActionFilter = {}): Promise<Action[]> {
     const q = new URLSearchParams();
@@ -256,6 +283,87 @@ export class AosClient {
     if (filter.limit !== undefined) q.set('limit', String(filter.limit));
     const qs = q.toString();
     return (await this.request<{ actions: Action[] }>('GET', `/v1/actions${qs ? `?${qs}` : ''}`)).actions;
+  }
+
+  /**
+   * One page of the agent registry, by id (human token); pass `nextCursor` back as `cursor` for the next.
+   *
+   * @example
+   * let page = await aos.listAgentsPage({ limit: 200 });
+   * while (page.nextCursor) page = await aos.listAgentsPage({ limit: 200, cursor: page.nextCursor });
+   */
+  listAgentsPage(
+    q: {
+      role?: string;
+      status?: AgentRecord['status'];
+      search?: string;
+      limit?: number;
+      cursor?: string;
+    } = {},
+  ): Promise<{ agents: AgentRecord[]; nextCursor: string | null }> {
+    return this.request('GET', `/v1/agents${query({ limit: 100, ...q })}`);
+  }
+
+  /** One page of actions, newest first; pass `nextCursor` back as `cursor` for the next. */
+  listActionsPage(
+    q: ActionFilter & { tool?: string; cursor?: string } = {},
+  ): Promise<{ actions: Action[]; nextCursor: string | null }> {
+    return this.request('GET', `/v1/actions${query({ ...q })}`);
+  }
+
+  /** Searches the whole audit log, newest first, one page at a time (auditors or admins). */
+  searchAudit(q: AuditQuery = {}): Promise<{ records: AuditRecordView[]; nextCursor: string | null }> {
+    return this.request('GET', `/v1/audit${query({ ...q })}`);
+  }
+
+  /** The latest signed checkpoint (or null) and the head of the log (auditors or admins). */
+  auditCheckpoint(): Promise<{ checkpoint: AuditCheckpoint | null; head: { seq: number; hash: string } }> {
+    return this.request('GET', '/v1/audit/checkpoint');
+  }
+
+  /** Signs a checkpoint and exports the log up to it as a bundle `aos audit verify --bundle` checks offline. */
+  exportAudit(): Promise<AuditBundleView> {
+    return this.request('POST', '/v1/audit/export', {});
+  }
+
+  /** The active policy set: hash, policies and the source texts (human token). */
+  getPolicies(): Promise<PolicySetView> {
+    return this.request('GET', '/v1/policies');
+  }
+
+  /**
+   * Re-decides the recorded decisions of the last `days` days under a proposed set and reports what would change
+   * (admins or auditors). Nothing is written or deployed.
+   */
+  replayPolicies(proposal: {
+    policies: PolicyFile[];
+    approvals?: PolicyFile[];
+    days?: number;
+  }): Promise<PolicyReplayReport> {
+    return this.request('POST', '/v1/policies/replay', proposal);
+  }
+
+  /** The tool catalogue: each tool's connector, status, metadata and cost units (any authenticated caller). */
+  async listTools(): Promise<ToolSummary[]> {
+    return (await this.request<{ tools: ToolSummary[] }>('GET', '/v1/tools')).tools;
+  }
+
+  /** Every configured budget with its use in the current period (human token). */
+  async listBudgets(): Promise<BudgetUsage[]> {
+    return (await this.request<{ budgets: BudgetUsage[] }>('GET', '/v1/budgets')).budgets;
+  }
+
+  /** Retries a failed run from its failed step (admins or the workflow's owner). */
+  retryRun(id: string): Promise<Run> {
+    return this.request('POST', `/v1/runs/${encodeURIComponent(id)}/retry`, {});
+  }
+
+  /** Sends a named signal (an event a run may wait for) to a run. */
+  signalRun(id: string, name: string, data?: unknown): Promise<Record<string, unknown>> {
+    return this.request('POST', `/v1/runs/${encodeURIComponent(id)}/signals`, {
+      name,
+      ...(data === undefined ? {} : { data }),
+    });
   }
 
   /** Checks the audit log's hash chain and signed checkpoints (auditors or admins). */

@@ -15,6 +15,18 @@ export type {
   Receipt,
   WhoAmI,
 } from './console-types.js';
+export type {
+  AuditBundleView,
+  AuditCheckpoint,
+  AuditQuery,
+  AuditRecordView,
+  BudgetUsage,
+  PolicyFile,
+  PolicyReplayReport,
+  PolicySetView,
+  PolicySummary,
+  ToolSummary,
+} from './console-pages.js';
 export { streamEvents } from './events.js';
 export type { EventStreamOptions, EventStreamSource } from './events.js';
 export type { Run, RunDetail, RunFilter, RunStatus, WorkflowSummary } from './runs.js';

@@ -3,6 +3,7 @@ import { ACTION_STATUSES, actionRequestSchema, createAgentSchema } from '@autono
 import { signInBody } from './routes/sign-in.js';
 import { taskOpenApiPaths } from './routes/tasks-openapi.js';
 import { evalOpenApiPaths } from './routes/evals.js';
+import { replayRequestSchema } from './routes/policies.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
@@ -480,6 +481,28 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '200': { description: 'agent' }, ...errors },
         },
       },
+      '/v1/agents/{id}/tier': {
+        post: {
+          summary: 'Promote or demote: set the tier 0-3 (admins)',
+          parameters: idParam,
+          requestBody: {
+            required: true,
+            content: {
+              'application/json': {
+                schema: {
+                  type: 'object',
+                  required: ['tier'],
+                  properties: {
+                    tier: { type: 'integer', minimum: 0, maximum: 3 },
+                    reason: { type: 'string' },
+                  },
+                },
+              },
+            },
+          },
+          responses: { '200': { description: 'agent' }, ...errors },
+        },
+      },
       '/v1/agents/{id}/pause': {
         post: {
           summary: 'Pause (owner or admins)',
@@ -545,6 +568,48 @@ export function openApiDocument(version: string): Record<string, unknown> {
         get: {
           summary: 'Verify the audit log (auditors, admins)',
           responses: { '200': { description: 'report' }, ...errors },
+        },
+      },
+      '/v1/audit': {
+        get: {
+          summary: 'Search the audit log, newest first, paged (auditors, admins)',
+          parameters: [
+            ...['agent', 'tool', 'type', 'since', 'until', 'cursor'].map((name) => ({
+              name,
+              in: 'query',
+              schema: { type: 'string' },
+            })),
+            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
+          ],
+          responses: { '200': { description: '{records, nextCursor}' }, ...errors },
+        },
+      },
+      '/v1/audit/checkpoint': {
+        get: {
+          summary: 'The latest signed checkpoint and the head of the log (auditors, admins)',
+          responses: { '200': { description: '{checkpoint, head}' }, ...errors },
+        },
+      },
+      '/v1/audit/export': {
+        post: {
+          summary: 'Sign a checkpoint and export an offline-verifiable bundle (auditors, admins)',
+          responses: { '200': { description: 'aos-audit-bundle/1' }, ...errors },
+        },
+      },
+      '/v1/policies': {
+        get: {
+          summary: 'The active policy set: hash, policies and source texts',
+          responses: { '200': { description: 'policy set' }, ...errors },
+        },
+      },
+      '/v1/policies/replay': {
+        post: {
+          summary: 'Replay the decisions of the last N days under a proposed policy set (admins, auditors)',
+          requestBody: {
+            required: true,
+            content: { 'application/json': { schema: schema(replayRequestSchema) } },
+          },
+          responses: { '200': { description: 'replay report' }, ...errors },
         },
       },
       '/v1/openapi.json': {

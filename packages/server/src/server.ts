@@ -13,6 +13,8 @@ import { openApiDocument } from './openapi.js';
 import { registerActionRoutes } from './routes/actions.js';
 import { registerAdminRoutes } from './routes/admin.js';
 import { registerEvalRoutes } from './routes/evals.js';
+import { registerAuditRoutes } from './routes/audit.js';
+import { registerPolicyRoutes } from './routes/policies.js';
 import { registerApprovalRoutes } from './routes/approvals.js';
 import { registerHookRoutes } from './routes/hooks.js';
 import { registerCoordinationRoutes } from './routes/coordination.js';
@@ -148,6 +150,8 @@ export function buildServer(options: ServerOptions): AosServer {
   registerSignInRoutes(app, engine, authenticate, guards);
   registerAdminRoutes(app, engine, authenticate);
   registerEvalRoutes(app, engine, authenticate);
+  registerAuditRoutes(app, engine, authenticate);
+  registerPolicyRoutes(app, engine, authenticate);
   registerObservabilityRoutes(app, engine, authenticate);
   registerReportRoutes(app, engine, authenticate);
   registerWorkflowRoutes(app, engine, authenticate);

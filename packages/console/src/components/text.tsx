@@ -66,6 +66,14 @@ const TONE: Record<string, string> = {
   fail: 'bad',
   engaged: 'bad',
   released: 'ok',
+  allow: 'ok',
+  deny: 'bad',
+  completed: 'ok',
+  running: 'info',
+  waiting: 'warn',
+  compensating: 'warn',
+  cancelled: 'bad',
+  skipped: 'plain',
 };
 
 /** A status word in a coloured pill (the word itself carries the meaning; colour only helps). */

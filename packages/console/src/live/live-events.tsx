@@ -23,7 +23,7 @@ function staleKeys(type: string): string[] {
   const head = type.split('.')[0];
   switch (head) {
     case 'action':
-      return ['actions', 'receipt'];
+      return ['actions', 'receipt', 'budgets'];
     case 'approval':
     case 'escalation':
       return ['approvals', 'actions'];
@@ -31,6 +31,9 @@ function staleKeys(type: string): string[] {
       return ['agents'];
     case 'killswitch':
       return ['killswitches'];
+    case 'run':
+    case 'task':
+      return ['runs'];
     default:
       return [];
   }

@@ -1,5 +1,6 @@
-import { useMemo, useState } from 'react';
-import { useMutation, useQuery, useQueryClient } from '@tanstack/react-query';
+import { useDeferredValue, useState } from 'react';
+import { Link } from 'react-router';
+import { useInfiniteQuery, useMutation, useQueryClient } from '@tanstack/react-query';
 import type { AgentRecord } from '@autonomy-os/sdk';
 import { useSignedIn } from '../session/session.js';
 import { Badge, ErrorNote, PageHeader } from '../components/text.js';
@@ -13,21 +14,27 @@ export function AgentsPage() {
   const queryClient = useQueryClient();
   const [filter, setFilter] = useState('');
   const [status, setStatus] = useState<'' | AgentRecord['status']>('');
-  const agents = useQuery({ queryKey: ['agents'], queryFn: () => client.listAgents() });
+  const search = useDeferredValue(filter.trim());
+  // Paged and filtered on the server: 1,000 agents cost one page of 500 rows, the rest on demand.
+  const agents = useInfiniteQuery({
+    queryKey: ['agents', 'pages', search, status],
+    initialPageParam: undefined as string | undefined,
+    queryFn: ({ pageParam }) =>
+      client.listAgentsPage({
+        limit: 500,
+        ...(search ? { search } : {}),
+        ...(status ? { status } : {}),
+        ...(pageParam ? { cursor: pageParam } : {}),
+      }),
+    getNextPageParam: (last) => last.nextCursor ?? undefined,
+  });
   const change = useMutation({
     mutationFn: (p: { id: string; change: Change }) =>
       client.setAgentStatus(p.id, p.change, `from the console by ${human.id}`),
     onSettled: () => queryClient.invalidateQueries({ queryKey: ['agents'] }),
   });
 
-  const shown = useMemo(() => {
-    const f = filter.trim().toLowerCase();
-    return (agents.data ?? []).filter(
-      (a) =>
-        (!status || a.status === status) &&
-        (!f || [a.id, a.role, a.owner, a.displayName].some((s) => s.toLowerCase().includes(f))),
-    );
-  }, [agents.data, filter, status]);
+  const shown = agents.data?.pages.flatMap((p) => p.agents) ?? [];
 
   const offered = (a: AgentRecord): Change[] => {
     if (a.status === 'revoked') return [];
@@ -61,7 +68,7 @@ export function AgentsPage() {
       </PageHeader>
       <ErrorNote error={agents.error ?? change.error} />
       <p className="muted">
-        {shown.length} of {agents.data?.length ?? 0} agents
+        {shown.length} agents{agents.hasNextPage ? ' shown; more on the server' : ''}
       </p>
       <VirtualRows
         label="Agents"
@@ -70,9 +77,9 @@ export function AgentsPage() {
         rowKey={(a) => a.id}
         empty="No agent matches."
         renderRow={(a) => [
-          <span key="id" title={a.displayName}>
+          <Link key="id" to={`/agents/${encodeURIComponent(a.id)}`} title={a.displayName}>
             {a.id}
-          </span>,
+          </Link>,
           a.role,
           `tier ${a.tier}`,
           a.owner,
@@ -98,6 +105,15 @@ export function AgentsPage() {
           </span>,
         ]}
       />
+      {agents.hasNextPage ? (
+        <button
+          type="button"
+          disabled={agents.isFetchingNextPage}
+          onClick={() => void agents.fetchNextPage()}
+        >
+          Load more agents
+        </button>
+      ) : null}
     </>
   );
 }

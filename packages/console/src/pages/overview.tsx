@@ -1,8 +1,15 @@
+import { Suspense, lazy } from 'react';
 import { Link } from 'react-router';
 import { useQuery } from '@tanstack/react-query';
 import { useLiveEvents } from '../live/live-events.js';
 import { useSignedIn } from '../session/session.js';
 import { Badge, ErrorNote, PageHeader, Time } from '../components/text.js';
+import { percentUsed } from './budgets.js';
+
+// The charts carry recharts: loaded after the figures, so the overview shows its numbers first.
+const OverviewCharts = lazy(() =>
+  import('../components/charts.js').then((m) => ({ default: m.OverviewCharts })),
+);
 
 /** Counts of items by a key, in a stable order. */
 function countBy<T>(items: readonly T[], key: (t: T) => string): [string, number][] {
@@ -25,6 +32,19 @@ export function OverviewPage() {
     queryKey: ['actions', 'denied'],
     queryFn: () => client.listActions({ status: 'denied', limit: 10 }),
   });
+  const recent = useQuery({
+    queryKey: ['actions', 'recent'],
+    queryFn: () => client.listActionsPage({ limit: 1000 }),
+  });
+  const decided = useQuery({ queryKey: ['approvals', 'all'], queryFn: () => client.listApprovals() });
+  const tools = useQuery({ queryKey: ['tools'], queryFn: () => client.listTools() });
+  const budgets = useQuery({ queryKey: ['budgets'], queryFn: () => client.listBudgets() });
+  const nearLimit = (budgets.data ?? [])
+    .map((b) => ({
+      b,
+      pct: Math.max(percentUsed(b.used.calls, b.calls) ?? 0, percentUsed(b.used.cost, b.cost) ?? 0),
+    }))
+    .filter((x) => x.pct >= 80);
   const engaged = (switches.data ?? []).filter((s) => s.active);
   const list = agents.data ?? [];
 
@@ -78,7 +98,26 @@ export function OverviewPage() {
             ))}
           </ul>
         </section>
+        <section className="card" aria-labelledby="ov-budgets">
+          <h2 id="ov-budgets">Budgets near their limits</h2>
+          <p className="big">{budgets.data ? nearLimit.length : '…'}</p>
+          <ul className="plain">
+            {nearLimit.map((x) => (
+              <li key={`${x.b.scope}-${x.b.period}`}>
+                {x.b.scope}: {x.pct}% of this {x.b.period}
+              </li>
+            ))}
+          </ul>
+          <Link to="/budgets">All budgets</Link>
+        </section>
       </div>
+      <Suspense fallback={<p className="muted">Loading charts…</p>}>
+        <OverviewCharts
+          actions={recent.data?.actions ?? []}
+          approvals={decided.data?.approvals ?? []}
+          tools={tools.data ?? []}
+        />
+      </Suspense>
       <section aria-labelledby="ov-denials">
         <h2 id="ov-denials">Recent denials</h2>
         {denials.data && denials.data.length === 0 ? <p className="muted">No denied actions.</p> : null}

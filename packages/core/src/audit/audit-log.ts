@@ -1,6 +1,7 @@
 import { canonicalJson } from '../crypto/canonical-json.js';
 import { UserError } from '../errors.js';
 import type { Db, Executor } from '../store/db.js';
+import { containsPattern } from '../store/like.js';
 import { ChainVerifier, GENESIS_HASH, recordHash } from './chain.js';
 import type { AuditRecord, ChainProblem } from './chain.js';
 import { checkCheckpointSignature, signCheckpoint } from './checkpoint.js';
@@ -16,6 +17,20 @@ export interface AuditEvent {
 }
 
 /** Result of checking the whole log. */
+/** What {@link AuditLog.search} looks for; every field narrows. */
+export interface AuditSearch {
+  agent?: string;
+  tool?: string;
+  type?: string;
+  /** ISO 8601 instants: `since` inclusive, `until` exclusive. */
+  since?: string;
+  until?: string;
+  /** Only records before this sequence number (paging, newest first). */
+  beforeSeq?: number;
+  /** 1-1000, default 100. */
+  limit?: number;
+}
+
 export interface AuditVerifyReport {
   ok: boolean;
   /** Records checked and found good (stops at the first bad one). */
@@ -150,6 +165,52 @@ export class AuditLog {
     params.push(Math.min(Math.max(options.limit ?? 100, 1), PAGE));
     const rows = await this.db.all<Row>(
       `SELECT * FROM audit_log WHERE ${where.join(' AND ')} ORDER BY seq LIMIT ?`,
+      params,
+    );
+    return rows.map(toRecord);
+  }
+
+  /**
+   * Searches the whole log, newest first, one page at a time (`beforeSeq`: the last seq of the previous page).
+   * `agent` matches records the agent wrote or that name it (`agentId`); `tool`
+   * matches records about that tool; `type` is exact, or a prefix when it ends in `.` (`action.`).
+   */
+  async search(q: AuditSearch = {}): Promise<AuditRecord[]> {
+    const where: string[] = [];
+    const params: (string | number)[] = [];
+    if (q.beforeSeq !== undefined) {
+      where.push('seq < ?');
+      params.push(q.beforeSeq);
+    }
+    if (q.type) {
+      if (q.type.endsWith('.')) {
+        where.push("type LIKE ? ESCAPE '!'");
+        params.push(`${containsPattern(q.type).slice(1, -1)}%`);
+      } else {
+        where.push('type = ?');
+        params.push(q.type);
+      }
+    }
+    if (q.agent) {
+      // Payloads are stored as canonical JSON (no spaces), so a key/value pair is a fixed string.
+      where.push("(actor = ? OR payload LIKE ? ESCAPE '!')");
+      params.push(`agent:${q.agent}`, containsPattern(`"agentId":${JSON.stringify(q.agent)}`));
+    }
+    if (q.tool) {
+      where.push("payload LIKE ? ESCAPE '!'");
+      params.push(containsPattern(`"tool":${JSON.stringify(q.tool)}`));
+    }
+    if (q.since) {
+      where.push('ts >= ?');
+      params.push(q.since);
+    }
+    if (q.until) {
+      where.push('ts < ?');
+      params.push(q.until);
+    }
+    params.push(Math.min(Math.max(q.limit ?? 100, 1), PAGE));
+    const rows = await this.db.all<Row>(
+      `SELECT * FROM audit_log${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY seq DESC LIMIT ?`,
       params,
     );
     return rows.map(toRecord);

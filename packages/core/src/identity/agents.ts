@@ -2,6 +2,7 @@ import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
 import { ConflictError, NotFoundError, UserError } from '../errors.js';
 import type { Db, Executor } from '../store/db.js';
+import { containsPattern } from '../store/like.js';
 import { parseInput } from '../validation.js';
 import type { HumanDirectory } from './humans.js';
 import { idSchema } from './ids.js';
@@ -153,9 +154,15 @@ export class AgentRegistry {
     return a;
   }
 
-  async list(filter: { role?: string; status?: AgentStatus } = {}): Promise<Agent[]> {
+  /**
+   * Agents by id. With `limit`, one page: the agents after `after` (an id, the last of the previous page). `search`
+   * matches part of the id, role, owner or display name.
+   */
+  async list(
+    filter: { role?: string; status?: AgentStatus; search?: string; after?: string; limit?: number } = {},
+  ): Promise<Agent[]> {
     const where: string[] = [];
-    const params: string[] = [];
+    const params: (string | number)[] = [];
     if (filter.role) {
       where.push('role = ?');
       params.push(filter.role);
@@ -164,7 +171,22 @@ export class AgentRegistry {
       where.push('status = ?');
       params.push(filter.status);
     }
-    const sql = `SELECT * FROM agents${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
+    if (filter.search) {
+      const like = containsPattern(filter.search.toLowerCase());
+      where.push(
+        "(LOWER(id) LIKE ? ESCAPE '!' OR LOWER(role) LIKE ? ESCAPE '!' OR LOWER(owner) LIKE ? ESCAPE '!' OR LOWER(display_name) LIKE ? ESCAPE '!')",
+      );
+      params.push(like, like, like, like);
+    }
+    if (filter.after) {
+      where.push('id > ?');
+      params.push(filter.after);
+    }
+    let sql = `SELECT * FROM agents${where.length ? ` WHERE ${where.join(' AND ')}` : ''} ORDER BY id`;
+    if (filter.limit !== undefined) {
+      sql += ' LIMIT ?';
+      params.push(Math.min(Math.max(filter.limit, 1), 1000));
+    }
     return (await this.db.all<Row>(sql, params)).map(toAgent);
   }
 

@@ -28,7 +28,7 @@ import { SessionMemory } from './session-memory.js';
 import { planUndo } from './undo.js';
 import type { SessionScope } from './session-memory.js';
 import { actionRequestSchema } from './types.js';
-import type { ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
+import type { ActionListFilter, ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
 import { wakeRun, wakeRunOfAction } from '../workflows/run-wake.js';
 import type { Logger } from 'pino';
 import { SpanKind, Tracing } from '../observability/tracing.js';
@@ -219,14 +219,21 @@ export class ActionService {
   }
 
   /** Recent actions, newest first. */
-  async list(
-    filter: { agentId?: string; status?: ActionStatus; since?: string; limit?: number } = {},
-  ): Promise<ActionView[]> {
+  async list(filter: ActionListFilter = {}): Promise<ActionView[]> {
     const where: string[] = [];
     const params: (string | number)[] = [];
     if (filter.agentId) {
       where.push('agent_id = ?');
       params.push(filter.agentId);
+    }
+    if (filter.tool) {
+      where.push('tool = ?');
+      params.push(filter.tool);
+    }
+    if (filter.before) {
+      // Keyset paging on (created_at, id), the order of the list: stable while new actions arrive.
+      where.push('(created_at < ? OR (created_at = ? AND id < ?))');
+      params.push(filter.before.createdAt, filter.before.createdAt, filter.before.id);
     }
     if (filter.status) {
       where.push('status = ?');

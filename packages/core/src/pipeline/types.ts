@@ -84,3 +84,16 @@ export interface ActionView {
 export const FINAL_STATUSES: readonly ActionStatus[] = ACTION_STATUSES.filter(
   (s) => s !== 'pending_approval' && s !== 'executing',
 );
+
+/** Filter and page of {@link ActionService.list}: newest first. */
+export interface ActionListFilter {
+  agentId?: string;
+  tool?: string;
+  status?: ActionStatus;
+  /** Only actions created at or after this instant (ISO 8601). */
+  since?: string;
+  /** Only actions older than this one (the last of the previous page): keyset paging. */
+  before?: { createdAt: string; id: string };
+  /** At most this many (1-1000, default 100). */
+  limit?: number;
+}

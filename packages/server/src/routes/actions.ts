@@ -3,6 +3,7 @@ import { NotFoundError, buildReceipt, parseInput } from '@autonomy-os/core';
 import type { ActionView, Engine } from '@autonomy-os/core';
 import { principalOf, requireAgent, requireHuman } from '../auth.js';
 import { listQueries } from './list-queries.js';
+import { decodeCursor, encodeCursor } from './page-cursor.js';
 
 /** The wire form of an action. */
 export function actionBody(a: ActionView & { replayed?: boolean }) {
@@ -82,13 +83,22 @@ export function registerActionRoutes(
   app.get('/v1/actions', { preHandler: authenticate }, async (req) => {
     const p = principalOf(req);
     const q = parseInput(listQueries.actions, req.query ?? {});
+    const limit = q.limit ?? 100;
+    const before = q.cursor ? decodeCursor(q.cursor, ['string', 'string'] as const) : undefined;
     const list = await engine.actions.list({
       ...(p.kind === 'agent' ? { agentId: p.id } : q.agent ? { agentId: q.agent } : {}),
+      ...(q.tool ? { tool: q.tool } : {}),
       ...(q.status ? { status: q.status } : {}),
       ...(q.since ? { since: q.since } : {}),
-      limit: q.limit ?? 100,
+      ...(before ? { before: { createdAt: before[0], id: before[1] } } : {}),
+      limit,
     });
-    return { actions: list.map(actionBody) };
+    const last = list[limit - 1];
+    // A full page may have a next one; the cursor is the last action's place in the order.
+    return {
+      actions: list.map(actionBody),
+      nextCursor: last && list.length === limit ? encodeCursor([last.createdAt, last.id]) : null,
+    };
   });
 
   app.get('/v1/actions/:id', { preHandler: authenticate }, async (req) =>

@@ -1,8 +1,9 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
-import { UserError, actorOf, parseInput } from '@autonomy-os/core';
+import { ConflictError, UserError, actorOf, parseInput } from '@autonomy-os/core';
 import type { Engine } from '@autonomy-os/core';
 import { principalOf, requireHuman } from '../auth.js';
 import { listQueries } from './list-queries.js';
+import { decodeCursor, encodeCursor } from './page-cursor.js';
 
 /**
  * `/v1/agents`, `/v1/killswitch`, `/v1/tools`, `/v1/budgets`: administration. Changes need the configured admins group
@@ -19,12 +20,17 @@ export function registerAdminRoutes(
   app.get('/v1/agents', { preHandler: authenticate }, async (req) => {
     requireHuman(req, undefined, 'listing agents');
     const q = parseInput(listQueries.agents, req.query ?? {});
-    return {
-      agents: await agents.list({
-        ...(q.role ? { role: q.role } : {}),
-        ...(q.status ? { status: q.status } : {}),
-      }),
-    };
+    // Without `limit` the whole registry (as before); with it, one page and the cursor of the next.
+    const after = q.cursor ? decodeCursor(q.cursor, ['string'] as const)[0] : undefined;
+    const list = await agents.list({
+      ...(q.role ? { role: q.role } : {}),
+      ...(q.status ? { status: q.status } : {}),
+      ...(q.search ? { search: q.search } : {}),
+      ...(after ? { after } : {}),
+      ...(q.limit !== undefined ? { limit: q.limit } : {}),
+    });
+    const last = q.limit !== undefined && list.length === q.limit ? list[list.length - 1] : undefined;
+    return { agents: list, nextCursor: last ? encodeCursor([last.id]) : null };
   });
 
   app.post('/v1/agents', { preHandler: authenticate }, async (req, reply) => {
@@ -67,6 +73,26 @@ export function registerAdminRoutes(
       return changed;
     });
   }
+
+  // Promotion and demotion are for admins; the tier rules in every decision follow the new tier at once.
+  app.post('/v1/agents/:id/tier', { preHandler: authenticate }, async (req) => {
+    requireHuman(req, [admins], 'changing tiers');
+    const id = (req.params as { id: string }).id;
+    const b = (req.body ?? {}) as { tier?: unknown; reason?: unknown };
+    if (b.tier === undefined) throw new UserError('is required (0-3)', { field: 'tier' });
+    if (b.reason !== undefined && typeof b.reason !== 'string')
+      throw new UserError('must be a string', { field: 'reason' });
+    // Lowering a tier is an admin's call; raising one is a promotion, which must be earned (evaluation gates, an
+    // admin other than the owner): it goes through POST /v1/agents/:id/promote, never around it.
+    const current = await agents.require(id, 'agent');
+    if (typeof b.tier === 'number' && b.tier > current.tier)
+      throw new ConflictError(
+        `raising agent '${id}' from tier ${current.tier} to ${b.tier} is a promotion: use POST /v1/agents/${id}/promote (aos agents promote), which checks its evaluation gates`,
+      );
+    const changed = await agents.setTier(id, b.tier as number, actorOf(principalOf(req)), b.reason);
+    engine.events.publish('agent.tier_changed', { agentId: id, tier: changed.tier }, `agent:${id}`);
+    return changed;
+  });
 
   app.get('/v1/killswitch', { preHandler: authenticate }, async (req) => {
     requireHuman(req, undefined, 'reading kill switches');

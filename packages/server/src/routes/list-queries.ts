@@ -21,13 +21,20 @@ const since = z
   })
   .refine((v) => !Number.isNaN(Date.parse(v)), { error: 'must be a real date' });
 
+/** An opaque page cursor, as a previous page's `nextCursor` gave it. */
+const cursor = z
+  .string()
+  .min(1, 'must not be empty')
+  .max(500, 'must be at most 500 characters')
+  .regex(/^[A-Za-z0-9_-]+$/, { error: "must be a previous page's nextCursor" });
+
 /**
  * The query strings of the list routes. Strict: an unknown parameter, a status that does not exist or a date that
  * does not parse is a 400 naming it, never a 200 with an empty list that looks like "nothing there".
  */
 export const listQueries = {
   actions: z
-    .object({ status: status(ACTION_STATUSES), agent: text, since, limit })
+    .object({ status: status(ACTION_STATUSES), agent: text, tool: text, since, limit, cursor })
     .partial()
     .strict(),
   approvals: z
@@ -39,7 +46,11 @@ export const listQueries = {
     .partial()
     .strict(),
   agents: z
-    .object({ role: text, status: status(AGENT_STATUSES) })
+    .object({ role: text, status: status(AGENT_STATUSES), search: text, limit, cursor })
+    .partial()
+    .strict(),
+  audit: z
+    .object({ agent: text, tool: text, type: text, since, until: since, limit, cursor })
     .partial()
     .strict(),
   leases: z.object({ runId: text }).partial().strict(),

@@ -1,0 +1,68 @@
+import { useQuery } from '@tanstack/react-query';
+import { useSignedIn } from '../session/session.js';
+import { Badge, ErrorNote, PageHeader, Time } from '../components/text.js';
+
+/** How much of a limit is used, 0-100 (null when there is no limit). */
+export function percentUsed(used: number, limit: number | undefined): number | null {
+  if (limit === undefined) return null;
+  if (limit === 0) return used > 0 ? 100 : 0;
+  return Math.min(100, Math.round((used / limit) * 100));
+}
+
+function Meter(props: { label: string; used: number; limit: number | undefined }) {
+  const pct = percentUsed(props.used, props.limit);
+  if (pct === null) return <span className="muted">no limit ({props.used} used)</span>;
+  return (
+    <span className="meter-cell">
+      <meter min={0} max={100} low={70} high={90} optimum={0} value={pct} aria-label={props.label} />{' '}
+      {props.used} / {props.limit} ({pct}%)
+    </span>
+  );
+}
+
+/** Budget use against limits per scope (global, role, agent) in the current period. */
+export function BudgetsPage() {
+  const { client } = useSignedIn();
+  const budgets = useQuery({ queryKey: ['budgets'], queryFn: () => client.listBudgets() });
+  return (
+    <>
+      <PageHeader title="Budgets" />
+      <ErrorNote error={budgets.error} />
+      {budgets.data && budgets.data.length === 0 ? <p className="muted">No budget is configured.</p> : null}
+      <table aria-label="Budgets">
+        <thead>
+          <tr>
+            <th scope="col">Scope</th>
+            <th scope="col">Period</th>
+            <th scope="col">Calls</th>
+            <th scope="col">Cost units</th>
+            <th scope="col">Model tokens</th>
+            <th scope="col">Over budget</th>
+          </tr>
+        </thead>
+        <tbody>
+          {(budgets.data ?? []).map((b) => (
+            <tr key={`${b.scope}-${b.period}`} data-budget={b.scope}>
+              <td>{b.scope}</td>
+              <td>
+                {b.period} since <Time at={b.periodStart} />
+              </td>
+              <td>
+                <Meter label={`calls of ${b.scope}`} used={b.used.calls} limit={b.calls} />
+              </td>
+              <td>
+                <Meter label={`cost of ${b.scope}`} used={b.used.cost} limit={b.cost} />
+              </td>
+              <td>
+                {b.tokens.input} in / {b.tokens.output} out
+              </td>
+              <td>
+                <Badge value={b.onExceed === 'deny' ? 'denied' : 'approval'} /> {b.onExceed}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </>
+  );
+}

@@ -1,0 +1,122 @@
+/**
+ * Wire shapes of the paged lists, the audit search and export, the policy routes and budgets, as the console and
+ * scripts read them. They mirror what `@autonomy-os/server` answers; fields the server may add later are allowed.
+ */
+
+/** One record of the hash-chained audit log. */
+export interface AuditRecordView {
+  seq: number;
+  ts: string;
+  actor: string;
+  type: string;
+  subject: string | null;
+  payload: unknown;
+  prevHash: string;
+  hash: string;
+}
+
+/** What `GET /v1/audit` searches for; every field narrows. `type` ending in `.` is a prefix (`action.`). */
+export interface AuditQuery {
+  agent?: string;
+  tool?: string;
+  type?: string;
+  /** ISO 8601: `since` inclusive, `until` exclusive. */
+  since?: string;
+  until?: string;
+  limit?: number;
+  cursor?: string;
+}
+
+/** A signed Merkle checkpoint over the first `treeSize` records. */
+export interface AuditCheckpoint {
+  format: 'aos-checkpoint/1';
+  treeSize: number;
+  rootHash: string;
+  headHash: string;
+  timestamp: string;
+  keyId: string;
+  publicKey: string;
+  signature: string;
+  [key: string]: unknown;
+}
+
+/** An offline-verifiable export (`aos audit verify --bundle FILE`). */
+export interface AuditBundleView {
+  format: 'aos-audit-bundle/1';
+  exportedAt: string;
+  records: AuditRecordView[];
+  checkpoint: AuditCheckpoint;
+}
+
+/** One loaded policy. */
+export interface PolicySummary {
+  id: string;
+  effect: 'permit' | 'forbid';
+  file: string;
+  annotations: Record<string, string>;
+}
+
+/** A policy file: its name and Cedar text. */
+export interface PolicyFile {
+  file: string;
+  text: string;
+}
+
+/** The active policy set (`GET /v1/policies`). */
+export interface PolicySetView {
+  hash: string;
+  source: string;
+  permits: PolicySummary[];
+  approvals: PolicySummary[];
+  files: { policies: PolicyFile[]; approvals: PolicyFile[] };
+}
+
+/** What `POST /v1/policies/replay` found: which recorded decisions a proposed set would change. */
+export interface PolicyReplayReport {
+  policyHash: string;
+  activeHash: string;
+  since: string;
+  replayed: number;
+  unchanged: number;
+  changed: {
+    actionId: string;
+    seq: number;
+    at: string;
+    tool: string;
+    agent: string;
+    before: 'allow' | 'approval' | 'deny';
+    after: 'allow' | 'approval' | 'deny';
+    beforePolicies: string[];
+    policies: string[];
+  }[];
+  skipped: { actionId: string; seq: number; tool: string; agent: string; reason: string }[];
+  transitions: Record<string, number>;
+}
+
+/** A budget and its use in the current period (`GET /v1/budgets`). */
+export interface BudgetUsage {
+  /** `global`, `role:<role>` or `agent:<id>`. */
+  scope: string;
+  period: 'hour' | 'day' | 'month' | 'total';
+  calls?: number;
+  cost?: number;
+  onExceed: 'deny' | 'approval';
+  periodStart: string;
+  used: { calls: number; cost: number };
+  tokens: { input: number; output: number };
+}
+
+/** One tool of the catalogue (`GET /v1/tools`). */
+export interface ToolSummary {
+  name: string;
+  connector: string;
+  status: string;
+  description: string | null;
+  metadata: Record<string, unknown>;
+  /** Cost units one call charges against budgets. */
+  cost: number;
+  definitionHash: string;
+  /** The tool that reverses this one, if any. */
+  reversal: string | null;
+  inputSchema: unknown;
+}
