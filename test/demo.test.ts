@@ -87,14 +87,15 @@ describe('aos demo --once --json', { timeout: 180_000 }, () => {
       for (const w of ['invoice-approval', 'change-request'])
         expect(table.stdout).toMatch(new RegExp(`^workflow\\s+${w}\\s`, 'm'));
       expect(table.stdout).toMatch(/^agent\s+support-bot\s/m);
-      expect(table.stdout).toMatch(/^total\s+all\s+4\s+.*\s28\s+22\/3\/3\s+.*n\/a\s+100%$/m);
+      // No suite has run in the scenario, so none of its actions is covered by an evaluation yet: 0%, not n/a.
+      expect(table.stdout).toMatch(/^total\s+all\s+4\s+.*\s28\s+22\/3\/3\s+.*\s0%\s+100%$/m);
       const json = JSON.parse(aos(['--data', dataDir, 'report', '--since', '1d', '--json']).stdout) as {
-        totals: { runs: number; actions: { total: number }; evalCoverage: string; auditability: number };
+        totals: { runs: number; actions: { total: number }; evalCoverage: number; auditability: number };
       };
       expect(json.totals).toMatchObject({
         runs: 4,
         actions: { total: 28 },
-        evalCoverage: 'n/a',
+        evalCoverage: 0,
         auditability: 1,
       });
     } finally {

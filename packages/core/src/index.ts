@@ -446,7 +446,8 @@ export { checkGates, promoteAgent, PromotionRefusedError } from './evals/gates.j
 export type { GateCheck, SuiteGateStatus, PromoteAgentParams } from './evals/gates.js';
 export { ContinuousEvaluation, applyRegression } from './evals/continuous.js';
 export type { ContinuousEvaluationOptions, RegressionAction } from './evals/continuous.js';
-export { evalCoverage } from './evals/coverage.js';
+export { coverageShares, evalCoverage } from './evals/coverage.js';
+export { engineLeaderReport } from './observability/report/engine-report.js';
 export type { CoverageReport, CoverageEntry } from './evals/coverage.js';
 export { captureSuite } from './evals/capture.js';
 export type { CaptureOptions } from './evals/capture.js';

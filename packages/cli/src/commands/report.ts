@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { UserError, formatReport, leaderReport, reportSince } from '@autonomy-os/core';
+import { UserError, engineLeaderReport, formatReport, reportSince } from '@autonomy-os/core';
 import type { LeaderReport } from '@autonomy-os/core';
 import { printJson, remote, withEngine, withRemoteOptions } from '../context.js';
 
@@ -18,15 +18,7 @@ export function registerReport(program: Command): void {
       const client = remote(cmd);
       const report: LeaderReport = client
         ? ((await client.getReportSummary({ since: o.since })) as LeaderReport)
-        : await withEngine(cmd, undefined, (e) =>
-            leaderReport(e.store.db, {
-              since,
-              isWrite: (tool) => {
-                const t = e.tools.get(tool);
-                return t ? t.metadata.effect === 'write' : undefined;
-              },
-            }),
-          );
+        : await withEngine(cmd, undefined, (e) => engineLeaderReport(e, since));
       if (o.json) printJson(report);
       else process.stdout.write(formatReport(report));
     });

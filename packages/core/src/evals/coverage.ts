@@ -102,3 +102,30 @@ export async function evalCoverage(
     workflows: [...workflows.values()].sort((x, y) => x.workflow.localeCompare(y.workflow)),
   };
 }
+
+/**
+ * The leader report's coverage hook from a coverage report: the share (0-1) of an agent's, a workflow's or all
+ * actions that a passing case covers; undefined where there were no actions.
+ */
+export function coverageShares(
+  report: CoverageReport,
+): (scope: { kind: 'agent' | 'workflow' | 'total'; name: string }) => number | undefined {
+  const agents = new Map(report.agents.map((a) => [a.agentId, a]));
+  const workflows = new Map(report.workflows.map((w) => [w.workflow, w]));
+  const total = report.agents.reduce(
+    (t, a) => ({ actions: t.actions + a.actions, covered: t.covered + a.covered }),
+    {
+      actions: 0,
+      covered: 0,
+    },
+  );
+  return (scope) => {
+    const e =
+      scope.kind === 'agent'
+        ? agents.get(scope.name)
+        : scope.kind === 'workflow'
+          ? workflows.get(scope.name)
+          : total;
+    return e && e.actions > 0 ? e.covered / e.actions : undefined;
+  };
+}

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { AosClient } from '@autonomy-os/sdk';
+import { EvalRunStore } from '@autonomy-os/core';
 import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
 import {
@@ -51,13 +52,38 @@ describe('GET /v1/reports/summary', () => {
     await t?.cleanup();
   });
 
-  it('answers the leader metrics per agent through the SDK, with evaluation coverage n/a', async () => {
+  it('answers the leader metrics per agent through the SDK, with evaluation coverage from the eval runs', async () => {
+    // A passing case covers refund-bot's allowed refund (1 of its 3 actions); the deny and the approval are not.
+    const now = new Date().toISOString();
+    await new EvalRunStore(t.store.db, t.store.audit).record(
+      {
+        id: 'evr_report',
+        suite: 'support_unit',
+        suiteHash: 'h',
+        agentId: 'refund-bot',
+        agentKind: 'rule',
+        trigger: 'manual',
+        cases: 1,
+        passed: 1,
+        failed: 0,
+        passRate: 100,
+        threshold: 97,
+        result: 'pass',
+        failedByCategory: [],
+        caseSummaries: [
+          { id: 'c1', category: 'reads', pass: true, calls: [{ tool: 'payments.refund', outcome: 'allow' }] },
+        ],
+        startedAt: now,
+        finishedAt: now,
+      },
+      'operator:test',
+    );
     const report = await new AosClient({ url: base, token: ada }).getReportSummary({ since: '1d' });
     const row = report.agents.find((a) => a.name === 'refund-bot');
     expect(row).toMatchObject({
       actions: { total: 3, allowed: 1, approval: 1, denied: 1 },
       escalationRate: 0.333,
-      evalCoverage: 'n/a',
+      evalCoverage: 1 / 3,
       auditability: 1,
     });
     expect(row?.approvalLatency.p50Sec).toEqual(expect.any(Number));

@@ -1,5 +1,5 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
-import { UserError, leaderReport, reportSince } from '@autonomy-os/core';
+import { UserError, engineLeaderReport, reportSince } from '@autonomy-os/core';
 import type { Engine } from '@autonomy-os/core';
 import { requireHuman } from '../auth.js';
 
@@ -15,12 +15,6 @@ export function registerReportRoutes(
     const since = typeof raw === 'string' ? reportSince(raw) : undefined;
     if (!since)
       throw new UserError('must be a period like 7d, 24h or 30m, or an ISO date', { field: 'since' });
-    return leaderReport(engine.store.db, {
-      since,
-      isWrite: (tool) => {
-        const t = engine.tools.get(tool);
-        return t ? t.metadata.effect === 'write' : undefined;
-      },
-    });
+    return engineLeaderReport(engine, since);
   });
 }
