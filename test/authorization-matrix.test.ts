@@ -95,9 +95,9 @@ async function executedRefund(): Promise<string> {
   return view.id;
 }
 
-async function freshAgent(): Promise<string> {
+async function freshAgent(tier: 0 | 1 | 2 | 3 = 0): Promise<string> {
   const id = next('spare');
-  await t.store.agents.create({ id, role: 'support', tier: 0, owner: WHO.owner }, 'operator:test');
+  await t.store.agents.create({ id, role: 'support', tier, owner: WHO.owner }, 'operator:test');
   return id;
 }
 
@@ -232,9 +232,10 @@ const ROUTES: Record<string, RouteRow> = {
     params: async () => ({ id: 'evr_none' }),
   },
   'GET /v1/evals/coverage': { cells: ANY_HUMAN_READ },
+  // Lowering a tier is an admin's word; raising one is a promotion (POST /v1/agents/:id/promote), refused here (409).
   'POST /v1/agents/:id/tier': {
     cells: ADMIN_ONLY,
-    params: async () => ({ id: await freshAgent() }),
+    params: async () => ({ id: await freshAgent(2) }),
     body: () => ({ tier: 1, reason: 'matrix' }),
   },
   'GET /v1/killswitch': { cells: ANY_HUMAN_READ },
