@@ -149,7 +149,11 @@ export class McpConnector implements Connector {
           this.#withClient('undelivered', async (client) => {
             // Trace context (traceparent, tracestate, baggage) goes upstream in `params._meta`.
             const meta = options.trace && Object.keys(options.trace).length ? options.trace : undefined;
-            const result = await client.callTool(name, input, { signal, timeoutMs, ...(meta ? { meta } : {}) });
+            const result = await client.callTool(name, input, {
+              signal,
+              timeoutMs,
+              ...(meta ? { meta } : {}),
+            });
             // An upstream that echoes a credential it was given (env, headers) must not hand it to the agent.
             return this.#redactor.redactJson(toToolResult(result));
           }),
