@@ -33,6 +33,7 @@ export function createPaymentsServer({
         at: Date.now(),
         body: body ? JSON.parse(body) : null,
         authorization: req.headers.authorization ?? null,
+        traceparent: req.headers.traceparent ?? null,
       });
       const reply = () => {
         let m;

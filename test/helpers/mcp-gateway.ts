@@ -49,6 +49,8 @@ export interface GatewayOptions {
   /** Adds the filesystem MCP upstream (a child process; off for speed where not needed). */
   filesystem?: boolean;
   oidc?: { issuer: string; audience: string };
+  /** The `telemetry:` section of aos.yaml (e.g. traces to a local OTLP receiver). */
+  telemetry?: Record<string, unknown>;
 }
 
 async function startNode(t: { store: TestStore['store'] }, config: ReturnType<typeof supportDeskConfig>) {
@@ -79,6 +81,7 @@ export async function startGateway(t: TestStore, options: GatewayOptions = {}): 
     raw.server = { port: 0 };
     raw.mcp = { approvalWaitMs: options.approvalWaitMs ?? 30_000 };
     if (options.oidc) raw.oidc = options.oidc;
+    if (options.telemetry) raw.telemetry = options.telemetry;
     if (options.filesystem) {
       (raw.connectors as unknown[]).push({
         id: 'fs',

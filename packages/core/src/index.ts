@@ -357,6 +357,7 @@ export type {
   TraceCarrier,
   TracingOptions,
 } from './observability/tracing.js';
+export { MAX_RECORDED_CONTENT, emitActionSpan, recordedContent } from './observability/action-spans.js';
 export { telemetryConfigSchema } from './config/telemetry-config.js';
 export { readGovernanceGauges } from './observability/governance-gauges.js';
 export type { GovernanceGauges } from './observability/governance-gauges.js';

@@ -18,6 +18,7 @@ import type { ModelClient } from './model-client.js';
 import { createModelClient } from './providers.js';
 import { EngineToolGateway } from './tool-gateway.js';
 import type { AgentToolGateway } from './tool-gateway.js';
+import type { Tracing } from '../observability/tracing.js';
 
 /** The parts of the engine the runtime uses (an Engine fits). */
 export interface AgentRuntimeEngine {
@@ -29,6 +30,8 @@ export interface AgentRuntimeEngine {
   budgets: BudgetService;
   events: EventBus;
   workflows: { tasks: TaskQueue };
+  /** Where each run's `invoke_agent` span goes. */
+  tracing?: Tracing;
 }
 
 /** Options for {@link AgentRuntime.create}. */
@@ -182,6 +185,7 @@ export class AgentRuntime {
       store: e.store,
       budgets: e.budgets,
       events: e.events,
+      tracing: e.tracing,
       gateway: (sessionId) =>
         this.o.gateway
           ? this.o.gateway(agent, sessionId)

@@ -5,6 +5,7 @@ import type { BudgetService } from '../budgets/budgets.js';
 import type { LlmAgentConfig } from '../config/llm-agent-config.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Agent } from '../identity/agents.js';
+import type { SpanRef, Tracing } from '../observability/tracing.js';
 import type { Store } from '../store/open-store.js';
 import { ModelApiError } from './model-client.js';
 import type { ModelClient, ModelMessage, ModelReply, ModelTool, ModelUsage } from './model-client.js';
@@ -58,6 +59,8 @@ export interface LlmAgentOptions {
   store: Pick<Store, 'audit' | 'agents'>;
   budgets: BudgetService;
   events?: EventBus | undefined;
+  /** Where the run's `invoke_agent` span goes (the engine's tracing); none, no span. */
+  tracing?: Tracing | undefined;
   /** Opens the agent's way to its tools for one task; `sessionId` groups the task's calls in the pipeline. */
   gateway(sessionId: string): Promise<AgentToolGateway>;
 }
@@ -226,6 +229,32 @@ export class LlmAgent {
     });
   }
 
+  /** Emits the run's `invoke_agent {agent}` span, from its start until now. */
+  #emitRunSpan(p: { span: SpanRef; startMs: number; task: AgentTask; result: AgentRunResult }): void {
+    const cfg = this.o.config;
+    const { result } = p;
+    this.o.tracing?.emit({
+      name: `invoke_agent ${this.o.agent.displayName ?? this.id}`,
+      ref: p.span,
+      startMs: p.startMs,
+      endMs: Date.now(),
+      attributes: {
+        'gen_ai.operation.name': 'invoke_agent',
+        'gen_ai.provider.name': cfg.model.provider,
+        'gen_ai.agent.id': this.id,
+        'gen_ai.agent.name': this.o.agent.displayName ?? this.id,
+        'gen_ai.request.model': cfg.model.model,
+        'gen_ai.usage.input_tokens': result.usage.inputTokens,
+        'gen_ai.usage.output_tokens': result.usage.outputTokens,
+        'aos.agent.run.id': result.runId,
+        'aos.agent.run.status': result.status,
+        'aos.agent.run.steps': result.steps,
+        ...(p.task.id ? { 'aos.task.id': p.task.id } : {}),
+      },
+      errorType: result.status === 'failed' ? 'agent_failed' : undefined,
+    });
+  }
+
   /** Works on one task until the model is done or something stops it. Never throws for the model's faults. */
   async run(task: AgentTask, options: AgentRunOptions = {}): Promise<AgentRunResult> {
     const cfg = this.o.config;
@@ -241,9 +270,13 @@ export class LlmAgent {
       actions: [],
       failures: [],
     };
+    // One invoke_agent span per run (GenAI conventions); its id is fixed now so every governed call nests under it.
+    const startMs = Date.now();
+    const span = this.o.tracing?.reserve();
     const finish = async (status: AgentRunStatus, reason?: string): Promise<AgentRunResult> => {
       result.status = status;
       if (reason !== undefined) result.reason = reason;
+      if (span) this.#emitRunSpan({ span, startMs, task, result });
       await this.o.store.audit
         .record({
           actor: `agent:${this.id}`,
@@ -382,6 +415,7 @@ export class LlmAgent {
               input: c.input,
               reason: c.reason,
               confidence: c.confidence,
+              traceParent: span,
             });
             result.actions.push({ actionId: r.actionId, tool: c.tool, status: r.status, reason: c.reason });
             text = r.text;

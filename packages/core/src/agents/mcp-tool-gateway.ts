@@ -1,5 +1,6 @@
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { traceparentOf } from '../observability/tracing.js';
 import type { AgentTool, AgentToolCall, AgentToolGateway, AgentToolResult } from './tool-gateway.js';
 
 /** Options for {@link McpToolGateway.connect}. */
@@ -59,7 +60,11 @@ export class McpToolGateway implements AgentToolGateway {
     const r = await this.client.callTool({
       name: c.tool,
       arguments: c.input,
-      _meta: { reason: c.reason, ...(c.confidence !== undefined ? { confidence: c.confidence } : {}) },
+      _meta: {
+        reason: c.reason,
+        ...(c.confidence !== undefined ? { confidence: c.confidence } : {}),
+        ...(c.traceParent ? { traceparent: traceparentOf(c.traceParent) } : {}),
+      },
     });
     const content = (r.content ?? []) as { type: string; text?: string }[];
     const texts = content.filter((x) => x.type === 'text' && typeof x.text === 'string').map((x) => x.text);

@@ -1,6 +1,7 @@
 import { NotFoundError, UserError } from '../errors.js';
 import type { Agent } from '../identity/agents.js';
 import type { ActionService } from '../pipeline/action-service.js';
+import type { SpanRef } from '../observability/tracing.js';
 import type { ActionView } from '../pipeline/types.js';
 import { blockedReason, callableTools } from '../tools/callable-tools.js';
 import type { ToolCatalogDeps } from '../tools/callable-tools.js';
@@ -18,6 +19,8 @@ export interface AgentToolCall {
   input: Record<string, unknown>;
   reason: string;
   confidence?: number | undefined;
+  /** The agent run's `invoke_agent` span: the call's action span becomes its child. */
+  traceParent?: SpanRef | undefined;
 }
 
 /** What came of a call, as text for the model, and the action the pipeline recorded. */
@@ -111,13 +114,17 @@ export class EngineToolGateway implements AgentToolGateway {
 
   async call(c: AgentToolCall): Promise<AgentToolResult> {
     try {
-      const view = await this.o.actions.submit(this.o.agent, {
-        tool: c.tool,
-        input: c.input,
-        reason: c.reason,
-        ...(c.confidence !== undefined ? { confidence: c.confidence } : {}),
-        sessionId: this.o.sessionId,
-      });
+      const view = await this.o.actions.submit(
+        this.o.agent,
+        {
+          tool: c.tool,
+          input: c.input,
+          reason: c.reason,
+          ...(c.confidence !== undefined ? { confidence: c.confidence } : {}),
+          sessionId: this.o.sessionId,
+        },
+        c.traceParent ? { traceParent: c.traceParent } : {},
+      );
       return describeAction(view);
     } catch (err) {
       // Input the pinned schema refuses is the model's to fix, as the MCP front answers it.

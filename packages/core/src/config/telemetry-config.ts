@@ -17,9 +17,15 @@ export const telemetryConfigSchema = z
         enabled: z.boolean().default(true),
         /** The `service.name` resource attribute (default `OTEL_SERVICE_NAME`, then `autonomy-os`). */
         serviceName: z.string().min(1).max(200).optional(),
+        /**
+         * Puts each action's arguments and result on its `execute_tool` span (`gen_ai.tool.call.arguments`,
+         * `gen_ai.tool.call.result`) as redacted canonical JSON, each cut to 4,096 characters. Off by default:
+         * they may hold personal data. Secrets are redacted as in the audit log either way.
+         */
+        recordContent: z.boolean().default(false),
       })
       .strict()
-      .default({ enabled: true }),
+      .default({ enabled: true, recordContent: false }),
     metrics: z
       .object({
         /**
@@ -32,7 +38,7 @@ export const telemetryConfigSchema = z
       .default({ maxLabelValues: 100 }),
   })
   .strict()
-  .default({ traces: { enabled: true }, metrics: { maxLabelValues: 100 } });
+  .default({ traces: { enabled: true, recordContent: false }, metrics: { maxLabelValues: 100 } });
 
 /** The validated `telemetry:` section. */
 export type TelemetryConfig = z.infer<typeof telemetryConfigSchema>;

@@ -1,3 +1,5 @@
+import { redactSecrets } from '../audit/redact.js';
+import { canonicalJson } from '../crypto/canonical-json.js';
 import type { Agent } from '../identity/agents.js';
 import type { ActionView } from '../pipeline/types.js';
 import { SpanKind } from './tracing.js';
@@ -25,11 +27,25 @@ export function reserveActionTrace(
   return { ref, parentSpanId: p?.spanId ?? null };
 }
 
+/** The most characters of arguments or result an `execute_tool` span carries (`telemetry.traces.recordContent`). */
+export const MAX_RECORDED_CONTENT = 4096;
+
+/** Redacted canonical JSON of `value`, cut to {@link MAX_RECORDED_CONTENT} characters (ending `…` when cut). */
+export function recordedContent(value: unknown): string {
+  const json = canonicalJson(redactSecrets(value ?? null));
+  return json.length <= MAX_RECORDED_CONTENT ? json : `${json.slice(0, MAX_RECORDED_CONTENT - 1)}…`;
+}
+
 /**
  * Attributes of an action's spans: the GenAI `execute_tool` attributes and our governance facts under `aos.`.
- * Arguments and results are never recorded (they may hold personal data or secrets); the receipt has them.
+ * Arguments and results are recorded only with `content` (`telemetry.traces.recordContent`), and then redacted
+ * like the audit log; otherwise the receipt alone has them.
  */
-export function actionAttributes(a: ActionView, agent?: Pick<Agent, 'displayName' | 'tier'>): Attributes {
+export function actionAttributes(
+  a: ActionView,
+  agent?: Pick<Agent, 'displayName' | 'tier'>,
+  content = false,
+): Attributes {
   const attrs: Attributes = {
     'gen_ai.operation.name': 'execute_tool',
     'gen_ai.tool.name': a.tool,
@@ -49,6 +65,10 @@ export function actionAttributes(a: ActionView, agent?: Pick<Agent, 'displayName
   if (a.approvalId) attrs['aos.approval.id'] = a.approvalId;
   if (a.reversalOf) attrs['aos.reversal_of'] = a.reversalOf;
   if (a.cached) attrs['aos.cached'] = true;
+  if (content) {
+    attrs['gen_ai.tool.call.arguments'] = recordedContent(a.input);
+    if (a.result) attrs['gen_ai.tool.call.result'] = recordedContent(a.result);
+  }
   return attrs;
 }
 
@@ -72,7 +92,7 @@ export function emitActionSpan(
     kind: SpanKind.INTERNAL,
     startMs: Date.parse(a.createdAt),
     endMs: Date.parse(a.finishedAt ?? a.updatedAt),
-    attributes: actionAttributes(a, agent),
+    attributes: actionAttributes(a, agent, tracing.recordContent),
     errorType: a.error?.code ?? FAILED[a.status],
   });
 }

@@ -90,7 +90,7 @@ export function traceparentOf(ref: SpanRef): string {
 
 /** Options of {@link Tracing.create}. */
 export interface TracingOptions {
-  config?: TelemetryConfig['traces'];
+  config?: Omit<TelemetryConfig['traces'], 'recordContent'> & { recordContent?: boolean };
   /** Where the `OTEL_*` variables are read; default `process.env`. */
   env?: NodeJS.ProcessEnv;
   /** An exporter to use instead of OTLP/HTTP (tests). */
@@ -113,6 +113,8 @@ export class Tracing {
   private constructor(
     private readonly provider: TracerProvider | undefined,
     private readonly ids = new ReservedIdGenerator(),
+    /** Whether action spans carry the (redacted) arguments and result: `telemetry.traces.recordContent`. */
+    readonly recordContent = false,
   ) {
     this.tracer = provider?.getTracer('autonomy-os');
   }
@@ -140,7 +142,7 @@ export class Tracing {
       idGenerator: ids,
       spanProcessors: [new BatchSpanProcessor({ exporter, scheduledDelayMillis: 500 })],
     });
-    return new Tracing(provider, ids);
+    return new Tracing(provider, ids, cfg.recordContent ?? false);
   }
 
   /** Whether spans are recorded and exported. */

@@ -1,5 +1,3 @@
-import { McpError } from '@modelcontextprotocol/sdk/types.js';
-import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { SpanKind, errorTypeOf } from '@autonomy-os/core';
 import type { Context, Engine } from '@autonomy-os/core';
 
@@ -16,13 +14,14 @@ export interface ToolCallSpanParams {
 /**
  * Serves one `tools/call` inside a `tools/call {tool}` server span (OpenTelemetry MCP conventions), joined to the
  * trace the client passed in `params._meta`; `fn` gets the span's context to hand to the pipeline. A result with
- * `isError` marks the span `error.type=tool_error`; a JSON-RPC error, its code.
+ * `isError` marks the span `error.type=tool_error`; a JSON-RPC error (of either SDK), its numeric code. Both
+ * revisions' adapters (session-era and 2026-07-28) serve their calls through it.
  */
-export async function tracedToolCall(
+export async function tracedToolCall<R extends object>(
   engine: Engine,
   p: ToolCallSpanParams,
-  fn: (parent: Context) => Promise<CallToolResult>,
-): Promise<CallToolResult> {
+  fn: (parent: Context) => Promise<R>,
+): Promise<R> {
   const tracing = engine.tracing;
   const span = tracing.start(`tools/call ${p.tool}`, {
     parent: tracing.extract(p.meta),
@@ -38,10 +37,11 @@ export async function tracedToolCall(
   });
   try {
     const result = await fn(tracing.contextOf(span));
-    tracing.end(span, result.isError ? 'tool_error' : undefined);
+    tracing.end(span, (result as { isError?: unknown }).isError === true ? 'tool_error' : undefined);
     return result;
   } catch (err) {
-    tracing.end(span, err instanceof McpError ? String(err.code) : errorTypeOf(err));
+    const code = (err as { code?: unknown } | null)?.code;
+    tracing.end(span, typeof code === 'number' ? String(code) : errorTypeOf(err));
     throw err;
   }
 }

@@ -5,11 +5,15 @@ import type {
 } from '@modelcontextprotocol/server';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
 import { canonicalJson } from '@autonomy-os/core';
-import type { ActionView } from '@autonomy-os/core';
+import type { ActionView, Context } from '@autonomy-os/core';
 import { SERVER_INSTRUCTIONS } from './agent-mcp-server.js';
 import { callGatewayTool, listGatewayTools, resolveToolName, waitHeld } from './gateway-calls.js';
 import type { GatewayRequest } from './gateway-calls.js';
+import { tracedToolCall } from './mcp-spans.js';
 import { actionResult } from './results.js';
+
+/** The revision this adapter serves, recorded as `mcp.protocol.version` on its spans. */
+const MODERN_REVISION = '2026-07-28';
 
 /** Options for {@link createModernMcpServer}. */
 export interface ModernMcpServerOptions extends GatewayRequest {
@@ -90,7 +94,13 @@ export function createModernMcpServer(options: ModernMcpServerOptions): McpServe
                 params: { progressToken, progress, total, message },
               }),
     };
-    try {
+    const span = {
+      tool: req.params.name,
+      meta: call.meta,
+      requestId: ctx.mcpReq.id,
+      protocolVersion: MODERN_REVISION,
+    };
+    const serve = async (traceParent: Context): Promise<ModernCallToolResult | InputRequiredResult> => {
       const state = ctx.mcpReq.requestState<string>();
       if (typeof state === 'string') {
         // A retry after input_required. The state is only an action id, and it counts only when it names one of
@@ -116,9 +126,12 @@ export function createModernMcpServer(options: ModernMcpServerOptions): McpServe
         const hasOutputSchema = !!request.engine.tools.get(tool)?.definition.outputSchema;
         return heldAnswer(view, await actionResult(request.engine, view, { hasOutputSchema }), elicit);
       }
-      const outcome = await callGatewayTool(request, call);
+      const outcome = await callGatewayTool(request, { ...call, traceParent });
       if (outcome.action) return heldAnswer(outcome.action, outcome.result, elicit);
       return outcome.result as ModernCallToolResult;
+    };
+    try {
+      return await tracedToolCall(request.engine, span, serve);
     } catch (err) {
       throw toProtocolError(err);
     }
