@@ -15,7 +15,7 @@ import {
   riskScore,
 } from '@autonomy-os/core';
 import { latenciesSync } from '../harness.js';
-import { POLICIES, supportDeskConfig, toolOf } from '../support-desk.js';
+import { POLICIES, otherTeamPolicies, supportDeskConfig, toolOf } from '../support-desk.js';
 
 export const name = 'policy';
 
@@ -200,15 +200,7 @@ export async function run({ quick }) {
 
 /** The example's bundle grown to `size` permit/forbid policies with policies about other teams' tools. */
 function sizedBundle(bundle, size) {
-  const own = bundle.permits.policies.length;
-  const texts = [];
-  for (let i = 0; own + i < size; i++) {
-    texts.push(
-      i % 20 === 19
-        ? `@id("team-${i}-guard")\nforbid (principal, action in Action::"write", resource) when { principal.owner == "left-${i}" };`
-        : `@id("team-${i}")\npermit (principal in Role::"team-${i % 37}", action == Action::"svc${i}.op", resource) when { context.risk < 80 };`,
-    );
-  }
+  const texts = otherTeamPolicies(size - bundle.permits.policies.length);
   const policies = bundle.source;
   const read = (dir) =>
     fs
