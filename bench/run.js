@@ -26,7 +26,9 @@ const results = [];
 for (const suite of suites) {
   if (only && !only.has(suite.name)) continue;
   process.stderr.write(`bench: ${suite.name}${quick ? ' (quick)' : ''}…\n`);
+  const t0 = Date.now();
   results.push(...(await suite.run({ quick })));
+  process.stderr.write(`bench: ${suite.name} took ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 }
 
 const rows = results.map((r) => [
