@@ -2,14 +2,17 @@
 // the payments upstream each run in a process of their own; the bench process holds only the governed server
 // (engine + buildServer). At concurrency 1 and 32, REST `POST /v1/actions` and MCP `tools/call` (raw JSON-RPC POSTs of
 // revision 2026-07-28, no session) against the direct call to the same upstream from the same load generator,
-// alternating in rounds, with the example's policies grown to 100 (see sizedPolicyDirectory). On each backend.
+// alternating in rounds, with the example's policies grown to 100 (see sizedPolicyDirectory); and the approval round
+// trip. On each backend.
 import { EnvSecretStore, createEngine } from '@autonomy-os/core';
 import { buildServer } from '@autonomy-os/server';
-import { ROUNDS, backends } from '../harness.js';
+import { ROUNDS, backends, summarize } from '../harness.js';
 import { startLoadProcess, startUpstreamProcess } from '../load/processes.js';
 import { PAYMENTS_KEY, sizedPolicyDirectory, supportDeskConfig } from '../support-desk.js';
 
 export const name = 'gateway';
+
+const { fetch } = globalThis;
 
 const POLICY_COUNT = 100;
 const CONCURRENCY = [1, 32];
@@ -29,6 +32,50 @@ async function alternate({ load, jobs, n, concurrency, rounds }) {
   }
   const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   return acc.map((a) => ({ perSecond: a.n / a.seconds, p50: median(a.p50), p99: median(a.p99) }));
+}
+
+/**
+ * Times `n` approval round trips one after another from the bench process: a refund that needs approval
+ * (`pending_approval`), `POST /v1/approvals/:id/approve` by a human, then `GET /v1/actions/:id` until it has
+ * succeeded. Answers the latency summary (µs).
+ */
+async function approvalRoundTrips({ base, agentHeaders, humanToken, n }) {
+  const samples = new Float64Array(n);
+  for (let i = 0; i < n; i++) {
+    const t0 = process.hrtime.bigint();
+    const res = await fetch(`${base}/v1/actions`, {
+      method: 'POST',
+      headers: agentHeaders,
+      body: JSON.stringify({
+        tool: 'payments.refund',
+        input: { orderId: `o-approve-${i}`, amount: 250, note: 'damaged' },
+      }),
+    });
+    const action = await res.json();
+    if (action.outcome !== 'pending_approval' || !action.approvalId) {
+      throw new Error(
+        `approval round trip: expected pending_approval, got ${JSON.stringify(action).slice(0, 300)}`,
+      );
+    }
+    const vote = await fetch(`${base}/v1/approvals/${action.approvalId}/approve`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${humanToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ comment: 'bench' }),
+    });
+    if (!vote.ok) throw new Error(`approval round trip: approve HTTP ${vote.status} ${await vote.text()}`);
+    for (;;) {
+      const view = await (
+        await fetch(`${base}/v1/actions/${action.id}`, { headers: { authorization: `Bearer ${humanToken}` } })
+      ).json();
+      if (view.status === 'succeeded') break;
+      if (['failed', 'denied', 'expired', 'unknown_outcome'].includes(view.status)) {
+        throw new Error(`approval round trip: action ended ${view.status}`);
+      }
+      await new Promise((r) => setTimeout(r, 1));
+    }
+    samples[i] = Number(process.hrtime.bigint() - t0) / 1e3;
+  }
+  return summarize(samples, 1);
 }
 
 export async function run({ quick }) {
@@ -52,6 +99,12 @@ export async function run({ quick }) {
           raw.budgets = [{ scope: 'role:support', period: 'day', calls: 10_000_000, cost: 100_000_000 }];
         });
         await store.humans.add({ id: 'fiona', groups: ['approvers:finance'] }, 'operator:bench');
+        // The owner (fiona) is barred from approving her agent's refunds; frank approves them.
+        await store.humans.add({ id: 'frank', groups: ['approvers:finance'] }, 'operator:bench');
+        const { token: humanToken } = await store.tokens.issue(
+          { subjectType: 'human', subjectId: 'frank' },
+          'operator:bench',
+        );
         await store.agents.create(
           { id: 'refund-bot', role: 'support', tier: 2, owner: 'fiona', environments: ['dev', 'staging'] },
           'operator:bench',
@@ -139,6 +192,14 @@ export async function run({ quick }) {
             });
           }
         }
+        const trip = await approvalRoundTrips({ base, agentHeaders, humanToken, n: quick ? 10 : 100 });
+        results.push({
+          suite: name,
+          backend: backend.name,
+          metric: 'approval round trip (request → approve → succeeded), p50 ms',
+          value: trip.p50 / 1e3,
+          note: `p99 ${(trip.p99 / 1e3).toFixed(1)} ms; payments.refund of 250, one at a time, timed by the bench process`,
+        });
       } finally {
         await server?.close();
         await engine?.close();

@@ -64,9 +64,9 @@ export async function run({ quick }) {
     if (got !== expected) throw new Error(`bench mix: ${d.tool.name} decided ${got}, expected ${expected}`);
   }
   const prepared = mix.map(({ d }) => cedarCalls(d, options));
-  const ours = quick ? 30_000 : 200_000;
+  const ours = quick ? 10_000 : 200_000;
   // cedar-wasm calls are capped: a few thousand in all (each decision is one or two calls).
-  const wasmDecisions = quick ? 400 : 1200;
+  const wasmDecisions = quick ? 200 : 1200;
   const results = [];
   const row = (metric, value, extra = {}) =>
     results.push({
@@ -187,7 +187,7 @@ export async function run({ quick }) {
         throw new Error(`bench ${size} policies: ${d.tool.name}`);
     }
     latenciesSync(2000, once);
-    const r = latenciesSync(quick ? 10_000 : 100_000, once);
+    const r = latenciesSync(quick ? 3_000 : 100_000, once);
     base20 ??= r;
     const us = (x) => `${x.toFixed(1)} µs`;
     row(`decide() at ${size} policies, p99 µs`, r.p99, {
