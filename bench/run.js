@@ -7,12 +7,14 @@ import * as actions from './suites/actions.js';
 import * as audit from './suites/audit.js';
 import * as consoleSuite from './suites/console.js';
 import * as demo from './suites/demo.js';
+import * as footprint from './suites/footprint.js';
+import * as gateway from './suites/gateway.js';
 import * as mcp from './suites/mcp.js';
 import * as policy from './suites/policy.js';
 import * as scheduler from './suites/scheduler.js';
 import * as workflows from './suites/workflows.js';
 
-const suites = [audit, policy, actions, mcp, workflows, scheduler, demo, consoleSuite];
+const suites = [audit, policy, gateway, actions, mcp, workflows, scheduler, demo, footprint, consoleSuite];
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
@@ -25,7 +27,9 @@ const results = [];
 for (const suite of suites) {
   if (only && !only.has(suite.name)) continue;
   process.stderr.write(`bench: ${suite.name}${quick ? ' (quick)' : ''}…\n`);
+  const t0 = Date.now();
   results.push(...(await suite.run({ quick })));
+  process.stderr.write(`bench: ${suite.name} took ${((Date.now() - t0) / 1000).toFixed(1)} s\n`);
 }
 
 const rows = results.map((r) => [

@@ -1,6 +1,7 @@
 // The example support-desk organisation for the benchmarks: its config and policies (examples/support-desk/), and
 // its payments upstream on a free 127.0.0.1 port. Mirrors test/helpers/support-desk.ts for plain ESM.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parse as parseYaml } from 'yaml';
@@ -55,4 +56,39 @@ export function toolOf(config, name) {
     }
   }
   throw new Error(`the support-desk config has no tool ${name}`);
+}
+
+/**
+ * `count` Cedar policies about other teams' tools (one forbid in 20, the rest permits on `svc<i>.op`), so a set
+ * costs what it would in a real organisation: none of them matches a support agent's call, every one is evaluated.
+ */
+export function otherTeamPolicies(count) {
+  const texts = [];
+  for (let i = 0; i < count; i++) {
+    texts.push(
+      i % 20 === 19
+        ? `@id("team-${i}-guard")\nforbid (principal, action in Action::"write", resource) when { principal.owner == "left-${i}" };`
+        : `@id("team-${i}")\npermit (principal in Role::"team-${i % 37}", action == Action::"svc${i}.op", resource) when { context.risk < 80 };`,
+    );
+  }
+  return texts;
+}
+
+/**
+ * A temporary copy of the example's policy directory grown to `size` permit/forbid policies (see otherTeamPolicies):
+ * `{ dir, cleanup() }`.
+ */
+export function sizedPolicyDirectory(size) {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-bench-policies-'));
+  fs.cpSync(POLICIES, dir, { recursive: true });
+  const own = fs
+    .readdirSync(dir)
+    .filter((f) => f.endsWith('.cedar'))
+    .reduce(
+      (sum, f) =>
+        sum + (fs.readFileSync(path.join(dir, f), 'utf8').match(/^\s*(permit|forbid)\s*\(/gm) ?? []).length,
+      0,
+    );
+  fs.writeFileSync(path.join(dir, 'other-teams.cedar'), otherTeamPolicies(size - own).join('\n'));
+  return { dir, cleanup: () => fs.rmSync(dir, { recursive: true, force: true }) };
 }
