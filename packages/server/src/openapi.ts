@@ -4,6 +4,7 @@ import { signInBody } from './routes/sign-in.js';
 import { taskOpenApiPaths } from './routes/tasks-openapi.js';
 import { evalOpenApiPaths } from './routes/evals.js';
 import { replayRequestSchema } from './routes/policies.js';
+import { resolveOutcomeBody } from './routes/run-outcomes.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
@@ -173,7 +174,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         get: {
           summary: 'One action',
           parameters: idParam,
-          responses: { '200': json(ref('Action')), ...errors },
+          responses: { '200': { description: 'the action', ...json(ref('Action')) }, ...errors },
         },
       },
       '/v1/actions/{id}/receipt': {
@@ -187,7 +188,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: 'Run the registered reversal through the pipeline (owner or admins)',
           parameters: idParam,
-          responses: { '201': json(ref('Action')), ...errors },
+          responses: { '201': { description: 'the reversal, decided', ...json(ref('Action')) }, ...errors },
         },
       },
       '/v1/auth/sessions': {
@@ -361,16 +362,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           summary:
             "Decide what became of a step's action whose outcome is unknown after a crash (admins or the workflow's owner): succeeded (with output), failed, or retry; 409 unless the step waits for such a decision",
           parameters: [...idParam, { name: 'step', in: 'path', required: true, schema: { type: 'string' } }],
-          requestBody: json({
-            type: 'object',
-            additionalProperties: false,
-            required: ['outcome'],
-            properties: {
-              outcome: { type: 'string', enum: ['succeeded', 'failed', 'retry'] },
-              output: {},
-              comment: { type: 'string', maxLength: 4000 },
-            },
-          }),
+          requestBody: json(schema(resolveOutcomeBody)),
           responses: { '200': { description: 'run' }, ...errors },
         },
       },

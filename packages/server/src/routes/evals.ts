@@ -13,7 +13,8 @@ import {
 import type { Engine, GateCheck } from '@autonomy-os/core';
 import { principalOf, requireHuman } from '../auth.js';
 
-const promoteBody = z
+/** The body of `POST /v1/agents/:id/promote` (also published in the OpenAPI document). */
+export const promoteBody = z
   .object({
     tier: z.number({ error: 'must be a number 0-3' }).int().min(0, 'must be 0-3').max(3, 'must be 0-3'),
     reason: z.string().max(4000).optional(),

@@ -37,7 +37,7 @@ export function taskOpenApiPaths(errors: Record<string, unknown>): Record<string
         responses: { '200': task, ...errors },
       },
     },
-    '/v1/tasks/{id}/heartbeat': post('Extend the claim (the claiming agent)', z.object({}).strict()),
+    '/v1/tasks/{id}/heartbeat': post('Extend the claim (the claiming agent)', taskBodies.heartbeat),
     '/v1/tasks/{id}/complete': post(
       'Complete with an output (the claiming agent, holding the lease; 409 while delegated tasks are open)',
       taskBodies.complete,

@@ -39,6 +39,7 @@ const listQuery = z
 /** The request bodies of the task routes (also published in the OpenAPI document). */
 export const taskBodies = {
   next: nextBody,
+  heartbeat: z.object({}).strict(),
   complete: completeBody,
   fail: failBody,
   delegate: delegateBody,
@@ -125,7 +126,7 @@ export function registerTaskRoutes(
 
   app.post('/v1/tasks/:id/heartbeat', { preHandler: authenticate }, async (req) => {
     const agent = requireAgent(req);
-    parseInput(z.object({}).strict(), req.body ?? {});
+    parseInput(taskBodies.heartbeat, req.body ?? {});
     return taskView(engine, await tasks.heartbeat(agent, idOf(req)));
   });
 
