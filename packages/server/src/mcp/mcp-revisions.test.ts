@@ -94,8 +94,12 @@ describe('MCP revisions on one gateway', () => {
     return c;
   };
 
-  const call = async (c: Client | ModernClient, name: string, args: Record<string, unknown>, meta?: Record<string, unknown>) =>
-    (await c.callTool({ name, arguments: args, ...(meta ? { _meta: meta } : {}) })) as Result;
+  const call = async (
+    c: Client | ModernClient,
+    name: string,
+    args: Record<string, unknown>,
+    meta?: Record<string, unknown>,
+  ) => (await c.callTool({ name, arguments: args, ...(meta ? { _meta: meta } : {}) })) as Result;
   const refund = (c: Client | ModernClient, meta?: Record<string, unknown>) =>
     call(c, 'payments.refund', { orderId: 'o-1', amount: 20 }, meta);
   const readNotes = (c: Client | ModernClient, meta?: Record<string, unknown>) =>
