@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { taskBodies } from './tasks.js';
+import { queryParameters } from '../openapi-parts.js';
+import { taskBodies, taskListQuery } from './tasks.js';
 
 /** The OpenAPI paths of `/v1/tasks`, from the schemas that validate the requests. */
 export function taskOpenApiPaths(errors: Record<string, unknown>): Record<string, unknown> {
@@ -22,11 +23,7 @@ export function taskOpenApiPaths(errors: Record<string, unknown>): Record<string
     '/v1/tasks': {
       get: {
         summary: 'Tasks, newest first (humans)',
-        parameters: ['run', 'status', 'role', 'limit'].map((name) => ({
-          name,
-          in: 'query',
-          schema: { type: 'string' },
-        })),
+        parameters: queryParameters(taskListQuery),
         responses: { '200': { description: '{ tasks }' }, ...errors },
       },
     },
