@@ -4,6 +4,9 @@ import { signInBody } from './routes/sign-in.js';
 import { taskOpenApiPaths } from './routes/tasks-openapi.js';
 import { evalOpenApiPaths } from './routes/evals.js';
 import { replayRequestSchema } from './routes/policies.js';
+import { resolveOutcomeBody } from './routes/run-outcomes.js';
+import { listQueries } from './routes/list-queries.js';
+import { queryParameters } from './openapi-parts.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
@@ -98,6 +101,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/events': {
         get: {
           summary: 'The live event stream (Server-Sent Events; humans see all, agents their own)',
+          parameters: queryParameters(listQueries.events),
           responses: { '200': { description: 'text/event-stream' }, ...errors },
         },
       },
@@ -149,6 +153,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         },
         get: {
           summary: 'Recent actions (agents see their own)',
+          parameters: queryParameters(listQueries.actions),
           responses: { '200': { description: 'list' }, ...errors },
         },
       },
@@ -173,7 +178,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         get: {
           summary: 'One action',
           parameters: idParam,
-          responses: { '200': json(ref('Action')), ...errors },
+          responses: { '200': { description: 'the action', ...json(ref('Action')) }, ...errors },
         },
       },
       '/v1/actions/{id}/receipt': {
@@ -187,7 +192,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: 'Run the registered reversal through the pipeline (owner or admins)',
           parameters: idParam,
-          responses: { '201': json(ref('Action')), ...errors },
+          responses: { '201': { description: 'the reversal, decided', ...json(ref('Action')) }, ...errors },
         },
       },
       '/v1/auth/sessions': {
@@ -223,6 +228,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/approvals': {
         get: {
           summary: 'Approval requests (humans): pipeline actions and workflow approval steps, one inbox',
+          parameters: queryParameters(listQueries.approvals),
           responses: { '200': { description: 'list' }, ...errors },
         },
       },
@@ -267,6 +273,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/runs': {
         get: {
           summary: 'Recent workflow runs (humans)',
+          parameters: queryParameters(listQueries.runs),
           responses: { '200': { description: 'list' }, ...errors },
         },
       },
@@ -361,16 +368,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           summary:
             "Decide what became of a step's action whose outcome is unknown after a crash (admins or the workflow's owner): succeeded (with output), failed, or retry; 409 unless the step waits for such a decision",
           parameters: [...idParam, { name: 'step', in: 'path', required: true, schema: { type: 'string' } }],
-          requestBody: json({
-            type: 'object',
-            additionalProperties: false,
-            required: ['outcome'],
-            properties: {
-              outcome: { type: 'string', enum: ['succeeded', 'failed', 'retry'] },
-              output: {},
-              comment: { type: 'string', maxLength: 4000 },
-            },
-          }),
+          requestBody: json(schema(resolveOutcomeBody)),
           responses: { '200': { description: 'run' }, ...errors },
         },
       },
@@ -460,14 +458,18 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/leases': {
         get: {
           summary: 'Held resource leases and the steps waiting for them (humans)',
-          parameters: [{ name: 'runId', in: 'query', required: false, schema: { type: 'string' } }],
+          parameters: queryParameters(listQueries.leases),
           responses: { '200': { description: 'leases and waiters' }, ...errors },
         },
       },
       ...taskOpenApiPaths(errors),
       ...evalOpenApiPaths(errors),
       '/v1/agents': {
-        get: { summary: 'Agents', responses: { '200': { description: 'list' }, ...errors } },
+        get: {
+          summary: 'Agents',
+          parameters: queryParameters(listQueries.agents),
+          responses: { '200': { description: 'list' }, ...errors },
+        },
         post: {
           summary: 'Register an agent (admins)',
           requestBody: json(ref('AgentCreate')),
@@ -573,14 +575,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/audit': {
         get: {
           summary: 'Search the audit log, newest first, paged (auditors, admins)',
-          parameters: [
-            ...['agent', 'tool', 'type', 'since', 'until', 'cursor'].map((name) => ({
-              name,
-              in: 'query',
-              schema: { type: 'string' },
-            })),
-            { name: 'limit', in: 'query', schema: { type: 'integer', minimum: 1, maximum: 1000 } },
-          ],
+          parameters: queryParameters(listQueries.audit),
           responses: { '200': { description: '{records, nextCursor}' }, ...errors },
         },
       },

@@ -4,6 +4,7 @@ import { parseInput } from '@autonomy-os/core';
 import type { Agent, Engine } from '@autonomy-os/core';
 import { COORDINATION_TOOLS } from './coordination-tools.js';
 import { TASK_TOOLS } from './task-tools.js';
+import { toolInputSchema } from './tool-input-schema.js';
 
 /** What a built-in tool runs with. */
 export interface BuiltinContext {
@@ -23,6 +24,8 @@ export interface BuiltinContext {
 
 /** A tool the control plane itself offers over MCP. */
 export interface BuiltinTool {
+  /** The schema that validates the tool's arguments; `definition.inputSchema` is derived from it. */
+  input: z.ZodObject;
   definition: Tool;
   /**
    * `self` tools only read the caller's own state and stay available when the agent is paused or stopped by a kill
@@ -37,29 +40,33 @@ const json = (value: Record<string, unknown>): CallToolResult => ({
   structuredContent: value,
 });
 
-const approvalStatusInput = z.object({ approvalId: z.string().min(1).max(100) }).strict();
+const whoamiInput = z.object({}).strict();
+const approvalStatusInput = z
+  .object({ approvalId: z.string().min(1).max(100).describe('The approvalId a held call answered.') })
+  .strict();
 const requestApprovalInput = z
   .object({
-    tool: z.string().min(1).max(200),
-    input: z.record(z.string(), z.unknown()).default({}),
-    reason: z.string().min(1, 'is required').max(4000),
+    tool: z.string().min(1).max(200).describe('The tool to call, e.g. payments.refund.'),
+    input: z.record(z.string(), z.unknown()).default({}).describe("The tool's arguments."),
+    reason: z.string().min(1, 'is required').max(4000).describe('Why, for the approver.'),
   })
   .strict();
 const escalateInput = z
   .object({
-    note: z.string().min(1, 'is required').max(4000),
-    actionId: z.string().min(1).max(100).optional(),
+    note: z.string().min(1, 'is required').max(4000).describe('What a human should look at and why.'),
+    actionId: z.string().min(1).max(100).optional().describe('One of your actions this is about.'),
   })
   .strict();
 
 const whoami: BuiltinTool = {
   kind: 'self',
+  input: whoamiInput,
   definition: {
     name: 'aos_whoami',
     title: 'Who am I',
     description:
       'Your own identity in Autonomy OS: id, role, tier, owner, environments, status, and the budgets that apply to you with what is used.',
-    inputSchema: { type: 'object', properties: {}, additionalProperties: false },
+    inputSchema: toolInputSchema(whoamiInput),
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   },
   async run(_args, { engine, agent, blocked }) {
@@ -91,17 +98,13 @@ const whoami: BuiltinTool = {
 
 const approvalStatus: BuiltinTool = {
   kind: 'self',
+  input: approvalStatusInput,
   definition: {
     name: 'aos_approval_status',
     title: 'Approval status',
     description:
       "The status of an approval request for one of your own actions and, once it ran, the action's result.",
-    inputSchema: {
-      type: 'object',
-      properties: { approvalId: { type: 'string', description: 'The approvalId a held call answered.' } },
-      required: ['approvalId'],
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(approvalStatusInput),
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   },
   async run(args, { engine, agent }) {
@@ -128,21 +131,13 @@ const approvalStatus: BuiltinTool = {
 
 const requestApproval: BuiltinTool = {
   kind: 'governed',
+  input: requestApprovalInput,
   definition: {
     name: 'aos_request_approval',
     title: 'Ask a human first',
     description:
       'Calls a tool only after a human approves it, even where policy would allow it outright. Use when unsure. Policy still applies: a call it denies stays denied.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        tool: { type: 'string', description: 'The tool to call, e.g. payments.refund.' },
-        input: { type: 'object', description: "The tool's arguments." },
-        reason: { type: 'string', description: 'Why, for the approver.' },
-      },
-      required: ['tool', 'input', 'reason'],
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(requestApprovalInput),
     annotations: { readOnlyHint: false, destructiveHint: false, openWorldHint: true },
   },
   async run(args, ctx) {
@@ -153,20 +148,13 @@ const requestApproval: BuiltinTool = {
 
 const escalate: BuiltinTool = {
   kind: 'governed',
+  input: escalateInput,
   definition: {
     name: 'aos_escalate',
     title: 'Escalate to a human',
     description:
       'Tells the humans responsible for you that something needs their attention (recorded in the audit log and shown live). Optionally names one of your actions.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        note: { type: 'string', description: 'What a human should look at and why.' },
-        actionId: { type: 'string', description: 'One of your actions this is about.' },
-      },
-      required: ['note'],
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(escalateInput),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   },
   async run(args, { engine, agent }) {

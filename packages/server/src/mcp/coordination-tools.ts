@@ -3,6 +3,7 @@ import { z } from 'zod';
 import { participantOf, parseInput } from '@autonomy-os/core';
 import type { Agent } from '@autonomy-os/core';
 import type { BuiltinTool } from './builtin-tools.js';
+import { toolInputSchema } from './tool-input-schema.js';
 
 const json = (value: Record<string, unknown>): CallToolResult => ({
   content: [{ type: 'text', text: JSON.stringify(value) }],
@@ -13,42 +14,40 @@ const self = (agent: Agent) =>
   participantOf({ kind: 'agent', id: agent.id, agent, via: 'token', credentialId: '' });
 
 const contextGetInput = z
-  .object({ runId: z.string().min(1).max(100), key: z.string().min(1).max(100).optional() })
+  .object({
+    runId: z.string().min(1).max(100).describe('The run.'),
+    key: z.string().min(1).max(100).optional().describe('One entry; omit for all.'),
+  })
   .strict();
 const contextSetInput = z
   .object({
-    runId: z.string().min(1).max(100),
-    key: z.string().min(1).max(100),
-    value: z.unknown(),
-    expectVersion: z.number().int().min(0).optional(),
+    runId: z.string().min(1).max(100).describe('The run.'),
+    key: z.string().min(1).max(100).describe('Entry name: letters, digits, ., _, - or :.'),
+    value: z.unknown().describe('Any JSON value.'),
+    expectVersion: z.number().int().min(0).optional().describe('The version you read.'),
   })
   .strict();
 const sendInput = z
   .object({
-    runId: z.string().min(1).max(100),
-    to: z.string().min(1).max(100).optional(),
-    toRole: z.string().min(1).max(100).optional(),
-    body: z.unknown(),
+    runId: z.string().min(1).max(100).describe('The run you both work on.'),
+    to: z.string().min(1).max(100).optional().describe('An agent id.'),
+    toRole: z.string().min(1).max(100).optional().describe('A role, instead of to.'),
+    body: z.unknown().describe('The message: text or any JSON value.'),
   })
   .strict();
-const readInput = z.object({ runId: z.string().min(1).max(100).optional() }).strict();
+const readInput = z
+  .object({ runId: z.string().min(1).max(100).optional().describe('Only this run’s messages.') })
+  .strict();
 
 const contextGet: BuiltinTool = {
   kind: 'governed',
+  input: contextGetInput,
   definition: {
     name: 'aos_context_get',
     title: "Read a run's shared context",
     description:
       'Reads the shared context (blackboard) of a workflow run you work on: one entry by key, or every entry. Each entry has its value, version and who wrote it.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        runId: { type: 'string', description: 'The run.' },
-        key: { type: 'string', description: 'One entry; omit for all.' },
-      },
-      required: ['runId'],
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(contextGetInput),
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   },
   async run(args, { engine, agent }) {
@@ -61,22 +60,13 @@ const contextGet: BuiltinTool = {
 
 const contextSet: BuiltinTool = {
   kind: 'governed',
+  input: contextSetInput,
   definition: {
     name: 'aos_context_set',
     title: "Write a run's shared context",
     description:
       'Writes one named entry of the shared context of a workflow run you work on (recorded with your name, versioned and audited). Pass expectVersion (the version you read; 0 for a new key) to fail instead of overwriting a newer write.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        runId: { type: 'string', description: 'The run.' },
-        key: { type: 'string', description: 'Entry name: letters, digits, ., _, - or :.' },
-        value: { description: 'Any JSON value.' },
-        expectVersion: { type: 'integer', minimum: 0, description: 'The version you read.' },
-      },
-      required: ['runId', 'key', 'value'],
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(contextSetInput),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   },
   async run(args, { engine, agent }) {
@@ -87,22 +77,13 @@ const contextSet: BuiltinTool = {
 
 const sendMessage: BuiltinTool = {
   kind: 'governed',
+  input: sendInput,
   definition: {
     name: 'aos_send_message',
     title: 'Message another agent',
     description:
       'Sends a message to another agent (to: its id) or to every agent of a role (toRole) working on the same workflow run. Recorded and audited.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        runId: { type: 'string', description: 'The run you both work on.' },
-        to: { type: 'string', description: 'An agent id.' },
-        toRole: { type: 'string', description: 'A role, instead of to.' },
-        body: { description: 'The message: text or any JSON value.' },
-      },
-      required: ['runId', 'body'],
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(sendInput),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   },
   async run(args, { engine, agent }) {
@@ -114,16 +95,13 @@ const sendMessage: BuiltinTool = {
 // Governed, not self: a paused or stopped agent sees only its identity and approvals, and takes no new work.
 const readMessages: BuiltinTool = {
   kind: 'governed',
+  input: readInput,
   definition: {
     name: 'aos_read_messages',
     title: 'Read my messages',
     description:
       'Your unread messages (to you and to your role), oldest first, optionally of one run. They are marked read.',
-    inputSchema: {
-      type: 'object',
-      properties: { runId: { type: 'string', description: 'Only this run’s messages.' } },
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(readInput),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   },
   async run(args, { engine, agent }) {

@@ -2,8 +2,9 @@ import type { CallToolResult } from '@modelcontextprotocol/sdk/types.js';
 import { z } from 'zod';
 import { parseInput } from '@autonomy-os/core';
 import type { WorkflowTask } from '@autonomy-os/core';
-import { longPollClaim } from '../routes/tasks.js';
+import { longPollClaim, taskBodies } from '../routes/tasks.js';
 import type { BuiltinTool } from './builtin-tools.js';
+import { toolInputSchema } from './tool-input-schema.js';
 
 const json = (value: Record<string, unknown>): CallToolResult => ({
   content: [{ type: 'text', text: JSON.stringify(value) }],
@@ -12,19 +13,32 @@ const json = (value: Record<string, unknown>): CallToolResult => ({
 
 const view = (t: WorkflowTask, leaseMs: number) => json({ task: { ...t, leaseMs } });
 
-const taskId = z.string().min(1, 'is required').max(100);
-const nextInput = z.object({ waitSec: z.number().int().min(0).max(30).default(0) }).strict();
-const completeInput = z.object({ taskId, output: z.unknown().optional() }).strict();
+const taskId = z.string().min(1, 'is required').max(100).describe('The task id aos_next_task answered.');
+// The same body as REST `POST /v1/tasks/next`, with what a model is told about it.
+const nextInput = taskBodies.next.extend({
+  waitSec: taskBodies.next.shape.waitSec.describe('How long to wait.'),
+});
+const completeInput = z
+  .object({ taskId, output: z.unknown().optional().describe("The task's result (any JSON).") })
+  .strict();
 const failInput = z
   .object({
     taskId,
-    message: z.string().min(1, 'is required').max(4000),
+    message: z
+      .string()
+      .min(1, 'is required')
+      .max(4000)
+      .describe('What went wrong, or what the human should decide.'),
     retryable: z.boolean().optional(),
     escalate: z.boolean().optional(),
   })
   .strict();
 const delegateInput = z
-  .object({ taskId, role: z.string().min(1, 'is required').max(100), input: z.unknown().optional() })
+  .object({
+    taskId,
+    role: z.string().min(1, 'is required').max(100).describe('The role that should do the sub-task.'),
+    input: z.unknown().optional().describe('What the sub-task is given (any JSON).'),
+  })
   .strict();
 const statusInput = z.object({ taskId }).strict();
 const handoffInput = z
@@ -32,24 +46,19 @@ const handoffInput = z
     taskId,
     toRole: z.string().min(1).max(100).optional(),
     toAgent: z.string().min(1).max(100).optional(),
-    context: z.string().min(1, 'is required').max(4000),
+    context: z.string().min(1, 'is required').max(4000).describe('What the receiver needs to know.'),
   })
   .strict();
 
-const taskIdProp = { type: 'string', description: 'The task id aos_next_task answered.' } as const;
-
 const nextTask: BuiltinTool = {
   kind: 'governed',
+  input: nextInput,
   definition: {
     name: 'aos_next_task',
     title: 'Take the next task',
     description:
       'Claims the next workflow task for your role (highest priority, oldest first), leased to you. Waits up to waitSec for one; answers {task: null} when there is none.',
-    inputSchema: {
-      type: 'object',
-      properties: { waitSec: { type: 'integer', minimum: 0, maximum: 30, description: 'How long to wait.' } },
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(nextInput),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   },
   async run(args, { engine, agent }) {
@@ -61,16 +70,12 @@ const nextTask: BuiltinTool = {
 
 const completeTask: BuiltinTool = {
   kind: 'governed',
+  input: completeInput,
   definition: {
     name: 'aos_complete_task',
     title: 'Complete a task',
     description: 'Completes a task you hold with its output (refused while tasks you delegated are open).',
-    inputSchema: {
-      type: 'object',
-      properties: { taskId: taskIdProp, output: { description: "The task's result (any JSON)." } },
-      required: ['taskId'],
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(completeInput),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   },
   async run(args, { engine, agent }) {
@@ -84,22 +89,13 @@ const completeTask: BuiltinTool = {
 
 const failTask: BuiltinTool = {
   kind: 'governed',
+  input: failInput,
   definition: {
     name: 'aos_fail_task',
     title: 'Fail or escalate a task',
     description:
       'Gives up a task you hold: retryable (default true) lets the workflow try again; escalate: true hands it to a human (the workflow owner) instead.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        taskId: taskIdProp,
-        message: { type: 'string', description: 'What went wrong, or what the human should decide.' },
-        retryable: { type: 'boolean' },
-        escalate: { type: 'boolean' },
-      },
-      required: ['taskId', 'message'],
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(failInput),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   },
   async run(args, { engine, agent }) {
@@ -115,21 +111,13 @@ const failTask: BuiltinTool = {
 
 const delegate: BuiltinTool = {
   kind: 'governed',
+  input: delegateInput,
   definition: {
     name: 'aos_delegate',
     title: 'Delegate a sub-task',
     description:
       'Creates a sub-task of a task you hold for another role, in the same run (limits on depth and number apply). Follow it with aos_task_status; you cannot complete your task while it is open.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        taskId: taskIdProp,
-        role: { type: 'string', description: 'The role that should do the sub-task.' },
-        input: { description: 'What the sub-task is given (any JSON).' },
-      },
-      required: ['taskId', 'role'],
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(delegateInput),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   },
   async run(args, { engine, agent }) {
@@ -145,16 +133,12 @@ const delegate: BuiltinTool = {
 // Governed, not `self`: a paused or switched-off agent follows no work, so the tool is hidden then like the others.
 const taskStatus: BuiltinTool = {
   kind: 'governed',
+  input: statusInput,
   definition: {
     name: 'aos_task_status',
     title: 'Task status',
     description: 'The status (and, once done, the output) of a task you hold or one you delegated.',
-    inputSchema: {
-      type: 'object',
-      properties: { taskId: taskIdProp },
-      required: ['taskId'],
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(statusInput),
     annotations: { readOnlyHint: true, idempotentHint: true, openWorldHint: false },
   },
   async run(args, { engine, agent }) {
@@ -170,22 +154,13 @@ const taskStatus: BuiltinTool = {
 
 const handoff: BuiltinTool = {
   kind: 'governed',
+  input: handoffInput,
   definition: {
     name: 'aos_handoff',
     title: 'Hand a task off',
     description:
       'Gives a task you hold back to the queue for another role (toRole) or a named agent (toAgent), with a context note the receiver sees.',
-    inputSchema: {
-      type: 'object',
-      properties: {
-        taskId: taskIdProp,
-        toRole: { type: 'string' },
-        toAgent: { type: 'string' },
-        context: { type: 'string', description: 'What the receiver needs to know.' },
-      },
-      required: ['taskId', 'context'],
-      additionalProperties: false,
-    },
+    inputSchema: toolInputSchema(handoffInput),
     annotations: { readOnlyHint: false, destructiveHint: false, idempotentHint: false, openWorldHint: false },
   },
   async run(args, { engine, agent }) {

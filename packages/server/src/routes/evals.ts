@@ -12,8 +12,10 @@ import {
 } from '@autonomy-os/core';
 import type { Engine, GateCheck } from '@autonomy-os/core';
 import { principalOf, requireHuman } from '../auth.js';
+import { queryParameters } from '../openapi-parts.js';
 
-const promoteBody = z
+/** The body of `POST /v1/agents/:id/promote` (also published in the OpenAPI document). */
+export const promoteBody = z
   .object({
     tier: z.number({ error: 'must be a number 0-3' }).int().min(0, 'must be 0-3').max(3, 'must be 0-3'),
     reason: z.string().max(4000).optional(),
@@ -104,7 +106,6 @@ export function registerEvalRoutes(
 export function evalOpenApiPaths(errors: Record<string, unknown>): Record<string, unknown> {
   const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' });
   const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'string' } }];
-  const query = (names: string[]) => names.map((name) => ({ name, in: 'query', schema: { type: 'string' } }));
   return {
     '/v1/agents/{id}/promote': {
       post: {
@@ -125,7 +126,7 @@ export function evalOpenApiPaths(errors: Record<string, unknown>): Record<string
     '/v1/evals/runs': {
       get: {
         summary: 'Suite runs, newest first (humans)',
-        parameters: query(['agent', 'suite', 'limit']),
+        parameters: queryParameters(runsQuery),
         responses: { '200': { description: '{ runs }' }, ...errors },
       },
     },
@@ -139,7 +140,7 @@ export function evalOpenApiPaths(errors: Record<string, unknown>): Record<string
     '/v1/evals/coverage': {
       get: {
         summary: "Evaluation coverage of each agent's and workflow's actions (humans)",
-        parameters: query(['since', 'agent']),
+        parameters: queryParameters(coverageQuery),
         responses: { '200': { description: '{ since, agents, workflows }' }, ...errors },
       },
     },

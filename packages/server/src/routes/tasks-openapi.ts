@@ -1,5 +1,6 @@
 import { z } from 'zod';
-import { taskBodies } from './tasks.js';
+import { queryParameters } from '../openapi-parts.js';
+import { taskBodies, taskListQuery } from './tasks.js';
 
 /** The OpenAPI paths of `/v1/tasks`, from the schemas that validate the requests. */
 export function taskOpenApiPaths(errors: Record<string, unknown>): Record<string, unknown> {
@@ -22,11 +23,7 @@ export function taskOpenApiPaths(errors: Record<string, unknown>): Record<string
     '/v1/tasks': {
       get: {
         summary: 'Tasks, newest first (humans)',
-        parameters: ['run', 'status', 'role', 'limit'].map((name) => ({
-          name,
-          in: 'query',
-          schema: { type: 'string' },
-        })),
+        parameters: queryParameters(taskListQuery),
         responses: { '200': { description: '{ tasks }' }, ...errors },
       },
     },
@@ -37,7 +34,7 @@ export function taskOpenApiPaths(errors: Record<string, unknown>): Record<string
         responses: { '200': task, ...errors },
       },
     },
-    '/v1/tasks/{id}/heartbeat': post('Extend the claim (the claiming agent)', z.object({}).strict()),
+    '/v1/tasks/{id}/heartbeat': post('Extend the claim (the claiming agent)', taskBodies.heartbeat),
     '/v1/tasks/{id}/complete': post(
       'Complete with an output (the claiming agent, holding the lease; 409 while delegated tasks are open)',
       taskBodies.complete,

@@ -27,7 +27,8 @@ const handoffBody = z
   .strict();
 const resolveBody = z.object({ output: z.unknown().optional() }).strict();
 const rejectBody = z.object({ message: z.string().min(1, 'is required').max(4000) }).strict();
-const listQuery = z
+/** The query string of `GET /v1/tasks` (also published in the OpenAPI document). */
+export const taskListQuery = z
   .object({
     run: z.string().min(1).optional(),
     status: z.enum(TASK_STATUSES).optional(),
@@ -39,6 +40,7 @@ const listQuery = z
 /** The request bodies of the task routes (also published in the OpenAPI document). */
 export const taskBodies = {
   next: nextBody,
+  heartbeat: z.object({}).strict(),
   complete: completeBody,
   fail: failBody,
   delegate: delegateBody,
@@ -125,7 +127,7 @@ export function registerTaskRoutes(
 
   app.post('/v1/tasks/:id/heartbeat', { preHandler: authenticate }, async (req) => {
     const agent = requireAgent(req);
-    parseInput(z.object({}).strict(), req.body ?? {});
+    parseInput(taskBodies.heartbeat, req.body ?? {});
     return taskView(engine, await tasks.heartbeat(agent, idOf(req)));
   });
 
@@ -177,7 +179,7 @@ export function registerTaskRoutes(
 
   app.get('/v1/tasks', { preHandler: authenticate }, async (req) => {
     requireHuman(req, undefined, 'listing tasks');
-    const q = parseInput(listQuery, req.query ?? {});
+    const q = parseInput(taskListQuery, req.query ?? {});
     const list = await tasks.list({
       ...(q.run ? { runId: q.run } : {}),
       ...(q.status ? { status: q.status as TaskStatus } : {}),
