@@ -91,11 +91,19 @@ function toolResultsSeen(body: Record<string, unknown>): string[] {
  * What the model does in every guide: look the order up (allowed), refund 900 (over the 500 support may refund at
  * all: denied), refund 150 (over 100: held for a support approver), then report the tool results it was given.
  */
-function supportScript(orderId: string, sep: string): ScriptStep[] {
+function supportScript(orderId: string, sep: string, prefix = ''): ScriptStep[] {
   return [
-    { toolCalls: [{ name: `erp${sep}get_order`, arguments: { orderId } }] },
-    { toolCalls: [{ name: `erp${sep}refund`, arguments: { orderId, amount: 900, note: 'damaged parcel' } }] },
-    { toolCalls: [{ name: `erp${sep}refund`, arguments: { orderId, amount: 150, note: 'damaged parcel' } }] },
+    { toolCalls: [{ name: `${prefix}erp${sep}get_order`, arguments: { orderId } }] },
+    {
+      toolCalls: [
+        { name: `${prefix}erp${sep}refund`, arguments: { orderId, amount: 900, note: 'damaged parcel' } },
+      ],
+    },
+    {
+      toolCalls: [
+        { name: `${prefix}erp${sep}refund`, arguments: { orderId, amount: 150, note: 'damaged parcel' } },
+      ],
+    },
     (req) => ({ text: `Tool results: ${toolResultsSeen(req.body).join(' | ')}` }),
   ];
 }
@@ -146,16 +154,18 @@ afterAll(async () => {
 });
 
 describe('integration guides against aos demo', () => {
-  // The Agents SDK offers `erp.refund` to the model as `erp_refund` by itself; the other two guides map to `erp__refund`.
+  // The Agents SDK offers `erp.refund` to the model as `erp_refund` by itself; Mastra's MCPClient prefixes its server
+  // name (`aos_erp.refund`) and its Agent offers that as `aos_erp_refund`; the other two guides map to `erp__refund`.
   it.each([
-    ['openai-agents', 'o-11', '_'],
-    ['langchain', 'o-12', '__'],
-    ['vercel-ai', 'o-13', '__'],
+    ['openai-agents', 'o-11', '_', ''],
+    ['langchain', 'o-12', '__', ''],
+    ['vercel-ai', 'o-13', '__', ''],
+    ['mastra', 'o-18', '_', 'aos_'],
   ])(
     '%s: the order is read, the 900 refund denied by its policy, the 150 refund made after approval',
-    async (guide, orderId, sep) => {
+    async (guide, orderId, sep, prefix) => {
       const first = model.requests.length;
-      model.push(...supportScript(orderId, sep));
+      model.push(...supportScript(orderId, sep, prefix));
       const run = await runGuide(process.execPath, [path.join(guides, guide, 'agent.mjs')], {
         ORDER_ID: orderId,
       });
@@ -165,8 +175,8 @@ describe('integration guides against aos demo', () => {
       expectGovernedAnswers(out.finalOutput, orderId);
       // The model was offered the two tools the guide needs, under names model APIs accept.
       expect(model.requests.slice(first).map((r) => r.tools.sort())).toContainEqual([
-        `erp${sep}get_order`,
-        `erp${sep}refund`,
+        `${prefix}erp${sep}get_order`,
+        `${prefix}erp${sep}refund`,
       ]);
     },
   );
