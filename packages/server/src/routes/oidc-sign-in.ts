@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import {
   AuthenticationError,
+  NotFoundError,
   OIDC_FLOW_TTL_SEC,
   OidcSignInService,
   parseDurationSec,
@@ -25,7 +26,7 @@ export interface SignInMethods {
  * `GET /v1/auth/oidc/start` redirects to the provider and `GET /v1/auth/oidc/callback` finishes there, then
  * redirects to the console with the session token in the URL fragment (`/#oidc_session=…`), which browsers never
  * send to a server, so no access log or proxy sees it; a refusal redirects with `#oidc_error=refused`. Each refusal
- * counts against the source address like a bad token.
+ * counts against the source address like a bad token. Without `oidc.signIn` both answer 404.
  */
 export function registerOidcSignInRoutes(app: FastifyInstance, engine: Engine, guards: RequestGuards): void {
   const { store, config } = engine;
@@ -40,7 +41,15 @@ export function registerOidcSignInRoutes(app: FastifyInstance, engine: Engine, g
         ? { displayName: settings.displayName ?? new URL(oidc.issuer).host, startUrl: `${COOKIE_PATH}/start` }
         : null,
   }));
-  if (!oidc || !settings) return;
+  // Both routes exist either way, so the route table (and the authorization matrix) is the same on every node.
+  if (!oidc || !settings) {
+    const off = async (): Promise<never> => {
+      throw new NotFoundError('sign-in method', 'oidc', 'oidc.signIn');
+    };
+    app.get(`${COOKIE_PATH}/start`, off);
+    app.get(`${COOKIE_PATH}/callback`, off);
+    return;
+  }
 
   const secure = new URL(settings.redirectUri).protocol === 'https:';
   let service: Promise<OidcSignInService> | undefined;
