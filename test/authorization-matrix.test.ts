@@ -175,6 +175,11 @@ const ROUTES: Record<string, RouteRow> = {
   },
   // Signing out ends a sign-in session; the matrix's API tokens are not sessions, so every principal is refused.
   'DELETE /v1/auth/sessions/current': { cells: [401, 403, 401, 403, 403, 403, 403, 403] },
+  // Public: what the sign-in page offers. The OIDC flow is not configured here, so it answers 404 to everyone
+  // (routes/oidc-sign-in.test.ts drives it against a real provider).
+  'GET /v1/auth/methods': { cells: [200, 200, 200, 200, 200, 200, 200, 200] },
+  'GET /v1/auth/oidc/start': { cells: [404, 404, 404, 404, 404, 404, 404, 404] },
+  'GET /v1/auth/oidc/callback': { cells: [404, 404, 404, 404, 404, 404, 404, 404] },
   'GET /v1/approvals': { cells: ANY_HUMAN_READ },
   'GET /v1/approvals/:id': { cells: ANY_HUMAN_READ, params: async () => ({ id: shared.approvalId }) },
   // Only finance approvers decide; the agent's owner is barred and admins are not approvers.

@@ -33,6 +33,8 @@ export type { AccessGroups } from './identity/access.js';
 export { TokenService, TOKEN_PATTERN, parseExpiry } from './identity/tokens.js';
 export type { TokenInfo, TokenKind, SubjectType, IssueTokenInput } from './identity/tokens.js';
 export { SignInService } from './identity/sign-in.js';
+export { OidcSignInService, OIDC_FLOW_TTL_SEC } from './identity/oidc-sign-in.js';
+export type { OidcSignInOptions, OidcSignInStart } from './identity/oidc-sign-in.js';
 export type { SignInOptions, SignInSession } from './identity/sign-in.js';
 export {
   PASSWORD_MAX_LENGTH,

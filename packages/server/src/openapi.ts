@@ -225,6 +225,51 @@ export function openApiDocument(version: string): Record<string, unknown> {
           responses: { '204': { description: 'signed out' }, ...errors },
         },
       },
+      '/v1/auth/methods': {
+        get: {
+          summary:
+            'The sign-in methods the console offers (public): password, token and, where configured, OIDC',
+          security: [],
+          responses: {
+            '200': {
+              description: 'sign-in methods',
+              ...json({
+                type: 'object',
+                required: ['password', 'token', 'oidc'],
+                properties: {
+                  password: { type: 'boolean' },
+                  token: { type: 'boolean' },
+                  oidc: {
+                    type: ['object', 'null'],
+                    required: ['displayName', 'startUrl'],
+                    properties: { displayName: { type: 'string' }, startUrl: { type: 'string' } },
+                  },
+                },
+              }),
+            },
+          },
+        },
+      },
+      '/v1/auth/oidc/start': {
+        get: {
+          summary:
+            'Start OIDC sign-in (browser navigation): redirects to the provider with state, nonce and PKCE S256, kept in an encrypted HttpOnly cookie for ten minutes. 404 unless oidc.signIn is configured.',
+          security: [],
+          responses: { '302': { description: 'to the provider' }, ...errors },
+        },
+      },
+      '/v1/auth/oidc/callback': {
+        get: {
+          summary:
+            "The provider's redirect back: exchanges the code, checks the ID token (issuer, audience, nonce, expiry), maps its subject to a registered human and redirects to the console with the session token in the URL fragment (#oidc_session=…), or #oidc_error=refused.",
+          security: [],
+          parameters: [
+            { name: 'code', in: 'query', schema: { type: 'string' } },
+            { name: 'state', in: 'query', schema: { type: 'string' } },
+          ],
+          responses: { '302': { description: 'to the console' }, ...errors },
+        },
+      },
       '/v1/approvals': {
         get: {
           summary: 'Approval requests (humans): pipeline actions and workflow approval steps, one inbox',

@@ -23,6 +23,7 @@ import { registerReportRoutes } from './routes/reports.js';
 import { registerTaskRoutes } from './routes/tasks.js';
 import { registerWorkflowRoutes } from './routes/workflows.js';
 import { registerRunOutcomeRoutes } from './routes/run-outcomes.js';
+import { registerOidcSignInRoutes } from './routes/oidc-sign-in.js';
 import { registerSignInRoutes } from './routes/sign-in.js';
 
 declare module 'fastify' {
@@ -148,6 +149,7 @@ export function buildServer(options: ServerOptions): AosServer {
   registerActionRoutes(app, engine, authenticate);
   registerApprovalRoutes(app, engine, authenticate);
   registerSignInRoutes(app, engine, authenticate, guards);
+  registerOidcSignInRoutes(app, engine, guards);
   registerAdminRoutes(app, engine, authenticate);
   registerEvalRoutes(app, engine, authenticate);
   registerAuditRoutes(app, engine, authenticate);

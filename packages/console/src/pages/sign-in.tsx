@@ -1,7 +1,29 @@
-import { useState } from 'react';
+import { useEffect, useState } from 'react';
 import type { FormEvent } from 'react';
 import { AosApiError } from '@autonomy-os/sdk';
-import { useSession } from '../session/session.js';
+import { oidcSignInRefused, useSession } from '../session/session.js';
+
+/** What `GET /v1/auth/methods` says about OIDC: the button's name and where it starts. */
+interface OidcMethod {
+  displayName: string;
+  startUrl: string;
+}
+
+/** Asks the server (no token needed) whether OIDC sign-in is configured. */
+function useOidcMethod(): OidcMethod | null {
+  const [oidc, setOidc] = useState<OidcMethod | null>(null);
+  useEffect(() => {
+    let live = true;
+    fetch('/v1/auth/methods')
+      .then((r) => (r.ok ? (r.json() as Promise<{ oidc: OidcMethod | null }>) : { oidc: null }))
+      .then((m) => live && setOidc(m.oidc))
+      .catch(() => undefined);
+    return () => {
+      live = false;
+    };
+  }, []);
+  return oidc;
+}
 
 /** What a failed sign-in tells the person, without saying whether the id exists. */
 function signInError(err: unknown): string {
@@ -13,14 +35,18 @@ function signInError(err: unknown): string {
 
 /**
  * Sign-in for humans: with an id and password (set with `aos humans add --password`), which gets a short-lived
- * session token, or with a human's API token (`aos tokens issue --human <id>`). Agent tokens are refused.
+ * session token, with the configured OpenID provider (`oidc.signIn`), or with a human's API token
+ * (`aos tokens issue --human <id>`). Agent tokens are refused.
  */
 export function SignInPage() {
   const { signIn, signInWithPassword } = useSession();
   const [token, setToken] = useState('');
   const [human, setHuman] = useState('');
   const [password, setPassword] = useState('');
-  const [error, setError] = useState<string | null>(null);
+  const oidc = useOidcMethod();
+  const [error, setError] = useState<string | null>(
+    oidcSignInRefused() ? 'Single sign-on was refused: ask an admin whether you are registered.' : null,
+  );
   const [busy, setBusy] = useState(false);
 
   const run = async (e: FormEvent, attempt: () => Promise<void>) => {
@@ -39,6 +65,14 @@ export function SignInPage() {
   return (
     <main className="sign-in">
       <h1 id="sign-in-title">Autonomy OS</h1>
+      {oidc ? (
+        <p>
+          {/* A plain navigation: the server redirects to the provider and back. */}
+          <a className="button" href={oidc.startUrl}>
+            Sign in with {oidc.displayName}
+          </a>
+        </p>
+      ) : null}
       <form
         onSubmit={(e) => void run(e, () => signInWithPassword(human, password))}
         aria-labelledby="password-sign-in"

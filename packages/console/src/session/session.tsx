@@ -100,8 +100,29 @@ export function SessionProvider(props: { initial: Session | null; children: Reac
   return <SessionContext.Provider value={value}>{props.children}</SessionContext.Provider>;
 }
 
+let oidcRefused = false;
+
+/** Whether the OIDC sign-in that brought this tab back was refused (the server says no more than that). */
+export function oidcSignInRefused(): boolean {
+  return oidcRefused;
+}
+
+/**
+ * Takes the OIDC callback's hand-over from the URL fragment (`#oidc_session=…` or `#oidc_error=…`), which the
+ * browser never sends to a server, and removes it from the address bar and history at once.
+ */
+function takeOidcHandoff(): void {
+  const params = new URLSearchParams(window.location.hash.slice(1));
+  const token = params.get('oidc_session');
+  if (!token && !params.has('oidc_error')) return;
+  window.history.replaceState(null, '', window.location.pathname + window.location.search);
+  if (token) sessionStorage.setItem(STORAGE_KEY, token);
+  else oidcRefused = true;
+}
+
 /** Restores the session of this tab, if its token still answers as a human. */
 export async function restoreSession(): Promise<Session | null> {
+  takeOidcHandoff();
   const token = sessionStorage.getItem(STORAGE_KEY);
   if (!token) return null;
   try {

@@ -427,6 +427,37 @@ export const configSchema = z
         jwksUri: z.string().url().optional(),
         subjectClaim: z.string().min(1).optional(),
         algorithms: z.array(z.string()).min(1).optional(),
+        /**
+         * Console sign-in through this issuer (authorization code flow with PKCE); off unless given. The client
+         * must be registered at the IdP with `redirectUri` as a redirect URI.
+         */
+        signIn: z
+          .object({
+            /** The client id registered at the IdP; ID tokens must name it as their audience. */
+            clientId: z.string().min(1),
+            /** The client secret, as a secret reference (`${secret:NAME}`). */
+            clientSecret: z
+              .string()
+              .regex(
+                /^\$\{secret:[A-Za-z_][A-Za-z0-9_.-]{0,127}\}$/,
+                'must be a secret reference like ${secret:NAME}',
+              ),
+            /** This server's callback as the browser reaches it, e.g. `https://aos.example.com/v1/auth/oidc/callback`. */
+            redirectUri: z
+              .string()
+              .url()
+              .refine((u) => new URL(u).pathname.endsWith('/v1/auth/oidc/callback'), {
+                message: 'must end with /v1/auth/oidc/callback',
+              }),
+            /** Scopes asked for; `openid` is always among them. */
+            scopes: z
+              .array(z.string().regex(/^[\x21\x23-\x5b\x5d-\x7e]+$/))
+              .default(['openid', 'email', 'profile']),
+            /** The name on the console's button ("Sign in with …"); default: the issuer's host. */
+            displayName: z.string().min(1).max(60).optional(),
+          })
+          .strict()
+          .optional(),
       })
       .strict()
       .optional(),

@@ -57,24 +57,36 @@ export class SignInService {
       );
       throw new AuthenticationError(REFUSED);
     }
-    const { token, info } = await this.o.tokens.issue(
-      {
-        subjectType: 'human',
-        subjectId: human.id,
-        name: 'sign-in',
-        kind: 'session',
-        expiresAt: new Date(Date.now() + this.o.sessionTtlSec * 1000),
-      },
-      `human:${human.id}`,
-    );
-    await this.o.db.tx((tx) =>
-      this.o.audit.append(tx, {
-        actor: `human:${human.id}`,
-        type: 'auth.signed_in',
-        subject: `human:${human.id}`,
-        payload: { tokenId: info.id, source, expiresAt: info.expiresAt },
-      }),
-    );
-    return { token, info, human };
+    return issueSignInSession(this.o, human, { source, method: 'password' });
   }
+}
+
+/**
+ * Issues a human's sign-in session token and audits `auth.signed_in`; shared by password and OIDC sign-in so both
+ * hand out the same kind of token.
+ */
+export async function issueSignInSession(
+  o: SignInOptions,
+  human: Human,
+  how: { source: string; method: 'password' | 'oidc' },
+): Promise<SignInSession> {
+  const { token, info } = await o.tokens.issue(
+    {
+      subjectType: 'human',
+      subjectId: human.id,
+      name: 'sign-in',
+      kind: 'session',
+      expiresAt: new Date(Date.now() + o.sessionTtlSec * 1000),
+    },
+    `human:${human.id}`,
+  );
+  await o.db.tx((tx) =>
+    o.audit.append(tx, {
+      actor: `human:${human.id}`,
+      type: 'auth.signed_in',
+      subject: `human:${human.id}`,
+      payload: { tokenId: info.id, source: how.source, method: how.method, expiresAt: info.expiresAt },
+    }),
+  );
+  return { token, info, human };
 }
