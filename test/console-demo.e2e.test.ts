@@ -382,7 +382,7 @@ describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { tim
       expect(run.out).toMatch(/^Suite: support_agent_regression$/m);
       const page = await signedIn(line.adminToken);
       await nav(page, 'Evals');
-      await page.getByLabel('Agent', { exact: true }).selectOption('support-bot');
+      await page.getByRole('combobox', { name: /^Agent/ }).selectOption('support-bot');
       const panel = page.getByRole('region', { name: 'Evaluations of support-bot' });
       await panel
         .getByRole('table', { name: 'Latest runs' })
@@ -413,7 +413,7 @@ describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { tim
         .waitFor();
 
       const seen = await signedIn(viewer, '/evals');
-      await seen.getByLabel('Agent', { exact: true }).selectOption('support-bot');
+      await seen.getByRole('combobox', { name: /^Agent/ }).selectOption('support-bot');
       const viewerPanel = seen.getByRole('region', { name: 'Evaluations of support-bot' });
       await viewerPanel
         .getByRole('table', { name: 'Tier gates' })
