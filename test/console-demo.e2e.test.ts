@@ -14,6 +14,7 @@ import { hasChromium, launchChromium, seriousA11yViolations } from './helpers/br
  * signed in as the person who would do it.
  */
 const SCREENSHOTS = fileURLToPath(new URL('../docs/screenshots/', import.meta.url));
+const DEMO_CONFIG = fileURLToPath(new URL('../examples/demo/aos.yaml', import.meta.url));
 const PLANTED =
   'Refund now <script>window.__pwned = "script"</script><img src=x onerror="window.__pwned = \'img\'"> ' +
   '<a href="javascript:window.__pwned=\'link\'">details</a>';
@@ -72,6 +73,8 @@ describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { tim
   let line: StartLine;
   let chromium: Awaited<ReturnType<typeof launchChromium>>;
   let viewer = '';
+  /** `aos eval run` of support-bot's gating suite, started in beforeAll beside the other scenes (it takes a while). */
+  let evalRun: Promise<{ code: number | null; out: string }>;
   const pages: Page[] = [];
 
   const api = async (token: string, method: string, p: string, body?: unknown) => {
@@ -97,7 +100,7 @@ describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { tim
     const page = await chromium.context.newPage();
     pages.push(page);
     await page.goto(line.url);
-    await page.getByLabel('API token').fill(token);
+    await page.getByLabel('API token', { exact: true }).fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('who').waitFor();
     if (at !== '/') await page.goto(`${line.url}${at}`);
@@ -133,6 +136,25 @@ describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { tim
       if (r.code !== 0) throw new Error(`aos ${args.join(' ')}: ${r.stderr}`);
       viewer = r.stdout.trim();
     }
+    evalRun = new Promise((resolve) => {
+      const args = [
+        '--data',
+        line.dataDir,
+        'eval',
+        'run',
+        'support_agent_regression',
+        '--config',
+        DEMO_CONFIG,
+      ];
+      const child = spawn(process.execPath, [AOS_BIN, ...args], {
+        env: { ...process.env, AOS_DATABASE_URL: '', AOS_DATA: '', CI: 'true' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('close', (code) => resolve({ code, out }));
+    });
     chromium = await launchChromium();
   }, 120_000);
   afterEach(async () => {
@@ -319,6 +341,89 @@ describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { tim
     expect(await rows.first().textContent()).toContain('erp.refund');
     await check(page, 'policies');
   });
+
+  it("answers 'faster without getting sloppier?' on the Report page, per workflow and per agent (viewer)", async () => {
+    // Wait until the demo's workflows have run, so the report has runs and actions to show.
+    await until('a completed demo run', async () => {
+      const { body } = await api(line.adminToken, 'GET', '/v1/runs?status=completed');
+      return (body.runs as unknown[]).length ? true : undefined;
+    });
+    const page = await signedIn(viewer);
+    await nav(page, 'Report');
+    const workflows = page.getByRole('table', { name: 'Workflows' });
+    await workflows.locator('tr[data-report-row="invoice-approval"]').waitFor();
+    const agents = page.getByRole('table', { name: 'Agents' });
+    const support = agents.locator('tr[data-report-row="support-bot"]');
+    await support.waitFor();
+    // Runs of a workflow and actions of an agent are real numbers, not placeholders.
+    const runs = Number(
+      await workflows.locator('tr[data-report-row="invoice-approval"] td').first().textContent(),
+    );
+    expect(runs).toBeGreaterThan(0);
+    const actions = Number(await support.locator('td').nth(2).textContent());
+    expect(actions).toBeGreaterThan(0);
+    expect(await support.locator('td').last().textContent()).toMatch(/^\d+\.\d%$/);
+    await page.getByTestId('report-chart').locator('svg').first().waitFor();
+    await page.getByLabel('Period').selectOption('30d');
+    await support.waitFor();
+    await check(page, 'report');
+    // The same figures come from the API a script would call.
+    const { status, body } = await api(viewer, 'GET', '/v1/reports/summary?since=30d');
+    expect(status).toBe(200);
+    expect((body.agents as { name: string }[]).map((a) => a.name)).toContain('support-bot');
+  });
+
+  it(
+    "shows support-bot's latest result, its tier-3 gate and its coverage; a viewer gets no promote button",
+    { timeout: 150_000 },
+    async () => {
+      // A recorded run of the gating suite, as `aos eval run` stores it (the demo's rule agents, the sandbox).
+      const run = await evalRun;
+      expect(run.out).toMatch(/^Suite: support_agent_regression$/m);
+      const page = await signedIn(line.adminToken);
+      await nav(page, 'Evals');
+      await page.getByRole('combobox', { name: /^Agent/ }).selectOption('support-bot');
+      const panel = page.getByRole('region', { name: 'Evaluations of support-bot' });
+      await panel
+        .getByRole('table', { name: 'Latest runs' })
+        .getByRole('row')
+        .filter({ hasText: 'support_agent_regression' })
+        .waitFor();
+      const gate = panel
+        .getByRole('table', { name: 'Tier gates' })
+        .getByRole('row')
+        .filter({ hasText: /^3/ });
+      expect(await gate.textContent()).toContain('support_agent_regression ≥ 97%, 2 in a row within 7d');
+      await panel
+        .getByTestId('agent-eval-coverage')
+        .filter({ hasText: /\d+\.\d% of \d+ actions/ })
+        .waitFor();
+      await page
+        .getByRole('table', { name: 'Evaluation coverage' })
+        .getByRole('row')
+        .filter({ hasText: 'agent:support-bot' })
+        .waitFor();
+      await check(page, 'evals');
+
+      // The agent's own page carries the same panel.
+      await page.goto(`${line.url}/agents/support-bot`);
+      await page
+        .getByRole('region', { name: 'Evaluations of support-bot' })
+        .getByTestId('agent-eval-coverage')
+        .waitFor();
+
+      const seen = await signedIn(viewer, '/evals');
+      await seen.getByRole('combobox', { name: /^Agent/ }).selectOption('support-bot');
+      const viewerPanel = seen.getByRole('region', { name: 'Evaluations of support-bot' });
+      await viewerPanel
+        .getByRole('table', { name: 'Tier gates' })
+        .getByRole('row')
+        .filter({ hasText: /^3/ })
+        .waitFor();
+      expect(await seen.getByRole('button', { name: /^Promote/ }).count()).toBe(0);
+      expect((await api(viewer, 'POST', '/v1/agents/support-bot/promote', { tier: 3 })).status).toBe(403);
+    },
+  );
 
   it('offers a viewer no approve, pause, switch or replay, and the API refuses them (403)', async () => {
     const pending = await supportAct(

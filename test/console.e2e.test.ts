@@ -69,7 +69,7 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
     const page = await chromium.context.newPage();
     pages.push(page);
     await page.goto(server.url);
-    await page.getByLabel('API token').fill(token);
+    await page.getByLabel('API token', { exact: true }).fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('who').waitFor();
     return page;
@@ -148,10 +148,10 @@ describe.skipIf(!hasChromium)('the web console, in Chromium, against aos serve',
     await page.goto(server.url);
     await expectAccessible(page);
     await shot(page, 'sign-in');
-    await page.getByLabel('API token').fill(tokens['refund-bot'] as string);
+    await page.getByLabel('API token', { exact: true }).fill(tokens['refund-bot'] as string);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await expect(page.getByRole('alert').textContent()).resolves.toMatch(/agent token/);
-    await page.getByLabel('API token').fill('aos_not_a_token');
+    await page.getByLabel('API token', { exact: true }).fill('aos_not_a_token');
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page
       .getByRole('alert')

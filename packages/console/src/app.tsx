@@ -15,6 +15,7 @@ import { AgentPage } from './pages/agent.js';
 import { RunsPage } from './pages/runs.js';
 import { PoliciesPage } from './pages/policies.js';
 import { BudgetsPage } from './pages/budgets.js';
+import { ReportPage } from './pages/report.js';
 
 // The run view carries the graph libraries: loaded only when a run is opened.
 const RunPage = lazy(() => import('./pages/run.js').then((m) => ({ default: m.RunPage })));
@@ -30,6 +31,7 @@ const NAV = [
   ['/budgets', 'Budgets'],
   ['/audit', 'Audit'],
   ['/evals', 'Evals'],
+  ['/report', 'Report'],
 ] as const;
 
 /** The frame around every page: navigation, who is signed in, and the live stream for the pages inside. */
@@ -99,6 +101,7 @@ export const router = createBrowserRouter([
       { path: 'actions/:id', element: <ReceiptPage /> },
       { path: 'audit', element: <AuditPage /> },
       { path: 'evals', element: <EvalsPage /> },
+      { path: 'report', element: <ReportPage /> },
       { path: '*', element: <NotFound /> },
     ],
   },

@@ -5,6 +5,7 @@ import { promoteAgent } from '@autonomy-os/sdk';
 import { useSignedIn } from '../session/session.js';
 import { AgentText, Badge, ErrorNote, PageHeader, Time } from '../components/text.js';
 import { VirtualRows } from '../components/virtual-rows.js';
+import { AgentEvalsPanel } from './evals.js';
 
 type Change = 'pause' | 'resume' | 'kill';
 
@@ -140,6 +141,7 @@ export function AgentPage() {
           <Time key="t" at={typeof x.createdAt === 'string' ? x.createdAt : null} />,
         ]}
       />
+      <AgentEvalsPanel agentId={a.id} owner={a.owner} />
       <div className="run-layout">
         <section aria-labelledby="agent-tiers">
           <h2 id="agent-tiers">Tier history</h2>

@@ -7,18 +7,27 @@ import { Badge, ErrorNote, PageHeader, Time } from '../components/text.js';
 
 const pct = (v: number | null) => (v === null ? '—' : `${v.toFixed(1)}%`);
 
-/** One agent's latest run per suite and the gates of each higher tier, with promotion where it is earned. */
-function AgentEvalsPanel(props: { agentId: string; owner: string | undefined }) {
+/**
+ * One agent's latest run per suite, the gates of each higher tier (with promotion where it is earned) and its
+ * evaluation coverage over the period: on the Evals page and on the agent's own page.
+ */
+export function AgentEvalsPanel(props: { agentId: string; owner: string | undefined; since?: string }) {
+  const since = props.since ?? '7d';
   const { client, abilities, human } = useSignedIn();
   const queryClient = useQueryClient();
   const evals = useQuery({
     queryKey: ['agent-evals', props.agentId],
     queryFn: () => agentEvals(client, props.agentId),
   });
+  const coverage = useQuery({
+    queryKey: ['eval-coverage', since],
+    queryFn: () => evalCoverage(client, { since }),
+  });
   const promote = useMutation({
     mutationFn: (tier: number) => promoteAgent(client, props.agentId, { tier }),
     onSettled: () => queryClient.invalidateQueries({ queryKey: ['agent-evals', props.agentId] }),
   });
+  const mine = coverage.data?.agents.find((c) => c.agentId === props.agentId);
   // Offered only where the API would accept it: an admin who is not the owner, and the gate passed.
   const mayPromote = (g: GateCheckRecord) => abilities.isAdmin && human.id !== props.owner && g.ok;
   const data = evals.data;
@@ -27,7 +36,13 @@ function AgentEvalsPanel(props: { agentId: string; owner: string | undefined }) 
       <h2>
         {props.agentId} · tier {data?.tier ?? '…'}
       </h2>
-      <ErrorNote error={evals.error ?? promote.error} />
+      <ErrorNote error={evals.error ?? promote.error ?? coverage.error} />
+      <p data-testid="agent-eval-coverage">
+        Evaluation coverage ({since}):{' '}
+        {mine
+          ? `${pct(mine.coverage)} of ${mine.actions} actions (suites: ${mine.suites.join(', ') || 'none'})`
+          : '—'}
+      </p>
       <table aria-label="Latest runs">
         <thead>
           <tr>
@@ -39,6 +54,13 @@ function AgentEvalsPanel(props: { agentId: string; owner: string | undefined }) 
           </tr>
         </thead>
         <tbody>
+          {data && !data.latest.length ? (
+            <tr>
+              <td colSpan={5} className="muted">
+                No suite run recorded yet (`aos eval run`).
+              </td>
+            </tr>
+          ) : null}
           {(data?.latest ?? []).map((r) => (
             <tr key={r.id}>
               <td>{r.suite}</td>
@@ -61,16 +83,29 @@ function AgentEvalsPanel(props: { agentId: string; owner: string | undefined }) 
           <tr>
             <th scope="col">Tier</th>
             <th scope="col">Gate</th>
+            <th scope="col">Suites required</th>
             <th scope="col">Missing</th>
             {abilities.isAdmin ? <th scope="col">Promote</th> : null}
           </tr>
         </thead>
         <tbody>
+          {data && !data.gates.length ? (
+            <tr>
+              <td colSpan={abilities.isAdmin ? 5 : 4} className="muted">
+                No tier of this agent is gated by a suite.
+              </td>
+            </tr>
+          ) : null}
           {(data?.gates ?? []).map((g) => (
             <tr key={g.tier}>
               <td>{g.tier}</td>
               <td>
                 <Badge value={g.ok ? 'passed' : 'not_met'} />
+              </td>
+              <td>
+                {g.suites
+                  .map((s) => `${s.suite} ≥ ${s.threshold}%, ${s.consecutive} in a row within ${s.window}`)
+                  .join('; ') || 'none'}
               </td>
               <td>{g.missing.join('; ') || '—'}</td>
               {abilities.isAdmin ? (
@@ -154,7 +189,11 @@ export function EvalsPage() {
         </select>
       </label>
       {agentId ? (
-        <AgentEvalsPanel agentId={agentId} owner={agents.data?.find((a) => a.id === agentId)?.owner} />
+        <AgentEvalsPanel
+          agentId={agentId}
+          owner={agents.data?.find((a) => a.id === agentId)?.owner}
+          since={since}
+        />
       ) : null}
     </>
   );
