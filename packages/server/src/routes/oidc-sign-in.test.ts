@@ -74,7 +74,7 @@ describe('OIDC sign-in (GET /v1/auth/oidc/start and /callback) against oidc-prov
       }
       const html = await res.text();
       expect(res.status, html).toBe(200);
-      const form = html.includes('name="login"')
+      const form: Record<string, string> = html.includes('name="login"')
         ? { prompt: 'login', login, password: 'any' }
         : { prompt: 'consent' };
       const posted = await get(url, jar, {
@@ -211,7 +211,9 @@ describe('OIDC sign-in (GET /v1/auth/oidc/start and /callback) against oidc-prov
 
   it('audits each refusal with its reason and no secret', async () => {
     const rows = await t.raw("SELECT payload FROM audit_log WHERE type = 'auth.sign_in_failed' ORDER BY seq");
-    const reasons = rows.map((r) => (JSON.parse(r.payload as string) as { reason: string }).reason);
+    const reasons = (rows as { payload: string }[]).map(
+      (r) => (JSON.parse(r.payload) as { reason: string }).reason,
+    );
     expect(reasons).toEqual([
       'server responded with an error in the response body (invalid_grant)',
       'no sign-in in progress (state cookie missing)',
