@@ -26,8 +26,11 @@ function useOidcMethod(): OidcMethod | null {
 }
 
 /** What a failed sign-in tells the person, without saying whether the id exists. */
-function signInError(err: unknown): string {
-  if (err instanceof AosApiError && err.status === 401) return 'Unknown human or wrong password.';
+function signInError(err: unknown, method: 'password' | 'token'): string {
+  if (err instanceof AosApiError && err.status === 401)
+    return method === 'password'
+      ? 'Unknown human or wrong password.'
+      : 'That API token is not valid: it is unknown, expired or revoked.';
   if (err instanceof AosApiError && err.status === 429)
     return 'Too many failed sign-ins from here. Wait a minute and try again.';
   return err instanceof Error ? err.message : String(err);
@@ -49,14 +52,14 @@ export function SignInPage() {
   );
   const [busy, setBusy] = useState(false);
 
-  const run = async (e: FormEvent, attempt: () => Promise<void>) => {
+  const run = async (e: FormEvent, method: 'password' | 'token', attempt: () => Promise<void>) => {
     e.preventDefault();
     setBusy(true);
     setError(null);
     try {
       await attempt();
     } catch (err) {
-      setError(signInError(err));
+      setError(signInError(err, method));
     } finally {
       setBusy(false);
     }
@@ -74,7 +77,7 @@ export function SignInPage() {
         </p>
       ) : null}
       <form
-        onSubmit={(e) => void run(e, () => signInWithPassword(human, password))}
+        onSubmit={(e) => void run(e, 'password', () => signInWithPassword(human, password))}
         aria-labelledby="password-sign-in"
       >
         <h2 id="password-sign-in">Sign in with your password</h2>
@@ -102,7 +105,7 @@ export function SignInPage() {
           {busy ? 'Checking…' : 'Continue with password'}
         </button>
       </form>
-      <form onSubmit={(e) => void run(e, () => signIn(token))} aria-labelledby="token-sign-in">
+      <form onSubmit={(e) => void run(e, 'token', () => signIn(token))} aria-labelledby="token-sign-in">
         <h2 id="token-sign-in">Or with an API token</h2>
         <p>
           Ask an admin for one: <code>aos tokens issue --human YOUR-ID</code>.
