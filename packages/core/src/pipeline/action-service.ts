@@ -876,7 +876,8 @@ export class ActionService {
       }
       return vr.approval;
     });
-    crashPoint('approval.after-vote');
+    // A vote on a workflow approval step (no action) is the workflow's crash point; on an action's, the pipeline's.
+    crashPoint(approval.actionId === null ? 'workflow.after-approval-vote' : 'approval.after-vote');
     this.d.events.publish(
       `approval.${approval.status === 'pending' ? 'vote' : approval.status}`,
       {
