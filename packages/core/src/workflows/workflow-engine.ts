@@ -639,6 +639,9 @@ export class WorkflowEngine {
         ...(p.comment ? { comment: p.comment } : {}),
       });
       this.crash('workflow.after-approval-vote');
+      // The vote woke the run: advance it now, so the answer shows the step decided, as votes recorded in the run's
+      // history always did (any node would otherwise take it up on its next tick).
+      await this.tick();
       return this.get(p.runId);
     }
     const committed = await this.o.db.tx(async (tx) => {
