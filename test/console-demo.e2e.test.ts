@@ -166,6 +166,52 @@ describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { tim
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 
+  it('serves the console at / and client routes with a strict CSP, and leaves API paths to the API', async () => {
+    for (const p of ['/', '/approvals/apr_x']) {
+      const res = await fetch(`${line.url}${p}`, { headers: { accept: 'text/html' } });
+      expect(res.status).toBe(200);
+      expect(await res.text()).toContain('<div id="root">');
+      const csp = res.headers.get('content-security-policy') ?? '';
+      expect(csp).toContain("script-src 'self'");
+      expect(csp).not.toMatch(/unsafe-inline|unsafe-eval/);
+    }
+    const api404 = await fetch(`${line.url}/v1/nope`, { headers: { accept: 'text/html' } });
+    expect(api404.status).toBe(404);
+    expect(await api404.json()).toMatchObject({ error: { code: 'not_found' } });
+    expect((await fetch(`${line.url}/healthz`)).status).toBe(200);
+  });
+
+  it('refuses to sign in an agent token, and a bad token', async () => {
+    const page = await chromium.context.newPage();
+    pages.push(page);
+    await page.goto(line.url);
+    await check(page, 'sign-in');
+    await page.getByLabel('API token', { exact: true }).fill(support());
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await expect(page.getByRole('alert').textContent()).resolves.toMatch(/agent token/);
+    await page.getByLabel('API token', { exact: true }).fill('aos_not_a_token');
+    await page.getByRole('button', { name: 'Sign in' }).click();
+    await page
+      .getByRole('alert')
+      .filter({ hasText: /not valid/i })
+      .waitFor();
+    expect(await page.getByTestId('who').count()).toBe(0);
+  });
+
+  it('shows live activity, filters it and pauses the view', async () => {
+    const page = await signedIn(line.adminToken);
+    await nav(page, 'Live activity');
+    await supportAct('erp.get_order', { orderId: 'o-3' });
+    await page.getByRole('cell', { name: 'action.succeeded' }).first().waitFor({ timeout: 15_000 });
+    await page.getByLabel('Event or outcome').fill('no-such-event');
+    await page.getByText(/^No event yet\./).waitFor();
+    await page.getByLabel('Event or outcome').fill('');
+    await page.getByRole('button', { name: 'Pause view' }).click();
+    await supportAct('erp.get_order', { orderId: 'o-4' });
+    await page.getByRole('button', { name: /Resume \([1-9]\d* new\)/ }).waitFor({ timeout: 15_000 });
+    await check(page, 'activity');
+  });
+
   it('shows a request arriving live in the inbox, reached by keyboard, with planted markup as text', async () => {
     const page = await signedIn(line.approverToken);
     await nav(page, 'Approvals');
@@ -191,6 +237,7 @@ describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { tim
     expect(await page.getByLabel('Tool arguments').textContent()).toContain(JSON.stringify(PLANTED));
     expect(await page.locator('a[href^="javascript:"]').count()).toBe(0);
     expect(await pwned(page)).toBeUndefined();
+    await check(page, 'approval');
     await page.getByLabel('Comment').fill('customer confirmed');
     await page.getByRole('button', { name: 'Approve' }).focus();
     await page.keyboard.press('Enter');
@@ -264,13 +311,19 @@ describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { tim
     await page.getByRole('button', { name: 'Engage' }).click();
     await page.getByRole('button', { name: 'Release global' }).waitFor();
     expect((await supportAct('erp.get_order', { orderId: 'o-2' })).body).toMatchObject({ outcome: 'denied' });
+    await check(page, 'killswitches');
     await page.getByRole('button', { name: 'Release global' }).click();
     await page.getByRole('button', { name: 'Engage' }).waitFor();
     expect((await supportAct('erp.get_order', { orderId: 'o-2' })).body).toMatchObject({
       outcome: 'allowed',
     });
+    await nav(page, 'Agents');
+    await page.getByRole('cell', { name: 'support-bot' }).first().waitFor();
+    await check(page, 'agents');
     await nav(page, 'Budgets');
     await page.locator('tr[data-budget="agent:support-bot"]').getByRole('meter').first().waitFor();
+    // The demo's invoice runs each have a budget of their own.
+    await page.locator('tr[data-budget^="run:"]').getByRole('meter').first().waitFor();
     await check(page, 'budgets');
     await nav(page, 'Overview');
     await page.getByTestId('charts').locator('svg').first().waitFor();

@@ -183,7 +183,7 @@ export { buildCedarRequest, toCedarValue } from './policy/cedar-request.js';
 export { ToolRegistry } from './tools/tool-registry.js';
 export type { RegisteredTool, ConnectorEntry } from './tools/tool-registry.js';
 export { BudgetService, periodStart, BUDGET_ALERT_SHARE } from './budgets/budgets.js';
-export type { BudgetAlert, BudgetExceeded, BudgetSubject } from './budgets/budgets.js';
+export type { BudgetAlert, BudgetExceeded, BudgetSubject, RunBudgetUsage } from './budgets/budgets.js';
 export { KillSwitches } from './intervention/kill-switches.js';
 export type { KillSwitch } from './intervention/kill-switches.js';
 export { ApprovalService, bindingHash, stepApprovalId, subjectOf } from './approvals/approvals.js';

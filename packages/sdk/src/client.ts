@@ -19,6 +19,7 @@ import type {
   AuditQuery,
   AuditRecordView,
   BudgetUsage,
+  RunBudgetUsage,
   PolicyFile,
   PolicyReplayReport,
   PolicySetView,
@@ -350,7 +351,12 @@ export class AosClient {
 
   /** Every configured budget with its use in the current period (human token). */
   async listBudgets(): Promise<BudgetUsage[]> {
-    return (await this.request<{ budgets: BudgetUsage[] }>('GET', '/v1/budgets')).budgets;
+    return (await this.budgetUse()).budgets;
+  }
+
+  /** The configured budgets' use, and the per-run budgets of the most recent runs that spent from one. */
+  budgetUse(): Promise<{ budgets: BudgetUsage[]; runs: RunBudgetUsage[] }> {
+    return this.request('GET', '/v1/budgets');
   }
 
   /** Retries a failed run from its failed step (admins or the workflow's owner). */

@@ -106,6 +106,14 @@ export interface BudgetUsage {
   tokens: { input: number; output: number };
 }
 
+/** One workflow run's use of its workflow's budget (`budget:`, over the run's whole life). */
+export interface RunBudgetUsage extends Omit<BudgetUsage, 'period'> {
+  /** `run:<id>`. */
+  scope: string;
+  period: 'total';
+  run: { id: string; workflow: string; status: string };
+}
+
 /** One tool of the catalogue (`GET /v1/tools`). */
 export interface ToolSummary {
   name: string;

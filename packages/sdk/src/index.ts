@@ -21,6 +21,7 @@ export type {
   AuditQuery,
   AuditRecordView,
   BudgetUsage,
+  RunBudgetUsage,
   PolicyFile,
   PolicyReplayReport,
   PolicySetView,

@@ -1,4 +1,5 @@
 import { useQuery } from '@tanstack/react-query';
+import { Link } from 'react-router';
 import { useSignedIn } from '../session/session.js';
 import { Badge, ErrorNote, PageHeader, Time } from '../components/text.js';
 
@@ -20,10 +21,13 @@ function Meter(props: { label: string; used: number; limit: number | undefined }
   );
 }
 
-/** Budget use against limits per scope (global, role, agent) in the current period. */
+/** Budget use against limits per scope (global, role, agent) in the current period, and per workflow run. */
 export function BudgetsPage() {
   const { client } = useSignedIn();
-  const budgets = useQuery({ queryKey: ['budgets'], queryFn: () => client.listBudgets() });
+  // Not ['budgets'] alone: that key holds the configured budgets' array (the overview's).
+  const use = useQuery({ queryKey: ['budgets', 'with-runs'], queryFn: () => client.budgetUse() });
+  const budgets = { ...use, data: use.data?.budgets };
+  const runs = use.data?.runs ?? [];
   return (
     <>
       <PageHeader title="Budgets" />
@@ -63,6 +67,46 @@ export function BudgetsPage() {
           ))}
         </tbody>
       </table>
+      <h2 id="run-budgets">Per run</h2>
+      {use.data && runs.length === 0 ? (
+        <p className="muted">No recent run has spent from a workflow budget.</p>
+      ) : null}
+      {runs.length > 0 ? (
+        <table aria-labelledby="run-budgets">
+          <thead>
+            <tr>
+              <th scope="col">Run</th>
+              <th scope="col">Workflow</th>
+              <th scope="col">Status</th>
+              <th scope="col">Calls</th>
+              <th scope="col">Cost units</th>
+              <th scope="col">Over budget</th>
+            </tr>
+          </thead>
+          <tbody>
+            {runs.map((b) => (
+              <tr key={b.scope} data-budget={b.scope}>
+                <td>
+                  <Link to={`/runs/${encodeURIComponent(b.run.id)}`}>{b.run.id}</Link>
+                </td>
+                <td>{b.run.workflow}</td>
+                <td>
+                  <Badge value={b.run.status} />
+                </td>
+                <td>
+                  <Meter label={`calls of run ${b.run.id}`} used={b.used.calls} limit={b.calls} />
+                </td>
+                <td>
+                  <Meter label={`cost of run ${b.run.id}`} used={b.used.cost} limit={b.cost} />
+                </td>
+                <td>
+                  <Badge value={b.onExceed === 'deny' ? 'denied' : 'approval'} /> {b.onExceed}
+                </td>
+              </tr>
+            ))}
+          </tbody>
+        </table>
+      ) : null}
     </>
   );
 }

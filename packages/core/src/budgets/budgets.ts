@@ -246,4 +246,68 @@ export class BudgetService {
     }
     return out;
   }
+
+  /**
+   * Use of the per-run budgets (a workflow's `budget:`, reserved as `run:<id>` over the run's whole life) of the
+   * `limit` most recent runs that have spent from one, newest first, each with its run's workflow and status. The
+   * limit is the one pinned on the run's definition, so a changed workflow file does not rewrite an old run's limit.
+   */
+  async runUsage(limit = 50): Promise<RunBudgetUsage[]> {
+    const rows = await this.db.all<{
+      id: string;
+      workflow: string;
+      status: string;
+      definition_json: string;
+      calls: number;
+      cost: number;
+      tokens_in: number;
+      tokens_out: number;
+    }>(
+      `SELECT r.id, r.workflow, r.status, r.definition_json, u.calls, u.cost, u.tokens_in, u.tokens_out
+         FROM workflow_runs r JOIN budget_usage u ON u.scope = 'run:' || r.id || '/total' AND u.period_start = 'total'
+        ORDER BY r.created_at DESC, r.id DESC LIMIT ?`,
+      [Math.min(Math.max(Math.trunc(limit), 1), 500)],
+    );
+    const out: RunBudgetUsage[] = [];
+    for (const r of rows) {
+      const budget = (JSON.parse(r.definition_json) as { budget?: RunBudgetLimit }).budget;
+      if (!budget) continue;
+      out.push({
+        scope: `run:${r.id}`,
+        period: 'total',
+        ...(budget.calls !== undefined ? { calls: budget.calls } : {}),
+        ...(budget.cost !== undefined ? { cost: budget.cost } : {}),
+        onExceed: budget.onExceed ?? 'deny',
+        approvers: budget.approvers ?? 'approvers',
+        periodStart: 'total',
+        used: { calls: Number(r.calls), cost: Number(r.cost) },
+        tokens: { input: Number(r.tokens_in), output: Number(r.tokens_out) },
+        run: { id: r.id, workflow: r.workflow, status: r.status },
+      });
+    }
+    return out;
+  }
+}
+
+/** A workflow's per-run limit, as pinned on the run's definition. */
+interface RunBudgetLimit {
+  calls?: number;
+  cost?: number;
+  onExceed?: 'deny' | 'approval';
+  approvers?: string;
+}
+
+/** One run's use of its workflow's budget (`GET /v1/budgets`, `runs`). */
+export interface RunBudgetUsage {
+  /** `run:<id>`. */
+  scope: string;
+  period: 'total';
+  calls?: number;
+  cost?: number;
+  onExceed: 'deny' | 'approval';
+  approvers: string;
+  periodStart: 'total';
+  used: { calls: number; cost: number };
+  tokens: { input: number; output: number };
+  run: { id: string; workflow: string; status: string };
 }

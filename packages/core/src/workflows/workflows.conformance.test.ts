@@ -242,6 +242,20 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
     expect(erp.calls('POST /invoices/:id/post')).toBe(2);
     expect(erp.calls('POST /notifications')).toBe(0);
     expect(erp.calls('POST /invoices/:id/void')).toBe(2); // compensation is never held back by the budget
+    // The same use, run by run, as `GET /v1/budgets` lists it for the console's budgets page.
+    const use = await engine.budgets.runUsage();
+    expect(use.map((u) => u.run.id).sort()).toEqual([first.id, second.id].sort());
+    expect(use.find((u) => u.run.id === second.id)).toEqual({
+      scope: `run:${second.id}`,
+      period: 'total',
+      calls: 1,
+      onExceed: 'deny',
+      approvers: 'approvers',
+      periodStart: 'total',
+      used: { calls: 1, cost: expect.any(Number) as number },
+      tokens: { input: 0, output: 0 },
+      run: { id: second.id, workflow: 'invoice-approval', status: 'failed' },
+    });
   });
 
   it('refuses input that fails the workflow input schema, naming the field', async () => {

@@ -156,7 +156,7 @@ export function registerAdminRoutes(
 
   app.get('/v1/budgets', { preHandler: authenticate }, async (req) => {
     requireHuman(req, undefined, 'reading budgets');
-    return { budgets: await engine.budgets.usage() };
+    return { budgets: await engine.budgets.usage(), runs: await engine.budgets.runUsage() };
   });
 
   app.get('/v1/audit/verify', { preHandler: authenticate }, async (req) => {

@@ -7,6 +7,7 @@ import type { Engine } from '@autonomy-os/core';
 import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
 import { invoicesConfig, seedInvoices } from '../../../../test/helpers/invoices.js';
+import { hasChromium, launchChromium } from '../../../../test/helpers/browser.js';
 import { buildServer } from '../server.js';
 import type { AosServer } from '../server.js';
 
@@ -207,6 +208,30 @@ describe('OIDC sign-in (GET /v1/auth/oidc/start and /callback) against oidc-prov
     for (const [k, v] of Object.entries(override ?? {})) authorizationUrl.searchParams.set(k, v);
     const hash = await callback(await atProvider(authorizationUrl.href, jar, login), jar);
     expect(hash).toBe('#oidc_error=refused');
+  });
+
+  it.skipIf(!hasChromium)("signs a human in from the console's button, in Chromium", async () => {
+    const chromium = await launchChromium();
+    try {
+      const page = await chromium.context.newPage();
+      await page.goto(base);
+      await page.getByRole('link', { name: 'Sign in with Test IdP' }).click();
+      // The provider's own login page, then its consent page when it asks for one.
+      await page.locator('input[name="login"]').fill('frank');
+      await page.locator('input[name="password"]').fill('any');
+      await page.locator('button[type="submit"]').click();
+      const who = page.getByTestId('who');
+      for (let hop = 0; hop < 3 && new URL(page.url()).origin === issuer; hop++) {
+        await page.locator('button[type="submit"]').click();
+        await page.waitForURL((u) => u.origin === base || u.pathname.includes('interaction'));
+      }
+      await who.waitFor();
+      expect(await who.textContent()).toContain('frank');
+      // The session token came in the URL fragment; the console took it and cleared it from the address bar.
+      expect(new URL(page.url()).hash).not.toContain('oidc_session');
+    } finally {
+      await chromium.close();
+    }
   });
 
   it('audits each refusal with its reason and no secret', async () => {
