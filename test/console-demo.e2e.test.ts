@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -7,6 +6,8 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { Page } from 'playwright-core';
 import { AOS_BIN, aos } from './helpers/cli.js';
+import { startLiveDemo } from './helpers/demo.js';
+import type { DemoStartLine, LiveDemo } from './helpers/demo.js';
 import { hasChromium, launchChromium, seriousA11yViolations } from './helpers/browser.js';
 
 /**
@@ -18,42 +19,6 @@ const DEMO_CONFIG = fileURLToPath(new URL('../examples/demo/aos.yaml', import.me
 const PLANTED =
   'Refund now <script>window.__pwned = "script"</script><img src=x onerror="window.__pwned = \'img\'"> ' +
   '<a href="javascript:window.__pwned=\'link\'">details</a>';
-
-interface StartLine {
-  url: string;
-  adminToken: string;
-  approverToken: string;
-  auditorToken: string;
-  agents: Record<string, string>;
-  dataDir: string;
-}
-
-function startDemo(dataDir: string): Promise<{ child: ChildProcess; line: StartLine }> {
-  return new Promise((resolve, reject) => {
-    const env: NodeJS.ProcessEnv = { ...process.env, AOS_DATABASE_URL: '', AOS_DATA: '' };
-    // The checked scenario runs on the rule agents, whatever model the environment offers.
-    for (const k of ['AOS_DEMO_MODEL_URL', 'ANTHROPIC_API_KEY', 'OPENAI_API_KEY']) delete env[k];
-    const child = spawn(
-      process.execPath,
-      [AOS_BIN, '--data', dataDir, 'demo', '--json', '--port', '0', '--interval-ms', '200', '--limit', '9'],
-      { env, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`aos demo did not start:\n${out}\n${err}`));
-    }, 90_000);
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      clearTimeout(timer);
-      resolve({ child, line: JSON.parse(out.slice(0, nl)) as StartLine });
-    });
-  });
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 60_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -69,8 +34,8 @@ if (!hasChromium) process.stdout.write('[aos] console acceptance: SKIPPED (/usr/
 
 describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { timeout: 60_000 }, () => {
   let dir: string;
-  let demo: ChildProcess;
-  let line: StartLine;
+  let demo: LiveDemo;
+  let line: DemoStartLine;
   let chromium: Awaited<ReturnType<typeof launchChromium>>;
   let viewer = '';
   /** `aos eval run` of support-bot's gating suite, started in beforeAll beside the other scenes (it takes a while). */
@@ -127,7 +92,19 @@ describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { tim
   beforeAll(async () => {
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-console-demo-'));
     fs.mkdirSync(SCREENSHOTS, { recursive: true });
-    ({ child: demo, line } = await startDemo(dir));
+    demo = await startLiveDemo([
+      '--data',
+      dir,
+      'demo',
+      '--json',
+      '--port',
+      '0',
+      '--interval-ms',
+      '200',
+      '--limit',
+      '9',
+    ]);
+    line = demo.line;
     for (const args of [
       ['humans', 'add', 'vic'],
       ['tokens', 'issue', '--human', 'vic'],
@@ -162,7 +139,7 @@ describe.skipIf(!hasChromium)('the console against aos demo, in Chromium', { tim
   });
   afterAll(async () => {
     await chromium?.close();
-    demo?.kill('SIGTERM');
+    await demo?.stop();
     if (dir) fs.rmSync(dir, { recursive: true, force: true });
   });
 

@@ -9,6 +9,7 @@ import Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PG_URL } from './helpers/backends.js';
 import { AOS_BIN, aos } from './helpers/cli.js';
+import { startLiveDemo } from './helpers/demo.js';
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 
@@ -199,47 +200,11 @@ describe('aos demo, bad input', () => {
   });
 });
 
-interface StartLine {
-  url: string;
-  mcpUrl: string;
-  adminToken: string;
-  approverToken: string;
-  agents: Record<string, string>;
-  dataDir: string;
-  upstreams: { erp: { database: string } };
-}
-
-/** `aos demo --json` in the background; resolves with its first stdout line once it accepts requests. */
-function startLiveDemo(
-  dataDir: string,
-): Promise<{ child: ChildProcess; line: StartLine; exited: Promise<unknown> }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(
-      process.execPath,
-      [AOS_BIN, '--data', dataDir, 'demo', '--json', '--port', '0', '--interval-ms', '50', '--limit', '9'],
-      { env: { ...process.env, AOS_DATABASE_URL: '', AOS_DATA: '' }, stdio: ['ignore', 'pipe', 'pipe'] },
-    );
-    const exited = new Promise((r) => child.on('exit', r));
-    let out = '';
-    let err = '';
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(new Error(`aos demo did not start:\n${out}\n${err}`));
-    }, 60_000);
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    child.stdout.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl < 0) return;
-      clearTimeout(timer);
-      resolve({ child, line: JSON.parse(out.slice(0, nl)) as StartLine, exited });
-    });
-    void exited.then((code) => {
-      clearTimeout(timer);
-      if (!out.includes('\n')) reject(new Error(`aos demo exited ${String(code)}:\n${out}\n${err}`));
-    });
+/** `aos demo --json` in the background, ticking fast, until it accepts requests. */
+const startDemo = (dataDir: string) =>
+  startLiveDemo(['--data', dataDir, 'demo', '--json', '--port', '0', '--interval-ms', '50', '--limit', '9'], {
+    timeoutMs: 60_000,
   });
-}
 
 async function until<T>(what: string, probe: () => Promise<T | undefined>, timeoutMs = 90_000): Promise<T> {
   const deadline = Date.now() + timeoutMs;
@@ -262,7 +227,7 @@ describe('aos demo --json (live)', { timeout: 300_000 }, () => {
   it('fills up with allowed, denied and pending work; an approval finishes its run once; kill -9 and a restart keep the rest pending', async () => {
     const dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-demo-live-'));
     dirs.push(dataDir);
-    const first = await startLiveDemo(dataDir);
+    const first = await startDemo(dataDir);
     children.push(first.child);
     const { line } = first;
     expect(line.mcpUrl).toBe(`${line.url}/mcp`);
@@ -346,7 +311,7 @@ describe('aos demo --json (live)', { timeout: 300_000 }, () => {
     // kill -9, then the same data directory again: new tokens, the same approvals pending, no effect repeated.
     first.child.kill('SIGKILL');
     await first.exited;
-    const second = await startLiveDemo(dataDir);
+    const second = await startDemo(dataDir);
     children.push(second.child);
     expect(second.line.approverToken).not.toBe(line.approverToken);
     const old = await fetch(`${second.line.url}/v1/approvals?status=pending`, {

@@ -1,5 +1,4 @@
 import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -12,7 +11,8 @@ import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import { AosClient } from '@autonomy-os/sdk';
 import { startScriptedModelServer } from '@autonomy-os/sdk/testing';
 import type { ScriptStep, ScriptedModelServer } from '@autonomy-os/sdk/testing';
-import { AOS_BIN } from './helpers/cli.js';
+import { startLiveDemo } from './helpers/demo.js';
+import type { DemoStartLine, LiveDemo } from './helpers/demo.js';
 
 // The runnable guides of docs/integrations/ (examples/integrations/), each run as a user would, as its own process,
 // against one `aos demo --json` (no generated work: --limit 0) and one scripted model server. Every guide shows an
@@ -21,22 +21,14 @@ import { AOS_BIN } from './helpers/cli.js';
 const root = fileURLToPath(new URL('..', import.meta.url));
 const guides = path.join(root, 'examples/integrations');
 
-interface DemoInfo {
-  url: string;
-  mcpUrl: string;
-  adminToken: string;
-  approverToken: string;
-  agents: Record<string, string>;
-}
-
 interface Run {
   code: number | null;
   stdout: string;
   stderr: string;
 }
 
-let demo: ChildProcess;
-let info: DemoInfo;
+let demo: LiveDemo;
+let info: DemoStartLine;
 let model: ScriptedModelServer;
 let dataDir: string;
 
@@ -119,37 +111,16 @@ function expectGovernedAnswers(finalOutput: unknown, orderId: string) {
 
 beforeAll(async () => {
   dataDir = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-guides-'));
-  const env: NodeJS.ProcessEnv = {
-    ...process.env,
-    AOS_DATABASE_URL: '',
-    AOS_DATA: path.join(dataDir, 'aos'),
-  };
-  for (const k of ['OPENAI_API_KEY', 'ANTHROPIC_API_KEY', 'AOS_DEMO_MODEL_URL']) delete env[k];
-  demo = spawn(process.execPath, [AOS_BIN, 'demo', '--json', '--port', '0', '--limit', '0'], {
-    env,
-    stdio: ['ignore', 'pipe', 'pipe'],
+  demo = await startLiveDemo(['demo', '--json', '--port', '0', '--limit', '0'], {
+    env: { AOS_DATA: path.join(dataDir, 'aos') },
   });
-  let stderr = '';
-  demo.stderr?.on('data', (d: Buffer) => (stderr += d.toString()));
-  info = await new Promise<DemoInfo>((resolve, reject) => {
-    let out = '';
-    demo.stdout?.on('data', (d: Buffer) => {
-      out += d.toString();
-      const nl = out.indexOf('\n');
-      if (nl >= 0) resolve(JSON.parse(out.slice(0, nl)) as DemoInfo);
-    });
-    demo.on('exit', (code) => reject(new Error(`aos demo exited ${code}: ${stderr}`)));
-  });
+  info = demo.line;
   model = await startScriptedModelServer({ script: [], apiKey: 'sk-scripted' });
 });
 
 afterAll(async () => {
   await model?.close();
-  if (demo && demo.exitCode === null) {
-    const exited = new Promise((r) => demo.once('exit', r));
-    demo.kill('SIGTERM');
-    await exited;
-  }
+  await demo?.stop();
   fs.rmSync(dataDir, { recursive: true, force: true });
 });
 
