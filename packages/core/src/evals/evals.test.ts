@@ -322,6 +322,71 @@ describe('eval suites', () => {
     }
   });
 
+  it('drives an external agent over HTTP: what it proposes is decided by the pipeline, and a broken endpoint fails its case', async () => {
+    const seen: unknown[] = [];
+    const agent = createServer((req, res) => {
+      let body = '';
+      req.on('data', (d: Buffer) => (body += d.toString()));
+      req.on('end', () => {
+        const ask = JSON.parse(body) as { case: string; task: string; vars: Record<string, unknown> };
+        seen.push(ask);
+        if (ask.case === 'broken') {
+          res.writeHead(502).end();
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(
+          JSON.stringify({
+            output: `refunded ${String(ask.vars.amount)}`,
+            calls: [
+              { tool: 'desk.get_ticket', input: { id: '1' }, reason: 'read the ticket' },
+              { tool: 'pay.refund', input: { amount: ask.vars.amount }, reason: 'customer asked' },
+            ],
+          }),
+        );
+      });
+    });
+    await new Promise<void>((r) => agent.listen(0, '127.0.0.1', r));
+    const url = `http://127.0.0.1:${(agent.address() as { port: number }).port}/agent`;
+    const refundCase = (id: string, amount: number, outcome: string) => ({
+      id,
+      category: 'refunds',
+      task: `refund ${amount}`,
+      vars: { amount },
+      fixtures: { 'desk.get_ticket': { amount } },
+      assert: [
+        { type: 'trajectory:tool-sequence', value: ['desk.get_ticket', 'pay.refund'], mode: 'exact' },
+        { type: 'policy-outcome', tool: 'pay.refund', value: outcome },
+        { type: 'contains', value: `refunded ${amount}` },
+      ],
+    });
+    try {
+      const report = await runSuite({
+        engine,
+        actor: 'test',
+        suite: parseSuite({
+          name: 'http_unit',
+          agent: { type: 'http', url, agent: 'bot' },
+          tools: TOOLS,
+          cases: [
+            refundCase('small', 50, 'allow'),
+            refundCase('large', 900, 'deny'),
+            refundCase('broken', 1, 'allow'),
+          ],
+        }),
+      });
+      const byId = Object.fromEntries(report.results.map((r) => [r.id, r]));
+      expect(byId.small?.assertions.filter((a) => !a.pass)).toEqual([]);
+      expect(byId.large?.assertions.filter((a) => !a.pass)).toEqual([]);
+      expect(byId.large?.calls.find((c) => c.tool === 'pay.refund')).toMatchObject({ outcome: 'deny' });
+      expect(byId.broken?.pass).toBe(false);
+      expect(JSON.stringify(byId.broken)).toMatch(/HTTP 502/);
+      expect(seen).toContainEqual({ case: 'small', task: 'refund 50', vars: { amount: 50 } });
+    } finally {
+      agent.close();
+    }
+  });
+
   it('promotes only when the gates pass, by an admin who is not the owner, and audits it', async () => {
     const owen = await store.humans.require('owen');
     const adam = await store.humans.require('adam');
