@@ -180,6 +180,15 @@ export const toolConfigSchema = metadataOverrideSchema
     cost: z.number().int().min(0).max(1_000_000).default(1),
     /** Idempotent reads: reuse an answer for this long per agent (still decided and audited). 0 = off. */
     cacheTtlSec: z.number().int().min(0).max(86_400).default(0),
+    /**
+     * The top-level argument that names what a call touches (a repository, a flag, a vendor). An agent's first call
+     * on a value it never touched before is a `new_resource` anomaly. Leave it unset where every call names a new
+     * one (an order id on each refund): each would be new.
+     */
+    resource: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be the name of a top-level argument')
+      .optional(),
     /** The tool that undoes this one, and a JSONata expression over `{input, result}` giving its input. */
     reversal: z
       .object({ tool: toolNameSchema, input: z.string().min(1) })

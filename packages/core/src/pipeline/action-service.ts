@@ -430,6 +430,7 @@ export class ActionService {
         ? await this.d.anomalies.check(tx, {
             agent,
             tool: { name: tool.name, connector: tool.connector, effect: tool.metadata.effect },
+            resource: resourceOf(tool, r.input),
             readUntrusted: session.readUntrusted,
           })
         : undefined;
@@ -948,4 +949,11 @@ export class ActionService {
       requestedBy: human,
     });
   }
+}
+
+/** The value of the argument a tool names as its `resource`, when it is a string or a number. */
+function resourceOf(tool: RegisteredTool, input: Record<string, unknown>): string | undefined {
+  if (!tool.resource) return undefined;
+  const v = input[tool.resource];
+  return typeof v === 'string' || typeof v === 'number' ? String(v).slice(0, 256) : undefined;
 }

@@ -32,6 +32,8 @@ export interface RegisteredTool {
   /** Budget cost units per call. */
   cost: number;
   cacheTtlSec: number;
+  /** The argument that names what a call touches, for the `new_resource` anomaly. */
+  resource?: string | undefined;
   reversal?: { tool: string; input: string } | undefined;
   status: 'active' | 'quarantined' | 'removed';
 }
@@ -135,6 +137,7 @@ export class ToolRegistry {
       metadata: toolMetadataFor(definition, cfg),
       cost: cfg?.cost ?? 1,
       cacheTtlSec: cfg?.cacheTtlSec ?? 0,
+      resource: cfg?.resource,
       reversal: cfg?.reversal,
       status: row.status,
     };

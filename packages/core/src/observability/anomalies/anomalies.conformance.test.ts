@@ -32,12 +32,12 @@ describe.each(backends)('anomaly detection on $name', (backend) => {
   });
 
   /** The support desk with refund-bot in `mode`, a one-hour warm-up and a synthetic clock. */
-  async function start(mode: 'alert' | 'approval' | 'pause') {
+  async function start(mode: 'alert' | 'approval' | 'pause', getOrder: Record<string, unknown> = {}) {
     t = await backend.create();
     await seedSupportDesk(t);
     const config = supportDeskConfig(payments.url, (raw) => {
       raw.budgets = [];
-      raw.tools = { ...(raw.tools as object), 'payments.get_order': {} };
+      raw.tools = { ...(raw.tools as object), 'payments.get_order': getOrder };
       raw.anomalies = { warmupPeriod: '1h', agents: { 'refund-bot': { mode } } };
     });
     now = Date.parse('2026-11-02T09:00:00Z');
@@ -166,6 +166,40 @@ describe.each(backends)('anomaly detection on $name', (backend) => {
       'denial_spike',
     ]);
     expect((await t.store.agents.require('refund-bot')).status).toBe('active');
+  });
+
+  it("flags the first touch of a resource the agent never touched, by the tool's resource argument", async () => {
+    const bot = await start('alert', { resource: 'orderId' });
+    // 90 minutes of work on the same three orders.
+    for (let m = 0; m < 90; m++) {
+      for (const s of [5_000, 35_000]) {
+        now = Date.parse('2026-11-02T09:00:00Z') + m * MINUTE + s;
+        await engine.actions.submit(bot, { tool: 'payments.get_order', input: { orderId: `o-${m % 3}` } });
+      }
+    }
+    now = Date.parse('2026-11-02T10:31:00Z');
+    const seen = await engine.actions.submit(bot, { tool: 'payments.get_order', input: { orderId: 'o-1' } });
+    expect(seen.status).toBe('succeeded');
+    expect(events.filter((e) => e.type === 'anomaly.detected')).toEqual([]);
+    const fresh = await engine.actions.submit(bot, {
+      tool: 'payments.get_order',
+      input: { orderId: 'o-999' },
+    });
+    expect(fresh.status).toBe('succeeded'); // alert mode: raised, not stopped
+    const detected = events.filter((e) => e.type === 'anomaly.detected');
+    expect(detected.map((e) => e.data)).toEqual([
+      expect.objectContaining({
+        kind: 'new_resource',
+        tool: 'payments.get_order',
+        mode: 'alert',
+        baseline: { calls: 181, since: expect.any(String) as string, resource: 'never used' },
+        observed: { resource: 'o-999' },
+        actionId: fresh.id,
+      }),
+    ]);
+    // Once touched, it is known: the same order again raises nothing more.
+    await engine.actions.submit(bot, { tool: 'payments.get_order', input: { orderId: 'o-999' } });
+    expect(events.filter((e) => e.type === 'anomaly.detected')).toHaveLength(1);
   });
 
   it('raises nothing during warm-up, whatever the agent does', async () => {

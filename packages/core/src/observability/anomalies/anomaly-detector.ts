@@ -11,6 +11,7 @@ import type { Baseline } from './baseline.js';
 export type AnomalyKind =
   | 'new_tool'
   | 'new_connector'
+  | 'new_resource'
   | 'rate_spike'
   | 'denial_spike'
   | 'failure_spike'
@@ -34,6 +35,8 @@ export interface Anomaly {
 export interface ObservedCall {
   agent: Agent;
   tool: { name: string; connector: string; effect: 'read' | 'write' };
+  /** What the call touches (the value of the tool's `resource` argument), when the tool names one. */
+  resource?: string | undefined;
   /** The call's scope already read content a third party controls (session memory). */
   readUntrusted: boolean;
 }
@@ -117,16 +120,19 @@ export class AnomalyDetector {
       found.push({ kind, agentId, tool: call.tool.name, mode, baseline, observed });
     const history = { calls: b.calls, since: new Date(b.firstMs).toISOString() };
 
-    for (const [kind, name] of [
+    const touched: ['tool' | 'connector' | 'resource', string][] = [
       ['tool', call.tool.name],
       ['connector', call.tool.connector],
-    ] as const) {
+    ];
+    // Resources are per tool: the same repository through another tool is another kind of touch.
+    if (call.resource !== undefined) touched.push(['resource', `${call.tool.name}:${call.resource}`]);
+    for (const [kind, name] of touched) {
       if (await this.firstSeen(tx, agentId, kind, name, now))
         if (warm)
           raise(
-            kind === 'tool' ? 'new_tool' : 'new_connector',
+            `new_${kind}`,
             { ...history, [kind]: 'never used' },
-            { [kind]: name },
+            kind === 'resource' ? { resource: call.resource as string } : { [kind]: name },
           );
     }
 
@@ -267,7 +273,7 @@ export class AnomalyDetector {
   private async firstSeen(
     tx: Executor,
     agentId: string,
-    kind: 'tool' | 'connector',
+    kind: 'tool' | 'connector' | 'resource',
     name: string,
     now: number,
   ): Promise<boolean> {
