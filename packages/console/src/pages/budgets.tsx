@@ -1,5 +1,7 @@
 import { useQuery } from '@tanstack/react-query';
+import type { ReactNode } from 'react';
 import { Link } from 'react-router';
+import type { BudgetUsage } from '@autonomy-os/sdk';
 import { useSignedIn } from '../session/session.js';
 import { Badge, ErrorNote, PageHeader, Time } from '../components/text.js';
 
@@ -18,6 +20,29 @@ function Meter(props: { label: string; used: number; limit: number | undefined }
       <meter min={0} max={100} low={70} high={90} optimum={0} value={pct} aria-label={props.label} />{' '}
       {props.used} / {props.limit} ({pct}%)
     </span>
+  );
+}
+
+/** A budget's calls and cost against its limits, anything between, and what happens over it: table cells. */
+function UseCells(props: {
+  of: string;
+  budget: Pick<BudgetUsage, 'used' | 'calls' | 'cost' | 'onExceed'>;
+  children?: ReactNode;
+}) {
+  const b = props.budget;
+  return (
+    <>
+      <td>
+        <Meter label={`calls of ${props.of}`} used={b.used.calls} limit={b.calls} />
+      </td>
+      <td>
+        <Meter label={`cost of ${props.of}`} used={b.used.cost} limit={b.cost} />
+      </td>
+      {props.children}
+      <td>
+        <Badge value={b.onExceed === 'deny' ? 'denied' : 'approval'} /> {b.onExceed}
+      </td>
+    </>
   );
 }
 
@@ -51,18 +76,11 @@ export function BudgetsPage() {
               <td>
                 {b.period} since <Time at={b.periodStart} />
               </td>
-              <td>
-                <Meter label={`calls of ${b.scope}`} used={b.used.calls} limit={b.calls} />
-              </td>
-              <td>
-                <Meter label={`cost of ${b.scope}`} used={b.used.cost} limit={b.cost} />
-              </td>
-              <td>
-                {b.tokens.input} in / {b.tokens.output} out
-              </td>
-              <td>
-                <Badge value={b.onExceed === 'deny' ? 'denied' : 'approval'} /> {b.onExceed}
-              </td>
+              <UseCells of={b.scope} budget={b}>
+                <td>
+                  {b.tokens.input} in / {b.tokens.output} out
+                </td>
+              </UseCells>
             </tr>
           ))}
         </tbody>
@@ -93,15 +111,7 @@ export function BudgetsPage() {
                 <td>
                   <Badge value={b.run.status} />
                 </td>
-                <td>
-                  <Meter label={`calls of run ${b.run.id}`} used={b.used.calls} limit={b.calls} />
-                </td>
-                <td>
-                  <Meter label={`cost of run ${b.run.id}`} used={b.used.cost} limit={b.cost} />
-                </td>
-                <td>
-                  <Badge value={b.onExceed === 'deny' ? 'denied' : 'approval'} /> {b.onExceed}
-                </td>
+                <UseCells of={`run ${b.run.id}`} budget={b} />
               </tr>
             ))}
           </tbody>
