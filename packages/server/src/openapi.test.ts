@@ -22,6 +22,7 @@ import { coordinationBodies } from './routes/coordination.js';
 import { noBody } from './routes/no-body.js';
 import { runBodies } from './routes/workflows.js';
 import { buildServer } from './server.js';
+import { RESPONSES } from './wire-schemas.js';
 import type { AosServer } from './server.js';
 
 /**
@@ -109,6 +110,22 @@ describe('the OpenAPI document', () => {
     (key) => {
       const want = z.toJSONSchema(BODIES[key]!, { io: 'input', unrepresentable: 'any' });
       expect(documentedBody(key)).toEqual(want);
+    },
+  );
+
+  it.each(Object.keys(RESPONSES))(
+    'publishes for %s the JSON Schema of the zod schema of its answer',
+    (key) => {
+      const [method, route] = key.split(' ') as [string, string];
+      const spec = RESPONSES[key]!;
+      const op = doc.paths[route.replace(/:(\w+)/g, '{$1}')]?.[method.toLowerCase()] as
+        | { responses?: Record<string, { content?: Record<string, { schema?: { $ref?: string } }> }> }
+        | undefined;
+      const published = op?.responses?.[spec.status]?.content?.['application/json']?.schema;
+      const followed = published?.$ref
+        ? doc.components.schemas[published.$ref.replace('#/components/schemas/', '')]
+        : published;
+      expect(followed).toEqual(z.toJSONSchema(spec.schema, { io: 'output', unrepresentable: 'any' }));
     },
   );
 

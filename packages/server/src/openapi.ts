@@ -13,6 +13,7 @@ import { coordinationBodies } from './routes/coordination.js';
 import { noBody } from './routes/no-body.js';
 import { runBodies } from './routes/workflows.js';
 import { queryParameters } from './openapi-parts.js';
+import { RESPONSES } from './wire-schemas.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
@@ -33,7 +34,7 @@ const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'stri
 /** The OpenAPI 3.1 document of the REST API, generated from the same schemas that validate requests. */
 export function openApiDocument(version: string): Record<string, unknown> {
   const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' });
-  return {
+  const doc = {
     openapi: '3.1.0',
     info: {
       title: 'Autonomy OS',
@@ -630,4 +631,30 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
     },
   };
+  publishResponses(doc as unknown as Doc);
+  return doc;
+}
+
+type Doc = {
+  paths: Record<string, Record<string, { responses: Record<string, Record<string, unknown>> }>>;
+  components: { schemas: Record<string, unknown> };
+};
+
+/**
+ * Gives each operation of {@link RESPONSES} the JSON Schema of its zod answer schema (a component when the shape is
+ * shared), keeping the description written beside the path.
+ */
+function publishResponses(doc: Doc): void {
+  for (const [key, spec] of Object.entries(RESPONSES)) {
+    const [method, route] = key.split(' ') as [string, string];
+    const op = doc.paths[route.replace(/:(\w+)/g, '{$1}')]?.[method.toLowerCase()];
+    if (!op) throw new Error(`RESPONSES names ${key}, which the document does not have`);
+    const out = z.toJSONSchema(spec.schema, { io: 'output', unrepresentable: 'any' });
+    if (spec.component) doc.components.schemas[spec.component] = out;
+    op.responses[spec.status] = {
+      description: 'ok',
+      ...op.responses[spec.status],
+      ...json(spec.component ? ref(spec.component) : out),
+    };
+  }
 }
