@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Agent, Approval, EvidencePack, KillSwitch } from '@autonomy-os/core';
+import type { Agent, Approval, EvidencePack, KillSwitch, LeaderReport } from '@autonomy-os/core';
 
 /**
  * The answers of the REST API, in zod: each schema is published as its operations' 2xx response in
@@ -126,6 +126,39 @@ export const approvalSchema = z.strictObject({
   decidedAt: iso.nullable(),
 });
 
+const percentiles = z.strictObject({ p50Sec: z.number().nullable(), p90Sec: z.number().nullable() });
+
+/** The figures of one workflow, one agent, or everything (`ReportRow` of core). */
+export const reportRowSchema = z.strictObject({
+  name: z.string(),
+  runs: z.number(),
+  cycleTime: percentiles,
+  actions: z.strictObject({
+    total: z.number(),
+    allowed: z.number(),
+    approval: z.number(),
+    denied: z.number(),
+    succeeded: z.number(),
+    failed: z.number(),
+    unknownOutcome: z.number(),
+  }),
+  escalationRate: z.number().nullable(),
+  approvalLatency: percentiles,
+  costPerRun: z.number().nullable(),
+  costPerChange: z.number().nullable(),
+  evalCoverage: z.union([z.number(), z.literal('n/a')]),
+  auditability: z.number().nullable(),
+});
+
+/** Leader metrics for a period (`GET /v1/reports/summary`; `LeaderReport` of core). */
+export const reportSummarySchema = z.strictObject({
+  since: iso,
+  until: iso,
+  totals: reportRowSchema,
+  workflows: z.array(reportRowSchema),
+  agents: z.array(reportRowSchema),
+});
+
 /** An action as the REST API answers it (the `Action` component keeps its own, older description). */
 const actionAnswer = z.looseObject({ id: z.string(), outcome: z.string(), status: z.string() });
 
@@ -163,6 +196,7 @@ export const RESPONSES: Record<string, ResponseSpec> = {
   'GET /v1/approvals/:id': approval,
   'POST /v1/approvals/:id/approve': vote,
   'POST /v1/approvals/:id/deny': vote,
+  'GET /v1/reports/summary': { status: '200', schema: reportSummarySchema, component: 'ReportSummary' },
 };
 
 /** Compile-time drift check: each schema's output is exactly the core type it describes. */
@@ -172,5 +206,6 @@ const exact: [
   Same<z.output<typeof killSwitchSchema>, KillSwitch>,
   Same<z.output<typeof evidencePackSchema>, EvidencePack>,
   Same<z.output<typeof approvalSchema>, Approval>,
-] = [true, true, true, true];
+  Same<z.output<typeof reportSummarySchema>, LeaderReport>,
+] = [true, true, true, true, true];
 void exact;

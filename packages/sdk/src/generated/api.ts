@@ -7040,7 +7040,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['ReportSummary'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -8289,6 +8291,88 @@ export interface components {
       };
       createdAt: string;
       decidedAt: string | null;
+    };
+    ReportSummary: {
+      since: string;
+      until: string;
+      totals: {
+        name: string;
+        runs: number;
+        cycleTime: {
+          p50Sec: number | null;
+          p90Sec: number | null;
+        };
+        actions: {
+          total: number;
+          allowed: number;
+          approval: number;
+          denied: number;
+          succeeded: number;
+          failed: number;
+          unknownOutcome: number;
+        };
+        escalationRate: number | null;
+        approvalLatency: {
+          p50Sec: number | null;
+          p90Sec: number | null;
+        };
+        costPerRun: number | null;
+        costPerChange: number | null;
+        evalCoverage: number | 'n/a';
+        auditability: number | null;
+      };
+      workflows: {
+        name: string;
+        runs: number;
+        cycleTime: {
+          p50Sec: number | null;
+          p90Sec: number | null;
+        };
+        actions: {
+          total: number;
+          allowed: number;
+          approval: number;
+          denied: number;
+          succeeded: number;
+          failed: number;
+          unknownOutcome: number;
+        };
+        escalationRate: number | null;
+        approvalLatency: {
+          p50Sec: number | null;
+          p90Sec: number | null;
+        };
+        costPerRun: number | null;
+        costPerChange: number | null;
+        evalCoverage: number | 'n/a';
+        auditability: number | null;
+      }[];
+      agents: {
+        name: string;
+        runs: number;
+        cycleTime: {
+          p50Sec: number | null;
+          p90Sec: number | null;
+        };
+        actions: {
+          total: number;
+          allowed: number;
+          approval: number;
+          denied: number;
+          succeeded: number;
+          failed: number;
+          unknownOutcome: number;
+        };
+        escalationRate: number | null;
+        approvalLatency: {
+          p50Sec: number | null;
+          p90Sec: number | null;
+        };
+        costPerRun: number | null;
+        costPerChange: number | null;
+        evalCoverage: number | 'n/a';
+        auditability: number | null;
+      }[];
     };
   };
   responses: never;
