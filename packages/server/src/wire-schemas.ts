@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { Agent, Approval, EvidencePack, KillSwitch, LeaderReport } from '@autonomy-os/core';
+import type { Agent, Approval, EvalRun, EvidencePack, KillSwitch, LeaderReport } from '@autonomy-os/core';
 
 /**
  * The answers of the REST API, in zod: each schema is published as its operations' 2xx response in
@@ -159,6 +159,25 @@ export const reportSummarySchema = z.strictObject({
   agents: z.array(reportRowSchema),
 });
 
+/** A stored suite run as the API lists it: `EvalRun` of core without its case results. */
+export const evalRunRecordSchema = z.strictObject({
+  id: z.string(),
+  suite: z.string(),
+  suiteHash: z.string(),
+  agentId: z.string(),
+  agentKind: z.string(),
+  trigger: z.enum(['manual', 'schedule', 'ci']),
+  cases: z.number(),
+  passed: z.number(),
+  failed: z.number(),
+  passRate: z.number(),
+  threshold: z.number(),
+  result: z.enum(['pass', 'fail']),
+  failedByCategory: z.array(z.strictObject({ category: z.string(), count: z.number() })),
+  startedAt: iso,
+  finishedAt: iso,
+});
+
 /** An action as the REST API answers it (the `Action` component keeps its own, older description). */
 const actionAnswer = z.looseObject({ id: z.string(), outcome: z.string(), status: z.string() });
 
@@ -196,6 +215,10 @@ export const RESPONSES: Record<string, ResponseSpec> = {
   'GET /v1/approvals/:id': approval,
   'POST /v1/approvals/:id/approve': vote,
   'POST /v1/approvals/:id/deny': vote,
+  'GET /v1/evals/runs': {
+    status: '200',
+    schema: z.strictObject({ runs: z.array(evalRunRecordSchema) }),
+  },
   'GET /v1/reports/summary': { status: '200', schema: reportSummarySchema, component: 'ReportSummary' },
 };
 
@@ -207,5 +230,6 @@ const exact: [
   Same<z.output<typeof evidencePackSchema>, EvidencePack>,
   Same<z.output<typeof approvalSchema>, Approval>,
   Same<z.output<typeof reportSummarySchema>, LeaderReport>,
-] = [true, true, true, true, true];
+  Same<z.output<typeof evalRunRecordSchema>, Omit<EvalRun, 'caseSummaries'>>,
+] = [true, true, true, true, true, true];
 void exact;

@@ -5716,7 +5716,32 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              runs: {
+                id: string;
+                suite: string;
+                suiteHash: string;
+                agentId: string;
+                agentKind: string;
+                /** @enum {string} */
+                trigger: 'manual' | 'schedule' | 'ci';
+                cases: number;
+                passed: number;
+                failed: number;
+                passRate: number;
+                threshold: number;
+                /** @enum {string} */
+                result: 'pass' | 'fail';
+                failedByCategory: {
+                  category: string;
+                  count: number;
+                }[];
+                startedAt: string;
+                finishedAt: string;
+              }[];
+            };
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
