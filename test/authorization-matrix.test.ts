@@ -16,6 +16,7 @@ import { buildServer, toHttpError } from '@autonomy-os/server';
 import type { AosServer } from '@autonomy-os/server';
 import { buildProgram } from '../packages/cli/src/program.js';
 import { BUILTIN_TOOLS } from '../packages/server/src/mcp/builtin-tools.js';
+import { RESPONSES } from '../packages/server/src/wire-schemas.js';
 import { createAgentMcpServer } from '../packages/server/src/mcp/agent-mcp-server.js';
 import { backends } from './helpers/backends.js';
 import type { TestStore } from './helpers/backends.js';
@@ -903,6 +904,8 @@ describe('the authorization matrix', () => {
 
   it('answers every route as declared for each principal', async () => {
     const got: Record<string, number[]> = {};
+    const drift: string[] = [];
+    const parsed = new Set<string>();
     for (const route of server.routes) {
       const key = `${route.method} ${route.url}`;
       const row = ROUTES[key];
@@ -910,12 +913,23 @@ describe('the authorization matrix', () => {
       got[key] = [];
       for (const who of PRINCIPALS) {
         const url = fill(route.url, (await row.params?.()) ?? {});
-        got[key].push((await request(route.method, url, who, row)).status);
+        const res = await request(route.method, url, who, row);
+        got[key].push(res.status);
+        // The answer's published zod schema (wire-schemas.ts) must describe it exactly: drift fails here.
+        const answer = RESPONSES[key];
+        if (answer && String(res.status) === answer.status) {
+          const result = answer.schema.safeParse(JSON.parse(res.body));
+          if (!result.success) drift.push(`${key} as ${who}: ${result.error.message}`);
+          parsed.add(key);
+        }
       }
       await settle();
     }
     const want = Object.fromEntries(Object.entries(ROUTES).map(([k, r]) => [k, [...r.cells]]));
     expect(got).toEqual(want);
+    expect(drift).toEqual([]);
+    // Every schema met at least one real answer, so none of these checks is vacuous.
+    expect([...parsed].sort()).toEqual(Object.keys(RESPONSES).sort());
   });
 
   it('has a row for every MCP method the gateway handles and every aos_* tool it offers', async () => {

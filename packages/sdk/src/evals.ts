@@ -1,25 +1,10 @@
 import type { AosClient } from './client.js';
 import type { AgentRecord } from './console-types.js';
+import type { paths } from './generated/api.js';
 
-/** A stored suite run, as the API lists it. */
-export interface EvalRunRecord {
-  id: string;
-  suite: string;
-  suiteHash: string;
-  agentId: string;
-  agentKind: string;
-  trigger: 'manual' | 'schedule' | 'ci';
-  cases: number;
-  passed: number;
-  failed: number;
-  /** Percent, one decimal. */
-  passRate: number;
-  threshold: number;
-  result: 'pass' | 'fail';
-  failedByCategory: { category: string; count: number }[];
-  startedAt: string;
-  finishedAt: string;
-}
+/** A stored suite run, as the API lists it. Generated from /v1/openapi.json. */
+export type EvalRunRecord =
+  paths['/v1/evals/runs']['get']['responses'][200]['content']['application/json']['runs'][number];
 
 /** Whether an agent may be promoted to a tier, and what is missing. */
 export interface GateCheckRecord {

@@ -6,7 +6,14 @@ import { evalOpenApiPaths } from './routes/evals.js';
 import { replayRequestSchema } from './routes/policies.js';
 import { resolveOutcomeBody } from './routes/run-outcomes.js';
 import { listQueries } from './routes/list-queries.js';
+import { undoBody } from './routes/actions.js';
+import { adminBodies } from './routes/admin.js';
+import { voteBody } from './routes/approvals.js';
+import { coordinationBodies } from './routes/coordination.js';
+import { noBody } from './routes/no-body.js';
+import { runBodies } from './routes/workflows.js';
 import { queryParameters } from './openapi-parts.js';
+import { RESPONSES } from './wire-schemas.js';
 
 const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
 const json = (schema: unknown) => ({ content: { 'application/json': { schema } } });
@@ -27,7 +34,7 @@ const idParam = [{ name: 'id', in: 'path', required: true, schema: { type: 'stri
 /** The OpenAPI 3.1 document of the REST API, generated from the same schemas that validate requests. */
 export function openApiDocument(version: string): Record<string, unknown> {
   const schema = (s: z.ZodType) => z.toJSONSchema(s, { io: 'input', unrepresentable: 'any' });
-  return {
+  const doc = {
     openapi: '3.1.0',
     info: {
       title: 'Autonomy OS',
@@ -66,20 +73,21 @@ export function openApiDocument(version: string): Record<string, unknown> {
             decision: { type: 'object' },
           },
         },
-        Vote: {
-          type: 'object',
-          additionalProperties: false,
-          properties: {
-            comment: { type: 'string' },
-            bindingHash: {
-              type: 'string',
-              description: 'the binding the approver saw; refused if it differs',
-            },
-            input: { type: 'object', description: 'the arguments the approver saw; refused if they differ' },
-          },
-        },
+        Vote: schema(voteBody),
         AgentCreate: schema(createAgentSchema),
         SignIn: schema(signInBody),
+        NoBody: schema(noBody),
+        RunStart: schema(runBodies.start),
+        RunCancel: schema(runBodies.cancel),
+        RunSignal: schema(runBodies.signal),
+        RunPause: schema(runBodies.pause),
+        StepVote: schema(runBodies.stepVote),
+        ContextWrite: schema(coordinationBodies.contextWrite),
+        MessageSend: schema(coordinationBodies.message),
+        AgentStatusChange: schema(adminBodies.statusChange),
+        AgentTier: schema(adminBodies.tier),
+        KillSwitchSet: schema(adminBodies.killSwitch),
+        Undo: schema(undoBody),
       },
     },
     security: [{ bearer: [] }],
@@ -161,6 +169,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary:
             'Open a session (agent token): actions naming its sessionId are decided on what was done in it alone. A call with no sessionId, or one the engine did not open for this agent, is decided on everything the agent did.',
+          requestBody: json(ref('NoBody')),
           responses: {
             '201': {
               description: 'opened',
@@ -192,6 +201,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: 'Run the registered reversal through the pipeline (owner or admins)',
           parameters: idParam,
+          requestBody: json(ref('Undo')),
           responses: { '201': { description: 'the reversal, decided', ...json(ref('Action')) }, ...errors },
         },
       },
@@ -311,7 +321,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: "Start a run (admins or the workflow's owner); body { input }",
           parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
-          requestBody: json({ type: 'object', additionalProperties: false, properties: { input: {} } }),
+          requestBody: json(ref('RunStart')),
           responses: { '201': { description: 'run' }, ...errors },
         },
       },
@@ -333,11 +343,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: "Cancel a run (admins or the workflow's owner); completed steps are compensated",
           parameters: idParam,
-          requestBody: json({
-            type: 'object',
-            additionalProperties: false,
-            properties: { reason: { type: 'string' } },
-          }),
+          requestBody: json(ref('RunCancel')),
           responses: { '200': { description: 'run' }, ...errors },
         },
       },
@@ -346,12 +352,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           summary:
             "Send a signal to a running run (admins or the workflow's owner); a wait step with `event: <name>` takes it, even one that starts waiting later",
           parameters: idParam,
-          requestBody: json({
-            type: 'object',
-            additionalProperties: false,
-            required: ['name'],
-            properties: { name: { type: 'string', pattern: '^[A-Za-z][A-Za-z0-9_.:-]{0,99}$' }, data: {} },
-          }),
+          requestBody: { required: true, ...json(ref('RunSignal')) },
           responses: { '201': { description: 'the stored signal' }, ...errors },
         },
       },
@@ -360,6 +361,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           summary:
             "Start a failed run again from where it failed (admins or the workflow's owner); 409 unless the run is failed",
           parameters: idParam,
+          requestBody: json(ref('NoBody')),
           responses: { '200': { description: 'run' }, ...errors },
         },
       },
@@ -368,11 +370,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           summary:
             "Pause a running run (admins or the workflow's owner): it starts no new step and submits nothing; waiting steps keep waiting; 409 when already paused or not running",
           parameters: idParam,
-          requestBody: json({
-            type: 'object',
-            additionalProperties: false,
-            properties: { reason: { type: 'string', maxLength: 500 } },
-          }),
+          requestBody: json(ref('RunPause')),
           responses: { '200': { description: 'run' }, ...errors },
         },
       },
@@ -381,6 +379,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
           summary:
             "Resume a paused run (admins or the workflow's owner); 409 when it is not paused or not running",
           parameters: idParam,
+          requestBody: json(ref('NoBody')),
           responses: { '200': { description: 'run' }, ...errors },
         },
       },
@@ -388,11 +387,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: "Approve a run's approval step (humans in the step's group; not the human who started it)",
           parameters: [...idParam, { name: 'step', in: 'path', required: true, schema: { type: 'string' } }],
-          requestBody: json({
-            type: 'object',
-            additionalProperties: false,
-            properties: { comment: { type: 'string' } },
-          }),
+          requestBody: json(ref('StepVote')),
           responses: { '200': { description: 'run' }, ...errors },
         },
       },
@@ -400,11 +395,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: "Deny a run's approval step (humans in the step's group; not the human who started it)",
           parameters: [...idParam, { name: 'step', in: 'path', required: true, schema: { type: 'string' } }],
-          requestBody: json({
-            type: 'object',
-            additionalProperties: false,
-            properties: { comment: { type: 'string' } },
-          }),
+          requestBody: json(ref('StepVote')),
           responses: { '200': { description: 'run' }, ...errors },
         },
       },
@@ -462,12 +453,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         put: {
           summary: 'Write a context entry (attributed, audited); expectVersion fails with 409 when stale',
           parameters: [...idParam, { name: 'key', in: 'path', required: true, schema: { type: 'string' } }],
-          requestBody: json({
-            type: 'object',
-            additionalProperties: false,
-            required: ['value'],
-            properties: { value: {}, expectVersion: { type: 'integer', minimum: 0 } },
-          }),
+          requestBody: { required: true, ...json(ref('ContextWrite')) },
           responses: { '200': { description: 'entry' }, ...errors },
         },
       },
@@ -480,12 +466,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: 'Send a message to an agent or a role working on the run (agents)',
           parameters: idParam,
-          requestBody: json({
-            type: 'object',
-            additionalProperties: false,
-            required: ['body'],
-            properties: { to: { type: 'string' }, toRole: { type: 'string' }, body: {} },
-          }),
+          requestBody: { required: true, ...json(ref('MessageSend')) },
           responses: { '201': { description: 'message' }, ...errors },
         },
       },
@@ -532,21 +513,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: 'Promote or demote: set the tier 0-3 (admins)',
           parameters: idParam,
-          requestBody: {
-            required: true,
-            content: {
-              'application/json': {
-                schema: {
-                  type: 'object',
-                  required: ['tier'],
-                  properties: {
-                    tier: { type: 'integer', minimum: 0, maximum: 3 },
-                    reason: { type: 'string' },
-                  },
-                },
-              },
-            },
-          },
+          requestBody: { required: true, ...json(ref('AgentTier')) },
           responses: { '200': { description: 'agent' }, ...errors },
         },
       },
@@ -554,6 +521,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: 'Pause (owner or admins)',
           parameters: idParam,
+          requestBody: json(ref('AgentStatusChange')),
           responses: { '200': { description: 'agent' }, ...errors },
         },
       },
@@ -561,6 +529,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: 'Revoke for good, with its tokens (admins)',
           parameters: idParam,
+          requestBody: json(ref('AgentStatusChange')),
           responses: { '200': { description: 'agent' }, ...errors },
         },
       },
@@ -568,6 +537,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: 'Resume (admins)',
           parameters: idParam,
+          requestBody: json(ref('AgentStatusChange')),
           responses: { '200': { description: 'agent' }, ...errors },
         },
       },
@@ -575,6 +545,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: 'Revoke for good (admins)',
           parameters: idParam,
+          requestBody: json(ref('AgentStatusChange')),
           responses: { '200': { description: 'agent' }, ...errors },
         },
       },
@@ -582,6 +553,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         get: { summary: 'Kill switches', responses: { '200': { description: 'list' }, ...errors } },
         post: {
           summary: 'Engage or release: {active, role? | agent? | scope?, reason?} (admins)',
+          requestBody: { required: true, ...json(ref('KillSwitchSet')) },
           responses: { '200': { description: 'switch' }, ...errors },
         },
       },
@@ -605,6 +577,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
         post: {
           summary: 'Approve a quarantined definition (admins)',
           parameters: [{ name: 'name', in: 'path', required: true, schema: { type: 'string' } }],
+          requestBody: json(ref('NoBody')),
           responses: { '200': { description: 'tool' }, ...errors },
         },
       },
@@ -633,6 +606,7 @@ export function openApiDocument(version: string): Record<string, unknown> {
       '/v1/audit/export': {
         post: {
           summary: 'Sign a checkpoint and export an offline-verifiable bundle (auditors, admins)',
+          requestBody: json(ref('NoBody')),
           responses: { '200': { description: 'aos-audit-bundle/1' }, ...errors },
         },
       },
@@ -657,4 +631,30 @@ export function openApiDocument(version: string): Record<string, unknown> {
       },
     },
   };
+  publishResponses(doc as unknown as Doc);
+  return doc;
+}
+
+type Doc = {
+  paths: Record<string, Record<string, { responses: Record<string, Record<string, unknown>> }>>;
+  components: { schemas: Record<string, unknown> };
+};
+
+/**
+ * Gives each operation of {@link RESPONSES} the JSON Schema of its zod answer schema (a component when the shape is
+ * shared), keeping the description written beside the path.
+ */
+function publishResponses(doc: Doc): void {
+  for (const [key, spec] of Object.entries(RESPONSES)) {
+    const [method, route] = key.split(' ') as [string, string];
+    const op = doc.paths[route.replace(/:(\w+)/g, '{$1}')]?.[method.toLowerCase()];
+    if (!op) throw new Error(`RESPONSES names ${key}, which the document does not have`);
+    const out = z.toJSONSchema(spec.schema, { io: 'output', unrepresentable: 'any' });
+    if (spec.component) doc.components.schemas[spec.component] = out;
+    op.responses[spec.status] = {
+      description: 'ok',
+      ...op.responses[spec.status],
+      ...json(spec.component ? ref(spec.component) : out),
+    };
+  }
 }

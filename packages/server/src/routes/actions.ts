@@ -1,8 +1,10 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import { z } from 'zod';
 import { NotFoundError, buildReceipt, parseInput } from '@autonomy-os/core';
 import type { ActionView, Engine } from '@autonomy-os/core';
 import { principalOf, requireAgent, requireHuman } from '../auth.js';
 import { listQueries } from './list-queries.js';
+import { noBody } from './no-body.js';
 import { decodeCursor, encodeCursor } from './page-cursor.js';
 
 /** The wire form of an action. */
@@ -33,6 +35,11 @@ export function actionBody(a: ActionView & { replayed?: boolean }) {
     ...(a.replayed ? { replayed: true } : {}),
   };
 }
+
+/** The body of `POST /v1/actions/:id/undo` (published in the OpenAPI document): why, for the audit log. */
+export const undoBody = z
+  .object({ reason: z.string({ error: 'must be a string' }).max(4000).optional() })
+  .strict();
 
 /** `/v1/actions`: submit, read, receipt, undo; `/v1/sessions`: open a session. */
 export function registerActionRoutes(
@@ -76,6 +83,7 @@ export function registerActionRoutes(
   // Sessions are minted by the engine and bound to the agent: a made-up sessionId is no fresh start.
   app.post('/v1/sessions', { preHandler: authenticate }, async (req, reply) => {
     const agent = requireAgent(req);
+    parseInput(noBody, req.body ?? {});
     void reply.code(201);
     return { sessionId: await engine.actions.openSession(agent.id) };
   });
@@ -120,13 +128,9 @@ export function registerActionRoutes(
 
   app.post('/v1/actions/:id/undo', { preHandler: authenticate }, async (req, reply) => {
     const human = requireHuman(req, undefined, 'undo');
+    const { reason } = parseInput(undoBody, req.body ?? {});
     const a = await visible(req, (req.params as { id: string }).id);
-    const body = (req.body ?? {}) as { reason?: string };
-    const view = await engine.actions.undo(
-      a.id,
-      human,
-      typeof body.reason === 'string' ? body.reason : undefined,
-    );
+    const view = await engine.actions.undo(a.id, human, reason);
     void reply.code(201);
     return actionBody(view);
   });

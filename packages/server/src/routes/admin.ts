@@ -1,9 +1,44 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import { z } from 'zod';
 import { ConflictError, UserError, actorOf, parseInput } from '@autonomy-os/core';
 import type { Engine } from '@autonomy-os/core';
 import { principalOf, requireHuman } from '../auth.js';
 import { listQueries } from './list-queries.js';
+import { noBody } from './no-body.js';
 import { decodeCursor, encodeCursor } from './page-cursor.js';
+
+const optionalReason = z.string({ error: 'must be a string' }).max(4000).optional();
+
+/** The bodies of the administration routes (published in the OpenAPI document), each refusing a field it does not know. */
+export const adminBodies = {
+  /** `POST /v1/agents/:id/pause|resume|kill|revoke`. */
+  statusChange: z.object({ reason: optionalReason }).strict(),
+  /** `POST /v1/agents/:id/tier`: lowering only; raising is a promotion (`POST /v1/agents/:id/promote`). */
+  tier: z
+    .object({
+      tier: z
+        .number({ error: 'is required (0-3)' })
+        .int('must be 0-3')
+        .min(0, 'must be 0-3')
+        .max(3, 'must be 0-3'),
+      reason: optionalReason,
+    })
+    .strict(),
+  /**
+   * `POST /v1/killswitch`: engage (`active: true`) or release a switch, global or for one `role`, `agent` or `scope`
+   * (`role:<r>`, `agent:<id>`, `global`); `on` is an older name of `active`.
+   */
+  killSwitch: z
+    .object({
+      active: z.boolean({ error: 'must be true or false' }).optional(),
+      on: z.boolean({ error: 'must be true or false' }).optional(),
+      role: z.string({ error: 'must be a string' }).min(1).optional(),
+      agent: z.string({ error: 'must be a string' }).min(1).optional(),
+      scope: z.string({ error: 'must be a string' }).min(1).optional(),
+      reason: optionalReason,
+    })
+    .strict(),
+};
 
 /**
  * `/v1/agents`, `/v1/killswitch`, `/v1/tools`, `/v1/budgets`: administration. Changes need the configured admins group
@@ -57,13 +92,8 @@ export function registerAdminRoutes(
       const agent = await agents.require(id, 'id');
       // The owner may pause their own agent; everything else is for admins.
       if (!(verb === 'pause' && agent.owner === human.id)) requireHuman(req, [admins], `${verb} agents`);
-      const reason = ((req.body ?? {}) as { reason?: unknown }).reason;
-      const changed = await agents.setStatus(
-        id,
-        change,
-        actorOf(principalOf(req)),
-        typeof reason === 'string' ? reason : undefined,
-      );
+      const { reason } = parseInput(adminBodies.statusChange, req.body ?? {});
+      const changed = await agents.setStatus(id, change, actorOf(principalOf(req)), reason);
       // The live view (the console's overview and agents pages) learns of it without polling.
       engine.events.publish(
         `agent.${changed.status}`,
@@ -78,18 +108,15 @@ export function registerAdminRoutes(
   app.post('/v1/agents/:id/tier', { preHandler: authenticate }, async (req) => {
     requireHuman(req, [admins], 'changing tiers');
     const id = (req.params as { id: string }).id;
-    const b = (req.body ?? {}) as { tier?: unknown; reason?: unknown };
-    if (b.tier === undefined) throw new UserError('is required (0-3)', { field: 'tier' });
-    if (b.reason !== undefined && typeof b.reason !== 'string')
-      throw new UserError('must be a string', { field: 'reason' });
+    const b = parseInput(adminBodies.tier, req.body ?? {});
     // Lowering a tier is an admin's call; raising one is a promotion, which must be earned (evaluation gates, an
     // admin other than the owner): it goes through POST /v1/agents/:id/promote, never around it.
     const current = await agents.require(id, 'agent');
-    if (typeof b.tier === 'number' && b.tier > current.tier)
+    if (b.tier > current.tier)
       throw new ConflictError(
         `raising agent '${id}' from tier ${current.tier} to ${b.tier} is a promotion: use POST /v1/agents/${id}/promote (aos agents promote), which checks its evaluation gates`,
       );
-    const changed = await agents.setTier(id, b.tier as number, actorOf(principalOf(req)), b.reason);
+    const changed = await agents.setTier(id, b.tier, actorOf(principalOf(req)), b.reason);
     engine.events.publish('agent.tier_changed', { agentId: id, tier: changed.tier }, `agent:${id}`);
     return changed;
   });
@@ -101,28 +128,11 @@ export function registerAdminRoutes(
 
   app.post('/v1/killswitch', { preHandler: authenticate }, async (req) => {
     requireHuman(req, [admins], 'kill switches');
-    const b = (req.body ?? {}) as {
-      active?: unknown;
-      on?: unknown;
-      role?: unknown;
-      agent?: unknown;
-      scope?: unknown;
-      reason?: unknown;
-    };
+    const b = parseInput(adminBodies.killSwitch, req.body ?? {});
     const active = b.active ?? b.on;
-    if (typeof active !== 'boolean') throw new UserError('must be true or false', { field: 'active' });
-    const scope =
-      typeof b.scope === 'string'
-        ? b.scope
-        : typeof b.role === 'string'
-          ? `role:${b.role}`
-          : typeof b.agent === 'string'
-            ? `agent:${b.agent}`
-            : 'global';
-    const set = await engine.killSwitches.set(
-      { scope, active, reason: typeof b.reason === 'string' ? b.reason : undefined },
-      actorOf(principalOf(req)),
-    );
+    if (active === undefined) throw new UserError('must be true or false', { field: 'active' });
+    const scope = b.scope ?? (b.role ? `role:${b.role}` : b.agent ? `agent:${b.agent}` : 'global');
+    const set = await engine.killSwitches.set({ scope, active, reason: b.reason }, actorOf(principalOf(req)));
     engine.events.publish(
       active ? 'killswitch.engaged' : 'killswitch.released',
       { scope: set.scope, reason: set.reason },
@@ -147,6 +157,7 @@ export function registerAdminRoutes(
 
   app.post('/v1/tools/:name/approve', { preHandler: authenticate }, async (req) => {
     requireHuman(req, [admins], 'approving tool definitions');
+    parseInput(noBody, req.body ?? {});
     const t = await engine.tools.approveDefinition(
       (req.params as { name: string }).name,
       actorOf(principalOf(req)),

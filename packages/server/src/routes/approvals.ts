@@ -1,27 +1,28 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
-import { UserError, parseInput } from '@autonomy-os/core';
+import { z } from 'zod';
+import { parseInput } from '@autonomy-os/core';
 import type { Approval, Engine } from '@autonomy-os/core';
 import { requireHuman } from '../auth.js';
 import { actionBody } from './actions.js';
 import { listQueries } from './list-queries.js';
 
-function voteBody(raw: unknown): { comment?: string; bindingHash?: string; input?: Record<string, unknown> } {
-  const b = (raw ?? {}) as Record<string, unknown>;
-  if (typeof b !== 'object' || Array.isArray(b))
-    throw new UserError('must be a JSON object', { field: 'body' });
-  for (const k of Object.keys(b)) {
-    if (!['comment', 'bindingHash', 'input'].includes(k))
-      throw new UserError('is not a known field', { field: k });
-  }
-  if (b.comment !== undefined && typeof b.comment !== 'string')
-    throw new UserError('must be a string', { field: 'comment' });
-  if (b.bindingHash !== undefined && typeof b.bindingHash !== 'string')
-    throw new UserError('must be a string', { field: 'bindingHash' });
-  if (b.input !== undefined && (typeof b.input !== 'object' || b.input === null || Array.isArray(b.input))) {
-    throw new UserError('must be a JSON object', { field: 'input' });
-  }
-  return b as { comment?: string; bindingHash?: string; input?: Record<string, unknown> };
-}
+/**
+ * The body of `POST /v1/approvals/:id/approve` and `/deny` (published in the OpenAPI document as `Vote`): what the
+ * approver saw, so a vote on something that changed since is refused.
+ */
+export const voteBody = z
+  .object({
+    comment: z.string({ error: 'must be a string' }).optional(),
+    bindingHash: z
+      .string({ error: 'must be a string' })
+      .describe('the binding the approver saw; refused if it differs')
+      .optional(),
+    input: z
+      .record(z.string(), z.unknown(), { error: 'must be a JSON object' })
+      .describe('the arguments the approver saw; refused if they differ')
+      .optional(),
+  })
+  .strict();
 
 const approvalBody = (a: Approval) => a;
 
@@ -49,7 +50,7 @@ export function registerApprovalRoutes(
   for (const vote of ['approve', 'deny'] as const) {
     app.post(`/v1/approvals/:id/${vote}`, { preHandler: authenticate }, async (req) => {
       const human = requireHuman(req, undefined, vote === 'approve' ? 'approving' : 'denying');
-      const body = voteBody(req.body);
+      const body = parseInput(voteBody, req.body ?? {});
       const { approval, action } = await engine.actions.vote({
         approvalId: (req.params as { id: string }).id,
         human,

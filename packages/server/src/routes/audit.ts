@@ -3,6 +3,7 @@ import { exportBundle, parseInput } from '@autonomy-os/core';
 import type { Engine } from '@autonomy-os/core';
 import { requireHuman } from '../auth.js';
 import { listQueries } from './list-queries.js';
+import { noBody } from './no-body.js';
 import { decodeCursor, encodeCursor } from './page-cursor.js';
 
 /**
@@ -45,6 +46,7 @@ export function registerAuditRoutes(
   // POST: exporting signs (and stores) a checkpoint over the log as it is now, which the bundle is verified against.
   app.post('/v1/audit/export', { preHandler: authenticate }, async (req, reply) => {
     requireHuman(req, [auditors, admins], 'exporting the audit log');
+    parseInput(noBody, req.body ?? {});
     const bundle = await exportBundle(audit, engine.store.signingKey());
     void reply.header(
       'content-disposition',

@@ -1,17 +1,28 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import { z } from 'zod';
 import { UserError, parseInput, participantOf } from '@autonomy-os/core';
 import type { Engine } from '@autonomy-os/core';
 import { principalOf, requireAgent, requireHuman } from '../auth.js';
 import { listQueries } from './list-queries.js';
 
-function objectBody(raw: unknown, allowed: readonly string[]): Record<string, unknown> {
-  const b = (raw ?? {}) as Record<string, unknown>;
-  if (typeof b !== 'object' || Array.isArray(b))
-    throw new UserError('must be a JSON object', { field: 'body' });
-  for (const k of Object.keys(b))
-    if (!allowed.includes(k)) throw new UserError('is not a known field', { field: k });
-  return b;
-}
+/** The bodies of the coordination routes (published in the OpenAPI document), each refusing a field it does not know. */
+export const coordinationBodies = {
+  /** `PUT /v1/runs/:id/context/:key`: `expectVersion` fails with 409 when the entry has moved on. */
+  contextWrite: z
+    .object({
+      value: z.unknown().refine((v) => v !== undefined, 'is required'),
+      expectVersion: z.number({ error: 'must be a whole number' }).int().min(0).optional(),
+    })
+    .strict(),
+  /** `POST /v1/runs/:id/messages`: to one agent (`to`) or a role (`toRole`) working on the run. */
+  message: z
+    .object({
+      to: z.string({ error: 'must be a string' }).optional(),
+      toRole: z.string({ error: 'must be a string' }).optional(),
+      body: z.unknown().refine((v) => v !== undefined, 'is required'),
+    })
+    .strict(),
+};
 
 /**
  * Coordination: a run's shared context (`/v1/runs/:id/context`), messages between its agents
@@ -37,13 +48,13 @@ export function registerCoordinationRoutes(
 
   app.put('/v1/runs/:id/context/:key', { preHandler: authenticate }, async (req) => {
     const p = req.params as { id: string; key: string };
-    const body = objectBody(req.body, ['value', 'expectVersion']);
+    const body = parseInput(coordinationBodies.contextWrite, req.body ?? {});
     return context.write(
       {
         runId: p.id,
         key: p.key,
         value: body.value,
-        ...(body.expectVersion !== undefined ? { expectVersion: body.expectVersion as number } : {}),
+        ...(body.expectVersion !== undefined ? { expectVersion: body.expectVersion } : {}),
       },
       participantOf(principalOf(req)),
     );
@@ -51,10 +62,10 @@ export function registerCoordinationRoutes(
 
   app.post('/v1/runs/:id/messages', { preHandler: authenticate }, async (req, reply) => {
     requireAgent(req);
-    const body = objectBody(req.body, ['to', 'toRole', 'body']);
+    const body = parseInput(coordinationBodies.message, req.body ?? {});
     const msg = await messages.send(
       {
-        ...(body as { to?: string; toRole?: string; body: unknown }),
+        ...body,
         runId: (req.params as { id: string }).id,
       },
       participantOf(principalOf(req)),

@@ -12,6 +12,7 @@ import {
 import type { Payments } from '../../../../test/helpers/support-desk.js';
 import type { Agent, Engine } from '@autonomy-os/core';
 import { buildServer } from '../server.js';
+import { RESPONSES, reportSummarySchema } from '../wire-schemas.js';
 import type { AosServer } from '../server.js';
 
 const [sqlite] = backends;
@@ -79,6 +80,11 @@ describe('GET /v1/reports/summary', () => {
       'operator:test',
     );
     const report = await new AosClient({ url: base, token: ada }).getReportSummary({ since: '1d' });
+    // The published answer schema describes this real answer exactly (a field added or retyped fails here).
+    expect(reportSummarySchema.parse(report)).toEqual(report);
+    const runs = await fetch(`${base}/v1/evals/runs`, { headers: { authorization: `Bearer ${ada}` } });
+    const listed = RESPONSES['GET /v1/evals/runs']!.schema.parse(await runs.json()) as { runs: unknown[] };
+    expect(listed.runs).toHaveLength(1);
     const row = report.agents.find((a) => a.name === 'refund-bot');
     expect(row).toMatchObject({
       actions: { total: 3, allowed: 1, approval: 1, denied: 1 },

@@ -1,17 +1,38 @@
 import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
-import { UserError, parseInput } from '@autonomy-os/core';
+import { z } from 'zod';
+import { parseInput } from '@autonomy-os/core';
 import type { Engine } from '@autonomy-os/core';
 import { requireHuman } from '../auth.js';
 import { listQueries } from './list-queries.js';
+import { noBody } from './no-body.js';
 
-function objectBody(raw: unknown, allowed: readonly string[]): Record<string, unknown> {
-  const b = (raw ?? {}) as Record<string, unknown>;
-  if (typeof b !== 'object' || Array.isArray(b))
-    throw new UserError('must be a JSON object', { field: 'body' });
-  for (const k of Object.keys(b))
-    if (!allowed.includes(k)) throw new UserError('is not a known field', { field: k });
-  return b;
-}
+const reason = z.string({ error: 'must be a string' });
+
+/** The bodies of the run routes (published in the OpenAPI document), each refusing a field it does not know. */
+export const runBodies = {
+  /** `POST /v1/workflows/:name/runs`: the run input, checked by the workflow's own input schema. */
+  start: z.object({ input: z.unknown().optional() }).strict(),
+  /** `POST /v1/runs/:id/cancel`. */
+  cancel: z.object({ reason: reason.optional() }).strict(),
+  /** `POST /v1/runs/:id/signals`: a wait step with `event: <name>` takes it. */
+  signal: z
+    .object({
+      name: z
+        .string({ error: 'is required (a signal name)' })
+        .regex(
+          /^[A-Za-z][A-Za-z0-9_.:-]{0,99}$/,
+          'must be a signal name (letters, digits, _ . : -; at most 100)',
+        ),
+      data: z.unknown().optional(),
+    })
+    .strict(),
+  /** `POST /v1/runs/:id/pause`. */
+  pause: z
+    .object({ reason: reason.max(500, 'must be a string of at most 500 characters').optional() })
+    .strict(),
+  /** `POST /v1/runs/:id/steps/:step/approve` and `/deny`. */
+  stepVote: z.object({ comment: z.string({ error: 'must be a string' }).optional() }).strict(),
+};
 
 /**
  * `/v1/workflows` and `/v1/runs`: start, read, cancel, signal, retry, pause and resume runs, and decide approval steps.
@@ -30,7 +51,7 @@ export function registerWorkflowRoutes(
   app.post('/v1/workflows/:name/runs', { preHandler: authenticate }, async (req, reply) => {
     const human = requireHuman(req, undefined, 'starting runs');
     const name = (req.params as { name: string }).name;
-    const body = objectBody(req.body, ['input']);
+    const body = parseInput(runBodies.start, req.body ?? {});
     const run = await engine.workflows.start(name, body.input ?? {}, human);
     return reply.code(201).send(run);
   });
@@ -54,17 +75,14 @@ export function registerWorkflowRoutes(
   app.post('/v1/runs/:id/cancel', { preHandler: authenticate }, async (req) => {
     const human = requireHuman(req, undefined, 'cancelling runs');
     const id = (req.params as { id: string }).id;
-    const body = objectBody(req.body, ['reason']);
-    if (body.reason !== undefined && typeof body.reason !== 'string')
-      throw new UserError('must be a string', { field: 'reason' });
-    return engine.workflows.cancel(id, human, body.reason as string | undefined);
+    const body = parseInput(runBodies.cancel, req.body ?? {});
+    return engine.workflows.cancel(id, human, body.reason);
   });
 
   app.post('/v1/runs/:id/signals', { preHandler: authenticate }, async (req, reply) => {
     const human = requireHuman(req, undefined, 'signalling runs');
     const id = (req.params as { id: string }).id;
-    const body = objectBody(req.body, ['name', 'data']);
-    if (typeof body.name !== 'string') throw new UserError('is required (a signal name)', { field: 'name' });
+    const body = parseInput(runBodies.signal, req.body ?? {});
     const signal = await engine.workflows.signal({
       runId: id,
       name: body.name,
@@ -77,7 +95,7 @@ export function registerWorkflowRoutes(
   app.post('/v1/runs/:id/retry', { preHandler: authenticate }, async (req) => {
     const human = requireHuman(req, undefined, 'retrying runs');
     const id = (req.params as { id: string }).id;
-    objectBody(req.body, []);
+    parseInput(noBody, req.body ?? {});
     return engine.workflows.retry(id, human);
   });
 
@@ -85,16 +103,14 @@ export function registerWorkflowRoutes(
   app.post('/v1/runs/:id/pause', { preHandler: authenticate }, async (req) => {
     const human = requireHuman(req, undefined, 'pausing runs');
     const id = (req.params as { id: string }).id;
-    const body = objectBody(req.body, ['reason']);
-    if (body.reason !== undefined && typeof body.reason !== 'string')
-      throw new UserError('must be a string', { field: 'reason' });
-    return engine.workflows.pause(id, human, body.reason as string | undefined);
+    const body = parseInput(runBodies.pause, req.body ?? {});
+    return engine.workflows.pause(id, human, body.reason);
   });
 
   app.post('/v1/runs/:id/resume', { preHandler: authenticate }, async (req) => {
     const human = requireHuman(req, undefined, 'resuming runs');
     const id = (req.params as { id: string }).id;
-    objectBody(req.body, []);
+    parseInput(noBody, req.body ?? {});
     return engine.workflows.resume(id, human);
   });
 
@@ -102,15 +118,13 @@ export function registerWorkflowRoutes(
     app.post(`/v1/runs/:id/steps/:step/${vote}`, { preHandler: authenticate }, async (req) => {
       const human = requireHuman(req, undefined, vote === 'approve' ? 'approving' : 'denying');
       const p = req.params as { id: string; step: string };
-      const body = objectBody(req.body, ['comment']);
-      if (body.comment !== undefined && typeof body.comment !== 'string')
-        throw new UserError('must be a string', { field: 'comment' });
+      const body = parseInput(runBodies.stepVote, req.body ?? {});
       return engine.workflows.decide({
         runId: p.id,
         stepId: p.step,
         human,
         vote,
-        ...(body.comment ? { comment: body.comment as string } : {}),
+        ...(body.comment ? { comment: body.comment } : {}),
       });
     });
   }

@@ -1,0 +1,235 @@
+import { z } from 'zod';
+import type { Agent, Approval, EvalRun, EvidencePack, KillSwitch, LeaderReport } from '@autonomy-os/core';
+
+/**
+ * The answers of the REST API, in zod: each schema is published as its operations' 2xx response in
+ * `/v1/openapi.json` ({@link RESPONSES}) and checked against real answers (test/authorization-matrix.test.ts parses
+ * every 2xx answer of every route that has one), so the document cannot drift from what the server sends. Objects
+ * are strict: a field the server adds without adding it here fails that check.
+ */
+
+const iso = z.string();
+const tier = z.union([z.literal(0), z.literal(1), z.literal(2), z.literal(3)]);
+
+/** An agent in the registry (`Agent` of core). */
+export const agentRecordSchema = z.strictObject({
+  id: z.string(),
+  displayName: z.string(),
+  role: z.string(),
+  tier,
+  owner: z.string(),
+  environments: z.array(z.string()),
+  status: z.enum(['active', 'paused', 'revoked']),
+  createdAt: iso,
+  updatedAt: iso,
+});
+
+/** Who a token belongs to (`GET /v1/whoami`). */
+export const whoAmISchema = z.discriminatedUnion('kind', [
+  z.strictObject({ kind: z.literal('human'), id: z.string(), via: z.string(), groups: z.array(z.string()) }),
+  z.strictObject({
+    kind: z.literal('agent'),
+    id: z.string(),
+    via: z.string(),
+    role: z.string(),
+    tier: z.number(),
+    owner: z.string(),
+    status: z.string(),
+  }),
+]);
+
+/** A kill switch: `global`, `role:<role>` or `agent:<id>` (`KillSwitch` of core). */
+export const killSwitchSchema = z.strictObject({
+  scope: z.string(),
+  active: z.boolean(),
+  reason: z.string().nullable(),
+  setBy: z.string(),
+  setAt: iso,
+});
+
+/** What an approver sees (`EvidencePack` of core). */
+export const evidencePackSchema = z.strictObject({
+  agent: z.strictObject({ id: z.string(), role: z.string(), tier: z.number(), owner: z.string() }).nullable(),
+  tool: z.string(),
+  input: z.record(z.string(), z.unknown()),
+  canonicalInput: z.string().optional(),
+  previous: z
+    .strictObject({
+      actionId: z.string(),
+      status: z.string(),
+      at: iso,
+      changes: z.array(
+        z.strictObject({
+          type: z.enum(['CREATE', 'REMOVE', 'CHANGE']),
+          path: z.array(z.union([z.string(), z.number()])),
+          oldValue: z.unknown().optional(),
+          value: z.unknown().optional(),
+        }),
+      ),
+    })
+    .nullable()
+    .optional(),
+  run: z
+    .strictObject({
+      id: z.string(),
+      workflow: z.string(),
+      stepId: z.string(),
+      attempt: z.number(),
+      prompt: z.string().nullable(),
+      owner: z.string(),
+    })
+    .optional(),
+  environment: z.string(),
+  reason: z.string().nullable(),
+  confidence: z.number().nullable(),
+  risk: z.number(),
+  decision: z.strictObject({ policies: z.array(z.string()), reasons: z.array(z.string()) }),
+  session: z.array(z.strictObject({ actionId: z.string(), tool: z.string(), status: z.string(), at: iso })),
+});
+
+/** An approval request with its evidence and quorum/escalation progress (`Approval` of core). */
+export const approvalSchema = z.strictObject({
+  id: z.string(),
+  actionId: z.string().nullable(),
+  runId: z.string().nullable(),
+  stepId: z.string().nullable(),
+  bindingHash: z.string(),
+  group: z.string(),
+  quorum: z.number(),
+  escalation: z.array(z.string()),
+  level: z.number(),
+  expiresAt: iso,
+  expirySec: z.number(),
+  status: z.enum(['pending', 'approved', 'denied', 'expired']),
+  barOwner: z.boolean(),
+  requester: z.string().nullable(),
+  policies: z.array(z.string()),
+  evidence: evidencePackSchema,
+  votes: z.array(
+    z.strictObject({
+      human: z.string(),
+      vote: z.enum(['approve', 'deny']),
+      comment: z.string().nullable(),
+      level: z.number(),
+      at: iso,
+    }),
+  ),
+  progress: z.strictObject({
+    approvals: z.number(),
+    quorum: z.number(),
+    remaining: z.number(),
+    level: z.number(),
+    nextGroup: z.string().nullable(),
+    escalatesAt: iso.nullable(),
+  }),
+  createdAt: iso,
+  decidedAt: iso.nullable(),
+});
+
+const percentiles = z.strictObject({ p50Sec: z.number().nullable(), p90Sec: z.number().nullable() });
+
+/** The figures of one workflow, one agent, or everything (`ReportRow` of core). */
+export const reportRowSchema = z.strictObject({
+  name: z.string(),
+  runs: z.number(),
+  cycleTime: percentiles,
+  actions: z.strictObject({
+    total: z.number(),
+    allowed: z.number(),
+    approval: z.number(),
+    denied: z.number(),
+    succeeded: z.number(),
+    failed: z.number(),
+    unknownOutcome: z.number(),
+  }),
+  escalationRate: z.number().nullable(),
+  approvalLatency: percentiles,
+  costPerRun: z.number().nullable(),
+  costPerChange: z.number().nullable(),
+  evalCoverage: z.union([z.number(), z.literal('n/a')]),
+  auditability: z.number().nullable(),
+});
+
+/** Leader metrics for a period (`GET /v1/reports/summary`; `LeaderReport` of core). */
+export const reportSummarySchema = z.strictObject({
+  since: iso,
+  until: iso,
+  totals: reportRowSchema,
+  workflows: z.array(reportRowSchema),
+  agents: z.array(reportRowSchema),
+});
+
+/** A stored suite run as the API lists it: `EvalRun` of core without its case results. */
+export const evalRunRecordSchema = z.strictObject({
+  id: z.string(),
+  suite: z.string(),
+  suiteHash: z.string(),
+  agentId: z.string(),
+  agentKind: z.string(),
+  trigger: z.enum(['manual', 'schedule', 'ci']),
+  cases: z.number(),
+  passed: z.number(),
+  failed: z.number(),
+  passRate: z.number(),
+  threshold: z.number(),
+  result: z.enum(['pass', 'fail']),
+  failedByCategory: z.array(z.strictObject({ category: z.string(), count: z.number() })),
+  startedAt: iso,
+  finishedAt: iso,
+});
+
+/** An action as the REST API answers it (the `Action` component keeps its own, older description). */
+const actionAnswer = z.looseObject({ id: z.string(), outcome: z.string(), status: z.string() });
+
+/** A 2xx answer described by a zod schema: its status, the schema and, for a shared shape, its component name. */
+export interface ResponseSpec {
+  status: '200' | '201';
+  schema: z.ZodType;
+  component?: string;
+}
+
+const agent: ResponseSpec = { status: '200', schema: agentRecordSchema, component: 'AgentRecord' };
+const approval: ResponseSpec = { status: '200', schema: approvalSchema, component: 'Approval' };
+const vote: ResponseSpec = {
+  status: '200',
+  schema: z.strictObject({ approval: approvalSchema, action: actionAnswer.nullable() }),
+};
+
+/** Each operation (in the route table's `METHOD /path/:param` form) whose answer has a zod schema. */
+export const RESPONSES: Record<string, ResponseSpec> = {
+  'GET /v1/whoami': { status: '200', schema: whoAmISchema, component: 'WhoAmI' },
+  'GET /v1/agents': {
+    status: '200',
+    schema: z.strictObject({ agents: z.array(agentRecordSchema), nextCursor: z.string().nullable() }),
+  },
+  'POST /v1/agents': { ...agent, status: '201' },
+  'GET /v1/agents/:id': agent,
+  'POST /v1/agents/:id/pause': agent,
+  'POST /v1/agents/:id/resume': agent,
+  'POST /v1/agents/:id/kill': agent,
+  'POST /v1/agents/:id/revoke': agent,
+  'POST /v1/agents/:id/tier': agent,
+  'GET /v1/killswitch': { status: '200', schema: z.strictObject({ switches: z.array(killSwitchSchema) }) },
+  'POST /v1/killswitch': { status: '200', schema: killSwitchSchema, component: 'KillSwitch' },
+  'GET /v1/approvals': { status: '200', schema: z.strictObject({ approvals: z.array(approvalSchema) }) },
+  'GET /v1/approvals/:id': approval,
+  'POST /v1/approvals/:id/approve': vote,
+  'POST /v1/approvals/:id/deny': vote,
+  'GET /v1/evals/runs': {
+    status: '200',
+    schema: z.strictObject({ runs: z.array(evalRunRecordSchema) }),
+  },
+  'GET /v1/reports/summary': { status: '200', schema: reportSummarySchema, component: 'ReportSummary' },
+};
+
+/** Compile-time drift check: each schema's output is exactly the core type it describes. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+const exact: [
+  Same<z.output<typeof agentRecordSchema>, Agent>,
+  Same<z.output<typeof killSwitchSchema>, KillSwitch>,
+  Same<z.output<typeof evidencePackSchema>, EvidencePack>,
+  Same<z.output<typeof approvalSchema>, Approval>,
+  Same<z.output<typeof reportSummarySchema>, LeaderReport>,
+  Same<z.output<typeof evalRunRecordSchema>, Omit<EvalRun, 'caseSummaries'>>,
+] = [true, true, true, true, true, true];
+void exact;
