@@ -221,6 +221,32 @@ describe('SqliteDb group commit', () => {
   });
 });
 
+describe('SqliteDb busy', () => {
+  it('fails the waiting batch with store_busy while another process holds the write lock, then works again', async () => {
+    const file = path.join(dir, 'aos.db');
+    const db = new SqliteDb(file, { busyTimeoutMs: 20 });
+    await db.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT NOT NULL)');
+    const other = new Database(file);
+    other.exec('BEGIN IMMEDIATE');
+    const results = await Promise.allSettled([
+      db.tx((tx) => tx.run("INSERT INTO t (k, v) VALUES ('a', 'x')")),
+      db.run("INSERT INTO t (k, v) VALUES ('b', 'x')"),
+    ]);
+    for (const r of results) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'store_busy' } });
+    other.exec('COMMIT');
+    other.close();
+    await db.run("INSERT INTO t (k, v) VALUES ('c', 'x')");
+    expect(await rows(db)).toEqual([{ k: 'c', v: 'x' }]);
+    await db.close();
+  });
+
+  it('refuses a busy timeout that is not a non-negative integer, naming the option', () => {
+    expect(() => new SqliteDb(path.join(dir, 'aos.db'), { busyTimeoutMs: -1 })).toThrow(
+      expect.objectContaining({ field: 'busyTimeoutMs' }) as Error,
+    );
+  });
+});
+
 describe('SqliteDb reads', () => {
   it('reads on the database from inside a transaction see what has committed, not the open transaction', async () => {
     const db = await openWithTable();

@@ -98,6 +98,12 @@ interface Ran {
   readonly value: unknown;
 }
 
+/** Options for {@link SqliteDb}. */
+export interface SqliteDbOptions {
+  /** How long a transaction waits for another process's write lock before failing with `store_busy`. Default 30 s. */
+  busyTimeoutMs?: number;
+}
+
 /**
  * SQLite backend: one WAL-mode write connection per process (other processes wait on the busy timeout) and, for a
  * database file, a second connection for reads outside transactions.
@@ -127,7 +133,13 @@ export class SqliteDb implements Db {
   private closing = false;
   private closed: Promise<void> | undefined;
 
-  constructor(file: string) {
+  constructor(file: string, options: SqliteDbOptions = {}) {
+    const timeout = options.busyTimeoutMs ?? 30_000;
+    if (!Number.isSafeInteger(timeout) || timeout < 0) {
+      throw new UserError('busyTimeoutMs must be a non-negative integer of milliseconds', {
+        field: 'busyTimeoutMs',
+      });
+    }
     const memory = file === ':memory:';
     if (!memory) {
       const dir = path.dirname(file);
@@ -147,14 +159,14 @@ export class SqliteDb implements Db {
     try {
       // Owner-only, as the key files: SQLite gives the -wal and -shm files the database file's mode.
       if (!memory) fs.closeSync(fs.openSync(file, 'a', 0o600));
-      conn = new Database(file, { timeout: 30_000 });
+      conn = new Database(file, { timeout });
       conn.pragma('journal_mode = WAL');
       conn.pragma('synchronous = FULL');
       conn.pragma('foreign_keys = ON');
       if (!memory) {
         // Opened after the writer has switched the file to WAL, so this connection reads snapshots of committed
         // data while the writer's batch is open. query_only: it can never write, whatever SQL it is handed.
-        this.readConn = new Database(file, { timeout: 30_000 });
+        this.readConn = new Database(file, { timeout });
         this.readConn.pragma('query_only = ON');
       }
     } catch (err) {
