@@ -12,9 +12,22 @@ import * as gateway from './suites/gateway.js';
 import * as mcp from './suites/mcp.js';
 import * as policy from './suites/policy.js';
 import * as scheduler from './suites/scheduler.js';
+import * as store from './suites/store.js';
 import * as workflows from './suites/workflows.js';
 
-const suites = [audit, policy, gateway, actions, mcp, workflows, scheduler, demo, footprint, consoleSuite];
+const suites = [
+  audit,
+  store,
+  policy,
+  gateway,
+  actions,
+  mcp,
+  workflows,
+  scheduler,
+  demo,
+  footprint,
+  consoleSuite,
+];
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');

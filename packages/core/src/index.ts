@@ -17,6 +17,7 @@ export { canonicalJson, sha256Hex, hashJson } from './crypto/canonical-json.js';
 
 export type { Db, Dialect, Executor, SqlValue } from './store/db.js';
 export { SqliteDb } from './store/sqlite-db.js';
+export type { SqliteDbOptions } from './store/sqlite-db.js';
 export { PostgresDb } from './store/postgres-db.js';
 export type { PostgresDbOptions } from './store/postgres-db.js';
 export { migrate, migrations } from './store/migrations.js';

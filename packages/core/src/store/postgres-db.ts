@@ -1,3 +1,4 @@
+import crypto from 'node:crypto';
 import pg from 'pg';
 import { SystemError, UserError } from '../errors.js';
 import type { Db, Executor, SqlValue } from './db.js';
@@ -6,6 +7,35 @@ import type { Db, Executor, SqlValue } from './db.js';
 function toPg(sql: string): string {
   let n = 0;
   return sql.replace(/\?/g, () => `$${++n}`);
+}
+
+/** Most distinct statements prepared by name; each connection keeps every statement it has prepared. */
+export const MAX_PREPARED = 500;
+
+/** A statement as sent: PostgreSQL text, and its prepared-statement name while the set of names has room. */
+interface Prepared {
+  readonly text: string;
+  readonly name: string | undefined;
+}
+
+const prepared = new Map<string, Prepared>();
+
+/**
+ * The statement for portable SQL, named by a hash of its text so each connection parses and plans it once. Past
+ * {@link MAX_PREPARED} distinct texts, new ones run unnamed: a connection never holds more than that many.
+ */
+export function preparedStatement(sql: string): Prepared {
+  let p = prepared.get(sql);
+  if (!p) {
+    const text = toPg(sql);
+    const named = prepared.size < MAX_PREPARED;
+    p = {
+      text,
+      name: named ? `aos_${crypto.createHash('sha256').update(text).digest('hex').slice(0, 32)}` : undefined,
+    };
+    if (named) prepared.set(sql, p);
+  }
+  return p;
 }
 
 const types = {
@@ -18,15 +48,19 @@ const types = {
 
 class PgExecutor implements Executor {
   constructor(private readonly client: pg.Pool | pg.PoolClient) {}
+  private query(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
+    const { text, name } = preparedStatement(sql);
+    return this.client.query({ ...(name ? { name } : {}), text, values: params as unknown[], types });
+  }
   async all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
-    const res = await this.client.query({ text: toPg(sql), values: params as unknown[], types });
+    const res = await this.query(sql, params);
     return res.rows as T[];
   }
   async get<T>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
     return (await this.all<T>(sql, params))[0];
   }
   async run(sql: string, params: readonly SqlValue[] = []): Promise<{ changes: number }> {
-    const res = await this.client.query({ text: toPg(sql), values: params as unknown[], types });
+    const res = await this.query(sql, params);
     return { changes: res.rowCount ?? 0 };
   }
   async exec(sql: string): Promise<void> {

@@ -1,14 +1,36 @@
+import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { describe, expect, it } from 'vitest';
-import { SqliteDb } from './sqlite-db.js';
+import { fileURLToPath } from 'node:url';
+import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import type { Executor } from './db.js';
+import { MAX_GROUP_COMMIT, SqliteDb } from './sqlite-db.js';
+
+const worker = fileURLToPath(new URL('../../../../test/fixtures/group-commit-worker.mjs', import.meta.url));
+
+let dir: string;
+beforeEach(() => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-sqlite-'));
+});
+afterEach(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+async function openWithTable(name = 'aos.db'): Promise<SqliteDb> {
+  const db = new SqliteDb(path.join(dir, name));
+  await db.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT NOT NULL)');
+  return db;
+}
+
+const rows = (db: SqliteDb) => db.all<{ k: string; v: string }>('SELECT k, v FROM t ORDER BY k');
 
 describe('SqliteDb', () => {
   it.skipIf(process.platform === 'win32')(
     'creates the database and its -wal and -shm files readable by the owner only (0600), as the key files',
     async () => {
-      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-perm-'));
       const file = path.join(dir, 'aos.db');
       const old = process.umask(0o022);
       try {
@@ -20,8 +42,285 @@ describe('SqliteDb', () => {
         await db.close();
       } finally {
         process.umask(old);
-        fs.rmSync(dir, { recursive: true, force: true });
       }
     },
   );
+});
+
+describe('SqliteDb group commit', () => {
+  it('commits transactions submitted together in one batch, and a member that throws rolls back alone', async () => {
+    const db = await openWithTable();
+    const events: string[] = [];
+    const member = (k: string, fail: boolean) =>
+      db
+        .tx(async (tx) => {
+          await tx.run('INSERT INTO t (k, v) VALUES (?, ?)', [k, 'x']);
+          await tx.run('UPDATE t SET v = v || ? WHERE k = ?', ['y', k]);
+          events.push(`ran ${k}`);
+          if (fail) throw new Error(`boom ${k}`);
+          return k;
+        })
+        .then(
+          (v) => events.push(`resolved ${v}`),
+          (err: Error) => events.push(`rejected ${err.message}`),
+        );
+    await Promise.all([member('a', false), member('b', true), member('c', false)]);
+    // One batch: every callback ran before any caller heard back, which happens only after the one COMMIT.
+    expect(events).toEqual(['ran a', 'ran b', 'ran c', 'resolved a', 'rejected boom b', 'resolved c']);
+    expect(await rows(db)).toEqual([
+      { k: 'a', v: 'xy' },
+      { k: 'c', v: 'xy' },
+    ]);
+    await db.close();
+  });
+
+  it(`holds at most ${MAX_GROUP_COMMIT} transactions in one COMMIT; the rest ride the next batch`, async () => {
+    const db = await openWithTable();
+    const events: string[] = [];
+    const n = MAX_GROUP_COMMIT + 10;
+    await Promise.all(
+      Array.from({ length: n }, (_, i) =>
+        db
+          .tx(async (tx) => {
+            events.push(`ran ${i}`);
+            await tx.run('INSERT INTO t (k, v) VALUES (?, ?)', [String(i).padStart(4, '0'), 'v']);
+          })
+          .then(() => events.push(`resolved ${i}`)),
+      ),
+    );
+    const firstResolved = events.indexOf('resolved 0');
+    expect(events.indexOf(`ran ${MAX_GROUP_COMMIT - 1}`)).toBeLessThan(firstResolved);
+    expect(events.indexOf(`ran ${MAX_GROUP_COMMIT}`)).toBeGreaterThan(firstResolved);
+    expect(await rows(db)).toHaveLength(n);
+    await db.close();
+  });
+
+  it('rejects every member of a batch whose COMMIT fails, and keeps none of their writes', async () => {
+    const db = new SqliteDb(path.join(dir, 'aos.db'));
+    await db.exec(
+      'CREATE TABLE p (id TEXT PRIMARY KEY); ' +
+        'CREATE TABLE c (id TEXT PRIMARY KEY, p TEXT REFERENCES p(id) DEFERRABLE INITIALLY DEFERRED)',
+    );
+    const results = await Promise.allSettled([
+      db.tx((tx) => tx.run("INSERT INTO p (id) VALUES ('fine')")),
+      // A deferred foreign key is checked at COMMIT: the batch's COMMIT fails.
+      db.tx((tx) => tx.run("INSERT INTO c (id, p) VALUES ('orphan', 'missing')")),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'rejected']);
+    for (const r of results)
+      expect((r as PromiseRejectedResult).reason).toMatchObject({ code: 'store_commit_failed' });
+    expect(await db.all('SELECT id FROM p')).toEqual([]);
+    // The writer is usable again.
+    await db.tx((tx) => tx.run("INSERT INTO p (id) VALUES ('later')"));
+    expect(await db.all('SELECT id FROM p')).toEqual([{ id: 'later' }]);
+    await db.close();
+  });
+
+  it('leaves the same state as running the transactions one by one in submission order', async () => {
+    type Step =
+      { op: 'insert' | 'update' | 'delete'; k: string; v: string } | { op: 'yield' } | { op: 'throw' };
+    const key = fc.constantFrom('a', 'b', 'c', 'd');
+    const step: fc.Arbitrary<Step> = fc.oneof(
+      fc.record({ op: fc.constant('insert' as const), k: key, v: fc.string({ maxLength: 3 }) }),
+      fc.record({ op: fc.constant('update' as const), k: key, v: fc.string({ maxLength: 3 }) }),
+      fc.record({ op: fc.constant('delete' as const), k: key, v: fc.constant('') }),
+      fc.constant({ op: 'yield' as const }),
+      fc.constant({ op: 'throw' as const }),
+    );
+    // Each transaction: its steps, and after how many earlier submissions' turns it is submitted.
+    const plan = fc.array(fc.record({ steps: fc.array(step, { maxLength: 5 }), late: fc.boolean() }), {
+      maxLength: 30,
+    });
+    const body = (steps: Step[]) => async (tx: Executor) => {
+      const seen: string[] = [];
+      for (const s of steps) {
+        if (s.op === 'yield') await new Promise((r) => setImmediate(r));
+        else if (s.op === 'throw') throw new Error('member failed');
+        // A duplicate insert fails inside the member, as a real constraint does.
+        else if (s.op === 'insert') await tx.run('INSERT INTO t (k, v) VALUES (?, ?)', [s.k, s.v]);
+        else if (s.op === 'update') await tx.run('UPDATE t SET v = v || ? WHERE k = ?', [s.v, s.k]);
+        else await tx.run('DELETE FROM t WHERE k = ?', [s.k]);
+        seen.push(JSON.stringify(await tx.all('SELECT k, v FROM t ORDER BY k')));
+      }
+      return seen;
+    };
+    const outcome = (r: PromiseSettledResult<string[]>) =>
+      r.status === 'fulfilled' ? { ok: r.value } : { err: (r.reason as Error).message };
+    let run = 0;
+    await fc.assert(
+      fc.asyncProperty(plan, async (txs) => {
+        run++;
+        const grouped = await openWithTable(`g${run}.db`);
+        // The reference: plain better-sqlite3, one BEGIN … COMMIT (or ROLLBACK) per transaction, no batching.
+        const serial = new Database(path.join(dir, `s${run}.db`));
+        serial.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT NOT NULL)');
+        const plain: Executor = {
+          all: (sql, params = []) => Promise.resolve(serial.prepare(sql).all(...params) as never[]),
+          get: (sql, params = []) => Promise.resolve(serial.prepare(sql).get(...params) as never),
+          run: (sql, params = []) => Promise.resolve({ changes: serial.prepare(sql).run(...params).changes }),
+          exec: (sql) => Promise.resolve(void serial.exec(sql)),
+        };
+        const serialTx = async (fn: (tx: Executor) => Promise<string[]>) => {
+          serial.exec('BEGIN IMMEDIATE');
+          try {
+            const value = await fn(plain);
+            serial.exec('COMMIT');
+            return value;
+          } catch (err) {
+            serial.exec('ROLLBACK');
+            throw err;
+          }
+        };
+        try {
+          const pending: Promise<string[]>[] = [];
+          for (const t of txs) {
+            if (t.late) await new Promise((r) => setImmediate(r));
+            const p = grouped.tx(body(t.steps));
+            // Settled together below; a batch may reject a member before then.
+            p.catch(() => undefined);
+            pending.push(p);
+          }
+          const together = await Promise.allSettled(pending);
+          const oneByOne: PromiseSettledResult<string[]>[] = [];
+          for (const t of txs) {
+            oneByOne.push(...(await Promise.allSettled([serialTx(body(t.steps))])));
+          }
+          expect(together.map(outcome)).toEqual(oneByOne.map(outcome));
+          expect(await rows(grouped)).toEqual(serial.prepare('SELECT k, v FROM t ORDER BY k').all());
+        } finally {
+          await grouped.close();
+          serial.close();
+        }
+      }),
+      { numRuns: 40 },
+    );
+  });
+
+  it('resolves a transaction only once it is durable: every id a killed process printed is in the database', async () => {
+    const file = path.join(dir, 'aos.db');
+    const printed: number[] = await new Promise((resolve, reject) => {
+      const child = spawn(process.execPath, [worker, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      child.stdout.on('data', (d: Buffer) => {
+        out += d.toString();
+        if (out.split('\n').length > 2000) child.kill('SIGKILL');
+      });
+      child.on('exit', (_code, signal) => {
+        if (signal !== 'SIGKILL') reject(new Error(`worker exited without being killed: ${err}`));
+        // The last line may be cut off mid-write; only whole lines were printed.
+        else resolve(out.split('\n').slice(0, -1).map(Number));
+      });
+    });
+    expect(printed.length).toBeGreaterThan(2000);
+    const check = new Database(file, { readonly: true });
+    const stored = new Set((check.prepare('SELECT id FROM done').all() as { id: number }[]).map((r) => r.id));
+    check.close();
+    expect(printed.filter((id) => !stored.has(id))).toEqual([]);
+  });
+});
+
+describe('SqliteDb busy', () => {
+  it('fails the waiting batch with store_busy while another process holds the write lock, then works again', async () => {
+    const file = path.join(dir, 'aos.db');
+    const db = new SqliteDb(file, { busyTimeoutMs: 20 });
+    await db.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT NOT NULL)');
+    const other = new Database(file);
+    other.exec('BEGIN IMMEDIATE');
+    const results = await Promise.allSettled([
+      db.tx((tx) => tx.run("INSERT INTO t (k, v) VALUES ('a', 'x')")),
+      db.run("INSERT INTO t (k, v) VALUES ('b', 'x')"),
+    ]);
+    for (const r of results) expect(r).toMatchObject({ status: 'rejected', reason: { code: 'store_busy' } });
+    other.exec('COMMIT');
+    other.close();
+    await db.run("INSERT INTO t (k, v) VALUES ('c', 'x')");
+    expect(await rows(db)).toEqual([{ k: 'c', v: 'x' }]);
+    await db.close();
+  });
+
+  it('refuses a busy timeout that is not a non-negative integer, naming the option', () => {
+    expect(() => new SqliteDb(path.join(dir, 'aos.db'), { busyTimeoutMs: -1 })).toThrow(
+      expect.objectContaining({ field: 'busyTimeoutMs' }) as Error,
+    );
+  });
+});
+
+describe('SqliteDb reads', () => {
+  it('reads on the database from inside a transaction see what has committed, not the open transaction', async () => {
+    const db = await openWithTable();
+    await db.run("INSERT INTO t (k, v) VALUES ('a', 'committed')");
+    const seen = await db.tx(async (tx) => {
+      await tx.run("UPDATE t SET v = 'uncommitted' WHERE k = 'a'");
+      return {
+        db: await db.get<{ v: string }>("SELECT v FROM t WHERE k = 'a'"),
+        tx: await tx.get<{ v: string }>("SELECT v FROM t WHERE k = 'a'"),
+      };
+    });
+    expect(seen).toEqual({ db: { v: 'committed' }, tx: { v: 'uncommitted' } });
+    // Read your writes: once the transaction has resolved, a read sees it.
+    expect(await db.get("SELECT v FROM t WHERE k = 'a'")).toEqual({ v: 'uncommitted' });
+    await db.close();
+  });
+
+  it('refuses writes on its read connection', async () => {
+    const db = await openWithTable();
+    // A statement handed to all() that writes is refused rather than run outside the write path.
+    await expect(db.all("INSERT INTO t (k, v) VALUES ('a', 'b') RETURNING k")).rejects.toThrow(/readonly/i);
+    expect(await rows(db)).toEqual([]);
+    await db.close();
+  });
+
+  it('keeps one connection for an in-memory database, where reads queue behind writes', async () => {
+    const db = new SqliteDb(':memory:');
+    await db.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT NOT NULL)');
+    const write = db.tx((tx) => tx.run("INSERT INTO t (k, v) VALUES ('a', 'b')"));
+    // Submitted after the write, on the same (only) connection: it sees the write.
+    expect(await db.all('SELECT k, v FROM t')).toEqual([{ k: 'a', v: 'b' }]);
+    await write;
+    await db.close();
+  });
+});
+
+describe('SqliteDb misuse', () => {
+  it('refuses statements on a transaction after its callback settled', async () => {
+    const db = await openWithTable();
+    let leaked: Executor | undefined;
+    await db.tx((tx) => {
+      leaked = tx;
+      return Promise.resolve();
+    });
+    await expect((leaked as Executor).run("INSERT INTO t (k, v) VALUES ('a', 'b')")).rejects.toMatchObject({
+      code: 'store_misuse',
+    });
+    expect(await rows(db)).toEqual([]);
+    await db.close();
+  });
+
+  it('runs a write made on the database from inside a transaction after that transaction, never inside it', async () => {
+    const db = await openWithTable();
+    let outside: Promise<unknown> | undefined;
+    await expect(
+      db.tx(async (tx) => {
+        await tx.run("INSERT INTO t (k, v) VALUES ('a', 'tx')");
+        // Not awaited: awaiting it here would wait for this very transaction.
+        outside = db.run("UPDATE t SET v = v || '+db' WHERE k = 'a'");
+        throw new Error('roll back');
+      }),
+    ).rejects.toThrow('roll back');
+    await outside;
+    // The transaction rolled back; the outside write ran after it, on its own, and found nothing to update.
+    expect(await rows(db)).toEqual([]);
+    await db.close();
+  });
+
+  it('refuses work after close', async () => {
+    const db = await openWithTable();
+    await db.close();
+    await expect(db.tx((tx) => tx.run("INSERT INTO t (k, v) VALUES ('a', 'b')"))).rejects.toMatchObject({
+      code: 'store_closed',
+    });
+    await expect(db.close()).resolves.toBeUndefined();
+  });
 });
