@@ -1,7 +1,7 @@
 // Profiles the governed server of the gateway suite: `node --cpu-prof --cpu-prof-dir=/tmp/prof
 // bench/load/profile-server.js [rest|mcp|direct] [calls] [concurrency]` (BACKEND=postgres for PostgreSQL). The same
 // setup as bench/suites/gateway.js (100 policies, no answer cache, load generator and upstream in processes of
-// their own), so the profile holds only the server's event loop.
+// their own), so the profile holds only the server's event loop. Prints the server process's CPU time per call.
 import { EnvSecretStore, createEngine } from '@autonomy-os/core';
 import { buildServer } from '@autonomy-os/server';
 import { backends } from '../harness.js';
@@ -80,8 +80,14 @@ const jobs = {
 };
 try {
   await load.run({ ...jobs[kind], n: 100, concurrency: 4 });
+  const cpu0 = process.cpuUsage();
   const r = await load.run({ ...jobs[kind], n, concurrency });
-  process.stdout.write(`${kind} on ${backend.name}: ${JSON.stringify(r)}\n`);
+  const cpu = process.cpuUsage(cpu0);
+  // CPU time of this process (the server) per call: steadier than wall time on a shared machine.
+  const cpuPerCall = (cpu.user + cpu.system) / n;
+  process.stdout.write(
+    `${kind} on ${backend.name}: server CPU ${cpuPerCall.toFixed(0)} µs/call; ${JSON.stringify(r)}\n`,
+  );
 } finally {
   await server.close();
   await engine.close();
