@@ -144,7 +144,7 @@ async function measure({ agents, actions, rounds, browser }) {
   const page = await browser.newPage();
   try {
     await page.goto(url);
-    await page.getByLabel('API token').fill(token);
+    await page.getByLabel('API token', { exact: true }).fill(token);
     await page.getByRole('button', { name: 'Sign in' }).click();
     await page.getByTestId('who').waitFor();
     const out = {};
