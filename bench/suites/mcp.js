@@ -69,7 +69,7 @@ async function connect(url, headers = {}) {
 }
 
 export async function run({ quick }) {
-  const n = quick ? 100 : 1000;
+  const n = quick ? 50 : 1000;
   const results = [];
   const upstream = await startEverything();
   try {

@@ -2,7 +2,7 @@ import { canonicalJson } from '../crypto/canonical-json.js';
 import { UserError } from '../errors.js';
 import type { Db, Executor } from '../store/db.js';
 import { containsPattern } from '../store/like.js';
-import { ChainVerifier, GENESIS_HASH, recordHash } from './chain.js';
+import { ChainVerifier, GENESIS_HASH, recordHashOfCanonical } from './chain.js';
 import type { AuditRecord, ChainProblem } from './chain.js';
 import { checkCheckpointSignature, signCheckpoint } from './checkpoint.js';
 import type { Checkpoint, SigningKey } from './checkpoint.js';
@@ -114,19 +114,12 @@ export class AuditLog {
         payload: redactSecrets(e.payload ?? {}),
         prevHash,
       };
-      const record: AuditRecord = { ...body, hash: recordHash(body) };
+      // One canonical pass serves both the stored payload and the record's hash.
+      const payloadJson = canonicalJson(body.payload);
+      const record: AuditRecord = { ...body, hash: recordHashOfCanonical(body, payloadJson) };
       await tx.run(
         'INSERT INTO audit_log (seq, ts, actor, type, subject, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        [
-          seq,
-          record.ts,
-          record.actor,
-          record.type,
-          record.subject,
-          canonicalJson(record.payload),
-          prevHash,
-          record.hash,
-        ],
+        [seq, record.ts, record.actor, record.type, record.subject, payloadJson, prevHash, record.hash],
       );
       prevHash = record.hash;
       out.push(record);

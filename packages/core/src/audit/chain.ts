@@ -1,4 +1,4 @@
-import { hashJson } from '../crypto/canonical-json.js';
+import { canonicalJson, hashJson, sha256Hex } from '../crypto/canonical-json.js';
 import { leafHash, nodeHash } from './merkle.js';
 
 /** The hash that stands before the first record. */
@@ -36,6 +36,20 @@ export function recordHash(r: Omit<AuditRecord, 'hash'>): string {
     payload: r.payload,
     prevHash: r.prevHash,
   });
+}
+
+/**
+ * {@link recordHash} of a record whose payload is already in canonical JSON (`payloadJson`): the very same bytes
+ * are hashed, spliced in key order, so an append canonicalises its payload once for both the hash and the stored
+ * column instead of twice.
+ */
+export function recordHashOfCanonical(r: Omit<AuditRecord, 'hash' | 'payload'>, payloadJson: string): string {
+  // Keys in RFC 8785 order (UTF-16 code units): actor, payload, prevHash, seq, subject, ts, type, v.
+  return sha256Hex(
+    `{"actor":${canonicalJson(r.actor)},"payload":${payloadJson},"prevHash":${canonicalJson(r.prevHash)},` +
+      `"seq":${canonicalJson(r.seq)},"subject":${canonicalJson(r.subject)},"ts":${canonicalJson(r.ts)},` +
+      `"type":${canonicalJson(r.type)},"v":1}`,
+  );
 }
 
 /**

@@ -1,12 +1,12 @@
 import crypto from 'node:crypto';
 import { bindingHash, subjectOf } from '../approvals/approvals.js';
-import { canonicalArguments, previousComparable } from '../approvals/evidence.js';
+import { previousComparable } from '../approvals/evidence.js';
 import type { Approval, ApprovalService, EvidencePack, VoteInput } from '../approvals/approvals.js';
 import type { AuditLog } from '../audit/audit-log.js';
 import type { BudgetService } from '../budgets/budgets.js';
 import type { BudgetConfig } from '../config/config.js';
 import type { ToolResult } from '../connectors/index.js';
-import { canonicalJson, hashJson } from '../crypto/canonical-json.js';
+import { hashJson } from '../crypto/canonical-json.js';
 import { AosError, ConflictError, ForbiddenError, NotFoundError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
 import type { Agent, AgentRegistry } from '../identity/agents.js';
@@ -27,6 +27,8 @@ import { checkOnBehalfOf, refuseMalformedUnicode, refuseReservedNames } from './
 import { SessionMemory } from './session-memory.js';
 import { planUndo } from './undo.js';
 import type { SessionScope } from './session-memory.js';
+import { canonicalInput, requestHashOf } from './canonical-request.js';
+import type { CanonicalInput } from './canonical-request.js';
 import { actionRequestSchema } from './types.js';
 import type { ActionListFilter, ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
 import { wakeRun, wakeRunOfAction } from '../workflows/run-wake.js';
@@ -271,9 +273,11 @@ export class ActionService {
     if (extra.requestedBy) r.onBehalfOf = extra.requestedBy.id;
     else if (r.onBehalfOf) await checkOnBehalfOf(this.d.db, this.d.humans, agent, r.onBehalfOf);
     const environment = r.environment ?? this.d.options.defaultEnvironment;
-    const requestHash = hashJson({
+    // Canonicalised and hashed once: the request hash, the stored input, the cache key and the evidence all use it.
+    const input = canonicalInput(r.input);
+    const requestHash = requestHashOf({
       tool: r.tool,
-      input: r.input,
+      input,
       environment,
       reversalOf: extra.reversalOf ?? null,
     });
@@ -294,6 +298,7 @@ export class ActionService {
             agent,
             tool,
             r,
+            input,
             environment,
             requestHash,
             reversalOf: extra.reversalOf,
@@ -323,7 +328,7 @@ export class ActionService {
     this.announceAnomalies(anomalies);
     if (view.status === 'executing') {
       crashPoint('action.after-decision');
-      return this.execute(view, tool, agent);
+      return this.execute(view, tool, agent, input.hash);
     }
     if (view.status !== 'pending_approval') this.finished(view, agent);
     return view;
@@ -367,6 +372,7 @@ export class ActionService {
       agent: Agent;
       tool: RegisteredTool;
       r: ReturnType<typeof actionRequestSchema.parse>;
+      input: CanonicalInput;
       environment: string;
       requestHash: string;
       reversalOf: string | undefined;
@@ -516,7 +522,7 @@ export class ActionService {
     ) {
       const hit = await tx.get<{ result_json: string }>(
         'SELECT result_json FROM tool_cache WHERE agent_id = ? AND tool = ? AND input_hash = ? AND expires_at_ms > ?',
-        [agent.id, tool.name, hashJson(r.input), Date.now()],
+        [agent.id, tool.name, p.input.hash, Date.now()],
       );
       if (hit) cached = JSON.parse(hit.result_json) as ToolResult;
     }
@@ -531,6 +537,38 @@ export class ActionService {
           : cached
             ? 'succeeded'
             : 'executing';
+    const decisionJson = JSON.stringify(decision);
+    // The answer, built from what is written rather than read back: what `get(id)` answers afterwards, without a
+    // query and a row parse. The input is the stored canonical form (keys sorted), as the connector would get it.
+    const view: ActionView = {
+      id,
+      agentId: agent.id,
+      tool: tool.name,
+      input: JSON.parse(p.input.json) as Record<string, unknown>,
+      environment,
+      sessionId: r.sessionId ?? null,
+      idempotencyKey: r.idempotencyKey ?? null,
+      reason: r.reason ?? null,
+      confidence: r.confidence ?? null,
+      onBehalfOf: r.onBehalfOf ?? null,
+      reversalOf: p.reversalOf ?? null,
+      outcome: OUTCOME[decision.outcome],
+      status,
+      decision,
+      approvalId: null,
+      result: cached ?? null,
+      error: null,
+      risk: decision.risk,
+      policyHash: decision.policyHash,
+      cached: !!cached,
+      createdAt: now,
+      updatedAt: now,
+      startedAt: status === 'executing' ? now : null,
+      finishedAt: cached ? now : null,
+      traceId: p.trace?.ref.traceId ?? null,
+      spanId: p.trace?.ref.spanId ?? null,
+      parentSpanId: p.trace?.parentSpanId ?? null,
+    };
     await tx.run(
       `INSERT INTO actions (id, agent_id, tool, input_json, input_hash, environment, session_id, idempotency_key, request_hash, reason,
          confidence, on_behalf_of, reversal_of, outcome, status, decision_json, policy_hash, risk, approval_id, result_json, error_json,
@@ -540,8 +578,8 @@ export class ActionService {
         id,
         agent.id,
         tool.name,
-        canonicalJson(r.input),
-        hashJson(r.input),
+        p.input.json,
+        p.input.hash,
         environment,
         r.sessionId ?? null,
         r.idempotencyKey ?? null,
@@ -552,7 +590,7 @@ export class ActionService {
         p.reversalOf ?? null,
         OUTCOME[decision.outcome],
         status,
-        JSON.stringify(decision),
+        decisionJson,
         decision.policyHash,
         decision.risk,
         cached ? JSON.stringify(cached) : null,
@@ -631,7 +669,7 @@ export class ActionService {
         agent: { id: agent.id, role: agent.role, tier: agent.tier, owner: agent.owner },
         tool: tool.name,
         input: r.input,
-        canonicalInput: canonicalArguments(r.input),
+        canonicalInput: p.input.json,
         previous:
           (await previousComparable(tx, {
             agentId: agent.id,
@@ -655,9 +693,10 @@ export class ActionService {
         actor,
       });
       await tx.run('UPDATE actions SET approval_id = ? WHERE id = ?', [approval.id, id]);
+      view.approvalId = approval.id;
     }
     const anomalies = anomaly ? await anomaly.finish(tx, decision.outcome, id) : [];
-    return { view: (await this.get(id, tx)) as ActionView, anomalies };
+    return { view, anomalies };
   }
 
   private announceAnomalies(anomalies: readonly Anomaly[]): void {
@@ -705,11 +744,15 @@ export class ActionService {
       );
   }
 
-  /** Calls the upstream for an action already marked `executing`, then records the outcome. */
+  /**
+   * Calls the upstream for an action already marked `executing`, then records the outcome. `inputHash` is the
+   * input's hash when the caller has it already (the answer cache key).
+   */
   private async execute(
     view: ActionView,
     tool: RegisteredTool,
     agent?: Pick<Agent, 'displayName' | 'tier'>,
+    inputHash: string = hashJson(view.input),
   ): Promise<ActionView> {
     let result: ToolResult | undefined;
     let error: { code: string; message: string } | undefined;
@@ -737,6 +780,9 @@ export class ActionService {
     }
     crashPoint('action.after-upstream');
     const now = new Date();
+    const resultJson = result ? JSON.stringify(result) : null;
+    // Whether this call recorded the outcome; if not (recovery got there first), the row says what happened.
+    let recorded = false;
     await this.d.db.tx(async (tx) => {
       await wakeRunOfAction(tx, view.id);
       const res = await tx.run(
@@ -744,7 +790,7 @@ export class ActionService {
          WHERE id = ? AND status = 'executing'`,
         [
           status,
-          result ? JSON.stringify(result) : null,
+          resultJson,
           error ? JSON.stringify(error) : null,
           status === 'succeeded' && tool.metadata.untrustedOutput ? 1 : 0,
           now.toISOString(),
@@ -753,6 +799,7 @@ export class ActionService {
         ],
       );
       if (res.changes !== 1) return;
+      recorded = true;
       if (status === 'failed' && this.d.anomalies)
         anomalies = await this.d.anomalies.recordFailure(tx, view.agentId, tool.name, view.id);
       if (status === 'succeeded') {
@@ -773,13 +820,7 @@ export class ActionService {
         await tx.run(
           `INSERT INTO tool_cache (agent_id, tool, input_hash, result_json, expires_at_ms) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (agent_id, tool, input_hash) DO UPDATE SET result_json = excluded.result_json, expires_at_ms = excluded.expires_at_ms`,
-          [
-            view.agentId,
-            tool.name,
-            hashJson(view.input),
-            JSON.stringify(result),
-            now.getTime() + tool.cacheTtlSec * 1000,
-          ],
+          [view.agentId, tool.name, inputHash, resultJson, now.getTime() + tool.cacheTtlSec * 1000],
         );
       }
       await this.d.audit.append(tx, {
@@ -796,7 +837,16 @@ export class ActionService {
       });
     });
     this.announceAnomalies(anomalies);
-    const done = (await this.get(view.id)) as ActionView;
+    const done: ActionView = recorded
+      ? {
+          ...view,
+          status,
+          result: result ?? null,
+          error: error ?? null,
+          finishedAt: now.toISOString(),
+          updatedAt: now.toISOString(),
+        }
+      : ((await this.get(view.id)) as ActionView);
     this.finished(done, agent);
     this.d.events.publish(
       `action.${done.status}`,

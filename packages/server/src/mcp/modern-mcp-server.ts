@@ -4,6 +4,7 @@ import type {
   InputRequiredResult,
 } from '@modelcontextprotocol/server';
 import { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { AjvJsonSchemaValidator } from '@modelcontextprotocol/server/validators/ajv';
 import { canonicalJson } from '@autonomy-os/core';
 import type { ActionView, Context } from '@autonomy-os/core';
 import { SERVER_INSTRUCTIONS } from './agent-mcp-server.js';
@@ -21,6 +22,9 @@ export interface ModernMcpServerOptions extends GatewayRequest {
   /** The console page where a human decides an approval, for URL-mode elicitation. */
   approvalUrl(approvalId: string): string;
 }
+
+/** One JSON-schema validator (its Ajv built on first use) shared by every per-request server. */
+const SHARED_VALIDATOR = new AjvJsonSchemaValidator();
 
 /** A v1 SDK error (what the shared gateway code throws) as the v2 SDK sends it. */
 function toProtocolError(err: unknown): unknown {
@@ -47,7 +51,11 @@ export function createModernMcpServer(options: ModernMcpServerOptions): McpServe
   const { version, approvalUrl, ...request } = options;
   const mcp = new McpServer(
     { name: 'autonomy-os', title: 'Autonomy OS', version },
-    { capabilities: { tools: { listChanged: false } }, instructions: SERVER_INSTRUCTIONS },
+    {
+      capabilities: { tools: { listChanged: false } },
+      instructions: SERVER_INSTRUCTIONS,
+      jsonSchemaValidator: SHARED_VALIDATOR,
+    },
   );
 
   const heldAnswer = async (
