@@ -1,7 +1,18 @@
 /**
  * Wire shapes of the paged lists, the audit search and export, the policy routes and budgets, as the console and
- * scripts read them. They mirror what `@autonomy-os/server` answers; fields the server may add later are allowed.
+ * scripts read them. Budgets and tools are generated from the server's OpenAPI document (`generated/api.ts`, `npm run
+ * sdk:types`); the rest still mirror what `@autonomy-os/server` answers, and allow fields the server may add later.
  */
+import type { paths } from './generated/api.js';
+
+/** The JSON body of the 200 answer of an operation of the generated document. */
+type Answer<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
+  responses: { 200: { content: { 'application/json': infer T } } };
+}
+  ? T
+  : never;
+
+type BudgetsAnswer = Answer<'/v1/budgets', 'get'>;
 
 /** One record of the hash-chained audit log. */
 export interface AuditRecordView {
@@ -93,38 +104,14 @@ export interface PolicyReplayReport {
   transitions: Record<string, number>;
 }
 
-/** A budget and its use in the current period (`GET /v1/budgets`). */
-export interface BudgetUsage {
-  /** `global`, `role:<role>` or `agent:<id>`. */
-  scope: string;
-  period: 'hour' | 'day' | 'month' | 'total';
-  calls?: number;
-  cost?: number;
-  onExceed: 'deny' | 'approval';
-  periodStart: string;
-  used: { calls: number; cost: number };
-  tokens: { input: number; output: number };
-}
+/** A budget and its use in the current period (`GET /v1/budgets`, `budgets`). Generated from /v1/openapi.json. */
+export type BudgetUsage = BudgetsAnswer['budgets'][number];
 
-/** One workflow run's use of its workflow's budget (`budget:`, over the run's whole life). */
-export interface RunBudgetUsage extends Omit<BudgetUsage, 'period'> {
-  /** `run:<id>`. */
-  scope: string;
-  period: 'total';
-  run: { id: string; workflow: string; status: string };
-}
+/**
+ * One workflow run's use of its workflow's budget (`budget:`, over the run's whole life; `GET /v1/budgets`, `runs`).
+ * Generated from /v1/openapi.json.
+ */
+export type RunBudgetUsage = BudgetsAnswer['runs'][number];
 
-/** One tool of the catalogue (`GET /v1/tools`). */
-export interface ToolSummary {
-  name: string;
-  connector: string;
-  status: string;
-  description: string | null;
-  metadata: Record<string, unknown>;
-  /** Cost units one call charges against budgets. */
-  cost: number;
-  definitionHash: string;
-  /** The tool that reverses this one, if any. */
-  reversal: string | null;
-  inputSchema: unknown;
-}
+/** One tool of the catalogue (`GET /v1/tools`). Generated from /v1/openapi.json. */
+export type ToolSummary = Answer<'/v1/tools', 'get'>['tools'][number];

@@ -1,5 +1,7 @@
+import type { components } from './generated/api.js';
+
 /** Run statuses, as the API reports them. */
-export type RunStatus = 'running' | 'compensating' | 'completed' | 'failed' | 'cancelled';
+export type RunStatus = Run['status'];
 
 /** A workflow definition as `GET /v1/workflows` returns it (the validated YAML model). */
 export interface WorkflowSummary {
@@ -14,25 +16,8 @@ export interface WorkflowSummary {
   [key: string]: unknown;
 }
 
-/** A workflow run. */
-export interface Run {
-  id: string;
-  workflow: string;
-  version: string;
-  definitionHash: string;
-  owner: string;
-  status: RunStatus;
-  input: unknown;
-  output: unknown;
-  error: { code: string; message: string; retryable: boolean } | null;
-  /** `human:<id>`, `webhook:<name>`, `cron:<name>`, … */
-  createdBy: string;
-  createdAt: string;
-  updatedAt: string;
-  leaseOwner: string | null;
-  leaseUntil: number;
-  [key: string]: unknown;
-}
+/** A workflow run. Generated from /v1/openapi.json. */
+export type Run = components['schemas']['Run'];
 
 /** A run with its steps and event history (`GET /v1/runs/:id`). */
 export interface RunDetail extends Run {

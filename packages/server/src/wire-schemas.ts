@@ -1,5 +1,19 @@
 import { z } from 'zod';
-import type { Agent, Approval, EvalRun, EvidencePack, KillSwitch, LeaderReport } from '@autonomy-os/core';
+import { ACTION_STATUSES } from '@autonomy-os/core';
+import type {
+  Agent,
+  Approval,
+  AuditVerifyReport,
+  BudgetService,
+  EvalRun,
+  EvidencePack,
+  KillSwitch,
+  LeaderReport,
+  Receipt,
+  RegisteredTool,
+  RunBudgetUsage,
+  WorkflowRun,
+} from '@autonomy-os/core';
 
 /**
  * The answers of the REST API, in zod: each schema is published as its operations' 2xx response in
@@ -178,6 +192,167 @@ export const evalRunRecordSchema = z.strictObject({
   finishedAt: iso,
 });
 
+const budgetUse = {
+  calls: z.number().optional(),
+  cost: z.number().optional(),
+  onExceed: z.enum(['deny', 'approval']),
+  approvers: z.string(),
+  used: z.strictObject({ calls: z.number(), cost: z.number() }),
+  tokens: z.strictObject({ input: z.number(), output: z.number() }),
+};
+
+/** A configured budget and its use in the current period (`GET /v1/budgets`, `budgets`). */
+export const budgetUsageSchema = z.strictObject({
+  /** `global`, `role:<role>` or `agent:<id>`. */
+  scope: z.string(),
+  period: z.enum(['hour', 'day', 'month', 'total']),
+  periodStart: iso,
+  ...budgetUse,
+});
+
+/** One run's use of its workflow's budget, over the run's whole life (`GET /v1/budgets`, `runs`). */
+export const runBudgetUsageSchema = z.strictObject({
+  /** `run:<id>`. */
+  scope: z.string(),
+  period: z.literal('total'),
+  periodStart: z.literal('total'),
+  ...budgetUse,
+  run: z.strictObject({ id: z.string(), workflow: z.string(), status: z.string() }),
+});
+
+/** The audit chain check (`GET /v1/audit/verify`; `AuditVerifyReport` of core). */
+export const auditVerifyReportSchema = z.strictObject({
+  ok: z.boolean(),
+  verified: z.number(),
+  records: z.number(),
+  firstBad: z.strictObject({ seq: z.number(), reason: z.string() }).optional(),
+  checkpoints: z.array(
+    z.strictObject({
+      treeSize: z.number(),
+      ok: z.boolean(),
+      reason: z.string().optional(),
+      source: z.string(),
+    }),
+  ),
+  unsealed: z.number(),
+});
+
+/**
+ * One tool of the catalogue (`GET /v1/tools`). `inputSchema` is the upstream's JSON Schema, open by nature, so it is
+ * a record rather than a shape.
+ */
+export const toolSummarySchema = z.strictObject({
+  name: z.string(),
+  connector: z.string(),
+  status: z.enum(['active', 'quarantined', 'removed']),
+  description: z.string().nullable(),
+  metadata: z.strictObject({
+    effect: z.enum(['read', 'write']),
+    destructive: z.boolean(),
+    idempotent: z.boolean(),
+    untrustedOutput: z.boolean(),
+    risk: z.enum(['low', 'medium', 'high']),
+  }),
+  /** Cost units one call charges against budgets. */
+  cost: z.number(),
+  definitionHash: z.string(),
+  /** The tool that reverses this one, if any. */
+  reversal: z.string().nullable(),
+  inputSchema: z.record(z.string(), z.unknown()),
+});
+
+const actionOutcome = z.enum(['allowed', 'pending_approval', 'denied']);
+
+/** The receipt of an action: the six questions and the audit records behind them (`Receipt` of core). */
+export const receiptSchema = z.strictObject({
+  action: z.strictObject({
+    id: z.string(),
+    agentId: z.string(),
+    tool: z.string(),
+    environment: z.string(),
+    status: z.enum(ACTION_STATUSES),
+    outcome: actionOutcome,
+    createdAt: iso,
+    finishedAt: iso.nullable(),
+    sessionId: z.string().nullable(),
+    /** The OpenTelemetry trace the action was recorded in; null when tracing was off. */
+    traceId: z.string().nullable(),
+  }),
+  did: z.strictObject({
+    summary: z.string(),
+    reason: z.string().nullable(),
+    confidence: z.number().nullable(),
+    onBehalfOf: z.string().nullable(),
+  }),
+  data: z.strictObject({
+    connector: z.string().nullable(),
+    effect: z.string().nullable(),
+    input: z.record(z.string(), z.unknown()),
+    identifiers: z.array(z.string()),
+    resultSummary: z.string().nullable(),
+    cached: z.boolean(),
+  }),
+  policy: z.strictObject({
+    outcome: actionOutcome,
+    policies: z.array(z.string()),
+    reasons: z.array(z.string()),
+    policyHash: z.string(),
+    risk: z.number(),
+  }),
+  checks: z.array(
+    z.strictObject({
+      name: z.string(),
+      result: z.enum(['pass', 'fail', 'approval', 'skip']),
+      detail: z.string(),
+    }),
+  ),
+  approval: approvalSchema
+    .pick({
+      id: true,
+      status: true,
+      group: true,
+      quorum: true,
+      level: true,
+      escalation: true,
+      expiresAt: true,
+      votes: true,
+    })
+    .nullable(),
+  reversal: z.strictObject({
+    available: z.boolean(),
+    tool: z.string().nullable(),
+    command: z.string().nullable(),
+    reversedBy: z.array(z.string()),
+    reversalOf: z.string().nullable(),
+    note: z.string(),
+  }),
+  audit: z.array(z.strictObject({ seq: z.number(), ts: iso, actor: z.string(), type: z.string() })),
+});
+
+const failure = z.strictObject({ code: z.string(), message: z.string(), retryable: z.boolean() });
+
+/** A workflow run (`WorkflowRun` of core). `input` and `output` are the workflow's own data, of any shape. */
+export const runSchema = z.strictObject({
+  id: z.string(),
+  workflow: z.string(),
+  version: z.string(),
+  definitionHash: z.string(),
+  owner: z.string(),
+  status: z.enum(['running', 'compensating', 'completed', 'failed', 'cancelled']),
+  input: z.unknown(),
+  output: z.unknown(),
+  error: failure.nullable(),
+  /** `human:<id>`, `webhook:<name>`, `cron:<name>`, … */
+  createdBy: z.string(),
+  createdAt: iso,
+  updatedAt: iso,
+  leaseOwner: z.string().nullable(),
+  leaseUntil: z.number(),
+  /** A sub-run: the run and step that started it. */
+  parentRunId: z.string().nullable(),
+  parentStepId: z.string().nullable(),
+});
+
 /** An action as the REST API answers it (the `Action` component keeps its own, older description). */
 const actionAnswer = z.looseObject({ id: z.string(), outcome: z.string(), status: z.string() });
 
@@ -190,6 +365,7 @@ export interface ResponseSpec {
 
 const agent: ResponseSpec = { status: '200', schema: agentRecordSchema, component: 'AgentRecord' };
 const approval: ResponseSpec = { status: '200', schema: approvalSchema, component: 'Approval' };
+const run: ResponseSpec = { status: '200', schema: runSchema, component: 'Run' };
 const vote: ResponseSpec = {
   status: '200',
   schema: z.strictObject({ approval: approvalSchema, action: actionAnswer.nullable() }),
@@ -220,6 +396,28 @@ export const RESPONSES: Record<string, ResponseSpec> = {
     schema: z.strictObject({ runs: z.array(evalRunRecordSchema) }),
   },
   'GET /v1/reports/summary': { status: '200', schema: reportSummarySchema, component: 'ReportSummary' },
+  'GET /v1/budgets': {
+    status: '200',
+    schema: z.strictObject({ budgets: z.array(budgetUsageSchema), runs: z.array(runBudgetUsageSchema) }),
+  },
+  'GET /v1/audit/verify': { status: '200', schema: auditVerifyReportSchema, component: 'AuditVerifyReport' },
+  'GET /v1/tools': { status: '200', schema: z.strictObject({ tools: z.array(toolSummarySchema) }) },
+  'GET /v1/actions/:id/receipt': { status: '200', schema: receiptSchema, component: 'Receipt' },
+  'POST /v1/workflows/:name/runs': { ...run, status: '201' },
+  'GET /v1/runs': { status: '200', schema: z.strictObject({ runs: z.array(runSchema) }) },
+  'POST /v1/runs/:id/cancel': run,
+  'POST /v1/runs/:id/pause': run,
+  'POST /v1/runs/:id/resume': run,
+};
+
+/** A tool as `GET /v1/tools` lists it, from the registry's {@link RegisteredTool}. */
+type ToolSummary = Pick<
+  RegisteredTool,
+  'name' | 'connector' | 'status' | 'metadata' | 'cost' | 'definitionHash'
+> & {
+  description: string | null;
+  reversal: string | null;
+  inputSchema: RegisteredTool['definition']['inputSchema'];
 };
 
 /** Compile-time drift check: each schema's output is exactly the core type it describes. */
@@ -231,5 +429,11 @@ const exact: [
   Same<z.output<typeof approvalSchema>, Approval>,
   Same<z.output<typeof reportSummarySchema>, LeaderReport>,
   Same<z.output<typeof evalRunRecordSchema>, Omit<EvalRun, 'caseSummaries'>>,
-] = [true, true, true, true, true, true];
+  Same<z.output<typeof budgetUsageSchema>, Awaited<ReturnType<BudgetService['usage']>>[number]>,
+  Same<z.output<typeof runBudgetUsageSchema>, RunBudgetUsage>,
+  Same<z.output<typeof auditVerifyReportSchema>, AuditVerifyReport>,
+  Same<z.output<typeof toolSummarySchema>, ToolSummary>,
+  Same<z.output<typeof receiptSchema>, Receipt>,
+  Same<z.output<typeof runSchema>, WorkflowRun>,
+] = [true, true, true, true, true, true, true, true, true, true, true, true];
 void exact;

@@ -1107,7 +1107,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['Receipt'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -2544,7 +2546,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['Run'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -2643,7 +2647,33 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              runs: {
+                id: string;
+                workflow: string;
+                version: string;
+                definitionHash: string;
+                owner: string;
+                /** @enum {string} */
+                status: 'running' | 'compensating' | 'completed' | 'failed' | 'cancelled';
+                input: unknown;
+                output: unknown;
+                error: {
+                  code: string;
+                  message: string;
+                  retryable: boolean;
+                } | null;
+                createdBy: string;
+                createdAt: string;
+                updatedAt: string;
+                leaseOwner: string | null;
+                leaseUntil: number;
+                parentRunId: string | null;
+                parentStepId: string | null;
+              }[];
+            };
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -2847,7 +2877,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['Run'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -3156,7 +3188,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['Run'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -3259,7 +3293,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['Run'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -7164,7 +7200,32 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              tools: {
+                name: string;
+                connector: string;
+                /** @enum {string} */
+                status: 'active' | 'quarantined' | 'removed';
+                description: string | null;
+                metadata: {
+                  /** @enum {string} */
+                  effect: 'read' | 'write';
+                  destructive: boolean;
+                  idempotent: boolean;
+                  untrustedOutput: boolean;
+                  /** @enum {string} */
+                  risk: 'low' | 'medium' | 'high';
+                };
+                cost: number;
+                definitionHash: string;
+                reversal: string | null;
+                inputSchema: {
+                  [key: string]: unknown;
+                };
+              }[];
+            };
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -7364,7 +7425,54 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              budgets: {
+                scope: string;
+                /** @enum {string} */
+                period: 'hour' | 'day' | 'month' | 'total';
+                periodStart: string;
+                calls?: number;
+                cost?: number;
+                /** @enum {string} */
+                onExceed: 'deny' | 'approval';
+                approvers: string;
+                used: {
+                  calls: number;
+                  cost: number;
+                };
+                tokens: {
+                  input: number;
+                  output: number;
+                };
+              }[];
+              runs: {
+                scope: string;
+                /** @constant */
+                period: 'total';
+                /** @constant */
+                periodStart: 'total';
+                calls?: number;
+                cost?: number;
+                /** @enum {string} */
+                onExceed: 'deny' | 'approval';
+                approvers: string;
+                used: {
+                  calls: number;
+                  cost: number;
+                };
+                tokens: {
+                  input: number;
+                  output: number;
+                };
+                run: {
+                  id: string;
+                  workflow: string;
+                  status: string;
+                };
+              }[];
+            };
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -7461,7 +7569,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['AuditVerifyReport'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -8398,6 +8508,132 @@ export interface components {
         evalCoverage: number | 'n/a';
         auditability: number | null;
       }[];
+    };
+    AuditVerifyReport: {
+      ok: boolean;
+      verified: number;
+      records: number;
+      firstBad?: {
+        seq: number;
+        reason: string;
+      };
+      checkpoints: {
+        treeSize: number;
+        ok: boolean;
+        reason?: string;
+        source: string;
+      }[];
+      unsealed: number;
+    };
+    Receipt: {
+      action: {
+        id: string;
+        agentId: string;
+        tool: string;
+        environment: string;
+        /** @enum {string} */
+        status:
+          | 'denied'
+          | 'pending_approval'
+          | 'executing'
+          | 'succeeded'
+          | 'failed'
+          | 'unknown_outcome'
+          | 'rejected'
+          | 'expired'
+          | 'blocked';
+        /** @enum {string} */
+        outcome: 'allowed' | 'pending_approval' | 'denied';
+        createdAt: string;
+        finishedAt: string | null;
+        sessionId: string | null;
+        traceId: string | null;
+      };
+      did: {
+        summary: string;
+        reason: string | null;
+        confidence: number | null;
+        onBehalfOf: string | null;
+      };
+      data: {
+        connector: string | null;
+        effect: string | null;
+        input: {
+          [key: string]: unknown;
+        };
+        identifiers: string[];
+        resultSummary: string | null;
+        cached: boolean;
+      };
+      policy: {
+        /** @enum {string} */
+        outcome: 'allowed' | 'pending_approval' | 'denied';
+        policies: string[];
+        reasons: string[];
+        policyHash: string;
+        risk: number;
+      };
+      checks: {
+        name: string;
+        /** @enum {string} */
+        result: 'pass' | 'fail' | 'approval' | 'skip';
+        detail: string;
+      }[];
+      approval: {
+        id: string;
+        /** @enum {string} */
+        status: 'pending' | 'approved' | 'denied' | 'expired';
+        group: string;
+        quorum: number;
+        level: number;
+        escalation: string[];
+        expiresAt: string;
+        votes: {
+          human: string;
+          /** @enum {string} */
+          vote: 'approve' | 'deny';
+          comment: string | null;
+          level: number;
+          at: string;
+        }[];
+      } | null;
+      reversal: {
+        available: boolean;
+        tool: string | null;
+        command: string | null;
+        reversedBy: string[];
+        reversalOf: string | null;
+        note: string;
+      };
+      audit: {
+        seq: number;
+        ts: string;
+        actor: string;
+        type: string;
+      }[];
+    };
+    Run: {
+      id: string;
+      workflow: string;
+      version: string;
+      definitionHash: string;
+      owner: string;
+      /** @enum {string} */
+      status: 'running' | 'compensating' | 'completed' | 'failed' | 'cancelled';
+      input: unknown;
+      output: unknown;
+      error: {
+        code: string;
+        message: string;
+        retryable: boolean;
+      } | null;
+      createdBy: string;
+      createdAt: string;
+      updatedAt: string;
+      leaseOwner: string | null;
+      leaseUntil: number;
+      parentRunId: string | null;
+      parentStepId: string | null;
     };
   };
   responses: never;
