@@ -19,24 +19,11 @@ export interface WorkflowSummary {
 /** A workflow run. Generated from /v1/openapi.json. */
 export type Run = components['schemas']['Run'];
 
-/** A run with its steps and event history (`GET /v1/runs/:id`). */
-export interface RunDetail extends Run {
-  steps: Record<
-    string,
-    {
-      kind: string;
-      status: string;
-      attempt: number;
-      output?: unknown;
-      error?: { code: string; message: string; retryable: boolean };
-      votes: { human: string; vote: 'approve' | 'deny' }[];
-      [key: string]: unknown;
-    }
-  >;
-  events: ({ type: string; seq: number; at: string } & Record<string, unknown>)[];
-  /** Set while a human holds the run (`pauseRun`): who paused it and why. */
-  paused?: { by: string; reason?: string };
-}
+/**
+ * A run with its steps, event history, resource leases and budget (`GET /v1/runs/:id`). Generated from
+ * /v1/openapi.json; each event's own fields (beyond `type`, `seq`, `at`) are open there.
+ */
+export type RunDetail = components['schemas']['RunDetail'];
 
 /** Filter for {@link AosClient.listRuns}. */
 export interface RunFilter {

@@ -13,6 +13,7 @@ import type {
   RegisteredTool,
   RunBudgetUsage,
   WorkflowRun,
+  WorkflowRunDetail,
 } from '@autonomy-os/core';
 
 /**
@@ -353,6 +354,96 @@ export const runSchema = z.strictObject({
   parentStepId: z.string().nullable(),
 });
 
+const unknownOutcome = z.strictObject({
+  actionId: z.string(),
+  index: z.number().optional(),
+  compensation: z.boolean().optional(),
+});
+const optNum = z.number().optional();
+
+/** One item of a parallel or consensus step (`ItemState` of core). */
+const itemStateSchema = z.strictObject({
+  status: z.enum(['pending', 'running', 'waiting', 'completed', 'failed']),
+  output: z.unknown().optional(),
+  error: failure.optional(),
+  actionId: z.string().optional(),
+  taskId: z.string().optional(),
+  agent: z.string().optional(),
+  completedAt: optNum,
+  restarts: optNum,
+  unknownOutcome: unknownOutcome.optional(),
+  retries: optNum,
+  compensationRetries: optNum,
+});
+
+/** One step's state, rebuilt from the run's history, with the step's kind (`StepState` of core). */
+const stepStateSchema = z.strictObject({
+  kind: z.string(),
+  status: z.enum(['pending', 'running', 'waiting', 'completed', 'skipped', 'failed']),
+  attempt: z.number(),
+  output: z.unknown().optional(),
+  error: failure.optional(),
+  actionId: z.string().optional(),
+  retryAtMs: optNum,
+  deadlineMs: optNum,
+  approval: z
+    .strictObject({ group: z.string(), quorum: z.number(), prompt: z.string().optional() })
+    .optional(),
+  votes: z.array(z.strictObject({ human: z.string(), vote: z.enum(['approve', 'deny']) })),
+  critique: z.string().optional(),
+  rounds: z.number(),
+  completedAt: optNum,
+  items: z.array(itemStateSchema).optional(),
+  over: z.array(z.unknown()).optional(),
+  event: z.string().optional(),
+  wakeAtMs: optNum,
+  childRunId: z.string().optional(),
+  childCancelled: z.boolean().optional(),
+  escalateAtMs: optNum,
+  fallback: z.boolean().optional(),
+  blockedOn: z.string().optional(),
+  blockedAtMs: optNum,
+  pausedUntilMs: optNum,
+  pausedAtMs: optNum,
+  pausedReason: z.enum(['breaker', 'intervention']).optional(),
+  pausedDetail: z.string().optional(),
+  freeAttempts: optNum,
+  compensationRestarts: optNum,
+  escalatedTo: z.string().optional(),
+  escalatedAttempt: optNum,
+  unknownOutcome: unknownOutcome.optional(),
+  compensationRetries: optNum,
+});
+
+/**
+ * A run with its steps, history, leases and budget (`GET /v1/runs/:id`; `WorkflowRunDetail` of core). Each history
+ * event is described by what every event has (`type`, `seq`, `at`); the fields of each of its many types are the
+ * history format's own and are left open here (`looseObject`), not described twice.
+ */
+export const runDetailSchema = runSchema.extend({
+  steps: z.record(z.string(), stepStateSchema),
+  events: z.array(z.looseObject({ type: z.string(), seq: z.number(), at: iso })),
+  leases: z.array(
+    z.strictObject({
+      key: z.string(),
+      holder: z.string(),
+      runId: z.string(),
+      priority: z.number(),
+      acquiredAt: iso,
+    }),
+  ),
+  paused: z.strictObject({ by: z.string(), reason: z.string().optional() }).optional(),
+  budget: z
+    .strictObject({
+      calls: z.number().optional(),
+      cost: z.number().optional(),
+      onExceed: z.enum(['deny', 'approval']),
+      approvers: z.string(),
+      used: z.strictObject({ calls: z.number(), cost: z.number() }),
+    })
+    .optional(),
+});
+
 /** An action as the REST API answers it (the `Action` component keeps its own, older description). */
 const actionAnswer = z.looseObject({ id: z.string(), outcome: z.string(), status: z.string() });
 
@@ -366,6 +457,7 @@ export interface ResponseSpec {
 const agent: ResponseSpec = { status: '200', schema: agentRecordSchema, component: 'AgentRecord' };
 const approval: ResponseSpec = { status: '200', schema: approvalSchema, component: 'Approval' };
 const run: ResponseSpec = { status: '200', schema: runSchema, component: 'Run' };
+const runDetail: ResponseSpec = { status: '200', schema: runDetailSchema, component: 'RunDetail' };
 const vote: ResponseSpec = {
   status: '200',
   schema: z.strictObject({ approval: approvalSchema, action: actionAnswer.nullable() }),
@@ -405,6 +497,9 @@ export const RESPONSES: Record<string, ResponseSpec> = {
   'GET /v1/actions/:id/receipt': { status: '200', schema: receiptSchema, component: 'Receipt' },
   'POST /v1/workflows/:name/runs': { ...run, status: '201' },
   'GET /v1/runs': { status: '200', schema: z.strictObject({ runs: z.array(runSchema) }) },
+  'GET /v1/runs/:id': runDetail,
+  'POST /v1/runs/:id/steps/:step/approve': runDetail,
+  'POST /v1/runs/:id/steps/:step/deny': runDetail,
   'POST /v1/runs/:id/cancel': run,
   'POST /v1/runs/:id/pause': run,
   'POST /v1/runs/:id/resume': run,
@@ -422,6 +517,24 @@ type ToolSummary = Pick<
 
 /** Compile-time drift check: each schema's output is exactly the core type it describes. */
 type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+/**
+ * {@link Same}, and the same keys at every depth: mutual assignability alone misses an optional field one side lacks
+ * (a strict schema without it would then refuse an answer that carries it).
+ */
+type Exact<A, B> =
+  Same<A, B> extends true
+    ? [NonNullable<A>] extends [object]
+      ? Same<keyof NonNullable<A>, keyof NonNullable<B>> extends true
+        ? {
+            [K in keyof NonNullable<A>]-?: K extends keyof NonNullable<B>
+              ? Exact<NonNullable<A>[K], NonNullable<B>[K]>
+              : false;
+          }[keyof NonNullable<A>] extends true
+          ? true
+          : false
+        : false
+      : true
+    : false;
 const exact: [
   Same<z.output<typeof agentRecordSchema>, Agent>,
   Same<z.output<typeof killSwitchSchema>, KillSwitch>,
@@ -429,11 +542,19 @@ const exact: [
   Same<z.output<typeof approvalSchema>, Approval>,
   Same<z.output<typeof reportSummarySchema>, LeaderReport>,
   Same<z.output<typeof evalRunRecordSchema>, Omit<EvalRun, 'caseSummaries'>>,
-  Same<z.output<typeof budgetUsageSchema>, Awaited<ReturnType<BudgetService['usage']>>[number]>,
-  Same<z.output<typeof runBudgetUsageSchema>, RunBudgetUsage>,
-  Same<z.output<typeof auditVerifyReportSchema>, AuditVerifyReport>,
-  Same<z.output<typeof toolSummarySchema>, ToolSummary>,
-  Same<z.output<typeof receiptSchema>, Receipt>,
-  Same<z.output<typeof runSchema>, WorkflowRun>,
+  Exact<z.output<typeof budgetUsageSchema>, Awaited<ReturnType<BudgetService['usage']>>[number]>,
+  Exact<z.output<typeof runBudgetUsageSchema>, RunBudgetUsage>,
+  Exact<z.output<typeof auditVerifyReportSchema>, AuditVerifyReport>,
+  Exact<z.output<typeof toolSummarySchema>, ToolSummary>,
+  Exact<z.output<typeof receiptSchema>, Receipt>,
+  Exact<z.output<typeof runSchema>, WorkflowRun>,
 ] = [true, true, true, true, true, true, true, true, true, true, true, true];
 void exact;
+
+/** The history events are open in the schema (see {@link runDetailSchema}): every run detail core builds still fits. */
+type Fits<A, B> = [A] extends [B] ? true : false;
+const fits: [
+  Exact<Omit<z.output<typeof runDetailSchema>, 'events'>, Omit<WorkflowRunDetail, 'events'>>,
+  Fits<WorkflowRunDetail, z.output<typeof runDetailSchema>>,
+] = [true, true];
+void fits;

@@ -2772,7 +2772,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['RunDetail'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -3399,7 +3401,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['RunDetail'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -3503,7 +3507,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['RunDetail'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -8634,6 +8640,134 @@ export interface components {
       leaseUntil: number;
       parentRunId: string | null;
       parentStepId: string | null;
+    };
+    RunDetail: {
+      id: string;
+      workflow: string;
+      version: string;
+      definitionHash: string;
+      owner: string;
+      /** @enum {string} */
+      status: 'running' | 'compensating' | 'completed' | 'failed' | 'cancelled';
+      input: unknown;
+      output: unknown;
+      error: {
+        code: string;
+        message: string;
+        retryable: boolean;
+      } | null;
+      createdBy: string;
+      createdAt: string;
+      updatedAt: string;
+      leaseOwner: string | null;
+      leaseUntil: number;
+      parentRunId: string | null;
+      parentStepId: string | null;
+      steps: {
+        [key: string]: {
+          kind: string;
+          /** @enum {string} */
+          status: 'pending' | 'running' | 'waiting' | 'completed' | 'skipped' | 'failed';
+          attempt: number;
+          output?: unknown;
+          error?: {
+            code: string;
+            message: string;
+            retryable: boolean;
+          };
+          actionId?: string;
+          retryAtMs?: number;
+          deadlineMs?: number;
+          approval?: {
+            group: string;
+            quorum: number;
+            prompt?: string;
+          };
+          votes: {
+            human: string;
+            /** @enum {string} */
+            vote: 'approve' | 'deny';
+          }[];
+          critique?: string;
+          rounds: number;
+          completedAt?: number;
+          items?: {
+            /** @enum {string} */
+            status: 'pending' | 'running' | 'waiting' | 'completed' | 'failed';
+            output?: unknown;
+            error?: {
+              code: string;
+              message: string;
+              retryable: boolean;
+            };
+            actionId?: string;
+            taskId?: string;
+            agent?: string;
+            completedAt?: number;
+            restarts?: number;
+            unknownOutcome?: {
+              actionId: string;
+              index?: number;
+              compensation?: boolean;
+            };
+            retries?: number;
+            compensationRetries?: number;
+          }[];
+          over?: unknown[];
+          event?: string;
+          wakeAtMs?: number;
+          childRunId?: string;
+          childCancelled?: boolean;
+          escalateAtMs?: number;
+          fallback?: boolean;
+          blockedOn?: string;
+          blockedAtMs?: number;
+          pausedUntilMs?: number;
+          pausedAtMs?: number;
+          /** @enum {string} */
+          pausedReason?: 'breaker' | 'intervention';
+          pausedDetail?: string;
+          freeAttempts?: number;
+          compensationRestarts?: number;
+          escalatedTo?: string;
+          escalatedAttempt?: number;
+          unknownOutcome?: {
+            actionId: string;
+            index?: number;
+            compensation?: boolean;
+          };
+          compensationRetries?: number;
+        };
+      };
+      events: ({
+        type: string;
+        seq: number;
+        at: string;
+      } & {
+        [key: string]: unknown;
+      })[];
+      leases: {
+        key: string;
+        holder: string;
+        runId: string;
+        priority: number;
+        acquiredAt: string;
+      }[];
+      paused?: {
+        by: string;
+        reason?: string;
+      };
+      budget?: {
+        calls?: number;
+        cost?: number;
+        /** @enum {string} */
+        onExceed: 'deny' | 'approval';
+        approvers: string;
+        used: {
+          calls: number;
+          cost: number;
+        };
+      };
     };
   };
   responses: never;
