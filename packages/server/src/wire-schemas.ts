@@ -3,10 +3,13 @@ import { ACTION_STATUSES } from '@autonomy-os/core';
 import type {
   Agent,
   Approval,
+  AgentStatus,
   AuditVerifyReport,
   BudgetService,
+  CoverageReport,
   EvalRun,
   EvidencePack,
+  GateCheck,
   KillSwitch,
   LeaderReport,
   Receipt,
@@ -191,6 +194,55 @@ export const evalRunRecordSchema = z.strictObject({
   failedByCategory: z.array(z.strictObject({ category: z.string(), count: z.number() })),
   startedAt: iso,
   finishedAt: iso,
+});
+
+/** Whether an agent may be promoted to a tier, and what is missing (`GateCheck` of core). */
+export const gateCheckSchema = z.strictObject({
+  agentId: z.string(),
+  tier: z.number(),
+  ok: z.boolean(),
+  missing: z.array(z.string()),
+  suites: z.array(
+    z.strictObject({
+      suite: z.string(),
+      threshold: z.number(),
+      window: z.string(),
+      consecutive: z.number(),
+      runs: z.array(
+        z.strictObject({
+          id: z.string(),
+          passRate: z.number(),
+          result: z.enum(['pass', 'fail']),
+          finishedAt: iso,
+        }),
+      ),
+      ok: z.boolean(),
+      missing: z.string().optional(),
+    }),
+  ),
+});
+
+/** An agent's evaluations: its latest run per suite and the gates of each higher tier (`GET /v1/agents/:id/evals`). */
+export const agentEvalsSchema = z.strictObject({
+  agentId: z.string(),
+  tier,
+  status: agentRecordSchema.shape.status,
+  latest: z.array(evalRunRecordSchema),
+  gates: z.array(gateCheckSchema),
+});
+
+const coverageEntry = {
+  actions: z.number(),
+  covered: z.number(),
+  coverage: z.number().nullable(),
+  uncovered: z.array(z.strictObject({ tool: z.string(), outcome: z.string(), count: z.number() })),
+};
+
+/** Evaluation coverage per agent and workflow over a period (`GET /v1/evals/coverage`; `CoverageReport` of core). */
+export const coverageReportSchema = z.strictObject({
+  since: iso,
+  agents: z.array(z.strictObject({ ...coverageEntry, agentId: z.string(), suites: z.array(z.string()) })),
+  workflows: z.array(z.strictObject({ ...coverageEntry, workflow: z.string() })),
 });
 
 const budgetUse = {
@@ -487,6 +539,8 @@ export const RESPONSES: Record<string, ResponseSpec> = {
     status: '200',
     schema: z.strictObject({ runs: z.array(evalRunRecordSchema) }),
   },
+  'GET /v1/agents/:id/evals': { status: '200', schema: agentEvalsSchema, component: 'AgentEvals' },
+  'GET /v1/evals/coverage': { status: '200', schema: coverageReportSchema, component: 'EvalCoverage' },
   'GET /v1/reports/summary': { status: '200', schema: reportSummarySchema, component: 'ReportSummary' },
   'GET /v1/budgets': {
     status: '200',
@@ -548,7 +602,19 @@ const exact: [
   Exact<z.output<typeof toolSummarySchema>, ToolSummary>,
   Exact<z.output<typeof receiptSchema>, Receipt>,
   Exact<z.output<typeof runSchema>, WorkflowRun>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true];
+  Exact<z.output<typeof gateCheckSchema>, GateCheck>,
+  Exact<z.output<typeof coverageReportSchema>, CoverageReport>,
+  Exact<
+    z.output<typeof agentEvalsSchema>,
+    {
+      agentId: string;
+      tier: Agent['tier'];
+      status: AgentStatus;
+      latest: Omit<EvalRun, 'caseSummaries'>[];
+      gates: GateCheck[];
+    }
+  >,
+] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
 void exact;
 
 /** The history events are open in the schema (see {@link runDetailSchema}): every run detail core builds still fits. */

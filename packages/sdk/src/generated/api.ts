@@ -5657,7 +5657,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['AgentEvals'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -5982,7 +5984,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['EvalCoverage'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -8432,6 +8436,81 @@ export interface components {
       };
       createdAt: string;
       decidedAt: string | null;
+    };
+    AgentEvals: {
+      agentId: string;
+      tier: 0 | 1 | 2 | 3;
+      /** @enum {string} */
+      status: 'active' | 'paused' | 'revoked';
+      latest: {
+        id: string;
+        suite: string;
+        suiteHash: string;
+        agentId: string;
+        agentKind: string;
+        /** @enum {string} */
+        trigger: 'manual' | 'schedule' | 'ci';
+        cases: number;
+        passed: number;
+        failed: number;
+        passRate: number;
+        threshold: number;
+        /** @enum {string} */
+        result: 'pass' | 'fail';
+        failedByCategory: {
+          category: string;
+          count: number;
+        }[];
+        startedAt: string;
+        finishedAt: string;
+      }[];
+      gates: {
+        agentId: string;
+        tier: number;
+        ok: boolean;
+        missing: string[];
+        suites: {
+          suite: string;
+          threshold: number;
+          window: string;
+          consecutive: number;
+          runs: {
+            id: string;
+            passRate: number;
+            /** @enum {string} */
+            result: 'pass' | 'fail';
+            finishedAt: string;
+          }[];
+          ok: boolean;
+          missing?: string;
+        }[];
+      }[];
+    };
+    EvalCoverage: {
+      since: string;
+      agents: {
+        actions: number;
+        covered: number;
+        coverage: number | null;
+        uncovered: {
+          tool: string;
+          outcome: string;
+          count: number;
+        }[];
+        agentId: string;
+        suites: string[];
+      }[];
+      workflows: {
+        actions: number;
+        covered: number;
+        coverage: number | null;
+        uncovered: {
+          tool: string;
+          outcome: string;
+          count: number;
+        }[];
+        workflow: string;
+      }[];
     };
     ReportSummary: {
       since: string;
