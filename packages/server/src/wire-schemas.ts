@@ -4,8 +4,11 @@ import type {
   Agent,
   Approval,
   AgentStatus,
+  AuditBundle,
+  AuditLog,
   AuditVerifyReport,
   BudgetService,
+  CedarPolicySet,
   CoverageReport,
   EvalRun,
   EvidencePack,
@@ -243,6 +246,55 @@ export const coverageReportSchema = z.strictObject({
   since: iso,
   agents: z.array(z.strictObject({ ...coverageEntry, agentId: z.string(), suites: z.array(z.string()) })),
   workflows: z.array(z.strictObject({ ...coverageEntry, workflow: z.string() })),
+});
+
+/** One record of the hash-chained audit log (`AuditRecord` of core); `payload` is each event type's own data. */
+export const auditRecordSchema = z.strictObject({
+  seq: z.number(),
+  ts: iso,
+  actor: z.string(),
+  type: z.string(),
+  subject: z.string().nullable(),
+  payload: z.unknown(),
+  prevHash: z.string(),
+  hash: z.string(),
+});
+
+/** A signed Merkle checkpoint over the first `treeSize` records (`Checkpoint` of core). */
+export const auditCheckpointSchema = z.strictObject({
+  format: z.literal('aos-checkpoint/1'),
+  treeSize: z.number(),
+  rootHash: z.string(),
+  headHash: z.string(),
+  timestamp: iso,
+  keyId: z.string(),
+  publicKey: z.string(),
+  signature: z.string(),
+});
+
+/** An offline-verifiable export of the audit log (`POST /v1/audit/export`; `AuditBundle` of core). */
+export const auditBundleSchema = z.strictObject({
+  format: z.literal('aos-audit-bundle/1'),
+  exportedAt: iso,
+  records: z.array(auditRecordSchema),
+  checkpoint: auditCheckpointSchema,
+});
+
+const policySummary = z.strictObject({
+  id: z.string(),
+  effect: z.enum(['permit', 'forbid']),
+  file: z.string(),
+  annotations: z.record(z.string(), z.string()),
+});
+const policyFile = z.strictObject({ file: z.string(), text: z.string() });
+
+/** The active policy set: its hash, its policies, and the Cedar texts on disk now (`GET /v1/policies`). */
+export const policySetSchema = z.strictObject({
+  hash: z.string(),
+  source: z.string(),
+  permits: z.array(policySummary),
+  approvals: z.array(policySummary),
+  files: z.strictObject({ policies: z.array(policyFile), approvals: z.array(policyFile) }),
 });
 
 const budgetUse = {
@@ -547,6 +599,19 @@ export const RESPONSES: Record<string, ResponseSpec> = {
     schema: z.strictObject({ budgets: z.array(budgetUsageSchema), runs: z.array(runBudgetUsageSchema) }),
   },
   'GET /v1/audit/verify': { status: '200', schema: auditVerifyReportSchema, component: 'AuditVerifyReport' },
+  'GET /v1/audit': {
+    status: '200',
+    schema: z.strictObject({ records: z.array(auditRecordSchema), nextCursor: z.string().nullable() }),
+  },
+  'GET /v1/audit/checkpoint': {
+    status: '200',
+    schema: z.strictObject({
+      checkpoint: auditCheckpointSchema.nullable(),
+      head: z.strictObject({ seq: z.number(), hash: z.string() }),
+    }),
+  },
+  'POST /v1/audit/export': { status: '200', schema: auditBundleSchema, component: 'AuditBundle' },
+  'GET /v1/policies': { status: '200', schema: policySetSchema, component: 'PolicySet' },
   'GET /v1/tools': { status: '200', schema: z.strictObject({ tools: z.array(toolSummarySchema) }) },
   'GET /v1/actions/:id/receipt': { status: '200', schema: receiptSchema, component: 'Receipt' },
   'POST /v1/workflows/:name/runs': { ...run, status: '201' },
@@ -603,6 +668,12 @@ const exact: [
   Exact<z.output<typeof receiptSchema>, Receipt>,
   Exact<z.output<typeof runSchema>, WorkflowRun>,
   Exact<z.output<typeof gateCheckSchema>, GateCheck>,
+  Exact<z.output<typeof auditBundleSchema>, AuditBundle>,
+  Exact<z.output<typeof auditRecordSchema>, Awaited<ReturnType<AuditLog['search']>>[number]>,
+  Exact<
+    z.output<typeof policySetSchema>['permits'][number],
+    Pick<CedarPolicySet['policies'][number], 'id' | 'effect' | 'file' | 'annotations'>
+  >,
   Exact<z.output<typeof coverageReportSchema>, CoverageReport>,
   Exact<
     z.output<typeof agentEvalsSchema>,
@@ -614,7 +685,26 @@ const exact: [
       gates: GateCheck[];
     }
   >,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+] = [
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+];
 void exact;
 
 /** The history events are open in the schema (see {@link runDetailSchema}): every run detail core builds still fits. */

@@ -7686,7 +7686,21 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              records: {
+                seq: number;
+                ts: string;
+                actor: string;
+                type: string;
+                subject: string | null;
+                payload: unknown;
+                prevHash: string;
+                hash: string;
+              }[];
+              nextCursor: string | null;
+            };
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -7783,7 +7797,25 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              checkpoint: {
+                /** @constant */
+                format: 'aos-checkpoint/1';
+                treeSize: number;
+                rootHash: string;
+                headHash: string;
+                timestamp: string;
+                keyId: string;
+                publicKey: string;
+                signature: string;
+              } | null;
+              head: {
+                seq: number;
+                hash: string;
+              };
+            };
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -7886,7 +7918,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['AuditBundle'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -7981,7 +8015,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['PolicySet'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -8609,6 +8645,64 @@ export interface components {
         source: string;
       }[];
       unsealed: number;
+    };
+    AuditBundle: {
+      /** @constant */
+      format: 'aos-audit-bundle/1';
+      exportedAt: string;
+      records: {
+        seq: number;
+        ts: string;
+        actor: string;
+        type: string;
+        subject: string | null;
+        payload: unknown;
+        prevHash: string;
+        hash: string;
+      }[];
+      checkpoint: {
+        /** @constant */
+        format: 'aos-checkpoint/1';
+        treeSize: number;
+        rootHash: string;
+        headHash: string;
+        timestamp: string;
+        keyId: string;
+        publicKey: string;
+        signature: string;
+      };
+    };
+    PolicySet: {
+      hash: string;
+      source: string;
+      permits: {
+        id: string;
+        /** @enum {string} */
+        effect: 'permit' | 'forbid';
+        file: string;
+        annotations: {
+          [key: string]: string;
+        };
+      }[];
+      approvals: {
+        id: string;
+        /** @enum {string} */
+        effect: 'permit' | 'forbid';
+        file: string;
+        annotations: {
+          [key: string]: string;
+        };
+      }[];
+      files: {
+        policies: {
+          file: string;
+          text: string;
+        }[];
+        approvals: {
+          file: string;
+          text: string;
+        }[];
+      };
     };
     Receipt: {
       action: {
