@@ -655,12 +655,12 @@ type Exact<A, B> =
       : true
     : false;
 const exact: [
-  Same<z.output<typeof agentRecordSchema>, Agent>,
-  Same<z.output<typeof killSwitchSchema>, KillSwitch>,
-  Same<z.output<typeof evidencePackSchema>, EvidencePack>,
-  Same<z.output<typeof approvalSchema>, Approval>,
-  Same<z.output<typeof reportSummarySchema>, LeaderReport>,
-  Same<z.output<typeof evalRunRecordSchema>, Omit<EvalRun, 'caseSummaries'>>,
+  Exact<z.output<typeof agentRecordSchema>, Agent>,
+  Exact<z.output<typeof killSwitchSchema>, KillSwitch>,
+  Exact<z.output<typeof evidencePackSchema>, EvidencePack>,
+  Exact<z.output<typeof approvalSchema>, Approval>,
+  Exact<z.output<typeof reportSummarySchema>, LeaderReport>,
+  Exact<z.output<typeof evalRunRecordSchema>, Omit<EvalRun, 'caseSummaries'>>,
   Exact<z.output<typeof budgetUsageSchema>, Awaited<ReturnType<BudgetService['usage']>>[number]>,
   Exact<z.output<typeof runBudgetUsageSchema>, RunBudgetUsage>,
   Exact<z.output<typeof auditVerifyReportSchema>, AuditVerifyReport>,
