@@ -1,19 +1,23 @@
 /**
  * Wire shapes of the paged lists, the audit search and export, the policy routes and budgets, as the console and
- * scripts read them. They mirror what `@autonomy-os/server` answers; fields the server may add later are allowed.
+ * scripts read them. All but the policy replay report are generated from the server's OpenAPI document
+ * (`generated/api.ts`, `npm run sdk:types`); that one still mirrors what `@autonomy-os/server` answers.
  */
+import type { components, paths } from './generated/api.js';
 
-/** One record of the hash-chained audit log. */
-export interface AuditRecordView {
-  seq: number;
-  ts: string;
-  actor: string;
-  type: string;
-  subject: string | null;
-  payload: unknown;
-  prevHash: string;
-  hash: string;
+type Schemas = components['schemas'];
+
+/** The JSON body of the 200 answer of an operation of the generated document. */
+type Answer<P extends keyof paths, M extends keyof paths[P]> = paths[P][M] extends {
+  responses: { 200: { content: { 'application/json': infer T } } };
 }
+  ? T
+  : never;
+
+type BudgetsAnswer = Answer<'/v1/budgets', 'get'>;
+
+/** One record of the hash-chained audit log. Generated from /v1/openapi.json. */
+export type AuditRecordView = Schemas['AuditBundle']['records'][number];
 
 /** What `GET /v1/audit` searches for; every field narrows. `type` ending in `.` is a prefix (`action.`). */
 export interface AuditQuery {
@@ -27,49 +31,20 @@ export interface AuditQuery {
   cursor?: string;
 }
 
-/** A signed Merkle checkpoint over the first `treeSize` records. */
-export interface AuditCheckpoint {
-  format: 'aos-checkpoint/1';
-  treeSize: number;
-  rootHash: string;
-  headHash: string;
-  timestamp: string;
-  keyId: string;
-  publicKey: string;
-  signature: string;
-  [key: string]: unknown;
-}
+/** A signed Merkle checkpoint over the first `treeSize` records. Generated from /v1/openapi.json. */
+export type AuditCheckpoint = Schemas['AuditBundle']['checkpoint'];
 
-/** An offline-verifiable export (`aos audit verify --bundle FILE`). */
-export interface AuditBundleView {
-  format: 'aos-audit-bundle/1';
-  exportedAt: string;
-  records: AuditRecordView[];
-  checkpoint: AuditCheckpoint;
-}
+/** An offline-verifiable export (`aos audit verify --bundle FILE`). Generated from /v1/openapi.json. */
+export type AuditBundleView = Schemas['AuditBundle'];
+
+/** The active policy set (`GET /v1/policies`). Generated from /v1/openapi.json. */
+export type PolicySetView = Schemas['PolicySet'];
 
 /** One loaded policy. */
-export interface PolicySummary {
-  id: string;
-  effect: 'permit' | 'forbid';
-  file: string;
-  annotations: Record<string, string>;
-}
+export type PolicySummary = PolicySetView['permits'][number];
 
 /** A policy file: its name and Cedar text. */
-export interface PolicyFile {
-  file: string;
-  text: string;
-}
-
-/** The active policy set (`GET /v1/policies`). */
-export interface PolicySetView {
-  hash: string;
-  source: string;
-  permits: PolicySummary[];
-  approvals: PolicySummary[];
-  files: { policies: PolicyFile[]; approvals: PolicyFile[] };
-}
+export type PolicyFile = PolicySetView['files']['policies'][number];
 
 /** What `POST /v1/policies/replay` found: which recorded decisions a proposed set would change. */
 export interface PolicyReplayReport {
@@ -93,38 +68,14 @@ export interface PolicyReplayReport {
   transitions: Record<string, number>;
 }
 
-/** A budget and its use in the current period (`GET /v1/budgets`). */
-export interface BudgetUsage {
-  /** `global`, `role:<role>` or `agent:<id>`. */
-  scope: string;
-  period: 'hour' | 'day' | 'month' | 'total';
-  calls?: number;
-  cost?: number;
-  onExceed: 'deny' | 'approval';
-  periodStart: string;
-  used: { calls: number; cost: number };
-  tokens: { input: number; output: number };
-}
+/** A budget and its use in the current period (`GET /v1/budgets`, `budgets`). Generated from /v1/openapi.json. */
+export type BudgetUsage = BudgetsAnswer['budgets'][number];
 
-/** One workflow run's use of its workflow's budget (`budget:`, over the run's whole life). */
-export interface RunBudgetUsage extends Omit<BudgetUsage, 'period'> {
-  /** `run:<id>`. */
-  scope: string;
-  period: 'total';
-  run: { id: string; workflow: string; status: string };
-}
+/**
+ * One workflow run's use of its workflow's budget (`budget:`, over the run's whole life; `GET /v1/budgets`, `runs`).
+ * Generated from /v1/openapi.json.
+ */
+export type RunBudgetUsage = BudgetsAnswer['runs'][number];
 
-/** One tool of the catalogue (`GET /v1/tools`). */
-export interface ToolSummary {
-  name: string;
-  connector: string;
-  status: string;
-  description: string | null;
-  metadata: Record<string, unknown>;
-  /** Cost units one call charges against budgets. */
-  cost: number;
-  definitionHash: string;
-  /** The tool that reverses this one, if any. */
-  reversal: string | null;
-  inputSchema: unknown;
-}
+/** One tool of the catalogue (`GET /v1/tools`). Generated from /v1/openapi.json. */
+export type ToolSummary = Answer<'/v1/tools', 'get'>['tools'][number];

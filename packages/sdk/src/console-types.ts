@@ -30,56 +30,11 @@ export interface AosEvent {
   data: Record<string, unknown>;
 }
 
-/** The receipt of an action: the six questions. */
-export interface Receipt {
-  action: {
-    id: string;
-    agentId: string;
-    tool: string;
-    environment: string;
-    status: string;
-    outcome: string;
-    createdAt: string;
-    finishedAt: string | null;
-    sessionId: string | null;
-    /** The OpenTelemetry trace the action was recorded in; null when tracing was off. */
-    traceId?: string | null;
-  };
-  did: { summary: string; reason: string | null; confidence: number | null; onBehalfOf: string | null };
-  data: {
-    connector: string | null;
-    effect: string | null;
-    input: Record<string, unknown>;
-    identifiers: string[];
-    resultSummary: string | null;
-    cached: boolean;
-  };
-  policy: { outcome: string; policies: string[]; reasons: string[]; policyHash: string; risk: number };
-  checks: { name: string; result: 'pass' | 'fail' | 'approval' | 'skip'; detail: string }[];
-  approval: null | Pick<
-    ApprovalRecord,
-    'id' | 'status' | 'group' | 'quorum' | 'level' | 'escalation' | 'expiresAt' | 'votes'
-  >;
-  reversal: {
-    available: boolean;
-    tool: string | null;
-    command: string | null;
-    reversedBy: string[];
-    reversalOf: string | null;
-    note: string;
-  };
-  audit: { seq: number; ts: string; actor: string; type: string }[];
-}
+/** The receipt of an action: the six questions, and the audit records behind them. */
+export type Receipt = Schemas['Receipt'];
 
 /** The audit chain check (`GET /v1/audit/verify`). */
-export interface AuditVerifyReport {
-  ok: boolean;
-  verified: number;
-  records: number;
-  firstBad?: { seq: number; reason: string };
-  checkpoints: { treeSize: number; ok: boolean; reason?: string; source: string }[];
-  unsealed: number;
-}
+export type AuditVerifyReport = Schemas['AuditVerifyReport'];
 
 /** Filters for {@link AosClient.listActions}. */
 export interface ActionFilter {

@@ -1,51 +1,22 @@
 import type { AosClient } from './client.js';
 import type { AgentRecord } from './console-types.js';
-import type { paths } from './generated/api.js';
+import type { components, paths } from './generated/api.js';
 
 /** A stored suite run, as the API lists it. Generated from /v1/openapi.json. */
 export type EvalRunRecord =
   paths['/v1/evals/runs']['get']['responses'][200]['content']['application/json']['runs'][number];
 
-/** Whether an agent may be promoted to a tier, and what is missing. */
-export interface GateCheckRecord {
-  agentId: string;
-  tier: number;
-  ok: boolean;
-  missing: string[];
-  suites: {
-    suite: string;
-    threshold: number;
-    window: string;
-    consecutive: number;
-    runs: { id: string; passRate: number; result: 'pass' | 'fail'; finishedAt: string }[];
-    ok: boolean;
-    missing?: string;
-  }[];
-}
+/** An agent's evaluations: its latest run per suite and the gates of each higher tier. Generated from /v1/openapi.json. */
+export type AgentEvals = components['schemas']['AgentEvals'];
 
-/** An agent's evaluations: its latest run per suite and the gates of each higher tier. */
-export interface AgentEvals {
-  agentId: string;
-  tier: number;
-  status: string;
-  latest: EvalRunRecord[];
-  gates: GateCheckRecord[];
-}
+/** Whether an agent may be promoted to a tier, and what is missing. Generated from /v1/openapi.json. */
+export type GateCheckRecord = AgentEvals['gates'][number];
+
+/** Evaluation coverage over a period. Generated from /v1/openapi.json. */
+export type EvalCoverage = components['schemas']['EvalCoverage'];
 
 /** Coverage of one agent or workflow. */
-export interface CoverageRecord {
-  actions: number;
-  covered: number;
-  coverage: number | null;
-  uncovered: { tool: string; outcome: string; count: number }[];
-}
-
-/** Evaluation coverage over a period. */
-export interface EvalCoverage {
-  since: string;
-  agents: (CoverageRecord & { agentId: string; suites: string[] })[];
-  workflows: (CoverageRecord & { workflow: string })[];
-}
+export type CoverageRecord = Omit<EvalCoverage['workflows'][number], 'workflow'>;
 
 const enc = encodeURIComponent;
 const query = (q: Record<string, string | number | undefined>) => {

@@ -1,5 +1,7 @@
+import type { components } from './generated/api.js';
+
 /** Run statuses, as the API reports them. */
-export type RunStatus = 'running' | 'compensating' | 'completed' | 'failed' | 'cancelled';
+export type RunStatus = Run['status'];
 
 /** A workflow definition as `GET /v1/workflows` returns it (the validated YAML model). */
 export interface WorkflowSummary {
@@ -14,44 +16,14 @@ export interface WorkflowSummary {
   [key: string]: unknown;
 }
 
-/** A workflow run. */
-export interface Run {
-  id: string;
-  workflow: string;
-  version: string;
-  definitionHash: string;
-  owner: string;
-  status: RunStatus;
-  input: unknown;
-  output: unknown;
-  error: { code: string; message: string; retryable: boolean } | null;
-  /** `human:<id>`, `webhook:<name>`, `cron:<name>`, … */
-  createdBy: string;
-  createdAt: string;
-  updatedAt: string;
-  leaseOwner: string | null;
-  leaseUntil: number;
-  [key: string]: unknown;
-}
+/** A workflow run. Generated from /v1/openapi.json. */
+export type Run = components['schemas']['Run'];
 
-/** A run with its steps and event history (`GET /v1/runs/:id`). */
-export interface RunDetail extends Run {
-  steps: Record<
-    string,
-    {
-      kind: string;
-      status: string;
-      attempt: number;
-      output?: unknown;
-      error?: { code: string; message: string; retryable: boolean };
-      votes: { human: string; vote: 'approve' | 'deny' }[];
-      [key: string]: unknown;
-    }
-  >;
-  events: ({ type: string; seq: number; at: string } & Record<string, unknown>)[];
-  /** Set while a human holds the run (`pauseRun`): who paused it and why. */
-  paused?: { by: string; reason?: string };
-}
+/**
+ * A run with its steps, event history, resource leases and budget (`GET /v1/runs/:id`). Generated from
+ * /v1/openapi.json; each event's own fields (beyond `type`, `seq`, `at`) are open there.
+ */
+export type RunDetail = components['schemas']['RunDetail'];
 
 /** Filter for {@link AosClient.listRuns}. */
 export interface RunFilter {

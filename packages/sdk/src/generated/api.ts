@@ -1107,7 +1107,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['Receipt'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -2544,7 +2546,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['Run'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -2643,7 +2647,33 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              runs: {
+                id: string;
+                workflow: string;
+                version: string;
+                definitionHash: string;
+                owner: string;
+                /** @enum {string} */
+                status: 'running' | 'compensating' | 'completed' | 'failed' | 'cancelled';
+                input: unknown;
+                output: unknown;
+                error: {
+                  code: string;
+                  message: string;
+                  retryable: boolean;
+                } | null;
+                createdBy: string;
+                createdAt: string;
+                updatedAt: string;
+                leaseOwner: string | null;
+                leaseUntil: number;
+                parentRunId: string | null;
+                parentStepId: string | null;
+              }[];
+            };
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -2742,7 +2772,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['RunDetail'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -2847,7 +2879,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['Run'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -3156,7 +3190,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['Run'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -3259,7 +3295,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['Run'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -3363,7 +3401,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['RunDetail'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -3467,7 +3507,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['RunDetail'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -5615,7 +5657,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['AgentEvals'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -5940,7 +5984,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['EvalCoverage'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -7164,7 +7210,32 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              tools: {
+                name: string;
+                connector: string;
+                /** @enum {string} */
+                status: 'active' | 'quarantined' | 'removed';
+                description: string | null;
+                metadata: {
+                  /** @enum {string} */
+                  effect: 'read' | 'write';
+                  destructive: boolean;
+                  idempotent: boolean;
+                  untrustedOutput: boolean;
+                  /** @enum {string} */
+                  risk: 'low' | 'medium' | 'high';
+                };
+                cost: number;
+                definitionHash: string;
+                reversal: string | null;
+                inputSchema: {
+                  [key: string]: unknown;
+                };
+              }[];
+            };
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -7364,7 +7435,54 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              budgets: {
+                scope: string;
+                /** @enum {string} */
+                period: 'hour' | 'day' | 'month' | 'total';
+                periodStart: string;
+                calls?: number;
+                cost?: number;
+                /** @enum {string} */
+                onExceed: 'deny' | 'approval';
+                approvers: string;
+                used: {
+                  calls: number;
+                  cost: number;
+                };
+                tokens: {
+                  input: number;
+                  output: number;
+                };
+              }[];
+              runs: {
+                scope: string;
+                /** @constant */
+                period: 'total';
+                /** @constant */
+                periodStart: 'total';
+                calls?: number;
+                cost?: number;
+                /** @enum {string} */
+                onExceed: 'deny' | 'approval';
+                approvers: string;
+                used: {
+                  calls: number;
+                  cost: number;
+                };
+                tokens: {
+                  input: number;
+                  output: number;
+                };
+                run: {
+                  id: string;
+                  workflow: string;
+                  status: string;
+                };
+              }[];
+            };
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -7461,7 +7579,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['AuditVerifyReport'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -7566,7 +7686,21 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              records: {
+                seq: number;
+                ts: string;
+                actor: string;
+                type: string;
+                subject: string | null;
+                payload: unknown;
+                prevHash: string;
+                hash: string;
+              }[];
+              nextCursor: string | null;
+            };
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -7663,7 +7797,25 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              checkpoint: {
+                /** @constant */
+                format: 'aos-checkpoint/1';
+                treeSize: number;
+                rootHash: string;
+                headHash: string;
+                timestamp: string;
+                keyId: string;
+                publicKey: string;
+                signature: string;
+              } | null;
+              head: {
+                seq: number;
+                hash: string;
+              };
+            };
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -7766,7 +7918,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['AuditBundle'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -7861,7 +8015,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['PolicySet'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -8317,6 +8473,81 @@ export interface components {
       createdAt: string;
       decidedAt: string | null;
     };
+    AgentEvals: {
+      agentId: string;
+      tier: 0 | 1 | 2 | 3;
+      /** @enum {string} */
+      status: 'active' | 'paused' | 'revoked';
+      latest: {
+        id: string;
+        suite: string;
+        suiteHash: string;
+        agentId: string;
+        agentKind: string;
+        /** @enum {string} */
+        trigger: 'manual' | 'schedule' | 'ci';
+        cases: number;
+        passed: number;
+        failed: number;
+        passRate: number;
+        threshold: number;
+        /** @enum {string} */
+        result: 'pass' | 'fail';
+        failedByCategory: {
+          category: string;
+          count: number;
+        }[];
+        startedAt: string;
+        finishedAt: string;
+      }[];
+      gates: {
+        agentId: string;
+        tier: number;
+        ok: boolean;
+        missing: string[];
+        suites: {
+          suite: string;
+          threshold: number;
+          window: string;
+          consecutive: number;
+          runs: {
+            id: string;
+            passRate: number;
+            /** @enum {string} */
+            result: 'pass' | 'fail';
+            finishedAt: string;
+          }[];
+          ok: boolean;
+          missing?: string;
+        }[];
+      }[];
+    };
+    EvalCoverage: {
+      since: string;
+      agents: {
+        actions: number;
+        covered: number;
+        coverage: number | null;
+        uncovered: {
+          tool: string;
+          outcome: string;
+          count: number;
+        }[];
+        agentId: string;
+        suites: string[];
+      }[];
+      workflows: {
+        actions: number;
+        covered: number;
+        coverage: number | null;
+        uncovered: {
+          tool: string;
+          outcome: string;
+          count: number;
+        }[];
+        workflow: string;
+      }[];
+    };
     ReportSummary: {
       since: string;
       until: string;
@@ -8398,6 +8629,318 @@ export interface components {
         evalCoverage: number | 'n/a';
         auditability: number | null;
       }[];
+    };
+    AuditVerifyReport: {
+      ok: boolean;
+      verified: number;
+      records: number;
+      firstBad?: {
+        seq: number;
+        reason: string;
+      };
+      checkpoints: {
+        treeSize: number;
+        ok: boolean;
+        reason?: string;
+        source: string;
+      }[];
+      unsealed: number;
+    };
+    AuditBundle: {
+      /** @constant */
+      format: 'aos-audit-bundle/1';
+      exportedAt: string;
+      records: {
+        seq: number;
+        ts: string;
+        actor: string;
+        type: string;
+        subject: string | null;
+        payload: unknown;
+        prevHash: string;
+        hash: string;
+      }[];
+      checkpoint: {
+        /** @constant */
+        format: 'aos-checkpoint/1';
+        treeSize: number;
+        rootHash: string;
+        headHash: string;
+        timestamp: string;
+        keyId: string;
+        publicKey: string;
+        signature: string;
+      };
+    };
+    PolicySet: {
+      hash: string;
+      source: string;
+      permits: {
+        id: string;
+        /** @enum {string} */
+        effect: 'permit' | 'forbid';
+        file: string;
+        annotations: {
+          [key: string]: string;
+        };
+      }[];
+      approvals: {
+        id: string;
+        /** @enum {string} */
+        effect: 'permit' | 'forbid';
+        file: string;
+        annotations: {
+          [key: string]: string;
+        };
+      }[];
+      files: {
+        policies: {
+          file: string;
+          text: string;
+        }[];
+        approvals: {
+          file: string;
+          text: string;
+        }[];
+      };
+    };
+    Receipt: {
+      action: {
+        id: string;
+        agentId: string;
+        tool: string;
+        environment: string;
+        /** @enum {string} */
+        status:
+          | 'denied'
+          | 'pending_approval'
+          | 'executing'
+          | 'succeeded'
+          | 'failed'
+          | 'unknown_outcome'
+          | 'rejected'
+          | 'expired'
+          | 'blocked';
+        /** @enum {string} */
+        outcome: 'allowed' | 'pending_approval' | 'denied';
+        createdAt: string;
+        finishedAt: string | null;
+        sessionId: string | null;
+        traceId: string | null;
+      };
+      did: {
+        summary: string;
+        reason: string | null;
+        confidence: number | null;
+        onBehalfOf: string | null;
+      };
+      data: {
+        connector: string | null;
+        effect: string | null;
+        input: {
+          [key: string]: unknown;
+        };
+        identifiers: string[];
+        resultSummary: string | null;
+        cached: boolean;
+      };
+      policy: {
+        /** @enum {string} */
+        outcome: 'allowed' | 'pending_approval' | 'denied';
+        policies: string[];
+        reasons: string[];
+        policyHash: string;
+        risk: number;
+      };
+      checks: {
+        name: string;
+        /** @enum {string} */
+        result: 'pass' | 'fail' | 'approval' | 'skip';
+        detail: string;
+      }[];
+      approval: {
+        id: string;
+        /** @enum {string} */
+        status: 'pending' | 'approved' | 'denied' | 'expired';
+        group: string;
+        quorum: number;
+        level: number;
+        escalation: string[];
+        expiresAt: string;
+        votes: {
+          human: string;
+          /** @enum {string} */
+          vote: 'approve' | 'deny';
+          comment: string | null;
+          level: number;
+          at: string;
+        }[];
+      } | null;
+      reversal: {
+        available: boolean;
+        tool: string | null;
+        command: string | null;
+        reversedBy: string[];
+        reversalOf: string | null;
+        note: string;
+      };
+      audit: {
+        seq: number;
+        ts: string;
+        actor: string;
+        type: string;
+      }[];
+    };
+    Run: {
+      id: string;
+      workflow: string;
+      version: string;
+      definitionHash: string;
+      owner: string;
+      /** @enum {string} */
+      status: 'running' | 'compensating' | 'completed' | 'failed' | 'cancelled';
+      input: unknown;
+      output: unknown;
+      error: {
+        code: string;
+        message: string;
+        retryable: boolean;
+      } | null;
+      createdBy: string;
+      createdAt: string;
+      updatedAt: string;
+      leaseOwner: string | null;
+      leaseUntil: number;
+      parentRunId: string | null;
+      parentStepId: string | null;
+    };
+    RunDetail: {
+      id: string;
+      workflow: string;
+      version: string;
+      definitionHash: string;
+      owner: string;
+      /** @enum {string} */
+      status: 'running' | 'compensating' | 'completed' | 'failed' | 'cancelled';
+      input: unknown;
+      output: unknown;
+      error: {
+        code: string;
+        message: string;
+        retryable: boolean;
+      } | null;
+      createdBy: string;
+      createdAt: string;
+      updatedAt: string;
+      leaseOwner: string | null;
+      leaseUntil: number;
+      parentRunId: string | null;
+      parentStepId: string | null;
+      steps: {
+        [key: string]: {
+          kind: string;
+          /** @enum {string} */
+          status: 'pending' | 'running' | 'waiting' | 'completed' | 'skipped' | 'failed';
+          attempt: number;
+          output?: unknown;
+          error?: {
+            code: string;
+            message: string;
+            retryable: boolean;
+          };
+          actionId?: string;
+          retryAtMs?: number;
+          deadlineMs?: number;
+          approval?: {
+            group: string;
+            quorum: number;
+            prompt?: string;
+          };
+          votes: {
+            human: string;
+            /** @enum {string} */
+            vote: 'approve' | 'deny';
+          }[];
+          critique?: string;
+          rounds: number;
+          completedAt?: number;
+          items?: {
+            /** @enum {string} */
+            status: 'pending' | 'running' | 'waiting' | 'completed' | 'failed';
+            output?: unknown;
+            error?: {
+              code: string;
+              message: string;
+              retryable: boolean;
+            };
+            actionId?: string;
+            taskId?: string;
+            agent?: string;
+            completedAt?: number;
+            restarts?: number;
+            unknownOutcome?: {
+              actionId: string;
+              index?: number;
+              compensation?: boolean;
+            };
+            retries?: number;
+            compensationRetries?: number;
+          }[];
+          over?: unknown[];
+          event?: string;
+          wakeAtMs?: number;
+          childRunId?: string;
+          childCancelled?: boolean;
+          escalateAtMs?: number;
+          fallback?: boolean;
+          blockedOn?: string;
+          blockedAtMs?: number;
+          pausedUntilMs?: number;
+          pausedAtMs?: number;
+          /** @enum {string} */
+          pausedReason?: 'breaker' | 'intervention';
+          pausedDetail?: string;
+          freeAttempts?: number;
+          compensationRestarts?: number;
+          escalatedTo?: string;
+          escalatedAttempt?: number;
+          unknownOutcome?: {
+            actionId: string;
+            index?: number;
+            compensation?: boolean;
+          };
+          compensationRetries?: number;
+        };
+      };
+      events: ({
+        type: string;
+        seq: number;
+        at: string;
+      } & {
+        [key: string]: unknown;
+      })[];
+      leases: {
+        key: string;
+        holder: string;
+        runId: string;
+        priority: number;
+        acquiredAt: string;
+      }[];
+      paused?: {
+        by: string;
+        reason?: string;
+      };
+      budget?: {
+        calls?: number;
+        cost?: number;
+        /** @enum {string} */
+        onExceed: 'deny' | 'approval';
+        approvers: string;
+        used: {
+          calls: number;
+          cost: number;
+        };
+      };
     };
   };
   responses: never;
