@@ -1,4 +1,5 @@
 import { AosApiError } from './errors.js';
+import type { components } from './generated/api.js';
 import type {
   ActionFilter,
   AgentRecord,
@@ -49,23 +50,11 @@ export interface ActParams {
   onBehalfOf?: string;
 }
 
-/** An action as the API returns it. */
-export interface Action {
-  id: string;
-  outcome: 'allowed' | 'pending_approval' | 'denied';
-  status: string;
-  agentId: string;
-  tool: string;
-  input: Record<string, unknown>;
-  approvalId: string | null;
-  result: { content: unknown[]; structuredContent?: unknown; isError: boolean } | null;
-  error: { code: string; message: string } | null;
-  decision: { policies: string[]; reasons: string[]; risk: number; policyHash: string };
-  /** The OpenTelemetry trace the action was recorded in; null when the server's tracing is off. */
-  traceId?: string | null;
-  replayed?: boolean;
-  [key: string]: unknown;
-}
+/**
+ * An action as the API returns it: the generated `Action` component (the server's `actionSchema`), with its stored
+ * decision; `replayed` is set on the 200 answer of an idempotent replay.
+ */
+export type Action = components['schemas']['Action'];
 
 /** Options for {@link AosClient}. */
 export interface AosClientOptions {

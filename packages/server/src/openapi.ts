@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ACTION_STATUSES, actionRequestSchema, createAgentSchema } from '@autonomy-os/core';
+import { actionRequestSchema, createAgentSchema } from '@autonomy-os/core';
 import { signInBody } from './routes/sign-in.js';
 import { taskOpenApiPaths } from './routes/tasks-openapi.js';
 import { evalOpenApiPaths } from './routes/evals.js';
@@ -60,19 +60,6 @@ export function openApiDocument(version: string): Record<string, unknown> {
           },
         },
         ActionRequest: schema(actionRequestSchema),
-        Action: {
-          type: 'object',
-          required: ['id', 'outcome', 'status'],
-          properties: {
-            id: { type: 'string' },
-            outcome: { enum: ['allowed', 'pending_approval', 'denied'] },
-            status: { enum: [...ACTION_STATUSES] },
-            approvalId: { type: ['string', 'null'] },
-            result: {},
-            error: {},
-            decision: { type: 'object' },
-          },
-        },
         Vote: schema(voteBody),
         AgentCreate: schema(createAgentSchema),
         SignIn: schema(signInBody),

@@ -1,6 +1,7 @@
 import { z } from 'zod';
 import { ACTION_STATUSES } from '@autonomy-os/core';
 import type {
+  ActionView,
   Agent,
   Approval,
   AgentStatus,
@@ -548,8 +549,79 @@ export const runDetailSchema = runSchema.extend({
     .optional(),
 });
 
-/** An action as the REST API answers it (the `Action` component keeps its own, older description). */
-const actionAnswer = z.looseObject({ id: z.string(), outcome: z.string(), status: z.string() });
+/** Who must approve an action, how many, by when, and who next (`ApprovalRequirement` of core). */
+const approvalRequirementSchema = z.strictObject({
+  group: z.string(),
+  quorum: z.number(),
+  expirySec: z.number(),
+  escalation: z.array(z.string()),
+  barOwner: z.boolean(),
+  policies: z.array(z.string()),
+});
+
+/** The decision as stored with an action: the policy decision plus pipeline facts (`StoredDecision` of core). */
+export const storedDecisionSchema = z.strictObject({
+  outcome: z.enum(['allow', 'approval', 'deny']),
+  policies: z.array(z.string()),
+  reasons: z.array(z.string()),
+  checks: receiptSchema.shape.checks,
+  risk: z.number(),
+  policyHash: z.string(),
+  approval: approvalRequirementSchema.optional(),
+  /** Policies whose conditions errored (none of them allowed anything). */
+  errors: z.array(z.strictObject({ policyId: z.string(), message: z.string() })),
+  /** The call was over a budget whose onExceed is approval; approving charges it. */
+  overBudget: z.boolean().optional(),
+  /** The admin for whom the agent-status guard was waived (a reversal of a paused or revoked agent's action). */
+  statusWaivedBy: z.string().optional(),
+});
+
+/**
+ * An action as every front shows it (`ActionView` of core); `replayed` is set (only) on the 200 answer of an
+ * idempotent replay of `POST /v1/actions`. `input` is the agent's own arguments and a result's `content` and
+ * `structuredContent` the upstream's, of any shape.
+ */
+export const actionSchema = z.strictObject({
+  id: z.string(),
+  agentId: z.string(),
+  tool: z.string(),
+  input: z.record(z.string(), z.unknown()),
+  environment: z.string(),
+  sessionId: z.string().nullable(),
+  idempotencyKey: z.string().nullable(),
+  reason: z.string().nullable(),
+  confidence: z.number().nullable(),
+  onBehalfOf: z.string().nullable(),
+  /** The action this one reverses (an undo). */
+  reversalOf: z.string().nullable(),
+  outcome: actionOutcome,
+  status: z.enum(ACTION_STATUSES),
+  decision: storedDecisionSchema,
+  approvalId: z.string().nullable(),
+  result: z
+    .strictObject({
+      content: z.array(z.unknown()),
+      structuredContent: z.unknown().optional(),
+      isError: z.boolean(),
+    })
+    .nullable(),
+  error: z.strictObject({ code: z.string(), message: z.string() }).nullable(),
+  risk: z.number(),
+  policyHash: z.string(),
+  cached: z.boolean(),
+  createdAt: iso,
+  updatedAt: iso,
+  startedAt: iso.nullable(),
+  finishedAt: iso.nullable(),
+  /** The OpenTelemetry trace the action was recorded in; null when tracing was off. */
+  traceId: z.string().nullable(),
+  spanId: z.string().nullable(),
+  parentSpanId: z.string().nullable(),
+  replayed: z.literal(true).optional(),
+});
+
+/** The wire form of an action: {@link actionSchema}'s output. */
+export type ActionAnswer = z.output<typeof actionSchema>;
 
 /** A 2xx answer described by a zod schema: its status, the schema and, for a shared shape, its component name. */
 export interface ResponseSpec {
@@ -562,9 +634,10 @@ const agent: ResponseSpec = { status: '200', schema: agentRecordSchema, componen
 const approval: ResponseSpec = { status: '200', schema: approvalSchema, component: 'Approval' };
 const run: ResponseSpec = { status: '200', schema: runSchema, component: 'Run' };
 const runDetail: ResponseSpec = { status: '200', schema: runDetailSchema, component: 'RunDetail' };
+const action: ResponseSpec = { status: '200', schema: actionSchema, component: 'Action' };
 const vote: ResponseSpec = {
   status: '200',
-  schema: z.strictObject({ approval: approvalSchema, action: actionAnswer.nullable() }),
+  schema: z.strictObject({ approval: approvalSchema, action: actionSchema.nullable() }),
 };
 
 /** Each operation (in the route table's `METHOD /path/:param` form) whose answer has a zod schema. */
@@ -613,6 +686,13 @@ export const RESPONSES: Record<string, ResponseSpec> = {
   'POST /v1/audit/export': { status: '200', schema: auditBundleSchema, component: 'AuditBundle' },
   'GET /v1/policies': { status: '200', schema: policySetSchema, component: 'PolicySet' },
   'GET /v1/tools': { status: '200', schema: z.strictObject({ tools: z.array(toolSummarySchema) }) },
+  'POST /v1/actions': { ...action, status: '201' },
+  'GET /v1/actions': {
+    status: '200',
+    schema: z.strictObject({ actions: z.array(actionSchema), nextCursor: z.string().nullable() }),
+  },
+  'GET /v1/actions/:id': action,
+  'POST /v1/actions/:id/undo': { ...action, status: '201' },
   'GET /v1/actions/:id/receipt': { status: '200', schema: receiptSchema, component: 'Receipt' },
   'POST /v1/workflows/:name/runs': { ...run, status: '201' },
   'GET /v1/runs': { status: '200', schema: z.strictObject({ runs: z.array(runSchema) }) },
@@ -667,6 +747,7 @@ const exact: [
   Exact<z.output<typeof toolSummarySchema>, ToolSummary>,
   Exact<z.output<typeof receiptSchema>, Receipt>,
   Exact<z.output<typeof runSchema>, WorkflowRun>,
+  Exact<z.output<typeof actionSchema>, ActionView & { replayed?: true }>,
   Exact<z.output<typeof gateCheckSchema>, GateCheck>,
   Exact<z.output<typeof auditBundleSchema>, AuditBundle>,
   Exact<z.output<typeof auditRecordSchema>, Awaited<ReturnType<AuditLog['search']>>[number]>,
@@ -686,6 +767,7 @@ const exact: [
     }
   >,
 ] = [
+  true,
   true,
   true,
   true,

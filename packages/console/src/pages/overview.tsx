@@ -135,7 +135,7 @@ export function OverviewPage() {
               <tr key={a.id}>
                 <td>
                   <Link to={`/actions/${encodeURIComponent(a.id)}`}>
-                    <Time at={a.createdAt as string} />
+                    <Time at={a.createdAt} />
                   </Link>
                 </td>
                 <td>{a.agentId}</td>

@@ -704,7 +704,89 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              actions: {
+                id: string;
+                agentId: string;
+                tool: string;
+                input: {
+                  [key: string]: unknown;
+                };
+                environment: string;
+                sessionId: string | null;
+                idempotencyKey: string | null;
+                reason: string | null;
+                confidence: number | null;
+                onBehalfOf: string | null;
+                reversalOf: string | null;
+                /** @enum {string} */
+                outcome: 'allowed' | 'pending_approval' | 'denied';
+                /** @enum {string} */
+                status:
+                  | 'denied'
+                  | 'pending_approval'
+                  | 'executing'
+                  | 'succeeded'
+                  | 'failed'
+                  | 'unknown_outcome'
+                  | 'rejected'
+                  | 'expired'
+                  | 'blocked';
+                decision: {
+                  /** @enum {string} */
+                  outcome: 'allow' | 'approval' | 'deny';
+                  policies: string[];
+                  reasons: string[];
+                  checks: {
+                    name: string;
+                    /** @enum {string} */
+                    result: 'pass' | 'fail' | 'approval' | 'skip';
+                    detail: string;
+                  }[];
+                  risk: number;
+                  policyHash: string;
+                  approval?: {
+                    group: string;
+                    quorum: number;
+                    expirySec: number;
+                    escalation: string[];
+                    barOwner: boolean;
+                    policies: string[];
+                  };
+                  errors: {
+                    policyId: string;
+                    message: string;
+                  }[];
+                  overBudget?: boolean;
+                  statusWaivedBy?: string;
+                };
+                approvalId: string | null;
+                result: {
+                  content: unknown[];
+                  structuredContent?: unknown;
+                  isError: boolean;
+                } | null;
+                error: {
+                  code: string;
+                  message: string;
+                } | null;
+                risk: number;
+                policyHash: string;
+                cached: boolean;
+                createdAt: string;
+                updatedAt: string;
+                startedAt: string | null;
+                finishedAt: string | null;
+                traceId: string | null;
+                spanId: string | null;
+                parentSpanId: string | null;
+                /** @constant */
+                replayed?: true;
+              }[];
+              nextCursor: string | null;
+            };
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -2138,15 +2220,84 @@ export interface paths {
                 createdAt: string;
                 decidedAt: string | null;
               };
-              action:
-                | ({
-                    id: string;
-                    outcome: string;
-                    status: string;
-                  } & {
-                    [key: string]: unknown;
-                  })
-                | null;
+              action: {
+                id: string;
+                agentId: string;
+                tool: string;
+                input: {
+                  [key: string]: unknown;
+                };
+                environment: string;
+                sessionId: string | null;
+                idempotencyKey: string | null;
+                reason: string | null;
+                confidence: number | null;
+                onBehalfOf: string | null;
+                reversalOf: string | null;
+                /** @enum {string} */
+                outcome: 'allowed' | 'pending_approval' | 'denied';
+                /** @enum {string} */
+                status:
+                  | 'denied'
+                  | 'pending_approval'
+                  | 'executing'
+                  | 'succeeded'
+                  | 'failed'
+                  | 'unknown_outcome'
+                  | 'rejected'
+                  | 'expired'
+                  | 'blocked';
+                decision: {
+                  /** @enum {string} */
+                  outcome: 'allow' | 'approval' | 'deny';
+                  policies: string[];
+                  reasons: string[];
+                  checks: {
+                    name: string;
+                    /** @enum {string} */
+                    result: 'pass' | 'fail' | 'approval' | 'skip';
+                    detail: string;
+                  }[];
+                  risk: number;
+                  policyHash: string;
+                  approval?: {
+                    group: string;
+                    quorum: number;
+                    expirySec: number;
+                    escalation: string[];
+                    barOwner: boolean;
+                    policies: string[];
+                  };
+                  errors: {
+                    policyId: string;
+                    message: string;
+                  }[];
+                  overBudget?: boolean;
+                  statusWaivedBy?: string;
+                };
+                approvalId: string | null;
+                result: {
+                  content: unknown[];
+                  structuredContent?: unknown;
+                  isError: boolean;
+                } | null;
+                error: {
+                  code: string;
+                  message: string;
+                } | null;
+                risk: number;
+                policyHash: string;
+                cached: boolean;
+                createdAt: string;
+                updatedAt: string;
+                startedAt: string | null;
+                finishedAt: string | null;
+                traceId: string | null;
+                spanId: string | null;
+                parentSpanId: string | null;
+                /** @constant */
+                replayed?: true;
+              } | null;
             };
           };
         };
@@ -2336,15 +2487,84 @@ export interface paths {
                 createdAt: string;
                 decidedAt: string | null;
               };
-              action:
-                | ({
-                    id: string;
-                    outcome: string;
-                    status: string;
-                  } & {
-                    [key: string]: unknown;
-                  })
-                | null;
+              action: {
+                id: string;
+                agentId: string;
+                tool: string;
+                input: {
+                  [key: string]: unknown;
+                };
+                environment: string;
+                sessionId: string | null;
+                idempotencyKey: string | null;
+                reason: string | null;
+                confidence: number | null;
+                onBehalfOf: string | null;
+                reversalOf: string | null;
+                /** @enum {string} */
+                outcome: 'allowed' | 'pending_approval' | 'denied';
+                /** @enum {string} */
+                status:
+                  | 'denied'
+                  | 'pending_approval'
+                  | 'executing'
+                  | 'succeeded'
+                  | 'failed'
+                  | 'unknown_outcome'
+                  | 'rejected'
+                  | 'expired'
+                  | 'blocked';
+                decision: {
+                  /** @enum {string} */
+                  outcome: 'allow' | 'approval' | 'deny';
+                  policies: string[];
+                  reasons: string[];
+                  checks: {
+                    name: string;
+                    /** @enum {string} */
+                    result: 'pass' | 'fail' | 'approval' | 'skip';
+                    detail: string;
+                  }[];
+                  risk: number;
+                  policyHash: string;
+                  approval?: {
+                    group: string;
+                    quorum: number;
+                    expirySec: number;
+                    escalation: string[];
+                    barOwner: boolean;
+                    policies: string[];
+                  };
+                  errors: {
+                    policyId: string;
+                    message: string;
+                  }[];
+                  overBudget?: boolean;
+                  statusWaivedBy?: string;
+                };
+                approvalId: string | null;
+                result: {
+                  content: unknown[];
+                  structuredContent?: unknown;
+                  isError: boolean;
+                } | null;
+                error: {
+                  code: string;
+                  message: string;
+                } | null;
+                risk: number;
+                policyHash: string;
+                cached: boolean;
+                createdAt: string;
+                updatedAt: string;
+                startedAt: string | null;
+                finishedAt: string | null;
+                traceId: string | null;
+                spanId: string | null;
+                parentSpanId: string | null;
+                /** @constant */
+                replayed?: true;
+              } | null;
             };
           };
         };
@@ -8263,26 +8483,6 @@ export interface components {
       idempotencyKey?: string;
       onBehalfOf?: string;
     };
-    Action: {
-      id: string;
-      /** @enum {unknown} */
-      outcome: 'allowed' | 'pending_approval' | 'denied';
-      /** @enum {unknown} */
-      status:
-        | 'denied'
-        | 'pending_approval'
-        | 'executing'
-        | 'succeeded'
-        | 'failed'
-        | 'unknown_outcome'
-        | 'rejected'
-        | 'expired'
-        | 'blocked';
-      approvalId?: string | null;
-      result?: unknown;
-      error?: unknown;
-      decision?: Record<string, never>;
-    };
     Vote: {
       comment?: string;
       /** @description the binding the approver saw; refused if it differs */
@@ -8703,6 +8903,84 @@ export interface components {
           text: string;
         }[];
       };
+    };
+    Action: {
+      id: string;
+      agentId: string;
+      tool: string;
+      input: {
+        [key: string]: unknown;
+      };
+      environment: string;
+      sessionId: string | null;
+      idempotencyKey: string | null;
+      reason: string | null;
+      confidence: number | null;
+      onBehalfOf: string | null;
+      reversalOf: string | null;
+      /** @enum {string} */
+      outcome: 'allowed' | 'pending_approval' | 'denied';
+      /** @enum {string} */
+      status:
+        | 'denied'
+        | 'pending_approval'
+        | 'executing'
+        | 'succeeded'
+        | 'failed'
+        | 'unknown_outcome'
+        | 'rejected'
+        | 'expired'
+        | 'blocked';
+      decision: {
+        /** @enum {string} */
+        outcome: 'allow' | 'approval' | 'deny';
+        policies: string[];
+        reasons: string[];
+        checks: {
+          name: string;
+          /** @enum {string} */
+          result: 'pass' | 'fail' | 'approval' | 'skip';
+          detail: string;
+        }[];
+        risk: number;
+        policyHash: string;
+        approval?: {
+          group: string;
+          quorum: number;
+          expirySec: number;
+          escalation: string[];
+          barOwner: boolean;
+          policies: string[];
+        };
+        errors: {
+          policyId: string;
+          message: string;
+        }[];
+        overBudget?: boolean;
+        statusWaivedBy?: string;
+      };
+      approvalId: string | null;
+      result: {
+        content: unknown[];
+        structuredContent?: unknown;
+        isError: boolean;
+      } | null;
+      error: {
+        code: string;
+        message: string;
+      } | null;
+      risk: number;
+      policyHash: string;
+      cached: boolean;
+      createdAt: string;
+      updatedAt: string;
+      startedAt: string | null;
+      finishedAt: string | null;
+      traceId: string | null;
+      spanId: string | null;
+      parentSpanId: string | null;
+      /** @constant */
+      replayed?: true;
     };
     Receipt: {
       action: {

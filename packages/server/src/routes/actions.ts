@@ -3,36 +3,46 @@ import { z } from 'zod';
 import { NotFoundError, buildReceipt, parseInput } from '@autonomy-os/core';
 import type { ActionView, Engine } from '@autonomy-os/core';
 import { principalOf, requireAgent, requireHuman } from '../auth.js';
+import type { ActionAnswer } from '../wire-schemas.js';
 import { listQueries } from './list-queries.js';
 import { noBody } from './no-body.js';
 import { decodeCursor, encodeCursor } from './page-cursor.js';
 
-/** The wire form of an action. */
-export function actionBody(a: ActionView & { replayed?: boolean }) {
+/**
+ * The wire form of an action: the whole {@link ActionView}, its stored decision included, plus `replayed` on an
+ * idempotent replay. Each field is named, so nothing a view may carry beyond its type reaches the wire; the answer
+ * schema (`actionSchema`, wire-schemas.ts) is checked against this type.
+ */
+export function actionBody(a: ActionView & { replayed?: boolean }): ActionAnswer {
   return {
     id: a.id,
-    outcome: a.outcome,
-    status: a.status,
     agentId: a.agentId,
     tool: a.tool,
     input: a.input,
     environment: a.environment,
     sessionId: a.sessionId,
+    idempotencyKey: a.idempotencyKey,
+    reason: a.reason,
+    confidence: a.confidence,
+    onBehalfOf: a.onBehalfOf,
+    reversalOf: a.reversalOf,
+    outcome: a.outcome,
+    status: a.status,
+    decision: a.decision,
     approvalId: a.approvalId,
     result: a.result,
     error: a.error,
-    decision: {
-      policies: a.decision.policies,
-      reasons: a.decision.reasons,
-      risk: a.risk,
-      policyHash: a.policyHash,
-    },
+    risk: a.risk,
+    policyHash: a.policyHash,
     cached: a.cached,
-    reversalOf: a.reversalOf,
-    traceId: a.traceId,
     createdAt: a.createdAt,
     updatedAt: a.updatedAt,
-    ...(a.replayed ? { replayed: true } : {}),
+    startedAt: a.startedAt,
+    finishedAt: a.finishedAt,
+    traceId: a.traceId,
+    spanId: a.spanId,
+    parentSpanId: a.parentSpanId,
+    ...(a.replayed ? { replayed: true as const } : {}),
   };
 }
 
