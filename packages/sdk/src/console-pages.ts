@@ -1,7 +1,6 @@
 /**
  * Wire shapes of the paged lists, the audit search and export, the policy routes and budgets, as the console and
- * scripts read them. All but the policy replay report are generated from the server's OpenAPI document
- * (`generated/api.ts`, `npm run sdk:types`); that one still mirrors what `@autonomy-os/server` answers.
+ * scripts read them, generated from the server's OpenAPI document (`generated/api.ts`, `npm run sdk:types`).
  */
 import type { components, paths } from './generated/api.js';
 
@@ -46,27 +45,11 @@ export type PolicySummary = PolicySetView['permits'][number];
 /** A policy file: its name and Cedar text. */
 export type PolicyFile = PolicySetView['files']['policies'][number];
 
-/** What `POST /v1/policies/replay` found: which recorded decisions a proposed set would change. */
-export interface PolicyReplayReport {
-  policyHash: string;
-  activeHash: string;
-  since: string;
-  replayed: number;
-  unchanged: number;
-  changed: {
-    actionId: string;
-    seq: number;
-    at: string;
-    tool: string;
-    agent: string;
-    before: 'allow' | 'approval' | 'deny';
-    after: 'allow' | 'approval' | 'deny';
-    beforePolicies: string[];
-    policies: string[];
-  }[];
-  skipped: { actionId: string; seq: number; tool: string; agent: string; reason: string }[];
-  transitions: Record<string, number>;
-}
+/**
+ * What `POST /v1/policies/replay` found: which recorded decisions a proposed set would change. Generated from
+ * /v1/openapi.json.
+ */
+export type PolicyReplayReport = Schemas['PolicyReplayReport'];
 
 /** A budget and its use in the current period (`GET /v1/budgets`, `budgets`). Generated from /v1/openapi.json. */
 export type BudgetUsage = BudgetsAnswer['budgets'][number];

@@ -18,6 +18,7 @@ import type {
   LeaderReport,
   Receipt,
   RegisteredTool,
+  ReplayReport,
   RunBudgetUsage,
   WorkflowRun,
   WorkflowRunDetail,
@@ -549,6 +550,47 @@ export const runDetailSchema = runSchema.extend({
     .optional(),
 });
 
+/** What a policy decision was (`PolicyOutcome` of core). */
+const policyOutcome = z.enum(['allow', 'approval', 'deny']);
+
+/**
+ * What replaying the recorded decisions under a proposed policy set found (`POST /v1/policies/replay`;
+ * `ReplayReport` of core), with the replay's start and the active set's hash the route adds.
+ */
+export const replayReportSchema = z.strictObject({
+  /** Hash of the proposed policy set. */
+  policyHash: z.string(),
+  /** Decisions re-decided (skipped ones excluded). */
+  replayed: z.number(),
+  unchanged: z.number(),
+  changed: z.array(
+    z.strictObject({
+      actionId: z.string(),
+      seq: z.number(),
+      at: iso,
+      tool: z.string(),
+      agent: z.string(),
+      before: policyOutcome,
+      after: policyOutcome,
+      beforePolicies: z.array(z.string()),
+      policies: z.array(z.string()),
+    }),
+  ),
+  skipped: z.array(
+    z.strictObject({
+      actionId: z.string(),
+      seq: z.number(),
+      tool: z.string(),
+      agent: z.string(),
+      reason: z.string(),
+    }),
+  ),
+  /** Counts of changes by `before->after`, e.g. `{ "allow->deny": 2 }`. */
+  transitions: z.record(z.string(), z.number()),
+  since: iso,
+  activeHash: z.string(),
+});
+
 /** Who must approve an action, how many, by when, and who next (`ApprovalRequirement` of core). */
 const approvalRequirementSchema = z.strictObject({
   group: z.string(),
@@ -561,7 +603,7 @@ const approvalRequirementSchema = z.strictObject({
 
 /** The decision as stored with an action: the policy decision plus pipeline facts (`StoredDecision` of core). */
 export const storedDecisionSchema = z.strictObject({
-  outcome: z.enum(['allow', 'approval', 'deny']),
+  outcome: policyOutcome,
   policies: z.array(z.string()),
   reasons: z.array(z.string()),
   checks: receiptSchema.shape.checks,
@@ -685,6 +727,7 @@ export const RESPONSES: Record<string, ResponseSpec> = {
   },
   'POST /v1/audit/export': { status: '200', schema: auditBundleSchema, component: 'AuditBundle' },
   'GET /v1/policies': { status: '200', schema: policySetSchema, component: 'PolicySet' },
+  'POST /v1/policies/replay': { status: '200', schema: replayReportSchema, component: 'PolicyReplayReport' },
   'GET /v1/tools': { status: '200', schema: z.strictObject({ tools: z.array(toolSummarySchema) }) },
   'POST /v1/actions': { ...action, status: '201' },
   'GET /v1/actions': {
@@ -748,6 +791,7 @@ const exact: [
   Exact<z.output<typeof receiptSchema>, Receipt>,
   Exact<z.output<typeof runSchema>, WorkflowRun>,
   Exact<z.output<typeof actionSchema>, ActionView & { replayed?: true }>,
+  Exact<z.output<typeof replayReportSchema>, ReplayReport & { since: string; activeHash: string }>,
   Exact<z.output<typeof gateCheckSchema>, GateCheck>,
   Exact<z.output<typeof auditBundleSchema>, AuditBundle>,
   Exact<z.output<typeof auditRecordSchema>, Awaited<ReturnType<AuditLog['search']>>[number]>,
@@ -767,6 +811,7 @@ const exact: [
     }
   >,
 ] = [
+  true,
   true,
   true,
   true,

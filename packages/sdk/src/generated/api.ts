@@ -8352,7 +8352,9 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': components['schemas']['PolicyReplayReport'];
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
@@ -8903,6 +8905,36 @@ export interface components {
           text: string;
         }[];
       };
+    };
+    PolicyReplayReport: {
+      policyHash: string;
+      replayed: number;
+      unchanged: number;
+      changed: {
+        actionId: string;
+        seq: number;
+        at: string;
+        tool: string;
+        agent: string;
+        /** @enum {string} */
+        before: 'allow' | 'approval' | 'deny';
+        /** @enum {string} */
+        after: 'allow' | 'approval' | 'deny';
+        beforePolicies: string[];
+        policies: string[];
+      }[];
+      skipped: {
+        actionId: string;
+        seq: number;
+        tool: string;
+        agent: string;
+        reason: string;
+      }[];
+      transitions: {
+        [key: string]: number;
+      };
+      since: string;
+      activeHash: string;
     };
     Action: {
       id: string;
