@@ -1,20 +1,14 @@
-import type { components } from './generated/api.js';
+import type { components, paths } from './generated/api.js';
 
 /** Run statuses, as the API reports them. */
 export type RunStatus = Run['status'];
 
-/** A workflow definition as `GET /v1/workflows` returns it (the validated YAML model). */
-export interface WorkflowSummary {
-  name: string;
-  version: string;
-  owner: string;
-  description?: string;
-  input: Record<string, unknown>;
-  output?: string;
-  triggers?: Record<string, unknown>[];
-  steps: Record<string, { kind: string; dependsOn: string[]; [key: string]: unknown }>;
-  [key: string]: unknown;
-}
+/**
+ * A workflow definition as `GET /v1/workflows` returns it (the validated YAML model, each step one of its kinds).
+ * Generated from /v1/openapi.json.
+ */
+export type WorkflowSummary =
+  paths['/v1/workflows']['get']['responses'][200]['content']['application/json']['workflows'][number];
 
 /** A workflow run. Generated from /v1/openapi.json. */
 export type Run = components['schemas']['Run'];

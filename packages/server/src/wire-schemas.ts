@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { ACTION_STATUSES } from '@autonomy-os/core';
+import { ACTION_STATUSES, workflowSchema } from '@autonomy-os/core';
 import type {
   ActionView,
   Agent,
@@ -20,6 +20,7 @@ import type {
   RegisteredTool,
   ReplayReport,
   RunBudgetUsage,
+  WorkflowDefinition,
   WorkflowRun,
   WorkflowRunDetail,
 } from '@autonomy-os/core';
@@ -665,6 +666,12 @@ export const actionSchema = z.strictObject({
 /** The wire form of an action: {@link actionSchema}'s output. */
 export type ActionAnswer = z.output<typeof actionSchema>;
 
+/**
+ * A workflow as `GET /v1/workflows` lists it: its validated definition, described by the very schema that parses
+ * workflow files (`WorkflowDefinition` of core), with `version` as it comes out of that parse (always a string).
+ */
+export const workflowSummarySchema = workflowSchema.extend({ version: z.string() });
+
 /** A 2xx answer described by a zod schema: its status, the schema and, for a shared shape, its component name. */
 export interface ResponseSpec {
   status: '200' | '201';
@@ -737,6 +744,10 @@ export const RESPONSES: Record<string, ResponseSpec> = {
   'GET /v1/actions/:id': action,
   'POST /v1/actions/:id/undo': { ...action, status: '201' },
   'GET /v1/actions/:id/receipt': { status: '200', schema: receiptSchema, component: 'Receipt' },
+  'GET /v1/workflows': {
+    status: '200',
+    schema: z.strictObject({ workflows: z.array(workflowSummarySchema) }),
+  },
   'POST /v1/workflows/:name/runs': { ...run, status: '201' },
   'GET /v1/runs': { status: '200', schema: z.strictObject({ runs: z.array(runSchema) }) },
   'GET /v1/runs/:id': runDetail,
@@ -791,6 +802,7 @@ const exact: [
   Exact<z.output<typeof receiptSchema>, Receipt>,
   Exact<z.output<typeof runSchema>, WorkflowRun>,
   Exact<z.output<typeof actionSchema>, ActionView & { replayed?: true }>,
+  Exact<z.output<typeof workflowSummarySchema>, WorkflowDefinition>,
   Exact<z.output<typeof replayReportSchema>, ReplayReport & { since: string; activeHash: string }>,
   Exact<z.output<typeof gateCheckSchema>, GateCheck>,
   Exact<z.output<typeof auditBundleSchema>, AuditBundle>,
@@ -811,6 +823,7 @@ const exact: [
     }
   >,
 ] = [
+  true,
   true,
   true,
   true,

@@ -13,7 +13,6 @@ import type {
   OutcomeDecision,
   WorkflowContext,
   RunStatus,
-  WorkflowDefinition,
   WorkflowRun,
   WorkflowRunDetail,
 } from '@autonomy-os/core';
@@ -95,7 +94,7 @@ export function registerWorkflows(program: Command): void {
     .action(async (o: { config?: string; json?: boolean }, cmd: Command) => {
       const client = remote(cmd);
       const defs = client
-        ? ((await client.listWorkflows()) as unknown as WorkflowDefinition[])
+        ? await client.listWorkflows()
         : await withEngine(cmd, requireConfig(o.config), async (e) => e.workflows.definitions());
       if (o.json) printJson(defs);
       else

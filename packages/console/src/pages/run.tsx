@@ -52,7 +52,7 @@ export function RunPage() {
         const d = def?.steps[sid];
         const deps = [...(d?.dependsOn ?? [])];
         // A review step reviews another step: draw that as a dependency too.
-        if (d && typeof d.step === 'string' && !deps.includes(d.step)) deps.push(d.step);
+        if (d?.kind === 'review' && !deps.includes(d.step)) deps.push(d.step);
         return { id: sid, kind: s.kind, status: s.status, dependsOn: deps };
       }),
     [r?.steps, def],

@@ -2661,7 +2661,298 @@ export interface paths {
           headers: {
             [name: string]: unknown;
           };
-          content?: never;
+          content: {
+            'application/json': {
+              workflows: {
+                name: string;
+                version: string;
+                owner: string;
+                description?: string;
+                budget?: {
+                  calls?: number;
+                  cost?: number;
+                  /**
+                   * @default deny
+                   * @enum {string}
+                   */
+                  onExceed: 'deny' | 'approval';
+                  /** @default approvers */
+                  approvers: string;
+                };
+                priority?: number;
+                /**
+                 * @default {
+                 *       "type": "object"
+                 *     }
+                 */
+                input: {
+                  [key: string]: unknown;
+                };
+                output?: string;
+                triggers?: (
+                  | {
+                      manual: Record<string, never>;
+                    }
+                  | {
+                      webhook: {
+                        secret: string;
+                        tolerance?: string;
+                      };
+                    }
+                  | {
+                      cron: string;
+                      input?: unknown;
+                    }
+                )[];
+                steps: {
+                  [key: string]:
+                    | {
+                        /** @default [] */
+                        dependsOn: string[];
+                        lease?: string;
+                        escalate?: {
+                          after: string;
+                          to: string;
+                        };
+                        when?: string;
+                        retry?: {
+                          /** @default 1 */
+                          maxAttempts: number;
+                          /** @default 1s */
+                          backoff: string;
+                        };
+                        timeout?: string;
+                        description?: string;
+                        /** @constant */
+                        kind: 'action';
+                        tool: string;
+                        as: string;
+                        /** @default {} */
+                        input: string;
+                        reason?: string;
+                        compensate?: {
+                          tool: string;
+                          /** @default {} */
+                          input: string;
+                          as?: string;
+                        };
+                        fallback?: {
+                          tool: string;
+                          input?: string;
+                          as?: string;
+                        };
+                      }
+                    | {
+                        /** @default [] */
+                        dependsOn: string[];
+                        lease?: string;
+                        escalate?: {
+                          after: string;
+                          to: string;
+                        };
+                        when?: string;
+                        retry?: {
+                          /** @default 1 */
+                          maxAttempts: number;
+                          /** @default 1s */
+                          backoff: string;
+                        };
+                        timeout?: string;
+                        description?: string;
+                        /** @constant */
+                        kind: 'task';
+                        role: string;
+                        rule?: string;
+                        input?: string;
+                      }
+                    | {
+                        /** @default [] */
+                        dependsOn: string[];
+                        lease?: string;
+                        escalate?: {
+                          after: string;
+                          to: string;
+                        };
+                        when?: string;
+                        retry?: {
+                          /** @default 1 */
+                          maxAttempts: number;
+                          /** @default 1s */
+                          backoff: string;
+                        };
+                        timeout?: string;
+                        description?: string;
+                        /** @constant */
+                        kind: 'approval';
+                        group: string;
+                        /** @default 1 */
+                        quorum: number;
+                        prompt?: string;
+                        expires?: string;
+                        escalation?: string[];
+                      }
+                    | {
+                        /** @default [] */
+                        dependsOn: string[];
+                        lease?: string;
+                        escalate?: {
+                          after: string;
+                          to: string;
+                        };
+                        when?: string;
+                        retry?: {
+                          /** @default 1 */
+                          maxAttempts: number;
+                          /** @default 1s */
+                          backoff: string;
+                        };
+                        timeout?: string;
+                        description?: string;
+                        /** @constant */
+                        kind: 'review';
+                        step: string;
+                        role: string;
+                        rule: string;
+                        /** @default 2 */
+                        maxRounds: number;
+                      }
+                    | {
+                        /** @default [] */
+                        dependsOn: string[];
+                        lease?: string;
+                        escalate?: {
+                          after: string;
+                          to: string;
+                        };
+                        when?: string;
+                        retry?: {
+                          /** @default 1 */
+                          maxAttempts: number;
+                          /** @default 1s */
+                          backoff: string;
+                        };
+                        timeout?: string;
+                        description?: string;
+                        /** @constant */
+                        kind: 'parallel';
+                        over: string;
+                        do:
+                          | {
+                              lease?: string;
+                              escalate?: {
+                                after: string;
+                                to: string;
+                              };
+                              description?: string;
+                              /** @constant */
+                              kind: 'action';
+                              tool: string;
+                              as: string;
+                              /** @default {} */
+                              input: string;
+                              reason?: string;
+                              compensate?: {
+                                tool: string;
+                                /** @default {} */
+                                input: string;
+                                as?: string;
+                              };
+                              fallback?: {
+                                tool: string;
+                                input?: string;
+                                as?: string;
+                              };
+                            }
+                          | {
+                              lease?: string;
+                              escalate?: {
+                                after: string;
+                                to: string;
+                              };
+                              description?: string;
+                              /** @constant */
+                              kind: 'task';
+                              role: string;
+                              rule?: string;
+                              input?: string;
+                            };
+                        maxConcurrency?: number;
+                      }
+                    | {
+                        /** @default [] */
+                        dependsOn: string[];
+                        lease?: string;
+                        escalate?: {
+                          after: string;
+                          to: string;
+                        };
+                        when?: string;
+                        retry?: {
+                          /** @default 1 */
+                          maxAttempts: number;
+                          /** @default 1s */
+                          backoff: string;
+                        };
+                        timeout?: string;
+                        description?: string;
+                        /** @constant */
+                        kind: 'consensus';
+                        role: string;
+                        rule?: string;
+                        agents: number;
+                        quorum: number;
+                        input?: string;
+                        vote?: string;
+                      }
+                    | {
+                        /** @default [] */
+                        dependsOn: string[];
+                        lease?: string;
+                        escalate?: {
+                          after: string;
+                          to: string;
+                        };
+                        when?: string;
+                        retry?: {
+                          /** @default 1 */
+                          maxAttempts: number;
+                          /** @default 1s */
+                          backoff: string;
+                        };
+                        timeout?: string;
+                        description?: string;
+                        /** @constant */
+                        kind: 'wait';
+                        event?: string;
+                        for?: string;
+                        until?: string;
+                      }
+                    | {
+                        /** @default [] */
+                        dependsOn: string[];
+                        lease?: string;
+                        escalate?: {
+                          after: string;
+                          to: string;
+                        };
+                        when?: string;
+                        retry?: {
+                          /** @default 1 */
+                          maxAttempts: number;
+                          /** @default 1s */
+                          backoff: string;
+                        };
+                        timeout?: string;
+                        description?: string;
+                        /** @constant */
+                        kind: 'workflow';
+                        workflow: string;
+                        input?: string;
+                      };
+                };
+              }[];
+            };
+          };
         };
         /** @description Bad input; the message names the field */
         400: {
