@@ -2,6 +2,9 @@
 // bench/load/profile-server.js [rest|mcp|direct] [calls] [concurrency]` (BACKEND=postgres for PostgreSQL). The same
 // setup as bench/suites/gateway.js (100 policies, no answer cache, load generator and upstream in processes of
 // their own), so the profile holds only the server's event loop. Prints the server process's CPU time per call.
+// With PROFILE=<file.cpuprofile> (and no --cpu-prof) only the measured calls are profiled, not start-up or warm-up.
+import fs from 'node:fs';
+import { Session } from 'node:inspector/promises';
 import { EnvSecretStore, createEngine } from '@autonomy-os/core';
 import { buildServer } from '@autonomy-os/server';
 import { backends } from '../harness.js';
@@ -80,9 +83,20 @@ const jobs = {
 };
 try {
   await load.run({ ...jobs[kind], n: 100, concurrency: 4 });
+  const session = process.env.PROFILE ? new Session() : undefined;
+  if (session) {
+    session.connect();
+    await session.post('Profiler.enable');
+    await session.post('Profiler.start');
+  }
   const cpu0 = process.cpuUsage();
   const r = await load.run({ ...jobs[kind], n, concurrency });
   const cpu = process.cpuUsage(cpu0);
+  if (session) {
+    const { profile } = await session.post('Profiler.stop');
+    fs.writeFileSync(process.env.PROFILE, JSON.stringify(profile));
+    session.disconnect();
+  }
   // CPU time of this process (the server) per call: steadier than wall time on a shared machine.
   const cpuPerCall = (cpu.user + cpu.system) / n;
   process.stdout.write(

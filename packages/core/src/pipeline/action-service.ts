@@ -783,59 +783,64 @@ export class ActionService {
     const resultJson = result ? JSON.stringify(result) : null;
     // Whether this call recorded the outcome; if not (recovery got there first), the row says what happened.
     let recorded = false;
-    await this.d.db.tx(async (tx) => {
-      await wakeRunOfAction(tx, view.id);
-      const res = await tx.run(
-        `UPDATE actions SET status = ?, result_json = ?, error_json = ?, untrusted_output = ?, finished_at = ?, updated_at = ?
+    // Not durable: nobody waits for this commit's fsync. The decision record already is; a crash that loses this
+    // one leaves the action `executing`, which recovery flags `unknown_outcome` — never a second execution.
+    await this.d.db.tx(
+      async (tx) => {
+        await wakeRunOfAction(tx, view.id);
+        const res = await tx.run(
+          `UPDATE actions SET status = ?, result_json = ?, error_json = ?, untrusted_output = ?, finished_at = ?, updated_at = ?
          WHERE id = ? AND status = 'executing'`,
-        [
-          status,
-          resultJson,
-          error ? JSON.stringify(error) : null,
-          status === 'succeeded' && tool.metadata.untrustedOutput ? 1 : 0,
-          now.toISOString(),
-          now.toISOString(),
-          view.id,
-        ],
-      );
-      if (res.changes !== 1) return;
-      recorded = true;
-      if (status === 'failed' && this.d.anomalies)
-        anomalies = await this.d.anomalies.recordFailure(tx, view.agentId, tool.name, view.id);
-      if (status === 'succeeded') {
-        await this.sessions.recordSuccess(tx, {
-          agentId: view.agentId,
-          sessionId: view.sessionId,
-          tool: tool.name,
-          untrusted: tool.metadata.untrustedOutput,
-        });
-      }
-      if (
-        status === 'succeeded' &&
-        result &&
-        tool.cacheTtlSec > 0 &&
-        tool.metadata.effect === 'read' &&
-        tool.metadata.idempotent
-      ) {
-        await tx.run(
-          `INSERT INTO tool_cache (agent_id, tool, input_hash, result_json, expires_at_ms) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (agent_id, tool, input_hash) DO UPDATE SET result_json = excluded.result_json, expires_at_ms = excluded.expires_at_ms`,
-          [view.agentId, tool.name, inputHash, resultJson, now.getTime() + tool.cacheTtlSec * 1000],
+          [
+            status,
+            resultJson,
+            error ? JSON.stringify(error) : null,
+            status === 'succeeded' && tool.metadata.untrustedOutput ? 1 : 0,
+            now.toISOString(),
+            now.toISOString(),
+            view.id,
+          ],
         );
-      }
-      await this.d.audit.append(tx, {
-        actor: 'system',
-        type: 'action.completed',
-        subject: `action:${view.id}`,
-        payload: {
-          actionId: view.id,
-          status,
-          durationMs: now.getTime() - started,
-          ...(result ? { isError: result.isError, resultHash: hashJson(result) } : {}),
-          ...(error ? { error } : {}),
-        },
-      });
-    });
+        if (res.changes !== 1) return;
+        recorded = true;
+        if (status === 'failed' && this.d.anomalies)
+          anomalies = await this.d.anomalies.recordFailure(tx, view.agentId, tool.name, view.id);
+        if (status === 'succeeded') {
+          await this.sessions.recordSuccess(tx, {
+            agentId: view.agentId,
+            sessionId: view.sessionId,
+            tool: tool.name,
+            untrusted: tool.metadata.untrustedOutput,
+          });
+        }
+        if (
+          status === 'succeeded' &&
+          result &&
+          tool.cacheTtlSec > 0 &&
+          tool.metadata.effect === 'read' &&
+          tool.metadata.idempotent
+        ) {
+          await tx.run(
+            `INSERT INTO tool_cache (agent_id, tool, input_hash, result_json, expires_at_ms) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (agent_id, tool, input_hash) DO UPDATE SET result_json = excluded.result_json, expires_at_ms = excluded.expires_at_ms`,
+            [view.agentId, tool.name, inputHash, resultJson, now.getTime() + tool.cacheTtlSec * 1000],
+          );
+        }
+        await this.d.audit.append(tx, {
+          actor: 'system',
+          type: 'action.completed',
+          subject: `action:${view.id}`,
+          payload: {
+            actionId: view.id,
+            status,
+            durationMs: now.getTime() - started,
+            ...(result ? { isError: result.isError, resultHash: hashJson(result) } : {}),
+            ...(error ? { error } : {}),
+          },
+        });
+      },
+      { durable: false },
+    );
     this.announceAnomalies(anomalies);
     const done: ActionView = recorded
       ? {

@@ -20,6 +20,20 @@ export interface Executor {
   exec(sql: string): Promise<void>;
 }
 
+/** How a transaction commits. */
+export interface TxOptions {
+  /**
+   * `false`: the caller does not wait for this transaction to reach the disk. Its writes are committed and visible
+   * to every later read as soon as the promise settles, and survive the process being killed (`kill -9`), but an
+   * operating-system crash or power loss before the next durable commit (or, on PostgreSQL, within the WAL writer's
+   * delay) may lose them. For records whose loss leaves a state recovery already handles — an action's outcome,
+   * whose absence leaves it `executing` and flagged `unknown_outcome`. SQLite: the batch commits with
+   * `synchronous=NORMAL` when every member is non-durable (the next durable commit's fsync covers it); PostgreSQL:
+   * `SET LOCAL synchronous_commit = off`. Default `true`: the promise settles after the commit is on disk.
+   */
+  durable?: boolean;
+}
+
 /** A database: an executor plus transactions and lifecycle. */
 export interface Db extends Executor {
   readonly dialect: Dialect;
@@ -31,6 +45,6 @@ export interface Db extends Executor {
    * Runs `fn` in one transaction: all of its writes commit together or none do. On SQLite the transaction takes
    * the write lock up front (BEGIN IMMEDIATE), so read-then-write sequences inside it are serialized across processes.
    */
-  tx<T>(fn: (tx: Executor) => Promise<T>): Promise<T>;
+  tx<T>(fn: (tx: Executor) => Promise<T>, options?: TxOptions): Promise<T>;
   close(): Promise<void>;
 }

@@ -24,6 +24,30 @@ describe.skipIf(!PG_URL)('PostgresDb prepared statements', () => {
   });
 });
 
+describe.skipIf(!PG_URL)('PostgresDb non-durable transactions', () => {
+  it('commits with synchronous_commit off for that transaction only, its writes visible at once', async () => {
+    const db = await PostgresDb.connect({ url: PG_URL as string, schema: `aos_lazy_${process.pid}` });
+    try {
+      await db.exec('CREATE TABLE IF NOT EXISTS t (k TEXT PRIMARY KEY)');
+      const show = (tx: { get: typeof db.get }) =>
+        tx.get<{ synchronous_commit: string }>('SHOW synchronous_commit').then((r) => r?.synchronous_commit);
+      const lazy = await db.tx(
+        async (tx) => {
+          await tx.run('INSERT INTO t VALUES (?)', ['a']);
+          return show(tx);
+        },
+        { durable: false },
+      );
+      const durable = await db.tx((tx) => show(tx));
+      expect({ lazy, durable, after: await show(db) }).toEqual({ lazy: 'off', durable: 'on', after: 'on' });
+      expect(await db.all('SELECT k FROM t')).toEqual([{ k: 'a' }]);
+    } finally {
+      await db.exec(`DROP SCHEMA aos_lazy_${process.pid} CASCADE`);
+      await db.close();
+    }
+  });
+});
+
 describe('preparedStatement', () => {
   it('names a statement by a hash of its text and renumbers its placeholders', () => {
     const a = preparedStatement('SELECT * FROM t WHERE a = ? AND b = ?');

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
 import { SystemError, UserError } from '../errors.js';
-import type { Db, Executor, SqlValue } from './db.js';
+import type { Db, Executor, SqlValue, TxOptions } from './db.js';
 
 /** Renumbers portable `?` placeholders as `$1, $2, …`. Our SQL never has `?` inside literals. */
 function toPg(sql: string): string {
@@ -141,7 +141,7 @@ export class PostgresDb implements Db {
     await this.pool.query(sql);
   }
 
-  async tx<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
+  async tx<T>(fn: (tx: Executor) => Promise<T>, options: TxOptions = {}): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
@@ -152,7 +152,8 @@ export class PostgresDb implements Db {
       });
     }
     try {
-      await client.query('BEGIN');
+      // One round trip either way: a simple query may hold several statements.
+      await client.query(options.durable === false ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN');
       const result = await fn(new PgExecutor(client));
       await client.query('COMMIT');
       return result;

@@ -196,10 +196,13 @@ describe('SqliteDb group commit', () => {
     );
   });
 
-  it('resolves a transaction only once it is durable: every id a killed process printed is in the database', async () => {
+  it.each([
+    ['durable', 'resolves a transaction only once it is durable'],
+    ['lazy', 'a non-durable transaction survives the process being killed once it resolves'],
+  ])('%s: %s: every id a killed process printed is in the database', async (mode) => {
     const file = path.join(dir, 'aos.db');
     const printed: number[] = await new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, [worker, file], { stdio: ['ignore', 'pipe', 'pipe'] });
+      const child = spawn(process.execPath, [worker, file, mode], { stdio: ['ignore', 'pipe', 'pipe'] });
       let out = '';
       let err = '';
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
@@ -218,6 +221,42 @@ describe('SqliteDb group commit', () => {
     const stored = new Set((check.prepare('SELECT id FROM done').all() as { id: number }[]).map((r) => r.id));
     check.close();
     expect(printed.filter((id) => !stored.has(id))).toEqual([]);
+  });
+});
+
+describe('SqliteDb non-durable transactions', () => {
+  const synchronous = (db: SqliteDb) =>
+    db.tx((tx) => tx.get<{ synchronous: number }>('PRAGMA synchronous')).then((r) => r?.synchronous);
+
+  it('commits a batch of only non-durable transactions without fsync, visible at once, then fsyncs again', async () => {
+    const db = await openWithTable();
+    const before = { ...db.commits };
+    await Promise.all(
+      ['a', 'b', 'c'].map((k) =>
+        db.tx((tx) => tx.run('INSERT INTO t VALUES (?, ?)', [k, k]), { durable: false }),
+      ),
+    );
+    expect({ durable: db.commits.durable - before.durable, lazy: db.commits.lazy - before.lazy }).toEqual({
+      durable: 0,
+      lazy: 1,
+    });
+    // Visible to the read connection as soon as the promises settle.
+    expect(await rows(db)).toEqual(['a', 'b', 'c'].map((k) => ({ k, v: k })));
+    // 2 = FULL: the next commit fsyncs, and with it the WAL frames the lazy batch left.
+    expect(await synchronous(db)).toBe(2);
+    await db.close();
+  });
+
+  it('commits with fsync a batch that opens on a durable member; one that opens on a non-durable member stops at the first durable one', async () => {
+    const db = await openWithTable();
+    const put = (k: string, durable: boolean) =>
+      db.tx((tx) => tx.run('INSERT INTO t VALUES (?, ?)', [k, String(durable)]), { durable });
+    await Promise.all([put('a', true), put('b', false), put('c', false)]);
+    expect(db.commits).toEqual({ durable: 1, lazy: 0 });
+    await Promise.all([put('d', false), put('e', true), put('f', false)]);
+    expect(db.commits).toEqual({ durable: 2, lazy: 1 });
+    expect((await rows(db)).map((r) => r.k)).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+    await db.close();
   });
 });
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SystemError, UserError } from '../errors.js';
-import type { Db, Executor, SqlValue } from './db.js';
+import type { Db, Executor, SqlValue, TxOptions } from './db.js';
 
 /**
  * Most transactions one COMMIT holds. Bounds how long the first member of a batch waits for the last one and how
@@ -86,6 +86,8 @@ class MemberExecutor implements Executor {
 /** Work waiting for the write connection: a transaction callback, or a job that must run outside any transaction. */
 interface Job {
   readonly kind: 'tx' | 'alone';
+  /** The caller waits for the commit's fsync (see {@link TxOptions.durable}). */
+  readonly durable: boolean;
   readonly fn: (ex: Executor) => Promise<unknown>;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
@@ -112,6 +114,9 @@ export interface SqliteDbOptions {
  * another, in submission order, inside ONE `BEGIN IMMEDIATE … COMMIT`, each in its own SAVEPOINT. A callback that
  * throws is rolled back to its savepoint and rejects alone; the others commit. Every promise settles only after the
  * COMMIT holding its writes has returned (`synchronous=FULL`: durable), and a failed COMMIT rejects every member.
+ * A batch that opens on a `durable: false` transaction takes only such transactions and commits with
+ * `synchronous=NORMAL`: no fsync; the WAL frames reach the operating system (a killed process loses nothing) and
+ * the next durable commit's fsync covers them. A batch that opens on a durable one takes both kinds, with fsync.
  *
  * Reads on the database itself (`all`, `get`) go to the read connection and see what has committed, so they never
  * queue behind writes and may be made from inside a transaction (they do not see its uncommitted writes). Writes on
@@ -128,6 +133,8 @@ export class SqliteDb implements Db {
   private readonly readConn: Database.Database | undefined;
   private readonly reader: SqliteExecutor | undefined;
   private readonly queue: Job[] = [];
+  /** Batches committed so far: with fsync (`durable`) and without (`lazy`, every member non-durable). */
+  readonly commits = { durable: 0, lazy: 0 };
   /** A drain of the queue is scheduled or running. */
   private draining = false;
   private closing = false;
@@ -191,19 +198,19 @@ export class SqliteDb implements Db {
   }
   /** Runs alone, outside any transaction (DDL, pragmas), after every transaction submitted before it. */
   exec(sql: string): Promise<void> {
-    return this.submit('alone', async () => {
+    return this.submit('alone', true, async () => {
       this.reader?.forget();
       await this.writer.exec(sql);
     });
   }
 
-  tx<T>(fn: (tx: Executor) => Promise<T>): Promise<T> {
-    return this.submit('tx', fn);
+  tx<T>(fn: (tx: Executor) => Promise<T>, options: TxOptions = {}): Promise<T> {
+    return this.submit('tx', options.durable !== false, fn);
   }
 
   /** Closes both connections once the work submitted before it has settled; later calls are refused. */
   close(): Promise<void> {
-    this.closed ??= this.submit('alone', () => {
+    this.closed ??= this.submit('alone', true, () => {
       if (this.readConn?.open) this.readConn.close();
       if (this.conn.open) this.conn.close();
       return Promise.resolve();
@@ -212,12 +219,12 @@ export class SqliteDb implements Db {
     return this.closed;
   }
 
-  private submit<T>(kind: Job['kind'], fn: (ex: Executor) => Promise<T>): Promise<T> {
+  private submit<T>(kind: Job['kind'], durable: boolean, fn: (ex: Executor) => Promise<T>): Promise<T> {
     if (this.closing) {
       return Promise.reject(new SystemError('the database is closed', { code: 'store_closed' }));
     }
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ kind, fn, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ kind, durable, fn, resolve: resolve as (value: unknown) => void, reject });
       if (!this.draining) {
         this.draining = true;
         // One turn of the loop: whatever else this turn's I/O callbacks submit joins the first batch.
@@ -248,11 +255,17 @@ export class SqliteDb implements Db {
 
   /** Runs the transactions at the head of the queue (and any that join while it runs) in one transaction. */
   private async runBatch(): Promise<void> {
+    // SQLite fixes the safety level outside transactions only: a batch that opens on a non-durable member commits
+    // without fsync and takes non-durable members only; one that opens on a durable member takes both kinds.
+    const lazy = !(this.queue[0] as Job).durable;
+    const joins = (job: Job | undefined): job is Job => job?.kind === 'tx' && (!lazy || !job.durable);
     try {
+      if (lazy) this.conn.exec('PRAGMA synchronous = NORMAL');
       this.conn.exec('BEGIN IMMEDIATE');
     } catch (err) {
+      if (lazy) this.restoreSynchronous();
       // Another process holds the write lock past the busy timeout: this batch's members fail as one call would.
-      for (const job of this.takeBatch()) {
+      for (const job of this.takeBatch(joins)) {
         job.reject(
           new SystemError(`database busy: ${(err as Error).message}`, { cause: err, code: 'store_busy' }),
         );
@@ -261,7 +274,7 @@ export class SqliteDb implements Db {
     }
     const ran: Ran[] = [];
     let failure: unknown;
-    while (ran.length < MAX_GROUP_COMMIT && this.queue[0]?.kind === 'tx') {
+    while (ran.length < MAX_GROUP_COMMIT && joins(this.queue[0])) {
       const job = this.queue.shift() as Job;
       const ex = new MemberExecutor(this.writer);
       try {
@@ -292,6 +305,7 @@ export class SqliteDb implements Db {
     if (failure === undefined) {
       try {
         this.conn.exec('COMMIT');
+        this.commits[lazy ? 'lazy' : 'durable']++;
       } catch (err) {
         failure = err;
       }
@@ -303,6 +317,8 @@ export class SqliteDb implements Db {
         /* the connection is unusable; the next BEGIN reports it */
       }
     }
+    // No other batch commits without fsync.
+    if (lazy) this.restoreSynchronous();
     for (const { job, ok, value } of ran) {
       if (!ok) job.reject(value);
       else if (failure === undefined) job.resolve(value);
@@ -317,11 +333,20 @@ export class SqliteDb implements Db {
     }
   }
 
+  /** Back to fsync on every commit after a non-durable batch; a connection that cannot is closed, never left lax. */
+  private restoreSynchronous(): void {
+    try {
+      this.conn.exec('PRAGMA synchronous = FULL');
+    } catch {
+      // Every later transaction then fails with a clear error instead of committing without fsync.
+      this.conn.close();
+    }
+  }
+
   /** Removes and answers the transactions a batch would take from the head of the queue. */
-  private takeBatch(): Job[] {
+  private takeBatch(joins: (job: Job | undefined) => job is Job): Job[] {
     const jobs: Job[] = [];
-    while (jobs.length < MAX_GROUP_COMMIT && this.queue[0]?.kind === 'tx')
-      jobs.push(this.queue.shift() as Job);
+    while (jobs.length < MAX_GROUP_COMMIT && joins(this.queue[0])) jobs.push(this.queue.shift() as Job);
     return jobs;
   }
 }
