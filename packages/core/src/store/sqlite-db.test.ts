@@ -65,8 +65,9 @@ describe('SqliteDb group commit', () => {
           (err: Error) => events.push(`rejected ${err.message}`),
         );
     await Promise.all([member('a', false), member('b', true), member('c', false)]);
-    // One batch: every callback ran before any caller heard back, which happens only after the one COMMIT.
-    expect(events).toEqual(['ran a', 'ran b', 'ran c', 'resolved a', 'rejected boom b', 'resolved c']);
+    // One batch: every callback ran before any caller heard back, which happens only after the one COMMIT (and,
+    // for the members that committed, after the flush that follows it).
+    expect(events).toEqual(['ran a', 'ran b', 'ran c', 'rejected boom b', 'resolved a', 'resolved c']);
     expect(await rows(db)).toEqual([
       { k: 'a', v: 'xy' },
       { k: 'c', v: 'xy' },
@@ -76,21 +77,20 @@ describe('SqliteDb group commit', () => {
 
   it(`holds at most ${MAX_GROUP_COMMIT} transactions in one COMMIT; the rest ride the next batch`, async () => {
     const db = await openWithTable();
-    const events: string[] = [];
     const n = MAX_GROUP_COMMIT + 10;
+    const before = db.commits.batches;
+    // How many batches had committed when each callback ran: the members of one batch all see the same count.
+    const seen: number[] = [];
     await Promise.all(
       Array.from({ length: n }, (_, i) =>
-        db
-          .tx(async (tx) => {
-            events.push(`ran ${i}`);
-            await tx.run('INSERT INTO t (k, v) VALUES (?, ?)', [String(i).padStart(4, '0'), 'v']);
-          })
-          .then(() => events.push(`resolved ${i}`)),
+        db.tx(async (tx) => {
+          seen[i] = db.commits.batches - before;
+          await tx.run('INSERT INTO t (k, v) VALUES (?, ?)', [String(i).padStart(4, '0'), 'v']);
+        }),
       ),
     );
-    const firstResolved = events.indexOf('resolved 0');
-    expect(events.indexOf(`ran ${MAX_GROUP_COMMIT - 1}`)).toBeLessThan(firstResolved);
-    expect(events.indexOf(`ran ${MAX_GROUP_COMMIT}`)).toBeGreaterThan(firstResolved);
+    expect(seen).toEqual([...Array<number>(MAX_GROUP_COMMIT).fill(0), ...Array<number>(10).fill(1)]);
+    expect(db.commits.batches - before).toBe(2);
     expect(await rows(db)).toHaveLength(n);
     await db.close();
   });
@@ -224,38 +224,88 @@ describe('SqliteDb group commit', () => {
   });
 });
 
-describe('SqliteDb non-durable transactions', () => {
-  const synchronous = (db: SqliteDb) =>
-    db.tx((tx) => tx.get<{ synchronous: number }>('PRAGMA synchronous')).then((r) => r?.synchronous);
-
-  it('commits a batch of only non-durable transactions without fsync, visible at once, then fsyncs again', async () => {
-    const db = await openWithTable();
-    const before = { ...db.commits };
-    await Promise.all(
-      ['a', 'b', 'c'].map((k) =>
-        db.tx((tx) => tx.run('INSERT INTO t VALUES (?, ?)', [k, k]), { durable: false }),
-      ),
+describe('SqliteDb flushes the WAL off the event loop', () => {
+  /** A flush the test releases or fails by hand; each call is recorded. */
+  function heldFlush() {
+    const calls: { release: () => void; fail: (err: Error) => void }[] = [];
+    const flush = (fd: number) => {
+      expect(typeof fd).toBe('number');
+      return new Promise<void>((resolve, reject) => calls.push({ release: resolve, fail: reject }));
+    };
+    /** The next flush call, once the database has made it (bounded wait). */
+    const next = async () => {
+      for (let i = 0; i < 1000 && calls.length === 0; i++) await new Promise((r) => setImmediate(r));
+      const call = calls.shift();
+      if (!call) throw new Error('no flush was requested');
+      return call;
+    };
+    return { calls, flush, next };
+  }
+  async function openHeld() {
+    const held = heldFlush();
+    const db = new SqliteDb(path.join(dir, 'aos.db'), { flush: held.flush });
+    const table = db.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT NOT NULL)');
+    (await held.next()).release();
+    await table;
+    return { db, ...held };
+  }
+  const settledYet = async (p: Promise<unknown>) => {
+    let done = false;
+    void p.then(
+      () => (done = true),
+      () => (done = true),
     );
-    expect({ durable: db.commits.durable - before.durable, lazy: db.commits.lazy - before.lazy }).toEqual({
-      durable: 0,
-      lazy: 1,
-    });
-    // Visible to the read connection as soon as the promises settle.
-    expect(await rows(db)).toEqual(['a', 'b', 'c'].map((k) => ({ k, v: k })));
-    // 2 = FULL: the next commit fsyncs, and with it the WAL frames the lazy batch left.
-    expect(await synchronous(db)).toBe(2);
+    await new Promise((r) => setImmediate(r));
+    await new Promise((r) => setImmediate(r));
+    return done;
+  };
+
+  it('settles a durable transaction only after a flush that began after its COMMIT; a non-durable one at COMMIT', async () => {
+    const { db, calls, next } = await openHeld();
+    const durable = db.tx((tx) => tx.run('INSERT INTO t VALUES (?, ?)', ['a', 'durable']));
+    const lazy = db.tx((tx) => tx.run('INSERT INTO t VALUES (?, ?)', ['b', 'lazy']), { durable: false });
+    await lazy;
+    expect(await settledYet(durable)).toBe(false);
+    // Committed: readers see both while the flush runs.
+    expect((await rows(db)).map((r) => r.k)).toEqual(['a', 'b']);
+    expect(calls).toHaveLength(1);
+    (await next()).release();
+    await durable;
+    // The real thing: the writer commits without an in-loop fsync (1 = NORMAL) in WAL mode.
+    expect(await db.tx((tx) => tx.get('PRAGMA synchronous'), { durable: false })).toEqual({ synchronous: 1 });
+    expect(await db.get('PRAGMA journal_mode')).toEqual({ journal_mode: 'wal' });
     await db.close();
   });
 
-  it('commits with fsync a batch that opens on a durable member; one that opens on a non-durable member stops at the first durable one', async () => {
-    const db = await openWithTable();
-    const put = (k: string, durable: boolean) =>
-      db.tx((tx) => tx.run('INSERT INTO t VALUES (?, ?)', [k, String(durable)]), { durable });
-    await Promise.all([put('a', true), put('b', false), put('c', false)]);
-    expect(db.commits).toEqual({ durable: 1, lazy: 0 });
-    await Promise.all([put('d', false), put('e', true), put('f', false)]);
-    expect(db.commits).toEqual({ durable: 2, lazy: 1 });
-    expect((await rows(db)).map((r) => r.k)).toEqual(['a', 'b', 'c', 'd', 'e', 'f']);
+  it('runs the next batch while a flush is in flight, and one flush covers every commit made meanwhile', async () => {
+    const { db, calls, next } = await openHeld();
+    const first = db.tx((tx) => tx.run('INSERT INTO t VALUES (?, ?)', ['a', '1']));
+    const held = await next();
+    // Three more transactions commit while the first flush is held; none of them may settle on that flush.
+    const later = ['b', 'c', 'd'].map((k) => db.tx((tx) => tx.run('INSERT INTO t VALUES (?, ?)', [k, '2'])));
+    for (let i = 0; i < 1000 && (await rows(db)).length < 4; i++) await new Promise((r) => setImmediate(r));
+    expect((await rows(db)).map((r) => r.k)).toEqual(['a', 'b', 'c', 'd']);
+    held.release();
+    await first;
+    expect(await Promise.all(later.map(settledYet))).toEqual([false, false, false]);
+    const second = await next();
+    expect(calls).toHaveLength(0);
+    second.release();
+    await Promise.all(later);
+    expect(db.commits.flushes).toBe(3);
+    await db.close();
+  });
+
+  it('rejects the durable members a failed flush covered with store_sync_failed, and flushes again after', async () => {
+    const { db, calls, next } = await openHeld();
+    const durable = db.tx((tx) => tx.run('INSERT INTO t VALUES (?, ?)', ['a', 'durable']));
+    const lazy = db.tx((tx) => tx.run('INSERT INTO t VALUES (?, ?)', ['b', 'lazy']), { durable: false });
+    await lazy;
+    (await next()).fail(Object.assign(new Error('EIO: i/o error, fdatasync'), { code: 'EIO' }));
+    await expect(durable).rejects.toMatchObject({ code: 'store_sync_failed' });
+    const again = db.tx((tx) => tx.run('INSERT INTO t VALUES (?, ?)', ['c', 'durable']));
+    (await next()).release();
+    await again;
     await db.close();
   });
 });

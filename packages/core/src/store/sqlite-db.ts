@@ -104,6 +104,15 @@ interface Ran {
 export interface SqliteDbOptions {
   /** How long a transaction waits for another process's write lock before failing with `store_busy`. Default 30 s. */
   busyTimeoutMs?: number;
+  /**
+   * Flushes the write-ahead log to disk: `fdatasync` on libuv's thread pool by default. Replaceable so a test can
+   * hold or fail the flush; never replace it with something that does not reach the disk.
+   */
+  flush?: (fd: number) => Promise<void>;
+}
+
+function fdatasync(fd: number): Promise<void> {
+  return new Promise((resolve, reject) => fs.fdatasync(fd, (err) => (err ? reject(err) : resolve())));
 }
 
 /**
@@ -112,11 +121,17 @@ export interface SqliteDbOptions {
  *
  * Group commit: transactions submitted while a batch is open (or within one turn of the event loop) run one after
  * another, in submission order, inside ONE `BEGIN IMMEDIATE … COMMIT`, each in its own SAVEPOINT. A callback that
- * throws is rolled back to its savepoint and rejects alone; the others commit. Every promise settles only after the
- * COMMIT holding its writes has returned (`synchronous=FULL`: durable), and a failed COMMIT rejects every member.
- * A batch that opens on a `durable: false` transaction takes only such transactions and commits with
- * `synchronous=NORMAL`: no fsync; the WAL frames reach the operating system (a killed process loses nothing) and
- * the next durable commit's fsync covers them. A batch that opens on a durable one takes both kinds, with fsync.
+ * throws is rolled back to its savepoint and rejects alone; the others commit. A failed COMMIT rejects every member.
+ *
+ * Durability off the event loop: the write connection commits with `synchronous=NORMAL` (the WAL frames reach the
+ * operating system, so a killed process loses nothing) and the WAL file is then flushed with `fdatasync` on libuv's
+ * thread pool; a durable transaction's promise settles only once a flush that began after its COMMIT has finished —
+ * what `synchronous=FULL` gives, without blocking the loop for the fsync. Flushes coalesce: while one runs, every
+ * commit after it waits for the one next flush, and the next batch runs meanwhile. A non-durable transaction
+ * (`durable: false`) settles at its COMMIT. A failed flush rejects the durable members it covered (`store_sync_failed`):
+ * their writes are committed but may not be on disk, so their callers must not act on them. Readers (this process's
+ * read connection, other processes) may see a durable transaction's writes before its flush has finished. If the
+ * database cannot use WAL, every commit is `synchronous=FULL` instead.
  *
  * Reads on the database itself (`all`, `get`) go to the read connection and see what has committed, so they never
  * queue behind writes and may be made from inside a transaction (they do not see its uncommitted writes). Writes on
@@ -133,8 +148,14 @@ export class SqliteDb implements Db {
   private readonly readConn: Database.Database | undefined;
   private readonly reader: SqliteExecutor | undefined;
   private readonly queue: Job[] = [];
-  /** Batches committed so far: with fsync (`durable`) and without (`lazy`, every member non-durable). */
-  readonly commits = { durable: 0, lazy: 0 };
+  /** Batches committed and WAL flushes made so far. */
+  readonly commits = { batches: 0, flushes: 0 };
+  private readonly walFile: string | undefined;
+  private walFd: number | undefined;
+  private readonly flushWal: (fd: number) => Promise<void>;
+  /** The flush running now, and the one queued behind it for commits made while it runs. */
+  private flushing: Promise<void> | undefined;
+  private nextFlush: Promise<void> | undefined;
   /** A drain of the queue is scheduled or running. */
   private draining = false;
   private closing = false;
@@ -167,8 +188,11 @@ export class SqliteDb implements Db {
       // Owner-only, as the key files: SQLite gives the -wal and -shm files the database file's mode.
       if (!memory) fs.closeSync(fs.openSync(file, 'a', 0o600));
       conn = new Database(file, { timeout });
-      conn.pragma('journal_mode = WAL');
-      conn.pragma('synchronous = FULL');
+      const mode = conn.pragma('journal_mode = WAL', { simple: true });
+      // With WAL the fsync moves off the loop (see the class comment); without it, every COMMIT syncs itself.
+      const wal = !memory && mode === 'wal';
+      conn.pragma(wal ? 'synchronous = NORMAL' : 'synchronous = FULL');
+      if (wal) this.walFile = `${file}-wal`;
       conn.pragma('foreign_keys = ON');
       if (!memory) {
         // Opened after the writer has switched the file to WAL, so this connection reads snapshots of committed
@@ -181,6 +205,7 @@ export class SqliteDb implements Db {
       throw new UserError(`cannot open database ${file}: ${(err as Error).message}`, { field: 'data' });
     }
     this.conn = conn;
+    this.flushWal = options.flush ?? fdatasync;
     this.writer = new SqliteExecutor(this.conn);
     this.reader = this.readConn ? new SqliteExecutor(this.readConn) : undefined;
   }
@@ -201,6 +226,7 @@ export class SqliteDb implements Db {
     return this.submit('alone', true, async () => {
       this.reader?.forget();
       await this.writer.exec(sql);
+      await this.flush();
     });
   }
 
@@ -210,10 +236,13 @@ export class SqliteDb implements Db {
 
   /** Closes both connections once the work submitted before it has settled; later calls are refused. */
   close(): Promise<void> {
-    this.closed ??= this.submit('alone', true, () => {
+    this.closed ??= this.submit('alone', true, async () => {
+      // Durable callers still waiting hear back before the file goes.
+      await Promise.allSettled([this.flushing, this.nextFlush]);
       if (this.readConn?.open) this.readConn.close();
       if (this.conn.open) this.conn.close();
-      return Promise.resolve();
+      if (this.walFd !== undefined) fs.closeSync(this.walFd);
+      this.walFd = undefined;
     });
     this.closing = true;
     return this.closed;
@@ -255,17 +284,11 @@ export class SqliteDb implements Db {
 
   /** Runs the transactions at the head of the queue (and any that join while it runs) in one transaction. */
   private async runBatch(): Promise<void> {
-    // SQLite fixes the safety level outside transactions only: a batch that opens on a non-durable member commits
-    // without fsync and takes non-durable members only; one that opens on a durable member takes both kinds.
-    const lazy = !(this.queue[0] as Job).durable;
-    const joins = (job: Job | undefined): job is Job => job?.kind === 'tx' && (!lazy || !job.durable);
     try {
-      if (lazy) this.conn.exec('PRAGMA synchronous = NORMAL');
       this.conn.exec('BEGIN IMMEDIATE');
     } catch (err) {
-      if (lazy) this.restoreSynchronous();
       // Another process holds the write lock past the busy timeout: this batch's members fail as one call would.
-      for (const job of this.takeBatch(joins)) {
+      for (const job of this.takeBatch()) {
         job.reject(
           new SystemError(`database busy: ${(err as Error).message}`, { cause: err, code: 'store_busy' }),
         );
@@ -274,7 +297,7 @@ export class SqliteDb implements Db {
     }
     const ran: Ran[] = [];
     let failure: unknown;
-    while (ran.length < MAX_GROUP_COMMIT && joins(this.queue[0])) {
+    while (ran.length < MAX_GROUP_COMMIT && this.queue[0]?.kind === 'tx') {
       const job = this.queue.shift() as Job;
       const ex = new MemberExecutor(this.writer);
       try {
@@ -305,7 +328,7 @@ export class SqliteDb implements Db {
     if (failure === undefined) {
       try {
         this.conn.exec('COMMIT');
-        this.commits[lazy ? 'lazy' : 'durable']++;
+        this.commits.batches++;
       } catch (err) {
         failure = err;
       }
@@ -317,36 +340,83 @@ export class SqliteDb implements Db {
         /* the connection is unusable; the next BEGIN reports it */
       }
     }
-    // No other batch commits without fsync.
-    if (lazy) this.restoreSynchronous();
-    for (const { job, ok, value } of ran) {
-      if (!ok) job.reject(value);
-      else if (failure === undefined) job.resolve(value);
-      else {
-        job.reject(
+    const durable: Ran[] = [];
+    for (const r of ran) {
+      if (!r.ok) r.job.reject(r.value);
+      else if (failure !== undefined) {
+        r.job.reject(
           new SystemError(`transaction not committed: ${(failure as Error).message}`, {
             cause: failure,
             code: 'store_commit_failed',
           }),
         );
-      }
+      } else if (r.job.durable) durable.push(r);
+      else r.job.resolve(r.value);
     }
+    if (durable.length === 0) return;
+    // Not awaited: the next batch runs while the thread pool flushes this one.
+    this.flush().then(
+      () => {
+        for (const r of durable) r.job.resolve(r.value);
+      },
+      (err: unknown) => {
+        for (const r of durable) {
+          r.job.reject(
+            new SystemError(`transaction committed but not flushed to disk: ${(err as Error).message}`, {
+              cause: err,
+              code: 'store_sync_failed',
+            }),
+          );
+        }
+      },
+    );
   }
 
-  /** Back to fsync on every commit after a non-durable batch; a connection that cannot is closed, never left lax. */
-  private restoreSynchronous(): void {
-    try {
-      this.conn.exec('PRAGMA synchronous = FULL');
-    } catch {
-      // Every later transaction then fails with a clear error instead of committing without fsync.
-      this.conn.close();
+  /**
+   * Resolves once a flush of the WAL that began after this call has finished, so it covers every commit made
+   * before the call. One flush at a time: calls made while one runs share the next.
+   */
+  private flush(): Promise<void> {
+    if (this.walFile === undefined) return Promise.resolve();
+    if (!this.flushing) {
+      this.flushing = this.flushNow().finally(() => {
+        this.flushing = undefined;
+      });
+      return this.flushing;
     }
+    this.nextFlush ??= this.flushing
+      .then(
+        () => undefined,
+        () => undefined,
+      )
+      .then(() => {
+        this.nextFlush = undefined;
+        return this.flush();
+      });
+    return this.nextFlush;
+  }
+
+  private async flushNow(): Promise<void> {
+    // Opened once, after the first commit created the file. SQLite keeps the same WAL file (it rewinds it after a
+    // checkpoint, never replaces it) while this process holds its connections open.
+    if (this.walFd === undefined) {
+      try {
+        this.walFd = fs.openSync(this.walFile as string, 'r+');
+      } catch (err) {
+        // No WAL yet: nothing has been written through it, so there is nothing to flush.
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+        throw err;
+      }
+    }
+    await this.flushWal(this.walFd);
+    this.commits.flushes++;
   }
 
   /** Removes and answers the transactions a batch would take from the head of the queue. */
-  private takeBatch(joins: (job: Job | undefined) => job is Job): Job[] {
+  private takeBatch(): Job[] {
     const jobs: Job[] = [];
-    while (jobs.length < MAX_GROUP_COMMIT && joins(this.queue[0])) jobs.push(this.queue.shift() as Job);
+    while (jobs.length < MAX_GROUP_COMMIT && this.queue[0]?.kind === 'tx')
+      jobs.push(this.queue.shift() as Job);
     return jobs;
   }
 }
