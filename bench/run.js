@@ -3,7 +3,6 @@
 import fs from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { fmt } from './harness.js';
-import * as actions from './suites/actions.js';
 import * as audit from './suites/audit.js';
 import * as consoleSuite from './suites/console.js';
 import * as demo from './suites/demo.js';
@@ -20,7 +19,6 @@ const suites = [
   store,
   policy,
   gateway,
-  actions,
   mcp,
   workflows,
   scheduler,
