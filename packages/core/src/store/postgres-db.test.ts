@@ -336,16 +336,24 @@ describe.skipIf(!PG_URL)('PostgresDb group commit', () => {
       expect(await rows(db)).toEqual([]);
     }));
 
-  it('settles the transactions submitted before close, then refuses more', () =>
-    inSchema(async (db) => {
-      const pending = db.tx((tx) => tx.run("INSERT INTO t (k, v) VALUES ('a', 'b')"));
-      const closed = db.close();
-      await expect(pending).resolves.toEqual({ changes: 1 });
-      await closed;
-      await expect(db.tx((tx) => tx.run("INSERT INTO t (k, v) VALUES ('c', 'd')"))).rejects.toMatchObject({
-        code: 'store_closed',
-      });
-    }));
+  it.each([true, false])(
+    'groupCommit %s: settles the transactions submitted before close, then refuses more',
+    (groupCommit) =>
+      inSchema(
+        async (db) => {
+          const pending = db.tx((tx) => tx.run("INSERT INTO t (k, v) VALUES ('a', 'b')"));
+          const closed = db.close();
+          await expect(pending).resolves.toEqual({ changes: 1 });
+          await closed;
+          await expect(db.tx((tx) => tx.run("INSERT INTO t (k, v) VALUES ('c', 'd')"))).rejects.toMatchObject(
+            {
+              code: 'store_closed',
+            },
+          );
+        },
+        { groupCommit },
+      ),
+  );
 
   it.each(['durable', 'lazy'])(
     '%s: every id a killed process printed is in the database',

@@ -184,6 +184,8 @@ export class PostgresDb implements Db {
   /** A drain of the queue is scheduled or running. */
   private draining = false;
   private drained: Promise<void> = Promise.resolve();
+  /** Transactions in flight without group commit: close waits for them. */
+  private readonly alone = new Set<Promise<void>>();
   private closing = false;
   private closed: Promise<void> | undefined;
 
@@ -257,7 +259,16 @@ export class PostgresDb implements Db {
       return Promise.reject(new SystemError('the database is closed', { code: 'store_closed' }));
     }
     const durable = options.durable !== false;
-    if (!this.groupCommit) return this.txAlone(fn, durable);
+    if (!this.groupCommit) {
+      const p = this.txAlone(fn, durable);
+      const settled = p.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.alone.add(settled);
+      void settled.then(() => this.alone.delete(settled));
+      return p;
+    }
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ durable, fn, resolve: resolve as (value: unknown) => void, reject });
       if (!this.draining) {
@@ -290,11 +301,11 @@ export class PostgresDb implements Db {
     }
   }
 
-  /** Closes the pool and the batch connection once the transactions submitted before it have settled. */
+  /** Closes the pool and the batch connection once the transactions submitted before it have settled; refuses later ones. */
   close(): Promise<void> {
     this.closing = true;
     this.closed ??= (async () => {
-      await this.drained;
+      await Promise.all([this.drained, ...this.alone]);
       const conn = this.batchConn;
       this.batchConn = undefined;
       if (conn) await conn.client.end().catch(() => undefined);
