@@ -159,6 +159,8 @@ export interface PostgresDbOptions {
  * - Awaiting a write on the database itself (not the callback's executor) from inside a callback may wait forever,
  *   as on SQLite: `tx` queues behind the open batch, and a pool write (`run`) waits for any row lock the batch
  *   holds — its own or an earlier member's — while the batch waits for the callback. Use the executor.
+ * - Members run one at a time: a callback that awaits slow work other than its statements holds up every
+ *   transaction of this node, as on SQLite. The node uses one connection more than `poolSize`.
  * - `FOR UPDATE SKIP LOCKED` skips rows other transactions hold, not rows the batch itself locked. Members run
  *   one after another and see earlier members' writes, so a claim that marks what it takes (a lease, a status) in
  *   the same member is not taken twice; a claim that only locks would be.
