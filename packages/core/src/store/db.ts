@@ -29,7 +29,8 @@ export interface TxOptions {
    * delay) may lose them. For records whose loss leaves a state recovery already handles — an action's outcome,
    * whose absence leaves it `executing` and flagged `unknown_outcome`. SQLite: the batch commits with
    * `synchronous=NORMAL` when every member is non-durable (the next durable commit's fsync covers it); PostgreSQL:
-   * `SET LOCAL synchronous_commit = off`. Default `true`: the promise settles after the commit is on disk.
+   * `SET LOCAL synchronous_commit = off` when every member of its batch that commits is non-durable. Default
+   * `true`: the promise settles after the commit is on disk.
    */
   durable?: boolean;
 }

@@ -22,6 +22,8 @@ export interface StoreOptions {
   schema?: string | undefined;
   /** PostgreSQL pool size. */
   poolSize?: number | undefined;
+  /** PostgreSQL group commit (see `PostgresDbOptions.groupCommit`). Default `true`. */
+  groupCommit?: boolean | undefined;
 }
 
 /** The opened store: the database and the repositories built on it. */
@@ -64,6 +66,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
         url: options.databaseUrl,
         ...(options.schema ? { schema: options.schema } : {}),
         ...(options.poolSize ? { poolSize: options.poolSize } : {}),
+        ...(options.groupCommit !== undefined ? { groupCommit: options.groupCommit } : {}),
       })
     : new SqliteDb(path.join(dataDir, SQLITE_FILE));
   try {

@@ -47,7 +47,7 @@ const types = {
 } as pg.CustomTypesConfig;
 
 class PgExecutor implements Executor {
-  constructor(private readonly client: pg.Pool | pg.PoolClient) {}
+  constructor(private readonly client: pg.Pool | pg.ClientBase) {}
   private query(sql: string, params: readonly SqlValue[]): Promise<pg.QueryResult> {
     const { text, name } = preparedStatement(sql);
     return this.client.query({ ...(name ? { name } : {}), text, values: params as unknown[], types });
@@ -68,15 +68,107 @@ class PgExecutor implements Executor {
   }
 }
 
+/**
+ * Most transactions one batch holds. Each member is a subtransaction, and a backend caches the ids of 64 of them
+ * (`PGPROC_MAX_CACHED_SUBXIDS`); past that every snapshot in the cluster consults `pg_subtrans`. Also bounds how
+ * long the first member waits for the last and how much one failed COMMIT takes down with it.
+ */
+export const MAX_PG_GROUP_COMMIT = 64;
+
+function misuse(): SystemError {
+  return new SystemError('a transaction was used after its callback settled', { code: 'store_misuse' });
+}
+
+/**
+ * The executor one batch member sees. It refuses statements once the callback has settled, so work the callback
+ * left running cannot write into the next member of the batch.
+ */
+class MemberExecutor implements Executor {
+  active = true;
+  constructor(private readonly inner: PgExecutor) {}
+  all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    return this.active ? this.inner.all<T>(sql, params) : Promise.reject(misuse());
+  }
+  get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
+    return this.active ? this.inner.get<T>(sql, params) : Promise.reject(misuse());
+  }
+  run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }> {
+    return this.active ? this.inner.run(sql, params) : Promise.reject(misuse());
+  }
+  exec(sql: string): Promise<void> {
+    return this.active ? this.inner.exec(sql) : Promise.reject(misuse());
+  }
+}
+
+/** A transaction waiting for the batch connection. */
+interface Job {
+  /** The caller waits for the commit to reach the disk (see {@link TxOptions.durable}). */
+  readonly durable: boolean;
+  readonly fn: (ex: Executor) => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (err: unknown) => void;
+}
+
+/** A batch member whose callback has run: what to settle it with once the batch's fate is known. */
+interface Ran {
+  readonly job: Job;
+  /**
+   * `true`: rolled back to its savepoint, it rejects with `value` whatever becomes of the batch. `false`: its writes
+   * are in the batch; it resolves with `value` if the COMMIT succeeds.
+   */
+  readonly alone: boolean;
+  readonly value: unknown;
+}
+
+/** The dedicated connection batches run on, and its executor. */
+interface BatchConnection {
+  readonly client: pg.Client;
+  readonly ex: PgExecutor;
+  /** The connection reported an error (terminated, network): it is dropped after the batch. */
+  broken: boolean;
+}
+
 /** Options for {@link PostgresDb}. */
 export interface PostgresDbOptions {
   url: string;
   /** Schema to use (created if missing); lets tests and tenants share one database. */
   schema?: string;
   poolSize?: number;
+  /**
+   * Group commit on one dedicated connection (default `true`). `false`: each transaction takes a pool connection
+   * and runs its own BEGIN … COMMIT, in parallel with the others.
+   */
+  groupCommit?: boolean;
 }
 
-/** PostgreSQL backend: a connection pool; several `aos` nodes may share the database. */
+/**
+ * PostgreSQL backend; several `aos` nodes may share the database. Reads and writes on the database itself (`all`,
+ * `get`, `run`, `exec`) go to a connection pool and see what has committed.
+ *
+ * Group commit (the default): transactions run on ONE connection of their own, outside the pool. Those submitted
+ * while a batch is open (or within one turn of the event loop) run one after another, in submission order, inside
+ * ONE `BEGIN … COMMIT`, each in a SAVEPOINT: the hot rows every governed action locks (`audit_head`,
+ * `budget_usage`) are locked once per batch rather than handed from backend to backend, and the commit's WAL flush
+ * is one per batch. A callback that throws — including on an SQL error, which on PostgreSQL aborts the transaction
+ * until `ROLLBACK TO` — is rolled back to its savepoint and rejects alone; the others commit. Every promise settles
+ * only after the COMMIT holding its writes has returned, and a failed COMMIT (a deferred constraint, a lost
+ * connection) rejects every member with `store_commit_failed`; the next batch opens a new connection if needed.
+ * A batch whose members that commit are all `durable: false` commits with `synchronous_commit = off`.
+ *
+ * What a member must know:
+ * - Awaiting a write on the database itself (not the callback's executor) from inside a callback may wait forever,
+ *   as on SQLite: `tx` queues behind the open batch, and a pool write (`run`) waits for any row lock the batch
+ *   holds — its own or an earlier member's — while the batch waits for the callback. Use the executor.
+ * - Members run one at a time: a callback that awaits slow work other than its statements holds up every
+ *   transaction of this node, as on SQLite. The node uses one connection more than `poolSize`.
+ * - `FOR UPDATE SKIP LOCKED` skips rows other transactions hold, not rows the batch itself locked. Members run
+ *   one after another and see earlier members' writes, so a claim that marks what it takes (a lease, a status) in
+ *   the same member is not taken twice; a claim that only locks would be.
+ * - NOTIFY from a member is delivered at the batch's COMMIT, once per distinct channel and payload in the batch.
+ * - A deadlock or serialization failure (40P01, 40001) aborts the statement of the member that got it: it is rolled
+ *   back to its savepoint and rejects alone, as it would alone. Locks held across a batch make cross-node deadlocks
+ *   likelier than one transaction at a time; PostgreSQL breaks them after `deadlock_timeout`.
+ */
 export class PostgresDb implements Db {
   readonly dialect = 'postgres' as const;
   readonly forUpdate = ' FOR UPDATE';
@@ -84,12 +176,32 @@ export class PostgresDb implements Db {
   readonly pool: pg.Pool;
   /** The schema this database works in; undefined: the connection's default search path. */
   readonly schema: string | undefined;
+  /** Batches committed so far: waiting for the WAL flush (`durable`) and not (`lazy`, every member non-durable). */
+  readonly commits = { durable: 0, lazy: 0 };
   private readonly inner: PgExecutor;
+  private readonly clientConfig: pg.ClientConfig;
+  private readonly groupCommit: boolean;
+  private readonly queue: Job[] = [];
+  private batchConn: BatchConnection | undefined;
+  /** A drain of the queue is scheduled or running. */
+  private draining = false;
+  private drained: Promise<void> = Promise.resolve();
+  /** Transactions in flight without group commit: close waits for them. */
+  private readonly alone = new Set<Promise<void>>();
+  private closing = false;
+  private closed: Promise<void> | undefined;
 
-  private constructor(pool: pg.Pool, schema: string | undefined) {
+  private constructor(
+    pool: pg.Pool,
+    schema: string | undefined,
+    clientConfig: pg.ClientConfig,
+    groupCommit: boolean,
+  ) {
     this.pool = pool;
     this.schema = schema;
     this.inner = new PgExecutor(pool);
+    this.clientConfig = clientConfig;
+    this.groupCommit = groupCommit;
   }
 
   /** Connects, creating the schema when one is named. Fails with a {@link UserError} naming the URL's host. */
@@ -108,11 +220,14 @@ export class PostgresDb implements Db {
     if (schema !== undefined && !/^[a-z_][a-z0-9_]{0,62}$/.test(schema)) {
       throw new UserError('schema must be a lower-case SQL identifier', { field: 'database-url' });
     }
-    const pool = new pg.Pool({
+    if (options.groupCommit !== undefined && typeof options.groupCommit !== 'boolean') {
+      throw new UserError('groupCommit must be true or false', { field: 'groupCommit' });
+    }
+    const clientConfig: pg.ClientConfig = {
       connectionString: url.toString(),
-      max: options.poolSize ?? 10,
       ...(schema ? { options: `-c search_path=${schema}` } : {}),
-    });
+    };
+    const pool = new pg.Pool({ ...clientConfig, max: options.poolSize ?? 10 });
     pool.on('error', () => {
       /* idle client errors surface on the next query */
     });
@@ -125,7 +240,7 @@ export class PostgresDb implements Db {
         field: 'database-url',
       });
     }
-    return new PostgresDb(pool, schema);
+    return new PostgresDb(pool, schema, clientConfig, options.groupCommit ?? true);
   }
 
   all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
@@ -141,19 +256,42 @@ export class PostgresDb implements Db {
     await this.pool.query(sql);
   }
 
-  async tx<T>(fn: (tx: Executor) => Promise<T>, options: TxOptions = {}): Promise<T> {
+  tx<T>(fn: (tx: Executor) => Promise<T>, options: TxOptions = {}): Promise<T> {
+    if (this.closing) {
+      return Promise.reject(new SystemError('the database is closed', { code: 'store_closed' }));
+    }
+    const durable = options.durable !== false;
+    if (!this.groupCommit) {
+      const p = this.txAlone(fn, durable);
+      const settled = p.then(
+        () => undefined,
+        () => undefined,
+      );
+      this.alone.add(settled);
+      void settled.then(() => this.alone.delete(settled));
+      return p;
+    }
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ durable, fn, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.draining) {
+        this.draining = true;
+        // One turn of the loop: whatever else this turn's I/O callbacks submit joins the first batch.
+        this.drained = new Promise((done) => setImmediate(() => void this.drain().then(done)));
+      }
+    });
+  }
+
+  /** Without group commit: a pool connection of its own, BEGIN … COMMIT. */
+  private async txAlone<T>(fn: (tx: Executor) => Promise<T>, durable: boolean): Promise<T> {
     let client: pg.PoolClient;
     try {
       client = await this.pool.connect();
     } catch (err) {
-      throw new SystemError(`database unavailable: ${(err as Error).message}`, {
-        cause: err,
-        code: 'store_unavailable',
-      });
+      throw unavailable(err);
     }
     try {
       // One round trip either way: a simple query may hold several statements.
-      await client.query(options.durable === false ? 'BEGIN; SET LOCAL synchronous_commit = off' : 'BEGIN');
+      await client.query(durable ? 'BEGIN' : 'BEGIN; SET LOCAL synchronous_commit = off');
       const result = await fn(new PgExecutor(client));
       await client.query('COMMIT');
       return result;
@@ -165,7 +303,167 @@ export class PostgresDb implements Db {
     }
   }
 
-  async close(): Promise<void> {
-    await this.pool.end();
+  /** Closes the pool and the batch connection once the transactions submitted before it have settled; refuses later ones. */
+  close(): Promise<void> {
+    this.closing = true;
+    this.closed ??= (async () => {
+      await Promise.all([this.drained, ...this.alone]);
+      const conn = this.batchConn;
+      this.batchConn = undefined;
+      if (conn) await conn.client.end().catch(() => undefined);
+      await this.pool.end();
+    })();
+    return this.closed;
   }
+
+  /** Runs queued transactions until none is left. Never throws: every outcome goes to the job's promise. */
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) await this.runBatch();
+    } finally {
+      this.draining = false;
+    }
+  }
+
+  /** The batch connection, opened on first use and again after one was lost. */
+  private async connection(): Promise<BatchConnection> {
+    if (this.batchConn && !this.batchConn.broken) return this.batchConn;
+    const old = this.batchConn;
+    this.batchConn = undefined;
+    if (old) void old.client.end().catch(() => undefined);
+    const client = new pg.Client(this.clientConfig);
+    const conn: BatchConnection = { client, ex: new PgExecutor(client), broken: false };
+    // A terminated backend or a dropped socket: the queries in flight reject; the next batch reconnects.
+    client.on('error', () => {
+      conn.broken = true;
+    });
+    client.on('end', () => {
+      conn.broken = true;
+    });
+    try {
+      await client.connect();
+    } catch (err) {
+      await client.end().catch(() => undefined);
+      throw err;
+    }
+    this.batchConn = conn;
+    return conn;
+  }
+
+  /** Runs the transactions at the head of the queue (and any that join while it runs) in one transaction. */
+  private async runBatch(): Promise<void> {
+    const first = this.queue[0] as Job;
+    // synchronous_commit counts at COMMIT: a batch opened non-durable is put back to `on` if a durable member joins.
+    const lazy = !first.durable;
+    const begin = `BEGIN;${lazy ? ' SET LOCAL synchronous_commit = off;' : ''} SAVEPOINT member`;
+    let conn: BatchConnection | undefined;
+    // A connection that went idle may have been closed meanwhile (a restart, an idle timeout): nothing has run yet,
+    // so one more try on a new connection is safe.
+    for (let attempt = 0; conn === undefined; attempt++) {
+      const reused = this.batchConn !== undefined && !this.batchConn.broken;
+      try {
+        const c = await this.connection();
+        // BEGIN and the first member's savepoint in one round trip.
+        await c.client.query(begin);
+        conn = c;
+      } catch (err) {
+        if (this.batchConn) this.batchConn.broken = true;
+        if (reused && attempt === 0) continue;
+        for (const job of this.queue.splice(0, MAX_PG_GROUP_COMMIT)) job.reject(unavailable(err));
+        return;
+      }
+    }
+    const ran: Ran[] = [];
+    let durableJoined = false;
+    let failure: unknown;
+    for (;;) {
+      const job = this.queue.shift() as Job;
+      const ex = new MemberExecutor(conn.ex);
+      let ok: boolean;
+      let value: unknown;
+      try {
+        value = await job.fn(ex);
+        ok = true;
+      } catch (err) {
+        value = err;
+        ok = false;
+      }
+      ex.active = false;
+      const more = this.queue.length > 0 && ran.length + 1 < MAX_PG_GROUP_COMMIT;
+      if (ok) {
+        // The member's RELEASE rides with the next member's SAVEPOINT, or with the COMMIT.
+        const durableNow: boolean = durableJoined || job.durable;
+        try {
+          await conn.client.query(
+            more ? 'RELEASE member; SAVEPOINT member' : `RELEASE member;${commitSql(lazy, durableNow)}`,
+          );
+          ran.push({ job, alone: false, value });
+          durableJoined = durableNow;
+          if (more) continue;
+          break;
+        } catch (err) {
+          if (sqlState(err) !== IN_FAILED_TRANSACTION) {
+            // The connection is gone, or the COMMIT failed: the transaction is over, with every member in it.
+            failure = err;
+            ran.push({ job, alone: false, value });
+            break;
+          }
+          // The callback swallowed an SQL error and resolved: its writes are lost, so it fails alone.
+          value = err;
+        }
+      }
+      try {
+        // The savepoint stays after ROLLBACK TO: the next member runs in it as is.
+        await conn.client.query(
+          more ? 'ROLLBACK TO member' : `ROLLBACK TO member;${commitSql(lazy, durableJoined)}`,
+        );
+        ran.push({ job, alone: true, value });
+      } catch (err) {
+        failure = err;
+        ran.push({ job, alone: false, value });
+        break;
+      }
+      if (!more) break;
+    }
+    if (failure === undefined) this.commits[lazy && !durableJoined ? 'lazy' : 'durable']++;
+    else {
+      try {
+        await conn.client.query('ROLLBACK');
+      } catch {
+        conn.broken = true;
+      }
+    }
+    for (const { job, alone, value } of ran) {
+      if (alone) job.reject(value);
+      else if (failure === undefined) job.resolve(value);
+      else {
+        job.reject(
+          new SystemError(`transaction not committed: ${(failure as Error).message}`, {
+            cause: failure,
+            code: 'store_commit_failed',
+          }),
+        );
+      }
+    }
+  }
+}
+
+/** SQLSTATE of a statement in a transaction an earlier error aborted. */
+const IN_FAILED_TRANSACTION = '25P02';
+
+function sqlState(err: unknown): string | undefined {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return typeof code === 'string' ? code : undefined;
+}
+
+function unavailable(err: unknown): SystemError {
+  return new SystemError(`database unavailable: ${(err as Error).message}`, {
+    cause: err,
+    code: 'store_unavailable',
+  });
+}
+
+/** The end of a batch: back to `synchronous_commit = on` when a durable member joined a batch opened non-durable. */
+function commitSql(lazy: boolean, durableJoined: boolean): string {
+  return lazy && durableJoined ? ' SET LOCAL synchronous_commit = on; COMMIT' : ' COMMIT';
 }
