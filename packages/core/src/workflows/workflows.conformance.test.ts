@@ -258,6 +258,29 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
     });
   });
 
+  it("commits a step's completion and the next step's start in one transaction", async () => {
+    let commits = 0;
+    const first = await invoicesEngine(t.store, invoicesConfig(erp.url), {
+      crash: (point) => {
+        // The second commit of the run: the first step's end (the first commit started it).
+        if (point === 'workflow.after-commit' && ++commits === 2) throw new Error('simulated crash');
+      },
+    });
+    await engine.close();
+    const run = await first.workflows.start('invoice-approval', doc(250), ADA);
+    await first.workflows.tick();
+    const history = (await first.workflows.get(run.id)).events.map((e) =>
+      'stepId' in e ? `${e.type}:${e.stepId}` : e.type,
+    );
+    expect(history).toEqual([
+      'run_started',
+      'step_started:extract',
+      'step_completed:extract',
+      'step_started:review',
+    ]);
+    await first.close();
+  });
+
   it('refuses input that fails the workflow input schema, naming the field', async () => {
     await expect(
       engine.workflows.start('invoice-approval', { invoiceId: 'bad id!', document: {} }, ADA),
