@@ -1,10 +1,10 @@
-import jsonata from 'jsonata';
 import { parseDurationSec } from '../config/duration.js';
 import { topologicalOrder } from './definition.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
 import { expressionScope } from './history.js';
 import type { RunState, StepState, WorkflowEvent } from './history.js';
 import type { StepGates } from './step-gates.js';
+import { compileExpression } from './step-runner.js';
 import type { StepRunner } from './step-runner.js';
 import type { ApprovalSteps } from './steps/approval-step.js';
 import type { ItemSteps } from './steps/items.js';
@@ -70,7 +70,9 @@ export async function nextWork(deps: NextWorkDeps, p: NextWorkParams): Promise<W
   const order = topologicalOrder(def);
   if (order.every((id) => DONE.includes((st.steps[id] as StepState).status))) {
     const scope = expressionScope(st);
-    const output = def.output ? ((await jsonata(def.output).evaluate(scope)) as unknown) : scope.steps;
+    const output = def.output
+      ? ((await compileExpression(def.output).evaluate(scope)) as unknown)
+      : scope.steps;
     return [{ type: 'run_completed', output: output ?? null }];
   }
   const escalation = deps.gates.escalation(def, st, nowMs);
