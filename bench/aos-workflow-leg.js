@@ -53,9 +53,10 @@ if (Object.keys(benchWorkflow.steps).length !== STEPS_PER_RUN)
 
 /**
  * An engine on `store` for the workload, the no-op tool pointing at `upstreamUrl` (with `extra` workflows beside
- * it). Answers `{ engine, runs(n, from) → completes n runs, close() }`; `runs` throws unless every run completed.
+ * it, and `workflowOptions` for the workflow engine, e.g. how many claimed runs a tick advances at once). Answers
+ * `{ engine, runs(n, from) → completes n runs, close() }`; `runs` throws unless every run completed.
  */
-export async function openAosLeg(store, upstreamUrl, extra = []) {
+export async function openAosLeg(store, upstreamUrl, extra = [], workflowOptions = undefined) {
   await store.humans.add({ id: 'owner' }, 'operator:bench');
   await store.agents.create({ id: 'clerk-1', role: 'clerk', tier: 1, owner: 'owner' }, 'operator:bench');
   await store.agents.create(
@@ -105,6 +106,7 @@ export async function openAosLeg(store, upstreamUrl, extra = []) {
     secrets: new EnvSecretStore({ env: {} }),
     workflows: [benchWorkflow, ...extra],
     rules,
+    ...(workflowOptions ? { workflowOptions } : {}),
   });
   await engine.start({ background: false });
   return {
@@ -116,9 +118,19 @@ export async function openAosLeg(store, upstreamUrl, extra = []) {
       for (let i = from; i < from + n; i++) {
         ids.add((await engine.workflows.start('bench-steps', runInput(i), owner)).id);
       }
-      // Each tick claims up to 20 runs and advances each as far as it goes; bounded by drain's own tick limit.
+      // Each tick claims up to `claimLimit` runs (default 20) and advances each as far as it goes, as many at once as
+      // `advanceConcurrency` (default 1); bounded by drain's own tick limit.
       await engine.workflows.drain(10 + n);
       return ids;
+    },
+    /** Starts runs `from … from+n-1` all at once and drains until none records anything new. */
+    async concurrently(n, from) {
+      const owner = await store.humans.require('owner');
+      const started = await Promise.all(
+        Array.from({ length: n }, (_, i) => engine.workflows.start('bench-steps', runInput(from + i), owner)),
+      );
+      await engine.workflows.drain(10 + n);
+      return new Set(started.map((r) => r.id));
     },
     /** Throws unless every run of `ids` completed (outside the timed part). */
     async check(ids) {

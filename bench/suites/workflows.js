@@ -3,7 +3,9 @@
 // 5 steps, 3 rule agents then 2 calls of a no-op tool on a real HTTP upstream on 127.0.0.1, one run after another on
 // one node. Runs are split into ROUNDS blocks, the three legs taking turns block by block, so drift on a busy machine
 // hits them alike. Every block is checked after its timing: each run completed, and the upstream received exactly
-// two calls per run.
+// two calls per run. A second row per backend runs the same workload CONCURRENT runs at a time (all started at
+// once, then advanced together by one node: `claimLimit` and `advanceConcurrency` of CONCURRENT), on a store of its own, its
+// baseline the one-at-a-time figure of the same backend in the same run.
 import { ROUNDS, backends, fmt, pgUrlOnce, seconds } from '../harness.js';
 import { openAosLeg } from '../aos-workflow-leg.js';
 import { openDbosLeg } from '../dbos-workflow-leg.js';
@@ -12,6 +14,8 @@ import { STEPS_PER_RUN, startNoop } from '../workflow-workload.js';
 export const name = 'workflows';
 
 const CALLS_PER_RUN = 2;
+/** Runs in flight at once in the concurrent rows. */
+const CONCURRENT = 100;
 
 export async function run({ quick }) {
   const runs = quick ? 20 : 300; // per leg (a multiple of ROUNDS)
@@ -31,6 +35,14 @@ export async function run({ quick }) {
       const leg = await openAosLeg(store, upstream.url);
       closers.push(() => leg.close());
       legs.push({ system: 'Autonomy OS', backend: backend.name, leg });
+      const own = await backend.open();
+      closers.push(own.cleanup);
+      const wide = await openAosLeg(own.store, upstream.url, [], {
+        claimLimit: CONCURRENT,
+        advanceConcurrency: CONCURRENT,
+      });
+      closers.push(() => wide.close());
+      legs.push({ system: 'Autonomy OS', backend: backend.name, leg: wide, concurrent: true });
     }
     const pgUrl = await pgUrlOnce();
     let dbosError;
@@ -48,7 +60,9 @@ export async function run({ quick }) {
     let next = 0;
     const runBlock = async (l, n) => {
       const before = upstream.calls();
-      const { seconds: sec, out: ids } = await seconds(() => l.leg.runs(n, next));
+      const { seconds: sec, out: ids } = await seconds(() =>
+        l.concurrent ? l.leg.concurrently(n, next) : l.leg.runs(n, next),
+      );
       next += n;
       await l.leg.check(ids);
       const calls = upstream.calls() - before;
@@ -56,13 +70,19 @@ export async function run({ quick }) {
         throw new Error(`${l.system} on ${l.backend}: upstream got ${calls} calls for ${n} runs`);
       return sec;
     };
-    for (const l of legs) await runBlock(l, warmup);
+    // A concurrent leg runs CONCURRENT runs a block (quick: one block, else one a round).
+    const wideRounds = quick ? 1 : ROUNDS;
+    for (const l of legs) await runBlock(l, l.concurrent ? CONCURRENT : warmup);
     for (const l of legs) l.seconds = 0;
     for (let r = 0; r < ROUNDS; r++) {
-      for (const l of legs) l.seconds += await runBlock(l, block);
+      for (const l of legs) {
+        if (!l.concurrent) l.seconds += await runBlock(l, block);
+        else if (r < wideRounds) l.seconds += await runBlock(l, CONCURRENT);
+      }
     }
 
-    const stepsPerSecond = (l) => (runs * STEPS_PER_RUN) / l.seconds;
+    const runsOf = (l) => (l.concurrent ? wideRounds * CONCURRENT : runs);
+    const stepsPerSecond = (l) => (runsOf(l) * STEPS_PER_RUN) / l.seconds;
     const base = legs.find((l) => l.baseline);
     const note = `${runs} runs × ${STEPS_PER_RUN} steps, one run at a time`;
     if (base) {
@@ -76,10 +96,17 @@ export async function run({ quick }) {
           : 'PostgreSQL did not answer',
       });
     }
-    for (const l of legs.filter((x) => !x.baseline)) {
+    for (const l of legs.filter((x) => !x.baseline && !x.concurrent)) {
       row(l.backend, 'Autonomy OS workflow steps/s', stepsPerSecond(l), {
         ...(base ? { ratio: stepsPerSecond(l) / stepsPerSecond(base) } : {}),
         note: `${note}; ${fmt(runs / l.seconds, 1)} runs/s`,
+      });
+    }
+    for (const l of legs.filter((x) => x.concurrent)) {
+      const single = legs.find((x) => !x.concurrent && !x.baseline && x.backend === l.backend);
+      row(l.backend, `Autonomy OS workflow steps/s, ${CONCURRENT} runs at once`, stepsPerSecond(l), {
+        ratio: stepsPerSecond(l) / stepsPerSecond(single),
+        note: `${runsOf(l)} runs × ${STEPS_PER_RUN} steps, ${CONCURRENT} concurrent runs; baseline: one at a time on ${l.backend}; ${fmt(runsOf(l) / l.seconds, 1)} runs/s`,
       });
     }
     if (!legs.some((l) => l.backend === 'postgres' && !l.baseline))

@@ -59,7 +59,12 @@ export interface EngineOptions {
   /** The clock anomaly detection judges by (epoch ms); tests drive a synthetic one. Default `Date.now`. */
   clock?: () => number;
   /** Options for the workflow engine (lease length, crash hook). */
-  workflowOptions?: { leaseMs?: number; claimLimit?: number; crash?: (point: WorkflowCrashPoint) => void };
+  workflowOptions?: {
+    leaseMs?: number;
+    claimLimit?: number;
+    advanceConcurrency?: number;
+    crash?: (point: WorkflowCrashPoint) => void;
+  };
 }
 
 /** The engine: every service, wired once, shared by every front (REST, MCP, CLI, workflows). */

@@ -42,16 +42,37 @@ export async function fanOutOverPostgres(
       onError(err);
     }
   });
-  // One NOTIFY after the other: sent concurrently on pooled connections they could commit, hence arrive, out of
-  // order, and a run's events must reach other nodes' streams in the order they happened.
-  let sending: Promise<unknown> = Promise.resolve();
+  // One NOTIFY round trip after the other: sent concurrently on pooled connections they could commit, hence arrive,
+  // out of order, and a run's events must reach other nodes' streams in the order they happened. Events published
+  // while one is in flight go together in the next, in order (one transaction delivers its notifications in the
+  // order they were sent), as do those published in one turn; each carries its number, as PostgreSQL folds identical payloads of one transaction.
+  let sending = false;
+  let queued: string[] = [];
+  let sent = 0;
+  const flush = (): void => {
+    if (sending || !queued.length) return;
+    sending = true;
+    const batch = queued;
+    queued = [];
+    db.pool
+      .query('SELECT pg_notify($1, p) FROM unnest($2::text[]) WITH ORDINALITY AS b (p, n) ORDER BY n', [
+        channel,
+        batch,
+      ])
+      .catch(onError)
+      .finally(() => {
+        sending = false;
+        flush();
+      });
+  };
   const stopForwarding = bus.forward((event) => {
-    let payload = JSON.stringify({ node: nodeId, event });
+    const n = ++sent;
+    let payload = JSON.stringify({ node: nodeId, n, event });
     if (payload.length > MAX_PAYLOAD)
-      payload = JSON.stringify({ node: nodeId, event: { ...event, data: { truncated: true } } });
-    sending = sending
-      .then(() => db.pool.query('SELECT pg_notify($1, $2)', [channel, payload]))
-      .catch(onError);
+      payload = JSON.stringify({ node: nodeId, n, event: { ...event, data: { truncated: true } } });
+    queued.push(payload);
+    // Events published in one turn (a commit's batch) leave together.
+    if (queued.length === 1) queueMicrotask(flush);
   });
   let stopped = false;
   return async () => {

@@ -1,10 +1,10 @@
-import jsonata from 'jsonata';
 import { parseDurationSec } from '../config/duration.js';
 import { topologicalOrder } from './definition.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
 import { expressionScope } from './history.js';
 import type { RunState, StepState, WorkflowEvent } from './history.js';
 import type { StepGates } from './step-gates.js';
+import { compileExpression } from './step-runner.js';
 import type { StepRunner } from './step-runner.js';
 import type { ApprovalSteps } from './steps/approval-step.js';
 import type { ItemSteps } from './steps/items.js';
@@ -40,6 +40,13 @@ export interface NextWorkParams {
   def: WorkflowDefinition;
   st: RunState;
   nowMs: number;
+  /**
+   * Answer only what is decided without performing anything: step starts and skips, the observations and gates a
+   * start passes, escalation and the run's completion. Where the run's next piece of work performs something (a
+   * running or waiting step, a signal, compensation) it answers none, exactly where the full decision would act.
+   * The engine uses it to commit a step's end and the next step's start in one transaction.
+   */
+  decisionsOnly?: boolean;
 }
 
 const DONE = ['completed', 'skipped'];
@@ -51,7 +58,9 @@ const DONE = ['completed', 'skipped'];
  */
 export async function nextWork(deps: NextWorkDeps, p: NextWorkParams): Promise<WorkflowEvent[]> {
   const { runId, def, st, nowMs } = p;
-  if (Object.values(def.steps).some((x) => x.kind === 'wait' && x.event !== undefined)) {
+  const waitsForSignals = Object.values(def.steps).some((x) => x.kind === 'wait' && x.event !== undefined);
+  if (p.decisionsOnly && (waitsForSignals || st.status !== 'running')) return [];
+  if (waitsForSignals) {
     const signals = await deps.signals.unrecorded(runId, st);
     if (signals.length) return signals;
   }
@@ -61,7 +70,9 @@ export async function nextWork(deps: NextWorkDeps, p: NextWorkParams): Promise<W
   const order = topologicalOrder(def);
   if (order.every((id) => DONE.includes((st.steps[id] as StepState).status))) {
     const scope = expressionScope(st);
-    const output = def.output ? ((await jsonata(def.output).evaluate(scope)) as unknown) : scope.steps;
+    const output = def.output
+      ? ((await compileExpression(def.output).evaluate(scope)) as unknown)
+      : scope.steps;
     return [{ type: 'run_completed', output: output ?? null }];
   }
   const escalation = deps.gates.escalation(def, st, nowMs);
@@ -89,6 +100,9 @@ export async function nextWork(deps: NextWorkDeps, p: NextWorkParams): Promise<W
         : {};
       return [{ type: 'step_started', stepId: id, attempt: s.attempt + 1, ...deadline, ...gate.start }];
     }
+    // Past here the step performs or polls something: a decisions-only look stops where the full one would act.
+    if (p.decisionsOnly && (s.status === 'running' || (s.status === 'waiting' && !s.unknownOutcome)))
+      return [];
     if (s.status === 'running') {
       const sp = { runId, def, stepId: id, st, nowMs };
       // A step an intervention holds answers nothing new: the run's other steps go on.

@@ -64,6 +64,9 @@ function toRun(r: RunRow): WorkflowRun {
   };
 }
 
+/** Most events one statement appends (each count is its own prepared statement). */
+const APPEND_CHUNK = 8;
+
 /** Lost the lease on a run: another node owns it now; this node must stop working on it. */
 export class LeaseLostError extends Error {
   constructor(runId: string) {
@@ -157,19 +160,24 @@ export class RunStore {
     return rows.map((r) => ({ ...(JSON.parse(r.data_json) as WorkflowEvent), seq: Number(r.seq), at: r.at }));
   }
 
-  /** Appends events in order inside `tx`; the (run_id, seq) key refuses a racing writer. */
+  /**
+   * Appends events in order inside `tx`, in one statement per {@link APPEND_CHUNK} events that numbers them after
+   * the history's last row (no round trip to read it first); the (run_id, seq) key refuses a racing writer.
+   */
   async append(tx: Executor, runId: string, events: readonly WorkflowEvent[], now: string): Promise<void> {
-    const last = await tx.get<{ seq: number | string | null }>(
-      'SELECT MAX(seq) AS seq FROM workflow_events WHERE run_id = ?',
-      [runId],
-    );
-    let seq = Number(last?.seq ?? 0);
-    for (const e of events) {
-      const stepId = 'stepId' in e ? e.stepId : null;
-      const attempt = 'attempt' in e ? e.attempt : null;
+    for (let i = 0; i < events.length; i += APPEND_CHUNK) {
+      const chunk = events.slice(i, i + APPEND_CHUNK);
+      const params: (string | number | null)[] = [runId];
+      const rows = chunk.map((e, j) => {
+        params.push(runId, e.type, 'stepId' in e ? e.stepId : null, 'attempt' in e ? e.attempt : null);
+        params.push(JSON.stringify(e), now);
+        return `SELECT ?, last.seq + ${j + 1}, ?, ?, CAST(? AS INTEGER), ?, ? FROM last`;
+      });
+      // Both backends read `last` before inserting (SQLite stages an INSERT … SELECT of its own table first).
       await tx.run(
-        'INSERT INTO workflow_events (run_id, seq, type, step_id, attempt, data_json, at) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        [runId, ++seq, e.type, stepId, attempt, JSON.stringify(e), now],
+        `WITH last AS (SELECT COALESCE(MAX(seq), 0) AS seq FROM workflow_events WHERE run_id = ?)
+         INSERT INTO workflow_events (run_id, seq, type, step_id, attempt, data_json, at) ${rows.join(' UNION ALL ')}`,
+        params,
       );
     }
   }
@@ -222,24 +230,28 @@ export class RunStore {
    * skipped. Answers each run with the wake sequence it was claimed at (see {@link WakePatch}).
    */
   async claim(owner: string, nowMs: number, untilMs: number, limit: number): Promise<ClaimedRun[]> {
-    return this.db.tx(async (tx) => {
-      const rows = await tx.all<{ id: string; wake_seq: number | string }>(
-        // SQLite, without statistics, would rather range over (status, lease_until): every waiting run.
-        `SELECT id, wake_seq FROM workflow_runs${this.db.dialect === 'sqlite' ? ' INDEXED BY workflow_runs_wake' : ''}
+    return this.db.tx(
+      async (tx) => {
+        const rows = await tx.all<{ id: string; wake_seq: number | string }>(
+          // SQLite, without statistics, would rather range over (status, lease_until): every waiting run.
+          `SELECT id, wake_seq FROM workflow_runs${this.db.dialect === 'sqlite' ? ' INDEXED BY workflow_runs_wake' : ''}
          WHERE status IN ('running', 'compensating') AND wake_at <= ? AND lease_until < ?
          ORDER BY wake_at, id LIMIT ?${this.db.skipLocked}`,
-        [nowMs, nowMs, limit],
-      );
-      const claimed: ClaimedRun[] = [];
-      for (const r of rows) {
-        const { changes } = await tx.run(
-          'UPDATE workflow_runs SET lease_owner = ?, lease_until = ? WHERE id = ? AND lease_until < ?',
-          [owner, untilMs, r.id, nowMs],
+          [nowMs, nowMs, limit],
         );
-        if (changes) claimed.push({ id: r.id, wakeSeq: Number(r.wake_seq) });
-      }
-      return claimed;
-    });
+        const claimed: ClaimedRun[] = [];
+        for (const r of rows) {
+          const { changes } = await tx.run(
+            'UPDATE workflow_runs SET lease_owner = ?, lease_until = ? WHERE id = ? AND lease_until < ?',
+            [owner, untilMs, r.id, nowMs],
+          );
+          if (changes) claimed.push({ id: r.id, wakeSeq: Number(r.wake_seq) });
+        }
+        return claimed;
+        // A lease lost to a crash of the machine is one that has run out: every write of the holder is fenced by it.
+      },
+      { durable: false },
+    );
   }
 
   /**
@@ -248,10 +260,15 @@ export class RunStore {
    */
   async release(runId: string, owner: string, wake: WakePatch): Promise<void> {
     const w = wakeSql(wake);
-    await this.db.run(
-      `UPDATE workflow_runs SET lease_owner = NULL, lease_until = 0, advance_failures = 0, ${w.sql}
-       WHERE id = ? AND lease_owner = ?`,
-      [...w.params, runId, owner],
+    // Non-durable: lost to a crash of the machine, the lease runs out and the wake recomputed from the history.
+    await this.db.tx(
+      (tx) =>
+        tx.run(
+          `UPDATE workflow_runs SET lease_owner = NULL, lease_until = 0, advance_failures = 0, ${w.sql}
+           WHERE id = ? AND lease_owner = ?`,
+          [...w.params, runId, owner],
+        ),
+      { durable: false },
     );
   }
 

@@ -71,10 +71,28 @@ export function compensationKey(runId: string, stepId: string, retry = 0): strin
   return `wf:${runId}:${stepId}:compensate${retry ? `:retry${retry}` : ''}`;
 }
 
+/** Most compiled expressions kept; past it the cache starts over. */
+const MAX_COMPILED = 1000;
+const compiledExpressions = new Map<string, jsonata.Expression>();
+
+/**
+ * The compiled form of a JSONata expression, parsed once: definitions repeat a handful of expressions on every run.
+ * Safe to share: each evaluation runs in a frame of its own. Throws on a syntax error (never cached).
+ */
+export function compileExpression(expr: string): jsonata.Expression {
+  let compiled = compiledExpressions.get(expr);
+  if (!compiled) {
+    compiled = jsonata(expr);
+    if (compiledExpressions.size >= MAX_COMPILED) compiledExpressions.clear();
+    compiledExpressions.set(expr, compiled);
+  }
+  return compiled;
+}
+
 /** Evaluates a JSONata expression; a failure is a {@link UserError} naming `field`. */
 export async function evaluate(expr: string, data: unknown, field: string): Promise<unknown> {
   try {
-    return (await jsonata(expr).evaluate(data)) as unknown;
+    return (await compileExpression(expr).evaluate(data)) as unknown;
   } catch (err) {
     throw new UserError(`expression failed: ${(err as Error).message}`, { field });
   }

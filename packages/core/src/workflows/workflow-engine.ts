@@ -73,8 +73,13 @@ export interface WorkflowEngineOptions {
   events?: EventBus;
   /** Resolves webhook trigger secrets (`${secret:NAME}`); none: every webhook is refused. */
   secrets?: SecretStore;
-  /** Runs one tick claims at most (a node works on its claimed runs one after another). Default 20. */
+  /** Runs one tick claims at most. Default 20. */
   claimLimit?: number;
+  /**
+   * Claimed runs a tick advances at the same time (each run's own work stays in order). Default 1: one after
+   * another. More lets concurrent runs share commits (SQLite group commit) and overlap their round trips.
+   */
+  advanceConcurrency?: number;
   /** Shared run context and resource leases; default: built on `db`. */
   coordination?: Coordination;
   /** A tool's connector circuit breaker, so action steps pause or fall back instead of hammering it. */
@@ -122,6 +127,27 @@ export interface WorkflowRunDetail extends WorkflowRun {
 }
 
 const TERMINAL = new Set(['completed', 'failed', 'cancelled']);
+
+/** Events an advance may commit without waiting for the disk (see {@link recomputable}). */
+const RECOMPUTABLE = new Set<WorkflowEvent['type']>([
+  'step_started',
+  'step_completed',
+  'step_skipped',
+  'context_observed',
+]);
+
+/**
+ * Whether a batch an advance commits can be decided again from what is on disk should it be lost: step starts and
+ * skips are decisions from the history; a step's completion is a rule's output (a function of the history) or read
+ * from a record its source committed (the pipeline's action, a task, a child run), under an idempotency key. Such a
+ * batch commits non-durably (`TxOptions.durable: false`): a killed process loses nothing, and the first durable
+ * commit after it (the next action's decision, the run's end) reaches the disk with it, in order. An operating-system
+ * crash in between takes the run back to its last durable event, from where it advances to the same state.
+ * Everything else — a failure, a wait, an outside input, the run's end — waits for the disk.
+ */
+function recomputable(events: readonly WorkflowEvent[]): boolean {
+  return events.every((e) => RECOMPUTABLE.has(e.type));
+}
 
 function auditFor(run: { id: string; workflow: string }, e: WorkflowEvent, st: RunState): AuditEvent[] {
   const base = { actor: `workflow:${run.workflow}`, subject: `run:${run.id}` };
@@ -818,15 +844,20 @@ export class WorkflowEngine {
       .catch((err: unknown) => this.backgroundErrors.record('workflows.task_lease_expiry', err));
     const claimed = await this.runs.claim(this.nodeId, nowMs, nowMs + this.leaseMs, this.o.claimLimit ?? 20);
     if (claimed.length) this.crash('workflow.after-claim');
-    for (const c of claimed) {
-      try {
-        const wake = await this.advance(c);
-        await this.runs.release(c.id, this.nodeId, wake);
-      } catch (err) {
-        // Nothing half-done is recorded; the lease runs out and this or another node resumes from history.
-        await this.advanceFailed(c, err);
+    let next = 0;
+    const worker = async (): Promise<void> => {
+      for (let c = claimed[next++]; c; c = claimed[next++]) {
+        try {
+          const wake = await this.advance(c);
+          await this.runs.release(c.id, this.nodeId, wake);
+        } catch (err) {
+          // Nothing half-done is recorded; the lease runs out and this or another node resumes from history.
+          await this.advanceFailed(c, err);
+        }
       }
-    }
+    };
+    const workers = Math.min(claimed.length, Math.max(1, Math.floor(this.o.advanceConcurrency ?? 1)));
+    await Promise.all(Array.from({ length: workers }, worker));
     return claimed.length;
   }
 
@@ -917,9 +948,12 @@ export class WorkflowEngine {
         if (wake.atMs !== null && wake.atMs <= nowMs) wake.atMs = nowMs + (this.o.idleRecheckMs ?? 60_000);
         return { ...wake, seq: c.wakeSeq };
       }
+      await this.foldDecisions(runId, def, history, events, nowMs);
       const lease = { owner: this.nodeId, untilMs: nowMs + this.leaseMs, wakeSeq: c.wakeSeq };
       this.crash('workflow.before-commit');
-      const after = await this.o.db.tx((tx) => this.commit(tx, run, def, events, history, lease));
+      const after = await this.o.db.tx((tx) => this.commit(tx, run, def, events, history, lease), {
+        durable: !recomputable(events),
+      });
       this.crash('workflow.after-commit');
       publishRunEvents(this.o.events, run, events, after);
       if (TERMINAL.has(after.status)) await this.traceRun(run, after.status);
@@ -928,6 +962,32 @@ export class WorkflowEngine {
     }
     // The guard ran out with work left: come back on the next tick.
     return { atMs: Date.now(), seq: c.wakeSeq };
+  }
+
+  /**
+   * Appends to `events` what the state after them decides without performing anything (the next step's start, the
+   * run's completion; see `decisionsOnly` of {@link nextWork}), so a step's end and the next step's start commit in
+   * one transaction. Each decision is the one the next advance would take from that state, so the history is the
+   * same as when they commit apart. A decision that throws is left to the next advance, which meets it as before.
+   */
+  private async foldDecisions(
+    runId: string,
+    def: WorkflowDefinition,
+    history: readonly WorkflowEvent[],
+    events: WorkflowEvent[],
+    nowMs: number,
+  ): Promise<void> {
+    for (let guard = 0; guard < 100; guard++) {
+      const st = replay(def, [...history, ...events]);
+      let decided: WorkflowEvent[];
+      try {
+        decided = await nextWork(this.workDeps, { runId, def, st, nowMs, decisionsOnly: true });
+      } catch {
+        return;
+      }
+      if (!decided.length) return;
+      events.push(...decided);
+    }
   }
 
   /** Emits a finished run's spans from its recorded history; a failure is logged, never the run's. */

@@ -258,6 +258,55 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
     });
   });
 
+  it("commits a step's completion and the next step's start in one transaction", async () => {
+    let commits = 0;
+    const first = await invoicesEngine(t.store, invoicesConfig(erp.url), {
+      crash: (point) => {
+        // The second commit of the run: the first step's end (the first commit started it).
+        if (point === 'workflow.after-commit' && ++commits === 2) throw new Error('simulated crash');
+      },
+    });
+    await engine.close();
+    const run = await first.workflows.start('invoice-approval', doc(250), ADA);
+    await first.workflows.tick();
+    const history = (await first.workflows.get(run.id)).events.map((e) =>
+      'stepId' in e ? `${e.type}:${e.stepId}` : e.type,
+    );
+    expect(history).toEqual([
+      'run_started',
+      'step_started:extract',
+      'step_completed:extract',
+      'step_started:review',
+    ]);
+    await first.close();
+  });
+
+  // The SQLite store counts its commits by kind; PostgreSQL's synchronous_commit leaves no trace to read.
+  it('commits step starts and completions without waiting for the disk, and the run end durably', async (ctx) => {
+    if (backend.name !== 'sqlite') return ctx.skip();
+    const db = t.store.db as unknown as { commits: { durable: number; lazy: number } };
+    const kinds: string[] = [];
+    let before = { ...db.commits };
+    const first = await invoicesEngine(t.store, invoicesConfig(erp.url), {
+      crash: (point) => {
+        if (point === 'workflow.before-commit') before = { ...db.commits };
+        if (point === 'workflow.after-commit')
+          kinds.push(
+            db.commits.durable > before.durable ? 'durable' : db.commits.lazy > before.lazy ? 'lazy' : '?',
+          );
+      },
+    });
+    await engine.close();
+    const run = await first.workflows.start('invoice-approval', doc(250), ADA);
+    await first.workflows.drain();
+    expect((await first.workflows.get(run.id)).status).toBe('completed');
+    // Every advance's commit but the last (run_completed) holds starts, completions and skips only.
+    expect(kinds.slice(0, -1).every((k) => k === 'lazy')).toBe(true);
+    expect(kinds.at(-1)).toBe('durable');
+    expect(kinds.length).toBeGreaterThan(2);
+    await first.close();
+  });
+
   it('refuses input that fails the workflow input schema, naming the field', async () => {
     await expect(
       engine.workflows.start('invoice-approval', { invoiceId: 'bad id!', document: {} }, ADA),
