@@ -63,7 +63,14 @@ export {
   MerkleAccumulator,
   recordHash,
 } from './audit/chain.js';
-export type { AuditContent, AuditFormatVersion, AuditRecord, AuditRow, ChainProblem } from './audit/chain.js';
+export type {
+  AuditContent,
+  AuditFormatVersion,
+  AuditRecord,
+  AuditRow,
+  ChainProblem,
+  ChainVerifierOptions,
+} from './audit/chain.js';
 export {
   signCheckpoint,
   checkCheckpointSignature,

@@ -143,11 +143,19 @@ export class AuditLog {
     for (const e of events) {
       if (!e.actor || !e.type)
         throw new UserError('audit event needs an actor and a type', { field: 'event' });
-      const content = { ts, actor: e.actor, type: e.type, subject: e.subject ?? null };
       const payload = redactSecrets(e.payload ?? {});
       // One canonical pass serves the stored payload and the content hash.
-      const payloadJson = canonicalJson(payload);
-      items.push({ ...content, payload, payloadJson, contentHash: contentHash(content, payloadJson) });
+      const item = {
+        ts,
+        actor: e.actor,
+        type: e.type,
+        subject: e.subject ?? null,
+        payload,
+        payloadJson: canonicalJson(payload),
+        contentHash: '',
+      };
+      item.contentHash = contentHash(item, item.payloadJson);
+      items.push(item);
     }
     return new PreparedAuditEvents(items);
   }
@@ -367,7 +375,7 @@ export async function verifyRecords(
 
 /** One verification: the chain verifier, and the checkpoints checked as the verified prefix reaches their size. */
 class VerifyRun {
-  readonly verifier = new ChainVerifier();
+  readonly verifier: ChainVerifier;
   private readonly bySize = new Map<number, { checkpoint: Checkpoint; source: string }[]>();
   private readonly results: AuditVerifyReport['checkpoints'] = [];
   private highest = 0;
@@ -376,8 +384,13 @@ class VerifyRun {
     checkpoints: { checkpoint: Checkpoint; source: string }[],
     private readonly trustedKeyPem: string | undefined,
   ) {
-    for (const c of checkpoints)
+    let largest = 0;
+    for (const c of checkpoints) {
       this.bySize.set(c.checkpoint.treeSize, [...(this.bySize.get(c.checkpoint.treeSize) ?? []), c]);
+      largest = Math.max(largest, c.checkpoint.treeSize);
+    }
+    // Roots are compared at checkpoint sizes only: no leaf past the largest is needed.
+    this.verifier = new ChainVerifier({ merkleLeaves: largest });
     this.checkAt(0);
   }
 
