@@ -50,12 +50,27 @@ export { Authenticator, actorOf } from './identity/authenticate.js';
 export type { Principal } from './identity/authenticate.js';
 export { idSchema, groupSchema } from './identity/ids.js';
 
-export { AuditLog, verifyRecords } from './audit/audit-log.js';
+export { AuditLog, PreparedAuditEvents, verifyRecords } from './audit/audit-log.js';
 export type { AuditEvent, AuditSearch, AuditVerifyReport } from './audit/audit-log.js';
 export { FailureTally } from './audit/failure-tally.js';
 export type { FailureTallyOptions, TalliedFailure } from './audit/failure-tally.js';
-export { ChainVerifier, MerkleAccumulator, recordHash, GENESIS_HASH } from './audit/chain.js';
-export type { AuditRecord, ChainProblem } from './audit/chain.js';
+export {
+  AUDIT_FORMAT_VERSION,
+  ChainVerifier,
+  contentHash,
+  GENESIS_HASH,
+  linkHash,
+  MerkleAccumulator,
+  recordHash,
+} from './audit/chain.js';
+export type {
+  AuditContent,
+  AuditFormatVersion,
+  AuditRecord,
+  AuditRow,
+  ChainProblem,
+  ChainVerifierOptions,
+} from './audit/chain.js';
 export {
   signCheckpoint,
   checkCheckpointSignature,

@@ -260,6 +260,7 @@ export const auditRecordSchema = z.strictObject({
   subject: z.string().nullable(),
   payload: z.unknown(),
   prevHash: z.string(),
+  version: z.union([z.literal(1), z.literal(2)]),
   hash: z.string(),
 });
 

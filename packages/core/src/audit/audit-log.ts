@@ -2,8 +2,8 @@ import { canonicalJson } from '../crypto/canonical-json.js';
 import { UserError } from '../errors.js';
 import type { Db, Executor } from '../store/db.js';
 import { containsPattern } from '../store/like.js';
-import { ChainVerifier, GENESIS_HASH, recordHashOfCanonical } from './chain.js';
-import type { AuditRecord, ChainProblem } from './chain.js';
+import { AUDIT_FORMAT_VERSION, ChainVerifier, contentHash, GENESIS_HASH, linkHash } from './chain.js';
+import type { AuditFormatVersion, AuditRecord, AuditRow, ChainProblem } from './chain.js';
 import { checkCheckpointSignature, signCheckpoint } from './checkpoint.js';
 import type { Checkpoint, SigningKey } from './checkpoint.js';
 import { redactSecrets } from './redact.js';
@@ -45,15 +45,51 @@ export interface AuditVerifyReport {
   unsealed: number;
 }
 
-interface Row {
-  seq: number;
-  ts: string;
-  actor: string;
-  type: string;
-  subject: string | null;
-  payload: string;
-  prev_hash: string;
-  hash: string;
+/**
+ * Events made ready to append: validated, redacted, canonicalised and content-hashed (chain format 2), with their
+ * time taken. Made by {@link AuditLog.prepare} before a transaction opens, so the transaction only links them.
+ */
+export class PreparedAuditEvents {
+  /** @internal */
+  constructor(
+    /** @internal */
+    readonly items: readonly PreparedAuditEvent[],
+  ) {}
+
+  get length(): number {
+    return this.items.length;
+  }
+}
+
+/** One prepared event: its content, the canonical JSON of its payload, and the hash of both. */
+interface PreparedAuditEvent {
+  readonly ts: string;
+  readonly actor: string;
+  readonly type: string;
+  readonly subject: string | null;
+  readonly payload: unknown;
+  readonly payloadJson: string;
+  readonly contentHash: string;
+}
+
+type Row = AuditRow;
+
+/** Columns of a multi-row insert; rows per statement stay far below SQLite's oldest limit of 999 parameters. */
+const INSERT_COLUMNS = 9;
+const INSERT_CHUNK = 64;
+const insertSql = new Map<number, string>();
+
+/** `INSERT … VALUES (…), (…)` for `rows` rows; sizes are powers of two, so few distinct statements get prepared. */
+function insertStatement(rows: number): string {
+  let sql = insertSql.get(rows);
+  if (!sql) {
+    const one = `(${Array.from({ length: INSERT_COLUMNS }, () => '?').join(', ')})`;
+    sql =
+      'INSERT INTO audit_log (seq, ts, actor, type, subject, payload, prev_hash, hash, version) VALUES ' +
+      Array.from({ length: rows }, () => one).join(', ');
+    insertSql.set(rows, sql);
+  }
+  return sql;
 }
 
 function toRecord(row: Row): AuditRecord {
@@ -71,11 +107,16 @@ function toRecord(row: Row): AuditRecord {
     subject: row.subject,
     payload,
     prevHash: row.prev_hash,
+    version: Number(row.version) as AuditFormatVersion,
     hash: row.hash,
   };
 }
 
 const PAGE = 5000;
+/** Rows per page when verifying: larger, since rows are checked as they come and never parsed. */
+const VERIFY_PAGE = 10_000;
+const VERIFY_SQL =
+  'SELECT seq, ts, actor, type, subject, payload, prev_hash, hash, version FROM audit_log WHERE seq > ? ORDER BY seq LIMIT ?';
 
 /**
  * The append-only, hash-chained audit log. Appends happen inside the caller's transaction, so a state change and
@@ -86,14 +127,50 @@ export class AuditLog {
   constructor(private readonly db: Db) {}
 
   /** Appends one event inside `tx` (which must be a transaction from `db.tx`). */
-  async append(tx: Executor, event: AuditEvent): Promise<AuditRecord> {
-    const [record] = await this.appendMany(tx, [event]);
+  async append(tx: Executor, event: AuditEvent | PreparedAuditEvents): Promise<AuditRecord> {
+    const [record] = await this.appendMany(tx, event instanceof PreparedAuditEvents ? event : [event]);
     return record as AuditRecord;
   }
 
-  /** Appends several events in order, taking the chain lock once. */
-  async appendMany(tx: Executor, events: readonly AuditEvent[]): Promise<AuditRecord[]> {
-    if (events.length === 0) return [];
+  /**
+   * Validates, redacts, canonicalises and hashes events (chain format 2) without touching the database, so a caller
+   * can do that work before its transaction opens and hand the result to {@link appendMany}. Every event gets the
+   * same time, taken now.
+   */
+  prepare(events: readonly AuditEvent[]): PreparedAuditEvents {
+    const ts = new Date().toISOString();
+    const items: PreparedAuditEvent[] = [];
+    for (const e of events) {
+      if (!e.actor || !e.type)
+        throw new UserError('audit event needs an actor and a type', { field: 'event' });
+      const payload = redactSecrets(e.payload ?? {});
+      // One canonical pass serves the stored payload and the content hash.
+      const item = {
+        ts,
+        actor: e.actor,
+        type: e.type,
+        subject: e.subject ?? null,
+        payload,
+        payloadJson: canonicalJson(payload),
+        contentHash: '',
+      };
+      item.contentHash = contentHash(item, item.payloadJson);
+      items.push(item);
+    }
+    return new PreparedAuditEvents(items);
+  }
+
+  /**
+   * Appends several events in order: one read and one update of the chain head (which locks it), the records in
+   * multi-row inserts. Events given raw are prepared here; pass {@link prepare}'s result to keep that work out of
+   * the transaction.
+   */
+  async appendMany(
+    tx: Executor,
+    events: readonly AuditEvent[] | PreparedAuditEvents,
+  ): Promise<AuditRecord[]> {
+    const prepared = events instanceof PreparedAuditEvents ? events : this.prepare(events);
+    if (prepared.length === 0) return [];
     const head = await tx.get<{ seq: number; hash: string }>(
       `SELECT seq, hash FROM audit_head WHERE id = 1${this.db.forUpdate}`,
     );
@@ -101,36 +178,40 @@ export class AuditLog {
     let seq = Number(head.seq);
     let prevHash = head.hash;
     const out: AuditRecord[] = [];
-    for (const e of events) {
-      if (!e.actor || !e.type)
-        throw new UserError('audit event needs an actor and a type', { field: 'event' });
+    const params: (string | number | null)[] = [];
+    for (const p of prepared.items) {
       seq++;
-      const body = {
+      const hash = linkHash(seq, prevHash, p.contentHash);
+      out.push({
         seq,
-        ts: new Date().toISOString(),
-        actor: e.actor,
-        type: e.type,
-        subject: e.subject ?? null,
-        payload: redactSecrets(e.payload ?? {}),
+        ts: p.ts,
+        actor: p.actor,
+        type: p.type,
+        subject: p.subject,
+        payload: p.payload,
         prevHash,
-      };
-      // One canonical pass serves both the stored payload and the record's hash.
-      const payloadJson = canonicalJson(body.payload);
-      const record: AuditRecord = { ...body, hash: recordHashOfCanonical(body, payloadJson) };
-      await tx.run(
-        'INSERT INTO audit_log (seq, ts, actor, type, subject, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        [seq, record.ts, record.actor, record.type, record.subject, payloadJson, prevHash, record.hash],
-      );
-      prevHash = record.hash;
-      out.push(record);
+        version: AUDIT_FORMAT_VERSION,
+        hash,
+      });
+      params.push(seq, p.ts, p.actor, p.type, p.subject, p.payloadJson, prevHash, hash, AUDIT_FORMAT_VERSION);
+      prevHash = hash;
+    }
+    // Chunks of INSERT_CHUNK rows, then the rest in power-of-two chunks: a handful of statement shapes in all.
+    for (let at = 0; at < out.length;) {
+      const left = out.length - at;
+      let rows = INSERT_CHUNK;
+      while (rows > left) rows /= 2;
+      await tx.run(insertStatement(rows), params.slice(at * INSERT_COLUMNS, (at + rows) * INSERT_COLUMNS));
+      at += rows;
     }
     await tx.run('UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1', [seq, prevHash]);
     return out;
   }
 
-  /** Appends one event in its own transaction. */
+  /** Appends one event in its own transaction, prepared before the transaction opens. */
   record(event: AuditEvent): Promise<AuditRecord> {
-    return this.db.tx((tx) => this.append(tx, event));
+    const prepared = this.prepare([event]);
+    return this.db.tx((tx) => this.append(tx, prepared));
   }
 
   /** The newest record's position and hash. */
@@ -223,14 +304,27 @@ export class AuditLog {
     }
   }
 
+  /** Every row, in order, a page at a time, as stored (payloads not parsed): what verification reads. */
+  private async *rowPages(): AsyncGenerator<Row[]> {
+    let after = 0;
+    for (;;) {
+      const rows = await this.db.all<Row>(VERIFY_SQL, [after, VERIFY_PAGE]);
+      if (rows.length) yield rows;
+      if (rows.length < VERIFY_PAGE) return;
+      after = Number((rows[rows.length - 1] as Row).seq);
+    }
+  }
+
   /** Signs a checkpoint over the whole log as it is now, stores it, and returns it. */
   async checkpoint(key: SigningKey): Promise<Checkpoint> {
     const verifier = new ChainVerifier();
-    for await (const r of this.all()) {
-      if (!verifier.push(r)) {
-        throw new UserError(`refusing to checkpoint a broken log: ${verifier.problem?.reason}`, {
-          field: 'audit',
-        });
+    for await (const rows of this.rowPages()) {
+      for (const row of rows) {
+        if (!verifier.pushRow(row)) {
+          throw new UserError(`refusing to checkpoint a broken log: ${verifier.problem?.reason}`, {
+            field: 'audit',
+          });
+        }
       }
     }
     const head = await this.head();
@@ -260,7 +354,11 @@ export class AuditLog {
     options: { extra?: { checkpoint: Checkpoint; source: string }[]; trustedKeyPem?: string } = {},
   ): Promise<AuditVerifyReport> {
     const stored = (await this.storedCheckpoints()).map((c) => ({ checkpoint: c, source: 'database' }));
-    return verifyRecords(this.all(), [...stored, ...(options.extra ?? [])], options.trustedKeyPem);
+    const run = new VerifyRun([...stored, ...(options.extra ?? [])], options.trustedKeyPem);
+    for await (const rows of this.rowPages()) {
+      for (const row of rows) run.pushed(Number(row.seq), run.verifier.pushRow(row));
+    }
+    return run.report();
   }
 }
 
@@ -270,55 +368,82 @@ export async function verifyRecords(
   checkpoints: { checkpoint: Checkpoint; source: string }[],
   trustedKeyPem?: string,
 ): Promise<AuditVerifyReport> {
-  const verifier = new ChainVerifier();
-  const bySize = new Map<number, { checkpoint: Checkpoint; source: string }[]>();
-  for (const c of checkpoints)
-    bySize.set(c.checkpoint.treeSize, [...(bySize.get(c.checkpoint.treeSize) ?? []), c]);
-  const results: AuditVerifyReport['checkpoints'] = [];
-  const checkAt = (size: number) => {
-    for (const { checkpoint, source } of bySize.get(size) ?? []) {
-      const sigProblem = checkCheckpointSignature(checkpoint, trustedKeyPem);
+  const run = new VerifyRun(checkpoints, trustedKeyPem);
+  for await (const r of records) run.pushed(r.seq, run.verifier.push(r));
+  return run.report();
+}
+
+/** One verification: the chain verifier, and the checkpoints checked as the verified prefix reaches their size. */
+class VerifyRun {
+  readonly verifier: ChainVerifier;
+  private readonly bySize = new Map<number, { checkpoint: Checkpoint; source: string }[]>();
+  private readonly results: AuditVerifyReport['checkpoints'] = [];
+  private highest = 0;
+
+  constructor(
+    checkpoints: { checkpoint: Checkpoint; source: string }[],
+    private readonly trustedKeyPem: string | undefined,
+  ) {
+    let largest = 0;
+    for (const c of checkpoints) {
+      this.bySize.set(c.checkpoint.treeSize, [...(this.bySize.get(c.checkpoint.treeSize) ?? []), c]);
+      largest = Math.max(largest, c.checkpoint.treeSize);
+    }
+    // Roots are compared at checkpoint sizes only: no leaf past the largest is needed.
+    this.verifier = new ChainVerifier({ merkleLeaves: largest });
+    this.checkAt(0);
+  }
+
+  /** Notes a record fed to the verifier (`ok`: it passed). */
+  pushed(seq: number, ok: boolean): void {
+    if (seq > this.highest) this.highest = seq;
+    if (ok && this.bySize.size > 0) this.checkAt(this.verifier.verified);
+  }
+
+  private checkAt(size: number): void {
+    for (const { checkpoint, source } of this.bySize.get(size) ?? []) {
+      const sigProblem = checkCheckpointSignature(checkpoint, this.trustedKeyPem);
       const reason =
         sigProblem ??
-        (checkpoint.rootHash === verifier.merkle.root() ? undefined : 'Merkle root does not match the log');
-      results.push({ treeSize: size, ok: !reason, ...(reason ? { reason } : {}), source });
+        (checkpoint.rootHash === this.verifier.merkle.root()
+          ? undefined
+          : 'Merkle root does not match the log');
+      this.results.push({ treeSize: size, ok: !reason, ...(reason ? { reason } : {}), source });
     }
-    bySize.delete(size);
-  };
-  let highest = 0;
-  checkAt(0);
-  for await (const r of records) {
-    highest = Math.max(highest, r.seq);
-    if (verifier.push(r)) checkAt(verifier.verified);
+    this.bySize.delete(size);
   }
-  // Checkpoints larger than the verified log: the log was truncated, or broken before that size.
-  for (const [size, list] of bySize) {
-    for (const { source } of list) {
-      const reason = verifier.problem
-        ? `not checked: the log is broken before record ${size}`
-        : `the log has ${verifier.verified} records but this checkpoint covers ${size}: records were removed from the end`;
-      results.push({ treeSize: size, ok: false, reason, source });
+
+  report(): AuditVerifyReport {
+    const { verifier, results } = this;
+    // Checkpoints larger than the verified log: the log was truncated, or broken before that size.
+    for (const [size, list] of this.bySize) {
+      for (const { source } of list) {
+        const reason = verifier.problem
+          ? `not checked: the log is broken before record ${size}`
+          : `the log has ${verifier.verified} records but this checkpoint covers ${size}: records were removed from the end`;
+        results.push({ treeSize: size, ok: false, reason, source });
+      }
     }
+    results.sort((a, b) => a.treeSize - b.treeSize);
+    const goodSizes = results.filter((r) => r.ok).map((r) => r.treeSize);
+    const sealed = goodSizes.length ? Math.max(...goodSizes) : 0;
+    const truncated = !verifier.problem && results.some((r) => !r.ok);
+    const report: AuditVerifyReport = {
+      ok: !verifier.problem && results.every((r) => r.ok),
+      verified: verifier.verified,
+      records: this.highest,
+      checkpoints: results,
+      unsealed: Math.max(verifier.verified - sealed, 0),
+    };
+    if (verifier.problem) report.firstBad = verifier.problem;
+    else if (truncated) {
+      const bad = results.find((r) => !r.ok);
+      if (bad)
+        report.firstBad = {
+          seq: Math.min(verifier.verified + 1, bad.treeSize),
+          reason: bad.reason ?? 'bad checkpoint',
+        };
+    }
+    return report;
   }
-  results.sort((a, b) => a.treeSize - b.treeSize);
-  const goodSizes = results.filter((r) => r.ok).map((r) => r.treeSize);
-  const sealed = goodSizes.length ? Math.max(...goodSizes) : 0;
-  const truncated = !verifier.problem && results.some((r) => !r.ok);
-  const report: AuditVerifyReport = {
-    ok: !verifier.problem && results.every((r) => r.ok),
-    verified: verifier.verified,
-    records: highest,
-    checkpoints: results,
-    unsealed: Math.max(verifier.verified - sealed, 0),
-  };
-  if (verifier.problem) report.firstBad = verifier.problem;
-  else if (truncated) {
-    const bad = results.find((r) => !r.ok);
-    if (bad)
-      report.firstBad = {
-        seq: Math.min(verifier.verified + 1, bad.treeSize),
-        reason: bad.reason ?? 'bad checkpoint',
-      };
-  }
-  return report;
 }

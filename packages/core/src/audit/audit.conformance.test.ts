@@ -97,6 +97,20 @@ describe.each(backends)('audit log on $name', (backend) => {
       expect(r.firstBad?.reason).toMatch(/does not link/);
     });
 
+    it('a record relabelled from chain format 2 to 1', async () => {
+      await t.raw('UPDATE audit_log SET version = 1 WHERE seq = 3');
+      const r = await t.store.audit.verify();
+      expect(r.firstBad).toMatchObject({ seq: 3 });
+      expect(r.firstBad?.reason).toMatch(/altered/);
+    });
+
+    it('a changed hash', async () => {
+      await t.raw('UPDATE audit_log SET hash = ? WHERE seq = 6', ['e'.repeat(64)]);
+      const r = await t.store.audit.verify();
+      expect(r.firstBad).toMatchObject({ seq: 6 });
+      expect(r.firstBad?.reason).toMatch(/altered/);
+    });
+
     it('a deleted record', async () => {
       await t.raw('DELETE FROM audit_log WHERE seq = 2');
       const r = await t.store.audit.verify();
@@ -194,6 +208,89 @@ describe.each(backends)('audit log on $name', (backend) => {
       expect(r.ok).toBe(false);
       expect(r.checkpoints[0]?.reason).toMatch(/Merkle root does not match/);
     });
+  });
+
+  it('writes chain format 2 and continues a log of format 1 records written before it', async () => {
+    // Three records as a node before chain format 2 wrote them: no version (the column defaults to 1).
+    let prevHash = '0'.repeat(64);
+    for (let seq = 1; seq <= 3; seq++) {
+      const body = {
+        seq,
+        ts: new Date().toISOString(),
+        actor: 'system',
+        type: 'test.old',
+        subject: null,
+        payload: { seq, note: 'é' },
+        prevHash,
+      };
+      prevHash = recordHash(body);
+      await t.raw(
+        'INSERT INTO audit_log (seq, ts, actor, type, subject, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+        [seq, body.ts, body.actor, body.type, null, canonicalJson(body.payload), body.prevHash, prevHash],
+      );
+    }
+    await t.raw('UPDATE audit_head SET seq = 3, hash = ? WHERE id = 1', [prevHash]);
+    await seed(t, 2);
+    const records = await rows(t);
+    expect(records.map((r) => r.version)).toEqual([1, 1, 1, 2, 2]);
+    expect(records[3]?.prevHash).toBe(records[2]?.hash);
+    expect(await t.store.audit.verify()).toMatchObject({ ok: true, verified: 5 });
+
+    const text = JSON.stringify(await exportBundle(t.store.audit, t.store.signingKey()));
+    expect(await verifyBundle(text)).toMatchObject({ ok: true, verified: 5 });
+    // A bundle exported before records carried a version: its records are format 1.
+    const unversioned = JSON.parse(text) as { records: Partial<AuditRecord>[] };
+    for (const r of unversioned.records.slice(0, 3)) delete r.version;
+    expect(await verifyBundle(JSON.stringify(unversioned))).toMatchObject({ ok: true, verified: 5 });
+    const edited = JSON.parse(text) as { records: AuditRecord[] };
+    (edited.records[4] as AuditRecord).subject = 'thing:x';
+    expect((await verifyBundle(JSON.stringify(edited))).firstBad?.seq).toBe(5);
+
+    await dropAuditTriggers(t);
+    await t.raw('UPDATE audit_log SET payload = ? WHERE seq = 2', ['{"seq":2}']);
+    expect((await t.store.audit.verify()).firstBad).toMatchObject({ seq: 2 });
+  });
+
+  it('appends batches of any size in order, as the records it answers', async () => {
+    const answered: AuditRecord[] = [];
+    for (const size of [1, 63, 64, 65, 300]) {
+      const events = Array.from({ length: size }, (_, i) => ({
+        actor: 'operator:test',
+        type: 'test.batch',
+        subject: i % 2 ? null : `thing:${i}`,
+        payload: { size, i, token: 'hunter2' },
+      }));
+      answered.push(...(await t.store.db.tx((tx) => t.store.audit.appendMany(tx, events))));
+    }
+    // Prepared outside the transaction, two batches in one transaction.
+    const prepared = t.store.audit.prepare([{ actor: 'system', type: 'test.prepared' }]);
+    answered.push(
+      ...(await t.store.db.tx(async (tx) => [
+        ...(await t.store.audit.appendMany(tx, prepared)),
+        await t.store.audit.append(tx, { actor: 'system', type: 'test.after' }),
+      ])),
+    );
+    const stored = await rows(t);
+    expect(stored).toEqual(answered);
+    expect(stored.map((r) => r.seq)).toEqual(Array.from({ length: 495 }, (_, i) => i + 1));
+    expect(
+      stored.every((r) => r.version === 2 && (r.payload as { token?: string }).token !== 'hunter2'),
+    ).toBe(true);
+    expect(await t.store.audit.head()).toEqual({ seq: 495, hash: stored[494]?.hash });
+    expect(await t.store.audit.verify()).toMatchObject({ ok: true, verified: 495, records: 495 });
+  });
+
+  it('refuses a batch with a bad event before writing any of it', async () => {
+    await seed(t, 1);
+    await expect(
+      t.store.db.tx((tx) =>
+        t.store.audit.appendMany(tx, [
+          { actor: 'system', type: 'test.ok' },
+          { actor: '', type: 'test.bad' },
+        ]),
+      ),
+    ).rejects.toThrow(/actor and a type/);
+    expect((await t.store.audit.head()).seq).toBe(1);
   });
 
   it('exports a bundle that verifies offline and fails when edited', async () => {

@@ -1,8 +1,19 @@
+import crypto from 'node:crypto';
 import { canonicalJson, hashJson, sha256Hex } from '../crypto/canonical-json.js';
 import { leafHash, nodeHash } from './merkle.js';
 
 /** The hash that stands before the first record. */
 export const GENESIS_HASH = '0'.repeat(64);
+
+/**
+ * Chain format versions. 1: the hash covers the canonical JSON of every field. 2 (what appends write): the hash
+ * links the previous hash to a content hash computed once, outside the transaction — see {@link contentHash} and
+ * {@link linkHash}. A log may hold both, in any order (nodes of a rolling upgrade still append version 1).
+ */
+export type AuditFormatVersion = 1 | 2;
+
+/** The format new records are written in. */
+export const AUDIT_FORMAT_VERSION: AuditFormatVersion = 2;
 
 /** One record of the audit log, as stored and exported. */
 export interface AuditRecord {
@@ -20,12 +31,55 @@ export interface AuditRecord {
   payload: unknown;
   /** Hash of the previous record (64 zeros for the first). */
   prevHash: string;
-  /** SHA-256 of the canonical JSON of every field above. */
+  /** How `hash` is computed ({@link AuditFormatVersion}). Records exported before versions existed are 1. */
+  version: AuditFormatVersion;
+  /** SHA-256 over the record: version 1, of the canonical JSON of every field above; version 2, {@link linkHash}. */
   hash: string;
 }
 
-/** Computes a record's hash from its content: any change to any field, or to its position, changes it. */
-export function recordHash(r: Omit<AuditRecord, 'hash'>): string {
+/** The fields a record's content hash covers (version 2): everything but its position in the chain. */
+export interface AuditContent {
+  ts: string;
+  actor: string;
+  type: string;
+  subject: string | null;
+}
+
+// crypto.hash (Node ≥ 20.12) hashes in one call without a Hash object; older Node 20 falls back.
+const oneShot = (crypto as { hash?: typeof crypto.hash }).hash;
+/** SHA-256 of a string (UTF-8), as lower-case hex: the hot path of appends and verification. */
+const sha256 = oneShot
+  ? (data: string): string => oneShot('sha256', data, 'hex')
+  : (data: string): string => crypto.createHash('sha256').update(data).digest('hex');
+
+/**
+ * Version 2 content hash: SHA-256 (hex) of the UTF-8 bytes
+ * `aos-audit-content/2\n<actor>\n<type>\n<subject>\n<ts>\n<payload>` where actor, type, subject (or `null`) and ts
+ * are JSON literals (JSON.stringify, which RFC 8785 uses for strings — they never hold a raw newline, so the fields
+ * split unambiguously) and payload is its RFC 8785 canonical JSON, exactly as stored in the `payload` column —
+ * so verification hashes the stored text without parsing it.
+ */
+export function contentHash(c: AuditContent, payloadJson: string): string {
+  return sha256(
+    `aos-audit-content/2\n${JSON.stringify(c.actor)}\n${JSON.stringify(c.type)}\n` +
+      `${c.subject === null ? 'null' : JSON.stringify(c.subject)}\n${JSON.stringify(c.ts)}\n${payloadJson}`,
+  );
+}
+
+/**
+ * Version 2 record hash: SHA-256 (hex) of the ASCII bytes `aos-audit/2\n<seq>\n<prevHash>\n<contentHash>` (seq in
+ * decimal, hashes in lower-case hex). Cheap enough to compute inside the transaction, once the head is known.
+ */
+export function linkHash(seq: number, prevHash: string, contentHashHex: string): string {
+  return sha256(`aos-audit/2\n${seq}\n${prevHash}\n${contentHashHex}`);
+}
+
+/**
+ * Computes a record's hash from its content, by its format version (1 when absent): any change to any field, or to
+ * its position, changes it.
+ */
+export function recordHash(r: Omit<AuditRecord, 'hash' | 'version'> & { version?: number }): string {
+  if (r.version === 2) return linkHash(r.seq, r.prevHash, contentHash(r, canonicalJson(r.payload)));
   return hashJson({
     v: 1,
     seq: r.seq,
@@ -39,11 +93,14 @@ export function recordHash(r: Omit<AuditRecord, 'hash'>): string {
 }
 
 /**
- * {@link recordHash} of a record whose payload is already in canonical JSON (`payloadJson`): the very same bytes
- * are hashed, spliced in key order, so an append canonicalises its payload once for both the hash and the stored
- * column instead of twice.
+ * Version 1 {@link recordHash} of a record whose payload is already in canonical JSON (`payloadJson`): the very
+ * same bytes are hashed, spliced in key order, so the payload is canonicalised once for both the hash and the
+ * stored column instead of twice.
  */
-export function recordHashOfCanonical(r: Omit<AuditRecord, 'hash' | 'payload'>, payloadJson: string): string {
+export function recordHashOfCanonical(
+  r: Omit<AuditRecord, 'hash' | 'payload' | 'version'>,
+  payloadJson: string,
+): string {
   // Keys in RFC 8785 order (UTF-16 code units): actor, payload, prevHash, seq, subject, ts, type, v.
   return sha256Hex(
     `{"actor":${canonicalJson(r.actor)},"payload":${payloadJson},"prevHash":${canonicalJson(r.prevHash)},` +
@@ -52,13 +109,35 @@ export function recordHashOfCanonical(r: Omit<AuditRecord, 'hash' | 'payload'>, 
   );
 }
 
+/** A row of the `audit_log` table as the database returns it (BIGINT columns may come back as strings). */
+export interface AuditRow {
+  seq: number | string;
+  ts: string;
+  actor: string;
+  type: string;
+  subject: string | null;
+  /** Canonical JSON, as written by the append. */
+  payload: string;
+  prev_hash: string;
+  hash: string;
+  version: number | string;
+}
+
+const sha256Buffer = oneShot
+  ? (data: Uint8Array): Buffer => oneShot('sha256', data, 'buffer')
+  : (data: Uint8Array): Buffer => crypto.createHash('sha256').update(data).digest();
+
 /**
  * Merkle root over a growing list of leaves in O(log n) memory: keeps the roots of the perfect subtrees that make
  * up the tree (one per set bit of the size), which is exactly RFC 9162's MTH decomposition.
  */
 export class MerkleAccumulator {
-  private readonly stack: { size: number; hash: Buffer }[] = [];
+  private readonly sizes: number[] = [];
+  private readonly hashes: Buffer[] = [];
   private count = 0;
+  // Reused hash inputs, so a push allocates only the digests: 0x00 || leaf, and 0x01 || left || right.
+  private readonly leafInput = Buffer.alloc(33, 0);
+  private readonly nodeInput = Buffer.alloc(65, 1);
 
   get size(): number {
     return this.count;
@@ -66,23 +145,31 @@ export class MerkleAccumulator {
 
   /** Adds a record hash (hex) as the next leaf. */
   push(recordHashHex: string): void {
-    let node = { size: 1, hash: leafHash(Buffer.from(recordHashHex, 'hex')) };
-    let top = this.stack[this.stack.length - 1];
-    while (top && top.size === node.size) {
-      this.stack.pop();
-      node = { size: node.size * 2, hash: nodeHash(top.hash, node.hash) };
-      top = this.stack[this.stack.length - 1];
+    let node: Buffer;
+    if (recordHashHex.length === 64 && this.leafInput.write(recordHashHex, 1, 32, 'hex') === 32) {
+      node = sha256Buffer(this.leafInput);
+    } else {
+      node = leafHash(Buffer.from(recordHashHex, 'hex'));
     }
-    this.stack.push(node);
+    let size = 1;
+    while (this.sizes.length > 0 && this.sizes[this.sizes.length - 1] === size) {
+      this.sizes.pop();
+      const left = this.hashes.pop() as Buffer;
+      left.copy(this.nodeInput, 1);
+      node.copy(this.nodeInput, 33);
+      node = sha256Buffer(this.nodeInput);
+      size *= 2;
+    }
+    this.sizes.push(size);
+    this.hashes.push(node);
     this.count++;
   }
 
   /** The Merkle root (hex) of the leaves pushed so far. */
   root(): string {
-    if (this.stack.length === 0) return leafHashOfNothing;
-    let acc = (this.stack[this.stack.length - 1] as { hash: Buffer }).hash;
-    for (let i = this.stack.length - 2; i >= 0; i--)
-      acc = nodeHash((this.stack[i] as { hash: Buffer }).hash, acc);
+    if (this.hashes.length === 0) return leafHashOfNothing;
+    let acc = this.hashes[this.hashes.length - 1] as Buffer;
+    for (let i = this.hashes.length - 2; i >= 0; i--) acc = nodeHash(this.hashes[i] as Buffer, acc);
     return acc.toString('hex');
   }
 }
@@ -96,9 +183,15 @@ export interface ChainProblem {
   reason: string;
 }
 
+/** Options of {@link ChainVerifier}. */
+export interface ChainVerifierOptions {
+  merkleLeaves?: number;
+}
+
 /**
  * Checks records one by one, in log order: contiguous sequence numbers from 1, each linked to the previous hash,
- * each hash recomputed from content. Feeds a Merkle accumulator so checkpoints can be compared on the way.
+ * each hash recomputed from content by the record's format version. Feeds a Merkle accumulator so checkpoints can
+ * be compared on the way.
  */
 export class ChainVerifier {
   private expectedSeq = 1;
@@ -106,36 +199,106 @@ export class ChainVerifier {
   readonly merkle = new MerkleAccumulator();
   /** The first problem found; verification stops there. */
   problem: ChainProblem | undefined;
+  private readonly merkleLeaves: number;
+
+  /**
+   * `merkleLeaves`: feed the Merkle accumulator the first this many records only (default: all) — a verification
+   * that compares roots at known sizes needs no leaf past the largest, and skips half its hashing there.
+   */
+  constructor(options: ChainVerifierOptions = {}) {
+    this.merkleLeaves = options.merkleLeaves ?? Infinity;
+  }
 
   /** Checks the next record; answers false (and sets `problem`) at the first bad one. */
   push(r: AuditRecord): boolean {
     if (this.problem) return false;
-    if (r.seq !== this.expectedSeq) {
+    // Bundles exported before records carried a version hold version 1 records.
+    const version = (r as { version?: unknown }).version ?? 1;
+    let computed: string | undefined;
+    if (version === 2) {
+      let payloadJson: string | undefined;
+      try {
+        payloadJson = canonicalJson(r.payload);
+      } catch {
+        // not JSON: cannot match its hash
+      }
+      computed =
+        payloadJson === undefined ? undefined : linkHash(r.seq, r.prevHash, contentHash(r, payloadJson));
+    } else if (version === 1) computed = recordHash(r);
+    return this.accept(r.seq, r.prevHash, r.hash, version, computed);
+  }
+
+  /**
+   * {@link push} for a row as stored: a version 2 record's content is hashed from the stored payload text as it
+   * is, with no parse; a version 1 record is tried the same way first and re-canonicalised only if that fails.
+   */
+  pushRow(row: AuditRow): boolean {
+    if (this.problem) return false;
+    const seq = Number(row.seq);
+    const version = Number(row.version);
+    let computed: string | undefined;
+    if (version === 2) computed = linkHash(seq, row.prev_hash, contentHash(row, row.payload));
+    else if (version === 1) {
+      const r = {
+        seq,
+        ts: row.ts,
+        actor: row.actor,
+        type: row.type,
+        subject: row.subject,
+        prevHash: row.prev_hash,
+      };
+      computed = recordHashOfCanonical(r, row.payload);
+      if (computed !== row.hash) {
+        let payload: unknown;
+        try {
+          payload = JSON.parse(row.payload);
+        } catch {
+          payload = row.payload; // a tampered, non-JSON payload still fails its hash
+        }
+        computed = recordHash({ ...r, payload });
+      }
+    }
+    return this.accept(seq, row.prev_hash, row.hash, version, computed);
+  }
+
+  /** The checks in order — position, link, version, hash — given the hash recomputed from content. */
+  private accept(
+    seq: number,
+    prevHash: string,
+    hash: string,
+    version: unknown,
+    computed: string | undefined,
+  ): boolean {
+    if (seq !== this.expectedSeq) {
       this.problem =
-        r.seq > this.expectedSeq
+        seq > this.expectedSeq
           ? {
               seq: this.expectedSeq,
-              reason: `record ${this.expectedSeq} is missing (next found is ${r.seq})`,
+              reason: `record ${this.expectedSeq} is missing (next found is ${seq})`,
             }
-          : { seq: r.seq, reason: `record ${r.seq} is out of order (expected ${this.expectedSeq})` };
+          : { seq, reason: `record ${seq} is out of order (expected ${this.expectedSeq})` };
       return false;
     }
-    if (r.prevHash !== this.prevHash) {
+    if (prevHash !== this.prevHash) {
       this.problem = {
-        seq: r.seq,
-        reason: `record ${r.seq} does not link to record ${r.seq - 1} (prev_hash differs)`,
+        seq,
+        reason: `record ${seq} does not link to record ${seq - 1} (prev_hash differs)`,
       };
       return false;
     }
-    if (recordHash(r) !== r.hash) {
+    if (version !== 1 && version !== 2) {
+      this.problem = { seq, reason: `record ${seq} has an unknown format version (${String(version)})` };
+      return false;
+    }
+    if (computed !== hash) {
       this.problem = {
-        seq: r.seq,
-        reason: `record ${r.seq} was altered (its content does not match its hash)`,
+        seq,
+        reason: `record ${seq} was altered (its content does not match its hash)`,
       };
       return false;
     }
-    this.merkle.push(r.hash);
-    this.prevHash = r.hash;
+    if (seq <= this.merkleLeaves) this.merkle.push(hash);
+    this.prevHash = hash;
     this.expectedSeq++;
     return true;
   }

@@ -9,6 +9,12 @@ const SECRET_VALUE = [
   /\b(sk|pk|rk)[-_](live|test)?[-_]?[A-Za-z0-9]{16,}/g, // common SaaS keys
 ];
 
+/**
+ * One test for "might hold a credential": every pattern above, case-insensitive (so it never misses what they
+ * match). Most strings hold none, and then one test replaces four.
+ */
+const MAYBE_SECRET_VALUE = new RegExp(SECRET_VALUE.map((re) => `(?:${re.source})`).join('|'), 'i');
+
 /** The marker that replaces a redacted value. */
 export const REDACTED = '[REDACTED]';
 
@@ -19,6 +25,7 @@ export const REDACTED = '[REDACTED]';
  */
 export function redactSecrets(value: unknown, keep: ReadonlySet<string> = KEEP): unknown {
   if (typeof value === 'string') {
+    if (!MAYBE_SECRET_VALUE.test(value)) return value;
     let out = value;
     for (const re of SECRET_VALUE) out = out.replace(re, REDACTED);
     return out;
@@ -26,7 +33,8 @@ export function redactSecrets(value: unknown, keep: ReadonlySet<string> = KEEP):
   if (Array.isArray(value)) return value.map((v) => redactSecrets(v, keep));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
-    for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    for (const k of Object.keys(value)) {
+      const v = (value as Record<string, unknown>)[k];
       out[k] =
         !keep.has(k) && SECRET_KEY.test(k) && v !== null && typeof v !== 'boolean'
           ? REDACTED

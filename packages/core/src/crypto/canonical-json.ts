@@ -33,16 +33,28 @@ function write(value: unknown, depth: number): string {
         throw new UserError(`JSON nests deeper than ${CANONICAL_JSON_MAX_DEPTH} levels`, {
           code: 'too_deep',
         });
-      if (Array.isArray(value))
-        return `[${value.map((v) => write(v === undefined ? null : v, depth + 1)).join(',')}]`;
+      // Loops and concatenation rather than map/filter/join: every audit append canonicalises its payload.
+      if (Array.isArray(value)) {
+        let out = '[';
+        for (let i = 0; i < value.length; i++) {
+          const v: unknown = value[i];
+          out += (i === 0 ? '' : ',') + write(v === undefined ? null : v, depth + 1);
+        }
+        return `${out}]`;
+      }
       const obj = value as Record<string, unknown>;
       if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') {
         return write((obj as { toJSON: () => unknown }).toJSON(), depth);
       }
-      const keys = Object.keys(obj)
-        .filter((k) => obj[k] !== undefined)
-        .sort();
-      return `{${keys.map((k) => `${JSON.stringify(k)}:${write(obj[k], depth + 1)}`).join(',')}}`;
+      const keys = Object.keys(obj);
+      if (keys.length > 1) keys.sort();
+      let out = '{';
+      for (const k of keys) {
+        const v = obj[k];
+        if (v === undefined) continue;
+        out += `${out.length === 1 ? '' : ','}${JSON.stringify(k)}:${write(v, depth + 1)}`;
+      }
+      return `${out}}`;
     }
     default:
       throw new TypeError(`canonical JSON cannot hold a ${typeof value}`);

@@ -549,6 +549,13 @@ ALTER TABLE budget_usage ADD COLUMN tokens_out BIGINT NOT NULL DEFAULT 0;
       postgres: approvalActionNullable.postgres + approvalSubjectsAndSignIn,
     },
   },
+  {
+    version: 12,
+    // Records written before this are format 1; appends from now on write 2 (see audit/chain.ts). Adding a column
+    // with a constant default rewrites no row, so the append-only triggers do not fire.
+    name: 'chain format version of audit records',
+    sql: 'ALTER TABLE audit_log ADD COLUMN version INTEGER NOT NULL DEFAULT 1;',
+  },
 ];
 
 /** Applies every migration newer than the database's version, each in its own transaction. Safe when nodes race. */

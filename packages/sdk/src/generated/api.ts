@@ -8207,6 +8207,7 @@ export interface paths {
                 subject: string | null;
                 payload: unknown;
                 prevHash: string;
+                version: 1 | 2;
                 hash: string;
               }[];
               nextCursor: string | null;
@@ -9151,6 +9152,7 @@ export interface components {
         subject: string | null;
         payload: unknown;
         prevHash: string;
+        version: 1 | 2;
         hash: string;
       }[];
       checkpoint: {
