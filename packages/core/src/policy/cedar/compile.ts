@@ -43,12 +43,19 @@ export interface CompiledPolicy {
   effect: 'permit' | 'forbid';
   satisfied: (env: EvalEnv) => boolean;
   /**
-   * The action keys the action scope names (`action == A`, `action in A`, `action in [A, B]`), or undefined for an
-   * unconstrained action. A request whose action is neither one of them nor a descendant of one cannot satisfy the
-   * policy, so the set's index skips it; scope checks never error, so skipping changes no error either.
+   * What each scope requires of the request, for the set's index (see {@link ScopeNeed}); a scope left out is
+   * unconstrained. A request that meets none of a scope's needs cannot satisfy the policy, so the index skips it;
+   * scope checks never error, so skipping changes no error either.
    */
-  actionKeys?: readonly string[];
+  scopes: { principal?: ScopeNeed; action?: ScopeNeed; resource?: ScopeNeed };
 }
+
+/**
+ * A necessary condition a scope puts on the request's variable: that it is, or descends from, one of `entities`
+ * (`== E`, `in E`, `in [A, B]`, `is T in E`), or that its type is `type` (`is T`). Necessary, not sufficient:
+ * `== E` is also listed under E, and the policy's own closure still decides.
+ */
+export type ScopeNeed = { entities: readonly string[] } | { type: string };
 
 type Json = Record<string, unknown>;
 
@@ -398,7 +405,11 @@ export function compilePolicy(id: string, est: unknown): CompiledPolicy {
     const s = c.scope(p[v], v);
     if (s) parts.push(s);
   }
-  const actionKeys = scopeKeys(p['action']);
+  const scopes: CompiledPolicy['scopes'] = {};
+  for (const v of ['principal', 'action', 'resource'] as const) {
+    const need = scopeNeed(p[v]);
+    if (need) scopes[v] = need;
+  }
   const conditions = p['conditions'] ?? [];
   if (!Array.isArray(conditions)) c.refuse('malformed conditions');
   for (const raw of conditions as unknown[]) {
@@ -415,15 +426,25 @@ export function compilePolicy(id: string, est: unknown): CompiledPolicy {
       for (const part of parts) if (!part(env)) return false;
       return true;
     },
-    ...(actionKeys ? { actionKeys } : {}),
+    scopes,
   };
 }
 
-/** The entity keys an (already validated) action scope names, or undefined when it is `All`. */
-function scopeKeys(raw: unknown): string[] | undefined {
+/** What an (already validated) scope needs of the request, or undefined when it is `All`. */
+function scopeNeed(raw: unknown): ScopeNeed | undefined {
   const c = raw as Json;
-  if (c['op'] === '==' || (c['op'] === 'in' && !('entities' in c)))
-    return [decodeUid(c['entity'], 'action').key];
-  if (c['op'] === 'in') return (c['entities'] as unknown[]).map((e) => decodeUid(e, 'action').key);
-  return undefined;
+  const key = (u: unknown) => decodeUid(u, 'scope').key;
+  switch (c['op']) {
+    case '==':
+      return { entities: [key(c['entity'])] };
+    case 'in':
+      return { entities: 'entities' in c ? (c['entities'] as unknown[]).map(key) : [key(c['entity'])] };
+    case 'is':
+      // `is T in E` needs E (an entity key narrows more than a type); `is T` alone needs the type.
+      return c['in'] === undefined
+        ? { type: c['entity_type'] as string }
+        : { entities: [key((c['in'] as Json)['entity'])] };
+    default:
+      return undefined;
+  }
 }
