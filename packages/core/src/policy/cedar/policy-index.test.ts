@@ -34,6 +34,10 @@ const entities: CedarEntity[] = [
 // One scope per policy; the others unconstrained, so a wrong skip in any dimension shows on its own.
 const SCOPES = [
   'principal == User::"alice"',
+  // Descending from E is not being E: the index admits these for alice, the scope check must still refuse them.
+  'principal == Group::"staff"',
+  'resource == Folder::"shared"',
+  'action == Action::"write"',
   'principal in User::"alice"',
   'principal in Group::"staff"',
   'principal in Group::"all"',
