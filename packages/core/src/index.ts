@@ -162,6 +162,8 @@ export type { ConnectorConfig, ToolConfig, BudgetConfig } from './config/config.
 export {
   loadCedarPolicies,
   isAuthorized,
+  prepareCedarRequest,
+  PreparedCedarRequest,
   createCedarEntityStore,
   CedarEntityStore,
   validateCedarPolicies,

@@ -1,3 +1,4 @@
+import { CedarEntityStore } from './cedar/index.js';
 import type { CedarEntity, CedarRequest, CedarValue } from './cedar/index.js';
 import type { DecisionInput } from './decide.js';
 import { inputRecordType, toCedarInput } from './input-types.js';
@@ -45,8 +46,14 @@ export function buildCedarRequest(
   risk: number,
   production: boolean,
 ): { request: CedarRequest; entities: CedarEntity[] } {
+  const request = cedarRequestOf(d, risk, production);
+  return { request, entities: cedarEntitiesOf(d) };
+}
+
+/** The entities of a decision: the agent in its role, the action in its effect, the tool in its connector. */
+function cedarEntitiesOf(d: DecisionInput): CedarEntity[] {
   const { agent, tool } = d;
-  const entities: CedarEntity[] = [
+  return [
     {
       uid: { type: 'Agent', id: agent.id },
       attrs: {
@@ -80,6 +87,11 @@ export function buildCedarRequest(
     },
     { uid: { type: 'Connector', id: tool.connector }, attrs: {}, parents: [] },
   ];
+}
+
+/** The request of a decision (principal, action, resource and context), without its entities. */
+export function cedarRequestOf(d: DecisionInput, risk: number, production: boolean): CedarRequest {
+  const { agent, tool } = d;
   const context: Record<string, CedarValue> = {
     input:
       (d.tool.inputSchema
@@ -97,12 +109,58 @@ export function buildCedarRequest(
     },
   };
   return {
-    request: {
-      principal: { type: 'Agent', id: agent.id },
-      action: { type: 'Action', id: tool.name },
-      resource: { type: 'Tool', id: tool.name },
-      context,
-    },
-    entities,
+    principal: { type: 'Agent', id: agent.id },
+    action: { type: 'Action', id: tool.name },
+    resource: { type: 'Tool', id: tool.name },
+    context,
   };
+}
+
+/** Entity stores by the agent and tool facts they are built from; past this many the cache starts over. */
+const MAX_STORES = 1024;
+const stores = new Map<string, CedarEntityStore>();
+
+/**
+ * The same facts, always the same store: the key of the agent and tool fields the entities are made of, or
+ * undefined when one of them is not a plain string, safe integer, boolean or list of strings (such input is built
+ * afresh every time, so it fails exactly as it would uncached).
+ */
+function storeKey(d: DecisionInput): string | undefined {
+  const { agent, tool } = d;
+  const m = tool.metadata;
+  const facts: unknown[] = [agent.id, agent.role, agent.owner, tool.name, tool.connector, m.effect, m.risk];
+  let key = '';
+  // Length-prefixed, so no value can be mistaken for another however it is spelled.
+  for (const f of facts) {
+    if (typeof f !== 'string') return undefined;
+    key += `${f.length}:${f}`;
+  }
+  for (const f of [m.destructive, m.idempotent, m.untrustedOutput] as unknown[]) {
+    if (typeof f !== 'boolean') return undefined;
+    key += f ? 't' : 'f';
+  }
+  if (!Number.isSafeInteger(agent.tier) || !Array.isArray(agent.environments)) return undefined;
+  key += `${agent.tier};`;
+  for (const e of agent.environments as unknown[]) {
+    if (typeof e !== 'string') return undefined;
+    key += `${e.length}:${e}`;
+  }
+  return key;
+}
+
+/**
+ * The decoded entities of a decision (see {@link buildCedarRequest}), shared by every decision about the same agent
+ * and tool facts: a store is immutable once built, so decoding and ancestry are paid once, not per decision.
+ * Throws `UserError` for facts Cedar cannot hold, as `CedarEntityStore` does.
+ */
+export function cedarEntityStoreFor(d: DecisionInput): CedarEntityStore {
+  const key = storeKey(d);
+  const known = key === undefined ? undefined : stores.get(key);
+  if (known) return known;
+  const store = new CedarEntityStore(cedarEntitiesOf(d));
+  if (key !== undefined) {
+    if (stores.size >= MAX_STORES) stores.clear();
+    stores.set(key, store);
+  }
+  return store;
 }

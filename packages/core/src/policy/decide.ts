@@ -1,8 +1,8 @@
 import { parseDurationSec } from '../config/duration.js';
 import type { ToolMetadata } from '../connectors/index.js';
-import { CedarEntityStore, isAuthorized } from './cedar/index.js';
+import { isAuthorized, prepareCedarRequest } from './cedar/index.js';
 import type { CedarPolicy, CedarPolicyError, CedarPolicySet } from './cedar/index.js';
-import { buildCedarRequest } from './cedar-request.js';
+import { cedarEntityStoreFor, cedarRequestOf } from './cedar-request.js';
 import type { PolicyBundle } from './policy-bundle.js';
 
 /** Everything a decision is made from. Pure data: the same input always gives the same decision. */
@@ -120,6 +120,7 @@ function approvalFromPolicies(policies: CedarPolicy[], options: DecisionOptions)
     (x, y) => y.quorum - x.quorum || (x.policies[0] as string).localeCompare(y.policies[0] as string),
   );
   const top = reqs[0] as ApprovalRequirement;
+  if (reqs.length === 1) return top;
   return { ...top, barOwner: reqs.some((r) => r.barOwner), policies: reqs.flatMap((r) => r.policies) };
 }
 
@@ -132,9 +133,26 @@ function describeFailure(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
 }
 
+/** Each set's policy positions by id, built once per set so a lookup does not scan the set. */
+const positions = new WeakMap<CedarPolicySet, Map<string, number[]>>();
+
+/** The policies of `set` with these ids, in set order. */
 function byIds(set: CedarPolicySet, ids: readonly string[]): CedarPolicy[] {
-  const want = new Set(ids);
-  return set.policies.filter((p) => want.has(p.id));
+  if (ids.length === 0) return [];
+  let at = positions.get(set);
+  if (!at) {
+    const index = new Map<string, number[]>();
+    set.policies.forEach((p, i) => {
+      const list = index.get(p.id);
+      if (list) list.push(i);
+      else index.set(p.id, [i]);
+    });
+    positions.set(set, index);
+    at = index;
+  }
+  const found = new Set<number>();
+  for (const id of ids) for (const i of at.get(id) ?? []) found.add(i);
+  return [...found].sort((a, b) => a - b).map((i) => set.policies[i] as CedarPolicy);
 }
 
 /**
@@ -186,11 +204,10 @@ export function decide(d: DecisionInput, bundle: PolicyBundle, options: Decision
   let permitIds: string[] = [];
   const errors: CedarPolicyError[] = [];
   try {
-    const built = buildCedarRequest(d, risk, production);
-    const request = built.request;
-    // Indexed once for both sets (entity decoding and ancestry are shared by the permit and approval passes).
-    const entities = new CedarEntityStore(built.entities);
-    const res = isAuthorized(bundle.permits, request, entities);
+    // Decoded once for both sets (context, entities and ancestry are shared by the permit and approval passes); the
+    // entities, which depend only on the agent and the tool, are decoded once for all decisions about them.
+    const request = prepareCedarRequest(cedarRequestOf(d, risk, production), cedarEntityStoreFor(d));
+    const res = isAuthorized(bundle.permits, request);
     errors.push(...res.errors);
     // An error is never a reason to allow: a forbid that could not be evaluated denies as if it matched, and a permit
     // that could not be evaluated does not permit.
@@ -234,7 +251,7 @@ export function decide(d: DecisionInput, bundle: PolicyBundle, options: Decision
       });
     }
     if (denies.length === 0) {
-      const ar = isAuthorized(bundle.approvals, request, entities);
+      const ar = isAuthorized(bundle.approvals, request);
       errors.push(...ar.errors);
       // An approval rule that could not be evaluated asks for approval; an exemption (a forbid in the approval set)
       // that could not be evaluated does not exempt, which isAuthorized already gives.
@@ -274,10 +291,15 @@ export function decide(d: DecisionInput, bundle: PolicyBundle, options: Decision
     checks.push({ name: 'policy', result: 'fail', detail: 'evaluation failed; denied (fail closed)' });
   }
 
-  const base = { checks, risk, policyHash: bundle.hash, errors };
+  // Object literals rather than spreading a shared base: this is the hot path, and the key order (checks, risk,
+  // policyHash, errors, outcome, …) is the one receipts have always had.
+  const policyHash = bundle.hash;
   if (denies.length > 0) {
     return {
-      ...base,
+      checks,
+      risk,
+      policyHash,
+      errors,
       outcome: 'deny',
       policies: denies.map((x) => x.id),
       reasons: denies.map((x) => x.reason),
@@ -292,9 +314,12 @@ export function decide(d: DecisionInput, bundle: PolicyBundle, options: Decision
       barOwner: false,
       policies: [],
     };
-    approval.policies = [...new Set([...approvalsFrom.map((a) => a.id)])];
+    approval.policies = [...new Set(approvalsFrom.map((a) => a.id))];
     return {
-      ...base,
+      checks,
+      risk,
+      policyHash,
+      errors,
       outcome: 'approval',
       policies: [...permitIds, ...approval.policies],
       reasons: approvalsFrom.map((a) => a.reason),
@@ -302,7 +327,10 @@ export function decide(d: DecisionInput, bundle: PolicyBundle, options: Decision
     };
   }
   return {
-    ...base,
+    checks,
+    risk,
+    policyHash,
+    errors,
     outcome: 'allow',
     policies: permitIds,
     reasons: permitIds.map((id) => `permitted by policy ${id}`),

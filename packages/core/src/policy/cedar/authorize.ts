@@ -1,38 +1,50 @@
 import { UserError } from '../../errors.js';
-import { compilePolicy, type CompiledPolicy, type EvalEnv } from './compile.js';
+import { compilePolicy, type CompiledPolicy, type EvalEnv, type ScopeNeed } from './compile.js';
 import { CedarEntityStore } from './entity-store.js';
-import { CedarEvalError, decodeUid, decodeValue, RecordValue } from './values.js';
+import { CedarEvalError, decodeUid, decodeValue, RecordValue, type EntityValue } from './values.js';
 import type { CedarEntity, CedarPolicySet, CedarRequest, CedarResponse } from './types.js';
 
+type Scope = 'principal' | 'action' | 'resource';
+const SCOPES: readonly Scope[] = ['principal', 'action', 'resource'];
+
+/** What the policies of a set need of one scope variable: every entity key and every type some scope names. */
+interface ScopeIndex {
+  entities: Set<string>;
+  types: Set<string>;
+}
+
 /**
- * A policy set compiled for requests: the closures, and an index from action key to the policies whose action scope
- * names it, so a request evaluates only the policies that can match its action (plus those with any action).
+ * A policy set compiled for requests: the closures, and an index of what their scopes need (see `ScopeNeed`), so
+ * a request evaluates only the policies whose principal, action and resource scopes it can meet.
  */
 interface CompiledSet {
   policies: CompiledPolicy[];
-  /** Positions (in set order) of the policies with an unconstrained action scope. */
-  anyAction: number[];
-  /** Action key → positions of the policies whose action scope names that key. */
-  byAction: Map<string, number[]>;
+  /** Per scope variable; undefined when no policy constrains that variable. */
+  index: Partial<Record<Scope, ScopeIndex>>;
+  /**
+   * Candidate lists by the request's signature: the entity keys and type (among those the set names) each variable
+   * is or descends from. Requests with the same signature meet exactly the same scope needs.
+   */
+  bySignature: Map<string, CompiledPolicy[]>;
 }
+
+/** Signatures remembered per set; past this the map starts over (a miss costs one scan of the set). */
+const MAX_SIGNATURES = 1024;
 
 const compiledSets = new WeakMap<CedarPolicySet, CompiledSet>();
 
 function indexCompiled(policies: CompiledPolicy[]): CompiledSet {
-  const anyAction: number[] = [];
-  const byAction = new Map<string, number[]>();
-  policies.forEach((p, i) => {
-    if (!p.actionKeys) {
-      anyAction.push(i);
-      return;
+  const index: CompiledSet['index'] = {};
+  for (const p of policies) {
+    for (const v of SCOPES) {
+      const need = p.scopes[v];
+      if (!need) continue;
+      const ix = (index[v] ??= { entities: new Set(), types: new Set() });
+      if ('type' in need) ix.types.add(need.type);
+      else for (const k of need.entities) ix.entities.add(k);
     }
-    for (const key of new Set(p.actionKeys)) {
-      const list = byAction.get(key);
-      if (list) list.push(i);
-      else byAction.set(key, [i]);
-    }
-  });
-  return { policies, anyAction, byAction };
+  }
+  return { policies, index, bySignature: new Map() };
 }
 
 /** Remembers the closures built at load time so requests never recompile. */
@@ -50,23 +62,91 @@ function compiledFor(set: CedarPolicySet): CompiledSet {
   return compiled;
 }
 
+/** What one request variable offers the index: its type if a scope names it, and the named keys it is or is in. */
+interface Offer {
+  type: string | undefined;
+  entities: string[];
+}
+
+function offerOf(ix: ScopeIndex, e: EntityValue, store: CedarEntityStore): Offer {
+  const entities: string[] = [];
+  // Cedar's `in` is reflexive and transitive: the entity itself and every ancestor.
+  if (ix.entities.has(e.key)) entities.push(e.key);
+  for (const a of store.ancestorKeys(e.key)) if (ix.entities.has(a)) entities.push(a);
+  if (entities.length > 1) entities.sort();
+  return { type: ix.types.has(e.type) ? e.type : undefined, entities };
+}
+
+function meets(need: ScopeNeed | undefined, offer: Offer | undefined): boolean {
+  if (!need) return true;
+  if (!offer) return false;
+  return 'type' in need ? need.type === offer.type : need.entities.some((k) => offer.entities.includes(k));
+}
+
 /**
- * The policies that can match a request's action, in set order: those with any action, and those whose action scope
- * names the action or one of its ancestors (Cedar's `in` is reflexive and transitive).
+ * The policies that can match a request, in set order (so `determining` and `errors` come out as a full scan gives
+ * them): those each of whose scopes is unconstrained or needs something the request's variable is, is in, or is a
+ * type of.
  */
-function candidates(set: CompiledSet, actionKey: string, store: CedarEntityStore): CompiledPolicy[] {
-  if (set.byAction.size === 0) return set.policies;
-  const lists: number[][] = [set.anyAction];
-  const own = set.byAction.get(actionKey);
-  if (own) lists.push(own);
-  for (const ancestor of store.ancestorKeys(actionKey)) {
-    const list = set.byAction.get(ancestor);
-    if (list) lists.push(list);
+function candidates(set: CompiledSet, env: EvalEnv): CompiledPolicy[] {
+  const offers: Partial<Record<Scope, Offer>> = {};
+  let signature = '';
+  for (const v of SCOPES) {
+    const ix = set.index[v];
+    if (!ix) continue;
+    const offer = offerOf(ix, env[v], env.store);
+    offers[v] = offer;
+    // Length-prefixed, so no key or type can be mistaken for another however it is spelled.
+    signature += `${v}|${offer.type === undefined ? '-' : `${offer.type.length}:${offer.type}`}`;
+    for (const k of offer.entities) signature += `|${k.length}:${k}`;
+    signature += ';';
   }
-  if (lists.length === 1) return set.anyAction.map((i) => set.policies[i] as CompiledPolicy);
-  // Set order keeps `determining` and `errors` in the order a full scan gives; a policy named twice runs once.
-  const positions = [...new Set(lists.flat())].sort((a, b) => a - b);
-  return positions.map((i) => set.policies[i] as CompiledPolicy);
+  if (signature === '') return set.policies;
+  const known = set.bySignature.get(signature);
+  if (known) return known;
+  const list = set.policies.filter((p) => SCOPES.every((v) => meets(p.scopes[v], offers[v])));
+  if (set.bySignature.size >= MAX_SIGNATURES) set.bySignature.clear();
+  set.bySignature.set(signature, list);
+  return list;
+}
+
+/**
+ * A request decoded once (context, uids and entities), to decide it against several policy sets without decoding it
+ * again. Make one with {@link prepareCedarRequest}.
+ */
+export class PreparedCedarRequest {
+  /** @internal */
+  readonly env: EvalEnv;
+
+  /** @internal */
+  constructor(env: EvalEnv) {
+    this.env = env;
+  }
+}
+
+/**
+ * Decodes a request and its entities once for several {@link isAuthorized} calls. Throws `UserError` for malformed
+ * requests or entities, as `isAuthorized` would.
+ *
+ * @example
+ * const prepared = prepareCedarRequest(request, entities);
+ * if (isAuthorized(permits, prepared).decision === 'allow') isAuthorized(approvals, prepared);
+ */
+export function prepareCedarRequest(
+  request: CedarRequest,
+  entities: readonly CedarEntity[] | CedarEntityStore,
+): PreparedCedarRequest {
+  const store = entities instanceof CedarEntityStore ? entities : new CedarEntityStore(entities);
+  const context = decodeValue(request.context ?? {}, 'context');
+  if (!(context instanceof RecordValue))
+    throw new UserError('context must be a record', { field: 'context' });
+  return new PreparedCedarRequest({
+    principal: decodeUid(request.principal, 'principal'),
+    action: decodeUid(request.action, 'action'),
+    resource: decodeUid(request.resource, 'resource'),
+    context,
+    store,
+  });
 }
 
 /**
@@ -85,25 +165,23 @@ export function isAuthorized(
   set: CedarPolicySet,
   request: CedarRequest,
   entities: readonly CedarEntity[] | CedarEntityStore,
+): CedarResponse;
+export function isAuthorized(set: CedarPolicySet, request: PreparedCedarRequest): CedarResponse;
+export function isAuthorized(
+  set: CedarPolicySet,
+  request: CedarRequest | PreparedCedarRequest,
+  entities?: readonly CedarEntity[] | CedarEntityStore,
 ): CedarResponse {
-  const store = entities instanceof CedarEntityStore ? entities : new CedarEntityStore(entities);
-  const context = decodeValue(request.context ?? {}, 'context');
-  if (!(context instanceof RecordValue))
-    throw new UserError('context must be a record', { field: 'context' });
-  const env: EvalEnv = {
-    principal: decodeUid(request.principal, 'principal'),
-    action: decodeUid(request.action, 'action'),
-    resource: decodeUid(request.resource, 'resource'),
-    context,
-    store,
-  };
+  const { env } =
+    request instanceof PreparedCedarRequest ? request : prepareCedarRequest(request, entities ?? []);
   const permits: string[] = [];
   const forbids: string[] = [];
   const errors: CedarResponse['errors'] = [];
-  for (const p of candidates(compiledFor(set), env.action.key, store)) {
+  for (const p of candidates(compiledFor(set), env)) {
     let ok: boolean;
     try {
-      ok = p.satisfied(env);
+      // The index has checked every scope need of a candidate, so the scopes it decides exactly need not run again.
+      ok = p.satisfiedGivenNeeds(env);
     } catch (e) {
       if (!(e instanceof CedarEvalError)) throw e;
       errors.push({ policyId: p.id, message: e.message });

@@ -43,12 +43,27 @@ export interface CompiledPolicy {
   effect: 'permit' | 'forbid';
   satisfied: (env: EvalEnv) => boolean;
   /**
-   * The action keys the action scope names (`action == A`, `action in A`, `action in [A, B]`), or undefined for an
-   * unconstrained action. A request whose action is neither one of them nor a descendant of one cannot satisfy the
-   * policy, so the set's index skips it; scope checks never error, so skipping changes no error either.
+   * What each scope requires of the request, for the set's index (see {@link ScopeNeed}); a scope left out is
+   * unconstrained. A request that meets none of a scope's needs cannot satisfy the policy, so the index skips it;
+   * scope checks never error, so skipping changes no error either.
    */
-  actionKeys?: readonly string[];
+  scopes: { principal?: ScopeNeed; action?: ScopeNeed; resource?: ScopeNeed };
+  /**
+   * `satisfied` for a request known to meet every scope need: the scope checks a need decides exactly (see
+   * {@link ScopeNeed}) are left out, the rest (and the conditions) still run. Only for requests the index admitted.
+   */
+  satisfiedGivenNeeds: (env: EvalEnv) => boolean;
 }
+
+/**
+ * A necessary condition a scope puts on the request's variable: that it is, or descends from, one of `entities`
+ * (`== E`, `in E`, `in [A, B]`, `is T in E`), or that its type is `type` (`is T`). Necessary, not sufficient:
+ * `== E` is also listed under E, and the policy's own closure still decides.
+ */
+export type ScopeNeed = ({ entities: readonly string[] } | { type: string }) & {
+  /** Meeting the need is the whole scope check (`in E`, `in [A, B]`, `is T`), so it need not run again. */
+  exact: boolean;
+};
 
 type Json = Record<string, unknown>;
 
@@ -394,36 +409,54 @@ export function compilePolicy(id: string, est: unknown): CompiledPolicy {
   const effect = p['effect'];
   if (effect !== 'permit' && effect !== 'forbid') c.refuse(`the effect ${JSON.stringify(effect)}`);
   const parts: ((env: EvalEnv) => boolean)[] = [];
+  // The same checks without the scopes the index decides exactly.
+  const rest: ((env: EvalEnv) => boolean)[] = [];
+  const scopes: CompiledPolicy['scopes'] = {};
   for (const v of ['principal', 'action', 'resource'] as const) {
     const s = c.scope(p[v], v);
-    if (s) parts.push(s);
+    if (!s) continue;
+    parts.push(s);
+    const need = scopeNeed(p[v]) as ScopeNeed;
+    scopes[v] = need;
+    if (!need.exact) rest.push(s);
   }
-  const actionKeys = scopeKeys(p['action']);
   const conditions = p['conditions'] ?? [];
   if (!Array.isArray(conditions)) c.refuse('malformed conditions');
   for (const raw of conditions as unknown[]) {
     const cond = c.obj(raw, 'condition');
     const body = c.expr(cond['body']);
-    if (cond['kind'] === 'when') parts.push((env) => asBool(body(env)));
-    else if (cond['kind'] === 'unless') parts.push((env) => !asBool(body(env)));
+    let check: (env: EvalEnv) => boolean;
+    if (cond['kind'] === 'when') check = (env) => asBool(body(env));
+    else if (cond['kind'] === 'unless') check = (env) => !asBool(body(env));
     else c.refuse(`the condition kind ${JSON.stringify(cond['kind'])}`);
+    parts.push(check);
+    rest.push(check);
   }
-  return {
-    id,
-    effect,
-    satisfied: (env) => {
-      for (const part of parts) if (!part(env)) return false;
-      return true;
-    },
-    ...(actionKeys ? { actionKeys } : {}),
+  const all = (list: ((env: EvalEnv) => boolean)[]) => (env: EvalEnv) => {
+    for (const part of list) if (!part(env)) return false;
+    return true;
   };
+  return { id, effect, satisfied: all(parts), scopes, satisfiedGivenNeeds: all(rest) };
 }
 
-/** The entity keys an (already validated) action scope names, or undefined when it is `All`. */
-function scopeKeys(raw: unknown): string[] | undefined {
+/** What an (already validated) scope needs of the request, or undefined when it is `All`. */
+function scopeNeed(raw: unknown): ScopeNeed | undefined {
   const c = raw as Json;
-  if (c['op'] === '==' || (c['op'] === 'in' && !('entities' in c)))
-    return [decodeUid(c['entity'], 'action').key];
-  if (c['op'] === 'in') return (c['entities'] as unknown[]).map((e) => decodeUid(e, 'action').key);
-  return undefined;
+  const key = (u: unknown) => decodeUid(u, 'scope').key;
+  switch (c['op']) {
+    case '==':
+      return { entities: [key(c['entity'])], exact: false };
+    case 'in':
+      return {
+        entities: 'entities' in c ? (c['entities'] as unknown[]).map(key) : [key(c['entity'])],
+        exact: true,
+      };
+    case 'is':
+      // `is T in E` needs E (an entity key narrows more than a type); `is T` alone needs the type.
+      return c['in'] === undefined
+        ? { type: c['entity_type'] as string, exact: true }
+        : { entities: [key((c['in'] as Json)['entity'])], exact: false };
+    default:
+      return undefined;
+  }
 }

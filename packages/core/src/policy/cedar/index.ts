@@ -7,7 +7,7 @@
  */
 export { loadCedarPolicies } from './load.js';
 export type { CedarSource } from './load.js';
-export { isAuthorized } from './authorize.js';
+export { isAuthorized, prepareCedarRequest, PreparedCedarRequest } from './authorize.js';
 export { CedarEntityStore, createCedarEntityStore } from './entity-store.js';
 export { validateCedarPolicies } from './validate.js';
 export type { CedarValidationIssue } from './validate.js';
