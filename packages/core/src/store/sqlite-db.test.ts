@@ -297,7 +297,7 @@ describe('SqliteDb flushes the WAL off the event loop', () => {
   });
 
   it('rejects the durable members a failed flush covered with store_sync_failed, and flushes again after', async () => {
-    const { db, calls, next } = await openHeld();
+    const { db, next } = await openHeld();
     const durable = db.tx((tx) => tx.run('INSERT INTO t VALUES (?, ?)', ['a', 'durable']));
     const lazy = db.tx((tx) => tx.run('INSERT INTO t VALUES (?, ?)', ['b', 'lazy']), { durable: false });
     await lazy;
