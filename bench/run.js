@@ -14,18 +14,7 @@ import * as scheduler from './suites/scheduler.js';
 import * as store from './suites/store.js';
 import * as workflows from './suites/workflows.js';
 
-const suites = [
-  audit,
-  store,
-  policy,
-  gateway,
-  mcp,
-  workflows,
-  scheduler,
-  demo,
-  footprint,
-  consoleSuite,
-];
+const suites = [audit, store, policy, gateway, mcp, workflows, scheduler, demo, footprint, consoleSuite];
 
 const args = new Set(process.argv.slice(2));
 const quick = args.has('--quick');
