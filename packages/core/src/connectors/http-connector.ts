@@ -123,6 +123,8 @@ interface FillContext {
 export class HttpConnector implements Connector {
   readonly id: string;
   readonly #operations: Map<string, HttpOperation>;
+  /** The secrets each operation's templates name, found once: operations do not change after construction. */
+  readonly #secretNames = new Map<string, string[]>();
   readonly #options: HttpConnectorOptions;
   readonly #redactor = new SecretRedactor();
   readonly #pool: UpstreamPool;
@@ -146,6 +148,12 @@ export class HttpConnector implements Connector {
       if (this.#operations.has(operation.name))
         throw new UserError('duplicate operation name', { field: `${at}.name` });
       this.#operations.set(operation.name, operation);
+      const templates = [
+        operation.url,
+        ...Object.values(operation.headers ?? {}),
+        ...(typeof operation.body === 'object' ? Object.values(operation.body) : []),
+      ];
+      this.#secretNames.set(operation.name, [...new Set(templates.flatMap(secretRefNames))]);
     });
   }
 
@@ -296,14 +304,8 @@ export class HttpConnector implements Connector {
   }
 
   async #resolveSecrets(operation: HttpOperation): Promise<Map<string, string>> {
-    const templates = [
-      operation.url,
-      ...Object.values(operation.headers ?? {}),
-      ...(typeof operation.body === 'object' ? Object.values(operation.body) : []),
-    ];
-    const names = new Set(templates.flatMap(secretRefNames));
     const values = new Map<string, string>();
-    for (const name of names) {
+    for (const name of this.#secretNames.get(operation.name) ?? []) {
       const value = await this.#options.secrets?.get(name);
       if (value === undefined) {
         throw new UserError(`unknown secret '${name}'`, {
@@ -350,8 +352,7 @@ export class HttpConnector implements Connector {
 /** Replaces `${secret:NAME}` and `{field}` in one pass. */
 function fill(template: string, context: FillContext): string {
   return template.replace(PLACEHOLDER, (_match, secret: string | undefined, field: string | undefined) => {
-    const value =
-      secret !== undefined ? (context.secrets.get(secret) ?? '') : inputValue(context, field ?? '');
+    const value = secret !== undefined ? secretValue(context, secret) : inputValue(context, field ?? '');
     if (!context.encode) return value;
     // '.' and '..' survive encoding and would be resolved as dot segments, moving the request to another path.
     if (secret === undefined && (value === '.' || value === '..')) {
@@ -359,6 +360,13 @@ function fill(template: string, context: FillContext): string {
     }
     return encodeURIComponent(value);
   });
+}
+
+function secretValue(context: FillContext, name: string): string {
+  const value = context.secrets.get(name);
+  // Fail closed: a reference nobody resolved (an operation changed after construction) never sends an empty secret.
+  if (value === undefined) throw new SystemError(`secret '${name}' was not resolved for this request`);
+  return value;
 }
 
 function inputValue(context: FillContext, field: string): string {
