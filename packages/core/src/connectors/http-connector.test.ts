@@ -33,6 +33,7 @@ describe('HttpConnector against a local HTTP server', () => {
   let base: string;
   const seen: Seen[] = [];
   const hanging: ServerResponse[] = [];
+  const held: ServerResponse[] = [];
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -49,6 +50,10 @@ describe('HttpConnector against a local HTTP server', () => {
         if (url.pathname === '/leaky') {
           res.writeHead(401, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ error: `key ${String(req.headers['x-api-key'])} is revoked` }));
+          return;
+        }
+        if (url.pathname === '/hold') {
+          held.push(res);
           return;
         }
         if (url.pathname === '/socket') {
@@ -163,6 +168,7 @@ describe('HttpConnector against a local HTTP server', () => {
     },
     { name: 'slow', method: 'GET', url: `${base}/slow` },
     { name: 'socket', method: 'GET', url: `${base}/socket` },
+    { name: 'hold', method: 'GET', url: `${base}/hold` },
     { name: 'big', method: 'GET', url: `${base}/big` },
     { name: 'gzip', method: 'GET', url: `${base}/gzip` },
     {
@@ -304,6 +310,18 @@ describe('HttpConnector against a local HTTP server', () => {
     const error = await caught(pay.callTool('socket', {}, {}));
     expect(error).toBeInstanceOf(SystemError);
     expect((error as SystemError).code).toBe('connector_closed');
+  });
+
+  it('lets a call in flight finish when the connector closes', async () => {
+    const pay = connector();
+    const call = pay.callTool('hold', {}, {});
+    while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const closing = pay.close();
+    // The upstream answers only after close has begun.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    held.pop()!.end('done');
+    expect(await call).toMatchObject({ isError: false, content: [{ type: 'text', text: 'done' }] });
+    await closing;
   });
 
   it('keeps a pool passed in open when the connector closes', async () => {

@@ -42,7 +42,8 @@ export interface UpstreamResponse {
  * lean `request()` rather than `fetch` (no web streams, no Request/Response objects per call).
  *
  * Redirects are never followed (so injected headers never travel to another host); bodies compressed with gzip,
- * deflate or br are decoded, as `fetch` did. Closing ends every connection; a request after that fails.
+ * deflate or br are decoded, as `fetch` did. Closing lets requests in flight finish, then ends every connection; a
+ * request after that fails with `connector_closed`.
  *
  * @example
  * const pool = new UpstreamPool();
@@ -101,12 +102,15 @@ export class UpstreamPool {
     };
   }
 
-  /** Ends every connection; requests in flight fail. */
+  /**
+   * Refuses new requests and ends every connection once the requests in flight are answered (each is still bounded
+   * by its caller's timeout): a call already sent upstream finishes, so its outcome can be recorded.
+   */
   async close(): Promise<void> {
     this.#closed = true;
     const agent = this.#agent;
     this.#agent = undefined;
-    if (agent) await agent.destroy();
+    if (agent) await agent.close();
   }
 }
 
