@@ -7,7 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NotFoundError, SystemError, UserError } from '../errors.js';
 import { EnvSecretStore } from '../secrets/index.js';
 import { HttpConnector, UpstreamPool, metadataFromAnnotations } from './index.js';
-import type { HttpOperation } from './index.js';
+import type { HttpOperation, ToolResult } from './index.js';
 
 const API_KEY = 'pk_test_Zx81-not-for-agents';
 const secrets = new EnvSecretStore({ env: { AOS_SECRET_PAY_KEY: API_KEY } });
@@ -18,6 +18,10 @@ interface Seen {
   headers: IncomingMessage['headers'];
   body: string;
 }
+
+/** The client port the `/socket` route saw. */
+const portOf = (result: ToolResult): unknown =>
+  (result.structuredContent as { port?: unknown } | undefined)?.port;
 
 async function caught(promise: Promise<unknown>): Promise<Error> {
   try {
@@ -277,7 +281,7 @@ describe('HttpConnector against a local HTTP server', () => {
     const pay = connector();
     try {
       const ports = new Set<unknown>();
-      for (let i = 0; i < 6; i++) ports.add((await pay.callTool('socket', {}, {})).structuredContent?.port);
+      for (let i = 0; i < 6; i++) ports.add(portOf(await pay.callTool('socket', {}, {})));
       // undici may open a second connection while the first is being released, never one per call.
       expect(ports.size).toBeLessThanOrEqual(2);
     } finally {
@@ -291,7 +295,7 @@ describe('HttpConnector against a local HTTP server', () => {
     try {
       const results = await Promise.all(Array.from({ length: 6 }, () => pay.callTool('socket', {}, {})));
       expect(results.every((r) => r.isError === false)).toBe(true);
-      expect(new Set(results.map((r) => r.structuredContent?.port)).size).toBeLessThanOrEqual(2);
+      expect(new Set(results.map(portOf)).size).toBeLessThanOrEqual(2);
     } finally {
       await pool.close();
     }
