@@ -1,7 +1,7 @@
 import { STATUS_CODES } from 'node:http';
 import { brotliDecompressSync, gunzipSync, inflateRawSync, inflateSync } from 'node:zlib';
 
-import { Agent } from 'undici';
+import type { Agent } from 'undici';
 
 import { SystemError } from '../errors.js';
 
@@ -37,6 +37,9 @@ export interface UpstreamResponse {
   body: Buffer;
 }
 
+// Loaded on the first upstream call: every CLI command imports core, and undici takes longer to load than most.
+let agentClass: Promise<typeof Agent> | undefined;
+
 /**
  * Keep-alive connections to upstream HTTP origins, one bounded pool per origin (undici's `Agent`), with undici's
  * lean `request()` rather than `fetch` (no web streams, no Request/Response objects per call).
@@ -53,7 +56,7 @@ export interface UpstreamResponse {
  */
 export class UpstreamPool {
   readonly #options: UpstreamPoolOptions;
-  #agent: Agent | undefined;
+  #agent: Promise<Agent> | undefined;
   #closed = false;
 
   constructor(options: UpstreamPoolOptions = {}) {
@@ -69,12 +72,17 @@ export class UpstreamPool {
     if (this.#closed) {
       throw new SystemError(`${req.what}: the connector is closed`, { code: 'connector_closed' });
     }
-    this.#agent ??= new Agent({
-      connections: this.#options.connectionsPerOrigin ?? 64,
-      keepAliveTimeout: this.#options.keepAliveTimeoutMs ?? 4_000,
-      maxRedirections: 0,
-    });
-    const response = await this.#agent.request({
+    agentClass ??= import('undici').then((undici) => undici.Agent);
+    this.#agent ??= agentClass.then(
+      (AgentClass) =>
+        new AgentClass({
+          connections: this.#options.connectionsPerOrigin ?? 64,
+          keepAliveTimeout: this.#options.keepAliveTimeoutMs ?? 4_000,
+          maxRedirections: 0,
+        }),
+    );
+    const agent = await this.#agent;
+    const response = await agent.request({
       origin: req.url.origin,
       path: `${req.url.pathname}${req.url.search}`,
       method: req.method as 'GET',
@@ -110,7 +118,7 @@ export class UpstreamPool {
     this.#closed = true;
     const agent = this.#agent;
     this.#agent = undefined;
-    if (agent) await agent.close();
+    if (agent) await (await agent).close();
   }
 }
 
