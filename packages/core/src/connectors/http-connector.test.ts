@@ -1,12 +1,13 @@
 import { createServer } from 'node:http';
+import { gzipSync } from 'node:zlib';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 
 import { NotFoundError, SystemError, UserError } from '../errors.js';
 import { EnvSecretStore } from '../secrets/index.js';
-import { HttpConnector, metadataFromAnnotations } from './index.js';
-import type { HttpOperation } from './index.js';
+import { HttpConnector, UpstreamPool, metadataFromAnnotations } from './index.js';
+import type { HttpOperation, ToolResult } from './index.js';
 
 const API_KEY = 'pk_test_Zx81-not-for-agents';
 const secrets = new EnvSecretStore({ env: { AOS_SECRET_PAY_KEY: API_KEY } });
@@ -17,6 +18,10 @@ interface Seen {
   headers: IncomingMessage['headers'];
   body: string;
 }
+
+/** The client port the `/socket` route saw. */
+const portOf = (result: ToolResult): unknown =>
+  (result.structuredContent as { port?: unknown } | undefined)?.port;
 
 async function caught(promise: Promise<unknown>): Promise<Error> {
   try {
@@ -32,6 +37,7 @@ describe('HttpConnector against a local HTTP server', () => {
   let base: string;
   const seen: Seen[] = [];
   const hanging: ServerResponse[] = [];
+  const held: ServerResponse[] = [];
 
   beforeAll(async () => {
     server = createServer((req, res) => {
@@ -48,6 +54,33 @@ describe('HttpConnector against a local HTTP server', () => {
         if (url.pathname === '/leaky') {
           res.writeHead(401, { 'content-type': 'application/json' });
           res.end(JSON.stringify({ error: `key ${String(req.headers['x-api-key'])} is revoked` }));
+          return;
+        }
+        if (url.pathname === '/hold') {
+          held.push(res);
+          return;
+        }
+        if (url.pathname === '/socket') {
+          // Answers which client port the request came from, after a short pause so concurrent calls overlap.
+          setTimeout(() => {
+            res.writeHead(200, { 'content-type': 'application/json' });
+            res.end(JSON.stringify({ port: req.socket.remotePort }));
+          }, 20);
+          return;
+        }
+        if (url.pathname === '/big') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify({ filler: 'x'.repeat(5_000) }));
+          return;
+        }
+        if (url.pathname === '/gzip') {
+          res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
+          res.end(gzipSync(JSON.stringify({ zipped: true, filler: 'y'.repeat(5_000) })));
+          return;
+        }
+        if (url.pathname === '/headers') {
+          res.writeHead(200, { 'content-type': 'application/json' });
+          res.end(JSON.stringify(req.headers));
           return;
         }
         if (url.pathname === '/redirect') {
@@ -138,6 +171,17 @@ describe('HttpConnector against a local HTTP server', () => {
       headers: { 'X-Api-Key': '${secret:pay_key}' },
     },
     { name: 'slow', method: 'GET', url: `${base}/slow` },
+    { name: 'socket', method: 'GET', url: `${base}/socket` },
+    { name: 'hold', method: 'GET', url: `${base}/hold` },
+    { name: 'big', method: 'GET', url: `${base}/big` },
+    { name: 'gzip', method: 'GET', url: `${base}/gzip` },
+    {
+      name: 'headers',
+      method: 'GET',
+      url: `${base}/headers`,
+      headers: { 'X-Note': '  padded  ', 'X-Api-Key': '${secret:pay_key}' },
+      headerParams: { 'X-Ticket': 'ticket' },
+    },
     { name: 'no_key', method: 'GET', url: `${base}/orders`, headers: { 'X-Api-Key': '${secret:other_key}' } },
   ];
 
@@ -231,6 +275,112 @@ describe('HttpConnector against a local HTTP server', () => {
     const error = await caught(down.callTool('x', {}, {}));
     expect((error as SystemError).code).toBe('upstream_unavailable');
     expect(`${error.message} ${error.stack ?? ''}`).not.toContain(API_KEY);
+  });
+
+  it('reuses keep-alive connections for calls in sequence', async () => {
+    const pay = connector();
+    try {
+      const ports = new Set<unknown>();
+      for (let i = 0; i < 6; i++) ports.add(portOf(await pay.callTool('socket', {}, {})));
+      // undici may open a second connection while the first is being released, never one per call.
+      expect(ports.size).toBeLessThanOrEqual(2);
+    } finally {
+      await pay.close();
+    }
+  });
+
+  it('opens no more connections to one origin than the pool allows', async () => {
+    const pool = new UpstreamPool({ connectionsPerOrigin: 2 });
+    const pay = new HttpConnector({ id: 'pay', operations: operations() }, { secrets, pool });
+    try {
+      const results = await Promise.all(Array.from({ length: 6 }, () => pay.callTool('socket', {}, {})));
+      expect(results.every((r) => r.isError === false)).toBe(true);
+      expect(new Set(results.map(portOf)).size).toBeLessThanOrEqual(2);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('ends its connections on close and refuses calls after it', async () => {
+    const pay = connector();
+    await pay.callTool('socket', {}, {});
+    const open = (): Promise<number> =>
+      new Promise((resolve, reject) => server.getConnections((e, n) => (e ? reject(e) : resolve(n))));
+    const before = await open();
+    await pay.close();
+    // The server notices the closed socket on its next turn of the event loop.
+    for (let i = 0; i < 50 && (await open()) >= before; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(await open()).toBeLessThan(before);
+    const error = await caught(pay.callTool('socket', {}, {}));
+    expect(error).toBeInstanceOf(SystemError);
+    expect((error as SystemError).code).toBe('connector_closed');
+  });
+
+  it('lets a call in flight finish when the connector closes', async () => {
+    const pay = connector();
+    const call = pay.callTool('hold', {}, {});
+    while (held.length === 0) await new Promise((resolve) => setTimeout(resolve, 5));
+    const closing = pay.close();
+    // The upstream answers only after close has begun.
+    await new Promise((resolve) => setTimeout(resolve, 20));
+    held.pop()!.end('done');
+    expect(await call).toMatchObject({ isError: false, content: [{ type: 'text', text: 'done' }] });
+    await closing;
+  });
+
+  it('keeps a pool passed in open when the connector closes', async () => {
+    const pool = new UpstreamPool();
+    const pay = new HttpConnector({ id: 'pay', operations: operations() }, { secrets, pool });
+    await pay.close();
+    try {
+      expect((await pay.callTool('socket', {}, {})).isError).toBe(false);
+    } finally {
+      await pool.close();
+    }
+  });
+
+  it('fails a response over the size limit with upstream_error', async () => {
+    const small = new HttpConnector(
+      { id: 'pay', operations: operations() },
+      { secrets, maxResponseBytes: 1_000 },
+    );
+    try {
+      const error = await caught(small.callTool('big', {}, {}));
+      expect((error as SystemError).code).toBe('upstream_error');
+      // A compressed body counts at its decoded size.
+      const zipped = await caught(small.callTool('gzip', {}, {}));
+      expect((zipped as SystemError).code).toBe('upstream_error');
+      expect((await small.callTool('plain', {}, {})).isError).toBe(false);
+    } finally {
+      await small.close();
+    }
+  });
+
+  it('decodes a gzip body the upstream sends', async () => {
+    const result = await connector().callTool('gzip', {}, {});
+    expect(result.structuredContent).toMatchObject({ zipped: true });
+  });
+
+  it('sends trimmed header values, lower-cased names and the trace context', async () => {
+    const result = await connector().callTool(
+      'headers',
+      { ticket: 'T-1' },
+      { trace: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01', 'x-note': 'lost' } },
+    );
+    expect(result.isError).toBe(false);
+    expect(seen.at(-1)!.headers).toMatchObject({
+      'x-note': 'padded',
+      'x-ticket': 'T-1',
+      'x-api-key': API_KEY,
+      traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01',
+      accept: 'application/json',
+    });
+  });
+
+  it('refuses a header value with a line break, naming the input field', async () => {
+    const error = await caught(connector().callTool('headers', { ticket: 'a\r\nX-Evil: 1' }, {}));
+    expect(error).toBeInstanceOf(UserError);
+    expect((error as UserError).field).toBe('input.ticket');
   });
 
   it('names a missing secret, a missing path field and an unknown tool', async () => {

@@ -3,6 +3,8 @@ import { secretRefNames } from '../secrets/secret-store.js';
 import type { SecretStore } from '../secrets/secret-store.js';
 import { SecretRedactor } from './secret-redactor.js';
 import type { CallToolOptions, Connector, ToolAnnotations, ToolDefinition, ToolResult } from './types.js';
+import { UpstreamPool, checkHeaderValue } from './upstream-pool.js';
+import type { UpstreamResponse } from './upstream-pool.js';
 import { withTimeout } from './with-timeout.js';
 
 /** HTTP methods an operation may use. */
@@ -74,6 +76,11 @@ export interface HttpConnectorOptions {
    * operation's own headers and query. Every value is scrubbed from responses and errors like a secret.
    */
   credentials?: (operation: HttpOperation) => Promise<HttpCredentials>;
+  /**
+   * Keep-alive connections shared with other connectors (an OpenAPI connector passes its own to each document
+   * version); whoever created it closes it. Default: a pool of this connector's, closed by {@link HttpConnector.close}.
+   */
+  pool?: UpstreamPool;
 }
 
 /** Headers and query parameters that authenticate one request; each value is treated as a secret. */
@@ -86,6 +93,14 @@ const PLACEHOLDER = /\$\{secret:([^}]*)\}|\{([A-Za-z_][A-Za-z0-9_]*)\}/g;
 const WHOLE_FIELD = /^\{([A-Za-z_][A-Za-z0-9_]*)\}$/;
 const MAX_ERROR_TEXT = 2_000;
 
+/** A request ready to send: header names in lower case, values checked. */
+interface BuiltRequest {
+  url: URL;
+  method: HttpMethod;
+  headers: Map<string, string>;
+  body?: string;
+}
+
 interface FillContext {
   input: Record<string, unknown>;
   secrets: Map<string, string>;
@@ -94,7 +109,8 @@ interface FillContext {
 }
 
 /**
- * A connector whose tools are HTTP operations from configuration, called with the global `fetch`.
+ * A connector whose tools are HTTP operations from configuration, called over keep-alive connections (one bounded
+ * pool per upstream origin, see {@link UpstreamPool}).
  *
  * A 2xx JSON response becomes `structuredContent` (wrapped as `{ value }` when it is not an object) plus one text
  * item; any other status resolves with `isError: true` and the status. Redirects are not followed, so injected
@@ -107,8 +123,12 @@ interface FillContext {
 export class HttpConnector implements Connector {
   readonly id: string;
   readonly #operations: Map<string, HttpOperation>;
+  /** The secrets each operation's templates name, found once: operations do not change after construction. */
+  readonly #secretNames = new Map<string, string[]>();
   readonly #options: HttpConnectorOptions;
   readonly #redactor = new SecretRedactor();
+  readonly #pool: UpstreamPool;
+  readonly #ownsPool: boolean;
 
   constructor(config: HttpConnectorConfig, options: HttpConnectorOptions = {}) {
     if (typeof config.id !== 'string' || config.id === '') {
@@ -116,6 +136,8 @@ export class HttpConnector implements Connector {
     }
     this.id = config.id;
     this.#options = options;
+    this.#ownsPool = options.pool === undefined;
+    this.#pool = options.pool ?? new UpstreamPool();
     this.#operations = new Map();
     if (!Array.isArray(config.operations)) {
       throw new UserError('must be a list', { field: `connectors.${config.id}.operations` });
@@ -126,6 +148,12 @@ export class HttpConnector implements Connector {
       if (this.#operations.has(operation.name))
         throw new UserError('duplicate operation name', { field: `${at}.name` });
       this.#operations.set(operation.name, operation);
+      const templates = [
+        operation.url,
+        ...Object.values(operation.headers ?? {}),
+        ...(typeof operation.body === 'object' ? Object.values(operation.body) : []),
+      ];
+      this.#secretNames.set(operation.name, [...new Set(templates.flatMap(secretRefNames))]);
     });
   }
 
@@ -145,38 +173,53 @@ export class HttpConnector implements Connector {
     }
     const request = await this.#buildRequest(operation, input);
     // Trace context travels as W3C headers; configured headers of the same name win.
-    for (const [k, v] of Object.entries(options.trace ?? {}))
-      if (!(request.init.headers as Headers).has(k)) (request.init.headers as Headers).set(k, v);
+    for (const [k, v] of Object.entries(options.trace ?? {})) {
+      const key = k.toLowerCase();
+      if (!request.headers.has(key)) request.headers.set(key, checkHeaderValue(k, v));
+    }
     const what = `HTTP operation ${this.id}.${name}`;
+    const headers = Object.fromEntries(request.headers);
     try {
       return await withTimeout(
         async (signal) => {
-          const response = await fetch(request.url, { ...request.init, signal });
-          return this.#toResult(response, await this.#readBody(response, what));
+          const response = await this.#pool.request({
+            url: request.url,
+            method: request.method,
+            headers,
+            ...(request.body !== undefined ? { body: request.body } : {}),
+            signal,
+            maxResponseBytes: this.#options.maxResponseBytes ?? 10 * 1024 * 1024,
+            what,
+          });
+          return this.#toResult(response);
         },
         { timeoutMs: options.timeoutMs ?? this.#options.timeoutMs ?? 30_000, signal: options.signal, what },
       );
     } catch (error) {
       if (error instanceof AosError) throw error;
-      // fetch puts the reason (ECONNREFUSED, certificate errors…) in the cause; the URL is never included.
-      const cause = (error as { cause?: { code?: unknown; message?: unknown } }).cause;
+      // The reason is the transport's code (ECONNREFUSED, certificate errors, UND_ERR_SOCKET…), or its cause's;
+      // the URL is never included.
+      const { code, cause } = error as { code?: unknown; cause?: { code?: unknown } };
       const reason =
-        typeof cause?.code === 'string' ? cause.code : error instanceof Error ? error.message : 'error';
+        typeof code === 'string'
+          ? code
+          : typeof cause?.code === 'string'
+            ? cause.code
+            : error instanceof Error
+              ? error.message
+              : 'error';
       throw new SystemError(`${what} could not reach the upstream: ${this.#redactor.redact(reason)}`, {
         code: 'upstream_unavailable',
       });
     }
   }
 
-  /** Nothing to release: each call is its own request. */
-  close(): Promise<void> {
-    return Promise.resolve();
+  /** Ends this connector's keep-alive connections (a shared pool is left to its owner). */
+  async close(): Promise<void> {
+    if (this.#ownsPool) await this.#pool.close();
   }
 
-  async #buildRequest(
-    operation: HttpOperation,
-    input: Record<string, unknown>,
-  ): Promise<{ url: string; init: RequestInit }> {
+  async #buildRequest(operation: HttpOperation, input: Record<string, unknown>): Promise<BuiltRequest> {
     const secrets = await this.#resolveSecrets(operation);
     const used = new Set<string>();
     const url = new URL(fill(operation.url, { input, secrets, used, encode: true }));
@@ -189,12 +232,19 @@ export class HttpConnector implements Connector {
     }
     for (const field of Object.values(operation.headerParams ?? {})) used.add(field);
     if (operation.bodyField !== undefined) used.add(operation.bodyField);
-    const headers = new Headers({ accept: 'application/json' });
+    // What fetch sent by default; compressed answers are still decoded (see UpstreamPool).
+    const headers = new Map([
+      ['accept', 'application/json'],
+      ['user-agent', 'node'],
+    ]);
+    const set = (key: string, value: string): void => {
+      headers.set(key.toLowerCase(), checkHeaderValue(key, value));
+    };
     for (const [key, field] of Object.entries(operation.headerParams ?? {})) {
       const value = input[field];
       if (value === undefined || value === null) continue;
       try {
-        headers.set(key, scalar(value, field));
+        set(key, scalar(value, field));
       } catch (error) {
         if (error instanceof AosError) throw error;
         throw new UserError('does not make a valid header value', { field: `input.${field}` });
@@ -202,7 +252,7 @@ export class HttpConnector implements Connector {
     }
     for (const [key, template] of Object.entries(operation.headers ?? {})) {
       try {
-        headers.set(key, fill(template, { input, secrets, used: new Set(), encode: false }));
+        set(key, fill(template, { input, secrets, used: new Set(), encode: false }));
       } catch (error) {
         if (error instanceof AosError) throw error;
         // The value (which may hold a secret) is not echoed.
@@ -215,7 +265,7 @@ export class HttpConnector implements Connector {
       const credentials = await this.#options.credentials(operation);
       for (const [key, value] of Object.entries(credentials.headers ?? {})) {
         this.#redactor.add(value);
-        headers.set(key, value);
+        set(key, value);
       }
       for (const [key, value] of Object.entries(credentials.query ?? {})) {
         this.#redactor.add(value);
@@ -224,12 +274,12 @@ export class HttpConnector implements Connector {
     }
     const bodySpec =
       operation.body ?? (['POST', 'PUT', 'PATCH'].includes(operation.method) ? 'input' : undefined);
-    const init: RequestInit = { method: operation.method, headers, redirect: 'manual' };
+    const request: BuiltRequest = { url, method: operation.method, headers };
     if (operation.bodyField !== undefined) {
       const value = input[operation.bodyField];
       if (value !== undefined) {
         headers.set('content-type', 'application/json');
-        init.body = JSON.stringify(value);
+        request.body = JSON.stringify(value);
       }
     } else if (bodySpec !== undefined) {
       let body: Record<string, unknown>;
@@ -248,20 +298,14 @@ export class HttpConnector implements Connector {
         }
       }
       headers.set('content-type', 'application/json');
-      init.body = JSON.stringify(body);
+      request.body = JSON.stringify(body);
     }
-    return { url: url.toString(), init };
+    return request;
   }
 
   async #resolveSecrets(operation: HttpOperation): Promise<Map<string, string>> {
-    const templates = [
-      operation.url,
-      ...Object.values(operation.headers ?? {}),
-      ...(typeof operation.body === 'object' ? Object.values(operation.body) : []),
-    ];
-    const names = new Set(templates.flatMap(secretRefNames));
     const values = new Map<string, string>();
-    for (const name of names) {
+    for (const name of this.#secretNames.get(operation.name) ?? []) {
       const value = await this.#options.secrets?.get(name);
       if (value === undefined) {
         throw new UserError(`unknown secret '${name}'`, {
@@ -275,27 +319,9 @@ export class HttpConnector implements Connector {
     return values;
   }
 
-  async #readBody(response: Response, what: string): Promise<string> {
-    const limit = this.#options.maxResponseBytes ?? 10 * 1024 * 1024;
-    if (response.body === null) return '';
-    const reader = response.body.getReader();
-    const chunks: Uint8Array[] = [];
-    let size = 0;
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      size += value.byteLength;
-      if (size > limit) {
-        await reader.cancel();
-        throw new SystemError(`${what} answered more than ${limit} bytes`, { code: 'upstream_error' });
-      }
-      chunks.push(value);
-    }
-    return this.#redactor.redact(Buffer.concat(chunks).toString('utf8'));
-  }
-
-  #toResult(response: Response, text: string): ToolResult {
-    const isJson = /\bjson\b/i.test(response.headers.get('content-type') ?? '');
+  #toResult(response: UpstreamResponse): ToolResult {
+    const text = this.#redactor.redact(response.body.toString('utf8'));
+    const isJson = /\bjson\b/i.test(response.contentType);
     let parsed: unknown = text;
     if (isJson && text !== '') {
       try {
@@ -326,8 +352,7 @@ export class HttpConnector implements Connector {
 /** Replaces `${secret:NAME}` and `{field}` in one pass. */
 function fill(template: string, context: FillContext): string {
   return template.replace(PLACEHOLDER, (_match, secret: string | undefined, field: string | undefined) => {
-    const value =
-      secret !== undefined ? (context.secrets.get(secret) ?? '') : inputValue(context, field ?? '');
+    const value = secret !== undefined ? secretValue(context, secret) : inputValue(context, field ?? '');
     if (!context.encode) return value;
     // '.' and '..' survive encoding and would be resolved as dot segments, moving the request to another path.
     if (secret === undefined && (value === '.' || value === '..')) {
@@ -335,6 +360,13 @@ function fill(template: string, context: FillContext): string {
     }
     return encodeURIComponent(value);
   });
+}
+
+function secretValue(context: FillContext, name: string): string {
+  const value = context.secrets.get(name);
+  // Fail closed: a reference nobody resolved (an operation changed after construction) never sends an empty secret.
+  if (value === undefined) throw new SystemError(`secret '${name}' was not resolved for this request`);
+  return value;
 }
 
 function inputValue(context: FillContext, field: string): string {

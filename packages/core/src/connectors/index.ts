@@ -32,6 +32,8 @@ export type {
   HttpOperation,
 } from './http-connector.js';
 export { HttpConnector, httpToolDefinition } from './http-connector.js';
+export type { UpstreamPoolOptions } from './upstream-pool.js';
+export { UpstreamPool } from './upstream-pool.js';
 export type { OpenApiConnectorConfig, OpenApiConnectorOptions } from './openapi-connector.js';
 export { OpenApiConnector } from './openapi-connector.js';
 export type { OpenApiAuthConfig } from './openapi-auth.js';

@@ -8,6 +8,7 @@ import type { OpenApiSource } from './openapi-document.js';
 import { buildOperations } from './openapi-operations.js';
 import type { OpenApiOperationOverride, OpenApiSelection, SecuritySchemeUse } from './openapi-operations.js';
 import type { CallToolOptions, Connector, ToolAnnotations, ToolDefinition, ToolResult } from './types.js';
+import { UpstreamPool } from './upstream-pool.js';
 
 /** Configuration of an {@link OpenApiConnector} (the `type: openapi` entry of aos.yaml). */
 export interface OpenApiConnectorConfig extends OpenApiSource {
@@ -58,6 +59,8 @@ export class OpenApiConnector implements Connector {
   readonly #options: OpenApiConnectorOptions;
   #loaded: Loaded | undefined;
   #loading: Promise<Loaded> | undefined;
+  // One pool for every re-read of the document: a new operation set keeps the warm connections.
+  readonly #pool = new UpstreamPool();
 
   constructor(config: OpenApiConnectorConfig, options: OpenApiConnectorOptions = {}) {
     this.id = config.id;
@@ -81,9 +84,9 @@ export class OpenApiConnector implements Connector {
     return loaded.http.callTool(name, input, options);
   }
 
-  /** Nothing to release. */
+  /** Ends the keep-alive connections every version of the document's operations shared. */
   close(): Promise<void> {
-    return Promise.resolve();
+    return this.#pool.close();
   }
 
   #load(): Promise<Loaded> {
@@ -126,6 +129,7 @@ export class OpenApiConnector implements Connector {
       { id: c.id, operations: built.map((b) => b.http) },
       {
         timeoutMs,
+        pool: this.#pool,
         credentials: (operation) => credentials.for(security.get(operation.name) ?? []),
         ...(this.#options.secrets ? { secrets: this.#options.secrets } : {}),
       },

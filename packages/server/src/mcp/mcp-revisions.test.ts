@@ -263,6 +263,38 @@ describe('MCP revisions on one gateway', () => {
       expect(body.result).toMatchObject({ resultType: 'complete', isError: false });
     });
 
+    it('answers concurrent calls of different agents each for its own agent, as one JSON body of known length', async () => {
+      const agents = ['refund-bot', 'reader', 'intern'];
+      const tokens = await Promise.all(agents.map((id) => gw.token('agent', id)));
+      const answers = await Promise.all(
+        [...tokens, ...tokens].map((agentToken) =>
+          fetch(`${gw.node.base}/mcp`, {
+            method: 'POST',
+            headers: {
+              authorization: `Bearer ${agentToken}`,
+              'content-type': 'application/json',
+              accept: 'application/json, text/event-stream',
+              ...headers('aos_whoami'),
+            },
+            body: JSON.stringify({
+              ...toolsCall('aos_whoami'),
+              params: { name: 'aos_whoami', arguments: {}, _meta: meta() },
+            }),
+          }),
+        ),
+      );
+      const ids = [];
+      for (const res of answers) {
+        expect(res.status).toBe(200);
+        expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+        const text = await res.text();
+        expect(Number(res.headers.get('content-length'))).toBe(Buffer.byteLength(text));
+        const body = JSON.parse(text) as { result?: { structuredContent?: { id?: string } } };
+        ids.push(body.result?.structuredContent?.id);
+      }
+      expect(ids).toEqual([...agents, ...agents]);
+    });
+
     it('refuses an Mcp-Name that does not match the body with 400 HeaderMismatch (-32020)', async () => {
       const res = await post(headers('payments.refund'), toolsCall('payments.get_order'));
       expect(res.status).toBe(400);

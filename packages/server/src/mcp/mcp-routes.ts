@@ -14,6 +14,7 @@ import type { RequestGuards } from '../guards.js';
 import { createAgentMcpServer } from './agent-mcp-server.js';
 import { jsonRpcErrorBody } from './errors.js';
 import { createModernMcpServer } from './modern-mcp-server.js';
+import type { ModernMcpServerOptions } from './modern-mcp-server.js';
 import { requestedSession, toolNamingOf } from './request-context.js';
 
 /** Where RFC 9728 metadata lives, relative to the server's origin. */
@@ -78,6 +79,24 @@ export function registerMcpRoutes(
     engine.config.mcp.approvalWaitMs +
     Math.max(30_000, ...engine.config.connectors.map((c) => c.timeoutMs)) +
     10_000;
+
+  // One 2026-07-28 handler for every request (its event bus, notifier and listen router are built once); only the
+  // SDK server is per request, because the SDK refuses one server across exchanges. The factory finds what the
+  // request was authenticated as through the web Request it is handed.
+  const modernRequests = new WeakMap<Request, ModernMcpServerOptions>();
+  const modernHandler = createMcpHandler(
+    ({ requestInfo }) => {
+      const options = requestInfo === undefined ? undefined : modernRequests.get(requestInfo);
+      // Fail closed: a request this route did not authenticate gets no server.
+      if (!options) throw new Error('MCP request without an authenticated context');
+      return createModernMcpServer(options);
+    },
+    {
+      legacy: 'reject',
+      onerror: (err) => app.log.debug({ err: err.message }, 'MCP request refused'),
+    },
+  );
+  app.addHook('onClose', () => modernHandler.close());
 
   const refuse = (reply: FastifyReply, status: number, code: number, message: string, extra = {}) =>
     reply.code(status).headers(extra).send(jsonRpcErrorBody(code, message));
@@ -151,12 +170,9 @@ export function registerMcpRoutes(
         }
         const url = new URL(req.url, `${req.protocol}://${authorityOf(engine, req)}`);
         const abort = new AbortController();
-        const webRequest = new Request(url, {
-          method: 'POST',
-          headers,
-          body: typeof req.body === 'string' ? req.body : '',
-          signal: abort.signal,
-        });
+        // No body: the SDK is always handed the parsed message (`parsedBody`) and then never reads the request's,
+        // and a web body stream is half the cost of building the Request.
+        const webRequest = new Request(url, { method: 'POST', headers, signal: abort.signal });
         const modern = !(await isLegacyRequest(webRequest, message));
         const naming = toolNamingOf(engine, principal.agent, url, message);
         const named = requestedSession(message, req.headers['aos-session-id']);
@@ -166,34 +182,37 @@ export function registerMcpRoutes(
           // per-request envelope and the Mcp-Method / Mcp-Name headers against the body.
           const { resource } = resourceOf(engine, req);
           const origin = new URL(resource).origin;
-          const handler = createMcpHandler(
-            () =>
-              createModernMcpServer({
-                engine,
-                agent: principal.agent,
-                sessionId: named,
-                naming,
-                version,
-                approvalUrl: (id) => `${origin}/approvals/${encodeURIComponent(id)}`,
-              }),
-            {
-              legacy: 'reject',
-              onerror: (err) => req.log.debug({ err: err.message }, 'MCP request refused'),
-            },
-          );
+          modernRequests.set(webRequest, {
+            engine,
+            agent: principal.agent,
+            sessionId: named,
+            naming,
+            version,
+            approvalUrl: (id) => `${origin}/approvals/${encodeURIComponent(id)}`,
+          });
           reply.hijack();
           const limit = setTimeout(() => abort.abort(), requestLimitMs);
           limit.unref();
+          // The abort ends the exchange: the SDK's per-request transport closes its server on it.
           reply.raw.on('close', () => {
             clearTimeout(limit);
             abort.abort();
-            void handler.close();
           });
           try {
-            const res = await handler.fetch(webRequest, { parsedBody: message });
-            reply.raw.writeHead(res.status, Object.fromEntries(res.headers));
-            if (!res.body) reply.raw.end();
-            else Readable.fromWeb(res.body as WebReadableStream).pipe(reply.raw);
+            const res = await modernHandler.fetch(webRequest, { parsedBody: message });
+            const head = Object.fromEntries(res.headers);
+            if (!res.body) {
+              reply.raw.writeHead(res.status, head);
+              reply.raw.end();
+            } else if (/^application\/json\b/i.test(res.headers.get('content-type') ?? '')) {
+              // A JSON answer is complete already: one write with its length, instead of piping a web stream.
+              const body = Buffer.from(await res.arrayBuffer());
+              reply.raw.writeHead(res.status, { ...head, 'content-length': String(body.byteLength) });
+              reply.raw.end(body);
+            } else {
+              reply.raw.writeHead(res.status, head);
+              Readable.fromWeb(res.body as WebReadableStream).pipe(reply.raw);
+            }
           } catch (err) {
             req.log.error({ err }, 'MCP request failed');
             if (!reply.raw.headersSent) {
