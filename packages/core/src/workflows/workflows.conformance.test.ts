@@ -284,7 +284,8 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
   // The SQLite store counts its commits by kind; PostgreSQL's synchronous_commit leaves no trace to read.
   it('commits step starts and completions without waiting for the disk, and the run end durably', async (ctx) => {
     if (backend.name !== 'sqlite') return ctx.skip();
-    const db = t.store.db as unknown as { commits: { durable: number; lazy: number } };
+    // A durable commit settles after a WAL flush that began after it; a non-durable one settles at its COMMIT.
+    const db = t.store.db as unknown as { commits: { batches: number; flushes: number } };
     const kinds: string[] = [];
     let before = { ...db.commits };
     const first = await invoicesEngine(t.store, invoicesConfig(erp.url), {
@@ -292,7 +293,11 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
         if (point === 'workflow.before-commit') before = { ...db.commits };
         if (point === 'workflow.after-commit')
           kinds.push(
-            db.commits.durable > before.durable ? 'durable' : db.commits.lazy > before.lazy ? 'lazy' : '?',
+            db.commits.flushes > before.flushes
+              ? 'durable'
+              : db.commits.batches > before.batches
+                ? 'lazy'
+                : '?',
           );
       },
     });
