@@ -296,6 +296,16 @@ describe('SqliteDb flushes the WAL off the event loop', () => {
     await db.close();
   });
 
+  it('settles a durable transaction that changed no rows without a flush', async () => {
+    const { db, calls } = await openHeld();
+    expect(await db.tx((tx) => tx.all('SELECT k FROM t'))).toEqual([]);
+    expect(await db.tx((tx) => tx.run('UPDATE t SET v = ? WHERE k = ?', ['x', 'none']))).toEqual({
+      changes: 0,
+    });
+    expect(calls).toHaveLength(0);
+    await db.close();
+  });
+
   it('rejects the durable members a failed flush covered with store_sync_failed, and flushes again after', async () => {
     const { db, next } = await openHeld();
     const durable = db.tx((tx) => tx.run('INSERT INTO t VALUES (?, ?)', ['a', 'durable']));

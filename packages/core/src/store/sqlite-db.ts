@@ -284,6 +284,8 @@ export class SqliteDb implements Db {
 
   /** Runs the transactions at the head of the queue (and any that join while it runs) in one transaction. */
   private async runBatch(): Promise<void> {
+    // Rows changed by this connection so far: a batch that changed none (reads, no-op updates) needs no flush.
+    const changesBefore = this.totalChanges();
     try {
       this.conn.exec('BEGIN IMMEDIATE');
     } catch (err) {
@@ -354,6 +356,10 @@ export class SqliteDb implements Db {
       else r.job.resolve(r.value);
     }
     if (durable.length === 0) return;
+    if (this.totalChanges() === changesBefore) {
+      for (const r of durable) r.job.resolve(r.value);
+      return;
+    }
     // Not awaited: the next batch runs while the thread pool flushes this one.
     this.flush().then(
       () => {
@@ -370,6 +376,12 @@ export class SqliteDb implements Db {
         }
       },
     );
+  }
+
+  private totalChangesStmt: Database.Statement | undefined;
+  private totalChanges(): number {
+    this.totalChangesStmt ??= this.conn.prepare('SELECT total_changes() AS n').pluck();
+    return this.totalChangesStmt.get() as number;
   }
 
   /**
