@@ -8,9 +8,7 @@ import type { Executor } from './db.js';
 import type { PostgresDbOptions } from './postgres-db.js';
 import { MAX_PG_GROUP_COMMIT, MAX_PREPARED, PostgresDb, preparedStatement } from './postgres-db.js';
 
-const worker = fileURLToPath(
-  new URL('../../../../test/fixtures/pg-group-commit-worker.mjs', import.meta.url),
-);
+const worker = fileURLToPath(new URL('../../../../test/fixtures/group-commit-worker.mjs', import.meta.url));
 
 let schemas = 0;
 

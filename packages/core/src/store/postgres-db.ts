@@ -2,6 +2,7 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import { SystemError, UserError } from '../errors.js';
 import type { Db, Executor, SqlValue, TxOptions } from './db.js';
+import { MemberExecutor } from './member-executor.js';
 
 /** Renumbers portable `?` placeholders as `$1, $2, …`. Our SQL never has `?` inside literals. */
 function toPg(sql: string): string {
@@ -74,31 +75,6 @@ class PgExecutor implements Executor {
  * long the first member waits for the last and how much one failed COMMIT takes down with it.
  */
 export const MAX_PG_GROUP_COMMIT = 64;
-
-function misuse(): SystemError {
-  return new SystemError('a transaction was used after its callback settled', { code: 'store_misuse' });
-}
-
-/**
- * The executor one batch member sees. It refuses statements once the callback has settled, so work the callback
- * left running cannot write into the next member of the batch.
- */
-class MemberExecutor implements Executor {
-  active = true;
-  constructor(private readonly inner: PgExecutor) {}
-  all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    return this.active ? this.inner.all<T>(sql, params) : Promise.reject(misuse());
-  }
-  get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
-    return this.active ? this.inner.get<T>(sql, params) : Promise.reject(misuse());
-  }
-  run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }> {
-    return this.active ? this.inner.run(sql, params) : Promise.reject(misuse());
-  }
-  exec(sql: string): Promise<void> {
-    return this.active ? this.inner.exec(sql) : Promise.reject(misuse());
-  }
-}
 
 /** A transaction waiting for the batch connection. */
 interface Job {

@@ -3,6 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SystemError, UserError } from '../errors.js';
 import type { Db, Executor, SqlValue, TxOptions } from './db.js';
+import { MemberExecutor } from './member-executor.js';
 
 /**
  * Most transactions one COMMIT holds. Bounds how long the first member of a batch waits for the last one and how
@@ -55,31 +56,6 @@ function settle<T>(fn: () => T): Promise<T> {
     return Promise.resolve(fn());
   } catch (err) {
     return Promise.reject(err);
-  }
-}
-
-function misuse(): SystemError {
-  return new SystemError('a transaction was used after its callback settled', { code: 'store_misuse' });
-}
-
-/**
- * The executor one transaction callback sees. It refuses statements once the callback has settled, so work the
- * callback left running cannot write into the next member of the batch (or outside any transaction).
- */
-class MemberExecutor implements Executor {
-  active = true;
-  constructor(private readonly inner: SqliteExecutor) {}
-  all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    return this.active ? this.inner.all<T>(sql, params) : Promise.reject(misuse());
-  }
-  get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
-    return this.active ? this.inner.get<T>(sql, params) : Promise.reject(misuse());
-  }
-  run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }> {
-    return this.active ? this.inner.run(sql, params) : Promise.reject(misuse());
-  }
-  exec(sql: string): Promise<void> {
-    return this.active ? this.inner.exec(sql) : Promise.reject(misuse());
   }
 }
 
