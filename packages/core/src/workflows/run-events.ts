@@ -39,15 +39,19 @@ export function publishRunEvents(
   after: Pick<RunState, 'status'>,
 ): void {
   if (!bus) return;
-  for (const e of events) {
+  // A batch may end with the run's completion (the engine commits the last step's end and the run's end together):
+  // the events before it happened while the run was still running, and say so.
+  const completedAt = events.findIndex((e) => e.type === 'run_completed');
+  events.forEach((e, i) => {
     const type =
       e.type === 'run_finished'
         ? e.status === 'cancelled'
           ? 'run.cancelled'
           : 'run.failed'
         : LIVE_TYPE[e.type];
-    if (!type) continue;
-    const data: Record<string, unknown> = { runId: run.id, workflow: run.workflow, status: after.status };
+    if (!type) return;
+    const status = completedAt >= 0 && i < completedAt ? 'running' : after.status;
+    const data: Record<string, unknown> = { runId: run.id, workflow: run.workflow, status };
     if ('stepId' in e) data.stepId = e.stepId;
     if ('attempt' in e) data.attempt = e.attempt;
     if ('index' in e) data.index = e.index;
@@ -74,5 +78,5 @@ export function publishRunEvents(
         },
         `run:${run.id}`,
       );
-  }
+  });
 }
