@@ -26,3 +26,12 @@ export class MemberExecutor implements Executor {
     return this.active ? this.inner.exec(sql) : Promise.reject(misuse());
   }
 }
+
+/** A transaction waiting for its batch (both backends). */
+export interface BatchJob {
+  /** The caller waits for the commit to reach the disk (see `TxOptions.durable`). */
+  readonly durable: boolean;
+  readonly fn: (ex: Executor) => Promise<unknown>;
+  readonly resolve: (value: unknown) => void;
+  readonly reject: (err: unknown) => void;
+}

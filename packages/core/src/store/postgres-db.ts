@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import pg from 'pg';
 import { SystemError, UserError } from '../errors.js';
 import type { Db, Executor, SqlValue, TxOptions } from './db.js';
-import { MemberExecutor } from './member-executor.js';
+import { type BatchJob, MemberExecutor } from './member-executor.js';
 
 /** Renumbers portable `?` placeholders as `$1, $2, …`. Our SQL never has `?` inside literals. */
 function toPg(sql: string): string {
@@ -77,13 +77,7 @@ class PgExecutor implements Executor {
 export const MAX_PG_GROUP_COMMIT = 64;
 
 /** A transaction waiting for the batch connection. */
-interface Job {
-  /** The caller waits for the commit to reach the disk (see {@link TxOptions.durable}). */
-  readonly durable: boolean;
-  readonly fn: (ex: Executor) => Promise<unknown>;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (err: unknown) => void;
-}
+type Job = BatchJob;
 
 /** A batch member whose callback has run: what to settle it with once the batch's fate is known. */
 interface Ran {

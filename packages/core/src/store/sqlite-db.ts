@@ -3,7 +3,7 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SystemError, UserError } from '../errors.js';
 import type { Db, Executor, SqlValue, TxOptions } from './db.js';
-import { MemberExecutor } from './member-executor.js';
+import { type BatchJob, MemberExecutor } from './member-executor.js';
 
 /**
  * Most transactions one COMMIT holds. Bounds how long the first member of a batch waits for the last one and how
@@ -60,13 +60,8 @@ function settle<T>(fn: () => T): Promise<T> {
 }
 
 /** Work waiting for the write connection: a transaction callback, or a job that must run outside any transaction. */
-interface Job {
+interface Job extends BatchJob {
   readonly kind: 'tx' | 'alone';
-  /** The caller waits for the commit's fsync (see {@link TxOptions.durable}). */
-  readonly durable: boolean;
-  readonly fn: (ex: Executor) => Promise<unknown>;
-  readonly resolve: (value: unknown) => void;
-  readonly reject: (err: unknown) => void;
 }
 
 /** A batch member whose callback has run: what to settle it with once the batch's fate is known. */
