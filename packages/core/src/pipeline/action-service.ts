@@ -31,7 +31,7 @@ import { canonicalInput, requestHashOf } from './canonical-request.js';
 import type { CanonicalInput } from './canonical-request.js';
 import { actionRequestSchema } from './types.js';
 import type { ActionListFilter, ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
-import { wakeRun, wakeRunOfAction } from '../workflows/run-wake.js';
+import { wakeRun, wakeRunOfAction, wakeRunOfSession } from '../workflows/run-wake.js';
 import type { Logger } from 'pino';
 import { SpanKind, Tracing } from '../observability/tracing.js';
 import type { Context, SpanRef } from '../observability/tracing.js';
@@ -787,7 +787,7 @@ export class ActionService {
     // one leaves the action `executing`, which recovery flags `unknown_outcome` — never a second execution.
     await this.d.db.tx(
       async (tx) => {
-        await wakeRunOfAction(tx, view.id);
+        await wakeRunOfSession(tx, view.sessionId);
         const res = await tx.run(
           `UPDATE actions SET status = ?, result_json = ?, error_json = ?, untrusted_output = ?, finished_at = ?, updated_at = ?
          WHERE id = ? AND status = 'executing'`,

@@ -7,7 +7,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Executor } from './db.js';
-import { MAX_GROUP_COMMIT, SqliteDb } from './sqlite-db.js';
+import { WRITER_AUTOCHECKPOINT, MAX_GROUP_COMMIT, SqliteDb } from './sqlite-db.js';
 
 const worker = fileURLToPath(new URL('../../../../test/fixtures/group-commit-worker.mjs', import.meta.url));
 
@@ -317,6 +317,47 @@ describe('SqliteDb flushes the WAL off the event loop', () => {
     (await next()).release();
     await again;
     await db.close();
+  });
+});
+
+describe('SqliteDb checkpoints on a worker thread', () => {
+  /** Writes `n` transactions of about 3 KB each: at least two WAL pages a commit, were nothing checkpointed. */
+  async function fill(db: SqliteDb, n: number) {
+    const v = 'x'.repeat(3000);
+    for (let i = 0; i < n; i++)
+      await db.tx((tx) => tx.run('INSERT INTO t (k, v) VALUES (?, ?)', [`k${i}`, v]), { durable: false });
+  }
+
+  it('copies the log into the database file on its own thread, before the write connection would checkpoint', async () => {
+    const file = path.join(dir, 'aos.db');
+    const db = await openWithTable();
+    // About three pages of log a commit: some 2,400 pages, below the write connection's own threshold (4,000, see
+    // the next test), so only the worker can copy them into the database file.
+    await fill(db, 800);
+    for (let i = 0; i < 400 && fs.statSync(file).size < 800 * 3000; i++)
+      await new Promise((r) => setTimeout(r, 25));
+    // With no checkpoint the rows would still be in the log only, and the database file a few pages long.
+    expect(fs.statSync(file).size).toBeGreaterThan(800 * 3000);
+    expect(db.checkpoints?.checkpoints).toBeGreaterThan(0);
+    expect(db.checkpoints?.failures).toBe(0);
+    const probe = new Database(file, { readonly: true });
+    expect(probe.prepare('SELECT count(*) AS n FROM t').get()).toEqual({ n: 800 });
+    probe.close();
+    await db.close();
+    // The worker's connection closed with the database: the last connection to close removes the log.
+    expect(fs.existsSync(`${file}-wal`)).toBe(false);
+  });
+
+  it('leaves checkpoints to SQLite on the write connection when turned off', async () => {
+    const file = path.join(dir, 'aos.db');
+    const db = new SqliteDb(file, { checkpointer: false });
+    await db.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT NOT NULL)');
+    expect(db.checkpoints).toBeUndefined();
+    expect(await db.get('PRAGMA wal_autocheckpoint')).toEqual({ wal_autocheckpoint: 1000 });
+    await db.close();
+    const on = new SqliteDb(file);
+    expect(await on.get('PRAGMA wal_autocheckpoint')).toEqual({ wal_autocheckpoint: WRITER_AUTOCHECKPOINT });
+    await on.close();
   });
 });
 

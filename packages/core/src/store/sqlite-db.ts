@@ -4,12 +4,22 @@ import Database from 'better-sqlite3';
 import { SystemError, UserError } from '../errors.js';
 import type { Db, Executor, SqlValue, TxOptions } from './db.js';
 import { type BatchJob, MemberExecutor } from './member-executor.js';
+import { WalCheckpointer } from './sqlite-checkpointer.js';
 
 /**
  * Most transactions one COMMIT holds. Bounds how long the first member of a batch waits for the last one and how
  * much one failed COMMIT takes down with it.
  */
 export const MAX_GROUP_COMMIT = 256;
+
+/**
+ * Pages in the WAL past which the write connection checkpoints by itself after a COMMIT (SQLite's default is 1,000)
+ * when a worker thread checkpoints for it. The worker copies the log into the database as it grows, but SQLite
+ * restarts the log from its start only when a write begins with all of it copied, which under steady writes is
+ * rare; so past this size the write connection copies the little the worker has not (the last few milliseconds'
+ * commits) and the next write restarts the log. Also the backstop, should the worker fall behind or fail.
+ */
+export const WRITER_AUTOCHECKPOINT = 4_000;
 
 class SqliteExecutor implements Executor {
   /** Prepared statements by SQL text: the pipeline runs the same few dozen statements over and over. */
@@ -26,6 +36,16 @@ class SqliteExecutor implements Executor {
       this.statements.set(sql, stmt);
     }
     return stmt;
+  }
+
+  /**
+   * A prepared statement that only reads (`readonly`: no write, no pragma), else undefined. The database's own
+   * `all`/`get` run such statements on the write connection while no batch is open and leave any other to the
+   * read connection, whose `query_only` refuses writes.
+   */
+  readOnly(sql: string): Database.Statement | undefined {
+    const stmt = this.prepare(sql);
+    return stmt.readonly ? stmt : undefined;
   }
 
   /** Forgets prepared statements: DDL may change what they refer to. */
@@ -80,6 +100,12 @@ export interface SqliteDbOptions {
    * hold or fail the flush; never replace it with something that does not reach the disk.
    */
   flush?: (fd: number) => Promise<void>;
+  /**
+   * Checkpoints the WAL on a worker thread (default true for a database file): the event loop's write connection
+   * then checkpoints only past {@link WRITER_AUTOCHECKPOINT} pages, and finds almost everything copied already.
+   * False: SQLite's automatic checkpoint after a COMMIT on the write connection, every 1,000 pages.
+   */
+  checkpointer?: boolean;
 }
 
 function fdatasync(fd: number): Promise<void> {
@@ -104,6 +130,11 @@ function fdatasync(fd: number): Promise<void> {
  * read connection, other processes) may see a durable transaction's writes before its flush has finished. If the
  * database cannot use WAL, every commit is `synchronous=FULL` instead.
  *
+ * Checkpoints off the event loop: a worker thread with a connection of its own copies the WAL back into the
+ * database (PASSIVE, at most every 25 ms after commits), so a COMMIT on the loop no longer pays for copying the
+ * log; the write connection's own checkpoint, past {@link WRITER_AUTOCHECKPOINT} pages, finds only the last few
+ * milliseconds' commits left to copy, and lets the log restart.
+ *
  * Reads on the database itself (`all`, `get`) go to the read connection and see what has committed, so they never
  * queue behind writes and may be made from inside a transaction (they do not see its uncommitted writes). Writes on
  * the database itself (`run`, `exec`, `tx`) queue behind the open batch: awaiting one from inside a transaction
@@ -119,11 +150,13 @@ export class SqliteDb implements Db {
   private readonly readConn: Database.Database | undefined;
   private readonly reader: SqliteExecutor | undefined;
   private readonly queue: Job[] = [];
-  /** Batches committed and WAL flushes made so far. */
+  /** Batches committed and WAL flushes made so far (checkpoints: see {@link checkpoints}). */
   readonly commits = { batches: 0, flushes: 0 };
   private readonly walFile: string | undefined;
   private walFd: number | undefined;
   private readonly flushWal: (fd: number) => Promise<void>;
+  /** Checkpoints the WAL off the event loop; undefined for `:memory:`, without WAL, or when turned off. */
+  private readonly checkpointer: WalCheckpointer | undefined;
   /** The flush running now, and the one queued behind it for commits made while it runs. */
   private flushing: Promise<void> | undefined;
   private nextFlush: Promise<void> | undefined;
@@ -177,17 +210,44 @@ export class SqliteDb implements Db {
     }
     this.conn = conn;
     this.flushWal = options.flush ?? fdatasync;
+    if (this.walFile !== undefined && options.checkpointer !== false) {
+      try {
+        this.checkpointer = new WalCheckpointer(file);
+        conn.pragma(`wal_autocheckpoint = ${WRITER_AUTOCHECKPOINT}`);
+      } catch {
+        // No worker thread (resource limits): SQLite's own automatic checkpoint, as without one.
+        this.checkpointer = undefined;
+      }
+    }
     this.writer = new SqliteExecutor(this.conn);
     this.reader = this.readConn ? new SqliteExecutor(this.readConn) : undefined;
   }
 
-  all<T>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
-    if (this.reader && !this.closing) return this.reader.all<T>(sql, params);
-    return this.tx((tx) => tx.all<T>(sql, params));
+  all<T>(sql: string, params: readonly SqlValue[] = []): Promise<T[]> {
+    if (!this.reader || this.closing) return this.tx((tx) => tx.all<T>(sql, params));
+    const stmt = this.onWriter(sql);
+    return stmt ? settle(() => stmt.all(...params) as T[]) : this.reader.all<T>(sql, params);
   }
-  get<T>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
-    if (this.reader && !this.closing) return this.reader.get<T>(sql, params);
-    return this.tx((tx) => tx.get<T>(sql, params));
+  get<T>(sql: string, params: readonly SqlValue[] = []): Promise<T | undefined> {
+    if (!this.reader || this.closing) return this.tx((tx) => tx.get<T>(sql, params));
+    const stmt = this.onWriter(sql);
+    return stmt ? settle(() => stmt.get(...params) as T | undefined) : this.reader.get<T>(sql, params);
+  }
+
+  /**
+   * A read outside a transaction runs on the write connection itself while no batch is open: it sees exactly what
+   * has committed, and its page cache is warm (it made the last writes), where SQLite drops the read connection's
+   * whole cache whenever another connection has written. Otherwise (a batch open, or a statement that is not a
+   * plain read) on the read connection. Undefined: the read connection.
+   */
+  private onWriter(sql: string): Database.Statement | undefined {
+    if (this.conn.inTransaction) return undefined;
+    try {
+      return this.writer.readOnly(sql);
+    } catch {
+      // Bad SQL: the read connection reports it, as it did before.
+      return undefined;
+    }
   }
   run(sql: string, params?: readonly SqlValue[]): Promise<{ changes: number }> {
     return this.tx((tx) => tx.run(sql, params));
@@ -197,6 +257,7 @@ export class SqliteDb implements Db {
     return this.submit('alone', true, async () => {
       this.reader?.forget();
       await this.writer.exec(sql);
+      this.checkpointer?.committed();
       await this.flush();
     });
   }
@@ -210,6 +271,8 @@ export class SqliteDb implements Db {
     this.closed ??= this.submit('alone', true, async () => {
       // Durable callers still waiting hear back before the file goes.
       await Promise.allSettled([this.flushing, this.nextFlush]);
+      // Its connection first: the last one to close checkpoints the whole log and removes it.
+      await this.checkpointer?.close();
       if (this.readConn?.open) this.readConn.close();
       if (this.conn.open) this.conn.close();
       if (this.walFd !== undefined) fs.closeSync(this.walFd);
@@ -302,6 +365,7 @@ export class SqliteDb implements Db {
       try {
         this.conn.exec('COMMIT');
         this.commits.batches++;
+        this.checkpointer?.committed();
       } catch (err) {
         failure = err;
       }
@@ -347,6 +411,11 @@ export class SqliteDb implements Db {
         }
       },
     );
+  }
+
+  /** Checkpoints the worker thread has made that copied frames, and those that failed; undefined without one. */
+  get checkpoints(): { checkpoints: number; failures: number } | undefined {
+    return this.checkpointer?.stats;
   }
 
   private totalChangesStmt: Database.Statement | undefined;

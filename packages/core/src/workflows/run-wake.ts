@@ -19,7 +19,16 @@ export async function wakeRunOfAction(tx: Executor, actionId: string, nowMs = Da
   const row = await tx.get<{ session_id: string | null }>('SELECT session_id FROM actions WHERE id = ?', [
     actionId,
   ]);
-  if (row?.session_id?.startsWith('wf:')) await wakeRun(tx, row.session_id.slice(3), nowMs);
+  await wakeRunOfSession(tx, row?.session_id ?? null, nowMs);
+}
+
+/** {@link wakeRunOfAction} when the action's session id is already in hand (it never changes once recorded). */
+export async function wakeRunOfSession(
+  tx: Executor,
+  sessionId: string | null,
+  nowMs = Date.now(),
+): Promise<void> {
+  if (sessionId?.startsWith('wf:')) await wakeRun(tx, sessionId.slice(3), nowMs);
 }
 
 /** Wakes every run an intervention holds (a kill switch changed, an agent's status changed or an agent joined). */
