@@ -1,4 +1,6 @@
+import { sha256Hex } from '../crypto/canonical-json.js';
 import { AuthenticationError } from '../errors.js';
+import type { Executor } from '../store/db.js';
 import type { Agent, AgentRegistry } from './agents.js';
 import type { Human, HumanDirectory } from './humans.js';
 import type { OidcVerifier } from './oidc.js';
@@ -14,25 +16,72 @@ export function actorOf(p: Principal): string {
   return `${p.kind}:${p.id}`;
 }
 
+/** Longest a remembered principal is used, whatever the security epoch says (defence in depth). */
+export const PRINCIPAL_CACHE_MAX_AGE_MS = 30_000;
+/** Most principals remembered; past this the cache starts over. */
+const PRINCIPAL_CACHE_SIZE = 10_000;
+
+interface Remembered {
+  readonly principal: Principal;
+  /** The security epoch read before the rows this principal was built from. */
+  readonly epoch: number;
+  readonly at: number;
+  readonly expiresAt: number | null;
+}
+
+/** Reads the security epoch: a counter the database bumps on every change to agents, humans and tokens. */
+export async function readSecurityEpoch(db: Executor): Promise<number> {
+  const row = await db.get<{ n: number | string }>('SELECT n FROM security_epoch WHERE id = 1');
+  if (!row) throw new Error('security_epoch row missing');
+  return Number(row.n);
+}
+
 /**
  * Turns a bearer credential into a principal: an `aos_…` API token, or a JWT from the configured OIDC issuer
  * whose subject is a known agent or human. Revoked agents and tokens fail here, on every request.
+ *
+ * With `epoch` (the store's security epoch), a token's principal is remembered, keyed by the token's hash, and
+ * used again while the epoch is unchanged: one read of one row a request instead of the token and its agent or
+ * human. The database bumps the epoch itself on every update or delete of an agent, a human or a token
+ * (migration 13's triggers), whichever process or node makes it, so a revocation, a pause or a group change is seen
+ * on the next request everywhere, as without the cache. The epoch is read before the rows, so a change committed
+ * in between is caught by the next request. Failures are never remembered; expiry is checked on every use; an entry
+ * is at most {@link PRINCIPAL_CACHE_MAX_AGE_MS} old.
  */
 export class Authenticator {
+  private readonly remembered = new Map<string, Remembered>();
+
   constructor(
     private readonly deps: {
       tokens: TokenService;
       agents: AgentRegistry;
       humans: HumanDirectory;
       oidc?: OidcVerifier | undefined;
+      epoch?: (() => Promise<number>) | undefined;
     },
   ) {}
 
   async authenticate(bearer: string | undefined): Promise<Principal> {
     if (!bearer) throw new AuthenticationError('missing bearer token');
     if (bearer.startsWith('aos_')) {
-      const info = await this.deps.tokens.verify(bearer);
-      return this.principal(info.subjectType, info.subjectId, 'token', info.id);
+      if (!this.deps.epoch) return this.fromToken(bearer);
+      const epoch = await this.deps.epoch();
+      const key = sha256Hex(bearer);
+      const hit = this.remembered.get(key);
+      const now = Date.now();
+      if (
+        hit &&
+        hit.epoch === epoch &&
+        now - hit.at < PRINCIPAL_CACHE_MAX_AGE_MS &&
+        (hit.expiresAt === null || hit.expiresAt > now)
+      ) {
+        return hit.principal;
+      }
+      this.remembered.delete(key);
+      const { principal, expiresAt } = await this.fromTokenWithExpiry(bearer);
+      if (this.remembered.size >= PRINCIPAL_CACHE_SIZE) this.remembered.clear();
+      this.remembered.set(key, { principal, epoch, at: now, expiresAt });
+      return principal;
     }
     if (bearer.split('.').length === 3) {
       if (!this.deps.oidc) throw new AuthenticationError('JWT given but no OIDC issuer is configured');
@@ -43,6 +92,18 @@ export class Authenticator {
       return this.principal('human', subject, 'oidc', jti);
     }
     throw new AuthenticationError('malformed bearer token');
+  }
+
+  private async fromToken(bearer: string): Promise<Principal> {
+    return (await this.fromTokenWithExpiry(bearer)).principal;
+  }
+
+  private async fromTokenWithExpiry(
+    bearer: string,
+  ): Promise<{ principal: Principal; expiresAt: number | null }> {
+    const info = await this.deps.tokens.verify(bearer);
+    const principal = await this.principal(info.subjectType, info.subjectId, 'token', info.id);
+    return { principal, expiresAt: info.expiresAt ? Date.parse(info.expiresAt) : null };
   }
 
   private async principal(

@@ -1,4 +1,6 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { Authenticator, readSecurityEpoch } from './authenticate.js';
+import type { Store } from '../store/open-store.js';
 import { AuthenticationError, ConflictError, NotFoundError, UserError } from '../errors.js';
 import { migrations } from '../store/migrations.js';
 import { backends } from '../../../../test/helpers/backends.js';
@@ -148,6 +150,104 @@ describe.each(backends)('identity on $name', (backend) => {
     } finally {
       await other.close();
     }
+  });
+
+  describe('authentication with remembered principals (security epoch)', () => {
+    /** An authenticator on `store` that counts token and agent lookups, as the server builds it. */
+    function counting(store: Store) {
+      const reads = { tokens: 0, agents: 0, humans: 0 };
+      const auth = new Authenticator({
+        tokens: { verify: (tok: string) => (reads.tokens++, store.tokens.verify(tok)) } as never,
+        agents: { get: (id: string) => (reads.agents++, store.agents.get(id)) } as never,
+        humans: { get: (id: string) => (reads.humans++, store.humans.get(id)) } as never,
+        epoch: () => readSecurityEpoch(store.db),
+      });
+      return { auth, reads };
+    }
+
+    it('reads the token and its agent once, then only the epoch, until a change from any node', async () => {
+      await t.store.agents.create({ id: 'a1', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test');
+      const { token, info } = await t.store.tokens.issue(
+        { subjectType: 'agent', subjectId: 'a1' },
+        'operator:test',
+      );
+      // The node serving requests, and another node (or the CLI) changing things.
+      const other = await t.reopen();
+      try {
+        const { auth, reads } = counting(t.store);
+        expect((await auth.authenticate(token)).id).toBe('a1');
+        expect((await auth.authenticate(token)).id).toBe('a1');
+        expect(reads).toEqual({ tokens: 1, agents: 1, humans: 0 });
+        // A tier change elsewhere: the next request reads the agent afresh and sees it.
+        await other.agents.setTier('a1', 2, 'operator:test');
+        const p = await auth.authenticate(token);
+        expect(p.kind === 'agent' && p.agent.tier).toBe(2);
+        expect(reads).toEqual({ tokens: 2, agents: 2, humans: 0 });
+        // A pause elsewhere: the principal carries it (the pipeline's guards deny on it).
+        await other.agents.setStatus('a1', 'pause', 'operator:test');
+        const paused = await auth.authenticate(token);
+        expect(paused.kind === 'agent' && paused.agent.status).toBe('paused');
+        // A revocation elsewhere fails the very next request, and failures are not remembered.
+        await other.tokens.revoke(info.id, 'operator:test');
+        await expect(auth.authenticate(token)).rejects.toThrow(/revoked/);
+        await expect(auth.authenticate(token)).rejects.toThrow(/revoked/);
+      } finally {
+        await other.close();
+      }
+    });
+
+    it("sees an agent's revocation, a human's new groups and a token's expiry on the next request", async () => {
+      await t.store.agents.create({ id: 'a1', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test');
+      const agentTok = await t.store.tokens.issue({ subjectType: 'agent', subjectId: 'a1' }, 'operator:test');
+      const humanTok = await t.store.tokens.issue(
+        { subjectType: 'human', subjectId: 'olivia' },
+        'operator:test',
+      );
+      const expiring = await t.store.tokens.issue(
+        { subjectType: 'agent', subjectId: 'a1', expiresAt: new Date(Date.now() + 60_000) },
+        'operator:test',
+      );
+      const { auth } = counting(t.store);
+      await auth.authenticate(agentTok.token);
+      await auth.authenticate(expiring.token);
+      const before = await auth.authenticate(humanTok.token);
+      expect(before.kind === 'human' && before.human.groups).toEqual(['approvers:finance']);
+      // Raw SQL, as an operator with database access or an older node would: the database bumps the epoch itself.
+      await t.raw('UPDATE humans SET groups_json = ? WHERE id = ?', ['["approvers:legal"]', 'olivia']);
+      const after = await auth.authenticate(humanTok.token);
+      expect(after.kind === 'human' && after.human.groups).toEqual(['approvers:legal']);
+      // Expiry needs no change at all: it is checked on every use of a remembered principal.
+      const now = Date.now();
+      const clock = vi.spyOn(Date, 'now').mockReturnValue(now + 120_000);
+      try {
+        await expect(auth.authenticate(expiring.token)).rejects.toThrow(/expired/);
+      } finally {
+        clock.mockRestore();
+      }
+      await t.store.agents.setStatus('a1', 'revoke', 'operator:test', 'compromised');
+      await expect(auth.authenticate(agentTok.token)).rejects.toThrow(/revoked/);
+    });
+
+    it('bumps the epoch on every update and delete of agents, humans and tokens, and never on an insert', async () => {
+      const epoch = () => readSecurityEpoch(t.store.db);
+      const e0 = await epoch();
+      await t.store.agents.create({ id: 'a1', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test');
+      await t.store.tokens.issue({ subjectType: 'agent', subjectId: 'a1' }, 'operator:test');
+      expect(await epoch()).toBe(e0);
+      let last = e0;
+      for (const sql of [
+        "UPDATE agents SET tier = 1 WHERE id = 'a1'",
+        "UPDATE tokens SET revoked_at = 'x' WHERE subject_id = 'a1'",
+        "UPDATE humans SET display_name = 'O' WHERE id = 'olivia'",
+        "DELETE FROM tokens WHERE subject_id = 'a1'",
+        "DELETE FROM agents WHERE id = 'a1'",
+      ]) {
+        await t.raw(sql);
+        const now = await epoch();
+        expect(now, sql).toBeGreaterThan(last);
+        last = now;
+      }
+    });
   });
 
   it('applies migrations once, however often the store is opened', async () => {

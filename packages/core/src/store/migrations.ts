@@ -338,6 +338,42 @@ CREATE INDEX workflow_runs_wake ON workflow_runs (status, wake_at);
 CREATE INDEX workflow_runs_held ON workflow_runs (held);
 `;
 
+// A counter the database itself bumps whenever an agent, a human or a token changes or goes (status, tier,
+// groups, revocation...), whichever process or node made the change, so a node may keep authenticated principals
+// in memory and check one small row per request instead of re-reading them (identity/authenticate.ts). Inserts do
+// not bump it: nothing cached can depend on a row that did not exist.
+const securityEpochTables = ['agents', 'humans', 'tokens'] as const;
+const securityEpoch: Record<Dialect, string> = {
+  sqlite: `
+CREATE TABLE security_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), n BIGINT NOT NULL);
+INSERT INTO security_epoch (id, n) VALUES (1, 0);
+${securityEpochTables
+  .flatMap((t) =>
+    ['UPDATE', 'DELETE'].map(
+      (op) =>
+        `CREATE TRIGGER ${t}_security_epoch_${op.toLowerCase()} AFTER ${op} ON ${t} BEGIN UPDATE security_epoch SET n = n + 1 WHERE id = 1; END;`,
+    ),
+  )
+  .join('\n')}
+`,
+  postgres: `
+CREATE TABLE security_epoch (id INTEGER PRIMARY KEY CHECK (id = 1), n BIGINT NOT NULL);
+INSERT INTO security_epoch (id, n) VALUES (1, 0);
+CREATE FUNCTION aos_bump_security_epoch() RETURNS trigger AS $$
+BEGIN
+  UPDATE security_epoch SET n = n + 1 WHERE id = 1;
+  RETURN NULL;
+END;
+$$ LANGUAGE plpgsql;
+${securityEpochTables
+  .map(
+    (t) =>
+      `CREATE TRIGGER ${t}_security_epoch AFTER UPDATE OR DELETE ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION aos_bump_security_epoch();`,
+  )
+  .join('\n')}
+`,
+};
+
 const wakeNotify = `
 CREATE FUNCTION aos_workflow_wake_notify() RETURNS trigger AS $$
 BEGIN
@@ -555,6 +591,11 @@ ALTER TABLE budget_usage ADD COLUMN tokens_out BIGINT NOT NULL DEFAULT 0;
     // with a constant default rewrites no row, so the append-only triggers do not fire.
     name: 'chain format version of audit records',
     sql: 'ALTER TABLE audit_log ADD COLUMN version INTEGER NOT NULL DEFAULT 1;',
+  },
+  {
+    version: 13,
+    name: 'security epoch: bumped by the database on every change to agents, humans and tokens',
+    sql: securityEpoch,
   },
 ];
 
