@@ -280,6 +280,24 @@ describe.each(backends)('audit log on $name', (backend) => {
     expect(await t.store.audit.verify()).toMatchObject({ ok: true, verified: 495, records: 495 });
   });
 
+  it.skipIf(backend.name !== 'postgres')(
+    'commits no link the database made differently from this node (PostgreSQL appends in one call)',
+    async () => {
+      await seed(t, 1);
+      // The database function of migration 14, replaced by one that links with another tag: a node must refuse.
+      const [fn] = (await t.raw(
+        "SELECT pg_get_functiondef(p.oid) AS def FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace WHERE p.proname = 'aos_audit_append' AND n.nspname = current_schema()",
+      )) as { def: string }[];
+      expect(fn?.def).toContain("'aos-audit/2'");
+      await t.raw((fn as { def: string }).def.replace("'aos-audit/2'", "'aos-audit/9'"));
+      await expect(t.store.audit.record({ actor: 'system', type: 'test.forked' })).rejects.toThrow(
+        /linked record 2 differently/,
+      );
+      expect((await t.store.audit.head()).seq).toBe(1);
+      expect(await t.store.audit.verify()).toMatchObject({ ok: true, records: 1 });
+    },
+  );
+
   it('refuses a batch with a bad event before writing any of it', async () => {
     await seed(t, 1);
     await expect(

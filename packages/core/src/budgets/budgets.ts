@@ -75,13 +75,15 @@ export class BudgetService {
       .sort((a, b) => `${a.scope}/${a.period}`.localeCompare(`${b.scope}/${b.period}`));
   }
 
+  /**
+   * Creates the period's usage row if needed and reads it locked, in one statement: the upsert's no-op update locks
+   * the row (PostgreSQL) as `FOR UPDATE` did, within the write lock (SQLite), and RETURNING reads it.
+   */
   private async lockUsage(tx: Executor, scope: string, start: string): Promise<UsageRow> {
-    await tx.run(
-      'INSERT INTO budget_usage (scope, period_start, calls, cost, alerted) VALUES (?, ?, 0, 0, 0) ON CONFLICT (scope, period_start) DO NOTHING',
-      [scope, start],
-    );
     const row = await tx.get<UsageRow>(
-      `SELECT calls, cost, alerted FROM budget_usage WHERE scope = ? AND period_start = ?${this.db.forUpdate}`,
+      `INSERT INTO budget_usage (scope, period_start, calls, cost, alerted) VALUES (?, ?, 0, 0, 0)
+       ON CONFLICT (scope, period_start) DO UPDATE SET calls = budget_usage.calls
+       RETURNING calls, cost, alerted`,
       [scope, start],
     );
     return {

@@ -374,6 +374,39 @@ ${securityEpochTables
 `,
 };
 
+// Chain format 2 appends on PostgreSQL in one round trip instead of three (lock and read the head, insert, move the
+// head): the caller computes each event's content hash before its transaction, this links them to the locked head
+// with the same bytes as linkHash() in audit/chain.ts, and AuditLog checks every returned link against its own
+// computation before the transaction may commit.
+const auditAppendFunction = `
+CREATE FUNCTION aos_audit_append(p_ts TEXT[], p_actor TEXT[], p_type TEXT[], p_subject TEXT[], p_payload TEXT[],
+    p_content TEXT[])
+  RETURNS TABLE (out_seq BIGINT, out_prev TEXT, out_hash TEXT) AS $$
+DECLARE
+  s BIGINT;
+  h TEXT;
+  nh TEXT;
+BEGIN
+  SELECT a.seq, a.hash INTO s, h FROM audit_head a WHERE a.id = 1 FOR UPDATE;
+  IF NOT FOUND THEN
+    RAISE EXCEPTION 'audit log is not initialised';
+  END IF;
+  FOR i IN 1 .. coalesce(array_length(p_content, 1), 0) LOOP
+    s := s + 1;
+    nh := encode(sha256(convert_to('aos-audit/2' || chr(10) || s::text || chr(10) || h || chr(10) || p_content[i], 'UTF8')), 'hex');
+    INSERT INTO audit_log (seq, ts, actor, type, subject, payload, prev_hash, hash, version)
+      VALUES (s, p_ts[i], p_actor[i], p_type[i], p_subject[i], p_payload[i], h, nh, 2);
+    out_seq := s;
+    out_prev := h;
+    out_hash := nh;
+    RETURN NEXT;
+    h := nh;
+  END LOOP;
+  UPDATE audit_head SET seq = s, hash = h WHERE id = 1;
+END;
+$$ LANGUAGE plpgsql;
+`;
+
 const wakeNotify = `
 CREATE FUNCTION aos_workflow_wake_notify() RETURNS trigger AS $$
 BEGIN
@@ -596,6 +629,11 @@ ALTER TABLE budget_usage ADD COLUMN tokens_out BIGINT NOT NULL DEFAULT 0;
     version: 13,
     name: 'security epoch: bumped by the database on every change to agents, humans and tokens',
     sql: securityEpoch,
+  },
+  {
+    version: 14,
+    name: 'audit appends in one round trip on PostgreSQL',
+    sql: { sqlite: 'SELECT 1;', postgres: auditAppendFunction },
   },
 ];
 
