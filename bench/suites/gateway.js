@@ -3,9 +3,13 @@
 // (engine + buildServer). At concurrency 1 and 32, REST `POST /v1/actions` and MCP `tools/call` (raw JSON-RPC POSTs of
 // revision 2026-07-28, no session) against the direct call to the same upstream from the same load generator,
 // alternating in rounds, with the example's policies grown to 100 (see sizedPolicyDirectory); and the approval round
-// trip. On each backend.
+// trip. On each backend. A bare proxy (Fastify route, undici keep-alive pool: the stack the governed server stands on,
+// with no governance) in the bench process runs in the same rounds, so the part of the added latency that any Node
+// proxy on this machine pays is measured, not assumed.
 import { EnvSecretStore, createEngine } from '@autonomy-os/core';
 import { buildServer } from '@autonomy-os/server';
+import Fastify from 'fastify';
+import { Pool } from 'undici';
 import { ROUNDS, backends, summarize } from '../harness.js';
 import { startLoadProcess, startUpstreamProcess } from '../load/processes.js';
 import { PAYMENTS_KEY, sizedPolicyDirectory, supportDeskConfig } from '../support-desk.js';
@@ -32,6 +36,29 @@ async function alternate({ load, jobs, n, concurrency, rounds }) {
   }
   const median = (xs) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   return acc.map((a) => ({ perSecond: a.n / a.seconds, p50: median(a.p50), p99: median(a.p99) }));
+}
+
+/** The bare proxy: `POST /v1/actions` forwards `input.orderId` to the upstream and answers as a governed call would. */
+async function startBareProxy(upstreamUrl) {
+  const pool = new Pool(upstreamUrl, { connections: 64 });
+  const app = Fastify();
+  app.post('/v1/actions', async (req) => {
+    const res = await pool.request({
+      path: `/orders/${encodeURIComponent(req.body.input.orderId)}`,
+      method: 'GET',
+      headers: { 'x-api-key': PAYMENTS_KEY },
+    });
+    const output = await res.body.json();
+    return { outcome: 'allowed', status: 'succeeded', output };
+  });
+  const base = await app.listen({ host: '127.0.0.1', port: 0 });
+  return {
+    base,
+    async close() {
+      await app.close();
+      await pool.close();
+    },
+  };
 }
 
 /**
@@ -86,6 +113,7 @@ export async function run({ quick }) {
   const policies = sizedPolicyDirectory(POLICY_COUNT);
   const upstream = await startUpstreamProcess();
   const load = startLoadProcess();
+  const bare = await startBareProxy(upstream.url);
   try {
     for (const backend of await backends()) {
       const { store, cleanup } = await backend.open();
@@ -160,14 +188,21 @@ export async function run({ quick }) {
             },
           }),
         };
+        const bareJob = {
+          url: `${bare.base}/v1/actions`,
+          method: 'POST',
+          kind: 'action',
+          headers: { 'content-type': 'application/json' },
+          body: rest.body,
+        };
         // Warm-up: JIT, connection pools, the policy set's first evaluations.
-        for (const job of [direct, rest, mcp])
+        for (const job of [direct, bareJob, rest, mcp])
           await load.run({ ...job, n: quick ? 10 : 200, concurrency: 4 });
 
         for (const c of CONCURRENCY) {
-          const [d, r, m] = await alternate({
+          const [d, b, r, m] = await alternate({
             load,
-            jobs: [direct, rest, mcp],
+            jobs: [direct, bareJob, rest, mcp],
             n: c === 1 ? n : n * 3.2,
             concurrency: c,
             rounds,
@@ -179,13 +214,17 @@ export async function run({ quick }) {
           row(`direct GET /orders/:id, c=${c} (baseline), calls/s`, d.perSecond, {
             note: `p50 ${us(d.p50)}, p99 ${us(d.p99)}; load generator and upstream in own processes`,
           });
+          row(`bare proxy (Fastify + undici, no governance), c=${c}, calls/s`, b.perSecond, {
+            ratio: b.perSecond / d.perSecond,
+            note: `p50 ${us(b.p50)}, +${us(b.p50 - d.p50)} p50 over direct: the floor of any Node proxy here`,
+          });
           for (const [label, g] of [
             ['REST POST /v1/actions payments.get_order', r],
             ['MCP tools/call payments.get_order', m],
           ]) {
             row(`${label}, c=${c}, calls/s`, g.perSecond, {
               ratio: g.perSecond / d.perSecond,
-              note: `p50 ${us(g.p50)}, p99 ${us(g.p99)}; ${setup}`,
+              note: `p50 ${us(g.p50)}, p99 ${us(g.p99)}; ${(g.perSecond / b.perSecond).toFixed(2)}x the bare proxy; ${setup}`,
             });
             row(`${label}, c=${c}, added p50 / p99, µs`, g.p50 - d.p50, {
               note: `+${us(g.p99 - d.p99)} p99 (governed − direct, block medians)`,
@@ -208,6 +247,7 @@ export async function run({ quick }) {
     }
   } finally {
     await load.stop();
+    await bare.close();
     await upstream.stop();
     policies.cleanup();
   }
