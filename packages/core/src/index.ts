@@ -46,7 +46,12 @@ export {
 } from './identity/passwords.js';
 export { OidcVerifier } from './identity/oidc.js';
 export type { OidcOptions, VerifiedJwt } from './identity/oidc.js';
-export { Authenticator, PRINCIPAL_CACHE_MAX_AGE_MS, actorOf, readSecurityEpoch } from './identity/authenticate.js';
+export {
+  Authenticator,
+  PRINCIPAL_CACHE_MAX_AGE_MS,
+  actorOf,
+  readSecurityEpoch,
+} from './identity/authenticate.js';
 export type { Principal } from './identity/authenticate.js';
 export { idSchema, groupSchema } from './identity/ids.js';
 
