@@ -79,17 +79,19 @@ export class SessionMemory {
     };
   }
 
-  /** Counts a decided action in its scope and in the agent scope. */
+  /**
+   * Counts a decided action in its scope and in the agent scope, in one statement: the agent scope's row is created
+   * on the agent's first call; a session scope's row exists already (the scope was read from it in this
+   * transaction, and session rows are never deleted), so the upsert only counts there.
+   */
   async recordCall(tx: Executor, agentId: string, scope: SessionScope): Promise<void> {
     const now = new Date().toISOString();
+    const scopes = scope.sessionId === AGENT_SCOPE ? [AGENT_SCOPE] : [AGENT_SCOPE, scope.sessionId];
     await tx.run(
       `INSERT INTO action_sessions (agent_id, session_id, calls, read_untrusted, opened_at, updated_at)
-       VALUES (?, ?, 0, 0, ?, ?) ON CONFLICT (agent_id, session_id) DO NOTHING`,
-      [agentId, AGENT_SCOPE, now, now],
-    );
-    await tx.run(
-      'UPDATE action_sessions SET calls = calls + 1, updated_at = ? WHERE agent_id = ? AND session_id IN (?, ?)',
-      [now, agentId, AGENT_SCOPE, scope.sessionId],
+       VALUES ${scopes.map(() => '(?, ?, 1, 0, ?, ?)').join(', ')}
+       ON CONFLICT (agent_id, session_id) DO UPDATE SET calls = action_sessions.calls + 1, updated_at = excluded.updated_at`,
+      scopes.flatMap((id) => [agentId, id, now, now]),
     );
   }
 
