@@ -92,6 +92,12 @@ function insertStatement(rows: number): string {
   return sql;
 }
 
+/** The record a prepared event became at `seq`, linked to `prevHash` (chain format 2). */
+function recordOf(p: PreparedAuditEvent, seq: number, prevHash: string, hash: string): AuditRecord {
+  const { ts, actor, type, subject, payload } = p;
+  return { seq, ts, actor, type, subject, payload, prevHash, version: AUDIT_FORMAT_VERSION, hash };
+}
+
 function toRecord(row: Row): AuditRecord {
   let payload: unknown;
   try {
@@ -183,17 +189,7 @@ export class AuditLog {
     for (const p of prepared.items) {
       seq++;
       const hash = linkHash(seq, prevHash, p.contentHash);
-      out.push({
-        seq,
-        ts: p.ts,
-        actor: p.actor,
-        type: p.type,
-        subject: p.subject,
-        payload: p.payload,
-        prevHash,
-        version: AUDIT_FORMAT_VERSION,
-        hash,
-      });
+      out.push(recordOf(p, seq, prevHash, hash));
       params.push(seq, p.ts, p.actor, p.type, p.subject, p.payloadJson, prevHash, hash, AUDIT_FORMAT_VERSION);
       prevHash = hash;
     }
@@ -233,17 +229,7 @@ export class AuditLog {
       if (linkHash(seq, r.out_prev, p.contentHash) !== r.out_hash) {
         throw new Error(`audit append: the database linked record ${seq} differently from this node`);
       }
-      return {
-        seq,
-        ts: p.ts,
-        actor: p.actor,
-        type: p.type,
-        subject: p.subject,
-        payload: p.payload,
-        prevHash: r.out_prev,
-        version: AUDIT_FORMAT_VERSION,
-        hash: r.out_hash,
-      };
+      return recordOf(p, seq, r.out_prev, r.out_hash);
     });
   }
 
