@@ -334,8 +334,9 @@ describe('SqliteDb checkpoints on a worker thread', () => {
     // About three pages of log a commit: some 2,400 pages, below the write connection's own threshold (4,000, see
     // the next test), so only the worker can copy them into the database file.
     await fill(db, 800);
-    for (let i = 0; i < 400 && fs.statSync(file).size < 800 * 3000; i++)
-      await new Promise((r) => setTimeout(r, 25));
+    // Bounded wait for the worker's checkpoint to finish (the file grows while it copies, before it counts it).
+    const copied = () => fs.statSync(file).size > 800 * 3000 && (db.checkpoints?.checkpoints ?? 0) > 0;
+    for (let i = 0; i < 400 && !copied(); i++) await new Promise((r) => setTimeout(r, 25));
     // With no checkpoint the rows would still be in the log only, and the database file a few pages long.
     expect(fs.statSync(file).size).toBeGreaterThan(800 * 3000);
     expect(db.checkpoints?.checkpoints).toBeGreaterThan(0);
