@@ -135,8 +135,9 @@ function fdatasync(fd: number): Promise<void> {
  * log; the write connection's own checkpoint, past {@link WRITER_AUTOCHECKPOINT} pages, finds only the last few
  * milliseconds' commits left to copy, and lets the log restart.
  *
- * Reads on the database itself (`all`, `get`) go to the read connection and see what has committed, so they never
- * queue behind writes and may be made from inside a transaction (they do not see its uncommitted writes). Writes on
+ * Reads on the database itself (`all`, `get`) see what has committed and never queue behind writes: on the write
+ * connection between batches, on the read connection while a batch is open, so they may be made from inside a
+ * transaction (they do not see its uncommitted writes). Writes on
  * the database itself (`run`, `exec`, `tx`) queue behind the open batch: awaiting one from inside a transaction
  * callback waits for that transaction to finish, i.e. forever — use the callback's executor.
  * An in-memory database (`:memory:`) has the one connection only; its reads queue like writes.
