@@ -17,6 +17,12 @@ describe.each(backends)('identity on $name', (backend) => {
     await t?.cleanup();
   });
 
+  /** Agent `a1`, owned by olivia, and an API token for it. */
+  async function agentWithToken() {
+    await t.store.agents.create({ id: 'a1', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test');
+    return t.store.tokens.issue({ subjectType: 'agent', subjectId: 'a1' }, 'operator:test');
+  }
+
   it('creates an agent owned by a known human and audits it', async () => {
     const agent = await t.store.agents.create(
       { id: 'refund-bot', role: 'support', tier: 1, owner: 'olivia', environments: ['dev', 'staging'] },
@@ -83,11 +89,7 @@ describe.each(backends)('identity on $name', (backend) => {
   });
 
   it('issues tokens shown once and stored only as a hash', async () => {
-    await t.store.agents.create({ id: 'a1', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test');
-    const { token, info } = await t.store.tokens.issue(
-      { subjectType: 'agent', subjectId: 'a1' },
-      'operator:test',
-    );
+    const { token, info } = await agentWithToken();
     expect(token).toMatch(/^aos_[A-Za-z0-9_-]{43}$/);
     const rows = await t.raw('SELECT * FROM tokens');
     expect(JSON.stringify(rows)).not.toContain(token);
@@ -137,11 +139,7 @@ describe.each(backends)('identity on $name', (backend) => {
   });
 
   it('sees a revocation made through another connection on the next lookup', async () => {
-    await t.store.agents.create({ id: 'a1', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test');
-    const { token, info } = await t.store.tokens.issue(
-      { subjectType: 'agent', subjectId: 'a1' },
-      'operator:test',
-    );
+    const { token, info } = await agentWithToken();
     const other = await t.reopen();
     try {
       expect((await other.tokens.verify(token)).id).toBe(info.id);
@@ -166,11 +164,7 @@ describe.each(backends)('identity on $name', (backend) => {
     }
 
     it('reads the token and its agent once, then only the epoch, until a change from any node', async () => {
-      await t.store.agents.create({ id: 'a1', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test');
-      const { token, info } = await t.store.tokens.issue(
-        { subjectType: 'agent', subjectId: 'a1' },
-        'operator:test',
-      );
+      const { token, info } = await agentWithToken();
       // The node serving requests, and another node (or the CLI) changing things.
       const other = await t.reopen();
       try {
