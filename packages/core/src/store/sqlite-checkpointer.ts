@@ -23,7 +23,9 @@ const Database = require(workerData.driver);
 const cells = new Int32Array(workerData.cells);
 const conn = new Database(workerData.file, { timeout: 0 });
 conn.pragma('synchronous = NORMAL');
-let seen = Atomics.load(cells, ${COMMITS});
+// Nothing seen yet: commits counted before this thread started (its start can take a while on a busy machine)
+// make the first wait return at once.
+let seen = 0;
 // STOP is read before each sleep too: close() may have come before this thread started.
 while (Atomics.load(cells, ${STOP}) !== 1) {
   Atomics.wait(cells, ${COMMITS}, seen);

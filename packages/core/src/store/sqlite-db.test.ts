@@ -7,6 +7,7 @@ import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Executor } from './db.js';
+import { WalCheckpointer } from './sqlite-checkpointer.js';
 import { WRITER_AUTOCHECKPOINT, MAX_GROUP_COMMIT, SqliteDb } from './sqlite-db.js';
 
 const worker = fileURLToPath(new URL('../../../../test/fixtures/group-commit-worker.mjs', import.meta.url));
@@ -347,6 +348,28 @@ describe('SqliteDb checkpoints on a worker thread', () => {
     await db.close();
     // The worker's connection closed with the database: the last connection to close removes the log.
     expect(fs.existsSync(`${file}-wal`)).toBe(false);
+  });
+
+  it('checkpoints commits that came before its thread started (regression: it waited for the next one)', async () => {
+    const file = path.join(dir, 'aos.db');
+    // A log of some 300 pages that nobody has copied into the database file.
+    const writer = new Database(file);
+    writer.pragma('journal_mode = WAL');
+    writer.pragma('wal_autocheckpoint = 0');
+    writer.exec('CREATE TABLE t (k TEXT PRIMARY KEY, v TEXT NOT NULL)');
+    const insert = writer.prepare('INSERT INTO t (k, v) VALUES (?, ?)');
+    for (let i = 0; i < 100; i++) insert.run(`k${i}`, 'x'.repeat(3000));
+    expect(fs.statSync(file).size).toBeLessThan(100 * 3000);
+    // The commit is counted before the worker's thread has run a line: a worker that took the count at its start
+    // as already seen slept until a next commit, which never came.
+    const checkpointer = new WalCheckpointer(file);
+    checkpointer.committed();
+    for (let i = 0; i < 400 && checkpointer.stats.checkpoints === 0; i++)
+      await new Promise((r) => setTimeout(r, 25));
+    expect(checkpointer.stats).toEqual({ checkpoints: 1, failures: 0 });
+    expect(fs.statSync(file).size).toBeGreaterThan(100 * 3000);
+    await checkpointer.close();
+    writer.close();
   });
 
   it('leaves checkpoints to SQLite on the write connection when turned off', async () => {
