@@ -4,7 +4,7 @@ import os from 'node:os';
 import path from 'node:path';
 import pg from 'pg';
 import { openStore } from '@autonomy-os/core';
-import type { Store } from '@autonomy-os/core';
+import type { Store, StoreOptions } from '@autonomy-os/core';
 
 /** The PostgreSQL URL tests use, when configured. */
 export const PG_URL = process.env.AOS_TEST_DATABASE_URL;
@@ -33,33 +33,38 @@ function tempDir(): string {
   return fs.mkdtempSync(path.join(os.tmpdir(), 'aos-test-'));
 }
 
-const sqlite: Backend = {
-  name: 'sqlite',
-  enabled: true,
-  async create() {
-    const dataDir = tempDir();
-    const store = await openStore({ dataDir });
-    const { default: Database } = await import('better-sqlite3');
-    return {
-      store,
-      dataDir,
-      reopen: () => openStore({ dataDir }),
-      async raw(sql, params = []) {
-        const db = new Database(path.join(dataDir, 'aos.db'));
-        try {
-          const stmt = db.prepare(sql);
-          return stmt.reader ? stmt.all(...params) : [stmt.run(...params)];
-        } finally {
-          db.close();
-        }
-      },
-      async cleanup() {
-        await store.close();
-        fs.rmSync(dataDir, { recursive: true, force: true });
-      },
-    };
-  },
-};
+/** SQLite in a temporary data directory; `options` go to every openStore. */
+export function sqliteBackend(options: Omit<StoreOptions, 'dataDir'> = {}): Backend {
+  return {
+    name: 'sqlite',
+    enabled: true,
+    async create() {
+      const dataDir = tempDir();
+      const store = await openStore({ ...options, dataDir });
+      const { default: Database } = await import('better-sqlite3');
+      return {
+        store,
+        dataDir,
+        reopen: () => openStore({ ...options, dataDir }),
+        async raw(sql, params = []) {
+          const db = new Database(path.join(dataDir, 'aos.db'));
+          try {
+            const stmt = db.prepare(sql);
+            return stmt.reader ? stmt.all(...params) : [stmt.run(...params)];
+          } finally {
+            db.close();
+          }
+        },
+        async cleanup() {
+          await store.close();
+          fs.rmSync(dataDir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+const sqlite = sqliteBackend();
 
 const postgres: Backend = {
   name: 'postgres',

@@ -56,7 +56,9 @@ export type { Principal } from './identity/authenticate.js';
 export { idSchema, groupSchema } from './identity/ids.js';
 
 export { AuditLog, PreparedAuditEvents, verifyRecords } from './audit/audit-log.js';
-export type { AuditEvent, AuditSearch, AuditVerifyReport } from './audit/audit-log.js';
+export type { AuditEvent, AuditLogOptions, AuditSearch, AuditVerifyReport } from './audit/audit-log.js';
+export { verifyWorkers } from './audit/parallel-verify.js';
+export type { ParallelVerifyOptions } from './audit/parallel-verify.js';
 export { FailureTally } from './audit/failure-tally.js';
 export type { FailureTallyOptions, TalliedFailure } from './audit/failure-tally.js';
 export {

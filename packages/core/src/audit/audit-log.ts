@@ -5,6 +5,8 @@ import { containsPattern } from '../store/like.js';
 import { AUDIT_FORMAT_VERSION, ChainVerifier, contentHash, GENESIS_HASH, linkHash } from './chain.js';
 import type { AuditFormatVersion, AuditRecord, AuditRow, ChainProblem } from './chain.js';
 import { checkCheckpointSignature, signCheckpoint } from './checkpoint.js';
+import { checkRangesOnWorkers, verifyWorkers } from './parallel-verify.js';
+import type { CheckedRange, ParallelVerifyOptions } from './parallel-verify.js';
 import type { Checkpoint, SigningKey } from './checkpoint.js';
 import { redactSecrets } from './redact.js';
 
@@ -118,6 +120,12 @@ function toRecord(row: Row): AuditRecord {
   };
 }
 
+/** Options of {@link AuditLog}. */
+export interface AuditLogOptions {
+  /** How {@link AuditLog.verify} spreads the work over threads (SQLite on disk only). */
+  verify?: ParallelVerifyOptions;
+}
+
 const PAGE = 5000;
 /** Rows per page when verifying: larger, since rows are checked as they come and never parsed. */
 const VERIFY_PAGE = 10_000;
@@ -130,7 +138,10 @@ const VERIFY_SQL =
  * writers — processes on SQLite, connections or nodes on PostgreSQL — never fork the chain.
  */
 export class AuditLog {
-  constructor(private readonly db: Db) {}
+  constructor(
+    private readonly db: Db,
+    private readonly options: AuditLogOptions = {},
+  ) {}
 
   /** Appends one event inside `tx` (which must be a transaction from `db.tx`). */
   async append(tx: Executor, event: AuditEvent | PreparedAuditEvents): Promise<AuditRecord> {
@@ -330,12 +341,14 @@ export class AuditLog {
   }
 
   /** Every row, in order, a page at a time, as stored (payloads not parsed): what verification reads. */
-  private async *rowPages(): AsyncGenerator<Row[]> {
-    let after = 0;
+  /** The rows after record `after`, in pages, up to record `upTo` (default: the end of the log). */
+  private async *rowPages(after = 0, upTo = Infinity): AsyncGenerator<Row[]> {
     for (;;) {
-      const rows = await this.db.all<Row>(VERIFY_SQL, [after, VERIFY_PAGE]);
+      const limit = Math.min(VERIFY_PAGE, upTo - after);
+      if (limit <= 0) return;
+      const rows = await this.db.all<Row>(VERIFY_SQL, [after, limit]);
       if (rows.length) yield rows;
-      if (rows.length < VERIFY_PAGE) return;
+      if (rows.length < limit) return;
       after = Number((rows[rows.length - 1] as Row).seq);
     }
   }
@@ -380,10 +393,49 @@ export class AuditLog {
   ): Promise<AuditVerifyReport> {
     const stored = (await this.storedCheckpoints()).map((c) => ({ checkpoint: c, source: 'database' }));
     const run = new VerifyRun([...stored, ...(options.extra ?? [])], options.trustedKeyPem);
-    for await (const rows of this.rowPages()) {
+    let after = 0;
+    const file = this.db.file;
+    if (file !== undefined) after = await this.verifyOnWorkers(run, file);
+    // The rest in place: all of a short log, what was appended since the workers began, and after a problem
+    // the remaining rows still (the report counts the records there are).
+    for await (const rows of this.rowPages(after)) {
       for (const row of rows) run.pushed(Number(row.seq), run.verifier.pushRow(row));
     }
     return run.report();
+  }
+
+  /**
+   * Checks the log as it is now in ranges on worker threads (SQLite on disk): the hashing and the row decoding, a
+   * few microseconds a record, spread over the CPUs and off the event loop. A range the worker does not pass is
+   * checked here, record by record, which names the first problem exactly as the one-thread check would.
+   * Answers the last record checked; 0 when the log is too short for workers or they could not start.
+   */
+  private async verifyOnWorkers(run: VerifyRun, file: string): Promise<number> {
+    const total = (await this.head()).seq;
+    const workers = verifyWorkers(total, this.options.verify);
+    if (workers === 0) return 0;
+    let after = 0;
+    try {
+      for await (const range of checkRangesOnWorkers(
+        file,
+        total,
+        run.merkleLeaves,
+        workers,
+        this.options.verify?.rangeSize,
+      )) {
+        this.options.verify?.onRange?.(range);
+        if (!(range.ok && run.pushedRange(range))) {
+          for await (const rows of this.rowPages(after, range.to)) {
+            for (const row of rows) run.pushed(Number(row.seq), run.verifier.pushRow(row));
+          }
+          if (run.verifier.problem) return range.to;
+        }
+        after = range.to;
+      }
+    } catch {
+      // A worker failed: the rows after the last range taken are checked in place.
+    }
+    return after;
   }
 }
 
@@ -405,6 +457,9 @@ class VerifyRun {
   private readonly results: AuditVerifyReport['checkpoints'] = [];
   private highest = 0;
 
+  /** Records the Merkle accumulator needs: roots are compared at checkpoint sizes only, none past the largest. */
+  readonly merkleLeaves: number;
+
   constructor(
     checkpoints: { checkpoint: Checkpoint; source: string }[],
     private readonly trustedKeyPem: string | undefined,
@@ -414,9 +469,17 @@ class VerifyRun {
       this.bySize.set(c.checkpoint.treeSize, [...(this.bySize.get(c.checkpoint.treeSize) ?? []), c]);
       largest = Math.max(largest, c.checkpoint.treeSize);
     }
-    // Roots are compared at checkpoint sizes only: no leaf past the largest is needed.
+    this.merkleLeaves = largest;
     this.verifier = new ChainVerifier({ merkleLeaves: largest });
     this.checkAt(0);
+  }
+
+  /** Takes a range a worker checked (see {@link ChainVerifier.acceptChecked}); false: check it in place. */
+  pushedRange(range: CheckedRange): boolean {
+    const each = this.bySize.size > 0 ? () => this.checkAt(this.verifier.verified) : undefined;
+    if (!this.verifier.acceptChecked(range, each)) return false;
+    if (range.to > this.highest) this.highest = range.to;
+    return true;
   }
 
   /** Notes a record fed to the verifier (`ok`: it passed). */

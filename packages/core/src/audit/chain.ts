@@ -1,5 +1,6 @@
 import crypto from 'node:crypto';
 import { canonicalJson, hashJson, sha256Hex } from '../crypto/canonical-json.js';
+import { contentHash, linkHash } from './chain-v2.js';
 import { leafHash, nodeHash } from './merkle.js';
 
 /** The hash that stands before the first record. */
@@ -47,32 +48,9 @@ export interface AuditContent {
 
 // crypto.hash (Node ≥ 20.12) hashes in one call without a Hash object; older Node 20 falls back.
 const oneShot = (crypto as { hash?: typeof crypto.hash }).hash;
-/** SHA-256 of a string (UTF-8), as lower-case hex: the hot path of appends and verification. */
-const sha256 = oneShot
-  ? (data: string): string => oneShot('sha256', data, 'hex')
-  : (data: string): string => crypto.createHash('sha256').update(data).digest('hex');
 
-/**
- * Version 2 content hash: SHA-256 (hex) of the UTF-8 bytes
- * `aos-audit-content/2\n<actor>\n<type>\n<subject>\n<ts>\n<payload>` where actor, type, subject (or `null`) and ts
- * are JSON literals (JSON.stringify, which RFC 8785 uses for strings — they never hold a raw newline, so the fields
- * split unambiguously) and payload is its RFC 8785 canonical JSON, exactly as stored in the `payload` column —
- * so verification hashes the stored text without parsing it.
- */
-export function contentHash(c: AuditContent, payloadJson: string): string {
-  return sha256(
-    `aos-audit-content/2\n${JSON.stringify(c.actor)}\n${JSON.stringify(c.type)}\n` +
-      `${c.subject === null ? 'null' : JSON.stringify(c.subject)}\n${JSON.stringify(c.ts)}\n${payloadJson}`,
-  );
-}
-
-/**
- * Version 2 record hash: SHA-256 (hex) of the ASCII bytes `aos-audit/2\n<seq>\n<prevHash>\n<contentHash>` (seq in
- * decimal, hashes in lower-case hex). Cheap enough to compute inside the transaction, once the head is known.
- */
-export function linkHash(seq: number, prevHash: string, contentHashHex: string): string {
-  return sha256(`aos-audit/2\n${seq}\n${prevHash}\n${contentHashHex}`);
-}
+// Version 2's content and link hashes live in plain JavaScript, shared with the verification worker.
+export { contentHash, linkHash };
 
 /**
  * Computes a record's hash from its content, by its format version (1 when absent): any change to any field, or to
@@ -123,9 +101,11 @@ export interface AuditRow {
   version: number | string;
 }
 
-const sha256Buffer = oneShot
-  ? (data: Uint8Array): Buffer => oneShot('sha256', data, 'buffer')
-  : (data: Uint8Array): Buffer => crypto.createHash('sha256').update(data).digest();
+// Digests as latin1 strings (one character a byte; Node's name for that encoding here is 'binary'): crypto.hash
+// answers those several times faster than a Buffer, which it allocates per call.
+const sha256Latin1 = oneShot
+  ? (data: Uint8Array): string => oneShot('sha256', data, 'binary')
+  : (data: Uint8Array): string => crypto.createHash('sha256').update(data).digest('binary');
 
 /**
  * Merkle root over a growing list of leaves in O(log n) memory: keeps the roots of the perfect subtrees that make
@@ -133,7 +113,8 @@ const sha256Buffer = oneShot
  */
 export class MerkleAccumulator {
   private readonly sizes: number[] = [];
-  private readonly hashes: Buffer[] = [];
+  /** Subtree roots, as latin1 strings of their 32 bytes. */
+  private readonly hashes: string[] = [];
   private count = 0;
   // Reused hash inputs, so a push allocates only the digests: 0x00 || leaf, and 0x01 || left || right.
   private readonly leafInput = Buffer.alloc(33, 0);
@@ -145,19 +126,18 @@ export class MerkleAccumulator {
 
   /** Adds a record hash (hex) as the next leaf. */
   push(recordHashHex: string): void {
-    let node: Buffer;
+    let node: string;
     if (recordHashHex.length === 64 && this.leafInput.write(recordHashHex, 1, 32, 'hex') === 32) {
-      node = sha256Buffer(this.leafInput);
+      node = sha256Latin1(this.leafInput);
     } else {
-      node = leafHash(Buffer.from(recordHashHex, 'hex'));
+      node = leafHash(Buffer.from(recordHashHex, 'hex')).toString('latin1');
     }
     let size = 1;
     while (this.sizes.length > 0 && this.sizes[this.sizes.length - 1] === size) {
       this.sizes.pop();
-      const left = this.hashes.pop() as Buffer;
-      left.copy(this.nodeInput, 1);
-      node.copy(this.nodeInput, 33);
-      node = sha256Buffer(this.nodeInput);
+      this.nodeInput.write(this.hashes.pop() as string, 1, 32, 'latin1');
+      this.nodeInput.write(node, 33, 32, 'latin1');
+      node = sha256Latin1(this.nodeInput);
       size *= 2;
     }
     this.sizes.push(size);
@@ -168,8 +148,9 @@ export class MerkleAccumulator {
   /** The Merkle root (hex) of the leaves pushed so far. */
   root(): string {
     if (this.hashes.length === 0) return leafHashOfNothing;
-    let acc = this.hashes[this.hashes.length - 1] as Buffer;
-    for (let i = this.hashes.length - 2; i >= 0; i--) acc = nodeHash(this.hashes[i] as Buffer, acc);
+    let acc: Buffer = Buffer.from(this.hashes[this.hashes.length - 1] as string, 'latin1');
+    for (let i = this.hashes.length - 2; i >= 0; i--)
+      acc = nodeHash(Buffer.from(this.hashes[i] as string, 'latin1'), acc);
     return acc.toString('hex');
   }
 }
@@ -259,6 +240,33 @@ export class ChainVerifier {
       }
     }
     return this.accept(seq, row.prev_hash, row.hash, version, computed);
+  }
+
+  /**
+   * Takes records `from`..`to` as checked elsewhere, by a verification worker (parallel-verify.ts): they must
+   * start where the chain stands, their first prev_hash the last record's hash. Answers false and changes
+   * nothing when they do not (the caller then checks them one by one, to name the problem). `hashes` (their
+   * hashes, concatenated hex) feeds the Merkle accumulator, needed for records up to `merkleLeaves` only; `each`
+   * is called after each record fed to it.
+   */
+  acceptChecked(
+    range: { from: number; to: number; firstPrev?: string; lastHash?: string; hashes?: string },
+    each?: () => void,
+  ): boolean {
+    const { from, to, firstPrev, lastHash, hashes = '' } = range;
+    if (this.problem || from !== this.expectedSeq || firstPrev !== this.prevHash || lastHash === undefined)
+      return false;
+    const leaves = Math.min(to, this.merkleLeaves);
+    if (leaves >= from && hashes.length < (leaves - from + 1) * 64) return false;
+    for (let seq = from; seq <= leaves; seq++) {
+      const at = (seq - from) * 64;
+      this.merkle.push(hashes.slice(at, at + 64));
+      this.expectedSeq = seq + 1;
+      each?.();
+    }
+    this.expectedSeq = to + 1;
+    this.prevHash = lastHash;
+    return true;
   }
 
   /** The checks in order — position, link, version, hash — given the hash recomputed from content. */

@@ -48,4 +48,6 @@ export interface Db extends Executor {
    */
   tx<T>(fn: (tx: Executor) => Promise<T>, options?: TxOptions): Promise<T>;
   close(): Promise<void>;
+  /** The database file, which other threads can open read-only (SQLite on disk); undefined otherwise. */
+  readonly file?: string;
 }

@@ -3,6 +3,7 @@ import path from 'node:path';
 import { AuditLog } from '../audit/audit-log.js';
 import { loadSigningKey } from '../audit/checkpoint.js';
 import type { SigningKey } from '../audit/checkpoint.js';
+import type { ParallelVerifyOptions } from '../audit/parallel-verify.js';
 import { UserError } from '../errors.js';
 import { AgentRegistry } from '../identity/agents.js';
 import { HumanDirectory } from '../identity/humans.js';
@@ -24,6 +25,8 @@ export interface StoreOptions {
   poolSize?: number | undefined;
   /** PostgreSQL group commit (see `PostgresDbOptions.groupCommit`). Default `true`. */
   groupCommit?: boolean | undefined;
+  /** How audit verification spreads over worker threads, on SQLite (see `ParallelVerifyOptions`). */
+  auditVerify?: ParallelVerifyOptions | undefined;
 }
 
 /** The opened store: the database and the repositories built on it. */
@@ -75,7 +78,7 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     await db.close();
     throw err;
   }
-  const audit = new AuditLog(db);
+  const audit = new AuditLog(db, options.auditVerify ? { verify: options.auditVerify } : {});
   const humans = new HumanDirectory(db, audit);
   const agents = new AgentRegistry(db, audit, humans);
   const tokens = new TokenService(db, audit, agents, humans);

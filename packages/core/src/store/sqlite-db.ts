@@ -146,6 +146,8 @@ export class SqliteDb implements Db {
   readonly dialect = 'sqlite' as const;
   readonly forUpdate = '';
   readonly skipLocked = '';
+  /** The database file; undefined for `:memory:`. */
+  readonly file: string | undefined;
   private readonly conn: Database.Database;
   private readonly writer: SqliteExecutor;
   private readonly readConn: Database.Database | undefined;
@@ -174,6 +176,7 @@ export class SqliteDb implements Db {
       });
     }
     const memory = file === ':memory:';
+    this.file = memory ? undefined : file;
     if (!memory) {
       const dir = path.dirname(file);
       try {

@@ -1,0 +1,45 @@
+// @ts-check
+// Chain format 2's two hashes, in plain JavaScript so that the verification worker (verify-worker.js) runs the
+// very same code from the TypeScript sources (tests) and from dist alike: a worker thread cannot load .ts files.
+// chain.ts re-exports both; see the format's description there.
+import crypto from 'node:crypto';
+
+// crypto.hash (Node ≥ 20.12) hashes in one call without a Hash object; older Node 20 falls back.
+const oneShot = /** @type {{ hash?: typeof crypto.hash }} */ (crypto).hash;
+
+/**
+ * SHA-256 of a string (UTF-8), as lower-case hex: the hot path of appends and verification.
+ * @type {(data: string) => string}
+ */
+const sha256 = oneShot
+  ? (data) => oneShot('sha256', data, 'hex')
+  : (data) => crypto.createHash('sha256').update(data).digest('hex');
+
+/**
+ * Version 2 content hash: SHA-256 (hex) of the UTF-8 bytes
+ * `aos-audit-content/2\n<actor>\n<type>\n<subject>\n<ts>\n<payload>` where actor, type, subject (or `null`) and ts
+ * are JSON literals (JSON.stringify, which RFC 8785 uses for strings — they never hold a raw newline, so the fields
+ * split unambiguously) and payload is its RFC 8785 canonical JSON, exactly as stored in the `payload` column —
+ * so verification hashes the stored text without parsing it.
+ * @param {{ ts: string; actor: string; type: string; subject: string | null }} c
+ * @param {string} payloadJson
+ * @returns {string}
+ */
+export function contentHash(c, payloadJson) {
+  return sha256(
+    `aos-audit-content/2\n${JSON.stringify(c.actor)}\n${JSON.stringify(c.type)}\n` +
+      `${c.subject === null ? 'null' : JSON.stringify(c.subject)}\n${JSON.stringify(c.ts)}\n${payloadJson}`,
+  );
+}
+
+/**
+ * Version 2 record hash: SHA-256 (hex) of the ASCII bytes `aos-audit/2\n<seq>\n<prevHash>\n<contentHash>` (seq in
+ * decimal, hashes in lower-case hex). Cheap enough to compute inside the transaction, once the head is known.
+ * @param {number} seq
+ * @param {string} prevHash
+ * @param {string} contentHashHex
+ * @returns {string}
+ */
+export function linkHash(seq, prevHash, contentHashHex) {
+  return sha256(`aos-audit/2\n${seq}\n${prevHash}\n${contentHashHex}`);
+}

@@ -1,0 +1,270 @@
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import Database from 'better-sqlite3';
+import fc from 'fast-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { canonicalJson } from '../crypto/canonical-json.js';
+import { openStore, SQLITE_FILE } from '../store/open-store.js';
+import { SqliteDb } from '../store/sqlite-db.js';
+import { AuditLog } from './audit-log.js';
+import type { AuditVerifyReport } from './audit-log.js';
+import { contentHash, linkHash, recordHash } from './chain.js';
+import { checkRangesOnWorkers, verifyWorkers } from './parallel-verify.js';
+import type { CheckedRange, ParallelVerifyOptions } from './parallel-verify.js';
+
+const N = 48;
+let dir: string;
+/** A log of N records: 1-3 in chain format 1 (as an older node wrote them), the rest format 2; checkpoints at 20 and N. */
+let seeded: string;
+let copies = 0;
+
+beforeAll(async () => {
+  dir = fs.mkdtempSync(path.join(os.tmpdir(), 'aos-pverify-'));
+  const dataDir = path.join(dir, 'seed');
+  const store = await openStore({ dataDir });
+  seeded = path.join(dataDir, SQLITE_FILE);
+  const raw = new Database(seeded);
+  let prevHash = '0'.repeat(64);
+  for (let seq = 1; seq <= 3; seq++) {
+    const body = {
+      seq,
+      ts: new Date().toISOString(),
+      actor: 'system',
+      type: 'test.old',
+      subject: null,
+      payload: { seq },
+      prevHash,
+    };
+    prevHash = recordHash(body);
+    raw
+      .prepare(
+        'INSERT INTO audit_log (seq, ts, actor, type, subject, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
+      )
+      .run(seq, body.ts, body.actor, body.type, null, canonicalJson(body.payload), body.prevHash, prevHash);
+  }
+  raw.prepare('UPDATE audit_head SET seq = 3, hash = ? WHERE id = 1').run(prevHash);
+  for (let i = 4; i <= N; i++) {
+    await store.audit.record({
+      actor: 'operator:test',
+      type: 'test.event',
+      subject: `thing:${i}`,
+      payload: { i, note: 'é' },
+    });
+    if (i === 20 || i === N) await store.audit.checkpoint(store.signingKey());
+  }
+  raw.exec('DROP TRIGGER audit_log_no_update; DROP TRIGGER audit_log_no_delete');
+  raw.close();
+  await store.close();
+});
+
+afterAll(() => {
+  fs.rmSync(dir, { recursive: true, force: true });
+});
+
+/** A copy of the seeded database, changed by `tamper` as an attacker with the file would. */
+function copyOf(tamper: (db: Database.Database) => void = () => undefined): string {
+  const file = path.join(dir, `copy-${++copies}.db`);
+  fs.copyFileSync(seeded, file);
+  const db = new Database(file);
+  tamper(db);
+  db.close();
+  return file;
+}
+
+async function verifyFile(file: string, verify: ParallelVerifyOptions): Promise<AuditVerifyReport> {
+  const db = new SqliteDb(file, { checkpointer: false });
+  try {
+    return await new AuditLog(db, { verify }).verify();
+  } finally {
+    await db.close();
+  }
+}
+
+type Tamper =
+  | { kind: 'none' }
+  | { kind: 'payload' | 'forge' | 'hash' | 'prev' | 'delete' | 'truncate' | 'swap'; seq: number }
+  | { kind: 'version'; seq: number; version: number };
+
+function apply(t: Tamper, db: Database.Database): void {
+  const row = (seq: number) =>
+    db.prepare('SELECT * FROM audit_log WHERE seq = ?').get(seq) as Record<string, unknown>;
+  switch (t.kind) {
+    case 'none':
+      return;
+    case 'payload':
+      db.prepare('UPDATE audit_log SET payload = ? WHERE seq = ?').run('{"i":-1}', t.seq);
+      return;
+    case 'forge': {
+      // A changed record with its own hash made to match, as a careful attacker would: only the next record's
+      // link (or a checkpoint) shows it.
+      const r = row(t.seq) as {
+        ts: string;
+        actor: string;
+        type: string;
+        subject: string | null;
+        prev_hash: string;
+      };
+      const payload = '{"forged":true}';
+      const hash =
+        t.seq <= 3
+          ? recordHash({ ...r, seq: t.seq, prevHash: r.prev_hash, payload: JSON.parse(payload) })
+          : linkHash(t.seq, r.prev_hash, contentHash(r, payload));
+      db.prepare('UPDATE audit_log SET payload = ?, hash = ? WHERE seq = ?').run(payload, hash, t.seq);
+      return;
+    }
+    case 'hash':
+      db.prepare('UPDATE audit_log SET hash = ? WHERE seq = ?').run('e'.repeat(64), t.seq);
+      return;
+    case 'prev':
+      db.prepare('UPDATE audit_log SET prev_hash = ? WHERE seq = ?').run('f'.repeat(64), t.seq);
+      return;
+    case 'version':
+      db.prepare('UPDATE audit_log SET version = ? WHERE seq = ?').run(t.version, t.seq);
+      return;
+    case 'delete':
+      db.prepare('DELETE FROM audit_log WHERE seq = ?').run(t.seq);
+      return;
+    case 'truncate':
+      db.prepare('DELETE FROM audit_log WHERE seq >= ?').run(t.seq);
+      return;
+    case 'swap': {
+      const [a, b] = [row(t.seq), row(t.seq + 1)];
+      const set = db.prepare(
+        'UPDATE audit_log SET ts = ?, actor = ?, type = ?, subject = ?, payload = ?, prev_hash = ?, hash = ?, version = ? WHERE seq = ?',
+      );
+      const vals = (r: Record<string, unknown>) => [
+        r.ts,
+        r.actor,
+        r.type,
+        r.subject,
+        r.payload,
+        r.prev_hash,
+        r.hash,
+        r.version,
+      ];
+      set.run(...vals(b), t.seq);
+      set.run(...vals(a), t.seq + 1);
+      return;
+    }
+  }
+}
+
+/** A tamper and a range size; half the positions fall on a range's first or last record, where ranges join. */
+const caseArb: fc.Arbitrary<[Tamper, number]> = fc.integer({ min: 2, max: N / 2 }).chain((rangeSize) => {
+  const edges = Array.from({ length: Math.ceil(N / rangeSize) }, (_, k) => [k * rangeSize, k * rangeSize + 1])
+    .flat()
+    .filter((s) => s >= 1 && s <= N);
+  const seq = (max: number) =>
+    fc.oneof(fc.integer({ min: 1, max }), fc.constantFrom(...edges.filter((s) => s <= max)));
+  const tamper: fc.Arbitrary<Tamper> = fc.oneof(
+    fc.constant({ kind: 'none' as const }),
+    fc.record({
+      kind: fc.constantFrom(
+        'payload' as const,
+        'forge' as const,
+        'hash' as const,
+        'prev' as const,
+        'delete' as const,
+        'truncate' as const,
+      ),
+      seq: seq(N),
+    }),
+    fc.record({ kind: fc.constant('swap' as const), seq: seq(N - 1) }),
+    fc.record({ kind: fc.constant('version' as const), seq: seq(N), version: fc.constantFrom(1, 2, 3) }),
+  );
+  return fc.tuple(tamper, fc.constant(rangeSize));
+});
+
+describe('audit verification on worker threads', () => {
+  it('uses workers only for logs of at least two ranges, and never when told 0', () => {
+    expect(verifyWorkers(19_999)).toBe(0);
+    expect(verifyWorkers(20_000, { workers: 3 })).toBe(2);
+    expect(verifyWorkers(1_000_000, { workers: 3 })).toBe(3);
+    expect(verifyWorkers(1_000_000, { workers: 0 })).toBe(0);
+    expect(verifyWorkers(10, { workers: 2, rangeSize: 5 })).toBe(2);
+  });
+
+  it('answers the ranges in log order, each linked to the one before, with the record hashes asked for', async () => {
+    const file = copyOf();
+    const db = new Database(file, { readonly: true });
+    const records = db.prepare('SELECT seq, prev_hash, hash FROM audit_log ORDER BY seq').all() as {
+      seq: number;
+      prev_hash: string;
+      hash: string;
+    }[];
+    db.close();
+    const ranges: CheckedRange[] = [];
+    for await (const r of checkRangesOnWorkers(file, N, 30, 2, 10)) ranges.push(r);
+    expect(ranges.map((r) => [r.from, r.to])).toEqual([
+      [1, 10],
+      [11, 20],
+      [21, 30],
+      [31, 40],
+      [41, 48],
+    ]);
+    // Records 1-3 are chain format 1, which the workers leave to the calling thread.
+    expect(ranges.map((r) => r.ok)).toEqual([false, true, true, true, true]);
+    for (const r of ranges.slice(1)) {
+      expect(r.firstPrev).toBe(records[r.from - 2]?.hash);
+      expect(r.lastHash).toBe(records[r.to - 1]?.hash);
+      expect(r.hashes).toBe(
+        r.from <= 30
+          ? records
+              .slice(r.from - 1, r.to)
+              .map((x) => x.hash)
+              .join('')
+          : '',
+      );
+    }
+  });
+
+  it('fails when the workers cannot open the database, and the verification then checks in place', async () => {
+    await expect(async () => {
+      for await (const _ of checkRangesOnWorkers(path.join(dir, 'missing.db'), N, 0, 2, 10)) void _;
+    }).rejects.toThrow();
+    const file = copyOf();
+    const db = new SqliteDb(file, { checkpointer: false });
+    // The same database, but its file named wrong: the workers fail to start.
+    const lying = Object.create(db, { file: { value: path.join(dir, 'missing.db') } }) as SqliteDb;
+    try {
+      expect(await new AuditLog(lying, { verify: { workers: 2, rangeSize: 10 } }).verify()).toMatchObject({
+        ok: true,
+        verified: N,
+        records: N,
+      });
+    } finally {
+      await db.close();
+    }
+  });
+
+  it('reports exactly what the one-thread check reports, whatever was changed and however the log is split', async () => {
+    await fc.assert(
+      fc.asyncProperty(caseArb, async ([tamper, rangeSize]) => {
+        const file = copyOf((db) => apply(tamper, db));
+        const inPlace = await verifyFile(file, { workers: 0 });
+        const answered: CheckedRange[] = [];
+        const onWorkers = await verifyFile(file, { workers: 2, rangeSize, onRange: (r) => answered.push(r) });
+        expect(onWorkers).toEqual(inPlace);
+        // Workers take a log of two ranges or more (its last record's seq counts: the check starts from there).
+        const last = tamper.kind === 'truncate' ? tamper.seq - 1 : N;
+        if (last >= 2 * rangeSize) expect(answered.length).toBeGreaterThan(0);
+        else expect(answered).toEqual([]);
+        if (tamper.kind === 'none') {
+          expect(inPlace).toMatchObject({ ok: true, verified: N, records: N, unsealed: 0 });
+          expect(answered).toHaveLength(Math.ceil(N / rangeSize));
+        }
+      }),
+      {
+        numRuns: 60,
+        // Always among the cases: a forged record that ends a range, and one that starts a range, whose ranges
+        // each pass in their worker; only the link across the two ranges gives them away.
+        examples: [
+          [[{ kind: 'forge', seq: 10 }, 10]],
+          [[{ kind: 'forge', seq: 11 }, 10]],
+          [[{ kind: 'none' }, 7]],
+        ],
+      },
+    );
+  });
+});

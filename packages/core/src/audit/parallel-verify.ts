@@ -1,0 +1,91 @@
+import os from 'node:os';
+import { Worker } from 'node:worker_threads';
+
+/** One range of records as a verification worker found it (see verify-worker.js). */
+export interface CheckedRange {
+  from: number;
+  to: number;
+  /** Every record in the range is in place, links to the one before and matches its hash (version 2). */
+  ok: boolean;
+  /** The first record's prev_hash, which must be the hash of the record before the range. */
+  firstPrev?: string;
+  lastHash?: string;
+  /** The records' hashes concatenated (hex), when asked for. */
+  hashes?: string;
+}
+
+/** How an SQLite audit log is verified on worker threads. */
+export interface ParallelVerifyOptions {
+  /** Worker threads; 0 verifies on the calling thread only. Default: the available CPUs, at most 4. */
+  workers?: number;
+  /** Records a worker checks at a time. Default 10,000; logs shorter than two ranges are checked in place. */
+  rangeSize?: number;
+  /** Called with each range a worker answered, in log order: progress, and what tests watch. */
+  onRange?: (range: CheckedRange) => void;
+}
+
+export const DEFAULT_VERIFY_RANGE = 10_000;
+
+/** The worker threads a verification of `total` records would use (0: check them in place). */
+export function verifyWorkers(total: number, options: ParallelVerifyOptions = {}): number {
+  const rangeSize = options.rangeSize ?? DEFAULT_VERIFY_RANGE;
+  const workers = options.workers ?? Math.min(4, os.availableParallelism());
+  if (workers <= 0 || total < 2 * rangeSize) return 0;
+  return Math.min(workers, Math.ceil(total / rangeSize));
+}
+
+/**
+ * Checks records 1..`total` of the SQLite database `file` in ranges on `workers` threads, each with a read-only
+ * connection of its own, and yields the ranges in log order. The hashes of records up to `leavesUpTo` come back
+ * too, for the caller's Merkle accumulator. At most two ranges a worker are in flight, so memory stays bounded
+ * however long the log. A worker that fails (it could not open the file, say) throws here; the threads stop
+ * when the caller stops iterating.
+ */
+export async function* checkRangesOnWorkers(
+  file: string,
+  total: number,
+  leavesUpTo: number,
+  workers: number,
+  rangeSize = DEFAULT_VERIFY_RANGE,
+): AsyncGenerator<CheckedRange> {
+  const url = new URL('./verify-worker.js', import.meta.url);
+  const threads: Worker[] = [];
+  const waiting = new Map<number, { resolve: (r: CheckedRange) => void; reject: (e: Error) => void }>();
+  const failAll = (err: Error) => {
+    for (const w of waiting.values()) w.reject(err);
+    waiting.clear();
+  };
+  try {
+    for (let i = 0; i < workers; i++) {
+      const worker = new Worker(url, { workerData: { file } });
+      worker.on('message', (r: CheckedRange & { id: number }) => {
+        const w = waiting.get(r.id);
+        waiting.delete(r.id);
+        w?.resolve(r);
+      });
+      worker.on('error', (err) => failAll(err));
+      worker.on('exit', () => failAll(new Error('audit verification worker exited')));
+      threads.push(worker);
+    }
+    const ranges = Math.ceil(total / rangeSize);
+    const answers: Promise<CheckedRange>[] = [];
+    const dispatch = (id: number) => {
+      const from = id * rangeSize + 1;
+      const to = Math.min(total, from + rangeSize - 1);
+      answers[id] = new Promise<CheckedRange>((resolve, reject) => waiting.set(id, { resolve, reject }));
+      // Marked handled here: a rejection is seen when its turn to be yielded comes.
+      answers[id].catch(() => undefined);
+      (threads[id % workers] as Worker).postMessage({ id, from, to, leaves: from <= leavesUpTo });
+    };
+    let sent = 0;
+    for (let next = 0; next < ranges; next++) {
+      while (sent < ranges && sent < next + 2 * workers) dispatch(sent++);
+      const answer = await (answers[next] as Promise<CheckedRange>);
+      delete answers[next];
+      yield answer;
+    }
+  } finally {
+    for (const w of threads) w.removeAllListeners('exit');
+    await Promise.all(threads.map((w) => w.terminate()));
+  }
+}
