@@ -355,15 +355,14 @@ export class AuditLog {
 
   /** Signs a checkpoint over the whole log as it is now, stores it, and returns it. */
   async checkpoint(key: SigningKey): Promise<Checkpoint> {
-    const verifier = new ChainVerifier();
-    for await (const rows of this.rowPages()) {
-      for (const row of rows) {
-        if (!verifier.pushRow(row)) {
-          throw new UserError(`refusing to checkpoint a broken log: ${verifier.problem?.reason}`, {
-            field: 'audit',
-          });
-        }
-      }
+    // Every record is a leaf of the signed root.
+    const run = new VerifyRun([], undefined, Infinity);
+    await this.walk(run);
+    const { verifier } = run;
+    if (verifier.problem) {
+      throw new UserError(`refusing to checkpoint a broken log: ${verifier.problem.reason}`, {
+        field: 'audit',
+      });
     }
     const head = await this.head();
     const cp = signCheckpoint(key, {
@@ -393,6 +392,12 @@ export class AuditLog {
   ): Promise<AuditVerifyReport> {
     const stored = (await this.storedCheckpoints()).map((c) => ({ checkpoint: c, source: 'database' }));
     const run = new VerifyRun([...stored, ...(options.extra ?? [])], options.trustedKeyPem);
+    await this.walk(run);
+    return run.report();
+  }
+
+  /** Feeds the whole log to `run`: on worker threads where it can, then the rest in place. */
+  private async walk(run: VerifyRun): Promise<void> {
     let after = 0;
     const file = this.db.file;
     if (file !== undefined) after = await this.verifyOnWorkers(run, file);
@@ -401,7 +406,6 @@ export class AuditLog {
     for await (const rows of this.rowPages(after)) {
       for (const row of rows) run.pushed(Number(row.seq), run.verifier.pushRow(row));
     }
-    return run.report();
   }
 
   /**
@@ -460,11 +464,13 @@ class VerifyRun {
   /** Records the Merkle accumulator needs: roots are compared at checkpoint sizes only, none past the largest. */
   readonly merkleLeaves: number;
 
+  /** `merkleLeaves`: at least this many leaves in the Merkle accumulator (a checkpoint being made needs all). */
   constructor(
     checkpoints: { checkpoint: Checkpoint; source: string }[],
     private readonly trustedKeyPem: string | undefined,
+    merkleLeaves = 0,
   ) {
-    let largest = 0;
+    let largest = merkleLeaves;
     for (const c of checkpoints) {
       this.bySize.set(c.checkpoint.treeSize, [...(this.bySize.get(c.checkpoint.treeSize) ?? []), c]);
       largest = Math.max(largest, c.checkpoint.treeSize);

@@ -10,6 +10,8 @@ import { SqliteDb } from '../store/sqlite-db.js';
 import { AuditLog } from './audit-log.js';
 import type { AuditVerifyReport } from './audit-log.js';
 import { contentHash, linkHash, recordHash } from './chain.js';
+import { loadSigningKey } from './checkpoint.js';
+import type { SigningKey } from './checkpoint.js';
 import { checkRangesOnWorkers, verifyWorkers } from './parallel-verify.js';
 import type { CheckedRange, ParallelVerifyOptions } from './parallel-verify.js';
 
@@ -236,6 +238,29 @@ describe('audit verification on worker threads', () => {
     } finally {
       await db.close();
     }
+  });
+
+  it('signs the same checkpoint on worker threads as in place, and refuses a broken log the same way', async () => {
+    const key = loadSigningKey(path.join(dir, 'seed'), { create: true }) as SigningKey;
+    const checkpoint = async (file: string, verify: ParallelVerifyOptions) => {
+      const db = new SqliteDb(file, { checkpointer: false });
+      try {
+        return await new AuditLog(db, { verify }).checkpoint(key);
+      } finally {
+        await db.close();
+      }
+    };
+    const answered: CheckedRange[] = [];
+    const [inPlace, onWorkers] = [
+      await checkpoint(copyOf(), { workers: 0 }),
+      await checkpoint(copyOf(), { workers: 2, rangeSize: 7, onRange: (r) => answered.push(r) }),
+    ];
+    expect(answered).toHaveLength(Math.ceil(N / 7));
+    expect(onWorkers).toMatchObject({ treeSize: N, rootHash: inPlace.rootHash, headHash: inPlace.headHash });
+    const forged = copyOf((db) => apply({ kind: 'forge', seq: 14 }, db));
+    await expect(checkpoint(forged, { workers: 2, rangeSize: 7 })).rejects.toThrow(
+      /refusing to checkpoint a broken log: record 15 does not link/,
+    );
   });
 
   it('reports exactly what the one-thread check reports, whatever was changed and however the log is split', async () => {
