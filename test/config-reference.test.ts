@@ -1,7 +1,6 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { configJsonSchema } from '@autonomy-os/core';
-// @ts-expect-error: a plain ES module script without type declarations
 import { renderConfigReference } from '../scripts/config-reference.mjs';
 
 describe('docs/configuration-reference.md', () => {

@@ -100,11 +100,11 @@ export async function run({ quick }) {
         );
         have += n;
       }
-      // The same verification on the calling thread only: the baseline of the worker threads' (SQLite on disk).
+      // The same verification on the calling thread only: the baseline of the worker threads'.
       const inPlace = await seconds(() => new AuditLog(store.db, { verify: { workers: 0 } }).verify());
       const { seconds: s, out } = await seconds(() => store.audit.verify());
       if (!out.ok || !inPlace.out.ok) throw new Error('benchmark log failed verification');
-      const threads = store.db.file ? verifyWorkers(out.verified) : 0;
+      const threads = store.db.readSource ? verifyWorkers(out.verified) : 0;
       results.push({
         suite: name,
         backend: backend.name,

@@ -66,37 +66,44 @@ export function sqliteBackend(options: Omit<StoreOptions, 'dataDir'> = {}): Back
 
 const sqlite = sqliteBackend();
 
-const postgres: Backend = {
-  name: 'postgres',
-  enabled: !!PG_URL,
-  async create() {
-    const dataDir = tempDir();
-    const schema = `aos_t_${crypto.randomBytes(6).toString('hex')}`;
-    const store = await openStore({ dataDir, databaseUrl: PG_URL, schema });
-    const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}` });
-    await client.connect();
-    return {
-      store,
-      dataDir,
-      schema,
-      reopen: () => openStore({ dataDir, databaseUrl: PG_URL, schema }),
-      async raw(sql, params = []) {
-        let n = 0;
-        const res = await client.query(
-          sql.replace(/\?/g, () => `$${++n}`),
-          params,
-        );
-        return res.rows;
-      },
-      async cleanup() {
-        await store.close();
-        await client.query(`DROP SCHEMA ${schema} CASCADE`);
-        await client.end();
-        fs.rmSync(dataDir, { recursive: true, force: true });
-      },
-    };
-  },
-};
+/** PostgreSQL in a schema of its own; `options` go to every openStore. */
+export function postgresBackend(
+  options: Omit<StoreOptions, 'dataDir' | 'databaseUrl' | 'schema'> = {},
+): Backend {
+  return {
+    name: 'postgres',
+    enabled: !!PG_URL,
+    async create() {
+      const dataDir = tempDir();
+      const schema = `aos_t_${crypto.randomBytes(6).toString('hex')}`;
+      const store = await openStore({ ...options, dataDir, databaseUrl: PG_URL, schema });
+      const client = new pg.Client({ connectionString: PG_URL, options: `-c search_path=${schema}` });
+      await client.connect();
+      return {
+        store,
+        dataDir,
+        schema,
+        reopen: () => openStore({ ...options, dataDir, databaseUrl: PG_URL, schema }),
+        async raw(sql, params = []) {
+          let n = 0;
+          const res = await client.query(
+            sql.replace(/\?/g, () => `$${++n}`),
+            params,
+          );
+          return res.rows;
+        },
+        async cleanup() {
+          await store.close();
+          await client.query(`DROP SCHEMA ${schema} CASCADE`);
+          await client.end();
+          fs.rmSync(dataDir, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+const postgres = postgresBackend();
 
 /** Both backends; the PostgreSQL one is skipped (and said so by the global setup) without AOS_TEST_DATABASE_URL. */
 export const backends: Backend[] = [sqlite, postgres];

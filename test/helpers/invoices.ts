@@ -7,7 +7,6 @@ import { parse as parseYaml } from 'yaml';
 import { EnvSecretStore, createEngine, parseConfig } from '@autonomy-os/core';
 import type { AosConfig, Engine, EngineOptions, WorkflowCrashPoint } from '@autonomy-os/core';
 import type { TestStore } from './backends.js';
-// @ts-expect-error -- a plain .mjs example without type declarations
 import { createErpServer } from '../../examples/invoices/erp-server.mjs';
 
 /** The invoices example's folder. */

@@ -7,7 +7,6 @@ import { parse as parseYaml } from 'yaml';
 import { EnvSecretStore, createEngine, parseConfig } from '@autonomy-os/core';
 import type { AosConfig, Engine } from '@autonomy-os/core';
 import type { TestStore } from './backends.js';
-// @ts-expect-error -- a plain .mjs example without type declarations
 import { createPaymentsServer } from '../../examples/support-desk/payments-server.mjs';
 
 /** The example organisation's folder. */

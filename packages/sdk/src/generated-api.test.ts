@@ -1,6 +1,5 @@
 import fs from 'node:fs';
 import { describe, expect, it } from 'vitest';
-// @ts-expect-error: a plain ES module script without type declarations
 import { GENERATED, renderSdkTypes } from '../../../scripts/sdk-types.mjs';
 
 describe('the generated API types', () => {

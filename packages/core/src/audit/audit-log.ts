@@ -1,6 +1,6 @@
 import { canonicalJson } from '../crypto/canonical-json.js';
 import { UserError } from '../errors.js';
-import type { Db, Executor } from '../store/db.js';
+import type { Db, Executor, ReadSource } from '../store/db.js';
 import { containsPattern } from '../store/like.js';
 import { AUDIT_FORMAT_VERSION, ChainVerifier, contentHash, GENESIS_HASH, linkHash } from './chain.js';
 import type { AuditFormatVersion, AuditRecord, AuditRow, ChainProblem } from './chain.js';
@@ -398,9 +398,8 @@ export class AuditLog {
 
   /** Feeds the whole log to `run`: on worker threads where it can, then the rest in place. */
   private async walk(run: VerifyRun): Promise<void> {
-    let after = 0;
-    const file = this.db.file;
-    if (file !== undefined) after = await this.verifyOnWorkers(run, file);
+    const source = this.db.readSource;
+    const after = source ? await this.verifyOnWorkers(run, source) : 0;
     // The rest in place: all of a short log, what was appended since the workers began, and after a problem
     // the remaining rows still (the report counts the records there are).
     for await (const rows of this.rowPages(after)) {
@@ -414,14 +413,14 @@ export class AuditLog {
    * checked here, record by record, which names the first problem exactly as the one-thread check would.
    * Answers the last record checked; 0 when the log is too short for workers or they could not start.
    */
-  private async verifyOnWorkers(run: VerifyRun, file: string): Promise<number> {
+  private async verifyOnWorkers(run: VerifyRun, source: ReadSource): Promise<number> {
     const total = (await this.head()).seq;
     const workers = verifyWorkers(total, this.options.verify);
     if (workers === 0) return 0;
     let after = 0;
     try {
       for await (const range of checkRangesOnWorkers(
-        file,
+        source,
         total,
         run.merkleLeaves,
         workers,

@@ -1,6 +1,11 @@
 import crypto from 'node:crypto';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { backends, dropAuditTriggers, sqliteBackend } from '../../../../test/helpers/backends.js';
+import {
+  backends,
+  dropAuditTriggers,
+  postgresBackend,
+  sqliteBackend,
+} from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
 import { canonicalJson } from '../crypto/canonical-json.js';
 import { exportBundle, verifyBundle } from './bundle.js';
@@ -26,10 +31,11 @@ async function rows(t: TestStore): Promise<AuditRecord[]> {
 
 // The same checks with verification on two worker threads, in ranges of two records: every log here longer than
 // three records takes that path (ranges the workers pass, and the ones they refuse checked in place).
-const onWorkers = sqliteBackend({ auditVerify: { workers: 2, rangeSize: 2 } });
+const auditVerify = { workers: 2, rangeSize: 2 };
 const variants = [
   ...backends.map((b) => ({ ...b, label: b.name })),
-  { ...onWorkers, label: 'sqlite, verified on worker threads' },
+  { ...sqliteBackend({ auditVerify }), label: 'sqlite, verified on worker threads' },
+  { ...postgresBackend({ auditVerify }), label: 'postgres, verified on worker threads' },
 ];
 
 describe.each(variants)('audit log on $label', (backend) => {

@@ -197,7 +197,7 @@ describe('audit verification on worker threads', () => {
     }[];
     db.close();
     const ranges: CheckedRange[] = [];
-    for await (const r of checkRangesOnWorkers(file, N, 30, 2, 10)) ranges.push(r);
+    for await (const r of checkRangesOnWorkers({ kind: 'sqlite', file }, N, 30, 2, 10)) ranges.push(r);
     expect(ranges.map((r) => [r.from, r.to])).toEqual([
       [1, 10],
       [11, 20],
@@ -222,13 +222,14 @@ describe('audit verification on worker threads', () => {
   });
 
   it('fails when the workers cannot open the database, and the verification then checks in place', async () => {
+    const missing = { kind: 'sqlite' as const, file: path.join(dir, 'missing.db') };
     await expect(async () => {
-      for await (const _ of checkRangesOnWorkers(path.join(dir, 'missing.db'), N, 0, 2, 10)) void _;
+      for await (const _ of checkRangesOnWorkers(missing, N, 0, 2, 10)) void _;
     }).rejects.toThrow();
     const file = copyOf();
     const db = new SqliteDb(file, { checkpointer: false });
     // The same database, but its file named wrong: the workers fail to start.
-    const lying = Object.create(db, { file: { value: path.join(dir, 'missing.db') } }) as SqliteDb;
+    const lying = Object.create(db, { readSource: { value: missing } }) as SqliteDb;
     try {
       expect(await new AuditLog(lying, { verify: { workers: 2, rangeSize: 10 } }).verify()).toMatchObject({
         ok: true,

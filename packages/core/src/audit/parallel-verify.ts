@@ -1,5 +1,6 @@
 import os from 'node:os';
 import { Worker } from 'node:worker_threads';
+import type { ReadSource } from '../store/db.js';
 
 /** One range of records as a verification worker found it (see verify-worker.js). */
 export interface CheckedRange {
@@ -14,7 +15,7 @@ export interface CheckedRange {
   hashes?: string;
 }
 
-/** How an SQLite audit log is verified on worker threads. */
+/** How an audit log is verified on worker threads. */
 export interface ParallelVerifyOptions {
   /** Worker threads; 0 verifies on the calling thread only. Default: the available CPUs, at most 4. */
   workers?: number;
@@ -35,14 +36,14 @@ export function verifyWorkers(total: number, options: ParallelVerifyOptions = {}
 }
 
 /**
- * Checks records 1..`total` of the SQLite database `file` in ranges on `workers` threads, each with a read-only
+ * Checks records 1..`total` of the database at `source` in ranges on `workers` threads, each with a read-only
  * connection of its own, and yields the ranges in log order. The hashes of records up to `leavesUpTo` come back
  * too, for the caller's Merkle accumulator. At most two ranges a worker are in flight, so memory stays bounded
  * however long the log. A worker that fails (it could not open the file, say) throws here; the threads stop
  * when the caller stops iterating.
  */
 export async function* checkRangesOnWorkers(
-  file: string,
+  source: ReadSource,
   total: number,
   leavesUpTo: number,
   workers: number,
@@ -57,7 +58,7 @@ export async function* checkRangesOnWorkers(
   };
   try {
     for (let i = 0; i < workers; i++) {
-      const worker = new Worker(url, { workerData: { file } });
+      const worker = new Worker(url, { workerData: { source } });
       worker.on('message', (r: CheckedRange & { id: number }) => {
         const w = waiting.get(r.id);
         waiting.delete(r.id);

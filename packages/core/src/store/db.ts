@@ -35,6 +35,14 @@ export interface TxOptions {
   durable?: boolean;
 }
 
+/**
+ * Where a worker thread opens a read-only connection of its own to a database: the SQLite file, or PostgreSQL's
+ * connection settings (URL and search path).
+ */
+export type ReadSource =
+  | { kind: 'sqlite'; file: string }
+  | { kind: 'postgres'; client: { connectionString: string; options?: string } };
+
 /** A database: an executor plus transactions and lifecycle. */
 export interface Db extends Executor {
   readonly dialect: Dialect;
@@ -48,6 +56,6 @@ export interface Db extends Executor {
    */
   tx<T>(fn: (tx: Executor) => Promise<T>, options?: TxOptions): Promise<T>;
   close(): Promise<void>;
-  /** The database file, which other threads can open read-only (SQLite on disk); undefined otherwise. */
-  readonly file?: string;
+  /** Where another thread can open a read-only connection of its own (undefined: nowhere, e.g. `:memory:`). */
+  readonly readSource?: ReadSource | undefined;
 }

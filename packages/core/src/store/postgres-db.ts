@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
 import { SystemError, UserError } from '../errors.js';
-import type { Db, Executor, SqlValue, TxOptions } from './db.js';
+import type { Db, Executor, ReadSource, SqlValue, TxOptions } from './db.js';
 import { type BatchJob, MemberExecutor } from './member-executor.js';
 
 /** Renumbers portable `?` placeholders as `$1, $2, …`. Our SQL never has `?` inside literals. */
@@ -148,6 +148,7 @@ export class PostgresDb implements Db {
   readonly schema: string | undefined;
   /** Batches committed so far: waiting for the WAL flush (`durable`) and not (`lazy`, every member non-durable). */
   readonly commits = { durable: 0, lazy: 0 };
+  readonly readSource: ReadSource;
   private readonly inner: PgExecutor;
   private readonly clientConfig: pg.ClientConfig;
   private readonly groupCommit: boolean;
@@ -171,6 +172,13 @@ export class PostgresDb implements Db {
     this.schema = schema;
     this.inner = new PgExecutor(pool);
     this.clientConfig = clientConfig;
+    this.readSource = {
+      kind: 'postgres',
+      client: {
+        connectionString: String(clientConfig.connectionString),
+        ...(clientConfig.options ? { options: clientConfig.options } : {}),
+      },
+    };
     this.groupCommit = groupCommit;
   }
 

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SystemError, UserError } from '../errors.js';
-import type { Db, Executor, SqlValue, TxOptions } from './db.js';
+import type { Db, Executor, ReadSource, SqlValue, TxOptions } from './db.js';
 import { type BatchJob, MemberExecutor } from './member-executor.js';
 import { WalCheckpointer } from './sqlite-checkpointer.js';
 
@@ -148,6 +148,7 @@ export class SqliteDb implements Db {
   readonly skipLocked = '';
   /** The database file; undefined for `:memory:`. */
   readonly file: string | undefined;
+  readonly readSource: ReadSource | undefined;
   private readonly conn: Database.Database;
   private readonly writer: SqliteExecutor;
   private readonly readConn: Database.Database | undefined;
@@ -177,6 +178,7 @@ export class SqliteDb implements Db {
     }
     const memory = file === ':memory:';
     this.file = memory ? undefined : file;
+    this.readSource = memory ? undefined : { kind: 'sqlite', file };
     if (!memory) {
       const dir = path.dirname(file);
       try {
