@@ -415,7 +415,7 @@ export class AuditLog {
    */
   private async verifyOnWorkers(run: VerifyRun, source: ReadSource): Promise<number> {
     const total = (await this.head()).seq;
-    const workers = verifyWorkers(total, this.options.verify);
+    const workers = verifyWorkers(total, this.options.verify, source.kind);
     if (workers === 0) return 0;
     let after = 0;
     try {

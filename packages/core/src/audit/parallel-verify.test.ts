@@ -179,12 +179,15 @@ const caseArb: fc.Arbitrary<[Tamper, number]> = fc.integer({ min: 2, max: N / 2 
 });
 
 describe('audit verification on worker threads', () => {
-  it('uses workers only for logs of at least two ranges, and never when told 0', () => {
-    expect(verifyWorkers(19_999)).toBe(0);
-    expect(verifyWorkers(20_000, { workers: 3 })).toBe(2);
+  it('uses workers only for logs of at least two ranges, never when told 0, on PostgreSQL when told so', () => {
+    expect(verifyWorkers(99_999)).toBe(0);
+    expect(verifyWorkers(100_000, { workers: 3 })).toBe(2);
     expect(verifyWorkers(1_000_000, { workers: 3 })).toBe(3);
     expect(verifyWorkers(1_000_000, { workers: 0 })).toBe(0);
     expect(verifyWorkers(10, { workers: 2, rangeSize: 5 })).toBe(2);
+    // PostgreSQL only when asked for.
+    expect(verifyWorkers(1_000_000, {}, 'postgres')).toBe(0);
+    expect(verifyWorkers(1_000_000, { workers: 2 }, 'postgres')).toBe(2);
   });
 
   it('answers the ranges in log order, each linked to the one before, with the record hashes asked for', async () => {

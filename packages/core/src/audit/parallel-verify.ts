@@ -17,20 +17,33 @@ export interface CheckedRange {
 
 /** How an audit log is verified on worker threads. */
 export interface ParallelVerifyOptions {
-  /** Worker threads; 0 verifies on the calling thread only. Default: the available CPUs, at most 4. */
+  /**
+   * Worker threads; 0 verifies on the calling thread only. Default: on SQLite the available CPUs, at most 4; on
+   * PostgreSQL 0 — with the database on the same 2-core machine, workers were slower than the calling thread
+   * (docs/performance.md), so they are for a node with cores to spare, set here.
+   */
   workers?: number;
-  /** Records a worker checks at a time. Default 10,000; logs shorter than two ranges are checked in place. */
+  /** Records a worker checks at a time. Default 50,000; logs shorter than two ranges are checked in place. */
   rangeSize?: number;
   /** Called with each range a worker answered, in log order: progress, and what tests watch. */
   onRange?: (range: CheckedRange) => void;
 }
 
-export const DEFAULT_VERIFY_RANGE = 10_000;
+/**
+ * Records a worker checks at a time, by default. Starting a worker thread and its connection costs some 40-50 ms
+ * here, what the calling thread takes for about 10,000 records: with two ranges as the least, logs under 100,000
+ * records (where workers were 1.35-1.5x faster on 2 cores) are checked in place.
+ */
+export const DEFAULT_VERIFY_RANGE = 50_000;
 
 /** The worker threads a verification of `total` records would use (0: check them in place). */
-export function verifyWorkers(total: number, options: ParallelVerifyOptions = {}): number {
+export function verifyWorkers(
+  total: number,
+  options: ParallelVerifyOptions = {},
+  kind: ReadSource['kind'] = 'sqlite',
+): number {
   const rangeSize = options.rangeSize ?? DEFAULT_VERIFY_RANGE;
-  const workers = options.workers ?? Math.min(4, os.availableParallelism());
+  const workers = options.workers ?? (kind === 'sqlite' ? Math.min(4, os.availableParallelism()) : 0);
   if (workers <= 0 || total < 2 * rangeSize) return 0;
   return Math.min(workers, Math.ceil(total / rangeSize));
 }
