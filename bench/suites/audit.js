@@ -13,7 +13,7 @@ export async function run({ quick }) {
   const batches = quick ? 20 : 200;
   const batchSize = 50;
   // Large batches: what a busy node's group commit or a bulk import hands the log in one transaction.
-  const largeBatches = quick ? 5 : 50;
+  const largeBatches = quick ? 20 : 100;
   const largeBatchSize = 1000;
   // 100,000 in quick mode too: the least that verification spreads over worker threads.
   const verifyRecords = 100_000;
@@ -50,18 +50,36 @@ export async function run({ quick }) {
           ),
         ),
       );
-      const largeOps = await opsPerSecond(largeBatches, (b) =>
-        store.db.tx((tx) =>
-          store.audit.appendMany(
-            tx,
-            Array.from({ length: largeBatchSize }, (_, i) => ({
-              actor: 'agent:bench-bot',
-              type: 'bench.event',
-              payload: { ...payload, b, i },
-            })),
-          ),
-        ),
+      // Built before the clock starts (the caller's work), and three batches first to warm up statements and code.
+      const large = Array.from({ length: largeBatches + 3 }, (_, b) =>
+        Array.from({ length: largeBatchSize }, (_, i) => ({
+          actor: 'agent:bench-bot',
+          type: 'bench.event',
+          payload: { ...payload, b, i },
+        })),
       );
+      for (let b = 0; b < 3; b++) await store.db.tx((tx) => store.audit.appendMany(tx, large[b]));
+      const largeOps = await opsPerSecond(largeBatches, (b) =>
+        store.db.tx((tx) => store.audit.appendMany(tx, large[b + 3])),
+      );
+      // Its baseline: the same rows into the plain table in one transaction, 100 a statement, no chain.
+      const plainSql =
+        'INSERT INTO bench_plain (seq, ts, actor, type, payload) VALUES ' +
+        Array.from({ length: 100 }, () => '(?, ?, ?, ?, ?)').join(', ');
+      const plainBatch = (b) =>
+        store.db.tx(async (tx) => {
+          const ts = new Date().toISOString();
+          for (let at = 0; at < largeBatchSize; at += 100) {
+            const params = [];
+            for (let i = at; i < at + 100; i++) {
+              const e = large[b][i];
+              params.push(1_000_000 + b * largeBatchSize + i, ts, e.actor, e.type, JSON.stringify(e.payload));
+            }
+            await tx.run(plainSql, params);
+          }
+        });
+      for (let b = 0; b < 3; b++) await plainBatch(b);
+      const plainOps = await opsPerSecond(largeBatches, (b) => plainBatch(b + 3));
       results.push(
         { suite: name, backend: backend.name, metric: 'plain insert (baseline), rows/s', value: baseline },
         {
@@ -81,9 +99,16 @@ export async function run({ quick }) {
         {
           suite: name,
           backend: backend.name,
+          metric: `plain insert, batches of ${largeBatchSize} (baseline), rows/s`,
+          value: plainOps * largeBatchSize,
+        },
+        {
+          suite: name,
+          backend: backend.name,
           metric: `audit append, batches of ${largeBatchSize}, records/s`,
           value: largeOps * largeBatchSize,
-          ratio: (largeOps * largeBatchSize) / baseline,
+          ratio: largeOps / plainOps,
+          note: 'durable; ratio: vs the plain batch insert',
         },
       );
       // Fill up to the verification size with large batches, then time a full verify.
