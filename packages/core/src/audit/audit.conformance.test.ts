@@ -7,6 +7,7 @@ import {
   sqliteBackend,
 } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
+import { writeFormat1Records } from '../../../../test/helpers/audit-records.js';
 import { canonicalJson } from '../crypto/canonical-json.js';
 import { exportBundle, verifyBundle } from './bundle.js';
 import { recordHash } from './chain.js';
@@ -225,25 +226,8 @@ describe.each(variants)('audit log on $label', (backend) => {
   });
 
   it('writes chain format 2 and continues a log of format 1 records written before it', async () => {
-    // Three records as a node before chain format 2 wrote them: no version (the column defaults to 1).
-    let prevHash = '0'.repeat(64);
-    for (let seq = 1; seq <= 3; seq++) {
-      const body = {
-        seq,
-        ts: new Date().toISOString(),
-        actor: 'system',
-        type: 'test.old',
-        subject: null,
-        payload: { seq, note: 'é' },
-        prevHash,
-      };
-      prevHash = recordHash(body);
-      await t.raw(
-        'INSERT INTO audit_log (seq, ts, actor, type, subject, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-        [seq, body.ts, body.actor, body.type, null, canonicalJson(body.payload), body.prevHash, prevHash],
-      );
-    }
-    await t.raw('UPDATE audit_head SET seq = 3, hash = ? WHERE id = 1', [prevHash]);
+    // Three records as a node before chain format 2 wrote them.
+    await writeFormat1Records(t.raw, 3, (seq) => ({ seq, note: 'é' }));
     await seed(t, 2);
     const records = await rows(t);
     expect(records.map((r) => r.version)).toEqual([1, 1, 1, 2, 2]);

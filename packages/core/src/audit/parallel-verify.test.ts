@@ -4,7 +4,6 @@ import path from 'node:path';
 import Database from 'better-sqlite3';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { canonicalJson } from '../crypto/canonical-json.js';
 import { openStore, SQLITE_FILE } from '../store/open-store.js';
 import { SqliteDb } from '../store/sqlite-db.js';
 import { AuditLog } from './audit-log.js';
@@ -14,6 +13,7 @@ import { loadSigningKey } from './checkpoint.js';
 import type { SigningKey } from './checkpoint.js';
 import { checkRangesOnWorkers, verifyWorkers } from './parallel-verify.js';
 import type { CheckedRange, ParallelVerifyOptions } from './parallel-verify.js';
+import { writeFormat1Records } from '../../../../test/helpers/audit-records.js';
 
 const N = 48;
 let dir: string;
@@ -27,25 +27,11 @@ beforeAll(async () => {
   const store = await openStore({ dataDir });
   seeded = path.join(dataDir, SQLITE_FILE);
   const raw = new Database(seeded);
-  let prevHash = '0'.repeat(64);
-  for (let seq = 1; seq <= 3; seq++) {
-    const body = {
-      seq,
-      ts: new Date().toISOString(),
-      actor: 'system',
-      type: 'test.old',
-      subject: null,
-      payload: { seq },
-      prevHash,
-    };
-    prevHash = recordHash(body);
-    raw
-      .prepare(
-        'INSERT INTO audit_log (seq, ts, actor, type, subject, payload, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)',
-      )
-      .run(seq, body.ts, body.actor, body.type, null, canonicalJson(body.payload), body.prevHash, prevHash);
-  }
-  raw.prepare('UPDATE audit_head SET seq = 3, hash = ? WHERE id = 1').run(prevHash);
+  await writeFormat1Records(
+    (sql, params) => raw.prepare(sql).run(...params),
+    3,
+    (seq) => ({ seq }),
+  );
   for (let i = 4; i <= N; i++) {
     await store.audit.record({
       actor: 'operator:test',
