@@ -122,7 +122,7 @@ function toRecord(row: Row): AuditRecord {
 
 /** Options of {@link AuditLog}. */
 export interface AuditLogOptions {
-  /** How {@link AuditLog.verify} spreads the work over threads (SQLite on disk only). */
+  /** How {@link AuditLog.verify} spreads the work over worker threads (not for SQLite's `:memory:`). */
   verify?: ParallelVerifyOptions;
 }
 
@@ -340,8 +340,10 @@ export class AuditLog {
     }
   }
 
-  /** Every row, in order, a page at a time, as stored (payloads not parsed): what verification reads. */
-  /** The rows after record `after`, in pages, up to record `upTo` (default: the end of the log). */
+  /**
+   * The rows after record `after` up to record `upTo` (default: the end of the log), in order, a page at a time, as
+   * stored (payloads not parsed): what verification reads.
+   */
   private async *rowPages(after = 0, upTo = Infinity): AsyncGenerator<Row[]> {
     for (;;) {
       const limit = Math.min(VERIFY_PAGE, upTo - after);
@@ -408,7 +410,7 @@ export class AuditLog {
   }
 
   /**
-   * Checks the log as it is now in ranges on worker threads (SQLite on disk): the hashing and the row decoding, a
+   * Checks the log as it is now in ranges on worker threads, where the database lets them: the hashing and the row decoding, a
    * few microseconds a record, spread over the CPUs and off the event loop. A range the worker does not pass is
    * checked here, record by record, which names the first problem exactly as the one-thread check would.
    * Answers the last record checked; 0 when the log is too short for workers or they could not start.

@@ -14,6 +14,7 @@ import type { SigningKey } from './checkpoint.js';
 import { checkRangesOnWorkers, verifyWorkers } from './parallel-verify.js';
 import type { CheckedRange, ParallelVerifyOptions } from './parallel-verify.js';
 import { writeFormat1Records } from '../../../../test/helpers/audit-records.js';
+import { PG_URL, postgresBackend } from '../../../../test/helpers/backends.js';
 
 const N = 48;
 let dir: string;
@@ -281,5 +282,45 @@ describe('audit verification on worker threads', () => {
         ],
       },
     );
+  });
+});
+
+describe.skipIf(!PG_URL)('audit verification on worker threads, PostgreSQL', () => {
+  it('fails, rather than waits forever, when the workers lose their connections between two ranges', async () => {
+    const t = await postgresBackend().create();
+    try {
+      for (let i = 0; i < 40; i++) await t.store.audit.record({ actor: 'operator:test', type: 'test.event' });
+      const source = t.store.db.readSource;
+      if (!source) throw new Error('PostgreSQL gives a read source');
+      const ranges = checkRangesOnWorkers(source, 40, 0, 2, 2);
+      // The first range, after which both workers answer what was sent to them and wait for more.
+      expect((await ranges.next()).value).toMatchObject({ from: 1, to: 2, ok: true });
+      await new Promise((r) => setTimeout(r, 300));
+      // The database drops the workers' connections (a restart, a failover, an administrator): each worker's client
+      // fails while idle, and its thread ends.
+      const killed = await t.raw(
+        `SELECT pg_terminate_backend(pid) AS ok FROM pg_stat_activity
+          WHERE pid <> pg_backend_pid() AND query LIKE '%FROM audit_log WHERE seq >= $1 AND seq <= $2%'`,
+      );
+      expect(killed.length).toBe(2);
+      await new Promise((r) => setTimeout(r, 300));
+      // Bounded: a range sent to a thread that is gone would never be answered.
+      const drained = (async () => {
+        for (let r = await ranges.next(); !r.done; r = await ranges.next()) void r;
+      })();
+      const outcome = await Promise.race([
+        drained.then(
+          () => 'finished',
+          () => 'failed',
+        ),
+        new Promise((r) => setTimeout(() => r('still waiting after 10 s'), 10_000)),
+      ]);
+      expect(outcome).toBe('failed');
+      // And the verification itself falls back to the calling thread.
+      const log = new AuditLog(t.store.db, { verify: { workers: 2, rangeSize: 2 } });
+      expect(await log.verify()).toMatchObject({ ok: true, verified: 40 });
+    } finally {
+      await t.cleanup();
+    }
   });
 });

@@ -65,8 +65,12 @@ export async function* checkRangesOnWorkers(
   const url = new URL('./verify-worker.js', import.meta.url);
   const threads: Worker[] = [];
   const waiting = new Map<number, { resolve: (r: CheckedRange) => void; reject: (e: Error) => void }>();
+  // Once a worker has failed, every range in flight and every range sent after fails too (a range sent to a
+  // thread that is gone would never be answered).
+  let failure: Error | undefined;
   const failAll = (err: Error) => {
-    for (const w of waiting.values()) w.reject(err);
+    failure ??= err;
+    for (const w of waiting.values()) w.reject(failure);
     waiting.clear();
   };
   try {
@@ -86,10 +90,13 @@ export async function* checkRangesOnWorkers(
     const dispatch = (id: number) => {
       const from = id * rangeSize + 1;
       const to = Math.min(total, from + rangeSize - 1);
-      answers[id] = new Promise<CheckedRange>((resolve, reject) => waiting.set(id, { resolve, reject }));
+      answers[id] = failure
+        ? Promise.reject(failure)
+        : new Promise<CheckedRange>((resolve, reject) => waiting.set(id, { resolve, reject }));
       // Marked handled here: a rejection is seen when its turn to be yielded comes.
       answers[id].catch(() => undefined);
-      (threads[id % workers] as Worker).postMessage({ id, from, to, leaves: from <= leavesUpTo });
+      if (!failure)
+        (threads[id % workers] as Worker).postMessage({ id, from, to, leaves: from <= leavesUpTo });
     };
     let sent = 0;
     for (let next = 0; next < ranges; next++) {
