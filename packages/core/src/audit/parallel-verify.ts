@@ -64,6 +64,8 @@ export async function* checkRangesOnWorkers(
 ): AsyncGenerator<CheckedRange> {
   const url = new URL('./verify-worker.js', import.meta.url);
   const threads: Worker[] = [];
+  /** Settles when each thread has ended, whenever that was. */
+  const ended: Promise<void>[] = [];
   const waiting = new Map<number, { resolve: (r: CheckedRange) => void; reject: (e: Error) => void }>();
   // Once a worker has failed, every range in flight and every range sent after fails too (a range sent to a
   // thread that is gone would never be answered).
@@ -73,6 +75,7 @@ export async function* checkRangesOnWorkers(
     for (const w of waiting.values()) w.reject(failure);
     waiting.clear();
   };
+  const lost = () => failAll(new Error('audit verification worker exited'));
   try {
     for (let i = 0; i < workers; i++) {
       const worker = new Worker(url, { workerData: { source } });
@@ -82,7 +85,8 @@ export async function* checkRangesOnWorkers(
         w?.resolve(r);
       });
       worker.on('error', (err) => failAll(err));
-      worker.on('exit', () => failAll(new Error('audit verification worker exited')));
+      ended.push(new Promise((resolve) => worker.once('exit', () => resolve())));
+      worker.on('exit', lost);
       threads.push(worker);
     }
     const ranges = Math.ceil(total / rangeSize);
@@ -106,7 +110,15 @@ export async function* checkRangesOnWorkers(
       yield answer;
     }
   } finally {
-    for (const w of threads) w.removeAllListeners('exit');
-    await Promise.all(threads.map((w) => w.terminate()));
+    // Each worker closes its connection and ends; one that has not within a second is stopped.
+    await Promise.all(
+      threads.map(async (w, i) => {
+        w.off('exit', lost);
+        w.postMessage({ id: -1 });
+        const timer = setTimeout(() => void w.terminate(), 1000);
+        await ended[i];
+        clearTimeout(timer);
+      }),
+    );
   }
 }

@@ -38,6 +38,7 @@ if (source.kind === 'sqlite') {
         rowMode: 'array',
       })
     ).rows;
+  // Ended, not dropped: the server then logs no unexpected end of a client connection.
   close = () => client.end();
 }
 
@@ -69,6 +70,7 @@ async function check(from, to, leaves) {
 
 port.on('message', async (/** @type {{ id: number; from: number; to: number; leaves: boolean }} */ m) => {
   if (m.id < 0) {
+    // Done: close the connection, and the thread ends with nothing left to do.
     await close().catch(() => undefined);
     port.close();
     return;

@@ -25,7 +25,7 @@ export interface StoreOptions {
   poolSize?: number | undefined;
   /** PostgreSQL group commit (see `PostgresDbOptions.groupCommit`). Default `true`. */
   groupCommit?: boolean | undefined;
-  /** How audit verification spreads over worker threads, on SQLite (see `ParallelVerifyOptions`). */
+  /** How audit verification spreads over worker threads (see `ParallelVerifyOptions`; PostgreSQL: opt-in). */
   auditVerify?: ParallelVerifyOptions | undefined;
 }
 

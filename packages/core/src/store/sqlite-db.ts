@@ -146,8 +146,7 @@ export class SqliteDb implements Db {
   readonly dialect = 'sqlite' as const;
   readonly forUpdate = '';
   readonly skipLocked = '';
-  /** The database file; undefined for `:memory:`. */
-  readonly file: string | undefined;
+  /** The database file, for other threads' read-only connections; undefined for `:memory:`. */
   readonly readSource: ReadSource | undefined;
   private readonly conn: Database.Database;
   private readonly writer: SqliteExecutor;
@@ -177,7 +176,6 @@ export class SqliteDb implements Db {
       });
     }
     const memory = file === ':memory:';
-    this.file = memory ? undefined : file;
     this.readSource = memory ? undefined : { kind: 'sqlite', file };
     if (!memory) {
       const dir = path.dirname(file);
