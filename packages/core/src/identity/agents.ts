@@ -190,6 +190,14 @@ export class AgentRegistry {
     return (await this.db.all<Row>(sql, params)).map(toAgent);
   }
 
+  /** The roles that have an agent not revoked (active or paused), without reading the agents. */
+  async roles(): Promise<Set<string>> {
+    const rows = await this.db.all<{ role: string }>(
+      "SELECT DISTINCT role FROM agents WHERE status <> 'revoked'",
+    );
+    return new Set(rows.map((r) => r.role));
+  }
+
   /** Pauses, resumes or revokes an agent. Revocation is final; it also revokes the agent's tokens. */
   async setStatus(
     id: string,

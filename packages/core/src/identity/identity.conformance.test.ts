@@ -3,6 +3,7 @@ import { Authenticator, readSecurityEpoch } from './authenticate.js';
 import type { Store } from '../store/open-store.js';
 import { AuthenticationError, ConflictError, NotFoundError, UserError } from '../errors.js';
 import { migrations } from '../store/migrations.js';
+import { KillSwitches } from '../intervention/kill-switches.js';
 import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
 
@@ -222,23 +223,34 @@ describe.each(backends)('identity on $name', (backend) => {
       await expect(auth.authenticate(agentTok.token)).rejects.toThrow(/revoked/);
     });
 
-    it('bumps the epoch on every update and delete of agents, humans and tokens, and never on an insert', async () => {
+    it('bumps the epoch on every change of agents, humans, tokens and kill switches, never on a new token or human', async () => {
       const epoch = () => readSecurityEpoch(t.store.db);
+      const switches = new KillSwitches(t.store.db, t.store.audit);
       const e0 = await epoch();
       await t.store.agents.create({ id: 'a1', role: 'r', tier: 0, owner: 'olivia' }, 'operator:test');
+      // A new agent moves it (migration 15): the workflow gate keeps role lists under the epoch.
+      const e1 = await epoch();
+      expect(e1).toBeGreaterThan(e0);
       await t.store.tokens.issue({ subjectType: 'agent', subjectId: 'a1' }, 'operator:test');
-      expect(await epoch()).toBe(e0);
-      let last = e0;
-      for (const sql of [
+      await t.store.humans.add({ id: 'hal' }, 'operator:test');
+      expect(await epoch()).toBe(e1);
+      let last = e1;
+      const steps: (string | (() => Promise<unknown>))[] = [
         "UPDATE agents SET tier = 1 WHERE id = 'a1'",
         "UPDATE tokens SET revoked_at = 'x' WHERE subject_id = 'a1'",
         "UPDATE humans SET display_name = 'O' WHERE id = 'olivia'",
+        // Engaging a switch first inserts its row, then updates it (the upsert's other branch); releasing updates.
+        () => switches.set({ scope: 'role:r', active: true }, 'operator:test'),
+        () => switches.set({ scope: 'role:r', active: false }, 'operator:test'),
+        () => switches.set({ scope: 'role:r', active: true }, 'operator:test'),
+        "DELETE FROM killswitches WHERE scope = 'role:r'",
         "DELETE FROM tokens WHERE subject_id = 'a1'",
         "DELETE FROM agents WHERE id = 'a1'",
-      ]) {
-        await t.raw(sql);
+      ];
+      for (const step of steps) {
+        await (typeof step === 'string' ? t.raw(step) : step());
         const now = await epoch();
-        expect(now, sql).toBeGreaterThan(last);
+        expect(now, String(step)).toBeGreaterThan(last);
         last = now;
       }
     });

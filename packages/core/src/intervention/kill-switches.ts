@@ -83,8 +83,23 @@ export class KillSwitches {
       `role:${agent.role}`,
       `agent:${agent.id}`,
     ]);
-    const order = ['global', `role:${agent.role}`, `agent:${agent.id}`];
-    rows.sort((a, b) => order.indexOf(a.scope) - order.indexOf(b.scope));
-    return rows[0] ? toSwitch(rows[0]) : undefined;
+    return stoppingSwitch(rows.map(toSwitch), agent);
   }
+
+  /** Every engaged switch, in one read (few are engaged at once): {@link stoppingSwitch} picks one agent's. */
+  async engaged(db: Executor = this.db): Promise<KillSwitch[]> {
+    return (await db.all<Row>('SELECT * FROM killswitches WHERE active = 1 ORDER BY scope')).map(toSwitch);
+  }
+}
+
+/** Of engaged switches, the one that stops `agent`: global first, then its role's, then its own. */
+export function stoppingSwitch(
+  engaged: readonly KillSwitch[],
+  agent: { id: string; role: string },
+): KillSwitch | undefined {
+  for (const scope of ['global', `role:${agent.role}`, `agent:${agent.id}`]) {
+    const sw = engaged.find((s) => s.active && s.scope === scope);
+    if (sw) return sw;
+  }
+  return undefined;
 }

@@ -341,7 +341,8 @@ CREATE INDEX workflow_runs_held ON workflow_runs (held);
 // A counter the database itself bumps whenever an agent, a human or a token changes or goes (status, tier,
 // groups, revocation...), whichever process or node made the change, so a node may keep authenticated principals
 // in memory and check one small row per request instead of re-reading them (identity/authenticate.ts). Inserts do
-// not bump it: nothing cached can depend on a row that did not exist.
+// not bump it here: no principal can depend on a row that did not exist (migration 15 adds new agents and kill
+// switches, which cached role lists do depend on).
 const securityEpochTables = ['agents', 'humans', 'tokens'] as const;
 const securityEpoch: Record<Dialect, string> = {
   sqlite: `
@@ -371,6 +372,26 @@ ${securityEpochTables
       `CREATE TRIGGER ${t}_security_epoch AFTER UPDATE OR DELETE ON ${t} FOR EACH STATEMENT EXECUTE FUNCTION aos_bump_security_epoch();`,
   )
   .join('\n')}
+`,
+};
+
+// The security epoch also moves when an agent is created and when a kill switch is engaged or released, so a node
+// may keep the agents of a role and the engaged switches in memory as well (the workflow engine's intervention
+// gate, workflows/intervention.ts) and check the one row per step: a new agent of a role may take its work, and a
+// switch set on any node holds from the next step on everywhere.
+const interventionEpoch: Record<Dialect, string> = {
+  sqlite: `
+CREATE TRIGGER agents_security_epoch_insert AFTER INSERT ON agents BEGIN UPDATE security_epoch SET n = n + 1 WHERE id = 1; END;
+${['INSERT', 'UPDATE', 'DELETE']
+  .map(
+    (op) =>
+      `CREATE TRIGGER killswitches_security_epoch_${op.toLowerCase()} AFTER ${op} ON killswitches BEGIN UPDATE security_epoch SET n = n + 1 WHERE id = 1; END;`,
+  )
+  .join('\n')}
+`,
+  postgres: `
+CREATE TRIGGER agents_security_epoch_insert AFTER INSERT ON agents FOR EACH STATEMENT EXECUTE FUNCTION aos_bump_security_epoch();
+CREATE TRIGGER killswitches_security_epoch AFTER INSERT OR UPDATE OR DELETE ON killswitches FOR EACH STATEMENT EXECUTE FUNCTION aos_bump_security_epoch();
 `,
 };
 
@@ -634,6 +655,11 @@ ALTER TABLE budget_usage ADD COLUMN tokens_out BIGINT NOT NULL DEFAULT 0;
     version: 14,
     name: 'audit appends in one round trip on PostgreSQL',
     sql: { sqlite: 'SELECT 1;', postgres: auditAppendFunction },
+  },
+  {
+    version: 15,
+    name: 'security epoch also bumped by new agents and by kill switches',
+    sql: interventionEpoch,
   },
 ];
 

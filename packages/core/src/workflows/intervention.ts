@@ -1,5 +1,7 @@
 import type { Agent, AgentRegistry } from '../identity/agents.js';
-import type { KillSwitches } from '../intervention/kill-switches.js';
+import { PRINCIPAL_CACHE_MAX_AGE_MS, readSecurityEpoch } from '../identity/authenticate.js';
+import { stoppingSwitch } from '../intervention/kill-switches.js';
+import type { KillSwitch, KillSwitches } from '../intervention/kill-switches.js';
 import type { ActionView } from '../pipeline/types.js';
 import type { Db } from '../store/db.js';
 import type { StepDefinition } from './definition.js';
@@ -18,30 +20,113 @@ export interface RoleAvailability {
   held: Agent[];
 }
 
+/** Most agents and roles one view of the gate remembers; past this it starts over. */
+const VIEW_SIZE = 10_000;
+
+/**
+ * What the gate read under one security epoch: agents by id, the agents of each role, the engaged kill switches.
+ * Filled lazily, dropped as a whole when the epoch moves.
+ */
+interface View {
+  readonly epoch: number;
+  readonly at: number;
+  readonly agents: Map<string, Promise<Agent | undefined>>;
+  readonly roles: Map<string, Promise<Agent[]>>;
+  switches?: Promise<KillSwitch[]>;
+}
+
 /**
  * Whether an intervention (an agent paused, a kill switch: global, per role or per agent) holds the work a step is
  * about to do. A held step pauses instead of failing: it records one `step_paused` with `reason: 'intervention'`,
  * uses no attempt, and goes on once the hold is lifted. A revoked or unknown agent is not held: revocation is final,
  * so those steps keep failing as before.
+ *
+ * Each check reads the store's security epoch (one row), which the database bumps itself on every change to an
+ * agent (created, paused, resumed, revoked, re-tiered) and to a kill switch, whichever node made it (migrations 13
+ * and 15). While it is unchanged the agents, role lists and engaged switches read before are used again, so a check
+ * costs that one read whatever the size of the role, and a change is still seen by the next check everywhere. The
+ * epoch is read before the rows; a view is at most {@link PRINCIPAL_CACHE_MAX_AGE_MS} old. The pipeline still reads
+ * the switches and the agent inside every decision's transaction; this gate is what holds rule steps, and keeps
+ * held actions from being submitted.
  */
 export class InterventionGate {
+  private view: View | undefined;
+
   constructor(private readonly d: InterventionGateDeps) {}
 
   /** Why the agent is held (e.g. `agent poster is paused`), or undefined when it may act (or is revoked/unknown). */
   async agent(id: string): Promise<string | undefined> {
-    const agent = await this.d.agents.get(id);
+    const v = await this.current();
+    const agent = await this.remembered(v, v.agents, id, () => this.d.agents.get(id));
     if (!agent || agent.status === 'revoked') return undefined;
-    return this.holdOf(agent);
+    return this.holdOf(agent, await this.switches(v));
   }
 
   /** The role's agents that may work now, and those held, each sorted by id. Revoked agents are in neither. */
   async role(role: string, exclude: readonly string[] = []): Promise<RoleAvailability> {
+    return (await this.availability(role, exclude)).out;
+  }
+
+  private async availability(
+    role: string,
+    exclude: readonly string[],
+  ): Promise<{ out: RoleAvailability; switches: KillSwitch[] }> {
+    const v = await this.current();
+    const [all, switches] = await Promise.all([
+      this.remembered(v, v.roles, role, async () =>
+        (await this.d.agents.list({ role })).sort((a, b) => a.id.localeCompare(b.id)),
+      ),
+      this.switches(v),
+    ]);
     const out: RoleAvailability = { free: [], held: [] };
-    const agents = (await this.d.agents.list({ role }))
-      .filter((a) => a.status !== 'revoked' && !exclude.includes(a.id))
-      .sort((a, b) => a.id.localeCompare(b.id));
-    for (const a of agents) ((await this.holdOf(a)) ? out.held : out.free).push(a);
-    return out;
+    for (const a of all) {
+      if (a.status === 'revoked' || exclude.includes(a.id)) continue;
+      (this.holdOf(a, switches) ? out.held : out.free).push(a);
+    }
+    return { out, switches };
+  }
+
+  /** The view of the current security epoch: the last one while the epoch and its age allow, else a new one. */
+  private async current(): Promise<View> {
+    const epoch = await readSecurityEpoch(this.d.db);
+    const now = Date.now();
+    const v = this.view;
+    if (v && v.epoch === epoch && now - v.at < PRINCIPAL_CACHE_MAX_AGE_MS) return v;
+    const fresh: View = { epoch, at: now, agents: new Map(), roles: new Map() };
+    // An epoch older than the view's (a read that raced a newer one) gets a view of its own, not kept.
+    if (!v || epoch >= v.epoch) this.view = fresh;
+    return fresh;
+  }
+
+  /** `key`'s entry of `map` in view `v`, read with `load` the first time (a failed read is not kept). */
+  private remembered<T>(
+    v: View,
+    map: Map<string, Promise<T>>,
+    key: string,
+    load: () => Promise<T>,
+  ): Promise<T> {
+    const hit = map.get(key);
+    if (hit) return hit;
+    if (v.agents.size + v.roles.size >= VIEW_SIZE) {
+      v.agents.clear();
+      v.roles.clear();
+    }
+    const p = load();
+    map.set(key, p);
+    p.catch(() => map.delete(key));
+    return p;
+  }
+
+  private switches(v: View): Promise<KillSwitch[]> {
+    if (!this.d.killSwitches) return Promise.resolve([]);
+    if (!v.switches) {
+      const p = this.d.killSwitches.engaged(this.d.db);
+      v.switches = p;
+      p.catch(() => {
+        if (v.switches === p) delete v.switches;
+      });
+    }
+    return v.switches;
   }
 
   /**
@@ -50,10 +135,13 @@ export class InterventionGate {
    * fails as before).
    */
   async roleHold(role: string, need = 1, exclude: readonly string[] = []): Promise<string | undefined> {
-    const { free, held } = await this.role(role, exclude);
+    const {
+      out: { free, held },
+      switches,
+    } = await this.availability(role, exclude);
     if (free.length >= need || free.length + held.length < need) return undefined;
     const first = held[0] as Agent;
-    if (held.length === 1) return this.holdOf(first);
+    if (held.length === 1) return this.holdOf(first, switches);
     return `no free agent of role ${role}: ${held.map((a) => a.id).join(', ')} are paused or stopped by a kill switch`;
   }
 
@@ -80,9 +168,9 @@ export class InterventionGate {
     }
   }
 
-  private async holdOf(agent: Agent): Promise<string | undefined> {
+  private holdOf(agent: Agent, switches: readonly KillSwitch[]): string | undefined {
     if (agent.status === 'paused') return `agent ${agent.id} is paused`;
-    const sw = await this.d.killSwitches?.engagedFor(this.d.db, agent);
+    const sw = stoppingSwitch(switches, agent);
     if (!sw) return undefined;
     return sw.scope === 'global'
       ? `kill switch global is engaged (stops agent ${agent.id})`

@@ -426,9 +426,7 @@ export class WorkflowEngine {
       throw new UserError(e?.message ?? 'invalid', { field });
     }
     // A role whose agents are only paused is known: the run starts, and its steps pause until an agent is back.
-    const roles = new Set(
-      (await this.o.agents.list()).filter((a) => a.status !== 'revoked').map((a) => a.role),
-    );
+    const roles = await this.o.agents.roles();
     parseWorkflow(def, { roles, rules: new Set(this.rules.keys()), workflows: new Set(this.defs.keys()) });
     for (const [id, step] of Object.entries(def.steps)) {
       if (step.kind === 'action') await this.o.agents.require(step.as, `steps.${id}.as`);

@@ -1,0 +1,103 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { backends } from '../../../../test/helpers/backends.js';
+import type { TestStore } from '../../../../test/helpers/backends.js';
+import { KillSwitches } from '../intervention/kill-switches.js';
+import type { Store } from '../store/open-store.js';
+import type { Db } from '../store/db.js';
+import { InterventionGate } from './intervention.js';
+
+/** Counts the reads run on the store's database outside transactions, by whichever repository. */
+function counting(db: Db): () => number {
+  let n = 0;
+  const get = db.get.bind(db);
+  const all = db.all.bind(db);
+  db.get = ((sql: string, params?: unknown[]) => (n++, get(sql, params))) as Db['get'];
+  db.all = ((sql: string, params?: unknown[]) => (n++, all(sql, params))) as Db['all'];
+  return () => n;
+}
+
+describe.each(backends)('the intervention gate on $name', (backend) => {
+  let t: TestStore;
+  let other: Store | undefined;
+
+  beforeEach(async (ctx) => {
+    if (!backend.enabled) return ctx.skip();
+    t = await backend.create();
+    await t.store.humans.add({ id: 'olivia' }, 'operator:test');
+    for (let i = 0; i < 40; i++)
+      await t.store.agents.create(
+        { id: `clerk-${String(i).padStart(2, '0')}`, role: 'clerk', tier: 1, owner: 'olivia' },
+        'operator:test',
+      );
+  });
+
+  afterEach(async () => {
+    await other?.close();
+    other = undefined;
+    await t?.cleanup();
+  });
+
+  const gateOn = (store: Store) => {
+    const reads = counting(store.db);
+    const gate = new InterventionGate({
+      db: store.db,
+      agents: store.agents,
+      killSwitches: new KillSwitches(store.db, store.audit),
+    });
+    return { gate, reads };
+  };
+
+  it('costs one read a check while nothing changed, whatever the size of the role', async () => {
+    const { gate, reads } = gateOn(t.store);
+    expect((await gate.role('clerk')).free).toHaveLength(40);
+    expect(await gate.agent('clerk-07')).toBeUndefined();
+    const before = reads();
+    for (let i = 0; i < 5; i++) {
+      expect((await gate.role('clerk')).free).toHaveLength(40);
+      expect(await gate.roleHold('clerk')).toBeUndefined();
+      expect(await gate.agent('clerk-07')).toBeUndefined();
+    }
+    // The role's agents, the agent and the engaged switches were read once for the epoch; each check now reads the epoch
+    // only (before: the role's list and one switch read per agent, 41 reads a role check).
+    expect(reads() - before).toBe(15);
+  });
+
+  it('sees a kill switch, a pause and a new agent made by another node at the next check', async () => {
+    const { gate } = gateOn(t.store);
+    expect(await gate.roleHold('clerk')).toBeUndefined();
+    other = await t.reopen();
+    const remote = new KillSwitches(other.db, other.audit);
+
+    await remote.set({ scope: 'role:clerk', active: true }, 'operator:test');
+    expect(await gate.roleHold('clerk')).toBe(
+      'no free agent of role clerk: ' +
+        Array.from({ length: 40 }, (_, i) => `clerk-${String(i).padStart(2, '0')}`).join(', ') +
+        ' are paused or stopped by a kill switch',
+    );
+    expect(await gate.agent('clerk-03')).toBe('kill switch role:clerk is engaged (stops agent clerk-03)');
+    await remote.set({ scope: 'role:clerk', active: false }, 'operator:test');
+    expect(await gate.agent('clerk-03')).toBeUndefined();
+
+    await other.agents.setStatus('clerk-03', 'pause', 'operator:test');
+    expect(await gate.agent('clerk-03')).toBe('agent clerk-03 is paused');
+    expect((await gate.role('clerk')).held.map((a) => a.id)).toEqual(['clerk-03']);
+
+    // An agent created elsewhere takes its place in the role's list (sorted by id) at once.
+    await other.agents.create({ id: 'clerk-0', role: 'clerk', tier: 1, owner: 'olivia' }, 'operator:test');
+    expect((await gate.role('clerk')).free[0]?.id).toBe('clerk-0');
+
+    await remote.set({ scope: 'agent:clerk-0', active: true }, 'operator:test');
+    expect((await gate.role('clerk')).free[0]?.id).toBe('clerk-00');
+    await remote.set({ scope: 'global', active: true }, 'operator:test');
+    expect(await gate.agent('clerk-09')).toBe('kill switch global is engaged (stops agent clerk-09)');
+  });
+
+  it('sees a switch set by raw SQL at the next check (the database bumps the epoch, not the code)', async () => {
+    const { gate } = gateOn(t.store);
+    expect(await gate.agent('clerk-01')).toBeUndefined();
+    await t.raw(
+      "INSERT INTO killswitches (scope, active, reason, set_by, set_at) VALUES ('agent:clerk-01', 1, NULL, 'x', 'x')",
+    );
+    expect(await gate.agent('clerk-01')).toBe('kill switch agent:clerk-01 is engaged (stops agent clerk-01)');
+  });
+});
