@@ -1,7 +1,6 @@
 // Audit log: appends per second (single and batched) and full verification time per 100,000 records, on each
 // backend, against a baseline measured in the same run: the same row inserted into a plain table with no chain.
-import os from 'node:os';
-import { AuditLog, verifyWorkers } from '@autonomy-os/core';
+import { AuditLog, cpuVerifyWorkers, verifyWorkers } from '@autonomy-os/core';
 import { backends, opsPerSecond, seconds } from '../harness.js';
 
 export const name = 'audit';
@@ -132,7 +131,7 @@ export async function run({ quick }) {
       // The same verification on the calling thread only (the baseline), on worker threads (as many as the CPUs,
       // at most 4, whatever the backend's default), and as configured by default.
       const kind = store.db.readSource?.kind ?? 'sqlite';
-      const threads = Math.min(4, os.availableParallelism());
+      const threads = cpuVerifyWorkers();
       // One untimed pass first: the first reader of the log pays for the page cache and the JIT.
       await new AuditLog(store.db, { verify: { workers: 0 } }).verify();
       const inPlace = await seconds(() => new AuditLog(store.db, { verify: { workers: 0 } }).verify());

@@ -57,7 +57,7 @@ export { idSchema, groupSchema } from './identity/ids.js';
 
 export { AuditLog, PreparedAuditEvents, verifyRecords } from './audit/audit-log.js';
 export type { AuditEvent, AuditLogOptions, AuditSearch, AuditVerifyReport } from './audit/audit-log.js';
-export { verifyWorkers } from './audit/parallel-verify.js';
+export { cpuVerifyWorkers, verifyWorkers } from './audit/parallel-verify.js';
 export type { ParallelVerifyOptions } from './audit/parallel-verify.js';
 export { FailureTally } from './audit/failure-tally.js';
 export type { FailureTallyOptions, TalliedFailure } from './audit/failure-tally.js';

@@ -8,12 +8,18 @@ import crypto from 'node:crypto';
 const oneShot = /** @type {{ hash?: typeof crypto.hash }} */ (crypto).hash;
 
 /**
+ * SHA-256 of `data` (a string as UTF-8, or bytes) in the output encoding `encoding`, in one call where Node has one.
+ * @type {(data: string | Uint8Array, encoding: 'hex' | 'binary') => string}
+ */
+export const sha256As = oneShot
+  ? (data, encoding) => oneShot('sha256', data, encoding)
+  : (data, encoding) => crypto.createHash('sha256').update(data).digest(encoding);
+
+/**
  * SHA-256 of a string (UTF-8), as lower-case hex: the hot path of appends and verification.
  * @type {(data: string) => string}
  */
-const sha256 = oneShot
-  ? (data) => oneShot('sha256', data, 'hex')
-  : (data) => crypto.createHash('sha256').update(data).digest('hex');
+const sha256 = (data) => sha256As(data, 'hex');
 
 /**
  * Version 2 content hash: SHA-256 (hex) of the UTF-8 bytes

@@ -1,6 +1,5 @@
-import crypto from 'node:crypto';
 import { canonicalJson, hashJson, sha256Hex } from '../crypto/canonical-json.js';
-import { contentHash, linkHash } from './chain-v2.js';
+import { contentHash, linkHash, sha256As } from './chain-v2.js';
 import { leafHash, nodeHash } from './merkle.js';
 
 /** The hash that stands before the first record. */
@@ -45,9 +44,6 @@ export interface AuditContent {
   type: string;
   subject: string | null;
 }
-
-// crypto.hash (Node ≥ 20.12) hashes in one call without a Hash object; older Node 20 falls back.
-const oneShot = (crypto as { hash?: typeof crypto.hash }).hash;
 
 // Version 2's content and link hashes live in plain JavaScript, shared with the verification worker.
 export { contentHash, linkHash };
@@ -103,9 +99,7 @@ export interface AuditRow {
 
 // Digests as latin1 strings (one character a byte; Node's name for that encoding here is 'binary'): crypto.hash
 // answers those several times faster than a Buffer, which it allocates per call.
-const sha256Latin1 = oneShot
-  ? (data: Uint8Array): string => oneShot('sha256', data, 'binary')
-  : (data: Uint8Array): string => crypto.createHash('sha256').update(data).digest('binary');
+const sha256Latin1 = (data: Uint8Array): string => sha256As(data, 'binary');
 
 /**
  * Merkle root over a growing list of leaves in O(log n) memory: keeps the roots of the perfect subtrees that make

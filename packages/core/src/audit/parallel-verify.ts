@@ -36,6 +36,11 @@ export interface ParallelVerifyOptions {
  */
 export const DEFAULT_VERIFY_RANGE = 50_000;
 
+/** Most verification threads: one a CPU, at most 4 (SQLite's default; the bench measures this many). */
+export function cpuVerifyWorkers(): number {
+  return Math.min(4, os.availableParallelism());
+}
+
 /** The worker threads a verification of `total` records would use (0: check them in place). */
 export function verifyWorkers(
   total: number,
@@ -43,7 +48,7 @@ export function verifyWorkers(
   kind: ReadSource['kind'] = 'sqlite',
 ): number {
   const rangeSize = options.rangeSize ?? DEFAULT_VERIFY_RANGE;
-  const workers = options.workers ?? (kind === 'sqlite' ? Math.min(4, os.availableParallelism()) : 0);
+  const workers = options.workers ?? (kind === 'sqlite' ? cpuVerifyWorkers() : 0);
   if (workers <= 0 || total < 2 * rangeSize) return 0;
   return Math.min(workers, Math.ceil(total / rangeSize));
 }
