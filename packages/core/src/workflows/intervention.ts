@@ -56,10 +56,15 @@ export class InterventionGate {
 
   /** Why the agent is held (e.g. `agent poster is paused`), or undefined when it may act (or is revoked/unknown). */
   async agent(id: string): Promise<string | undefined> {
+    return (await this.agentWork(id)).hold;
+  }
+
+  /** {@link agent}'s answer and the agent it read (undefined when unknown), from one check. */
+  async agentWork(id: string): Promise<{ hold: string | undefined; agent: Agent | undefined }> {
     const v = await this.current();
     const agent = await this.remembered(v, v.agents, id, () => this.d.agents.get(id));
-    if (!agent || agent.status === 'revoked') return undefined;
-    return this.holdOf(agent, await this.switches(v));
+    if (!agent || agent.status === 'revoked') return { hold: undefined, agent };
+    return { hold: this.holdOf(agent, await this.switches(v)), agent };
   }
 
   /** The role's agents that may work now, and those held, each sorted by id. Revoked agents are in neither. */
@@ -135,14 +140,26 @@ export class InterventionGate {
    * fails as before).
    */
   async roleHold(role: string, need = 1, exclude: readonly string[] = []): Promise<string | undefined> {
+    return (await this.roleWork(role, need, exclude)).hold;
+  }
+
+  /** {@link roleHold}'s answer and the role's free agents, from one check (a rule step routes to `free`). */
+  async roleWork(
+    role: string,
+    need = 1,
+    exclude: readonly string[] = [],
+  ): Promise<{ hold: string | undefined; free: Agent[] }> {
     const {
       out: { free, held },
       switches,
     } = await this.availability(role, exclude);
-    if (free.length >= need || free.length + held.length < need) return undefined;
+    if (free.length >= need || free.length + held.length < need) return { hold: undefined, free };
     const first = held[0] as Agent;
-    if (held.length === 1) return this.holdOf(first, switches);
-    return `no free agent of role ${role}: ${held.map((a) => a.id).join(', ')} are paused or stopped by a kill switch`;
+    const hold =
+      held.length === 1
+        ? this.holdOf(first, switches)
+        : `no free agent of role ${role}: ${held.map((a) => a.id).join(', ')} are paused or stopped by a kill switch`;
+    return { hold, free };
   }
 
   /**

@@ -162,11 +162,14 @@ export class StepRunner {
   constructor(private readonly d: StepRunnerDeps) {}
 
   /** The agent a task or review of `role` is routed to: the first active agent of the role, by id. */
-  async route(role: string, field: string): Promise<Agent> {
-    // With the intervention gate, an active agent a kill switch stops gets no work either.
-    const agents = this.d.intervention
-      ? (await this.d.intervention.role(role)).free.filter((a) => a.status === 'active')
-      : (await this.d.agents.list({ role, status: 'active' })).sort((a, b) => a.id.localeCompare(b.id));
+  async route(role: string, field: string, free?: readonly Agent[]): Promise<Agent> {
+    // With the intervention gate, an active agent a kill switch stops gets no work either (`free`: the gate's
+    // answer of the check just made).
+    const agents = free
+      ? free.filter((a) => a.status === 'active')
+      : this.d.intervention
+        ? (await this.d.intervention.role(role)).free.filter((a) => a.status === 'active')
+        : (await this.d.agents.list({ role, status: 'active' })).sort((a, b) => a.id.localeCompare(b.id));
     const agent = agents[0];
     if (!agent) throw new UserError(`no active agent has role '${role}'`, { field });
     return agent;
@@ -188,9 +191,11 @@ export class StepRunner {
     let view: ActionView;
     try {
       const input = await evaluate(fb?.input ?? step.input, expressionScope(p.st), `${at}.input`);
-      const agent = await this.d.agents.require(fb?.as ?? step.as, `${at}.as`);
-      const held = await this.d.intervention?.agent(agent.id);
-      if (held) return interventionPause(p.stepId, s, held, p.nowMs);
+      // One check of the gate gives the agent and whether it is held (the pipeline reads the agent again).
+      const id = fb?.as ?? step.as;
+      const work = await this.d.intervention?.agentWork(id);
+      const agent = work?.agent ?? (await this.d.agents.require(id, `${at}.as`));
+      if (work?.hold) return interventionPause(p.stepId, s, work.hold, p.nowMs);
       view = await this.d.actions.submit(
         agent,
         {
@@ -271,8 +276,12 @@ export class StepRunner {
   }
 
   /** The agent a rule step is routed to (by role) and the rule handler it runs. */
-  private async ruleAgent(step: { role: string; rule?: string | undefined }, stepId: string) {
-    const agent = await this.route(step.role, `steps.${stepId}.role`);
+  private async ruleAgent(
+    step: { role: string; rule?: string | undefined },
+    stepId: string,
+    free?: readonly Agent[],
+  ) {
+    const agent = await this.route(step.role, `steps.${stepId}.role`, free);
     const handler = step.rule === undefined ? undefined : this.d.rules.get(step.rule);
     if (!handler)
       throw new UserError(`unknown rule handler '${step.rule ?? ''}'`, { field: `steps.${stepId}.rule` });
@@ -284,10 +293,10 @@ export class StepRunner {
     const step = p.def.steps[p.stepId] as Extract<StepDefinition, { kind: 'task' }>;
     const s = p.st.steps[p.stepId] as StepState;
     const scope = expressionScope(p.st);
-    const held = await this.d.intervention?.roleHold(step.role);
-    if (held) return interventionPause(p.stepId, s, held, p.nowMs);
+    const work = await this.d.intervention?.roleWork(step.role);
+    if (work?.hold) return interventionPause(p.stepId, s, work.hold, p.nowMs);
     try {
-      const { agent, handler } = await this.ruleAgent(step, p.stepId);
+      const { agent, handler } = await this.ruleAgent(step, p.stepId, work?.free);
       const input = step.input ? await evaluate(step.input, scope, `steps.${p.stepId}.input`) : scope.input;
       const output = (await handler({
         runId: p.runId,
@@ -312,11 +321,11 @@ export class StepRunner {
     const step = p.def.steps[p.stepId] as Extract<StepDefinition, { kind: 'review' }>;
     const s = p.st.steps[p.stepId] as StepState;
     const scope = expressionScope(p.st);
-    const held = await this.d.intervention?.roleHold(step.role);
-    if (held) return interventionPause(p.stepId, s, held, p.nowMs);
+    const work = await this.d.intervention?.roleWork(step.role);
+    if (work?.hold) return interventionPause(p.stepId, s, work.hold, p.nowMs);
     let verdict: { accept?: unknown; critique?: unknown };
     try {
-      const { agent, handler } = await this.ruleAgent(step, p.stepId);
+      const { agent, handler } = await this.ruleAgent(step, p.stepId, work?.free);
       verdict = ((await handler({
         runId: p.runId,
         stepId: p.stepId,
