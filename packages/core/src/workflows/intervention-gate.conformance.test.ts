@@ -3,7 +3,7 @@ import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
 import { KillSwitches } from '../intervention/kill-switches.js';
 import type { Store } from '../store/open-store.js';
-import type { Db } from '../store/db.js';
+import type { Db, SqlValue } from '../store/db.js';
 import { InterventionGate } from './intervention.js';
 
 /** Counts the reads run on the store's database outside transactions, by whichever repository. */
@@ -11,8 +11,8 @@ function counting(db: Db): () => number {
   let n = 0;
   const get = db.get.bind(db);
   const all = db.all.bind(db);
-  db.get = ((sql: string, params?: unknown[]) => (n++, get(sql, params))) as Db['get'];
-  db.all = ((sql: string, params?: unknown[]) => (n++, all(sql, params))) as Db['all'];
+  db.get = ((sql: string, params?: readonly SqlValue[]) => (n++, get(sql, params))) as Db['get'];
+  db.all = ((sql: string, params?: readonly SqlValue[]) => (n++, all(sql, params))) as Db['all'];
   return () => n;
 }
 
