@@ -1,7 +1,7 @@
 import { UserError } from '../../errors.js';
 import { compilePolicy, type CompiledPolicy, type EvalEnv, type ScopeNeed } from './compile.js';
 import { CedarEntityStore } from './entity-store.js';
-import { CedarEvalError, decodeUid, decodeValue, RecordValue, type EntityValue } from './values.js';
+import { CedarEvalError, decodeUid, decodeValue, RecordValue, valueKey, type EntityValue } from './values.js';
 import type { CedarEntity, CedarPolicySet, CedarRequest, CedarResponse } from './types.js';
 
 type Scope = 'principal' | 'action' | 'resource';
@@ -25,7 +25,22 @@ interface CompiledSet {
    * Candidate lists by the request's signature: the entity keys and type (among those the set names) each variable
    * is or descends from. Requests with the same signature meet exactly the same scope needs.
    */
-  bySignature: Map<string, CompiledPolicy[]>;
+  bySignature: Map<string, CandidateList>;
+  /** Each policy's place in the set, to put narrowed candidate lists back in set order. */
+  position: Map<CompiledPolicy, number>;
+}
+
+/** The policies whose scopes a signature meets, and those of them a principal attribute may rule out. */
+interface CandidateList {
+  /** Every policy the signature meets, in set order. */
+  all: CompiledPolicy[];
+  /** Of those, the ones without a leading `principal.<attr> == <literal>` (see `principalEquals`), in set order. */
+  others: CompiledPolicy[];
+  /**
+   * The ones with such a conjunct, by attribute, then by the literal's value key; `any` holds them all (in set
+   * order) for a principal that lacks the attribute, whose conjunct errors. Undefined when there are none.
+   */
+  byAttr: Map<string, { byValue: Map<string, CompiledPolicy[]>; any: CompiledPolicy[] }> | undefined;
 }
 
 /** Signatures remembered per set; past this the map starts over (a miss costs one scan of the set). */
@@ -44,7 +59,7 @@ function indexCompiled(policies: CompiledPolicy[]): CompiledSet {
       else for (const k of need.entities) ix.entities.add(k);
     }
   }
-  return { policies, index, bySignature: new Map() };
+  return { policies, index, bySignature: new Map(), position: new Map(policies.map((p, i) => [p, i])) };
 }
 
 /** Remembers the closures built at load time so requests never recompile. */
@@ -86,7 +101,7 @@ function meets(need: ScopeNeed | undefined, offer: Offer | undefined): boolean {
 /**
  * The policies that can match a request, in set order (so `determining` and `errors` come out as a full scan gives
  * them): those each of whose scopes is unconstrained or needs something the request's variable is, is in, or is a
- * type of.
+ * type of; less those whose leading `principal.<attr> == <literal>` the principal's attribute makes false.
  */
 function candidates(set: CompiledSet, env: EvalEnv): CompiledPolicy[] {
   const offers: Partial<Record<Scope, Offer>> = {};
@@ -101,13 +116,51 @@ function candidates(set: CompiledSet, env: EvalEnv): CompiledPolicy[] {
     for (const k of offer.entities) signature += `|${k.length}:${k}`;
     signature += ';';
   }
-  if (signature === '') return set.policies;
-  const known = set.bySignature.get(signature);
-  if (known) return known;
-  const list = set.policies.filter((p) => SCOPES.every((v) => meets(p.scopes[v], offers[v])));
-  if (set.bySignature.size >= MAX_SIGNATURES) set.bySignature.clear();
-  set.bySignature.set(signature, list);
-  return list;
+  let list = set.bySignature.get(signature);
+  if (!list) {
+    list = candidateList(
+      signature === ''
+        ? set.policies
+        : set.policies.filter((p) => SCOPES.every((v) => meets(p.scopes[v], offers[v]))),
+    );
+    if (set.bySignature.size >= MAX_SIGNATURES) set.bySignature.clear();
+    set.bySignature.set(signature, list);
+  }
+  if (!list.byAttr) return list.all;
+  const attrs = env.store.attrs(env.principal)?.attrs;
+  const parts: CompiledPolicy[][] = [];
+  for (const [attr, group] of list.byAttr) {
+    const value = attrs?.get(attr);
+    // Without the attribute (or the entity) the conjunct errors: every such policy is evaluated, to report it.
+    const chosen = value === undefined ? group.any : group.byValue.get(valueKey(value));
+    if (chosen?.length) parts.push(chosen);
+  }
+  if (!parts.length) return list.others;
+  const position = set.position;
+  return [...list.others, ...parts.flat()].sort(
+    (a, b) => (position.get(a) as number) - (position.get(b) as number),
+  );
+}
+
+function candidateList(all: CompiledPolicy[]): CandidateList {
+  const others: CompiledPolicy[] = [];
+  let byAttr: CandidateList['byAttr'];
+  for (const p of all) {
+    const eq = p.principalEquals;
+    if (!eq) {
+      others.push(p);
+      continue;
+    }
+    byAttr ??= new Map();
+    let group = byAttr.get(eq.attr);
+    if (!group) byAttr.set(eq.attr, (group = { byValue: new Map(), any: [] }));
+    group.any.push(p);
+    const key = valueKey(eq.value);
+    const same = group.byValue.get(key);
+    if (same) same.push(p);
+    else group.byValue.set(key, [p]);
+  }
+  return { all, others, byAttr };
 }
 
 /**

@@ -361,12 +361,35 @@ const actionScopeArb = fc.oneof(
   fc.constantFrom(...ACTIONS).map((u) => `action in ${uidText(u)}`),
   fc.subarray(ACTIONS, { minLength: 1 }).map((us) => `action in [${us.map(uidText).join(', ')}]`),
 );
-const conditionArb = fc
+// `principal.<attr> == <literal>` leading a condition, which the set's index uses to skip policies (see
+// CompiledPolicy.principalEquals): attributes of every type and missing ones, literals of the three kinds, either
+// side, alone or the left of an `&&` chain.
+const principalEqualsArb: fc.Arbitrary<string> = fc
   .tuple(
-    fc.constantFrom('when', 'unless'),
-    fc.integer({ min: 0, max: 3 }).chain((depth) => expr('bool', depth)),
+    fc.constantFrom(...ATTRS, 'missing'),
+    fc.oneof(leaf('string'), leaf('long'), leaf('bool')),
+    fc.boolean(),
+    fc.option(
+      fc.integer({ min: 0, max: 2 }).chain((depth) => expr('bool', depth)),
+      { nil: undefined },
+    ),
   )
-  .map(([kind, body]) => `${kind} { ${body} }`);
+  .map(([attr, literal, flipped, rest]) => {
+    const eq = flipped ? `${literal} == principal.${attr}` : `principal.${attr} == ${literal}`;
+    return rest === undefined ? eq : `${eq} && ${rest}`;
+  });
+const conditionArb = fc.oneof(
+  {
+    weight: 4,
+    arbitrary: fc
+      .tuple(
+        fc.constantFrom('when', 'unless'),
+        fc.integer({ min: 0, max: 3 }).chain((depth) => expr('bool', depth)),
+      )
+      .map(([kind, body]) => `${kind} { ${body} }`),
+  },
+  { weight: 1, arbitrary: principalEqualsArb.map((body) => `when { ${body} }`) },
+);
 const policyBodyArb = fc
   .tuple(
     fc.constantFrom('permit', 'forbid'),

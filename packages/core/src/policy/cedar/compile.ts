@@ -53,6 +53,13 @@ export interface CompiledPolicy {
    * {@link ScopeNeed}) are left out, the rest (and the conditions) still run. Only for requests the index admitted.
    */
   satisfiedGivenNeeds: (env: EvalEnv) => boolean;
+  /**
+   * When the policy's first condition is a `when` whose leftmost conjunct is `principal.<attr> == <literal>` (a
+   * string, long or boolean; either side): that attribute and literal. A principal that has the attribute with any
+   * other value makes the conjunct false without error, and `&&` stops there, so the set's index may skip the
+   * policy; a principal without the attribute (an error) or with that value is evaluated.
+   */
+  principalEquals?: { attr: string; value: Value };
 }
 
 /**
@@ -436,7 +443,50 @@ export function compilePolicy(id: string, est: unknown): CompiledPolicy {
     for (const part of list) if (!part(env)) return false;
     return true;
   };
-  return { id, effect, satisfied: all(parts), scopes, satisfiedGivenNeeds: all(rest) };
+  const principalEquals = leadingPrincipalEquals(c, conditions as unknown[]);
+  return {
+    id,
+    effect,
+    satisfied: all(parts),
+    scopes,
+    satisfiedGivenNeeds: all(rest),
+    ...(principalEquals ? { principalEquals } : {}),
+  };
+}
+
+/** See {@link CompiledPolicy.principalEquals}: the first condition's leading `principal.<attr> == <literal>`. */
+function leadingPrincipalEquals(c: Compiler, conditions: unknown[]): CompiledPolicy['principalEquals'] {
+  const first = conditions[0] as Json | undefined;
+  if (first?.['kind'] !== 'when') return undefined;
+  let body = first['body'] as Json | undefined;
+  // The leftmost conjunct of `a && b && c` (parsed as `(a && b) && c`), evaluated first.
+  while (body && typeof body === 'object' && '&&' in body)
+    body = (body['&&'] as Json | undefined)?.['left'] as Json;
+  const eq = body?.['=='] as Json | undefined;
+  if (!eq) return undefined;
+  const attrOf = (x: unknown): string | undefined => {
+    const dot = (x as Json | undefined)?.['.'] as Json | undefined;
+    const v = (dot?.['left'] as Json | undefined)?.['Var'];
+    return v === 'principal' && typeof dot?.['attr'] === 'string' ? dot['attr'] : undefined;
+  };
+  const literalOf = (x: unknown): Value | undefined => {
+    if (!x || typeof x !== 'object' || !('Value' in x)) return undefined;
+    const raw = (x as Json)['Value'];
+    if (typeof raw !== 'string' && typeof raw !== 'boolean' && typeof raw !== 'number') return undefined;
+    const value = c.literal(raw);
+    return typeof value === 'string' || typeof value === 'boolean' || typeof value === 'bigint'
+      ? value
+      : undefined;
+  };
+  for (const [a, b] of [
+    [eq['left'], eq['right']],
+    [eq['right'], eq['left']],
+  ]) {
+    const attr = attrOf(a);
+    const value = attr === undefined ? undefined : literalOf(b);
+    if (attr !== undefined && value !== undefined) return { attr, value };
+  }
+  return undefined;
 }
 
 /** What an (already validated) scope needs of the request, or undefined when it is `All`. */

@@ -75,6 +75,25 @@ for (let i = 0; i < 60; i++) {
   texts.push(policyText(`resource in Folder::"team-${i}"`, 200 + i));
   texts.push(policyText(`action == Action::"svc${i}"`, 300 + i));
 }
+// Leading `principal.<attr> == <literal>` conditions, which the index also uses: alice has level 2, bob level 1, the
+// group none (so those error for it), and no principal has `name`.
+const EQUALS = [
+  'principal.level == 2',
+  '2 == principal.level',
+  'principal.level == 1 && principal.missing == 1',
+  'principal.level == 2 && principal.level > 1 && true',
+  'principal.level == "2"',
+  'principal.level == true',
+  'principal.name == "x"',
+  'principal.level == 2 || principal.missing == 1',
+];
+EQUALS.forEach((cond, i) => {
+  texts.push(policyText('principal', 400 + 2 * i, ` when { ${cond} }`));
+  // The same behind a scope, and as a forbid, so the narrowed list must still merge in set order.
+  texts.push(
+    policyText('action in Action::"write"', 401 + 2 * i, ` when { ${cond} }`).replace('permit', 'forbid'),
+  );
+});
 const set = loadCedarPolicies([{ file: 'index.cedar', text: texts.join('\n') }]);
 
 function reference(request: CedarRequest): { determining: string[]; errors: string[] } {
