@@ -5,6 +5,8 @@ import { KillSwitches } from '../intervention/kill-switches.js';
 import type { Store } from '../store/open-store.js';
 import type { Db, SqlValue } from '../store/db.js';
 import { InterventionGate } from './intervention.js';
+import { StepRunner } from './step-runner.js';
+import type { StepRunnerDeps } from './step-runner.js';
 
 /** Counts the reads run on the store's database outside transactions, by whichever repository. */
 function counting(db: Db): () => number {
@@ -90,6 +92,24 @@ describe.each(backends)('the intervention gate on $name', (backend) => {
     expect((await gate.role('clerk')).free[0]?.id).toBe('clerk-00');
     await remote.set({ scope: 'global', active: true }, 'operator:test');
     expect(await gate.agent('clerk-09')).toBe('kill switch global is engaged (stops agent clerk-09)');
+  });
+
+  it('routes rule work to a copy: a handler that changes its agent changes nothing the gate keeps', async () => {
+    const { gate } = gateOn(t.store);
+    const runner = new StepRunner({
+      agents: t.store.agents,
+      rules: new Map(),
+      crash: () => undefined,
+      intervention: gate,
+    } as unknown as StepRunnerDeps);
+    const first = await runner.route('clerk', 'steps.x.role');
+    expect(first.id).toBe('clerk-00');
+    // What a careless rule handler might do with the agent it is given.
+    Object.assign(first, { status: 'paused', role: 'other' });
+    first.environments.push('production');
+    const again = await runner.route('clerk', 'steps.x.role');
+    expect(again).toMatchObject({ id: 'clerk-00', status: 'active', role: 'clerk', environments: ['dev'] });
+    expect((await gate.role('clerk')).free[0]).toMatchObject({ id: 'clerk-00', status: 'active' });
   });
 
   it('sees a switch set by raw SQL at the next check (the database bumps the epoch, not the code)', async () => {

@@ -172,7 +172,8 @@ export class StepRunner {
         : (await this.d.agents.list({ role, status: 'active' })).sort((a, b) => a.id.localeCompare(b.id));
     const agent = agents[0];
     if (!agent) throw new UserError(`no active agent has role '${role}'`, { field });
-    return agent;
+    // A copy: the gate keeps its agents for later checks, and rule handlers and workers are not ours.
+    return { ...agent, environments: [...agent.environments] };
   }
 
   /** Whether a pending step's `when` lets it run. */

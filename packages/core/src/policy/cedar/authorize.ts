@@ -132,7 +132,13 @@ function candidates(set: CompiledSet, env: EvalEnv): CompiledPolicy[] {
   for (const [attr, group] of list.byAttr) {
     const value = attrs?.get(attr);
     // Without the attribute (or the entity) the conjunct errors: every such policy is evaluated, to report it.
-    const chosen = value === undefined ? group.any : group.byValue.get(valueKey(value));
+    // A record, set, entity or extension value never equals a string, long or boolean literal (and never errors).
+    const chosen =
+      value === undefined
+        ? group.any
+        : typeof value === 'object'
+          ? undefined
+          : group.byValue.get(valueKey(value));
     if (chosen?.length) parts.push(chosen);
   }
   if (!parts.length) return list.others;
