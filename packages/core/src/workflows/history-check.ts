@@ -104,8 +104,17 @@ function canonical(e: WorkflowEvent | undefined): string {
 
 /** The agents of a replay: routing is an input (which agent was free), so each role answers one stand-in agent. */
 function replayAgents(): AgentRegistry {
-  const agent = (role: string): Agent =>
-    ({ id: `${role}-replay`, role, tier: 0, owner: 'replay', status: 'active' }) as unknown as Agent;
+  const agent = (role: string): Agent => ({
+    id: `${role}-replay`,
+    displayName: `${role}-replay`,
+    role,
+    tier: 0,
+    owner: 'replay',
+    environments: [],
+    status: 'active',
+    createdAt: '1970-01-01T00:00:00.000Z',
+    updatedAt: '1970-01-01T00:00:00.000Z',
+  });
   return {
     list: async (f: { role?: string } = {}) => [agent(f.role ?? 'replay')],
     require: async (id: string) => agent(id),

@@ -172,8 +172,12 @@ export class StepRunner {
         : (await this.d.agents.list({ role, status: 'active' })).sort((a, b) => a.id.localeCompare(b.id));
     const agent = agents[0];
     if (!agent) throw new UserError(`no active agent has role '${role}'`, { field });
-    // A copy: the gate keeps its agents for later checks, and rule handlers and workers are not ours.
-    return { ...agent, environments: [...agent.environments] };
+    // A copy: the gate keeps its agents for later checks, and rule handlers and workers are not ours. (Replays
+    // route to recorded agents, which may carry only some fields.)
+    const environments: unknown = agent.environments;
+    return Array.isArray(environments)
+      ? { ...agent, environments: [...(environments as string[])] }
+      : { ...agent };
   }
 
   /** Whether a pending step's `when` lets it run. */
