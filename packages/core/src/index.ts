@@ -49,6 +49,7 @@ export type { OidcOptions, VerifiedJwt } from './identity/oidc.js';
 export {
   Authenticator,
   PRINCIPAL_CACHE_MAX_AGE_MS,
+  SECURITY_EPOCH_MAX_AGE_MS,
   actorOf,
   readSecurityEpoch,
 } from './identity/authenticate.js';

@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
 import {
@@ -168,6 +168,25 @@ describe.each(backends)('coordination on $name', (backend) => {
     expect(audits).toHaveLength(2);
     expect(audits[0]?.payload_json).not.toContain('please check');
     expect(JSON.parse(audits[0]?.payload_json as string)).toMatchObject({ to: 'helper', toRole: null });
+  });
+
+  it('answers messages sent in the same millisecond in the order they were sent', async () => {
+    await open();
+    const msgs = engine.coordination.messages;
+    const run = await engine.workflows.start('team', { id: 'a' }, ADA);
+    // Every message gets the same timestamp, so only the send order can tell them apart.
+    vi.useFakeTimers({ toFake: ['Date'], now: new Date('2026-12-02T12:00:00.000Z') });
+    try {
+      for (let i = 0; i < 12; i++) await msgs.send({ runId: run.id, to: 'helper', body: { i } }, worker);
+      await msgs.send({ runId: run.id, toRole: 'helper', body: { i: 12 } }, worker);
+    } finally {
+      vi.useRealTimers();
+    }
+    const order = Array.from({ length: 13 }, (_, i) => ({ i }));
+    expect((await msgs.inbox({ id: 'helper', role: 'helper' }, { limit: 13 })).map((m) => m.body)).toEqual(
+      order,
+    );
+    expect((await msgs.forRun(run.id, ada)).map((m) => m.body)).toEqual(order);
   });
 
   it('pauses an action step while its connector breaker is open, reroutes to a fallback, and resumes on recovery', async () => {

@@ -163,7 +163,7 @@ export class RunMessages {
     params.push(Math.min(Math.max(opts.limit ?? 100, 1), 500));
     return this.db.tx(async (tx) => {
       const rows = await tx.all<Row>(
-        `SELECT * FROM run_messages WHERE ${where.join(' AND ')} ORDER BY created_at, id LIMIT ?`,
+        `SELECT * FROM run_messages WHERE ${where.join(' AND ')} ORDER BY created_at, seq LIMIT ?`,
         params,
       );
       if (opts.markRead) {
@@ -182,7 +182,7 @@ export class RunMessages {
     if (who.kind !== 'human') throw new ForbiddenError("agents read their own inbox, not a run's messages");
     await requireRunAccess(this.db, runId, who);
     const rows = await this.db.all<Row>(
-      'SELECT * FROM run_messages WHERE run_id = ? ORDER BY created_at, id LIMIT 1000',
+      'SELECT * FROM run_messages WHERE run_id = ? ORDER BY created_at, seq LIMIT 1000',
       [runId],
     );
     return rows.map(toMessage);

@@ -16,8 +16,13 @@ export function actorOf(p: Principal): string {
   return `${p.kind}:${p.id}`;
 }
 
-/** Longest a remembered principal is used, whatever the security epoch says (defence in depth). */
-export const PRINCIPAL_CACHE_MAX_AGE_MS = 30_000;
+/**
+ * Longest anything kept on the strength of the security epoch is used, whatever the epoch says (defence in depth):
+ * remembered principals here, the workflow intervention gate's view of agents and kill switches.
+ */
+export const SECURITY_EPOCH_MAX_AGE_MS = 30_000;
+/** @deprecated the same ceiling under its first name: use {@link SECURITY_EPOCH_MAX_AGE_MS}. */
+export const PRINCIPAL_CACHE_MAX_AGE_MS = SECURITY_EPOCH_MAX_AGE_MS;
 /** Most principals remembered; past this the cache starts over. */
 const PRINCIPAL_CACHE_SIZE = 10_000;
 
@@ -29,7 +34,10 @@ interface Remembered {
   readonly expiresAt: number | null;
 }
 
-/** Reads the security epoch: a counter the database bumps on every change to agents, humans and tokens. */
+/**
+ * Reads the security epoch: a counter the database bumps on every change to agents, humans and tokens, on every new
+ * agent and on every kill switch change (migrations 13 and 15).
+ */
 export async function readSecurityEpoch(db: Executor): Promise<number> {
   const row = await db.get<{ n: number | string }>('SELECT n FROM security_epoch WHERE id = 1');
   if (!row) throw new Error('security_epoch row missing');
@@ -46,7 +54,7 @@ export async function readSecurityEpoch(db: Executor): Promise<number> {
  * (migration 13's triggers), whichever process or node makes it, so a revocation, a pause or a group change is seen
  * on the next request everywhere, as without the cache. The epoch is read before the rows, so a change committed
  * in between is caught by the next request. Failures are never remembered; expiry is checked on every use; an entry
- * is at most {@link PRINCIPAL_CACHE_MAX_AGE_MS} old.
+ * is at most {@link SECURITY_EPOCH_MAX_AGE_MS} old.
  */
 export class Authenticator {
   private readonly remembered = new Map<string, Remembered>();
@@ -72,7 +80,7 @@ export class Authenticator {
       if (
         hit &&
         hit.epoch === epoch &&
-        now - hit.at < PRINCIPAL_CACHE_MAX_AGE_MS &&
+        now - hit.at < SECURITY_EPOCH_MAX_AGE_MS &&
         (hit.expiresAt === null || hit.expiresAt > now)
       ) {
         return hit.principal;

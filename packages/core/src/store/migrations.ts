@@ -395,6 +395,21 @@ CREATE TRIGGER killswitches_security_epoch AFTER INSERT OR UPDATE OR DELETE ON k
 `,
 };
 
+// Messages sent in one millisecond kept no order (their ids are random), so an inbox could answer a reply before
+// the question. Each message now takes a number in send order: a sequence on PostgreSQL, the row id on SQLite (one
+// writer). Older messages are numbered in the order the table holds them.
+const messageOrder: Record<Dialect, string> = {
+  sqlite: `
+ALTER TABLE run_messages ADD COLUMN seq INTEGER;
+UPDATE run_messages SET seq = rowid;
+CREATE TRIGGER run_messages_seq AFTER INSERT ON run_messages WHEN NEW.seq IS NULL
+  BEGIN UPDATE run_messages SET seq = NEW.rowid WHERE rowid = NEW.rowid; END;
+`,
+  postgres: `
+ALTER TABLE run_messages ADD COLUMN seq BIGSERIAL;
+`,
+};
+
 // Chain format 2 appends on PostgreSQL in one round trip instead of three (lock and read the head, insert, move the
 // head): the caller computes each event's content hash before its transaction, this links them to the locked head
 // with the same bytes as linkHash() in audit/chain.ts, and AuditLog checks every returned link against its own
@@ -661,6 +676,7 @@ ALTER TABLE budget_usage ADD COLUMN tokens_out BIGINT NOT NULL DEFAULT 0;
     name: 'security epoch also bumped by new agents and by kill switches',
     sql: interventionEpoch,
   },
+  { version: 16, name: 'messages of a run kept in send order', sql: messageOrder },
 ];
 
 /** Applies every migration newer than the database's version, each in its own transaction. Safe when nodes race. */

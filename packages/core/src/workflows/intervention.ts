@@ -1,5 +1,5 @@
 import type { Agent, AgentRegistry } from '../identity/agents.js';
-import { PRINCIPAL_CACHE_MAX_AGE_MS, readSecurityEpoch } from '../identity/authenticate.js';
+import { SECURITY_EPOCH_MAX_AGE_MS, readSecurityEpoch } from '../identity/authenticate.js';
 import { stoppingSwitch } from '../intervention/kill-switches.js';
 import type { KillSwitch, KillSwitches } from '../intervention/kill-switches.js';
 import type { ActionView } from '../pipeline/types.js';
@@ -45,7 +45,7 @@ interface View {
  * agent (created, paused, resumed, revoked, re-tiered) and to a kill switch, whichever node made it (migrations 13
  * and 15). While it is unchanged the agents, role lists and engaged switches read before are used again, so a check
  * costs that one read whatever the size of the role, and a change is still seen by the next check everywhere. The
- * epoch is read before the rows; a view is at most {@link PRINCIPAL_CACHE_MAX_AGE_MS} old. The pipeline still reads
+ * epoch is read before the rows; a view is at most {@link SECURITY_EPOCH_MAX_AGE_MS} old. The pipeline still reads
  * the switches and the agent inside every decision's transaction; this gate is what holds rule steps, and keeps
  * held actions from being submitted.
  */
@@ -96,7 +96,7 @@ export class InterventionGate {
     const epoch = await readSecurityEpoch(this.d.db);
     const now = Date.now();
     const v = this.view;
-    if (v && v.epoch === epoch && now - v.at < PRINCIPAL_CACHE_MAX_AGE_MS) return v;
+    if (v && v.epoch === epoch && now - v.at < SECURITY_EPOCH_MAX_AGE_MS) return v;
     const fresh: View = { epoch, at: now, agents: new Map(), roles: new Map() };
     // An epoch older than the view's (a read that raced a newer one) gets a view of its own, not kept.
     if (!v || epoch >= v.epoch) this.view = fresh;
