@@ -99,7 +99,7 @@ export {
   consistencyProof,
   verifyConsistency,
 } from './audit/merkle.js';
-export { redactSecrets, REDACTED } from './audit/redact.js';
+export { redactSecrets, redactedCanonicalJson, REDACTED } from './audit/redact.js';
 export {
   configSchema,
   configJsonSchema,

@@ -1,4 +1,3 @@
-import { canonicalJson } from '../crypto/canonical-json.js';
 import { UserError } from '../errors.js';
 import type { Db, Executor, ReadSource } from '../store/db.js';
 import { containsPattern } from '../store/like.js';
@@ -8,7 +7,7 @@ import { checkCheckpointSignature, signCheckpoint } from './checkpoint.js';
 import { checkRangesOnWorkers, verifyWorkers } from './parallel-verify.js';
 import type { CheckedRange, ParallelVerifyOptions } from './parallel-verify.js';
 import type { Checkpoint, SigningKey } from './checkpoint.js';
-import { redactSecrets } from './redact.js';
+import { redactToCanonicalJson } from './redact.js';
 
 /** What to append. The payload is redacted before it is hashed. */
 export interface AuditEvent {
@@ -69,7 +68,9 @@ interface PreparedAuditEvent {
   readonly actor: string;
   readonly type: string;
   readonly subject: string | null;
+  /** The payload as given, when redaction changed nothing in it (else undefined). */
   readonly payload: unknown;
+  /** The redacted payload in canonical JSON: the stored text. */
   readonly payloadJson: string;
   readonly contentHash: string;
 }
@@ -96,7 +97,9 @@ function insertStatement(rows: number): string {
 
 /** The record a prepared event became at `seq`, linked to `prevHash` (chain format 2). */
 function recordOf(p: PreparedAuditEvent, seq: number, prevHash: string, hash: string): AuditRecord {
-  const { ts, actor, type, subject, payload } = p;
+  const { ts, actor, type, subject } = p;
+  // The caller's own payload when nothing in it was redacted; else what was stored, so no secret comes back.
+  const payload = p.payload === undefined ? JSON.parse(p.payloadJson) : p.payload;
   return { seq, ts, actor, type, subject, payload, prevHash, version: AUDIT_FORMAT_VERSION, hash };
 }
 
@@ -160,15 +163,16 @@ export class AuditLog {
     for (const e of events) {
       if (!e.actor || !e.type)
         throw new UserError('audit event needs an actor and a type', { field: 'event' });
-      const payload = redactSecrets(e.payload ?? {});
-      // One canonical pass serves the stored payload and the content hash.
+      // One pass redacts and canonicalises: its text is what is stored and hashed.
+      const given = e.payload ?? {};
+      const { json, redacted } = redactToCanonicalJson(given);
       const item = {
         ts,
         actor: e.actor,
         type: e.type,
         subject: e.subject ?? null,
-        payload,
-        payloadJson: canonicalJson(payload),
+        payload: redacted ? undefined : given,
+        payloadJson: json,
         contentHash: '',
       };
       item.contentHash = contentHash(item, item.payloadJson);

@@ -65,7 +65,7 @@ describe.each(variants)('audit log on $label', (backend) => {
   });
 
   it('redacts secrets before hashing', async () => {
-    await t.store.audit.record({
+    const returned = await t.store.audit.record({
       actor: 'operator:test',
       type: 'test.secret',
       payload: {
@@ -76,13 +76,20 @@ describe.each(variants)('audit log on $label', (backend) => {
       },
     });
     const [r] = await rows(t);
-    expect(r?.payload).toEqual({
+    const redacted = {
       password: '[REDACTED]',
       note: 'Authorization: [REDACTED]',
       apiKey: '[REDACTED]',
       tokenId: 'tok_1',
-    });
+    };
+    expect(r?.payload).toEqual(redacted);
     expect(JSON.stringify(await t.raw('SELECT * FROM audit_log'))).not.toContain('hunter2');
+    // The record an append answers holds no secret either; with nothing to redact, it is the payload as given.
+    expect(returned.payload).toEqual(redacted);
+    const plain = { note: 'nothing secret', n: 1 };
+    expect(
+      (await t.store.audit.record({ actor: 'operator:test', type: 'test.plain', payload: plain })).payload,
+    ).toBe(plain);
     expect((await t.store.audit.verify()).ok).toBe(true);
   });
 

@@ -1,3 +1,6 @@
+import { canonicalJson } from '../crypto/canonical-json.js';
+import type { CanonicalFilter } from '../crypto/canonical-json.js';
+
 /** Field names whose values are secrets wherever they appear in an audit payload. */
 const SECRET_KEY =
   /(pass(word|phrase)?|secret|token|api[-_]?key|authorization|credential|private[-_]?key|cookie|session[-_]?key)/i;
@@ -14,6 +17,28 @@ const SECRET_VALUE = [
  * match). Most strings hold none, and then one test replaces four.
  */
 const MAYBE_SECRET_VALUE = new RegExp(SECRET_VALUE.map((re) => `(?:${re.source})`).join('|'), 'i');
+/**
+ * The shortest string any of {@link SECRET_VALUE} matches: `Bearer`, one space and 8 characters. A shorter string
+ * holds no credential, and skips the test (payloads are mostly short strings).
+ */
+const SHORTEST_SECRET_VALUE = 15;
+
+/** Whether each key seen is secret-looking: keys repeat from payload to payload, the test is a long alternation. */
+const secretKeys = new Map<string, boolean>();
+const SECRET_KEYS_REMEMBERED = 10_000;
+
+function isSecretKey(key: string): boolean {
+  let secret = secretKeys.get(key);
+  if (secret === undefined) {
+    secret = SECRET_KEY.test(key);
+    if (secretKeys.size >= SECRET_KEYS_REMEMBERED) secretKeys.clear();
+    secretKeys.set(key, secret);
+  }
+  return secret;
+}
+
+/** Redactions made so far in this process: {@link redactToCanonicalJson} compares it before and after. */
+let redactions = 0;
 
 /** The marker that replaces a redacted value. */
 export const REDACTED = '[REDACTED]';
@@ -24,25 +49,62 @@ export const REDACTED = '[REDACTED]';
  * Keys in `keep` are never redacted (e.g. `tokenId`, which names a token without revealing it).
  */
 export function redactSecrets(value: unknown, keep: ReadonlySet<string> = KEEP): unknown {
-  if (typeof value === 'string') {
-    if (!MAYBE_SECRET_VALUE.test(value)) return value;
-    let out = value;
-    for (const re of SECRET_VALUE) out = out.replace(re, REDACTED);
-    return out;
-  }
+  if (typeof value === 'string') return redactString(value);
   if (Array.isArray(value)) return value.map((v) => redactSecrets(v, keep));
   if (value && typeof value === 'object') {
     const out: Record<string, unknown> = {};
     for (const k of Object.keys(value)) {
       const v = (value as Record<string, unknown>)[k];
-      out[k] =
-        !keep.has(k) && SECRET_KEY.test(k) && v !== null && typeof v !== 'boolean'
-          ? REDACTED
-          : redactSecrets(v, keep);
+      out[k] = isSecretMember(k, v, keep) ? REDACTED : redactSecrets(v, keep);
     }
     return out;
   }
   return value;
 }
 
+/**
+ * The canonical JSON (crypto/canonical-json.ts) of `value` with secrets redacted as {@link redactSecrets} does,
+ * in one walk and with no copy: what an audit record stores and hashes. For JSON values it is exactly
+ * `canonicalJson(redactSecrets(value))`; where a value is not plain JSON it is more faithful to it — an object's
+ * `toJSON()` (a `Date`) is written, then redacted, instead of an empty copy, and an own `__proto__` member is kept.
+ */
+export function redactedCanonicalJson(value: unknown, keep: ReadonlySet<string> = KEEP): string {
+  return redactToCanonicalJson(value, keep).json;
+}
+
+/** {@link redactedCanonicalJson}, and whether anything was redacted (when not, the text is the value's own). */
+export function redactToCanonicalJson(
+  value: unknown,
+  keep: ReadonlySet<string> = KEEP,
+): { json: string; redacted: boolean } {
+  const before = redactions;
+  const json = canonicalJson(value, keep === KEEP ? DEFAULT_FILTER : redactionFilter(keep));
+  return { json, redacted: redactions !== before };
+}
+
+function redactString(value: string): string {
+  if (value.length < SHORTEST_SECRET_VALUE || !MAYBE_SECRET_VALUE.test(value)) return value;
+  let out = value;
+  for (const re of SECRET_VALUE) out = out.replace(re, REDACTED);
+  if (out !== value) redactions++;
+  return out;
+}
+
+/** A member whose value is replaced whole: a secret-looking key, unless kept, holding anything but null or a flag. */
+function isSecretMember(key: string, value: unknown, keep: ReadonlySet<string>): boolean {
+  if (value === null || typeof value === 'boolean' || keep.has(key) || !isSecretKey(key)) return false;
+  redactions++;
+  return true;
+}
+
+const REDACTED_JSON = JSON.stringify(REDACTED);
+
+function redactionFilter(keep: ReadonlySet<string>): CanonicalFilter {
+  return {
+    string: redactString,
+    member: (key, value) => (isSecretMember(key, value, keep) ? REDACTED_JSON : undefined),
+  };
+}
+
 const KEEP: ReadonlySet<string> = new Set(['tokenId', 'tokenName', 'tokens', 'tokenCount']);
+const DEFAULT_FILTER = redactionFilter(KEEP);

@@ -14,20 +14,55 @@ export const CANONICAL_JSON_MAX_DEPTH = 256;
  *
  * @example canonicalJson({ b: 1, a: [true, 'x'] }) // '{"a":[true,"x"],"b":1}'
  */
-export function canonicalJson(value: unknown): string {
-  return write(value, 0);
+export function canonicalJson(value: unknown, filter?: CanonicalFilter): string {
+  return write(value, 0, filter);
 }
 
-function write(value: unknown, depth: number): string {
+/**
+ * What a canonical writer changes on its way through a value, so that a transform and the canonical pass are one
+ * walk with no copy in between (audit redaction: audit/redact.ts).
+ */
+export interface CanonicalFilter {
+  /** The string to write in place of `s` (a value, not a key). */
+  string(s: string): string;
+  /** The JSON to write for member `key` in place of its value's (even when that is `undefined`), or undefined. */
+  member(key: string, value: unknown): string | undefined;
+}
+
+/** A string JSON.stringify writes as it is, in quotes: no quote, backslash, control character or surrogate. */
+// eslint-disable-next-line no-control-regex -- the control characters are exactly what JSON must escape
+const PLAIN_STRING = /^[^"\\\u0000-\u001f\ud800-\udfff]*$/;
+
+/** JSON.stringify of a string, without its machinery for the common string that needs no escape. */
+function quote(s: string): string {
+  return PLAIN_STRING.test(s) ? `"${s}"` : JSON.stringify(s);
+}
+
+/** Object keys as JSON: keys repeat from value to value (an audit payload's field names). */
+const quotedKeys = new Map<string, string>();
+const QUOTED_KEYS_REMEMBERED = 10_000;
+
+function quoteKey(key: string): string {
+  let quoted = quotedKeys.get(key);
+  if (quoted === undefined) {
+    quoted = quote(key);
+    if (quotedKeys.size >= QUOTED_KEYS_REMEMBERED) quotedKeys.clear();
+    quotedKeys.set(key, quoted);
+  }
+  return quoted;
+}
+
+function write(value: unknown, depth: number, filter: CanonicalFilter | undefined): string {
   if (value === null) return 'null';
   switch (typeof value) {
     case 'string':
-      return JSON.stringify(value);
+      return quote(filter ? filter.string(value) : value);
     case 'boolean':
       return value ? 'true' : 'false';
     case 'number':
       if (!Number.isFinite(value)) throw new TypeError('canonical JSON cannot hold a non-finite number');
-      return JSON.stringify(value);
+      // ECMAScript's Number::toString, as JSON.stringify writes a finite number (-0 included: "0").
+      return String(value);
     case 'object': {
       if (depth >= CANONICAL_JSON_MAX_DEPTH)
         throw new UserError(`JSON nests deeper than ${CANONICAL_JSON_MAX_DEPTH} levels`, {
@@ -38,21 +73,22 @@ function write(value: unknown, depth: number): string {
         let out = '[';
         for (let i = 0; i < value.length; i++) {
           const v: unknown = value[i];
-          out += (i === 0 ? '' : ',') + write(v === undefined ? null : v, depth + 1);
+          out += (i === 0 ? '' : ',') + write(v === undefined ? null : v, depth + 1, filter);
         }
         return `${out}]`;
       }
       const obj = value as Record<string, unknown>;
       if (typeof (obj as { toJSON?: unknown }).toJSON === 'function') {
-        return write((obj as { toJSON: () => unknown }).toJSON(), depth);
+        return write((obj as { toJSON: () => unknown }).toJSON(), depth, filter);
       }
       const keys = Object.keys(obj);
       if (keys.length > 1) keys.sort();
       let out = '{';
       for (const k of keys) {
         const v = obj[k];
-        if (v === undefined) continue;
-        out += `${out.length === 1 ? '' : ','}${JSON.stringify(k)}:${write(v, depth + 1)}`;
+        const replaced = filter?.member(k, v);
+        if (replaced === undefined && v === undefined) continue;
+        out += `${out.length === 1 ? '' : ','}${quoteKey(k)}:${replaced ?? write(v, depth + 1, filter)}`;
       }
       return `${out}}`;
     }

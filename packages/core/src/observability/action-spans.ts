@@ -1,5 +1,4 @@
-import { redactSecrets } from '../audit/redact.js';
-import { canonicalJson } from '../crypto/canonical-json.js';
+import { redactedCanonicalJson } from '../audit/redact.js';
 import type { Agent } from '../identity/agents.js';
 import type { ActionView } from '../pipeline/types.js';
 import { SpanKind } from './tracing.js';
@@ -32,7 +31,7 @@ export const MAX_RECORDED_CONTENT = 4096;
 
 /** Redacted canonical JSON of `value`, cut to {@link MAX_RECORDED_CONTENT} characters (ending `…` when cut). */
 export function recordedContent(value: unknown): string {
-  const json = canonicalJson(redactSecrets(value ?? null));
+  const json = redactedCanonicalJson(value ?? null);
   return json.length <= MAX_RECORDED_CONTENT ? json : `${json.slice(0, MAX_RECORDED_CONTENT - 1)}…`;
 }
 
