@@ -190,6 +190,15 @@ export class AgentRegistry {
     return (await this.db.all<Row>(sql, params)).map(toAgent);
   }
 
+  /** How many active agents have `role`, without reading them. */
+  async countActive(role: string): Promise<number> {
+    const row = await this.db.get<{ n: number | string }>(
+      "SELECT COUNT(*) AS n FROM agents WHERE role = ? AND status = 'active'",
+      [role],
+    );
+    return Number(row?.n ?? 0);
+  }
+
   /** The roles that have an agent not revoked (active or paused), without reading the agents. */
   async roles(): Promise<Set<string>> {
     const rows = await this.db.all<{ role: string }>(

@@ -139,6 +139,19 @@ describe.each(backends)('identity on $name', (backend) => {
     expect(types).toEqual(['agent.created', 'token.issued', 'agent.paused', 'agent.active', 'agent.revoked']);
   });
 
+  it('counts the active agents of a role and lists the roles in use, without reading the agents', async () => {
+    for (const id of ['a1', 'a2', 'a3', 'a4'])
+      await t.store.agents.create({ id, role: 'clerk', tier: 0, owner: 'olivia' }, 'operator:test');
+    await t.store.agents.create({ id: 'b1', role: 'boss', tier: 0, owner: 'olivia' }, 'operator:test');
+    await t.store.agents.setStatus('a2', 'pause', 'operator:test');
+    await t.store.agents.setStatus('a3', 'revoke', 'operator:test');
+    await t.store.agents.setStatus('b1', 'revoke', 'operator:test');
+    expect(await t.store.agents.countActive('clerk')).toBe(2);
+    expect(await t.store.agents.countActive('boss')).toBe(0);
+    expect(await t.store.agents.countActive('nobody')).toBe(0);
+    expect([...(await t.store.agents.roles())]).toEqual(['clerk']);
+  });
+
   it('sees a revocation made through another connection on the next lookup', async () => {
     const { token, info } = await agentWithToken();
     const other = await t.reopen();

@@ -117,6 +117,7 @@ function replayAgents(): AgentRegistry {
   });
   return {
     list: async (f: { role?: string } = {}) => [agent(f.role ?? 'replay')],
+    countActive: async () => 1,
     require: async (id: string) => agent(id),
   } as unknown as AgentRegistry;
 }

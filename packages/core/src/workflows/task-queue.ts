@@ -451,7 +451,7 @@ export class TaskQueue {
       role = target.role;
     } else {
       role = p.toRole as string;
-      if (!(await this.d.agents.list({ role, status: 'active' })).length)
+      if ((await this.d.agents.countActive(role)) === 0)
         throw new UserError(`no active agent has role '${role}'`, { field: 'toRole' });
     }
     const t = await this.d.db.tx(async (tx) => {
@@ -504,7 +504,7 @@ export class TaskQueue {
     nowMs = Date.now(),
   ): Promise<WorkflowTask> {
     if (typeof p.role !== 'string' || !p.role) throw new UserError('is required', { field: 'role' });
-    if (!(await this.d.agents.list({ role: p.role, status: 'active' })).length)
+    if ((await this.d.agents.countActive(p.role)) === 0)
       throw new UserError(`no active agent has role '${p.role}'`, { field: 'role' });
     const t = await this.d.db.tx(async (tx) => {
       await this.checkAgent(tx, agent);

@@ -353,11 +353,11 @@ export class ItemSteps {
     if (!s.items) {
       const held = await this.d.intervention?.roleHold(step.role, step.agents);
       if (held) return interventionPause(p.stepId, s, held, p.nowMs);
-      const active = await this.d.agents.list({ role: step.role, status: 'active' });
-      if (active.length < step.agents)
+      const active = await this.d.agents.countActive(step.role);
+      if (active < step.agents)
         return fail(
           'not_enough_agents',
-          `steps.${p.stepId}.agents: role '${step.role}' has ${active.length} active agent(s); consensus needs ${step.agents}`,
+          `steps.${p.stepId}.agents: role '${step.role}' has ${active} active agent(s); consensus needs ${step.agents}`,
         );
       return [{ type: 'items_planned', ...base, count: step.agents }];
     }
