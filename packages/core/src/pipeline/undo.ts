@@ -1,4 +1,4 @@
-import jsonata from 'jsonata';
+import { compileExpression } from '../workflows/expressions.js';
 import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../errors.js';
 import type { Agent, AgentRegistry } from '../identity/agents.js';
 import type { Human } from '../identity/humans.js';
@@ -49,7 +49,10 @@ export async function planUndo(
   const agent = await d.agents.require(original.agentId, 'agent');
   let input: unknown;
   try {
-    input = await jsonata(tool.reversal.input).evaluate({ input: original.input, result: original.result });
+    input = await compileExpression(tool.reversal.input).evaluate({
+      input: original.input,
+      result: original.result,
+    });
   } catch (err) {
     throw new UserError(`reversal input expression failed: ${(err as Error).message}`, {
       field: `tools.${tool.name}.reversal.input`,

@@ -1,12 +1,12 @@
 import fs from 'node:fs';
 import path from 'node:path';
-import jsonata from 'jsonata';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import type { BudgetConfig } from '../config/config.js';
 import { hashJson } from '../crypto/canonical-json.js';
 import { UserError } from '../errors.js';
 import { parseInput } from '../validation.js';
+import { compileExpression } from './expressions.js';
 import { checkTriggers, triggerSchema } from './triggers.js';
 import { checkKindStep, checkWorkflowCalls, kindSchemas } from './steps/kinds-schema.js';
 
@@ -203,7 +203,7 @@ export interface WorkflowContext {
 
 function checkExpression(expr: string, field: string): void {
   try {
-    jsonata(expr);
+    compileExpression(expr);
   } catch (err) {
     throw new UserError(`bad JSONata expression: ${(err as Error).message}`, { field });
   }

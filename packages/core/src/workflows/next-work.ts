@@ -4,7 +4,7 @@ import type { StepDefinition, WorkflowDefinition } from './definition.js';
 import { expressionScope } from './history.js';
 import type { RunState, StepState, WorkflowEvent } from './history.js';
 import type { StepGates } from './step-gates.js';
-import { compileExpression } from './step-runner.js';
+import { compileExpression } from './expressions.js';
 import type { StepRunner } from './step-runner.js';
 import type { ApprovalSteps } from './steps/approval-step.js';
 import type { ItemSteps } from './steps/items.js';

@@ -1,4 +1,4 @@
-import jsonata from 'jsonata';
+import { compileExpression } from './expressions.js';
 import { parseDurationSec } from '../config/duration.js';
 import type { ResourceLeases } from '../coordination/resource-leases.js';
 import type { RunContextStore } from '../coordination/run-context.js';
@@ -96,7 +96,7 @@ export class StepGates {
     if (step.lease) {
       let key: unknown;
       try {
-        key = await jsonata(step.lease).evaluate(expressionScope(p.st));
+        key = await compileExpression(step.lease).evaluate(expressionScope(p.st));
       } catch (err) {
         return { wait: [leaseFailure(p.stepId, s, `lease expression failed: ${(err as Error).message}`)] };
       }

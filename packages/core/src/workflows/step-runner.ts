@@ -1,5 +1,4 @@
 import { stepSpanRef } from '../observability/run-spans.js';
-import jsonata from 'jsonata';
 import { ConflictError, UserError } from '../errors.js';
 import type { Agent, AgentRegistry } from '../identity/agents.js';
 import type { ActionService } from '../pipeline/action-service.js';
@@ -7,6 +6,7 @@ import type { CrashPoint } from '../pipeline/crash-points.js';
 import type { ActionView } from '../pipeline/types.js';
 import { parseDurationSec } from '../config/duration.js';
 import { runBudgets } from './definition.js';
+import { compileExpression } from './expressions.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
 import { expressionScope } from './history.js';
 import type { RunState, StepState, WorkflowEvent, WorkflowFailure } from './history.js';
@@ -69,24 +69,6 @@ export function stepActionKey(runId: string, stepId: string, attempt: number): s
  */
 export function compensationKey(runId: string, stepId: string, retry = 0): string {
   return `wf:${runId}:${stepId}:compensate${retry ? `:retry${retry}` : ''}`;
-}
-
-/** Most compiled expressions kept; past it the cache starts over. */
-const MAX_COMPILED = 1000;
-const compiledExpressions = new Map<string, jsonata.Expression>();
-
-/**
- * The compiled form of a JSONata expression, parsed once: definitions repeat a handful of expressions on every run.
- * Safe to share: each evaluation runs in a frame of its own. Throws on a syntax error (never cached).
- */
-export function compileExpression(expr: string): jsonata.Expression {
-  let compiled = compiledExpressions.get(expr);
-  if (!compiled) {
-    compiled = jsonata(expr);
-    if (compiledExpressions.size >= MAX_COMPILED) compiledExpressions.clear();
-    compiledExpressions.set(expr, compiled);
-  }
-  return compiled;
 }
 
 /** Evaluates a JSONata expression; a failure is a {@link UserError} naming `field`. */

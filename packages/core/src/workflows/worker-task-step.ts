@@ -1,4 +1,4 @@
-import jsonata from 'jsonata';
+import { compileExpression } from './expressions.js';
 import { UserError } from '../errors.js';
 import type { Db } from '../store/db.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
@@ -38,7 +38,7 @@ export class WorkerTaskStep {
     const scope = expressionScope(p.st);
     if (!step.input) return scope.input;
     try {
-      return (await jsonata(step.input).evaluate(scope)) as unknown;
+      return (await compileExpression(step.input).evaluate(scope)) as unknown;
     } catch (err) {
       throw new UserError(`expression failed: ${(err as Error).message}`, {
         field: `steps.${p.stepId}.input`,

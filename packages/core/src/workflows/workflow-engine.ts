@@ -418,6 +418,9 @@ export class WorkflowEngine {
   }
 
   /** Checks a run of `def` could start with `input`: the input schema, roles, rule handlers and `as` agents. */
+  /** Per definition, the roles, rules and workflows it last passed {@link parseWorkflow} against. */
+  private readonly checkedAgainst = new WeakMap<WorkflowDefinition, string>();
+
   private async checkStart(def: WorkflowDefinition, input: unknown): Promise<void> {
     const validate = this.ajv.compile(def.input);
     if (!validate(input)) {
@@ -427,7 +430,13 @@ export class WorkflowEngine {
     }
     // A role whose agents are only paused is known: the run starts, and its steps pause until an agent is back.
     const roles = await this.o.agents.roles();
-    parseWorkflow(def, { roles, rules: new Set(this.rules.keys()), workflows: new Set(this.defs.keys()) });
+    const context = { roles, rules: new Set(this.rules.keys()), workflows: new Set(this.defs.keys()) };
+    // The whole definition is checked again only when what it is checked against changed since it last passed.
+    const key = JSON.stringify([[...roles].sort(), [...context.rules].sort(), [...context.workflows].sort()]);
+    if (this.checkedAgainst.get(def) !== key) {
+      parseWorkflow(def, context);
+      this.checkedAgainst.set(def, key);
+    }
     for (const [id, step] of Object.entries(def.steps)) {
       if (step.kind === 'action') await this.o.agents.require(step.as, `steps.${id}.as`);
       if (step.kind === 'parallel' && step.do.kind === 'action')

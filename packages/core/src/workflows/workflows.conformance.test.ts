@@ -319,6 +319,18 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
     expect(await engine.workflows.list()).toEqual([]);
   });
 
+  it('checks the definition against the roles as they are at each start, not as they were at the last one', async () => {
+    await engine.workflows.start('invoice-approval', doc(250), ADA);
+    // The critic role's only agent goes: the next start is refused, naming the step whose role has no agent.
+    await t.store.agents.setStatus('critic-1', 'revoke', 'operator:test');
+    await expect(engine.workflows.start('invoice-approval', doc(260), ADA)).rejects.toThrow(
+      /^steps\.\w+\.role: unknown role 'critic' \(no agent has it\)/,
+    );
+    await t.store.agents.create({ id: 'critic-2', role: 'critic', tier: 1, owner: 'fiona' }, 'operator:test');
+    await engine.workflows.start('invoice-approval', doc(270), ADA);
+    expect(await engine.workflows.list()).toHaveLength(2);
+  });
+
   it('resumes on a new engine after a crash between submitting an action and recording it, with no effect repeated', async () => {
     let crashes = 0;
     const first = await invoicesEngine(t.store, invoicesConfig(erp.url), {
