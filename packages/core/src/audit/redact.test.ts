@@ -100,6 +100,16 @@ describe('redactedCanonicalJson', () => {
     );
   });
 
+  it('treats keys longer than those it remembers the same way', () => {
+    const long = `${'x'.repeat(80)}_password`;
+    const quoted = `${'q'.repeat(70)}"\n`;
+    const value = { [long]: 's3cret', [quoted]: 1, [`${'k'.repeat(90)}`]: 'plain' };
+    for (let i = 0; i < 2; i++)
+      expect(redactedCanonicalJson(value)).toBe(canonicalJson(redactSecrets(value)));
+    expect(redactedCanonicalJson(value)).toContain(`${JSON.stringify(long)}:"${REDACTED}"`);
+    expect(redactedCanonicalJson(value)).toContain(`${JSON.stringify(quoted)}:1`);
+  });
+
   it('refuses what canonical JSON refuses, naming the reason', () => {
     let deep: unknown = 1;
     for (let i = 0; i < 300; i++) deep = [deep];

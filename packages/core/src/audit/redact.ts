@@ -23,11 +23,16 @@ const MAYBE_SECRET_VALUE = new RegExp(SECRET_VALUE.map((re) => `(?:${re.source})
  */
 const SHORTEST_SECRET_VALUE = 15;
 
-/** Whether each key seen is secret-looking: keys repeat from payload to payload, the test is a long alternation. */
+/**
+ * Whether each key seen is secret-looking: keys repeat from payload to payload, the test is a long alternation.
+ * Only short keys are remembered, so what a caller's payloads can make this keep stays small.
+ */
 const secretKeys = new Map<string, boolean>();
 const SECRET_KEYS_REMEMBERED = 10_000;
+const LONGEST_REMEMBERED_KEY = 64;
 
 function isSecretKey(key: string): boolean {
+  if (key.length > LONGEST_REMEMBERED_KEY) return SECRET_KEY.test(key);
   let secret = secretKeys.get(key);
   if (secret === undefined) {
     secret = SECRET_KEY.test(key);

@@ -38,11 +38,16 @@ function quote(s: string): string {
   return PLAIN_STRING.test(s) ? `"${s}"` : JSON.stringify(s);
 }
 
-/** Object keys as JSON: keys repeat from value to value (an audit payload's field names). */
+/**
+ * Object keys as JSON: keys repeat from value to value (an audit payload's field names). Only short keys are
+ * remembered, so what callers' values can make this keep stays small (at most 10,000 keys of 64 characters).
+ */
 const quotedKeys = new Map<string, string>();
 const QUOTED_KEYS_REMEMBERED = 10_000;
+const LONGEST_REMEMBERED_KEY = 64;
 
 function quoteKey(key: string): string {
+  if (key.length > LONGEST_REMEMBERED_KEY) return quote(key);
   let quoted = quotedKeys.get(key);
   if (quoted === undefined) {
     quoted = quote(key);
