@@ -417,10 +417,10 @@ export class WorkflowEngine {
     });
   }
 
-  /** Checks a run of `def` could start with `input`: the input schema, roles, rule handlers and `as` agents. */
   /** Per definition, the roles, rules and workflows it last passed {@link parseWorkflow} against. */
   private readonly checkedAgainst = new WeakMap<WorkflowDefinition, string>();
 
+  /** Checks a run of `def` could start with `input`: the input schema, roles, rule handlers and `as` agents. */
   private async checkStart(def: WorkflowDefinition, input: unknown): Promise<void> {
     const validate = this.ajv.compile(def.input);
     if (!validate(input)) {
