@@ -42,9 +42,6 @@ function isSecretKey(key: string): boolean {
   return secret;
 }
 
-/** Redactions made so far in this process: {@link redactToCanonicalJson} compares it before and after. */
-let redactions = 0;
-
 /** The marker that replaces a redacted value. */
 export const REDACTED = '[REDACTED]';
 
@@ -82,34 +79,42 @@ export function redactToCanonicalJson(
   value: unknown,
   keep: ReadonlySet<string> = KEEP,
 ): { json: string; redacted: boolean } {
-  const before = redactions;
-  const json = canonicalJson(value, keep === KEEP ? DEFAULT_FILTER : redactionFilter(keep));
-  return { json, redacted: redactions !== before };
+  const filter = new RedactionFilter(keep);
+  const json = canonicalJson(value, filter);
+  return { json, redacted: filter.redacted };
 }
 
 function redactString(value: string): string {
   if (value.length < SHORTEST_SECRET_VALUE || !MAYBE_SECRET_VALUE.test(value)) return value;
   let out = value;
   for (const re of SECRET_VALUE) out = out.replace(re, REDACTED);
-  if (out !== value) redactions++;
   return out;
 }
 
 /** A member whose value is replaced whole: a secret-looking key, unless kept, holding anything but null or a flag. */
 function isSecretMember(key: string, value: unknown, keep: ReadonlySet<string>): boolean {
-  if (value === null || typeof value === 'boolean' || keep.has(key) || !isSecretKey(key)) return false;
-  redactions++;
-  return true;
+  return value !== null && typeof value !== 'boolean' && !keep.has(key) && isSecretKey(key);
 }
 
 const REDACTED_JSON = JSON.stringify(REDACTED);
 
-function redactionFilter(keep: ReadonlySet<string>): CanonicalFilter {
-  return {
-    string: redactString,
-    member: (key, value) => (isSecretMember(key, value, keep) ? REDACTED_JSON : undefined),
-  };
+/** Redaction as the canonical writer's filter, noting whether it changed anything. */
+class RedactionFilter implements CanonicalFilter {
+  redacted = false;
+
+  constructor(private readonly keep: ReadonlySet<string>) {}
+
+  string(s: string): string {
+    const out = redactString(s);
+    if (out !== s) this.redacted = true;
+    return out;
+  }
+
+  member(key: string, value: unknown): string | undefined {
+    if (!isSecretMember(key, value, this.keep)) return undefined;
+    this.redacted = true;
+    return REDACTED_JSON;
+  }
 }
 
 const KEEP: ReadonlySet<string> = new Set(['tokenId', 'tokenName', 'tokens', 'tokenCount']);
-const DEFAULT_FILTER = redactionFilter(KEEP);
