@@ -13,6 +13,7 @@ import { EventBus } from './events/event-bus.js';
 import { fanOutOverPostgres } from './events/postgres-fan-out.js';
 import { PostgresDb } from './store/postgres-db.js';
 import { KillSwitches } from './intervention/kill-switches.js';
+import { SecurityViews } from './intervention/security-view.js';
 import { ActionService } from './pipeline/action-service.js';
 import { NodeRegistry } from './pipeline/node-registry.js';
 import { emptyPolicyBundle, loadPolicyDirectory } from './policy/policy-bundle.js';
@@ -77,6 +78,11 @@ export interface Engine {
   approvals: ApprovalService;
   budgets: BudgetService;
   killSwitches: KillSwitches;
+  /**
+   * This node's memory of agents and kill switches under the store's security epoch, shared by authentication,
+   * the pipeline's guards and the workflow intervention gate.
+   */
+  security: SecurityViews;
   nodes: NodeRegistry;
   workflows: WorkflowEngine;
   /** Shared run context, messages between agents, resource leases. */
@@ -185,6 +191,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
   const approvals = new ApprovalService(store.db, store.audit);
   const budgets = new BudgetService(store.db, config.budgets);
   const killSwitches = new KillSwitches(store.db, store.audit);
+  const security = new SecurityViews({ db: store.db, agents: store.agents, killSwitches });
   const nodes = new NodeRegistry(store.db, store.audit);
   const tracing = options.tracing ?? Tracing.create({ config: config.telemetry.traces });
   const anomalies = new AnomalyDetector({
@@ -204,6 +211,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     approvals,
     budgets,
     killSwitches,
+    security,
     events,
     nodes,
     groups: config.groups,
@@ -243,6 +251,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     breaker: (tool) => tools.breakerState(tool),
     tasks: taskQueueOptions(config),
     killSwitches,
+    security,
     groups: config.groups,
     leaseMs: config.workflowEngine.leaseMs,
     backgroundErrors,
@@ -279,6 +288,7 @@ export async function createEngine(options: EngineOptions): Promise<Engine> {
     approvals,
     budgets,
     killSwitches,
+    security,
     nodes,
     workflows,
     coordination,

@@ -212,6 +212,8 @@ export { BudgetService, periodStart, BUDGET_ALERT_SHARE } from './budgets/budget
 export type { BudgetAlert, BudgetExceeded, BudgetSubject, RunBudgetUsage } from './budgets/budgets.js';
 export { KillSwitches } from './intervention/kill-switches.js';
 export type { KillSwitch } from './intervention/kill-switches.js';
+export { SecurityViews } from './intervention/security-view.js';
+export type { SecurityView, SecurityViewsDeps } from './intervention/security-view.js';
 export { ApprovalService, bindingHash, stepApprovalId, subjectOf } from './approvals/approvals.js';
 export { argumentDiff } from './approvals/evidence.js';
 export type { ArgumentChange, PreviousComparable } from './approvals/evidence.js';

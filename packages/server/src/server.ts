@@ -1,12 +1,6 @@
 import Fastify from 'fastify';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import {
-  AuthenticationError,
-  Authenticator,
-  OidcVerifier,
-  parseDurationSec,
-  readSecurityEpoch,
-} from '@autonomy-os/core';
+import { AuthenticationError, Authenticator, OidcVerifier, parseDurationSec } from '@autonomy-os/core';
 import type { Engine, Principal } from '@autonomy-os/core';
 import { defaultConsoleDir, registerConsole } from './console-assets.js';
 import { bearerOf } from './auth.js';
@@ -93,7 +87,8 @@ export function buildServer(options: ServerOptions): AosServer {
     agents: store.agents,
     humans: store.humans,
     oidc: config.oidc ? new OidcVerifier(config.oidc) : undefined,
-    epoch: () => readSecurityEpoch(store.db),
+    // The node's security views read the epoch: a view of it is held for the pipeline's guards afterwards.
+    epoch: () => engine.security.epoch(),
   });
 
   app.setErrorHandler((err, req, reply) => {

@@ -22,7 +22,7 @@ import type { RegisteredTool, ToolRegistry } from '../tools/tool-registry.js';
 import { parseInput } from '../validation.js';
 import { crashPoint } from './crash-points.js';
 import type { NodeRegistry } from './node-registry.js';
-import { runGuards } from './guards.js';
+import { readGuardFacts, runGuards } from './guards.js';
 import { checkOnBehalfOf, refuseMalformedUnicode, refuseReservedNames } from './request-guards.js';
 import { SessionMemory } from './session-memory.js';
 import { planUndo } from './undo.js';
@@ -43,6 +43,7 @@ import {
 } from '../observability/action-spans.js';
 import type { ActionTrace } from '../observability/action-spans.js';
 import type { Anomaly, AnomalyDetector } from '../observability/anomalies/anomaly-detector.js';
+import type { SecurityViews } from '../intervention/security-view.js';
 import { holdForHuman } from './hold-for-human.js';
 
 /** What the pipeline is built from. */
@@ -68,6 +69,11 @@ export interface ActionServiceDeps {
   logger?: Logger;
   /** Anomaly detection per agent; none: off. */
   anomalies?: AnomalyDetector;
+  /**
+   * The node's security views (shared with authentication and the workflow gate): a decision whose transaction sees
+   * the epoch of a view takes its agent and kill switches from it. None: both are read in every decision.
+   */
+  security?: SecurityViews;
 }
 
 interface Row {
@@ -385,13 +391,14 @@ export class ActionService {
   ): Promise<{ view: ActionView; anomalies: Anomaly[] }> {
     const { tool, r, environment } = p;
     const bundle = this.d.policies();
-    const agent = (await this.d.agents.get(p.agent.id, tx)) ?? p.agent;
+    const facts = await readGuardFacts(tx, this.d, p.agent, tool.name);
+    const { agent } = facts;
     if (p.system && r.sessionId) await this.sessions.open(tx, agent.id, r.sessionId);
     const scope = await this.sessions.scope(tx, agent.id, r.sessionId);
     const session = scope.summary;
 
-    const guards = await runGuards(tx, this.d, {
-      agent,
+    const guards = runGuards(this.d, {
+      facts,
       tool,
       policyHash: bundle.hash,
       reversalOf: p.reversalOf,
@@ -972,10 +979,11 @@ export class ActionService {
     if (expected !== approval.bindingHash) return 'the action no longer matches what was approved';
     if (agent.status !== 'active' && !action.decision.statusWaivedBy)
       return `agent ${agent.id} is ${agent.status}`;
-    const sw = await this.d.killSwitches.engagedFor(tx, agent);
+    const facts = await readGuardFacts(tx, this.d, agent, action.tool);
+    const sw = facts.killSwitch;
     if (sw) return `kill switch ${sw.scope} is engaged`;
     const tool = this.d.tools.get(action.tool);
-    const current = await this.d.tools.currentStatus(tx, action.tool);
+    const current = facts.tool;
     if (!tool || !current || current.status !== 'active' || current.approvedHash !== tool.definitionHash)
       return `tool ${action.tool} is quarantined`;
     return undefined;

@@ -1,23 +1,79 @@
 import type { Human } from '../identity/humans.js';
-import type { Agent } from '../identity/agents.js';
-import type { KillSwitches } from '../intervention/kill-switches.js';
+import type { Agent, AgentRegistry } from '../identity/agents.js';
+import type { KillSwitch, KillSwitches } from '../intervention/kill-switches.js';
+import { stoppingSwitch } from '../intervention/kill-switches.js';
+import type { SecurityViews } from '../intervention/security-view.js';
 import type { Decision, DecisionCheck } from '../policy/decide.js';
 import type { Executor } from '../store/db.js';
-import type { RegisteredTool, ToolRegistry } from '../tools/tool-registry.js';
+import type { RegisteredTool } from '../tools/tool-registry.js';
 import { DEFAULT_ACCESS_GROUPS, isAdmin } from '../identity/access.js';
 import type { AccessGroups } from '../identity/access.js';
 
 /** What the guards read. */
 export interface GuardDeps {
+  agents: AgentRegistry;
   killSwitches: KillSwitches;
-  tools: ToolRegistry;
+  /** The node's security views: while one holds the epoch a transaction reads, agent and switches come from it. */
+  security?: SecurityViews | undefined;
   /** The configured admins group (an admin may reverse a paused or revoked agent's action). */
   groups?: Pick<AccessGroups, 'admins'>;
 }
 
+/** What the guards judge, as the decision's transaction sees the store: see {@link readGuardFacts}. */
+export interface GuardFacts {
+  /** The agent as stored now (the caller's copy if the row is gone). */
+  agent: Agent;
+  /** The engaged kill switch that stops the agent: global first, then its role's, then its own. */
+  killSwitch: KillSwitch | undefined;
+  /** The tool's stored status and approved definition hash; undefined when the tool has no row. */
+  tool: { status: RegisteredTool['status']; approvedHash: string } | undefined;
+}
+
+/**
+ * Reads what the guards judge, inside the decision's transaction: the agent, the kill switch that stops it, and
+ * the tool's pin. One statement reads the security epoch with the tool's row. The database bumps the epoch on every
+ * change to an agent and to a kill switch (migrations 13 and 15), so when this node holds a view of the epoch the
+ * transaction sees ({@link SecurityViews.held}), the agent and the engaged switches are taken from it: they are what
+ * the store holds now. Otherwise (the epoch moved, or the view is too old) two more statements read them in the
+ * transaction, as before views existed. A pause, a revocation or a switch made by any node is seen by the next
+ * decision either way.
+ */
+export async function readGuardFacts(
+  tx: Executor,
+  d: GuardDeps,
+  agent: Agent,
+  toolName: string,
+): Promise<GuardFacts> {
+  const row = await tx.get<{
+    epoch: number | string;
+    status: RegisteredTool['status'] | null;
+    approved_hash: string | null;
+  }>(
+    'SELECT e.n AS epoch, t.status AS status, t.approved_hash AS approved_hash FROM security_epoch e LEFT JOIN tools t ON t.name = ? WHERE e.id = 1',
+    [toolName],
+  );
+  if (!row) throw new Error('security_epoch row missing');
+  const tool =
+    row.status === null || row.approved_hash === null
+      ? undefined
+      : { status: row.status, approvedHash: row.approved_hash };
+  const view = d.security?.held(Number(row.epoch));
+  if (view && d.security) {
+    const [current, engaged] = await Promise.all([
+      d.security.agent(view, agent.id),
+      d.security.switches(view),
+    ]);
+    const now = current ?? agent;
+    return { agent: now, killSwitch: stoppingSwitch(engaged, now), tool };
+  }
+  const now = (await d.agents.get(agent.id, tx)) ?? agent;
+  return { agent: now, killSwitch: await d.killSwitches.engagedFor(tx, now), tool };
+}
+
 /** What the guards are asked about. */
 export interface GuardParams {
-  agent: Agent;
+  /** What the decision's transaction read ({@link readGuardFacts}). */
+  facts: GuardFacts;
   tool: RegisteredTool;
   policyHash: string;
   /** The action reverses this one (an undo). */
@@ -44,8 +100,9 @@ function guardDeny(id: string, reason: string, checks: DecisionCheck[], policyHa
  * covers it, the tool's definition is the pinned one. An admin's reversal of a paused or revoked agent's action
  * skips the agent-status check (recorded as `skip` with the admin's name); the others still run.
  */
-export async function runGuards(tx: Executor, d: GuardDeps, p: GuardParams): Promise<GuardResult> {
-  const { agent, tool, policyHash } = p;
+export function runGuards(d: Pick<GuardDeps, 'groups'>, p: GuardParams): GuardResult {
+  const { tool, policyHash } = p;
+  const { agent } = p.facts;
   const checks: DecisionCheck[] = [];
   const waiver =
     agent.status !== 'active' &&
@@ -75,7 +132,7 @@ export async function runGuards(tx: Executor, d: GuardDeps, p: GuardParams): Pro
     checks.push({ name: 'agent-status', result: 'pass', detail: 'active' });
   }
 
-  const sw = await d.killSwitches.engagedFor(tx, agent);
+  const sw = p.facts.killSwitch;
   if (sw) {
     checks.push({ name: 'kill-switch', result: 'fail', detail: `${sw.scope} engaged` });
     return done(
@@ -89,7 +146,7 @@ export async function runGuards(tx: Executor, d: GuardDeps, p: GuardParams): Pro
   }
   checks.push({ name: 'kill-switch', result: 'pass', detail: 'none engaged' });
 
-  const current = await d.tools.currentStatus(tx, tool.name);
+  const current = p.facts.tool;
   if (!current || current.status !== 'active' || current.approvedHash !== tool.definitionHash) {
     checks.push({
       name: 'tool-pin',

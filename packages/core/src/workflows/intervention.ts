@@ -1,7 +1,7 @@
 import type { Agent, AgentRegistry } from '../identity/agents.js';
-import { SECURITY_EPOCH_MAX_AGE_MS, readSecurityEpoch } from '../identity/authenticate.js';
 import { stoppingSwitch } from '../intervention/kill-switches.js';
 import type { KillSwitch, KillSwitches } from '../intervention/kill-switches.js';
+import { SecurityViews } from '../intervention/security-view.js';
 import type { ActionView } from '../pipeline/types.js';
 import type { Db } from '../store/db.js';
 import type { StepDefinition } from './definition.js';
@@ -12,27 +12,14 @@ export interface InterventionGateDeps {
   db: Db;
   agents: AgentRegistry;
   killSwitches?: KillSwitches;
+  /** The node's security views, shared with authentication and the pipeline; default: views of the gate's own. */
+  views?: SecurityViews;
 }
 
 /** The agents of a role that may work now (`free`), and those an intervention holds (paused or switched off). */
 export interface RoleAvailability {
   free: Agent[];
   held: Agent[];
-}
-
-/** Most agents and roles one view of the gate remembers; past this it starts over. */
-const VIEW_SIZE = 10_000;
-
-/**
- * What the gate read under one security epoch: agents by id, the agents of each role, the engaged kill switches.
- * Filled lazily, dropped as a whole when the epoch moves.
- */
-interface View {
-  readonly epoch: number;
-  readonly at: number;
-  readonly agents: Map<string, Promise<Agent | undefined>>;
-  readonly roles: Map<string, Promise<Agent[]>>;
-  switches?: Promise<KillSwitch[]>;
 }
 
 /**
@@ -43,16 +30,17 @@ interface View {
  *
  * Each check reads the store's security epoch (one row), which the database bumps itself on every change to an
  * agent (created, paused, resumed, revoked, re-tiered) and to a kill switch, whichever node made it (migrations 13
- * and 15). While it is unchanged the agents, role lists and engaged switches read before are used again, so a check
- * costs that one read whatever the size of the role, and a change is still seen by the next check everywhere. The
- * epoch is read before the rows; a view is at most {@link SECURITY_EPOCH_MAX_AGE_MS} old. The pipeline still reads
- * the switches and the agent inside every decision's transaction; this gate is what holds rule steps, and keeps
- * held actions from being submitted.
+ * and 15). While it is unchanged the agents, role lists and engaged switches read before are used again (a
+ * {@link SecurityViews} view), so a check costs that one read whatever the size of the role, and a change is still
+ * seen by the next check everywhere. The pipeline still checks the agent and the switches inside every decision's
+ * transaction; this gate is what holds rule steps, and keeps held actions from being submitted.
  */
 export class InterventionGate {
-  private view: View | undefined;
+  private readonly views: SecurityViews;
 
-  constructor(private readonly d: InterventionGateDeps) {}
+  constructor(d: InterventionGateDeps) {
+    this.views = d.views ?? new SecurityViews(d);
+  }
 
   /** Why the agent is held (e.g. `agent poster is paused`), or undefined when it may act (or is revoked/unknown). */
   async agent(id: string): Promise<string | undefined> {
@@ -61,10 +49,10 @@ export class InterventionGate {
 
   /** {@link agent}'s answer and the agent it read (undefined when unknown), from one check. */
   async agentWork(id: string): Promise<{ hold: string | undefined; agent: Agent | undefined }> {
-    const v = await this.current();
-    const agent = await this.remembered(v, v.agents, id, () => this.d.agents.get(id));
+    const v = await this.views.current();
+    const agent = await this.views.agent(v, id);
     if (!agent || agent.status === 'revoked') return { hold: undefined, agent };
-    return { hold: this.holdOf(agent, await this.switches(v)), agent };
+    return { hold: this.holdOf(agent, await this.views.switches(v)), agent };
   }
 
   /** The role's agents that may work now, and those held, each sorted by id. Revoked agents are in neither. */
@@ -76,62 +64,14 @@ export class InterventionGate {
     role: string,
     exclude: readonly string[],
   ): Promise<{ out: RoleAvailability; switches: KillSwitch[] }> {
-    const v = await this.current();
-    const [all, switches] = await Promise.all([
-      this.remembered(v, v.roles, role, async () =>
-        (await this.d.agents.list({ role })).sort((a, b) => a.id.localeCompare(b.id)),
-      ),
-      this.switches(v),
-    ]);
+    const v = await this.views.current();
+    const [all, switches] = await Promise.all([this.views.role(v, role), this.views.switches(v)]);
     const out: RoleAvailability = { free: [], held: [] };
     for (const a of all) {
       if (a.status === 'revoked' || exclude.includes(a.id)) continue;
       (this.holdOf(a, switches) ? out.held : out.free).push(a);
     }
     return { out, switches };
-  }
-
-  /** The view of the current security epoch: the last one while the epoch and its age allow, else a new one. */
-  private async current(): Promise<View> {
-    const epoch = await readSecurityEpoch(this.d.db);
-    const now = Date.now();
-    const v = this.view;
-    if (v && v.epoch === epoch && now - v.at < SECURITY_EPOCH_MAX_AGE_MS) return v;
-    const fresh: View = { epoch, at: now, agents: new Map(), roles: new Map() };
-    // An epoch older than the view's (a read that raced a newer one) gets a view of its own, not kept.
-    if (!v || epoch >= v.epoch) this.view = fresh;
-    return fresh;
-  }
-
-  /** `key`'s entry of `map` in view `v`, read with `load` the first time (a failed read is not kept). */
-  private remembered<T>(
-    v: View,
-    map: Map<string, Promise<T>>,
-    key: string,
-    load: () => Promise<T>,
-  ): Promise<T> {
-    const hit = map.get(key);
-    if (hit) return hit;
-    if (v.agents.size + v.roles.size >= VIEW_SIZE) {
-      v.agents.clear();
-      v.roles.clear();
-    }
-    const p = load();
-    map.set(key, p);
-    p.catch(() => map.delete(key));
-    return p;
-  }
-
-  private switches(v: View): Promise<KillSwitch[]> {
-    if (!this.d.killSwitches) return Promise.resolve([]);
-    if (!v.switches) {
-      const p = this.d.killSwitches.engaged(this.d.db);
-      v.switches = p;
-      p.catch(() => {
-        if (v.switches === p) delete v.switches;
-      });
-    }
-    return v.switches;
   }
 
   /**

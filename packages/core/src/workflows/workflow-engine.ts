@@ -11,6 +11,7 @@ import { DEFAULT_ACCESS_GROUPS, requireRunManager } from '../identity/access.js'
 import type { AccessGroups } from '../identity/access.js';
 import type { Human } from '../identity/humans.js';
 import type { KillSwitches } from '../intervention/kill-switches.js';
+import type { SecurityViews } from '../intervention/security-view.js';
 import type { ActionService } from '../pipeline/action-service.js';
 import { crashPoint } from '../pipeline/crash-points.js';
 import type { SecretStore } from '../secrets/index.js';
@@ -88,6 +89,8 @@ export interface WorkflowEngineOptions {
   tasks?: TaskQueueOptions;
   /** Kill switches agents taking tasks are checked against. */
   killSwitches?: KillSwitches;
+  /** The node's security views, shared with authentication and the pipeline (default: the gate's own). */
+  security?: SecurityViews;
   /**
    * Where background loops (tick, schedules, task lease expiry) log and count the errors they survive; default: a
    * silent logger. The engine's {@link BackgroundErrors} is shared so `/metrics` counts every loop.
@@ -290,6 +293,7 @@ export class WorkflowEngine {
       db: o.db,
       agents: o.agents,
       ...(o.killSwitches ? { killSwitches: o.killSwitches } : {}),
+      ...(o.security ? { views: o.security } : {}),
     });
     this.steps = new StepRunner({
       agents: o.agents,

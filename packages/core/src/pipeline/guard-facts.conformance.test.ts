@@ -1,0 +1,133 @@
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
+import { backends } from '../../../../test/helpers/backends.js';
+import type { TestStore } from '../../../../test/helpers/backends.js';
+import {
+  seedSupportDesk,
+  startPayments,
+  supportDeskConfig,
+  supportDeskEngine,
+} from '../../../../test/helpers/support-desk.js';
+import type { Payments } from '../../../../test/helpers/support-desk.js';
+import type { Engine } from '../engine.js';
+import type { Agent } from '../identity/agents.js';
+import { SECURITY_EPOCH_MAX_AGE_MS } from '../identity/authenticate.js';
+import { KillSwitches } from '../intervention/kill-switches.js';
+import type { Db, Executor, SqlValue } from '../store/db.js';
+import type { Store } from '../store/open-store.js';
+
+/** Records the statements run inside the store's transactions. */
+function recordTxStatements(db: Db): string[] {
+  const seen: string[] = [];
+  const tx = db.tx.bind(db);
+  const wrap = (e: Executor): Executor =>
+    ({
+      all: (sql: string, params?: readonly SqlValue[]) => (seen.push(sql), e.all(sql, params)),
+      get: (sql: string, params?: readonly SqlValue[]) => (seen.push(sql), e.get(sql, params)),
+      run: (sql: string, params?: readonly SqlValue[]) => (seen.push(sql), e.run(sql, params)),
+      exec: (sql: string) => (seen.push(sql), e.exec(sql)),
+    }) as Executor;
+  db.tx = ((fn, options) => tx((e) => fn(wrap(e)), options)) as Db['tx'];
+  return seen;
+}
+
+const guardReads = (statements: readonly string[]) =>
+  statements.filter((s) => /FROM (agents|killswitches|tools|security_epoch)\b/.test(s));
+
+describe.each(backends)("the pipeline's guards on $name", (backend) => {
+  let t: TestStore;
+  let payments: Payments;
+  let engine: Engine;
+  let other: Store | undefined;
+  const read = (agent: Agent) =>
+    engine.actions.submit(agent, { tool: 'payments.get_order', input: { orderId: 'o-1' } });
+
+  beforeEach(async (ctx) => {
+    if (!backend.enabled) return ctx.skip();
+    t = await backend.create();
+    payments = await startPayments();
+    await seedSupportDesk(t);
+    engine = await supportDeskEngine(t, supportDeskConfig(payments.url));
+  });
+  afterEach(async () => {
+    vi.useRealTimers();
+    await other?.close();
+    other = undefined;
+    await engine?.close();
+    await payments?.close();
+    await t?.cleanup();
+  });
+
+  it('take the agent and the switches from the view of the epoch the transaction sees: one read, not three', async () => {
+    const agent = (await t.store.agents.require('refund-bot')) as Agent;
+    const seen = recordTxStatements(t.store.db);
+    // No view held yet (nothing read the epoch outside a transaction): the decision reads the agent and the
+    // switches itself, after the statement that reads the epoch with the tool's pin.
+    expect(await read(agent)).toMatchObject({ status: 'succeeded' });
+    const cold = guardReads(seen);
+    expect(cold).toHaveLength(3);
+    expect(cold[0]).toMatch(/FROM security_epoch e LEFT JOIN tools t/);
+
+    await engine.security.current(); // what authenticating a request does
+    await read(agent); // fills the view with the agent and the engaged switches (reads outside the transaction)
+    seen.length = 0;
+    for (let i = 0; i < 3; i++) expect(await read(agent)).toMatchObject({ status: 'succeeded' });
+    expect(guardReads(seen)).toHaveLength(3); // one a decision: the epoch and the tool's pin
+    expect(guardReads(seen).every((s) => /FROM security_epoch e LEFT JOIN tools t/.test(s))).toBe(true);
+  });
+
+  it('see a pause, a kill switch and a quarantine made by another node at the next decision', async () => {
+    const agent = (await t.store.agents.require('refund-bot')) as Agent;
+    await engine.security.current();
+    expect(await read(agent)).toMatchObject({ status: 'succeeded' });
+    other = await t.reopen();
+
+    // The caller's copy of the agent says active; the store says paused.
+    await other.agents.setStatus('refund-bot', 'pause', 'operator:test');
+    await engine.security.current();
+    expect(await read(agent)).toMatchObject({
+      status: 'denied',
+      decision: { policies: ['builtin:agent-paused'] },
+    });
+    await other.agents.setStatus('refund-bot', 'resume', 'operator:test');
+    await engine.security.current();
+    expect(await read(agent)).toMatchObject({ status: 'succeeded' });
+
+    // A switch engaged by raw SQL: the database bumps the epoch, not our code.
+    await t.raw(
+      "INSERT INTO killswitches (scope, active, reason, set_by, set_at) VALUES ('role:support', 1, 'incident', 'x', 'x')",
+    );
+    expect(await read(agent)).toMatchObject({
+      status: 'denied',
+      decision: { policies: ['killswitch:role:support'] },
+    });
+    await engine.security.current(); // a view of the new epoch: the engaged switch is in it
+    expect(await read(agent)).toMatchObject({ decision: { policies: ['killswitch:role:support'] } });
+    await new KillSwitches(other.db, other.audit).set(
+      { scope: 'role:support', active: false },
+      'operator:test',
+    );
+    expect(await read(agent)).toMatchObject({ status: 'succeeded' });
+
+    // Tools do not move the epoch: their pin is read by the decision's statement itself.
+    await engine.security.current();
+    await t.raw("UPDATE tools SET status = 'quarantined' WHERE name = 'payments.get_order'");
+    expect(await read(agent)).toMatchObject({
+      status: 'denied',
+      decision: { policies: ['builtin:tool-quarantined'] },
+    });
+  });
+
+  it('read the agent and the switches again once the view is older than the ceiling', async () => {
+    vi.useFakeTimers({ toFake: ['Date'] });
+    const agent = (await t.store.agents.require('refund-bot')) as Agent;
+    await engine.security.current();
+    await read(agent);
+    const seen = recordTxStatements(t.store.db);
+    await read(agent);
+    expect(guardReads(seen)).toHaveLength(1);
+    vi.setSystemTime(Date.now() + SECURITY_EPOCH_MAX_AGE_MS);
+    seen.length = 0;
+    await read(agent);
+    expect(guardReads(seen)).toHaveLength(3);
+  });
+});
