@@ -50,6 +50,24 @@ export function periodStart(period: BudgetConfig['period'], now: Date): string {
   }
 }
 
+/** The share of a budget used by these totals: the larger of calls and cost (a limit of 0 or none counts 0). */
+function shareOf(budget: BudgetConfig, calls: number, cost: number): number {
+  return Math.max(budget.calls ? calls / budget.calls : 0, budget.cost ? cost / budget.cost : 0);
+}
+
+/** The largest total `n` with `n / limit` below the alert share, as {@link shareOf} divides (-1 when none is). */
+function quietTotal(limit: number): number {
+  let n = Math.floor(limit * BUDGET_ALERT_SHARE);
+  while (n >= 0 && n / limit >= BUDGET_ALERT_SHARE) n--;
+  while ((n + 1) / limit < BUDGET_ALERT_SHARE) n++;
+  return n;
+}
+
+/** A limit {@link BudgetService.reserve}'s one-statement charge can compare exactly: none, or a whole number ≤ 2^50. */
+function countable(limit: number | undefined): boolean {
+  return limit === undefined || (Number.isSafeInteger(limit) && limit >= 0 && limit <= 2 ** 50);
+}
+
 interface UsageRow {
   calls: number;
   cost: number;
@@ -96,6 +114,12 @@ export class BudgetService {
   /**
    * Reserves one call of `cost` units against every applicable budget, or nothing if any would be exceeded.
    * `force` charges even over the limit (an approved over-budget call).
+   *
+   * Most reservations change no budget's state: the call fits and raises no alert (the row is below its alert
+   * share, or already alerted). Those charge each budget in one statement, an upsert whose update applies only under
+   * exactly those conditions ({@link chargeIfQuiet}). When one budget's upsert does not apply, the charges already
+   * made are taken back and the reservation is made again the long way ({@link reserveChecked}): every row locked
+   * and read, checked, then updated, with alerts raised.
    */
   async reserve(
     tx: Executor,
@@ -107,6 +131,66 @@ export class BudgetService {
     const list = [...this.applicable(agent), ...(options.extra ?? [])].sort((a, b) =>
       `${a.scope}/${a.period}`.localeCompare(`${b.scope}/${b.period}`),
     );
+    if (options.force || !Number.isSafeInteger(cost) || cost < 0)
+      return this.reserveChecked(tx, list, cost, now, options.force === true);
+    const charged: { scopeKey: string; start: string }[] = [];
+    for (const budget of list) {
+      const start = periodStart(budget.period, now);
+      const scopeKey = `${budget.scope}/${budget.period}`;
+      if (await this.chargeIfQuiet(tx, budget, scopeKey, start, cost)) {
+        charged.push({ scopeKey, start });
+        continue;
+      }
+      for (const c of charged)
+        await tx.run(
+          'UPDATE budget_usage SET calls = calls - 1, cost = cost - ? WHERE scope = ? AND period_start = ?',
+          [cost, c.scopeKey, c.start],
+        );
+      return this.reserveChecked(tx, list, cost, now, false);
+    }
+    return { ok: true, alerts: [] };
+  }
+
+  /**
+   * Charges one call of `cost` to `budget`'s row in one statement if the call fits and raises no alert: the totals
+   * after it are within the limits and below the alert share, or the row has already alerted. True when charged;
+   * false leaves the row as it was (a new row is only written when its first call qualifies).
+   */
+  private async chargeIfQuiet(
+    tx: Executor,
+    budget: BudgetConfig,
+    scopeKey: string,
+    start: string,
+    cost: number,
+  ): Promise<boolean> {
+    // Limits are whole numbers (the config's schema); one too large to count exactly in a double takes the long way.
+    if (!countable(budget.calls) || !countable(budget.cost)) return false;
+    const callsLimit = budget.calls ?? Number.MAX_SAFE_INTEGER;
+    const costLimit = budget.cost ?? Number.MAX_SAFE_INTEGER;
+    // The largest totals whose share stays below the alert share, computed as reserveChecked computes the share.
+    const callsQuiet = budget.calls ? quietTotal(budget.calls) : callsLimit;
+    const costQuiet = budget.cost ? quietTotal(budget.cost) : costLimit;
+    // A first call writes the row as (1, cost, not alerted): only when that is the quiet outcome.
+    if (1 > Math.min(callsLimit, callsQuiet) || cost > Math.min(costLimit, costQuiet)) return false;
+    const row = await tx.get<{ calls: number | string }>(
+      `INSERT INTO budget_usage (scope, period_start, calls, cost, alerted) VALUES (?, ?, 1, ?, 0)
+       ON CONFLICT (scope, period_start) DO UPDATE SET calls = budget_usage.calls + 1, cost = budget_usage.cost + ?
+       WHERE budget_usage.calls + 1 <= ? AND budget_usage.cost + ? <= ?
+         AND (budget_usage.alerted <> 0 OR (budget_usage.calls + 1 <= ? AND budget_usage.cost + ? <= ?))
+       RETURNING calls`,
+      [scopeKey, start, cost, cost, callsLimit, cost, costLimit, callsQuiet, cost, costQuiet],
+    );
+    return row !== undefined;
+  }
+
+  /** {@link reserve} with every row locked and read first: the path that rejects, forces and raises alerts. */
+  private async reserveChecked(
+    tx: Executor,
+    list: readonly BudgetConfig[],
+    cost: number,
+    now: Date,
+    force: boolean,
+  ): Promise<{ ok: true; alerts: BudgetAlert[] } | { ok: false; exceeded: BudgetExceeded }> {
     const usage: { budget: BudgetConfig; start: string; row: UsageRow; scopeKey: string }[] = [];
     for (const budget of list) {
       const start = periodStart(budget.period, now);
@@ -116,14 +200,14 @@ export class BudgetService {
       const over =
         (budget.calls !== undefined && row.calls + 1 > budget.calls) ||
         (budget.cost !== undefined && row.cost + cost > budget.cost);
-      if (over && !options.force)
+      if (over && !force)
         return { ok: false, exceeded: { budget, periodStart: start, calls: row.calls, cost: row.cost } };
     }
     const alerts: BudgetAlert[] = [];
     for (const { budget, start, row, scopeKey } of usage) {
       const calls = row.calls + 1;
       const spent = row.cost + cost;
-      const share = Math.max(budget.calls ? calls / budget.calls : 0, budget.cost ? spent / budget.cost : 0);
+      const share = shareOf(budget, calls, spent);
       const alert = share >= BUDGET_ALERT_SHARE && !row.alerted;
       await tx.run(
         'UPDATE budget_usage SET calls = ?, cost = ?, alerted = ? WHERE scope = ? AND period_start = ?',
