@@ -297,32 +297,37 @@ export class ActionService {
     const decisionStarted = performance.now();
     let view: ActionView;
     let anomalies: Anomaly[] = [];
+    let toolRecorded = false;
     try {
-      ({ view, anomalies } = await this.tracing.span('aos.decision', { parent: trace?.ref }, async (span) => {
-        const out = await this.d.db.tx((tx) =>
-          this.decideAndRecord(tx, {
-            agent,
-            tool,
-            r,
-            input,
-            environment,
-            requestHash,
-            reversalOf: extra.reversalOf,
-            forceApproval: extra.forceApproval === true,
-            budgets: extra.budgets ?? [],
-            system: extra.system === true,
-            requestedBy: extra.requestedBy,
-            trace,
-          }),
-        );
-        span.setAttributes({
-          'aos.decision': out.view.outcome,
-          'aos.policies': out.view.decision.policies,
-          'aos.policy.hash': out.view.policyHash,
-          'aos.risk': out.view.risk,
-        });
-        return out;
-      }));
+      ({ view, anomalies, toolRecorded } = await this.tracing.span(
+        'aos.decision',
+        { parent: trace?.ref },
+        async (span) => {
+          const out = await this.d.db.tx((tx) =>
+            this.decideAndRecord(tx, {
+              agent,
+              tool,
+              r,
+              input,
+              environment,
+              requestHash,
+              reversalOf: extra.reversalOf,
+              forceApproval: extra.forceApproval === true,
+              budgets: extra.budgets ?? [],
+              system: extra.system === true,
+              requestedBy: extra.requestedBy,
+              trace,
+            }),
+          );
+          span.setAttributes({
+            'aos.decision': out.view.outcome,
+            'aos.policies': out.view.decision.policies,
+            'aos.policy.hash': out.view.policyHash,
+            'aos.risk': out.view.risk,
+          });
+          return out;
+        },
+      ));
     } catch (err) {
       if (r.idempotencyKey && isUniqueViolation(err)) {
         const prior = await this.byIdempotencyKey(agent.id, r.idempotencyKey);
@@ -334,7 +339,7 @@ export class ActionService {
     this.announceAnomalies(anomalies);
     if (view.status === 'executing') {
       crashPoint('action.after-decision');
-      return this.execute(view, tool, agent, input.hash);
+      return this.execute(view, tool, agent, input.hash, { toolRecorded });
     }
     if (view.status !== 'pending_approval') this.finished(view, agent);
     return view;
@@ -388,7 +393,7 @@ export class ActionService {
       requestedBy: Human | undefined;
       trace: ActionTrace | undefined;
     },
-  ): Promise<{ view: ActionView; anomalies: Anomaly[] }> {
+  ): Promise<{ view: ActionView; anomalies: Anomaly[]; toolRecorded: boolean }> {
     const { tool, r, environment } = p;
     const bundle = this.d.policies();
     const facts = await readGuardFacts(tx, this.d, p.agent, tool.name);
@@ -576,51 +581,56 @@ export class ActionService {
       spanId: p.trace?.ref.spanId ?? null,
       parentSpanId: p.trace?.parentSpanId ?? null,
     };
-    await tx.run(
-      `INSERT INTO actions (id, agent_id, tool, input_json, input_hash, environment, session_id, idempotency_key, request_hash, reason,
+    // The action row and its count in the session scopes: independent writes, one round trip on PostgreSQL.
+    await this.d.db.runIndependent(tx, [
+      this.sessions.callStatement(agent.id, scope),
+      {
+        sql: `INSERT INTO actions (id, agent_id, tool, input_json, input_hash, environment, session_id, idempotency_key, request_hash, reason,
          confidence, on_behalf_of, reversal_of, outcome, status, decision_json, policy_hash, risk, approval_id, result_json, error_json,
          untrusted_output, cached, cost, node_id, created_at, updated_at, started_at, finished_at, trace_id, span_id, parent_span_id)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      [
-        id,
-        agent.id,
-        tool.name,
-        p.input.json,
-        p.input.hash,
-        environment,
-        r.sessionId ?? null,
-        r.idempotencyKey ?? null,
-        p.requestHash,
-        r.reason ?? null,
-        r.confidence ?? null,
-        r.onBehalfOf ?? null,
-        p.reversalOf ?? null,
-        OUTCOME[decision.outcome],
-        status,
-        decisionJson,
-        decision.policyHash,
-        decision.risk,
-        cached ? JSON.stringify(cached) : null,
-        cached && tool.metadata.untrustedOutput ? 1 : 0,
-        cached ? 1 : 0,
-        tool.cost,
-        status === 'executing' ? this.d.nodes.id : null,
-        now,
-        now,
-        status === 'executing' ? now : null,
-        cached ? now : null,
-        p.trace?.ref.traceId ?? null,
-        p.trace?.ref.spanId ?? null,
-        p.trace?.parentSpanId ?? null,
-      ],
-    );
-    await this.sessions.recordCall(tx, agent.id, scope);
+        params: [
+          id,
+          agent.id,
+          tool.name,
+          p.input.json,
+          p.input.hash,
+          environment,
+          r.sessionId ?? null,
+          r.idempotencyKey ?? null,
+          p.requestHash,
+          r.reason ?? null,
+          r.confidence ?? null,
+          r.onBehalfOf ?? null,
+          p.reversalOf ?? null,
+          OUTCOME[decision.outcome],
+          status,
+          decisionJson,
+          decision.policyHash,
+          decision.risk,
+          cached ? JSON.stringify(cached) : null,
+          cached && tool.metadata.untrustedOutput ? 1 : 0,
+          cached ? 1 : 0,
+          tool.cost,
+          status === 'executing' ? this.d.nodes.id : null,
+          now,
+          now,
+          status === 'executing' ? now : null,
+          cached ? now : null,
+          p.trace?.ref.traceId ?? null,
+          p.trace?.ref.spanId ?? null,
+          p.trace?.parentSpanId ?? null,
+        ],
+      },
+    ]);
+    const toolRecorded = this.sessions.toolRecorded(scope, tool.name, r.sessionId);
     if (cached) {
       await this.sessions.recordSuccess(tx, {
         agentId: agent.id,
         sessionId: r.sessionId ?? null,
         tool: tool.name,
         untrusted: tool.metadata.untrustedOutput,
+        toolRecorded,
       });
     }
     const actor = p.requestedBy ? `human:${p.requestedBy.id}` : `agent:${agent.id}`;
@@ -703,7 +713,7 @@ export class ActionService {
       view.approvalId = approval.id;
     }
     const anomalies = anomaly ? await anomaly.finish(tx, decision.outcome, id) : [];
-    return { view, anomalies };
+    return { view, anomalies, toolRecorded };
   }
 
   private announceAnomalies(anomalies: readonly Anomaly[]): void {
@@ -760,6 +770,7 @@ export class ActionService {
     tool: RegisteredTool,
     agent?: Pick<Agent, 'displayName' | 'tier'>,
     inputHash: string = hashJson(view.input),
+    known: { toolRecorded?: boolean } = {},
   ): Promise<ActionView> {
     let result: ToolResult | undefined;
     let error: { code: string; message: string } | undefined;
@@ -818,6 +829,7 @@ export class ActionService {
             sessionId: view.sessionId,
             tool: tool.name,
             untrusted: tool.metadata.untrustedOutput,
+            toolRecorded: known.toolRecorded === true,
           });
         }
         if (

@@ -12,23 +12,8 @@ import type { Engine } from '../engine.js';
 import type { Agent } from '../identity/agents.js';
 import { SECURITY_EPOCH_MAX_AGE_MS } from '../identity/authenticate.js';
 import { KillSwitches } from '../intervention/kill-switches.js';
-import type { Db, Executor, SqlValue } from '../store/db.js';
 import type { Store } from '../store/open-store.js';
-
-/** Records the statements run inside the store's transactions. */
-function recordTxStatements(db: Db): string[] {
-  const seen: string[] = [];
-  const tx = db.tx.bind(db);
-  const wrap = (e: Executor): Executor =>
-    ({
-      all: (sql: string, params?: readonly SqlValue[]) => (seen.push(sql), e.all(sql, params)),
-      get: (sql: string, params?: readonly SqlValue[]) => (seen.push(sql), e.get(sql, params)),
-      run: (sql: string, params?: readonly SqlValue[]) => (seen.push(sql), e.run(sql, params)),
-      exec: (sql: string) => (seen.push(sql), e.exec(sql)),
-    }) as Executor;
-  db.tx = ((fn, options) => tx((e) => fn(wrap(e)), options)) as Db['tx'];
-  return seen;
-}
+import { recordTxStatements } from '../../../../test/helpers/statements.js';
 
 const guardReads = (statements: readonly string[]) =>
   statements.filter((s) => /FROM (agents|killswitches|tools|security_epoch)\b/.test(s));

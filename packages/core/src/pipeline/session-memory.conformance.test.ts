@@ -10,6 +10,7 @@ import {
 import type { Payments } from '../../../../test/helpers/support-desk.js';
 import type { Engine } from '../engine.js';
 import type { Agent } from '../identity/agents.js';
+import { recordTxStatements } from '../../../../test/helpers/statements.js';
 
 /**
  * The support desk with no call budget (a long session would spend it) and one more read, `payments.read_ticket`,
@@ -142,5 +143,44 @@ describe.each(backends)('session memory on $name', (backend) => {
       sessionId: other,
     });
     expect((await refund(other)).outcome).toBe('denied');
+  });
+  it('writes a tool used once per scope: a success of a tool every scope already lists writes nothing more', async () => {
+    const seen = recordTxStatements(t.store.db);
+    const toolWrites = () => seen.filter((s) => s.includes('INSERT INTO action_session_tools')).length;
+    const read = (sessionId?: string) =>
+      engine.actions.submit(bot, {
+        tool: 'payments.get_order',
+        input: { orderId: 'o-1' },
+        ...(sessionId ? { sessionId } : {}),
+      });
+    const tools = async (sessionId: string) =>
+      (
+        await t.store.db.all<{ tool: string }>(
+          'SELECT tool FROM action_session_tools WHERE agent_id = ? AND session_id = ? ORDER BY tool',
+          [bot.id, sessionId],
+        )
+      ).map((r) => r.tool);
+
+    // No session: the agent scope learns the tool on the first success, and the next ones write nothing.
+    for (let i = 0; i < 3; i++) expect((await read()).status).toBe('succeeded');
+    expect(toolWrites()).toBe(1);
+    // A session the engine opened: the agent scope lists the tool, the session does not yet.
+    const session = await engine.actions.openSession(bot.id);
+    for (let i = 0; i < 3; i++) expect((await read(session)).status).toBe('succeeded');
+    expect(toolWrites()).toBe(2);
+    expect(await tools(session)).toEqual(['payments.get_order']);
+    // A session the agent named but was never given is decided under the agent scope, yet still written (it may be
+    // opened for the agent before the call ends).
+    expect((await read('s-named')).status).toBe('succeeded');
+    expect(toolWrites()).toBe(3);
+    // A session that is new to a tool the agent scope knows is written again; what a policy sees is unchanged.
+    const next = await engine.actions.openSession(bot.id);
+    expect((await read(next)).status).toBe('succeeded');
+    expect(toolWrites()).toBe(4);
+    expect(await tools(next)).toEqual(['payments.get_order']);
+    expect(await tools('')).toEqual(['payments.get_order']);
+    const last = await read(next);
+    const [decided] = await t.store.audit.list({ subject: `action:${last.id}` });
+    expect(decided?.payload).toMatchObject({ session: { tools: ['payments.get_order'], calls: 1 } });
   });
 });

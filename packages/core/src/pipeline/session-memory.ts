@@ -1,5 +1,5 @@
 import crypto from 'node:crypto';
-import type { Executor } from '../store/db.js';
+import type { Executor, Statement } from '../store/db.js';
 
 /** What the agent already did in a scope, as the policy context takes it (`context.session`). */
 export interface SessionSummary {
@@ -18,6 +18,8 @@ export interface SessionScope {
   /** The session's id; `''` for the agent scope. */
   sessionId: string;
   summary: SessionSummary;
+  /** The agent scope's tools used (the same as `summary.tools` when `kind` is `agent`). */
+  agentTools: readonly string[];
 }
 
 /** The session id of the agent scope in `action_sessions`. */
@@ -68,31 +70,47 @@ export class SessionMemory {
     const kind = own.length > 0 ? 'session' : 'agent';
     const mine = kind === 'session' ? own : rows.filter((r) => r.session_id === AGENT_SCOPE);
     const first = mine[0];
+    const toolsOf = (of: typeof rows) =>
+      [...new Set(of.flatMap((r) => (r.tool === null ? [] : [r.tool])))].sort();
+    const tools = toolsOf(mine);
     return {
       kind,
       sessionId: kind === 'session' ? (sessionId as string) : AGENT_SCOPE,
       summary: {
-        tools: [...new Set(mine.flatMap((r) => (r.tool === null ? [] : [r.tool])))].sort(),
+        tools,
         readUntrusted: !!first && !!Number(first.read_untrusted),
         calls: first ? Number(first.calls) : 0,
       },
+      agentTools: kind === 'agent' ? tools : toolsOf(rows.filter((r) => r.session_id === AGENT_SCOPE)),
     };
   }
 
   /**
-   * Counts a decided action in its scope and in the agent scope, in one statement: the agent scope's row is created
-   * on the agent's first call; a session scope's row exists already (the scope was read from it in this
-   * transaction, and session rows are never deleted), so the upsert only counts there.
+   * The statement that counts a decided action in its scope and in the agent scope (it writes `action_sessions`
+   * only, so it can run with the action's own row): the agent scope's row is created on the agent's first call; a
+   * session scope's row exists already (the scope was read from it in this transaction, and session rows are never
+   * deleted), so the upsert only counts there.
    */
-  async recordCall(tx: Executor, agentId: string, scope: SessionScope): Promise<void> {
+  callStatement(agentId: string, scope: SessionScope): Statement {
     const now = new Date().toISOString();
     const scopes = scope.sessionId === AGENT_SCOPE ? [AGENT_SCOPE] : [AGENT_SCOPE, scope.sessionId];
-    await tx.run(
-      `INSERT INTO action_sessions (agent_id, session_id, calls, read_untrusted, opened_at, updated_at)
+    return {
+      sql: `INSERT INTO action_sessions (agent_id, session_id, calls, read_untrusted, opened_at, updated_at)
        VALUES ${scopes.map(() => '(?, ?, 1, 0, ?, ?)').join(', ')}
        ON CONFLICT (agent_id, session_id) DO UPDATE SET calls = action_sessions.calls + 1, updated_at = excluded.updated_at`,
-      scopes.flatMap((id) => [agentId, id, now, now]),
-    );
+      params: scopes.flatMap((id) => [agentId, id, now, now]),
+    };
+  }
+
+  /**
+   * Whether a success of `tool` in a call decided under `scope` (naming `sessionId`, or none) would add nothing to
+   * the tools used: every scope {@link recordSuccess} writes already lists it (tool rows are never deleted). A call
+   * decided under the agent scope that names a session is not covered: that session may be opened for the agent
+   * before the call ends.
+   */
+  toolRecorded(scope: SessionScope, tool: string, sessionId: string | undefined): boolean {
+    if (scope.kind === 'agent' && sessionId !== undefined) return false;
+    return scope.agentTools.includes(tool) && scope.summary.tools.includes(tool);
   }
 
   /**
@@ -101,15 +119,23 @@ export class SessionMemory {
    */
   async recordSuccess(
     tx: Executor,
-    a: { agentId: string; sessionId: string | null; tool: string; untrusted: boolean },
+    a: {
+      agentId: string;
+      sessionId: string | null;
+      tool: string;
+      untrusted: boolean;
+      /** The tool is among the tools used of every scope this success is recorded in ({@link toolRecorded}). */
+      toolRecorded?: boolean;
+    },
   ): Promise<void> {
     const session = a.sessionId ?? AGENT_SCOPE;
-    await tx.run(
-      `INSERT INTO action_session_tools (agent_id, session_id, tool)
+    if (!a.toolRecorded)
+      await tx.run(
+        `INSERT INTO action_session_tools (agent_id, session_id, tool)
        SELECT agent_id, session_id, ? FROM action_sessions WHERE agent_id = ? AND session_id IN (?, ?)
        ON CONFLICT (agent_id, session_id, tool) DO NOTHING`,
-      [a.tool, a.agentId, AGENT_SCOPE, session],
-    );
+        [a.tool, a.agentId, AGENT_SCOPE, session],
+      );
     if (a.untrusted) {
       await tx.run(
         'UPDATE action_sessions SET read_untrusted = 1, updated_at = ? WHERE agent_id = ? AND session_id IN (?, ?)',

@@ -20,6 +20,12 @@ export interface Executor {
   exec(sql: string): Promise<void>;
 }
 
+/** One statement and its parameters. */
+export interface Statement {
+  sql: string;
+  params: readonly SqlValue[];
+}
+
 /** How a transaction commits. */
 export interface TxOptions {
   /**
@@ -50,6 +56,14 @@ export interface Db extends Executor {
   readonly forUpdate: string;
   /** `' FOR UPDATE SKIP LOCKED'` on PostgreSQL, `''` on SQLite. */
   readonly skipLocked: string;
+  /**
+   * Runs, in transaction `tx`, writes that do not depend on one another: each `INSERT`, `UPDATE` or `DELETE` on a
+   * table none of the others writes or reads (triggers included), none needing its change count or rows. PostgreSQL
+   * runs them as one statement (the first ones as data-modifying `WITH` clauses of the last: one round trip, one
+   * snapshot); SQLite runs them one after another (a statement is a call into the process). All or none take effect
+   * with the transaction, as separate statements would.
+   */
+  runIndependent(tx: Executor, writes: readonly Statement[]): Promise<void>;
   /**
    * Runs `fn` in one transaction: all of its writes commit together or none do. On SQLite the transaction takes
    * the write lock up front (BEGIN IMMEDIATE), so read-then-write sequences inside it are serialized across processes.

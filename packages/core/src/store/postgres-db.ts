@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
 import { SystemError, UserError } from '../errors.js';
-import type { Db, Executor, ReadSource, SqlValue, TxOptions } from './db.js';
+import type { Db, Executor, ReadSource, SqlValue, Statement, TxOptions } from './db.js';
 import { type BatchJob, MemberExecutor } from './member-executor.js';
 
 /** Renumbers portable `?` placeholders as `$1, $2, …`. Our SQL never has `?` inside literals. */
@@ -143,6 +143,17 @@ export class PostgresDb implements Db {
   readonly dialect = 'postgres' as const;
   readonly forUpdate = ' FOR UPDATE';
   readonly skipLocked = ' FOR UPDATE SKIP LOCKED';
+
+  async runIndependent(tx: Executor, writes: readonly Statement[]): Promise<void> {
+    const last = writes.at(-1);
+    if (!last) return;
+    // Placeholders are numbered in the order they appear, so the parameters follow the statements' order.
+    const clauses = writes.slice(0, -1).map((w, i) => `aos_w${i} AS (${w.sql})`);
+    await tx.run(
+      clauses.length ? `WITH ${clauses.join(', ')} ${last.sql}` : last.sql,
+      writes.flatMap((w) => w.params),
+    );
+  }
   readonly pool: pg.Pool;
   /** The schema this database works in; undefined: the connection's default search path. */
   readonly schema: string | undefined;

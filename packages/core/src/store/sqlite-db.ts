@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SystemError, UserError } from '../errors.js';
-import type { Db, Executor, ReadSource, SqlValue, TxOptions } from './db.js';
+import type { Db, Executor, ReadSource, SqlValue, Statement, TxOptions } from './db.js';
 import { type BatchJob, MemberExecutor } from './member-executor.js';
 import { WalCheckpointer } from './sqlite-checkpointer.js';
 
@@ -146,6 +146,10 @@ export class SqliteDb implements Db {
   readonly dialect = 'sqlite' as const;
   readonly forUpdate = '';
   readonly skipLocked = '';
+
+  async runIndependent(tx: Executor, writes: readonly Statement[]): Promise<void> {
+    for (const w of writes) await tx.run(w.sql, w.params);
+  }
   /** The database file, for other threads' read-only connections; undefined for `:memory:`. */
   readonly readSource: ReadSource | undefined;
   private readonly conn: Database.Database;
