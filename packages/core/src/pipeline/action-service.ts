@@ -581,9 +581,12 @@ export class ActionService {
       spanId: p.trace?.ref.spanId ?? null,
       parentSpanId: p.trace?.parentSpanId ?? null,
     };
-    // The action row and its count in the session scopes: independent writes, one round trip on PostgreSQL.
+    // The action row, its count in the session scopes and the agent's anomaly baseline: independent writes (one
+    // table each), one round trip on PostgreSQL.
+    const baseline = anomaly?.settle(decision.outcome);
     await this.d.db.runIndependent(tx, [
       this.sessions.callStatement(agent.id, scope),
+      ...(baseline ? [baseline] : []),
       {
         sql: `INSERT INTO actions (id, agent_id, tool, input_json, input_hash, environment, session_id, idempotency_key, request_hash, reason,
          confidence, on_behalf_of, reversal_of, outcome, status, decision_json, policy_hash, risk, approval_id, result_json, error_json,
@@ -712,7 +715,7 @@ export class ActionService {
       await tx.run('UPDATE actions SET approval_id = ? WHERE id = ?', [approval.id, id]);
       view.approvalId = approval.id;
     }
-    const anomalies = anomaly ? await anomaly.finish(tx, decision.outcome, id) : [];
+    const anomalies = anomaly ? await anomaly.conclude(tx, id) : [];
     return { view, anomalies, toolRecorded };
   }
 

@@ -2,7 +2,7 @@ import type { AuditLog } from '../../audit/audit-log.js';
 import type { AnomaliesConfig } from '../../config/alerting-config.js';
 import { parseDurationSec } from '../../config/duration.js';
 import type { Agent } from '../../identity/agents.js';
-import type { Db, Executor } from '../../store/db.js';
+import type { Db, Executor, Statement } from '../../store/db.js';
 import { wakeHeldRuns } from '../../workflows/run-wake.js';
 import { foldWindow, freshBaseline, fromRow, toParams } from './baseline.js';
 import type { Baseline } from './baseline.js';
@@ -50,10 +50,17 @@ export interface AnomalyCheck {
   /** The agent's writes need a human approval (`approval` mode, until the hold ends). */
   holdWrites: boolean;
   /**
-   * Records the call's decision in the baseline (a deny may itself complete a denial spike), audits every anomaly
-   * of the call and pauses the agent when its mode says so — all in `tx`. Answers the anomalies to announce.
+   * Records the call's decision in the baseline (a deny may itself complete a denial spike) and answers the
+   * statement that stores the baseline (none when detection is off for the agent): it writes `anomaly_baselines`
+   * only, so the caller may run it with the decision's other writes ({@link Db.runIndependent}), in the
+   * transaction of the check. Then {@link conclude}.
    */
-  finish(tx: Executor, outcome: 'allow' | 'approval' | 'deny', actionId: string): Promise<Anomaly[]>;
+  settle(outcome: 'allow' | 'approval' | 'deny'): Statement | undefined;
+  /**
+   * Audits every anomaly of the call and pauses the agent when its mode says so, in `tx`, once the baseline's
+   * statement ran. Answers the anomalies to announce.
+   */
+  conclude(tx: Executor, actionId: string): Promise<Anomaly[]>;
 }
 
 /** What the detector is built from. */
@@ -72,7 +79,8 @@ const NONE: AnomalyCheck = {
   anomalies: [],
   pause: false,
   holdWrites: false,
-  finish: () => Promise.resolve([]),
+  settle: () => undefined,
+  conclude: () => Promise.resolve([]),
 };
 
 /**
@@ -184,15 +192,15 @@ export class AnomalyDetector {
       anomalies: found,
       pause,
       holdWrites: b.holdUntilMs > now && call.tool.effect === 'write',
-      finish: async (ftx, outcome, actionId) => {
+      settle: (outcome) => {
         if (outcome === 'deny') {
           b.winDenials += 1;
           const spike = this.spike(b, 'denial_spike', b.winDenials, b.meanDenials, warm);
           if (spike) found.push({ ...spike, agentId, tool: call.tool.name, mode });
         }
-        await this.save(ftx, b);
-        return this.conclude(ftx, found, actionId, mode);
+        return this.saveStatement(b);
       },
+      conclude: (ctx, actionId) => this.conclude(ctx, found, actionId, mode),
     };
   }
 
@@ -307,12 +315,17 @@ export class AnomalyDetector {
   }
 
   private async save(tx: Executor, b: Baseline): Promise<void> {
-    await tx.run(
-      `UPDATE anomaly_baselines SET calls = ?, win_start_ms = ?, win_calls = ?, win_denials = ?, win_failures = ?,
+    const { sql, params } = this.saveStatement(b);
+    await tx.run(sql, params);
+  }
+
+  private saveStatement(b: Baseline): Statement {
+    return {
+      sql: `UPDATE anomaly_baselines SET calls = ?, win_start_ms = ?, win_calls = ?, win_denials = ?, win_failures = ?,
          active_windows = ?, mean_calls = ?, mean_denials = ?, mean_failures = ?, hours_json = ?, writes = ?,
          writes_after_untrusted = ?, flagged_json = ?, hold_until_ms = ?, updated_at = ? WHERE agent_id = ?`,
-      toParams(b, new Date(this.now()).toISOString()),
-    );
+      params: toParams(b, new Date(this.now()).toISOString()),
+    };
   }
 }
 
