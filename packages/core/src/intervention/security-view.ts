@@ -23,6 +23,8 @@ export interface SecurityView {
   readonly agents: Map<string, Promise<Agent | undefined>>;
   readonly roles: Map<string, Promise<Agent[]>>;
   switches?: Promise<KillSwitch[]>;
+  /** The roles that have an agent not revoked. */
+  roleNames?: Promise<Set<string>>;
 }
 
 /**
@@ -38,7 +40,8 @@ export interface SecurityView {
  * {@link SECURITY_EPOCH_MAX_AGE_MS} old.
  *
  * Shared on a node by the server's authentication (which reads the epoch on every request), the workflow
- * intervention gate and the pipeline's guards (which read the epoch inside each decision's transaction).
+ * intervention gate, the workflow engine's start checks (roles and `as` agents) and the pipeline's guards (which
+ * read the epoch inside each decision's transaction).
  */
 export class SecurityViews {
   private view: SecurityView | undefined;
@@ -78,6 +81,18 @@ export class SecurityViews {
     return this.remembered(v, v.roles, role, async () =>
       (await this.d.agents.list({ role })).sort((a, b) => a.id.localeCompare(b.id)),
     );
+  }
+
+  /** The roles with at least one agent that is not revoked, in view `v`. */
+  roleNames(v: SecurityView): Promise<Set<string>> {
+    if (!v.roleNames) {
+      const p = this.d.agents.roles();
+      v.roleNames = p;
+      p.catch(() => {
+        if (v.roleNames === p) delete v.roleNames;
+      });
+    }
+    return v.roleNames;
   }
 
   /** The engaged kill switches in view `v` (none without a switch registry). */

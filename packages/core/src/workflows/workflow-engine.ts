@@ -11,7 +11,7 @@ import { DEFAULT_ACCESS_GROUPS, requireRunManager } from '../identity/access.js'
 import type { AccessGroups } from '../identity/access.js';
 import type { Human } from '../identity/humans.js';
 import type { KillSwitches } from '../intervention/kill-switches.js';
-import type { SecurityViews } from '../intervention/security-view.js';
+import { SecurityViews } from '../intervention/security-view.js';
 import type { ActionService } from '../pipeline/action-service.js';
 import { crashPoint } from '../pipeline/crash-points.js';
 import type { SecretStore } from '../secrets/index.js';
@@ -255,6 +255,8 @@ export class WorkflowEngine {
   private readonly gates: StepGates;
   private readonly coordination: Coordination;
   private readonly pauses: RunPauses;
+  /** What the gate and the start checks keep under the security epoch (the engine's, shared with the pipeline). */
+  private readonly security: SecurityViews;
   private readonly workerSteps: WorkerTaskStep;
   private readonly approvalSteps: ApprovalSteps;
   private readonly approvals: ApprovalService;
@@ -289,12 +291,14 @@ export class WorkflowEngine {
     this.leaseMs = o.leaseMs ?? 30_000;
     this.crash = o.crash ?? ((p) => crashPoint(p));
     this.groups = o.groups ?? DEFAULT_ACCESS_GROUPS;
-    const intervention = new InterventionGate({
-      db: o.db,
-      agents: o.agents,
-      ...(o.killSwitches ? { killSwitches: o.killSwitches } : {}),
-      ...(o.security ? { views: o.security } : {}),
-    });
+    this.security =
+      o.security ??
+      new SecurityViews({
+        db: o.db,
+        agents: o.agents,
+        ...(o.killSwitches ? { killSwitches: o.killSwitches } : {}),
+      });
+    const intervention = new InterventionGate({ db: o.db, agents: o.agents, views: this.security });
     this.steps = new StepRunner({
       agents: o.agents,
       actions: o.actions,
@@ -433,7 +437,8 @@ export class WorkflowEngine {
       throw new UserError(e?.message ?? 'invalid', { field });
     }
     // A role whose agents are only paused is known: the run starts, and its steps pause until an agent is back.
-    const roles = await this.o.agents.roles();
+    const view = await this.security.current();
+    const roles = await this.security.roleNames(view);
     const context = { roles, rules: new Set(this.rules.keys()), workflows: new Set(this.defs.keys()) };
     // The whole definition is checked again only when what it is checked against changed since it last passed.
     const key = JSON.stringify([[...roles].sort(), [...context.rules].sort(), [...context.workflows].sort()]);
@@ -441,10 +446,12 @@ export class WorkflowEngine {
       parseWorkflow(def, context);
       this.checkedAgainst.set(def, key);
     }
+    const known = async (agentId: string, field: string) => {
+      if (!(await this.security.agent(view, agentId))) throw new NotFoundError('agent', agentId, field);
+    };
     for (const [id, step] of Object.entries(def.steps)) {
-      if (step.kind === 'action') await this.o.agents.require(step.as, `steps.${id}.as`);
-      if (step.kind === 'parallel' && step.do.kind === 'action')
-        await this.o.agents.require(step.do.as, `steps.${id}.do.as`);
+      if (step.kind === 'action') await known(step.as, `steps.${id}.as`);
+      if (step.kind === 'parallel' && step.do.kind === 'action') await known(step.do.as, `steps.${id}.do.as`);
     }
   }
 
