@@ -131,7 +131,10 @@ export class BudgetService {
     const list = [...this.applicable(agent), ...(options.extra ?? [])].sort((a, b) =>
       `${a.scope}/${a.period}`.localeCompare(`${b.scope}/${b.period}`),
     );
-    if (options.force || !Number.isSafeInteger(cost) || cost < 0)
+    // Two budgets of one scope and period share one row: both limits are checked against it and it is charged once,
+    // which only the long way does.
+    const shared = new Set(list.map((b) => `${b.scope}/${b.period}`)).size < list.length;
+    if (options.force || shared || !Number.isSafeInteger(cost) || cost < 0)
       return this.reserveChecked(tx, list, cost, now, options.force === true);
     const charged: { scopeKey: string; start: string }[] = [];
     for (const budget of list) {
