@@ -4,6 +4,7 @@ import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
 import type { BudgetConfig } from '../config/config.js';
 import type { Executor } from '../store/db.js';
+import { recordTxStatements } from '../../../../test/helpers/statements.js';
 import { BUDGET_ALERT_SHARE, BudgetService, periodStart } from './budgets.js';
 import type { BudgetAlert, BudgetExceeded } from './budgets.js';
 
@@ -145,17 +146,8 @@ describe.each(backends)('budgets on $name', (backend) => {
       { scope: 'agent:a1', period: 'day', calls: 100, onExceed: 'deny', approvers: 'approvers' },
       { scope: 'role:r1', period: 'day', calls: 2, onExceed: 'deny', approvers: 'approvers' },
     ]);
-    const statements: string[] = [];
-    const reserve = () =>
-      t.store.db.tx((tx) => {
-        const counted: Executor = {
-          all: (sql, params) => (statements.push(sql), tx.all(sql, params)),
-          get: (sql, params) => (statements.push(sql), tx.get(sql, params)),
-          run: (sql, params) => (statements.push(sql), tx.run(sql, params)),
-          exec: (sql) => (statements.push(sql), tx.exec(sql)),
-        };
-        return service.reserve(counted, { id: 'a1', role: 'r1' }, 1, { now });
-      });
+    const statements = recordTxStatements(t.store.db);
+    const reserve = () => t.store.db.tx((tx) => service.reserve(tx, { id: 'a1', role: 'r1' }, 1, { now }));
     // role:r1 allows 2 calls; its first is below 80% (1/2 = 50%): quiet, one statement each budget.
     expect(await reserve()).toEqual({ ok: true, alerts: [] });
     expect(statements).toHaveLength(2);
