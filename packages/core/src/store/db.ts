@@ -26,6 +26,12 @@ export interface Statement {
   params: readonly SqlValue[];
 }
 
+/** What {@link Db.runIndependent} answers: each write's change count, in order, and the answer's rows. */
+export interface IndependentResult<T> {
+  changes: number[];
+  rows: T[];
+}
+
 /** How a transaction commits. */
 export interface TxOptions {
   /**
@@ -57,13 +63,27 @@ export interface Db extends Executor {
   /** `' FOR UPDATE SKIP LOCKED'` on PostgreSQL, `''` on SQLite. */
   readonly skipLocked: string;
   /**
-   * Runs, in transaction `tx`, writes that do not depend on one another: each `INSERT`, `UPDATE` or `DELETE` on a
-   * table none of the others writes or reads (triggers included), none needing its change count or rows. PostgreSQL
-   * runs them as one statement (the first ones as data-modifying `WITH` clauses of the last: one round trip, one
-   * snapshot); SQLite runs them one after another (a statement is a call into the process). All or none take effect
-   * with the transaction, as separate statements would.
+   * Runs, in transaction `tx`, writes that do not depend on one another, and optionally one statement whose rows
+   * are wanted (`answer`): each `INSERT`, `UPDATE` or `DELETE` on a table none of the others writes or reads
+   * (triggers and the answer's functions included), none with a `RETURNING` of its own. PostgreSQL runs them as
+   * one statement (data-modifying `WITH` clauses, the answer in one more, every part under one snapshot: one round
+   * trip); SQLite runs them one after another, the answer last (a statement is a call into the process). All or
+   * none take effect with the transaction, as separate statements would. Answers each write's change count, in
+   * order, and the answer's rows in no defined order (their columns must not start with `aos_`).
    */
-  runIndependent(tx: Executor, writes: readonly Statement[]): Promise<void>;
+  runIndependent<T = Record<string, unknown>>(
+    tx: Executor,
+    writes: readonly Statement[],
+    answer?: Statement,
+  ): Promise<IndependentResult<T>>;
+  /**
+   * Runs, in transaction `tx`, queries that do not depend on one another and answers each one's rows (in no defined
+   * order within a query: a caller that needs one sorts).
+   * PostgreSQL runs them as one statement (each as a sub-select aggregated to JSON, locking clauses kept: one round
+   * trip, one snapshot), so their columns must be text, numbers or booleans, which come back as they would alone
+   * (bigints as numbers, as this store reads them everywhere); SQLite runs them one after another.
+   */
+  readTogether(tx: Executor, reads: readonly Statement[]): Promise<Record<string, unknown>[][]>;
   /**
    * Runs `fn` in one transaction: all of its writes commit together or none do. On SQLite the transaction takes
    * the write lock up front (BEGIN IMMEDIATE), so read-then-write sequences inside it are serialized across processes.

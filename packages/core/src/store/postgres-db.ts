@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
 import { SystemError, UserError } from '../errors.js';
-import type { Db, Executor, ReadSource, SqlValue, Statement, TxOptions } from './db.js';
+import type { Db, Executor, IndependentResult, ReadSource, SqlValue, Statement, TxOptions } from './db.js';
 import { type BatchJob, MemberExecutor } from './member-executor.js';
 
 /** Renumbers portable `?` placeholders as `$1, $2, …`. Our SQL never has `?` inside literals. */
@@ -144,16 +144,54 @@ export class PostgresDb implements Db {
   readonly forUpdate = ' FOR UPDATE';
   readonly skipLocked = ' FOR UPDATE SKIP LOCKED';
 
-  async runIndependent(tx: Executor, writes: readonly Statement[]): Promise<void> {
-    const last = writes.at(-1);
-    if (!last) return;
-    // Placeholders are numbered in the order they appear, so the parameters follow the statements' order.
-    const clauses = writes.slice(0, -1).map((w, i) => `aos_w${i} AS (${w.sql})`);
-    await tx.run(
-      clauses.length ? `WITH ${clauses.join(', ')} ${last.sql}` : last.sql,
-      writes.flatMap((w) => w.params),
-    );
+  async runIndependent<T = Record<string, unknown>>(
+    tx: Executor,
+    writes: readonly Statement[],
+    answer?: Statement,
+  ): Promise<IndependentResult<T>> {
+    if (!writes.length)
+      return { changes: [], rows: answer ? await tx.all<T>(answer.sql, answer.params) : [] };
+    for (const w of writes)
+      if (/\breturning\b/i.test(w.sql))
+        throw new Error('runIndependent: a write has no RETURNING of its own');
+    // Each write counts its rows through `RETURNING 1`; the answer, when there is one, is joined to the counts so a
+    // statement answering no rows still brings them back (its rows are those with `aos_row` set). Placeholders are
+    // numbered in the order they appear, so the parameters follow the statements' order.
+    const clauses = writes.map((w, i) => `aos_w${i} AS (${w.sql} RETURNING 1)`);
+    const counts = writes.map((_, i) => `(SELECT count(*) FROM aos_w${i}) AS aos_c${i}`);
+    const params = writes.flatMap((w) => w.params);
+    let sql: string;
+    if (answer) {
+      clauses.push(`aos_a AS (SELECT 1 AS aos_row, aos_q.* FROM (${answer.sql}) aos_q)`);
+      params.push(...answer.params);
+      sql = `WITH ${clauses.join(', ')} SELECT ${counts.join(', ')}, aos_a.* FROM (SELECT 1) aos_one LEFT JOIN aos_a ON true`;
+    } else sql = `WITH ${clauses.join(', ')} SELECT ${counts.join(', ')}`;
+    const out = await tx.all<Record<string, unknown>>(sql, params);
+    const first = out[0] ?? {};
+    const changes = writes.map((_, i) => Number(first[`aos_c${i}`]));
+    if (!answer) return { changes, rows: [] };
+    const rows: T[] = [];
+    for (const r of out) {
+      if (r.aos_row === null || r.aos_row === undefined) continue;
+      const row: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(r)) if (!k.startsWith('aos_')) row[k] = v;
+      rows.push(row as T);
+    }
+    return { changes, rows };
   }
+  async readTogether(tx: Executor, reads: readonly Statement[]): Promise<Record<string, unknown>[][]> {
+    const [only] = reads;
+    if (reads.length <= 1) return only ? [await tx.all(only.sql, only.params)] : [];
+    const parts = reads.map(
+      (r, i) => `(SELECT coalesce(json_agg(aos_q), '[]'::json) FROM (${r.sql}) aos_q) AS aos_r${i}`,
+    );
+    const row = await tx.get<Record<string, unknown[]>>(
+      `SELECT ${parts.join(', ')}`,
+      reads.flatMap((r) => r.params),
+    );
+    return reads.map((_, i) => (row?.[`aos_r${i}`] ?? []) as Record<string, unknown>[]);
+  }
+
   readonly pool: pg.Pool;
   /** The schema this database works in; undefined: the connection's default search path. */
   readonly schema: string | undefined;

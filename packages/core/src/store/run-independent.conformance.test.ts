@@ -33,9 +33,15 @@ describe.each(backends)('independent writes on $name', (backend) => {
       },
       { sql: 'UPDATE ri_b SET n = n WHERE id = ?', params: ['nothing'] },
     ];
-    await t.store.db.tx((tx) => t.store.db.runIndependent(tx, writes));
-    await t.store.db.tx((tx) => t.store.db.runIndependent(tx, writes.slice(2)));
-    await t.store.db.tx((tx) => t.store.db.runIndependent(tx, []));
+    expect(await t.store.db.tx((tx) => t.store.db.runIndependent(tx, writes))).toEqual({
+      changes: [2, 1, 0],
+      rows: [],
+    });
+    expect(await t.store.db.tx((tx) => t.store.db.runIndependent(tx, writes.slice(2)))).toEqual({
+      changes: [0],
+      rows: [],
+    });
+    expect(await t.store.db.tx((tx) => t.store.db.runIndependent(tx, []))).toEqual({ changes: [], rows: [] });
     expect(await rows()).toEqual({
       a: [
         { id: 'a1', n: 1, note: 'x?y' },
@@ -57,5 +63,110 @@ describe.each(backends)('independent writes on $name', (backend) => {
       ),
     ).rejects.toThrow();
     expect(await rows()).toEqual(before);
+  });
+
+  it('answers the rows of its answer with the change counts, none when it has no rows', async () => {
+    // A write that brings its own WITH, and an answer reading a table none of the writes touches.
+    await t.store.db.exec('CREATE TABLE ri_c (id TEXT PRIMARY KEY, v TEXT NOT NULL)');
+    await t.store.db.exec("INSERT INTO ri_c (id, v) VALUES ('c1', 'one'), ('c2', 'two?')");
+    const writes: Statement[] = [
+      {
+        sql: 'WITH last AS (SELECT COALESCE(MAX(n), 0) AS n FROM ri_a WHERE id > ?) INSERT INTO ri_a (id, n, note) SELECT ?, last.n + 1, ? FROM last UNION ALL SELECT ?, last.n + 2, ? FROM last',
+        params: ['', 'w1', 'a?', 'w2', null],
+      },
+      { sql: 'UPDATE ri_b SET n = n + ? WHERE id = ?', params: [1, 'kept'] },
+    ];
+    const answered = await t.store.db.tx((tx) =>
+      t.store.db.runIndependent<{ id: string; v: string }>(tx, writes, {
+        sql: 'SELECT id, v FROM ri_c WHERE v <> ?',
+        params: ['none'],
+      }),
+    );
+    expect(answered.changes).toEqual([2, 1]);
+    expect([...answered.rows].sort((x, y) => x.id.localeCompare(y.id))).toEqual([
+      { id: 'c1', v: 'one' },
+      { id: 'c2', v: 'two?' },
+    ]);
+    const none = await t.store.db.tx((tx) =>
+      t.store.db.runIndependent(tx, [{ sql: 'UPDATE ri_b SET n = ? WHERE id = ?', params: [0, 'absent'] }], {
+        sql: 'SELECT id FROM ri_c WHERE v = ?',
+        params: ['absent'],
+      }),
+    );
+    expect(none).toEqual({ changes: [0], rows: [] });
+    // An answer alone is a plain query.
+    expect(
+      await t.store.db.tx((tx) =>
+        t.store.db.runIndependent(tx, [], { sql: 'SELECT v FROM ri_c WHERE id = ?', params: ['c1'] }),
+      ),
+    ).toEqual({ changes: [], rows: [{ v: 'one' }] });
+    expect(await rows()).toEqual({
+      a: [
+        { id: 'w1', n: 1, note: 'a?' },
+        { id: 'w2', n: 2, note: null },
+      ],
+      b: [{ id: 'kept', n: 2 }],
+    });
+  });
+
+  it('an answer that fails takes the writes with it', async () => {
+    const before = await rows();
+    await expect(
+      t.store.db.tx((tx) =>
+        t.store.db.runIndependent(tx, [{ sql: 'UPDATE ri_b SET n = ? WHERE id = ?', params: [9, 'kept'] }], {
+          sql: 'SELECT id FROM no_such_table WHERE id = ?',
+          params: ['x'],
+        }),
+      ),
+    ).rejects.toThrow();
+    expect(await rows()).toEqual(before);
+  });
+
+  it("reads independent queries together: each one's rows as alone, the transaction's own writes seen", async () => {
+    await t.store.db.exec(
+      'CREATE TABLE ri_big (id TEXT PRIMARY KEY, big BIGINT NOT NULL, half DOUBLE PRECISION)',
+    );
+    await t.store.db.exec("INSERT INTO ri_big (id, big, half) VALUES ('x', 9007199254740991, 0.5)");
+    const read = await t.store.db.tx(async (tx) => {
+      await tx.run('INSERT INTO ri_a (id, n, note) VALUES (?, ?, ?), (?, ?, ?)', [
+        'r1',
+        1,
+        'a?b',
+        'r2',
+        2,
+        null,
+      ]);
+      return t.store.db.readTogether(tx, [
+        { sql: 'SELECT id, n, note FROM ri_a WHERE n >= ? ORDER BY id', params: [1] },
+        { sql: `SELECT id, n FROM ri_b WHERE id = ?${t.store.db.forUpdate}`, params: ['kept'] },
+        { sql: 'SELECT id FROM ri_b WHERE id = ?', params: ['absent'] },
+        { sql: 'SELECT big, half FROM ri_big WHERE id = ?', params: ['x'] },
+      ]);
+    });
+    const sorted = (rows: Record<string, unknown>[] | undefined) =>
+      [...(rows ?? [])].sort((x, y) => String(x.id).localeCompare(String(y.id)));
+    expect(read).toHaveLength(4);
+    expect(sorted(read[0])).toEqual([
+      { id: 'r1', n: 1, note: 'a?b' },
+      { id: 'r2', n: 2, note: null },
+    ]);
+    expect(read.slice(1)).toEqual([[{ id: 'kept', n: 1 }], [], [{ big: 9007199254740991, half: 0.5 }]]);
+    // What each query answers alone.
+    const alone = await t.store.db.tx((tx) =>
+      Promise.all([
+        tx.all('SELECT id, n FROM ri_b WHERE id = ?', ['kept']),
+        tx.all('SELECT big, half FROM ri_big'),
+      ]),
+    );
+    expect(alone).toEqual([read[1], read[3]]);
+    expect(await t.store.db.tx((tx) => t.store.db.readTogether(tx, []))).toEqual([]);
+    await expect(
+      t.store.db.tx((tx) =>
+        t.store.db.readTogether(tx, [
+          { sql: 'SELECT id FROM ri_b', params: [] },
+          { sql: 'SELECT id FROM no_such_table', params: [] },
+        ]),
+      ),
+    ).rejects.toThrow();
   });
 });

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SystemError, UserError } from '../errors.js';
-import type { Db, Executor, ReadSource, SqlValue, Statement, TxOptions } from './db.js';
+import type { Db, Executor, IndependentResult, ReadSource, SqlValue, Statement, TxOptions } from './db.js';
 import { type BatchJob, MemberExecutor } from './member-executor.js';
 import { WalCheckpointer } from './sqlite-checkpointer.js';
 
@@ -147,8 +147,19 @@ export class SqliteDb implements Db {
   readonly forUpdate = '';
   readonly skipLocked = '';
 
-  async runIndependent(tx: Executor, writes: readonly Statement[]): Promise<void> {
-    for (const w of writes) await tx.run(w.sql, w.params);
+  async runIndependent<T = Record<string, unknown>>(
+    tx: Executor,
+    writes: readonly Statement[],
+    answer?: Statement,
+  ): Promise<IndependentResult<T>> {
+    const changes: number[] = [];
+    for (const w of writes) changes.push((await tx.run(w.sql, w.params)).changes);
+    return { changes, rows: answer ? await tx.all<T>(answer.sql, answer.params) : [] };
+  }
+  async readTogether(tx: Executor, reads: readonly Statement[]): Promise<Record<string, unknown>[][]> {
+    const out: Record<string, unknown>[][] = [];
+    for (const r of reads) out.push(await tx.all(r.sql, r.params));
+    return out;
   }
   /** The database file, for other threads' read-only connections; undefined for `:memory:`. */
   readonly readSource: ReadSource | undefined;
