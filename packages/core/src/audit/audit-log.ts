@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import type { Db, Executor, ReadSource } from '../store/db.js';
+import type { Db, Executor, ReadSource, Statement } from '../store/db.js';
 import { containsPattern } from '../store/like.js';
 import { AUDIT_FORMAT_VERSION, ChainVerifier, contentHash, GENESIS_HASH, linkHash } from './chain.js';
 import type { AuditFormatVersion, AuditRecord, AuditRow, ChainProblem } from './chain.js';
@@ -123,6 +123,45 @@ function toRecord(row: Row): AuditRecord {
   };
 }
 
+/** A link `aos_audit_append` made. */
+interface PgAppendRow {
+  out_seq: number | string;
+  out_prev: string;
+  out_hash: string;
+}
+
+/** The call of `aos_audit_append` (migration 14) that appends `items` on PostgreSQL. */
+function pgAppendStatement(items: readonly PreparedAuditEvent[]): Statement {
+  return {
+    sql: 'SELECT out_seq, out_prev, out_hash FROM aos_audit_append(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])',
+    params: [
+      items.map((p) => p.ts),
+      items.map((p) => p.actor),
+      items.map((p) => p.type),
+      items.map((p) => p.subject),
+      items.map((p) => p.payloadJson),
+      items.map((p) => p.contentHash),
+    ] as never,
+  };
+}
+
+/**
+ * The records `aos_audit_append` made of `items`, in sequence order. Every link is checked against
+ * {@link linkHash}; a difference throws, so the transaction never commits a link this code would not make.
+ */
+function linkedOnPostgres(items: readonly PreparedAuditEvent[], rows: readonly PgAppendRow[]): AuditRecord[] {
+  if (rows.length !== items.length) throw new Error('audit append returned the wrong number of records');
+  const sorted = [...rows].sort((a, b) => Number(a.out_seq) - Number(b.out_seq));
+  return items.map((p, i) => {
+    const r = sorted[i] as PgAppendRow;
+    const seq = Number(r.out_seq);
+    if (linkHash(seq, r.out_prev, p.contentHash) !== r.out_hash) {
+      throw new Error(`audit append: the database linked record ${seq} differently from this node`);
+    }
+    return recordOf(p, seq, r.out_prev, r.out_hash);
+  });
+}
+
 /** Options of {@link AuditLog}. */
 export interface AuditLogOptions {
   /** How {@link AuditLog.verify} spreads the work over worker threads (not for SQLite's `:memory:`). */
@@ -221,31 +260,36 @@ export class AuditLog {
   }
 
   /**
+   * Runs `writes` ({@link Db.runIndependent}: independent of one another and of the audit tables) and appends
+   * `events` after them, in `tx`: on PostgreSQL one statement, the append in it; on SQLite the writes, then
+   * {@link appendMany}. Answers the records and the writes' change counts. For a state change and its audit
+   * records in one round trip.
+   */
+  async appendWith(
+    tx: Executor,
+    events: readonly AuditEvent[] | PreparedAuditEvents,
+    writes: readonly Statement[],
+  ): Promise<{ records: AuditRecord[]; changes: number[] }> {
+    const prepared = events instanceof PreparedAuditEvents ? events : this.prepare(events);
+    if (this.db.dialect !== 'postgres' || prepared.length === 0) {
+      const { changes } = await this.db.runIndependent(tx, writes);
+      return { changes, records: await this.appendMany(tx, prepared) };
+    }
+    const { changes, rows } = await this.db.runIndependent<PgAppendRow>(
+      tx,
+      writes,
+      pgAppendStatement(prepared.items),
+    );
+    return { changes, records: linkedOnPostgres(prepared.items, rows) };
+  }
+
+  /**
    * PostgreSQL: the head is locked and read, the records inserted and the head moved by one function call
-   * (`aos_audit_append`, migration 14), one round trip instead of three. Every link it made is checked here against
-   * {@link linkHash}; a difference throws, so the transaction never commits a link this code would not make.
+   * (`aos_audit_append`, migration 14), one round trip instead of three.
    */
   private async appendOnPostgres(tx: Executor, items: readonly PreparedAuditEvent[]): Promise<AuditRecord[]> {
-    const rows = await tx.all<{ out_seq: number | string; out_prev: string; out_hash: string }>(
-      'SELECT out_seq, out_prev, out_hash FROM aos_audit_append(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])',
-      [
-        items.map((p) => p.ts),
-        items.map((p) => p.actor),
-        items.map((p) => p.type),
-        items.map((p) => p.subject),
-        items.map((p) => p.payloadJson),
-        items.map((p) => p.contentHash),
-      ] as never,
-    );
-    if (rows.length !== items.length) throw new Error('audit append returned the wrong number of records');
-    return items.map((p, i) => {
-      const r = rows[i] as (typeof rows)[number];
-      const seq = Number(r.out_seq);
-      if (linkHash(seq, r.out_prev, p.contentHash) !== r.out_hash) {
-        throw new Error(`audit append: the database linked record ${seq} differently from this node`);
-      }
-      return recordOf(p, seq, r.out_prev, r.out_hash);
-    });
+    const { sql, params } = pgAppendStatement(items);
+    return linkedOnPostgres(items, await tx.all<PgAppendRow>(sql, params));
   }
 
   /** Appends one event in its own transaction, prepared before the transaction opens. */

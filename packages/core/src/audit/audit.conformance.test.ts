@@ -285,6 +285,52 @@ describe.each(variants)('audit log on $label', (backend) => {
     expect(await t.store.audit.verify()).toMatchObject({ ok: true, verified: 495, records: 495 });
   });
 
+  it('appends with independent writes: the same records, the writes counted, or none of either', async () => {
+    await t.store.db.exec('CREATE TABLE aw_things (id TEXT PRIMARY KEY, n INTEGER NOT NULL)');
+    await seed(t, 2);
+    const events = Array.from({ length: 3 }, (_, i) => ({
+      actor: 'operator:test',
+      type: 'test.with',
+      subject: `thing:${i}`,
+      payload: { i, token: 'hunter2' },
+    }));
+    const out = await t.store.db.tx((tx) =>
+      t.store.audit.appendWith(tx, events, [
+        { sql: 'INSERT INTO aw_things (id, n) VALUES (?, ?), (?, ?)', params: ['a', 1, 'b', 2] },
+        { sql: 'UPDATE aw_things SET n = n + 1 WHERE id = ?', params: ['absent'] },
+      ]),
+    );
+    expect(out.changes).toEqual([2, 0]);
+    const stored = await rows(t);
+    expect(stored.slice(2)).toEqual(out.records);
+    expect(out.records.map((r) => r.seq)).toEqual([3, 4, 5]);
+    expect(out.records.every((r) => (r.payload as { token?: string }).token !== 'hunter2')).toBe(true);
+    // No events: the writes alone.
+    const none = await t.store.db.tx((tx) =>
+      t.store.audit.appendWith(
+        tx,
+        [],
+        [{ sql: 'UPDATE aw_things SET n = ? WHERE id = ?', params: [5, 'a'] }],
+      ),
+    );
+    expect(none).toEqual({ changes: [1], records: [] });
+    // A write that fails leaves no record and no write.
+    await expect(
+      t.store.db.tx((tx) =>
+        t.store.audit.appendWith(tx, events, [
+          { sql: 'UPDATE aw_things SET n = ? WHERE id = ?', params: [9, 'b'] },
+          { sql: 'INSERT INTO aw_things (id, n) VALUES (?, ?)', params: ['a', 0] },
+        ]),
+      ),
+    ).rejects.toThrow();
+    expect(await t.store.db.all('SELECT id, n FROM aw_things ORDER BY id')).toEqual([
+      { id: 'a', n: 5 },
+      { id: 'b', n: 2 },
+    ]);
+    expect(await t.store.audit.head()).toEqual({ seq: 5, hash: stored[4]?.hash });
+    expect(await t.store.audit.verify()).toMatchObject({ ok: true, records: 5 });
+  });
+
   it.skipIf(backend.name !== 'postgres')(
     'commits no link the database made differently from this node (PostgreSQL appends in one call)',
     async () => {
