@@ -2,7 +2,7 @@ import crypto from 'node:crypto';
 import { bindingHash, subjectOf } from '../approvals/approvals.js';
 import { previousComparable } from '../approvals/evidence.js';
 import type { Approval, ApprovalService, EvidencePack, VoteInput } from '../approvals/approvals.js';
-import type { AuditLog } from '../audit/audit-log.js';
+import type { AuditEvent, AuditLog } from '../audit/audit-log.js';
 import type { BudgetService } from '../budgets/budgets.js';
 import type { BudgetConfig } from '../config/config.js';
 import type { ToolResult } from '../connectors/index.js';
@@ -22,7 +22,7 @@ import type { RegisteredTool, ToolRegistry } from '../tools/tool-registry.js';
 import { parseInput } from '../validation.js';
 import { crashPoint } from './crash-points.js';
 import type { NodeRegistry } from './node-registry.js';
-import { readGuardFacts, runGuards } from './guards.js';
+import { guardFactsFrom, guardFactsRead, readGuardFacts, runGuards } from './guards.js';
 import { checkOnBehalfOf, refuseMalformedUnicode, refuseReservedNames } from './request-guards.js';
 import { SessionMemory } from './session-memory.js';
 import { planUndo } from './undo.js';
@@ -31,7 +31,7 @@ import { canonicalInput, requestHashOf } from './canonical-request.js';
 import type { CanonicalInput } from './canonical-request.js';
 import { actionRequestSchema } from './types.js';
 import type { ActionListFilter, ActionRequest, ActionStatus, ActionView, StoredDecision } from './types.js';
-import { wakeRun, wakeRunOfAction, wakeRunOfSession } from '../workflows/run-wake.js';
+import { wakeRun, wakeRunOfAction, wakeRunOfSessionStatements } from '../workflows/run-wake.js';
 import type { Logger } from 'pino';
 import { SpanKind, Tracing } from '../observability/tracing.js';
 import type { Context, SpanRef } from '../observability/tracing.js';
@@ -144,6 +144,9 @@ const OUTCOME: Record<Decision['outcome'], ActionView['outcome']> = {
   approval: 'pending_approval',
   deny: 'denied',
 };
+
+/** Thrown inside an outcome's transaction to roll it back: the action was no longer `executing`. */
+class OutcomeTakenElsewhere extends Error {}
 
 function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: string }).code;
@@ -396,10 +399,18 @@ export class ActionService {
   ): Promise<{ view: ActionView; anomalies: Anomaly[]; toolRecorded: boolean }> {
     const { tool, r, environment } = p;
     const bundle = this.d.policies();
-    const facts = await readGuardFacts(tx, this.d, p.agent, tool.name);
+    if (p.system && r.sessionId) await this.sessions.open(tx, p.agent.id, r.sessionId);
+    // What the guards judge, the session scope and the anomaly baseline (locked): one round trip on PostgreSQL.
+    const baselineRead =
+      this.d.anomalies && !p.requestedBy ? this.d.anomalies.baselineRead(p.agent.id) : undefined;
+    const [guardRows, scopeRows, baselineRows] = await this.d.db.readTogether(tx, [
+      guardFactsRead(tool.name),
+      this.sessions.scopeRead(p.agent.id, r.sessionId),
+      ...(baselineRead ? [baselineRead] : []),
+    ]);
+    const facts = await guardFactsFrom(tx, this.d, p.agent, guardRows?.[0]);
     const { agent } = facts;
-    if (p.system && r.sessionId) await this.sessions.open(tx, agent.id, r.sessionId);
-    const scope = await this.sessions.scope(tx, agent.id, r.sessionId);
+    const scope = this.sessions.scopeFrom(scopeRows ?? [], r.sessionId);
     const session = scope.summary;
 
     const guards = runGuards(this.d, {
@@ -445,12 +456,16 @@ export class ActionService {
     // Judged only for calls the guards let through: a paused agent's refused calls are not its behaviour.
     const anomaly =
       this.d.anomalies && !guards.deny && !p.requestedBy
-        ? await this.d.anomalies.check(tx, {
-            agent,
-            tool: { name: tool.name, connector: tool.connector, effect: tool.metadata.effect },
-            resource: resourceOf(tool, r.input),
-            readUntrusted: session.readUntrusted,
-          })
+        ? await this.d.anomalies.check(
+            tx,
+            {
+              agent,
+              tool: { name: tool.name, connector: tool.connector, effect: tool.metadata.effect },
+              resource: resourceOf(tool, r.input),
+              readUntrusted: session.readUntrusted,
+            },
+            baselineRows,
+          )
         : undefined;
     if (anomaly?.pause) {
       const kinds = anomaly.anomalies.map((a) => a.kind).join(', ');
@@ -581,10 +596,58 @@ export class ActionService {
       spanId: p.trace?.ref.spanId ?? null,
       parentSpanId: p.trace?.parentSpanId ?? null,
     };
-    // The action row, its count in the session scopes and the agent's anomaly baseline: independent writes (one
-    // table each), one round trip on PostgreSQL.
+    // The action row, its count in the session scopes, the agent's anomaly baseline and the audit records: writes to
+    // tables none of the others touches, one round trip on PostgreSQL.
     const baseline = anomaly?.settle(decision.outcome);
-    await this.d.db.runIndependent(tx, [
+    const actor = p.requestedBy ? `human:${p.requestedBy.id}` : `agent:${agent.id}`;
+    const audits: AuditEvent[] = [
+      {
+        actor,
+        type: 'action.decided',
+        subject: `action:${id}`,
+        payload: {
+          actionId: id,
+          agent: {
+            id: agent.id,
+            role: agent.role,
+            tier: agent.tier,
+            owner: agent.owner,
+            environments: agent.environments,
+          },
+          tool: tool.name,
+          toolMetadata: tool.metadata,
+          definitionHash: tool.definitionHash,
+          // Replay converts the input to Cedar by the same declared types the decision used.
+          inputSchema: tool.definition.inputSchema,
+          input: r.input,
+          environment,
+          sessionId: r.sessionId ?? null,
+          sessionScope: scope.kind,
+          session,
+          reason: r.reason ?? null,
+          confidence: r.confidence ?? null,
+          onBehalfOf: r.onBehalfOf ?? null,
+          reversalOf: p.reversalOf ?? null,
+          idempotencyKey: r.idempotencyKey ?? null,
+          outcome: OUTCOME[decision.outcome],
+          policies: decision.policies,
+          reasons: decision.reasons,
+          risk: decision.risk,
+          policyHash: decision.policyHash,
+          checks: decision.checks,
+          ...(cached ? { cached: true, resultHash: hashJson(cached) } : {}),
+        },
+      },
+      ...(alerts?.ok
+        ? alerts.alerts.map((a) => ({
+            actor: 'system',
+            type: 'budget.alert',
+            subject: `budget:${a.scope}`,
+            payload: { ...a, actionId: id },
+          }))
+        : []),
+    ];
+    await this.d.audit.appendWith(tx, audits, [
       this.sessions.callStatement(agent.id, scope),
       ...(baseline ? [baseline] : []),
       {
@@ -635,54 +698,6 @@ export class ActionService {
         untrusted: tool.metadata.untrustedOutput,
         toolRecorded,
       });
-    }
-    const actor = p.requestedBy ? `human:${p.requestedBy.id}` : `agent:${agent.id}`;
-    await this.d.audit.append(tx, {
-      actor,
-      type: 'action.decided',
-      subject: `action:${id}`,
-      payload: {
-        actionId: id,
-        agent: {
-          id: agent.id,
-          role: agent.role,
-          tier: agent.tier,
-          owner: agent.owner,
-          environments: agent.environments,
-        },
-        tool: tool.name,
-        toolMetadata: tool.metadata,
-        definitionHash: tool.definitionHash,
-        // Replay converts the input to Cedar by the same declared types the decision used.
-        inputSchema: tool.definition.inputSchema,
-        input: r.input,
-        environment,
-        sessionId: r.sessionId ?? null,
-        sessionScope: scope.kind,
-        session,
-        reason: r.reason ?? null,
-        confidence: r.confidence ?? null,
-        onBehalfOf: r.onBehalfOf ?? null,
-        reversalOf: p.reversalOf ?? null,
-        idempotencyKey: r.idempotencyKey ?? null,
-        outcome: OUTCOME[decision.outcome],
-        policies: decision.policies,
-        reasons: decision.reasons,
-        risk: decision.risk,
-        policyHash: decision.policyHash,
-        checks: decision.checks,
-        ...(cached ? { cached: true, resultHash: hashJson(cached) } : {}),
-      },
-    });
-    if (alerts?.ok) {
-      for (const a of alerts.alerts) {
-        await this.d.audit.append(tx, {
-          actor: 'system',
-          type: 'budget.alert',
-          subject: `budget:${a.scope}`,
-          payload: { ...a, actionId: id },
-        });
-      }
     }
     if (decision.outcome === 'approval' && decision.approval) {
       const evidence: EvidencePack = {
@@ -806,63 +821,86 @@ export class ActionService {
     let recorded = false;
     // Not durable: nobody waits for this commit's fsync. The decision record already is; a crash that loses this
     // one leaves the action `executing`, which recovery flags `unknown_outcome` — never a second execution.
-    await this.d.db.tx(
-      async (tx) => {
-        await wakeRunOfSession(tx, view.sessionId);
-        const res = await tx.run(
-          `UPDATE actions SET status = ?, result_json = ?, error_json = ?, untrusted_output = ?, finished_at = ?, updated_at = ?
+    const wakes = wakeRunOfSessionStatements(view.sessionId);
+    const cacheable =
+      status === 'succeeded' &&
+      result !== undefined &&
+      tool.cacheTtlSec > 0 &&
+      tool.metadata.effect === 'read' &&
+      tool.metadata.idempotent;
+    await this.d.db
+      .tx(
+        async (tx) => {
+          // The run waiting for the action (if any) woken, the action's row, its cached answer and its audit
+          // record: one round trip on PostgreSQL. When the row was no longer `executing` (recovery got there
+          // first), the transaction is rolled back, which takes the rest back too.
+          const { changes } = await this.d.audit.appendWith(
+            tx,
+            [
+              {
+                actor: 'system',
+                type: 'action.completed',
+                subject: `action:${view.id}`,
+                payload: {
+                  actionId: view.id,
+                  status,
+                  durationMs: now.getTime() - started,
+                  ...(result ? { isError: result.isError, resultHash: hashJson(result) } : {}),
+                  ...(error ? { error } : {}),
+                },
+              },
+            ],
+            [
+              ...wakes,
+              {
+                sql: `UPDATE actions SET status = ?, result_json = ?, error_json = ?, untrusted_output = ?, finished_at = ?, updated_at = ?
          WHERE id = ? AND status = 'executing'`,
-          [
-            status,
-            resultJson,
-            error ? JSON.stringify(error) : null,
-            status === 'succeeded' && tool.metadata.untrustedOutput ? 1 : 0,
-            now.toISOString(),
-            now.toISOString(),
-            view.id,
-          ],
-        );
-        if (res.changes !== 1) return;
-        recorded = true;
-        if (status === 'failed' && this.d.anomalies)
-          anomalies = await this.d.anomalies.recordFailure(tx, view.agentId, tool.name, view.id);
-        if (status === 'succeeded') {
-          await this.sessions.recordSuccess(tx, {
-            agentId: view.agentId,
-            sessionId: view.sessionId,
-            tool: tool.name,
-            untrusted: tool.metadata.untrustedOutput,
-            toolRecorded: known.toolRecorded === true,
-          });
-        }
-        if (
-          status === 'succeeded' &&
-          result &&
-          tool.cacheTtlSec > 0 &&
-          tool.metadata.effect === 'read' &&
-          tool.metadata.idempotent
-        ) {
-          await tx.run(
-            `INSERT INTO tool_cache (agent_id, tool, input_hash, result_json, expires_at_ms) VALUES (?, ?, ?, ?, ?)
+                params: [
+                  status,
+                  resultJson,
+                  error ? JSON.stringify(error) : null,
+                  status === 'succeeded' && tool.metadata.untrustedOutput ? 1 : 0,
+                  now.toISOString(),
+                  now.toISOString(),
+                  view.id,
+                ],
+              },
+              ...(cacheable
+                ? [
+                    {
+                      sql: `INSERT INTO tool_cache (agent_id, tool, input_hash, result_json, expires_at_ms) VALUES (?, ?, ?, ?, ?)
            ON CONFLICT (agent_id, tool, input_hash) DO UPDATE SET result_json = excluded.result_json, expires_at_ms = excluded.expires_at_ms`,
-            [view.agentId, tool.name, inputHash, resultJson, now.getTime() + tool.cacheTtlSec * 1000],
+                      params: [
+                        view.agentId,
+                        tool.name,
+                        inputHash,
+                        resultJson,
+                        now.getTime() + tool.cacheTtlSec * 1000,
+                      ],
+                    },
+                  ]
+                : []),
+            ],
           );
-        }
-        await this.d.audit.append(tx, {
-          actor: 'system',
-          type: 'action.completed',
-          subject: `action:${view.id}`,
-          payload: {
-            actionId: view.id,
-            status,
-            durationMs: now.getTime() - started,
-            ...(result ? { isError: result.isError, resultHash: hashJson(result) } : {}),
-            ...(error ? { error } : {}),
-          },
-        });
-      },
-      { durable: false },
-    );
+          if (changes[wakes.length] !== 1) throw new OutcomeTakenElsewhere();
+          recorded = true;
+          if (status === 'failed' && this.d.anomalies)
+            anomalies = await this.d.anomalies.recordFailure(tx, view.agentId, tool.name, view.id);
+          if (status === 'succeeded') {
+            await this.sessions.recordSuccess(tx, {
+              agentId: view.agentId,
+              sessionId: view.sessionId,
+              tool: tool.name,
+              untrusted: tool.metadata.untrustedOutput,
+              toolRecorded: known.toolRecorded === true,
+            });
+          }
+        },
+        { durable: false },
+      )
+      .catch((err: unknown) => {
+        if (!(err instanceof OutcomeTakenElsewhere)) throw err;
+      });
     this.announceAnomalies(anomalies);
     const done: ActionView = recorded
       ? {

@@ -93,4 +93,39 @@ describe.each(backends)('the action answered by the pipeline on $name', (backend
     expect(action).toMatchObject({ status: 'succeeded' });
     await expectStored(action as ActionView);
   });
+
+  it('records nothing of an outcome that arrives after the action left executing, and answers the row', async () => {
+    // A slow upstream: while the call is out, recovery (here: its update) marks the action unknown_outcome.
+    await engine.close();
+    await payments.close();
+    payments = await startPayments({ delayMs: 400 });
+    engine = await supportDeskEngine(t, supportDeskConfig(payments.url));
+    const pending = submit({ tool: 'payments.get_order', input: { orderId: 'o-91' } });
+    let row: { id: string } | undefined;
+    for (let i = 0; i < 200 && !row; i++) {
+      [row] = (await t.raw("SELECT id FROM actions WHERE status = 'executing'")) as { id: string }[];
+      if (!row) await new Promise((r) => setTimeout(r, 5));
+    }
+    expect(row).toBeDefined();
+    const id = (row as { id: string }).id;
+    await t.raw("UPDATE actions SET status = 'unknown_outcome' WHERE id = ? AND status = 'executing'", [id]);
+    const answered = await pending;
+    expect(answered).toMatchObject({ id, status: 'unknown_outcome', result: null });
+    await expectStored(answered);
+    // No completion record, no cached answer, no tool used in the session: the transaction was rolled back.
+    expect(
+      await t.raw("SELECT seq FROM audit_log WHERE type = 'action.completed' AND subject = ?", [
+        `action:${id}`,
+      ]),
+    ).toEqual([]);
+    expect(await t.raw('SELECT input_hash FROM tool_cache WHERE tool = ?', ['payments.get_order'])).toEqual(
+      [],
+    );
+    expect(payments.calls('GET /orders/:id')).toBe(1);
+    expect((await t.store.audit.verify()).ok).toBe(true);
+    // The next call is not answered from a cache the late outcome would have filled.
+    const again = await submit({ tool: 'payments.get_order', input: { orderId: 'o-91' } });
+    expect(again).toMatchObject({ status: 'succeeded', cached: false });
+    expect(payments.calls('GET /orders/:id')).toBe(2);
+  });
 });

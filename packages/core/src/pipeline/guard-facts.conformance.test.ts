@@ -60,6 +60,34 @@ describe.each(backends)("the pipeline's guards on $name", (backend) => {
     expect(guardReads(seen).every((s) => /FROM security_epoch e LEFT JOIN tools t/.test(s))).toBe(true);
   });
 
+  it('read the guards, the session scope and the anomaly baseline in one statement on PostgreSQL', async () => {
+    const agent = (await t.store.agents.require('refund-bot')) as Agent;
+    await engine.security.current();
+    await read(agent);
+    const seen = recordTxStatements(t.store.db);
+    // Another order: not answered from the cache, so the call has an outcome to record.
+    expect(
+      await engine.actions.submit(agent, { tool: 'payments.get_order', input: { orderId: 'o-2' } }),
+    ).toMatchObject({ status: 'succeeded', cached: false });
+    const reads = seen.filter((s) => /FROM (security_epoch|action_sessions|anomaly_baselines)\b/.test(s));
+    const writes = seen.filter((s) => /aos_audit_append|INSERT INTO audit_log/.test(s));
+    if (backend.name === 'postgres') {
+      expect(reads).toHaveLength(1);
+      expect(reads[0]).toMatch(
+        /security_epoch[\s\S]*action_sessions[\s\S]*anomaly_baselines[\s\S]*FOR UPDATE/,
+      );
+      // The decision's writes and its audit record, then the outcome's: a statement each.
+      expect(writes).toHaveLength(2);
+      expect(writes[0]).toMatch(/INSERT INTO actions[\s\S]*aos_audit_append/);
+      expect(writes[1]).toMatch(/UPDATE actions SET status[\s\S]*aos_audit_append/);
+    } else {
+      expect(reads).toHaveLength(3);
+      expect(
+        reads.map((s) => /FROM (security_epoch|action_sessions|anomaly_baselines)\b/.exec(s)?.[1]),
+      ).toEqual(['security_epoch', 'action_sessions', 'anomaly_baselines']);
+    }
+  });
+
   it('see a pause, a kill switch and a quarantine made by another node at the next decision', async () => {
     const agent = (await t.store.agents.require('refund-bot')) as Agent;
     await engine.security.current();

@@ -4,7 +4,7 @@ import type { KillSwitch, KillSwitches } from '../intervention/kill-switches.js'
 import { stoppingSwitch } from '../intervention/kill-switches.js';
 import type { SecurityViews } from '../intervention/security-view.js';
 import type { Decision, DecisionCheck } from '../policy/decide.js';
-import type { Executor } from '../store/db.js';
+import type { Executor, Statement } from '../store/db.js';
 import type { RegisteredTool } from '../tools/tool-registry.js';
 import { DEFAULT_ACCESS_GROUPS, isAdmin } from '../identity/access.js';
 import type { AccessGroups } from '../identity/access.js';
@@ -44,14 +44,28 @@ export async function readGuardFacts(
   agent: Agent,
   toolName: string,
 ): Promise<GuardFacts> {
-  const row = await tx.get<{
-    epoch: number | string;
-    status: RegisteredTool['status'] | null;
-    approved_hash: string | null;
-  }>(
-    'SELECT e.n AS epoch, t.status AS status, t.approved_hash AS approved_hash FROM security_epoch e LEFT JOIN tools t ON t.name = ? WHERE e.id = 1',
-    [toolName],
-  );
+  const read = guardFactsRead(toolName);
+  return guardFactsFrom(tx, d, agent, await tx.get(read.sql, read.params));
+}
+
+/** {@link readGuardFacts}'s first statement: the security epoch with the tool's row, for reading with others. */
+export function guardFactsRead(toolName: string): Statement {
+  return {
+    sql: 'SELECT e.n AS epoch, t.status AS status, t.approved_hash AS approved_hash FROM security_epoch e LEFT JOIN tools t ON t.name = ? WHERE e.id = 1',
+    params: [toolName],
+  };
+}
+
+/** The rest of {@link readGuardFacts}, from the row its first statement ({@link guardFactsRead}) answered. */
+export async function guardFactsFrom(
+  tx: Executor,
+  d: GuardDeps,
+  agent: Agent,
+  read: Record<string, unknown> | undefined,
+): Promise<GuardFacts> {
+  const row = read as
+    | { epoch: number | string; status: RegisteredTool['status'] | null; approved_hash: string | null }
+    | undefined;
   if (!row) throw new Error('security_epoch row missing');
   const tool =
     row.status === null || row.approved_hash === null

@@ -55,22 +55,33 @@ export class SessionMemory {
    * reads the session's row and the agent scope's together.
    */
   async scope(tx: Executor, agentId: string, sessionId: string | undefined): Promise<SessionScope> {
-    const rows = await tx.all<{
+    const read = this.scopeRead(agentId, sessionId);
+    return this.scopeFrom(await tx.all(read.sql, read.params), sessionId);
+  }
+
+  /** {@link scope}'s statement, for reading with others. */
+  scopeRead(agentId: string, sessionId: string | undefined): Statement {
+    return {
+      sql: `SELECT s.session_id, s.calls, s.read_untrusted, t.tool FROM action_sessions s
+       LEFT JOIN action_session_tools t ON t.agent_id = s.agent_id AND t.session_id = s.session_id
+       WHERE s.agent_id = ? AND s.session_id IN (?, ?)`,
+      params: [agentId, AGENT_SCOPE, sessionId ?? AGENT_SCOPE],
+    };
+  }
+
+  /** The scope from the rows {@link scopeRead} answered. */
+  scopeFrom(read: readonly Record<string, unknown>[], sessionId: string | undefined): SessionScope {
+    const rows = read as readonly {
       session_id: string;
       calls: number | string;
       read_untrusted: number | string;
       tool: string | null;
-    }>(
-      `SELECT s.session_id, s.calls, s.read_untrusted, t.tool FROM action_sessions s
-       LEFT JOIN action_session_tools t ON t.agent_id = s.agent_id AND t.session_id = s.session_id
-       WHERE s.agent_id = ? AND s.session_id IN (?, ?)`,
-      [agentId, AGENT_SCOPE, sessionId ?? AGENT_SCOPE],
-    );
+    }[];
     const own = sessionId ? rows.filter((r) => r.session_id === sessionId) : [];
     const kind = own.length > 0 ? 'session' : 'agent';
     const mine = kind === 'session' ? own : rows.filter((r) => r.session_id === AGENT_SCOPE);
     const first = mine[0];
-    const toolsOf = (of: typeof rows) =>
+    const toolsOf = (of: readonly (typeof rows)[number][]) =>
       [...new Set(of.flatMap((r) => (r.tool === null ? [] : [r.tool])))].sort();
     const tools = toolsOf(mine);
     return {

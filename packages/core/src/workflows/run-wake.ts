@@ -1,4 +1,4 @@
-import type { Executor } from '../store/db.js';
+import type { Executor, Statement } from '../store/db.js';
 
 /** Sets the run's wake to now (unless already due) and bumps its wake sequence, inside the caller's transaction. */
 const WAKE_SET = `wake_at = CASE WHEN wake_at IS NULL OR wake_at > ? THEN ? ELSE wake_at END, wake_seq = wake_seq + 1`;
@@ -11,7 +11,16 @@ const ACTIVE = `status IN ('running', 'compensating')`;
  * the wake with the one it computed before the event.
  */
 export async function wakeRun(tx: Executor, runId: string, nowMs = Date.now()): Promise<void> {
-  await tx.run(`UPDATE workflow_runs SET ${WAKE_SET} WHERE id = ? AND ${ACTIVE}`, [nowMs, nowMs, runId]);
+  const w = wakeRunStatement(runId, nowMs);
+  await tx.run(w.sql, w.params);
+}
+
+/** {@link wakeRun}'s statement, for a caller that runs it with other writes ({@link Db.runIndependent}). */
+export function wakeRunStatement(runId: string, nowMs = Date.now()): Statement {
+  return {
+    sql: `UPDATE workflow_runs SET ${WAKE_SET} WHERE id = ? AND ${ACTIVE}`,
+    params: [nowMs, nowMs, runId],
+  };
 }
 
 /** Wakes the run that submitted a pipeline action (workflow actions carry the session `wf:<runId>`). */
@@ -28,7 +37,12 @@ export async function wakeRunOfSession(
   sessionId: string | null,
   nowMs = Date.now(),
 ): Promise<void> {
-  if (sessionId?.startsWith('wf:')) await wakeRun(tx, sessionId.slice(3), nowMs);
+  for (const w of wakeRunOfSessionStatements(sessionId, nowMs)) await tx.run(w.sql, w.params);
+}
+
+/** {@link wakeRunOfSession}'s statements: none outside a workflow run's session. */
+export function wakeRunOfSessionStatements(sessionId: string | null, nowMs = Date.now()): Statement[] {
+  return sessionId?.startsWith('wf:') ? [wakeRunStatement(sessionId.slice(3), nowMs)] : [];
 }
 
 /** Wakes every run an intervention holds (a kill switch changed, an agent's status changed or an agent joined). */

@@ -114,13 +114,37 @@ export class AnomalyDetector {
     return own?.mode ?? c.mode;
   }
 
-  /** Checks a call before it is decided, in the decision's transaction. */
-  async check(tx: Executor, call: ObservedCall): Promise<AnomalyCheck> {
+  /**
+   * The statement that reads (and locks) the agent's baseline, for a caller that reads it with other queries and
+   * hands the rows to {@link check}; undefined when detection is off for the agent.
+   */
+  baselineRead(agentId: string): Statement | undefined {
+    return this.modeOf(agentId) ? this.baselineStatement(agentId) : undefined;
+  }
+
+  private baselineStatement(agentId: string): Statement {
+    return {
+      sql: `SELECT * FROM anomaly_baselines WHERE agent_id = ?${this.o.db.forUpdate}`,
+      params: [agentId],
+    };
+  }
+
+  /**
+   * Checks a call before it is decided, in the decision's transaction. `baseline`: the rows {@link baselineRead}
+   * answered in this transaction, if the caller read them; without a row the baseline is read (created first) here.
+   */
+  async check(
+    tx: Executor,
+    call: ObservedCall,
+    baseline?: readonly Record<string, unknown>[],
+  ): Promise<AnomalyCheck> {
     const mode = this.modeOf(call.agent.id);
     if (!mode) return NONE;
     const now = this.now();
     const agentId = call.agent.id;
-    const b = await this.load(tx, agentId, now);
+    const read = baseline?.[0];
+    if (read) this.hasRow.add(agentId);
+    const b = read ? fromRow(read) : await this.load(tx, agentId, now);
     foldWindow(b, now, this.windowMs);
     const warm = b.calls >= this.o.config.warmupCalls && now - b.firstMs >= this.warmupMs;
     const found: Anomaly[] = [];
@@ -306,10 +330,8 @@ export class AnomalyDetector {
       );
       if (res.changes === 0) this.hasRow.add(agentId);
     }
-    const row = await tx.get<Record<string, unknown>>(
-      `SELECT * FROM anomaly_baselines WHERE agent_id = ?${this.o.db.forUpdate}`,
-      [agentId],
-    );
+    const { sql, params } = this.baselineStatement(agentId);
+    const row = await tx.get<Record<string, unknown>>(sql, params);
     if (!row) throw new Error(`anomaly baseline of ${agentId} is missing`);
     return fromRow(row);
   }
