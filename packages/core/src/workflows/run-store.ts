@@ -1,4 +1,4 @@
-import type { Db, Executor } from '../store/db.js';
+import type { Db, Executor, Statement } from '../store/db.js';
 import type { WorkflowDefinition } from './definition.js';
 import type { RecordedEvent, RunStatus, WorkflowEvent, WorkflowFailure } from './history.js';
 
@@ -68,6 +68,22 @@ function toRun(r: RunRow): WorkflowRun {
 const APPEND_CHUNK = 8;
 
 /** Lost the lease on a run: another node owns it now; this node must stop working on it. */
+/** What {@link RunStore.update} changes on a run's row. */
+export interface RunPatch {
+  status: RunStatus;
+  output?: unknown;
+  error?: WorkflowFailure | null;
+  now: string;
+  /** The run's next wake ({@link WakePatch}). */
+  wake?: WakePatch;
+}
+
+/** The lease an update is fenced by: the node that must hold it, and until when it extends it. */
+export interface RunLease {
+  owner: string;
+  untilMs: number;
+}
+
 export class LeaseLostError extends Error {
   constructor(runId: string) {
     super(`lease on run ${runId} was lost`);
@@ -165,6 +181,12 @@ export class RunStore {
    * the history's last row (no round trip to read it first); the (run_id, seq) key refuses a racing writer.
    */
   async append(tx: Executor, runId: string, events: readonly WorkflowEvent[], now: string): Promise<void> {
+    for (const w of this.appendStatements(runId, events, now)) await tx.run(w.sql, w.params);
+  }
+
+  /** {@link append}'s statements, for a caller that runs them with other writes ({@link Db.runIndependent}). */
+  appendStatements(runId: string, events: readonly WorkflowEvent[], now: string): Statement[] {
+    const out: Statement[] = [];
     for (let i = 0; i < events.length; i += APPEND_CHUNK) {
       const chunk = events.slice(i, i + APPEND_CHUNK);
       const params: (string | number | null)[] = [runId];
@@ -174,28 +196,23 @@ export class RunStore {
         return `SELECT ?, last.seq + ${j + 1}, ?, ?, CAST(? AS INTEGER), ?, ? FROM last`;
       });
       // Both backends read `last` before inserting (SQLite stages an INSERT … SELECT of its own table first).
-      await tx.run(
-        `WITH last AS (SELECT COALESCE(MAX(seq), 0) AS seq FROM workflow_events WHERE run_id = ?)
+      out.push({
+        sql: `WITH last AS (SELECT COALESCE(MAX(seq), 0) AS seq FROM workflow_events WHERE run_id = ?)
          INSERT INTO workflow_events (run_id, seq, type, step_id, attempt, data_json, at) ${rows.join(' UNION ALL ')}`,
         params,
-      );
+      });
     }
+    return out;
   }
 
   /** Updates the run row; with `leaseOwner`, only while that node holds the lease (else {@link LeaseLostError}). */
-  async update(
-    tx: Executor,
-    runId: string,
-    patch: {
-      status: RunStatus;
-      output?: unknown;
-      error?: WorkflowFailure | null;
-      now: string;
-      /** The run's next wake ({@link WakePatch}). */
-      wake?: WakePatch;
-    },
-    lease?: { owner: string; untilMs: number },
-  ): Promise<void> {
+  async update(tx: Executor, runId: string, patch: RunPatch, lease?: RunLease): Promise<void> {
+    const w = this.updateStatement(runId, patch, lease);
+    this.checkUpdated(runId, (await tx.run(w.sql, w.params)).changes, lease);
+  }
+
+  /** {@link update}'s statement; {@link checkUpdated} checks its change count. */
+  updateStatement(runId: string, patch: RunPatch, lease?: RunLease): Statement {
     const sets = ['status = ?', 'updated_at = ?'];
     const params: (string | number | null)[] = [patch.status, patch.now];
     if (patch.wake) {
@@ -219,7 +236,11 @@ export class RunStore {
       where += ' AND lease_owner = ?';
       params.push(lease.owner);
     }
-    const { changes } = await tx.run(`UPDATE workflow_runs SET ${sets.join(', ')} WHERE ${where}`, params);
+    return { sql: `UPDATE workflow_runs SET ${sets.join(', ')} WHERE ${where}`, params };
+  }
+
+  /** Throws {@link LeaseLostError} when a lease-fenced update of the run changed no row. */
+  checkUpdated(runId: string, changes: number, lease?: RunLease): void {
     if (lease && changes === 0) throw new LeaseLostError(runId);
   }
 

@@ -472,20 +472,26 @@ export class WorkflowEngine {
       now,
       ...(p.triggerKey ? { triggerKey: p.triggerKey } : {}),
     });
-    await this.runs.append(tx, id, [{ type: 'run_started', input, actor }], now);
     await this.gates.onRunStarted(tx, id, def);
-    await this.o.audit.append(tx, {
-      actor,
-      type: 'workflow.run_started',
-      subject: `run:${id}`,
-      payload: {
-        workflow: def.name,
-        version: def.version,
-        owner: def.owner,
-        definitionHash: definitionHash(def),
-        ...(p.triggerKey ? { trigger: p.triggerKey } : {}),
-      },
-    });
+    // `run_started` and its audit record: one round trip on PostgreSQL.
+    await this.o.audit.appendWith(
+      tx,
+      [
+        {
+          actor,
+          type: 'workflow.run_started',
+          subject: `run:${id}`,
+          payload: {
+            workflow: def.name,
+            version: def.version,
+            owner: def.owner,
+            definitionHash: definitionHash(def),
+            ...(p.triggerKey ? { trigger: p.triggerKey } : {}),
+          },
+        },
+      ],
+      this.runs.appendStatements(id, [{ type: 'run_started', input, actor }], now),
+    );
     return id;
   }
 
@@ -811,14 +817,26 @@ export class WorkflowEngine {
     const now = new Date(nowMs).toISOString();
     const all = history ?? (await this.runs.events(run.id, tx));
     const after = replay(def, [...all, ...events]);
-    await this.runs.append(tx, run.id, events, now);
+    // What the new state changes beside the run's own rows comes first: a sub-run that ended wakes the parent step
+    // waiting for it; a failing or cancelled run takes back the work it handed out; leases and approval requests
+    // follow the steps. Row locks are so taken in the order an agent completing a task takes them (task, run, audit
+    // chain head), and the run's events, its row and its audit records are left for one statement at the end.
+    if (TERMINAL.has(after.status))
+      await tx.run(
+        `UPDATE workflow_runs SET wake_at = ?, wake_seq = wake_seq + 1
+         WHERE id = (SELECT parent_run_id FROM workflow_runs WHERE id = ?) AND status IN ('running', 'compensating')`,
+        [nowMs, run.id],
+      );
+    if (after.status !== 'running') await this.tasks.cancelForRun(tx, run.id, `workflow:${run.workflow}`);
+    await this.gates.onCommit(tx, { runId: run.id, def, events, after });
+    await this.approvalSteps.onCommit(tx, { runId: run.id, def, events, after });
     // The node advancing the run records the wake its new state gives (right after a crash too); an outside
     // event (a vote, a resolution, a retry) wakes the run now, past whatever wake the node computed before it.
     const wake: WakePatch | undefined = lease
       ? { ...nextWake(def, after, nowMs), seq: lease.wakeSeq }
       : undefined;
-    await this.runs.update(
-      tx,
+    const fence = lease ? { owner: lease.owner, untilMs: lease.untilMs } : undefined;
+    const update = this.runs.updateStatement(
       run.id,
       {
         status: after.status,
@@ -827,23 +845,19 @@ export class WorkflowEngine {
         ...(after.error ? { error: after.error } : {}),
         ...(wake ? { wake } : {}),
       },
-      lease ? { owner: lease.owner, untilMs: lease.untilMs } : undefined,
+      fence,
     );
+    // The events, the run row and the audit records: one round trip on PostgreSQL. The chunks of a long batch of
+    // events each number theirs after the one before, so all but the last go first.
+    const appends = this.runs.appendStatements(run.id, events, now);
+    for (const w of appends.slice(0, -1)) await tx.run(w.sql, w.params);
+    const { changes } = await this.o.audit.appendWith(
+      tx,
+      events.flatMap((e) => auditFor(run, e, after)),
+      [...appends.slice(-1), update],
+    );
+    this.runs.checkUpdated(run.id, changes.at(-1) as number, fence);
     if (!lease) await wakeRun(tx, run.id, nowMs);
-    // A sub-run that ended wakes the parent step waiting for it.
-    if (TERMINAL.has(after.status))
-      await tx.run(
-        `UPDATE workflow_runs SET wake_at = ?, wake_seq = wake_seq + 1
-         WHERE id = (SELECT parent_run_id FROM workflow_runs WHERE id = ?) AND status IN ('running', 'compensating')`,
-        [nowMs, run.id],
-      );
-    // A failing or cancelled run takes back the work it handed out. Before any audit append: task rows are always
-    // locked before the audit chain head, so this cannot deadlock with an agent completing a task.
-    if (after.status !== 'running') await this.tasks.cancelForRun(tx, run.id, `workflow:${run.workflow}`);
-    await this.gates.onCommit(tx, { runId: run.id, def, events, after });
-    await this.approvalSteps.onCommit(tx, { runId: run.id, def, events, after });
-    const audits = events.flatMap((e) => auditFor(run, e, after));
-    if (audits.length) await this.o.audit.appendMany(tx, audits);
     return after;
   }
 

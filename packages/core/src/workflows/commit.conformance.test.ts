@@ -1,0 +1,108 @@
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { backends } from '../../../../test/helpers/backends.js';
+import type { TestStore } from '../../../../test/helpers/backends.js';
+import { recordTxStatements } from '../../../../test/helpers/statements.js';
+import { parseConfig } from '../config/config.js';
+import { createEngine } from '../engine.js';
+import type { Engine } from '../engine.js';
+import { EnvSecretStore } from '../secrets/index.js';
+import { defineWorkflow } from './definition.js';
+
+// A run waiting for a signal, sent twelve before its next advance: their events commit together, more than one
+// insert statement holds (8).
+const SIGNALS = 12;
+const waiting = defineWorkflow({
+  name: 'waiting',
+  version: 1,
+  owner: 'ada',
+  input: { type: 'object', properties: {} },
+  steps: {
+    go: { kind: 'wait', event: 'go' },
+    after: { kind: 'task', role: 'clerk', rule: 'echo', dependsOn: ['go'] },
+  },
+});
+
+describe.each(backends)('workflow commits on $name', (backend) => {
+  let t: TestStore;
+  let engine: Engine;
+
+  beforeEach(async (ctx) => {
+    if (!backend.enabled) return ctx.skip();
+    t = await backend.create();
+    await t.store.humans.add({ id: 'ada', groups: ['admins'] }, 'operator:test');
+    await t.store.agents.create({ id: 'clerk-1', role: 'clerk', tier: 1, owner: 'ada' }, 'operator:test');
+    engine = await createEngine({
+      store: t.store,
+      config: parseConfig({}),
+      secrets: new EnvSecretStore({ env: {} }),
+      workflows: [waiting],
+      rules: { echo: () => ({ ok: true }) },
+    });
+  });
+  afterEach(async () => {
+    await engine?.close();
+    await t?.cleanup();
+  });
+
+  const signalled = async () => {
+    const ada = await t.store.humans.require('ada');
+    const run = await engine.workflows.start('waiting', {}, ada);
+    await engine.workflows.drain();
+    for (let i = 0; i < SIGNALS; i++)
+      await engine.workflows.signal({
+        runId: run.id,
+        name: i === SIGNALS - 1 ? 'go' : 'note',
+        data: i,
+        by: ada,
+      });
+    return run;
+  };
+
+  it('numbers every event of a long batch in order, with its audit records and the run row', async () => {
+    const run = await signalled();
+    await engine.workflows.drain();
+    const done = await engine.workflows.get(run.id);
+    expect(done.status).toBe('completed');
+    const events = (await t.raw(
+      'SELECT seq, type, data_json FROM workflow_events WHERE run_id = ? ORDER BY seq',
+      [run.id],
+    )) as { seq: number | string; type: string; data_json: string }[];
+    expect(events.map((e) => Number(e.seq))).toEqual(events.map((_, i) => i + 1));
+    const received = events.filter((e) => e.type === 'signal_received');
+    expect(received.map((e) => (JSON.parse(e.data_json) as { data: number }).data)).toEqual(
+      Array.from({ length: SIGNALS }, (_, i) => i),
+    );
+    // Recorded in one commit: one after the other in the history.
+    expect(Number(received.at(-1)?.seq) - Number(received[0]?.seq)).toBe(SIGNALS - 1);
+    expect(done.steps.after?.status).toBe('completed');
+    expect(await t.store.audit.verify()).toMatchObject({ ok: true });
+  });
+
+  it.skipIf(backend.name !== 'postgres')(
+    'writes an advance’s events, the run row and their audit records in one statement',
+    async () => {
+      const ada = await t.store.humans.require('ada');
+      const seen = recordTxStatements(t.store.db);
+      await engine.workflows.start('waiting', {}, ada);
+      // The run's row, then its first event and audit record together.
+      const started = seen.splice(0).filter((s) => /workflow_events/.test(s));
+      expect(started).toHaveLength(1);
+      expect(started[0]).toMatch(/aos_audit_append/);
+      seen.splice(0);
+      const run = await signalled();
+      seen.splice(0);
+      await engine.workflows.drain();
+      const writes = seen.filter((s) => /workflow_events|aos_audit_append/.test(s));
+      // The events with the run row, and the audit records when the events have any.
+      const combined = writes.filter(
+        (s) => /INSERT INTO workflow_events/.test(s) && /UPDATE workflow_runs SET status/.test(s),
+      );
+      expect(combined.filter((s) => /aos_audit_append/.test(s)).length).toBeGreaterThanOrEqual(2);
+      // Every commit of the advance is one statement, but for the first insert of the twelve signals' events.
+      expect(writes.filter((s) => !combined.includes(s)).map((s) => s.trim().slice(0, 9))).toEqual([
+        'WITH last',
+      ]);
+      expect((await engine.workflows.get(run.id)).status).toBe('completed');
+    },
+  );
+});
