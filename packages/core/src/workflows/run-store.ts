@@ -64,6 +64,19 @@ function toRun(r: RunRow): WorkflowRun {
   };
 }
 
+/** A run's history, in order. */
+const EVENTS_SQL = 'SELECT seq, data_json, at FROM workflow_events WHERE run_id = ? ORDER BY seq';
+
+interface EventRow {
+  seq: number | string;
+  data_json: string;
+  at: string;
+}
+
+function toEvents(rows: readonly EventRow[]): RecordedEvent[] {
+  return rows.map((r) => ({ ...(JSON.parse(r.data_json) as WorkflowEvent), seq: Number(r.seq), at: r.at }));
+}
+
 /** Most events one statement appends (each count is its own prepared statement). */
 const APPEND_CHUNK = 8;
 
@@ -140,6 +153,27 @@ export class RunStore {
     return row ? toRun(row) : undefined;
   }
 
+  /**
+   * The run, the definition pinned on it and its history, in one round trip on PostgreSQL ({@link Db.readTogether});
+   * undefined when there is no such run.
+   */
+  async snapshot(
+    id: string,
+    tx: Executor = this.db,
+  ): Promise<{ run: WorkflowRun; def: WorkflowDefinition; events: RecordedEvent[] } | undefined> {
+    const [rows, events] = await this.db.readTogether(tx, [
+      { sql: 'SELECT * FROM workflow_runs WHERE id = ?', params: [id] },
+      { sql: EVENTS_SQL, params: [id] },
+    ]);
+    const row = rows?.[0] as RunRow | undefined;
+    if (!row) return undefined;
+    return {
+      run: toRun(row),
+      def: JSON.parse(row.definition_json) as WorkflowDefinition,
+      events: toEvents((events ?? []) as unknown as EventRow[]).sort((a, b) => a.seq - b.seq),
+    };
+  }
+
   /** The definition pinned on the run when it started. */
   async definition(id: string, tx: Executor = this.db): Promise<WorkflowDefinition | undefined> {
     const row = await tx.get<{ definition_json: string }>(
@@ -169,11 +203,7 @@ export class RunStore {
   }
 
   async events(runId: string, tx: Executor = this.db): Promise<RecordedEvent[]> {
-    const rows = await tx.all<{ seq: number | string; data_json: string; at: string }>(
-      'SELECT seq, data_json, at FROM workflow_events WHERE run_id = ? ORDER BY seq',
-      [runId],
-    );
-    return rows.map((r) => ({ ...(JSON.parse(r.data_json) as WorkflowEvent), seq: Number(r.seq), at: r.at }));
+    return toEvents(await tx.all<EventRow>(EVENTS_SQL, [runId]));
   }
 
   /**

@@ -497,10 +497,9 @@ export class WorkflowEngine {
 
   /** A run with its step states and history. */
   async get(runId: string): Promise<WorkflowRunDetail> {
-    const run = await this.runs.get(runId);
-    if (!run) throw new NotFoundError('run', runId, 'run');
-    const def = (await this.runs.definition(runId)) as WorkflowDefinition;
-    const events = await this.runs.events(runId);
+    const snap = await this.runs.snapshot(runId);
+    if (!snap) throw new NotFoundError('run', runId, 'run');
+    const { run, def, events } = snap;
     const st = replay(def, events);
     const steps: WorkflowRunDetail['steps'] = {};
     for (const [id, s] of Object.entries(st.steps))
@@ -673,10 +672,10 @@ export class WorkflowEngine {
     vote: 'approve' | 'deny';
     comment?: string;
   }): Promise<WorkflowRunDetail> {
-    const view = await this.runs.get(p.runId);
-    if (!view) throw new NotFoundError('run', p.runId, 'run');
-    const def = (await this.runs.definition(p.runId)) as WorkflowDefinition;
-    const s = replay(def, await this.runs.events(p.runId)).steps[p.stepId];
+    const snap = await this.runs.snapshot(p.runId);
+    if (!snap) throw new NotFoundError('run', p.runId, 'run');
+    const { def } = snap;
+    const s = replay(def, snap.events).steps[p.stepId];
     const request =
       s?.approval && s.status === 'waiting'
         ? await this.approvals.get(stepApprovalId(p.runId, p.stepId, s.attempt))
@@ -965,9 +964,11 @@ export class WorkflowEngine {
   /** Advances a claimed run as far as it goes now; answers the wake its state gives for {@link RunStore.release}. */
   private async advance(c: ClaimedRun): Promise<WakePatch> {
     const runId = c.id;
-    const run = (await this.runs.get(runId)) as WorkflowRun;
-    const def = (await this.runs.definition(runId)) as WorkflowDefinition;
-    const history: WorkflowEvent[] = await this.runs.events(runId);
+    // The run, its definition and its history: one round trip on PostgreSQL.
+    const snap = await this.runs.snapshot(runId);
+    if (!snap) throw new Error(`claimed run ${runId} is missing`);
+    const { run, def } = snap;
+    const history: WorkflowEvent[] = snap.events;
     for (let guard = 0; guard < 500; guard++) {
       const st = replay(def, history);
       if (TERMINAL.has(st.status)) return { atMs: null, held: false, seq: c.wakeSeq };
