@@ -225,6 +225,18 @@ describe('anomaly detection defaults', () => {
       await engine.actions.submit(bot, { tool: 'payments.get_order', input: { orderId: 'o-1' } });
       const rows = (await t.raw('SELECT agent_id, calls FROM anomaly_baselines')) as { calls: number }[];
       expect(rows).toEqual([{ agent_id: 'refund-bot', calls: 1 }]);
+      // A row this node knows of but the store lost (as when the batch that wrote it was rolled back after it was
+      // read): the next call starts the baseline again instead of failing.
+      await engine.actions.submit(bot, { tool: 'payments.get_order', input: { orderId: 'o-1' } });
+      await t.raw('DELETE FROM anomaly_baselines');
+      const next = await engine.actions.submit(bot, {
+        tool: 'payments.get_order',
+        input: { orderId: 'o-2' },
+      });
+      expect(next).toMatchObject({ status: 'succeeded' });
+      expect(await t.raw('SELECT agent_id, calls FROM anomaly_baselines')).toEqual([
+        { agent_id: 'refund-bot', calls: 1 },
+      ]);
       await engine.close();
     } finally {
       await payments.close();

@@ -332,7 +332,11 @@ export class AnomalyDetector {
     }
     const { sql, params } = this.baselineStatement(agentId);
     const row = await tx.get<Record<string, unknown>>(sql, params);
-    if (!row) throw new Error(`anomaly baseline of ${agentId} is missing`);
+    if (!row) {
+      // Known to this node, yet gone: the batch that wrote it was rolled back after this node read it. Start again.
+      if (this.hasRow.delete(agentId)) return this.load(tx, agentId, now);
+      throw new Error(`anomaly baseline of ${agentId} is missing`);
+    }
     return fromRow(row);
   }
 
