@@ -410,6 +410,21 @@ ALTER TABLE run_messages ADD COLUMN seq BIGSERIAL;
 `,
 };
 
+// Signals sent to a run in one millisecond kept no order either: their ids are time-ordered to the millisecond, then
+// random, so a run could record the second before the first. Each signal now takes a number in send order, as
+// messages do (migration 16); older signals in the order the table holds them.
+const signalOrder: Record<Dialect, string> = {
+  sqlite: `
+ALTER TABLE workflow_signals ADD COLUMN seq INTEGER;
+UPDATE workflow_signals SET seq = rowid;
+CREATE TRIGGER workflow_signals_seq AFTER INSERT ON workflow_signals WHEN NEW.seq IS NULL
+  BEGIN UPDATE workflow_signals SET seq = NEW.rowid WHERE rowid = NEW.rowid; END;
+`,
+  postgres: `
+ALTER TABLE workflow_signals ADD COLUMN seq BIGSERIAL;
+`,
+};
+
 // Chain format 2 appends on PostgreSQL in one round trip instead of three (lock and read the head, insert, move the
 // head): the caller computes each event's content hash before its transaction, this links them to the locked head
 // with the same bytes as linkHash() in audit/chain.ts, and AuditLog checks every returned link against its own
@@ -677,6 +692,7 @@ ALTER TABLE budget_usage ADD COLUMN tokens_out BIGINT NOT NULL DEFAULT 0;
     sql: interventionEpoch,
   },
   { version: 16, name: 'messages of a run kept in send order', sql: messageOrder },
+  { version: 17, name: 'signals of a run kept in send order', sql: signalOrder },
 ];
 
 /** Applies every migration newer than the database's version, each in its own transaction. Safe when nodes race. */

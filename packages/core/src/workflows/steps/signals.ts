@@ -33,7 +33,7 @@ export class SignalStore {
     if (json.length > MAX_DATA)
       throw new UserError(`must be at most ${MAX_DATA} bytes of JSON`, { field: 'data' });
     const now = new Date().toISOString();
-    // Time-ordered ids keep signals in the order they were sent.
+    // Time-ordered ids; the order signals were sent in is their `seq` (migration 17), which the store assigns.
     const id = `sig_${Date.now().toString(36).padStart(9, '0')}${crypto.randomBytes(6).toString('hex')}`;
     await this.o.db.tx(async (tx) => {
       const run = await tx.get<{ status: string }>(
@@ -61,7 +61,7 @@ export class SignalStore {
   /** Events recording the run's signals that its history does not have yet, in the order they were sent. */
   async unrecorded(runId: string, st: RunState): Promise<WorkflowEvent[]> {
     const rows = await this.o.db.all<{ id: string; name: string; data_json: string; sent_by: string }>(
-      'SELECT id, name, data_json, sent_by FROM workflow_signals WHERE run_id = ? ORDER BY id',
+      'SELECT id, name, data_json, sent_by FROM workflow_signals WHERE run_id = ? ORDER BY seq',
       [runId],
     );
     const seen = new Set(st.signals.map((x) => x.id));
