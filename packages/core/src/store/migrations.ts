@@ -395,35 +395,31 @@ CREATE TRIGGER killswitches_security_epoch AFTER INSERT OR UPDATE OR DELETE ON k
 `,
 };
 
+/**
+ * Numbers each row of `table` in the order it is stored, in a new `seq` column: a sequence on PostgreSQL, the row
+ * id on SQLite (one writer). Rows already there are numbered in the order the table holds them.
+ */
+function storeOrder(table: string): Record<Dialect, string> {
+  return {
+    sqlite: `
+ALTER TABLE ${table} ADD COLUMN seq INTEGER;
+UPDATE ${table} SET seq = rowid;
+CREATE TRIGGER ${table}_seq AFTER INSERT ON ${table} WHEN NEW.seq IS NULL
+  BEGIN UPDATE ${table} SET seq = NEW.rowid WHERE rowid = NEW.rowid; END;
+`,
+    postgres: `
+ALTER TABLE ${table} ADD COLUMN seq BIGSERIAL;
+`,
+  };
+}
+
 // Messages sent in one millisecond kept no order (their ids are random), so an inbox could answer a reply before
-// the question. Each message now takes a number in send order: a sequence on PostgreSQL, the row id on SQLite (one
-// writer). Older messages are numbered in the order the table holds them.
-const messageOrder: Record<Dialect, string> = {
-  sqlite: `
-ALTER TABLE run_messages ADD COLUMN seq INTEGER;
-UPDATE run_messages SET seq = rowid;
-CREATE TRIGGER run_messages_seq AFTER INSERT ON run_messages WHEN NEW.seq IS NULL
-  BEGIN UPDATE run_messages SET seq = NEW.rowid WHERE rowid = NEW.rowid; END;
-`,
-  postgres: `
-ALTER TABLE run_messages ADD COLUMN seq BIGSERIAL;
-`,
-};
+// the question. Each message now takes a number in send order.
+const messageOrder = storeOrder('run_messages');
 
 // Signals sent to a run in one millisecond kept no order either: their ids are time-ordered to the millisecond, then
-// random, so a run could record the second before the first. Each signal now takes a number in send order, as
-// messages do (migration 16); older signals in the order the table holds them.
-const signalOrder: Record<Dialect, string> = {
-  sqlite: `
-ALTER TABLE workflow_signals ADD COLUMN seq INTEGER;
-UPDATE workflow_signals SET seq = rowid;
-CREATE TRIGGER workflow_signals_seq AFTER INSERT ON workflow_signals WHEN NEW.seq IS NULL
-  BEGIN UPDATE workflow_signals SET seq = NEW.rowid WHERE rowid = NEW.rowid; END;
-`,
-  postgres: `
-ALTER TABLE workflow_signals ADD COLUMN seq BIGSERIAL;
-`,
-};
+// random, so a run could record the second before the first. Each signal now takes a number in send order.
+const signalOrder = storeOrder('workflow_signals');
 
 // Chain format 2 appends on PostgreSQL in one round trip instead of three (lock and read the head, insert, move the
 // head): the caller computes each event's content hash before its transaction, this links them to the locked head
