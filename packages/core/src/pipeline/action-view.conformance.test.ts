@@ -98,11 +98,11 @@ describe.each(backends)('the action answered by the pipeline on $name', (backend
     // A slow upstream: while the call is out, recovery (here: its update) marks the action unknown_outcome.
     await engine.close();
     await payments.close();
-    payments = await startPayments({ delayMs: 400 });
+    payments = await startPayments({ delayMs: 600 });
     engine = await supportDeskEngine(t, supportDeskConfig(payments.url));
     const pending = submit({ tool: 'payments.get_order', input: { orderId: 'o-91' } });
     let row: { id: string } | undefined;
-    for (let i = 0; i < 200 && !row; i++) {
+    for (let i = 0; i < 1000 && !row; i++) {
       [row] = (await t.raw("SELECT id FROM actions WHERE status = 'executing'")) as { id: string }[];
       if (!row) await new Promise((r) => setTimeout(r, 5));
     }
