@@ -51,15 +51,10 @@ export class SessionMemory {
   }
 
   /**
-   * The scope a call naming `sessionId` (or none) is decided under, with its summary — one indexed lookup that
-   * reads the session's row and the agent scope's together.
+   * The statement that reads the scope a call naming `sessionId` (or none) is decided under — one indexed lookup of
+   * the session's row and the agent scope's together — for reading with the decision's other queries
+   * (`Db.readTogether`); {@link scopeFrom} makes the scope of its rows.
    */
-  async scope(tx: Executor, agentId: string, sessionId: string | undefined): Promise<SessionScope> {
-    const read = this.scopeRead(agentId, sessionId);
-    return this.scopeFrom(await tx.all(read.sql, read.params), sessionId);
-  }
-
-  /** {@link scope}'s statement, for reading with others. */
   scopeRead(agentId: string, sessionId: string | undefined): Statement {
     return {
       sql: `SELECT s.session_id, s.calls, s.read_untrusted, t.tool FROM action_sessions s
