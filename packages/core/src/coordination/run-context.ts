@@ -2,7 +2,7 @@ import { z } from 'zod';
 import type { AuditLog } from '../audit/audit-log.js';
 import { ConflictError, NotFoundError, UserError } from '../errors.js';
 import type { EventBus } from '../events/event-bus.js';
-import type { Db, Executor } from '../store/db.js';
+import type { Db, Executor, Statement } from '../store/db.js';
 import { parseInput } from '../validation.js';
 import { requireRunAccess } from './run-access.js';
 import type { RunParticipant } from './run-access.js';
@@ -89,8 +89,18 @@ export class RunContextStore {
 
   /** The run's entries without an access check (the workflow engine's own read). */
   async entries(runId: string, tx: Executor = this.db): Promise<ContextEntry[]> {
-    const rows = await tx.all<Row>('SELECT * FROM run_context WHERE run_id = ? ORDER BY key', [runId]);
-    return rows.map(toEntry);
+    const read = this.entriesRead(runId);
+    return this.entriesFrom(await tx.all(read.sql, read.params));
+  }
+
+  /** The statement {@link entries} runs, for reading with other queries (`Db.readTogether`). */
+  entriesRead(runId: string): Statement {
+    return { sql: 'SELECT * FROM run_context WHERE run_id = ? ORDER BY key', params: [runId] };
+  }
+
+  /** The entries from the rows {@link entriesRead} answered. */
+  entriesFrom(rows: readonly Record<string, unknown>[]): ContextEntry[] {
+    return (rows as unknown as readonly Row[]).map(toEntry);
   }
 
   /** Writes an entry (attributed to `who`) and its audit record in one transaction; answers the new entry. */

@@ -1,6 +1,6 @@
 import { sha256Hex } from '../crypto/canonical-json.js';
 import { AuthenticationError } from '../errors.js';
-import type { Executor } from '../store/db.js';
+import type { Executor, Statement } from '../store/db.js';
 import type { Agent, AgentRegistry } from './agents.js';
 import type { Human, HumanDirectory } from './humans.js';
 import type { OidcVerifier } from './oidc.js';
@@ -39,7 +39,19 @@ interface Remembered {
  * agent and on every kill switch change (migrations 13 and 15).
  */
 export async function readSecurityEpoch(db: Executor): Promise<number> {
-  const row = await db.get<{ n: number | string }>('SELECT n FROM security_epoch WHERE id = 1');
+  const row = await db.get(SECURITY_EPOCH_READ.sql);
+  return securityEpochFrom(row ? [row] : []);
+}
+
+/** The statement {@link readSecurityEpoch} runs, for reading with other queries (`Db.readTogether`). */
+export const SECURITY_EPOCH_READ: Statement = {
+  sql: 'SELECT n FROM security_epoch WHERE id = 1',
+  params: [],
+};
+
+/** The epoch from the rows {@link SECURITY_EPOCH_READ} answered. */
+export function securityEpochFrom(rows: readonly Record<string, unknown>[]): number {
+  const row = rows[0] as { n: number | string } | undefined;
   if (!row) throw new Error('security_epoch row missing');
   return Number(row.n);
 }

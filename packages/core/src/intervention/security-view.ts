@@ -50,7 +50,14 @@ export class SecurityViews {
 
   /** The view of the epoch committed now: the last one while the epoch and its age allow, else a new one. */
   async current(): Promise<SecurityView> {
-    const epoch = await readSecurityEpoch(this.d.db);
+    return this.of(await readSecurityEpoch(this.d.db));
+  }
+
+  /**
+   * The view of `epoch`, which the caller has just read outside any transaction (so it is committed), e.g. with
+   * other queries in one round trip: what {@link current} answers after its own read.
+   */
+  of(epoch: number): SecurityView {
     const now = Date.now();
     const v = this.view;
     if (v && v.epoch === epoch && now - v.at < SECURITY_EPOCH_MAX_AGE_MS) return v;

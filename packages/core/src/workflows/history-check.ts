@@ -67,7 +67,7 @@ const REPLAY_DEPS: Omit<NextWorkDeps, 'steps' | 'approvalSteps'> = {
   signals: { unrecorded: async () => [] },
   gates: {
     escalation: () => undefined,
-    observeContext: async () => [],
+    observeContext: async () => ({ events: [] }),
     beforeStart: async () => ({ start: {} }),
   },
   items: {

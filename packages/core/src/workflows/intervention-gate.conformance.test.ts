@@ -4,17 +4,32 @@ import type { TestStore } from '../../../../test/helpers/backends.js';
 import { KillSwitches } from '../intervention/kill-switches.js';
 import type { Store } from '../store/open-store.js';
 import type { Db, SqlValue } from '../store/db.js';
+import { RunContextStore } from '../coordination/run-context.js';
+import { ResourceLeases } from '../coordination/resource-leases.js';
+import { defineWorkflow } from './definition.js';
+import { replay } from './history.js';
+import { nextWork } from './next-work.js';
+import type { NextWorkDeps } from './next-work.js';
 import { InterventionGate } from './intervention.js';
+import { StepGates } from './step-gates.js';
 import { StepRunner } from './step-runner.js';
 import type { StepRunnerDeps } from './step-runner.js';
 
-/** Counts the reads run on the store's database outside transactions, by whichever repository. */
-function counting(db: Db): () => number {
+/** Counts the reads run on the store's database outside transactions, by whichever repository (`seen`: their SQL). */
+function counting(db: Db, seen: string[] = []): () => number {
   let n = 0;
   const get = db.get.bind(db);
   const all = db.all.bind(db);
-  db.get = ((sql: string, params?: readonly SqlValue[]) => (n++, get(sql, params))) as Db['get'];
-  db.all = ((sql: string, params?: readonly SqlValue[]) => (n++, all(sql, params))) as Db['all'];
+  db.get = ((sql: string, params?: readonly SqlValue[]) => (
+    n++,
+    seen.push(sql),
+    get(sql, params)
+  )) as Db['get'];
+  db.all = ((sql: string, params?: readonly SqlValue[]) => (
+    n++,
+    seen.push(sql),
+    all(sql, params)
+  )) as Db['all'];
   return () => n;
 }
 
@@ -110,6 +125,50 @@ describe.each(backends)('the intervention gate on $name', (backend) => {
     const again = await runner.route('clerk', 'steps.x.role');
     expect(again).toMatchObject({ id: 'clerk-00', status: 'active', role: 'clerk', environments: ['dev'] });
     expect((await gate.role('clerk')).free[0]).toMatchObject({ id: 'clerk-00', status: 'active' });
+  });
+
+  it("reads a step start's context and security epoch together, and sees a switch engaged since", async () => {
+    const seen: string[] = [];
+    counting(t.store.db, seen);
+    const gate = new InterventionGate({
+      db: t.store.db,
+      agents: t.store.agents,
+      killSwitches: new KillSwitches(t.store.db, t.store.audit),
+    });
+    const gates = new StepGates({
+      db: t.store.db,
+      leases: new ResourceLeases(t.store.db),
+      context: new RunContextStore(t.store.db, t.store.audit),
+      intervention: gate,
+    });
+    const def = defineWorkflow({
+      name: 'one-task',
+      version: 1,
+      owner: 'olivia',
+      steps: { sort: { kind: 'task', role: 'clerk', rule: 'sort' } },
+    });
+    const st = replay(def, [{ type: 'run_started', input: {} } as never]);
+    const deps = { gates, steps: { shouldRun: async () => true } } as unknown as NextWorkDeps;
+    const start = () => nextWork(deps, { runId: 'run-1', def, st, nowMs: Date.now() });
+    expect(await start()).toMatchObject([{ type: 'step_started', stepId: 'sort' }]);
+    seen.length = 0;
+    expect(await start()).toMatchObject([{ type: 'step_started', stepId: 'sort' }]);
+    // The role's agents are remembered for the epoch: the start costs the one read of the context and the epoch
+    // (on SQLite, one statement after the other).
+    const epochReads = seen.filter((q) => q.includes('FROM security_epoch'));
+    expect(epochReads).toHaveLength(1);
+    if (backend.name === 'postgres') {
+      expect(seen).toHaveLength(1);
+      expect(seen[0]).toMatch(/FROM run_context[\s\S]*FROM security_epoch/);
+    } else
+      expect(seen.map((q) => /FROM (run_context|security_epoch)/.exec(q)?.[1])).toEqual([
+        'run_context',
+        'security_epoch',
+      ]);
+    await t.raw(
+      "INSERT INTO killswitches (scope, active, reason, set_by, set_at) VALUES ('role:clerk', 1, NULL, 'x', 'x')",
+    );
+    expect(await start()).toMatchObject([{ type: 'step_paused', stepId: 'sort', reason: 'intervention' }]);
   });
 
   it('sees a switch set by raw SQL at the next check (the database bumps the epoch, not the code)', async () => {

@@ -2,6 +2,7 @@ import type { Agent, AgentRegistry } from '../identity/agents.js';
 import { stoppingSwitch } from '../intervention/kill-switches.js';
 import type { KillSwitch, KillSwitches } from '../intervention/kill-switches.js';
 import { SecurityViews } from '../intervention/security-view.js';
+import type { SecurityView } from '../intervention/security-view.js';
 import type { ActionView } from '../pipeline/types.js';
 import type { Db } from '../store/db.js';
 import type { StepDefinition } from './definition.js';
@@ -28,7 +29,8 @@ export interface RoleAvailability {
  * uses no attempt, and goes on once the hold is lifted. A revoked or unknown agent is not held: revocation is final,
  * so those steps keep failing as before.
  *
- * Each check reads the store's security epoch (one row), which the database bumps itself on every change to an
+ * Each check reads the store's security epoch (one row), or takes the one its caller has just read with other
+ * queries (a step start reads it with the run's context); the database bumps it itself on every change to an
  * agent (created, paused, resumed, revoked, re-tiered) and to a kill switch, whichever node made it (migrations 13
  * and 15). While it is unchanged the agents, role lists and engaged switches read before are used again (a
  * {@link SecurityViews} view), so a check costs that one read whatever the size of the role, and a change is still
@@ -47,9 +49,15 @@ export class InterventionGate {
     return (await this.agentWork(id)).hold;
   }
 
-  /** {@link agent}'s answer and the agent it read (undefined when unknown), from one check. */
-  async agentWork(id: string): Promise<{ hold: string | undefined; agent: Agent | undefined }> {
-    const v = await this.views.current();
+  /**
+   * {@link agent}'s answer and the agent it read (undefined when unknown), from one check. `epoch`: the security
+   * epoch the caller has just read outside a transaction (with other queries), instead of reading it here.
+   */
+  async agentWork(
+    id: string,
+    epoch?: number,
+  ): Promise<{ hold: string | undefined; agent: Agent | undefined }> {
+    const v = await this.view(epoch);
     const agent = await this.views.agent(v, id);
     if (!agent || agent.status === 'revoked') return { hold: undefined, agent };
     return { hold: this.holdOf(agent, await this.views.switches(v)), agent };
@@ -60,11 +68,16 @@ export class InterventionGate {
     return (await this.availability(role, exclude)).out;
   }
 
+  private view(epoch: number | undefined): Promise<SecurityView> | SecurityView {
+    return epoch === undefined ? this.views.current() : this.views.of(epoch);
+  }
+
   private async availability(
     role: string,
     exclude: readonly string[],
+    epoch?: number,
   ): Promise<{ out: RoleAvailability; switches: KillSwitch[] }> {
-    const v = await this.views.current();
+    const v = await this.view(epoch);
     const [all, switches] = await Promise.all([this.views.role(v, role), this.views.switches(v)]);
     const out: RoleAvailability = { free: [], held: [] };
     for (const a of all) {
@@ -88,11 +101,12 @@ export class InterventionGate {
     role: string,
     need = 1,
     exclude: readonly string[] = [],
+    epoch?: number,
   ): Promise<{ hold: string | undefined; free: Agent[] }> {
     const {
       out: { free, held },
       switches,
-    } = await this.availability(role, exclude);
+    } = await this.availability(role, exclude, epoch);
     if (free.length >= need || free.length + held.length < need) return { hold: undefined, free };
     const first = held[0] as Agent;
     const hold =
@@ -106,20 +120,25 @@ export class InterventionGate {
    * What holds a ready step before it starts: the acting agent of an action (its fallback's when the attempt
    * calls the fallback) or of a parallel step's action items, or the role of rule `task`/`review`/`consensus`
    * steps and of a parallel step's task items. Worker task steps, approvals, waits and sub-runs are not held here
-   * (a held agent claims no task; the other kinds do no agent's work).
+   * (a held agent claims no task; the other kinds do no agent's work). `epoch`: as in {@link agentWork}.
    */
-  async step(step: StepDefinition, opts: { fallback?: boolean } = {}): Promise<string | undefined> {
+  async step(
+    step: StepDefinition,
+    opts: { fallback?: boolean; epoch?: number } = {},
+  ): Promise<string | undefined> {
+    const agent = async (id: string) => (await this.agentWork(id, opts.epoch)).hold;
+    const role = async (name: string, need = 1) => (await this.roleWork(name, need, [], opts.epoch)).hold;
     switch (step.kind) {
       case 'action':
-        return this.agent(opts.fallback && step.fallback ? (step.fallback.as ?? step.as) : step.as);
+        return agent(opts.fallback && step.fallback ? (step.fallback.as ?? step.as) : step.as);
       case 'task':
-        return step.rule === undefined ? undefined : this.roleHold(step.role);
+        return step.rule === undefined ? undefined : role(step.role);
       case 'review':
-        return this.roleHold(step.role);
+        return role(step.role);
       case 'consensus':
-        return this.roleHold(step.role, step.agents);
+        return role(step.role, step.agents);
       case 'parallel':
-        return step.do.kind === 'action' ? this.agent(step.do.as) : this.roleHold(step.do.role);
+        return step.do.kind === 'action' ? agent(step.do.as) : role(step.do.role);
       default:
         return undefined;
     }

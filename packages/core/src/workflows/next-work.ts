@@ -87,10 +87,11 @@ export async function nextWork(deps: NextWorkDeps, p: NextWorkParams): Promise<W
         .concat(step.kind === 'review' ? [step.step] : [])
         .every((d) => DONE.includes((st.steps[d] as StepState).status));
       if (!ready || (s.retryAtMs !== undefined && s.retryAtMs > nowMs)) continue;
-      const observed = await deps.gates.observeContext(runId, st);
+      // The context and the security epoch the intervention check uses: one read.
+      const { events: observed, epoch } = await deps.gates.observeContext(runId, st);
       if (observed.length) return observed;
       if (!(await deps.steps.shouldRun(step, id, st))) return [{ type: 'step_skipped', stepId: id }];
-      const gate = await deps.gates.beforeStart({ runId, def, stepId: id, st, nowMs });
+      const gate = await deps.gates.beforeStart({ runId, def, stepId: id, st, nowMs, epoch });
       if ('wait' in gate) {
         if (gate.wait.length) return gate.wait;
         continue;

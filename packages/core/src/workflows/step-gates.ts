@@ -3,6 +3,7 @@ import { parseDurationSec } from '../config/duration.js';
 import type { ResourceLeases } from '../coordination/resource-leases.js';
 import type { RunContextStore } from '../coordination/run-context.js';
 import { hashJson } from '../crypto/canonical-json.js';
+import { SECURITY_EPOCH_READ, securityEpochFrom } from '../identity/authenticate.js';
 import type { Db, Executor } from '../store/db.js';
 import type { StepDefinition, WorkflowDefinition } from './definition.js';
 import { expressionScope } from './history.js';
@@ -29,6 +30,12 @@ export interface StepGatesDeps {
   intervention?: InterventionGate;
 }
 
+/** What a step start looks at first: the context it observed (events to record first), and the security epoch. */
+export interface StartLook {
+  events: WorkflowEvent[];
+  epoch?: number;
+}
+
 /** What a gate answers for a ready step: record these events (none: skip the step this tick), or start it. */
 export type GateResult = { wait: WorkflowEvent[] } | { start: { escalateAtMs?: number; fallback?: boolean } };
 
@@ -49,20 +56,34 @@ export class StepGates {
       await tx.run('UPDATE workflow_runs SET priority = ? WHERE id = ?', [def.priority, runId]);
   }
 
-  /** A `context_observed` event when the run's shared context differs from the history's last snapshot. */
-  async observeContext(runId: string, st: RunState): Promise<WorkflowEvent[]> {
+  /**
+   * A `context_observed` event when the run's shared context differs from the history's last snapshot (`events`),
+   * and the security epoch read with it, in one round trip on PostgreSQL, for {@link beforeStart}'s intervention
+   * check of the same step (`epoch`; undefined without an intervention gate).
+   */
+  async observeContext(runId: string, st: RunState): Promise<StartLook> {
+    const [rows = [], epochRows] = await this.d.db.readTogether(this.d.db, [
+      this.d.context.entriesRead(runId),
+      ...(this.d.intervention ? [SECURITY_EPOCH_READ] : []),
+    ]);
     const entries: Record<string, unknown> = {};
-    for (const e of await this.d.context.entries(runId)) entries[e.key] = e.value;
-    return hashJson(entries) === hashJson(st.context) ? [] : [{ type: 'context_observed', entries }];
+    for (const e of this.d.context.entriesFrom(rows)) entries[e.key] = e.value;
+    const events: WorkflowEvent[] =
+      hashJson(entries) === hashJson(st.context) ? [] : [{ type: 'context_observed', entries }];
+    return epochRows ? { events, epoch: securityEpochFrom(epochRows) } : { events };
   }
 
-  /** Decides whether a ready pending step may start now: breaker first, then its resource lease. */
+  /**
+   * Decides whether a ready pending step may start now: breaker first, then the intervention gate, then its
+   * resource lease. `epoch`: the security epoch {@link observeContext} read just before (else the gate reads it).
+   */
   async beforeStart(p: {
     runId: string;
     def: WorkflowDefinition;
     stepId: string;
     st: RunState;
     nowMs: number;
+    epoch?: number | undefined;
   }): Promise<GateResult> {
     const step = p.def.steps[p.stepId] as StepDefinition;
     const s = p.st.steps[p.stepId] as StepState;
@@ -90,7 +111,10 @@ export class StepGates {
       }
     }
     if (this.d.intervention) {
-      const held = await this.d.intervention.step(step, { fallback: !!start.fallback });
+      const held = await this.d.intervention.step(step, {
+        fallback: !!start.fallback,
+        ...(p.epoch !== undefined ? { epoch: p.epoch } : {}),
+      });
       if (held) return { wait: interventionPause(p.stepId, s, held, p.nowMs) };
     }
     if (step.lease) {
