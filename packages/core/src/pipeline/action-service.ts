@@ -17,7 +17,7 @@ import type { KillSwitches } from '../intervention/kill-switches.js';
 import { decide } from '../policy/decide.js';
 import type { Decision, DecisionOptions } from '../policy/decide.js';
 import type { PolicyBundle } from '../policy/policy-bundle.js';
-import type { Db, Executor } from '../store/db.js';
+import type { Db, Executor, Statement } from '../store/db.js';
 import type { RegisteredTool, ToolRegistry } from '../tools/tool-registry.js';
 import { parseInput } from '../validation.js';
 import { crashPoint } from './crash-points.js';
@@ -106,6 +106,14 @@ interface Row {
   span_id: string | null;
   parent_span_id: string | null;
 }
+
+/** The action an agent's idempotency key names, if any. */
+function idempotencyRead(agentId: string, key: string): Statement {
+  return { sql: 'SELECT * FROM actions WHERE agent_id = ? AND idempotency_key = ?', params: [agentId, key] };
+}
+
+/** What a decision's transaction answers: the decided action, or the earlier action its idempotency key names. */
+type Decided = { view: ActionView; anomalies: Anomaly[]; toolRecorded: boolean } | { prior: Row };
 
 function toView(r: Row): ActionView {
   return {
@@ -291,46 +299,37 @@ export class ActionService {
       reversalOf: extra.reversalOf ?? null,
     });
 
-    if (r.idempotencyKey) {
-      const prior = await this.byIdempotencyKey(agent.id, r.idempotencyKey);
-      if (prior) return this.replay(prior, requestHash);
-    }
-
     const trace = reserveActionTrace(this.tracing, extra.traceParent);
     const decisionStarted = performance.now();
-    let view: ActionView;
-    let anomalies: Anomaly[] = [];
-    let toolRecorded = false;
+    let decided: Decided;
     try {
-      ({ view, anomalies, toolRecorded } = await this.tracing.span(
-        'aos.decision',
-        { parent: trace?.ref },
-        async (span) => {
-          const out = await this.d.db.tx((tx) =>
-            this.decideAndRecord(tx, {
-              agent,
-              tool,
-              r,
-              input,
-              environment,
-              requestHash,
-              reversalOf: extra.reversalOf,
-              forceApproval: extra.forceApproval === true,
-              budgets: extra.budgets ?? [],
-              system: extra.system === true,
-              requestedBy: extra.requestedBy,
-              trace,
-            }),
-          );
+      decided = await this.tracing.span('aos.decision', { parent: trace?.ref }, async (span) => {
+        const out = await this.d.db.tx((tx) =>
+          this.decideAndRecord(tx, {
+            agent,
+            tool,
+            r,
+            input,
+            environment,
+            requestHash,
+            reversalOf: extra.reversalOf,
+            forceApproval: extra.forceApproval === true,
+            budgets: extra.budgets ?? [],
+            system: extra.system === true,
+            requestedBy: extra.requestedBy,
+            trace,
+          }),
+        );
+        if ('prior' in out) span.setAttributes({ 'aos.replayed': true });
+        else
           span.setAttributes({
             'aos.decision': out.view.outcome,
             'aos.policies': out.view.decision.policies,
             'aos.policy.hash': out.view.policyHash,
             'aos.risk': out.view.risk,
           });
-          return out;
-        },
-      ));
+        return out;
+      });
     } catch (err) {
       if (r.idempotencyKey && isUniqueViolation(err)) {
         const prior = await this.byIdempotencyKey(agent.id, r.idempotencyKey);
@@ -338,6 +337,9 @@ export class ActionService {
       }
       throw err;
     }
+    // The idempotency key was used before: the decision's reads found its action, and nothing was written.
+    if ('prior' in decided) return this.replay(decided.prior, requestHash);
+    const { view, anomalies, toolRecorded } = decided;
     this.announce(view, { connector: tool.connector, decisionMs: performance.now() - decisionStarted });
     this.announceAnomalies(anomalies);
     if (view.status === 'executing') {
@@ -349,10 +351,8 @@ export class ActionService {
   }
 
   private async byIdempotencyKey(agentId: string, key: string): Promise<Row | undefined> {
-    return this.d.db.get<Row>('SELECT * FROM actions WHERE agent_id = ? AND idempotency_key = ?', [
-      agentId,
-      key,
-    ]);
+    const read = idempotencyRead(agentId, key);
+    return this.d.db.get<Row>(read.sql, read.params);
   }
 
   private replay(prior: Row, requestHash: string): ActionView & { replayed: boolean } {
@@ -396,21 +396,28 @@ export class ActionService {
       requestedBy: Human | undefined;
       trace: ActionTrace | undefined;
     },
-  ): Promise<{ view: ActionView; anomalies: Anomaly[]; toolRecorded: boolean }> {
+  ): Promise<Decided> {
     const { tool, r, environment } = p;
     const bundle = this.d.policies();
-    if (p.system && r.sessionId) await this.sessions.open(tx, p.agent.id, r.sessionId);
-    // What the guards judge, the session scope and the anomaly baseline (locked): one round trip on PostgreSQL.
+    // What the guards judge, the session scope, the action an idempotency key names already and the anomaly
+    // baseline (locked): one round trip on PostgreSQL.
+    const key = r.idempotencyKey;
     const baselineRead =
       this.d.anomalies && !p.requestedBy ? this.d.anomalies.baselineRead(p.agent.id) : undefined;
-    const [guardRows, scopeRows, baselineRows] = await this.d.db.readTogether(tx, [
+    const read = await this.d.db.readTogether(tx, [
       guardFactsRead(tool.name),
       this.sessions.scopeRead(p.agent.id, r.sessionId),
+      ...(key ? [idempotencyRead(p.agent.id, key)] : []),
       ...(baselineRead ? [baselineRead] : []),
     ]);
+    const [guardRows, scopeRows] = read;
+    const prior = key ? read[2]?.[0] : undefined;
+    if (prior) return { prior: prior as unknown as Row };
+    const baselineRows = baselineRead ? read[key ? 3 : 2] : undefined;
     const facts = await guardFactsFrom(tx, this.d, p.agent, guardRows?.[0]);
     const { agent } = facts;
-    const scope = this.sessions.scopeFrom(scopeRows ?? [], r.sessionId);
+    // The engine's own submissions open their session (a workflow run's) with the call: its count creates the row.
+    const scope = this.sessions.scopeFrom(scopeRows ?? [], r.sessionId, { opens: p.system });
     const session = scope.summary;
 
     const guards = runGuards(this.d, {

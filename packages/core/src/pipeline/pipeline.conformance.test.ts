@@ -13,6 +13,7 @@ import { ConflictError, ForbiddenError, NotFoundError, UserError } from '../erro
 import type { Agent } from '../identity/agents.js';
 import type { Human } from '../identity/humans.js';
 import { buildReceipt } from './receipt.js';
+import { recordTxStatements } from '../../../../test/helpers/statements.js';
 
 describe.each(backends)('action pipeline on $name', (backend) => {
   let t: TestStore;
@@ -347,6 +348,22 @@ describe.each(backends)('action pipeline on $name', (backend) => {
       idempotencyKey: 'k1',
     });
     expect(again).toMatchObject({ id: first.id, replayed: true, status: 'succeeded' });
+    // A replay is found by the decision's own reads (one statement on PostgreSQL) and writes nothing.
+    const records = (await t.store.audit.list({ limit: 1000 })).length;
+    const seen = recordTxStatements(t.store.db);
+    expect(
+      await engine.actions.submit(bot, {
+        tool: 'payments.refund',
+        input: { orderId: 'o-1', amount: 20 },
+        idempotencyKey: 'k1',
+      }),
+    ).toMatchObject({ id: first.id, replayed: true });
+    expect(seen.filter((s) => /^\s*(WITH aos_w|INSERT|UPDATE|DELETE)\b|aos_audit_append/.test(s))).toEqual(
+      [],
+    );
+    expect(seen.filter((s) => /idempotency_key = \?/.test(s))).toHaveLength(1);
+    if (backend.name === 'postgres') expect(seen).toHaveLength(1);
+    expect(await t.store.audit.list({ limit: 1000 })).toHaveLength(records);
     await expect(
       engine.actions.submit(bot, {
         tool: 'payments.refund',

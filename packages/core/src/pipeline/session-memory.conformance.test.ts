@@ -144,6 +144,34 @@ describe.each(backends)('session memory on $name', (backend) => {
     });
     expect((await refund(other)).outcome).toBe('denied');
   });
+  it("opens the engine's own session with its first call: a clean scope, and no statement of its own", async () => {
+    // The agent scope is tainted; a workflow run's session, opened by its first call, is not.
+    expect((await readTicket()).status).toBe('succeeded');
+    const seen = recordTxStatements(t.store.db);
+    const system = () =>
+      engine.actions.submit(
+        bot,
+        { tool: 'payments.refund', input: { orderId: 'o-1', amount: 10 }, sessionId: 'wf:run-1' },
+        { system: true },
+      );
+    const first = await system();
+    expect(first.outcome).toBe('allowed');
+    expect(seen.filter((s) => /INSERT INTO action_sessions[\s\S]*DO NOTHING/.test(s))).toEqual([]);
+    const [decided] = await t.store.audit.list({ subject: `action:${first.id}` });
+    expect(decided?.payload).toMatchObject({ sessionScope: 'session', session: { calls: 0, tools: [] } });
+    const second = await system();
+    const [again] = await t.store.audit.list({ subject: `action:${second.id}` });
+    expect(again?.payload).toMatchObject({
+      sessionScope: 'session',
+      session: { calls: 1, tools: ['payments.refund'], readUntrusted: false },
+    });
+    expect(
+      await t.store.db.get(
+        'SELECT calls, read_untrusted FROM action_sessions WHERE agent_id = ? AND session_id = ?',
+        [bot.id, 'wf:run-1'],
+      ),
+    ).toEqual({ calls: 2, read_untrusted: 0 });
+  });
   it('writes a tool used once per scope: a success of a tool every scope already lists writes nothing more', async () => {
     const seen = recordTxStatements(t.store.db);
     const toolWrites = () => seen.filter((s) => s.includes('INSERT INTO action_session_tools')).length;

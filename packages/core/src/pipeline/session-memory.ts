@@ -64,8 +64,16 @@ export class SessionMemory {
     };
   }
 
-  /** The scope from the rows {@link scopeRead} answered. */
-  scopeFrom(read: readonly Record<string, unknown>[], sessionId: string | undefined): SessionScope {
+  /**
+   * The scope from the rows {@link scopeRead} answered. `opens`: the engine opens the named session with this call
+   * (its own submissions: a workflow run's steps), so a session without a row yet is a fresh one — the call's
+   * {@link callStatement} creates the row — rather than the agent scope.
+   */
+  scopeFrom(
+    read: readonly Record<string, unknown>[],
+    sessionId: string | undefined,
+    opts: { opens?: boolean } = {},
+  ): SessionScope {
     const rows = read as readonly {
       session_id: string;
       calls: number | string;
@@ -73,7 +81,7 @@ export class SessionMemory {
       tool: string | null;
     }[];
     const own = sessionId ? rows.filter((r) => r.session_id === sessionId) : [];
-    const kind = own.length > 0 ? 'session' : 'agent';
+    const kind = own.length > 0 || (opts.opens && sessionId) ? 'session' : 'agent';
     const mine = kind === 'session' ? own : rows.filter((r) => r.session_id === AGENT_SCOPE);
     const first = mine[0];
     const toolsOf = (of: readonly (typeof rows)[number][]) =>
@@ -95,7 +103,8 @@ export class SessionMemory {
    * The statement that counts a decided action in its scope and in the agent scope (it writes `action_sessions`
    * only, so it can run with the action's own row): the agent scope's row is created on the agent's first call; a
    * session scope's row exists already (the scope was read from it in this transaction, and session rows are never
-   * deleted), so the upsert only counts there.
+   * deleted), so the upsert only counts there, but for a session the call opens (`scopeFrom`'s `opens`), which it
+   * creates.
    */
   callStatement(agentId: string, scope: SessionScope): Statement {
     const now = new Date().toISOString();
