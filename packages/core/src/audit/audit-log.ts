@@ -1,7 +1,15 @@
 import { UserError } from '../errors.js';
-import type { Db, Executor, ReadSource, Statement } from '../store/db.js';
+import { checkChanges } from '../store/db.js';
+import type { Db, Executor, ReadSource, Statement, WriteAloneOptions } from '../store/db.js';
 import { containsPattern } from '../store/like.js';
-import { AUDIT_FORMAT_VERSION, ChainVerifier, contentHash, GENESIS_HASH, linkHash } from './chain.js';
+import {
+  AUDIT_FORMAT_VERSION,
+  ChainVerifier,
+  contentHash,
+  GENESIS_HASH,
+  linkHash,
+  linkHashSql,
+} from './chain.js';
 import type { AuditFormatVersion, AuditRecord, AuditRow, ChainProblem } from './chain.js';
 import { checkCheckpointSignature, signCheckpoint } from './checkpoint.js';
 import { checkRangesOnWorkers, verifyWorkers } from './parallel-verify.js';
@@ -131,17 +139,24 @@ interface PgAppendRow {
 }
 
 /** The call of `aos_audit_append` (migration 14) that appends `items` on PostgreSQL. */
-function pgAppendStatement(items: readonly PreparedAuditEvent[]): Statement {
+function pgAppendStatement(items: readonly PreparedAuditEvent[], checked = false): Statement {
+  const content = items.map((p) => p.contentHash);
+  const arrays = [
+    items.map((p) => p.ts),
+    items.map((p) => p.actor),
+    items.map((p) => p.type),
+    items.map((p) => p.subject),
+    items.map((p) => p.payloadJson),
+    content,
+  ] as never[];
+  const call = 'aos_audit_append(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])';
+  if (!checked) return { sql: `SELECT out_seq, out_prev, out_hash FROM ${call}`, params: arrays };
+  // Each link checked inside the statement, against this code's formula (the records come back in input order).
+  const link = linkHashSql('f.out_seq', 'f.out_prev', '(?::text[])[f.n]');
   return {
-    sql: 'SELECT out_seq, out_prev, out_hash FROM aos_audit_append(?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[])',
-    params: [
-      items.map((p) => p.ts),
-      items.map((p) => p.actor),
-      items.map((p) => p.type),
-      items.map((p) => p.subject),
-      items.map((p) => p.payloadJson),
-      items.map((p) => p.contentHash),
-    ] as never,
+    sql: `SELECT f.out_seq, f.out_prev, f.out_hash, aos_expect(f.out_hash = ${link}, 'audit link of record ' || f.out_seq) AS aos_link
+     FROM ${call} WITH ORDINALITY AS f (out_seq, out_prev, out_hash, n)`,
+    params: [content as never, ...arrays],
   };
 }
 
@@ -279,6 +294,34 @@ export class AuditLog {
       tx,
       writes,
       pgAppendStatement(prepared.items),
+    );
+    return { changes, records: linkedOnPostgres(prepared.items, rows) };
+  }
+
+  /**
+   * {@link appendWith} as a transaction of its own ({@link Db.writeAlone}): the writes and the records commit
+   * together, with the change counts `options.expect` requires, or nothing is written. On PostgreSQL one statement,
+   * which commits by itself when no other transaction waits; each link the database makes is checked inside it
+   * ({@link linkHashSql}), where appendWith checks them before its transaction commits.
+   */
+  async appendAlone(
+    events: readonly AuditEvent[] | PreparedAuditEvents,
+    writes: readonly Statement[],
+    options: WriteAloneOptions = {},
+  ): Promise<{ records: AuditRecord[]; changes: number[] }> {
+    const prepared = events instanceof PreparedAuditEvents ? events : this.prepare(events);
+    if (this.db.dialect !== 'postgres')
+      return this.db.tx(async (tx) => {
+        const { changes } = await this.db.runIndependent(tx, writes);
+        checkChanges(changes, options.expect);
+        return { changes, records: await this.appendMany(tx, prepared) };
+      }, options);
+    if (prepared.length === 0)
+      return { changes: (await this.db.writeAlone(writes, undefined, options)).changes, records: [] };
+    const { changes, rows } = await this.db.writeAlone<PgAppendRow>(
+      writes,
+      pgAppendStatement(prepared.items, true),
+      options,
     );
     return { changes, records: linkedOnPostgres(prepared.items, rows) };
   }

@@ -331,6 +331,44 @@ describe.each(variants)('audit log on $label', (backend) => {
     expect(await t.store.audit.verify()).toMatchObject({ ok: true, records: 5 });
   });
 
+  it('appends alone with its writes, the counts required, or writes nothing', async () => {
+    await seed(t, 2);
+    await t.raw('CREATE TABLE aw_alone (id TEXT PRIMARY KEY, n INTEGER NOT NULL)');
+    const events = [1, 2].map((i) => ({
+      actor: 'system',
+      type: 'test.alone',
+      payload: { i, token: 'hunter2' },
+    }));
+    const out = await t.store.audit.appendAlone(
+      events,
+      [{ sql: 'INSERT INTO aw_alone (id, n) VALUES (?, ?)', params: ['a', 1] }],
+      { durable: false, expect: [1] },
+    );
+    expect(out.changes).toEqual([1]);
+    expect(out.records.map((r) => r.seq)).toEqual([3, 4]);
+    expect((await rows(t)).slice(2)).toEqual(out.records);
+    expect(out.records.every((r) => (r.payload as { token?: string }).token !== 'hunter2')).toBe(true);
+    // A count that differs: no record and no write.
+    const head = await t.store.audit.head();
+    await expect(
+      t.store.audit.appendAlone(
+        events,
+        [
+          { sql: 'INSERT INTO aw_alone (id, n) VALUES (?, ?)', params: ['b', 2] },
+          { sql: 'UPDATE aw_alone SET n = 0 WHERE id = ?', params: ['absent'] },
+        ],
+        { expect: [1, 1] },
+      ),
+    ).rejects.toMatchObject({ name: 'UnexpectedChanges', index: 1, actual: 0 });
+    expect(await t.store.db.all('SELECT id FROM aw_alone ORDER BY id')).toEqual([{ id: 'a' }]);
+    expect(await t.store.audit.head()).toEqual(head);
+    // No events: the writes alone.
+    expect(
+      await t.store.audit.appendAlone([], [{ sql: 'UPDATE aw_alone SET n = 5 WHERE id = ?', params: ['a'] }]),
+    ).toEqual({ changes: [1], records: [] });
+    expect(await t.store.audit.verify()).toMatchObject({ ok: true, records: 4 });
+  });
+
   it.skipIf(backend.name !== 'postgres')(
     'commits no link the database made differently from this node (PostgreSQL appends in one call)',
     async () => {
@@ -344,6 +382,16 @@ describe.each(variants)('audit log on $label', (backend) => {
       await expect(t.store.audit.record({ actor: 'system', type: 'test.forked' })).rejects.toThrow(
         /linked record 2 differently/,
       );
+      // A statement that commits by itself checks the links inside it: nothing of it is committed either.
+      await t.raw('CREATE TABLE aw_alone (id TEXT PRIMARY KEY)');
+      await expect(
+        t.store.audit.appendAlone(
+          [{ actor: 'system', type: 'test.forked' }],
+          [{ sql: 'INSERT INTO aw_alone (id) VALUES (?)', params: ['x'] }],
+          { durable: false },
+        ),
+      ).rejects.toThrow(/aos_expect: audit link of record 2/);
+      expect(await t.store.db.all('SELECT id FROM aw_alone')).toEqual([]);
       expect((await t.store.audit.head()).seq).toBe(1);
       expect(await t.store.audit.verify()).toMatchObject({ ok: true, records: 1 });
     },

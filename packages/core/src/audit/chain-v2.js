@@ -49,3 +49,15 @@ export function contentHash(c, payloadJson) {
 export function linkHash(seq, prevHash, contentHashHex) {
   return sha256(`aos-audit/2\n${seq}\n${prevHash}\n${contentHashHex}`);
 }
+
+/**
+ * {@link linkHash} as a PostgreSQL expression of three SQL expressions (seq, previous hash, content hash): what a
+ * statement that commits by itself checks each link the database made against, inside the statement.
+ * @param {string} seq
+ * @param {string} prevHash
+ * @param {string} contentHashHex
+ * @returns {string}
+ */
+export function linkHashSql(seq, prevHash, contentHashHex) {
+  return `encode(sha256(convert_to('aos-audit/2' || chr(10) || (${seq})::text || chr(10) || (${prevHash}) || chr(10) || (${contentHashHex}), 'UTF8')), 'hex')`;
+}

@@ -1,5 +1,5 @@
 import { canonicalJson, hashJson, sha256Hex } from '../crypto/canonical-json.js';
-import { contentHash, linkHash, sha256As } from './chain-v2.js';
+import { contentHash, linkHash, linkHashSql, sha256As } from './chain-v2.js';
 import { leafHash, nodeHash } from './merkle.js';
 
 /** The hash that stands before the first record. */
@@ -46,7 +46,7 @@ export interface AuditContent {
 }
 
 // Version 2's content and link hashes live in plain JavaScript, shared with the verification worker.
-export { contentHash, linkHash };
+export { contentHash, linkHash, linkHashSql };
 
 /**
  * Computes a record's hash from its content, by its format version (1 when absent): any change to any field, or to

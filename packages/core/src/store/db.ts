@@ -32,6 +32,37 @@ export interface IndependentResult<T> {
   rows: T[];
 }
 
+/**
+ * The change counts {@link Db.writeAlone} requires of its writes, in order (`undefined`: any count). When one
+ * differs, nothing is written and it rejects with {@link UnexpectedChanges}.
+ */
+export type ExpectedChanges = readonly (number | undefined)[];
+
+/** A write of {@link Db.writeAlone} changed another number of rows than its caller required: nothing was written. */
+export class UnexpectedChanges extends Error {
+  constructor(
+    /** The write's position among the writes. */
+    readonly index: number,
+    readonly expected: number,
+    readonly actual: number,
+  ) {
+    super(`write ${index} changed ${actual} rows, not ${expected}`);
+    this.name = 'UnexpectedChanges';
+  }
+}
+
+/** Throws {@link UnexpectedChanges} for the first count that differs from what `expect` requires. */
+export function checkChanges(changes: readonly number[], expect: ExpectedChanges | undefined): void {
+  expect?.forEach((want, i) => {
+    if (want !== undefined && changes[i] !== want) throw new UnexpectedChanges(i, want, changes[i] ?? 0);
+  });
+}
+
+/** Options of {@link Db.writeAlone}: how it commits, and the change counts it requires. */
+export interface WriteAloneOptions extends TxOptions {
+  expect?: ExpectedChanges;
+}
+
 /** How a transaction commits. */
 export interface TxOptions {
   /**
@@ -84,6 +115,18 @@ export interface Db extends Executor {
    * (bigints as numbers, as this store reads them everywhere); SQLite runs them one after another.
    */
   readTogether(tx: Executor, reads: readonly Statement[]): Promise<Record<string, unknown>[][]>;
+  /**
+   * Runs `writes` and `answer` as {@link runIndependent} does, as a transaction of their own, and requires the
+   * change counts `options.expect` names (else nothing is written: {@link UnexpectedChanges}). PostgreSQL checks
+   * them inside the one statement; when no other transaction waits for the batch connection it commits by itself,
+   * without the `BEGIN` and `COMMIT` round trips (with other transactions waiting it joins their batch as any
+   * member). SQLite runs it as `tx` would.
+   */
+  writeAlone<T = Record<string, unknown>>(
+    writes: readonly Statement[],
+    answer?: Statement,
+    options?: WriteAloneOptions,
+  ): Promise<IndependentResult<T>>;
   /**
    * Runs `fn` in one transaction: all of its writes commit together or none do. On SQLite the transaction takes
    * the write lock up front (BEGIN IMMEDIATE), so read-then-write sequences inside it are serialized across processes.

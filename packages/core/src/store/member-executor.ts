@@ -32,6 +32,8 @@ export interface BatchJob {
   /** The caller waits for the commit to reach the disk (see `TxOptions.durable`). */
   readonly durable: boolean;
   readonly fn: (ex: Executor) => Promise<unknown>;
+  /** `fn` runs exactly one statement: alone in the queue, PostgreSQL lets it commit by itself. */
+  readonly single?: boolean;
   readonly resolve: (value: unknown) => void;
   readonly reject: (err: unknown) => void;
 }

@@ -454,6 +454,20 @@ END;
 $$ LANGUAGE plpgsql;
 `;
 
+// A statement that commits by itself (Db.writeAlone) checks inside it what a transaction would check before its
+// COMMIT: the change counts its caller requires, the links of the audit records it appends. This raises on a check
+// that fails, which takes the whole statement back.
+const expectFunction = `
+CREATE FUNCTION aos_expect(p_ok BOOLEAN, p_what TEXT) RETURNS BOOLEAN AS $$
+BEGIN
+  IF p_ok IS NOT TRUE THEN
+    RAISE EXCEPTION 'aos_expect: %', p_what;
+  END IF;
+  RETURN TRUE;
+END;
+$$ LANGUAGE plpgsql;
+`;
+
 const wakeNotify = `
 CREATE FUNCTION aos_workflow_wake_notify() RETURNS trigger AS $$
 BEGIN
@@ -689,6 +703,11 @@ ALTER TABLE budget_usage ADD COLUMN tokens_out BIGINT NOT NULL DEFAULT 0;
   },
   { version: 16, name: 'messages of a run kept in send order', sql: messageOrder },
   { version: 17, name: 'signals of a run kept in send order', sql: signalOrder },
+  {
+    version: 18,
+    name: 'checks inside a statement that commits by itself on PostgreSQL',
+    sql: { sqlite: 'SELECT 1;', postgres: expectFunction },
+  },
 ];
 
 /** Applies every migration newer than the database's version, each in its own transaction. Safe when nodes race. */

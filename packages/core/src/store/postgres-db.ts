@@ -1,7 +1,18 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
 import { SystemError, UserError } from '../errors.js';
-import type { Db, Executor, IndependentResult, ReadSource, SqlValue, Statement, TxOptions } from './db.js';
+import { UnexpectedChanges } from './db.js';
+import type {
+  Db,
+  ExpectedChanges,
+  Executor,
+  IndependentResult,
+  ReadSource,
+  SqlValue,
+  Statement,
+  TxOptions,
+  WriteAloneOptions,
+} from './db.js';
 import { type BatchJob, MemberExecutor } from './member-executor.js';
 
 /** Renumbers portable `?` placeholders as `$1, $2, …`. Our SQL never has `?` inside literals. */
@@ -94,6 +105,11 @@ interface Ran {
 interface BatchConnection {
   readonly client: pg.Client;
   readonly ex: PgExecutor;
+  /**
+   * The server's `synchronous_commit` for this session, which durable transactions set again (`SET LOCAL`): the
+   * session itself runs with `off`, so a lazy statement alone commits without waiting for the WAL flush.
+   */
+  durableLevel: string;
   /** The connection reported an error (terminated, network): it is dropped after the batch. */
   broken: boolean;
 }
@@ -151,33 +167,24 @@ export class PostgresDb implements Db {
   ): Promise<IndependentResult<T>> {
     if (!writes.length)
       return { changes: [], rows: answer ? await tx.all<T>(answer.sql, answer.params) : [] };
-    for (const w of writes)
-      if (/\breturning\b/i.test(w.sql))
-        throw new Error('runIndependent: a write has no RETURNING of its own');
-    // Each write counts its rows through `RETURNING 1`; the answer, when there is one, is joined to the counts so a
-    // statement answering no rows still brings them back (its rows are those with `aos_row` set). Placeholders are
-    // numbered in the order they appear, so the parameters follow the statements' order.
-    const clauses = writes.map((w, i) => `aos_w${i} AS (${w.sql} RETURNING 1)`);
-    const counts = writes.map((_, i) => `(SELECT count(*) FROM aos_w${i}) AS aos_c${i}`);
-    const params = writes.flatMap((w) => w.params);
-    let sql: string;
-    if (answer) {
-      clauses.push(`aos_a AS (SELECT 1 AS aos_row, aos_q.* FROM (${answer.sql}) aos_q)`);
-      params.push(...answer.params);
-      sql = `WITH ${clauses.join(', ')} SELECT ${counts.join(', ')}, aos_a.* FROM (SELECT 1) aos_one LEFT JOIN aos_a ON true`;
-    } else sql = `WITH ${clauses.join(', ')} SELECT ${counts.join(', ')}`;
-    const out = await tx.all<Record<string, unknown>>(sql, params);
-    const first = out[0] ?? {};
-    const changes = writes.map((_, i) => Number(first[`aos_c${i}`]));
-    if (!answer) return { changes, rows: [] };
-    const rows: T[] = [];
-    for (const r of out) {
-      if (r.aos_row === null || r.aos_row === undefined) continue;
-      const row: Record<string, unknown> = {};
-      for (const [k, v] of Object.entries(r)) if (!k.startsWith('aos_')) row[k] = v;
-      rows.push(row as T);
-    }
-    return { changes, rows };
+    const st = independentStatement(writes, answer);
+    return independentResult<T>(await tx.all(st.sql, st.params), writes.length, !!answer);
+  }
+
+  writeAlone<T = Record<string, unknown>>(
+    writes: readonly Statement[],
+    answer?: Statement,
+    options: WriteAloneOptions = {},
+  ): Promise<IndependentResult<T>> {
+    if (!writes.length) return this.tx((tx) => this.runIndependent<T>(tx, writes, answer), options);
+    const st = independentStatement(writes, answer, options.expect);
+    const fn = async (ex: Executor) =>
+      independentResult<T>(await ex.all(st.sql, st.params), writes.length, !!answer);
+    // One statement: alone in the queue it commits by itself (see runBatch).
+    const p = this.groupCommit ? this.submit(fn, options.durable !== false, true) : this.tx(fn, options);
+    return p.catch((err: unknown) => {
+      throw unexpectedChanges(err) ?? err;
+    });
   }
   async readTogether(tx: Executor, reads: readonly Statement[]): Promise<Record<string, unknown>[][]> {
     const [only] = reads;
@@ -284,22 +291,28 @@ export class PostgresDb implements Db {
   }
 
   tx<T>(fn: (tx: Executor) => Promise<T>, options: TxOptions = {}): Promise<T> {
+    const durable = options.durable !== false;
+    if (this.groupCommit) return this.submit(fn, durable, false);
     if (this.closing) {
       return Promise.reject(new SystemError('the database is closed', { code: 'store_closed' }));
     }
-    const durable = options.durable !== false;
-    if (!this.groupCommit) {
-      const p = this.txAlone(fn, durable);
-      const settled = p.then(
-        () => undefined,
-        () => undefined,
-      );
-      this.alone.add(settled);
-      void settled.then(() => this.alone.delete(settled));
-      return p;
+    const p = this.txAlone(fn, durable);
+    const settled = p.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.alone.add(settled);
+    void settled.then(() => this.alone.delete(settled));
+    return p;
+  }
+
+  /** Queues a transaction for the batch connection (`single`: `fn` runs exactly one statement). */
+  private submit<T>(fn: (tx: Executor) => Promise<T>, durable: boolean, single: boolean): Promise<T> {
+    if (this.closing) {
+      return Promise.reject(new SystemError('the database is closed', { code: 'store_closed' }));
     }
     return new Promise<T>((resolve, reject) => {
-      this.queue.push({ durable, fn, resolve: resolve as (value: unknown) => void, reject });
+      this.queue.push({ durable, fn, single, resolve: resolve as (value: unknown) => void, reject });
       if (!this.draining) {
         this.draining = true;
         // One turn of the loop: whatever else this turn's I/O callbacks submit joins the first batch.
@@ -359,7 +372,7 @@ export class PostgresDb implements Db {
     this.batchConn = undefined;
     if (old) void old.client.end().catch(() => undefined);
     const client = new pg.Client(this.clientConfig);
-    const conn: BatchConnection = { client, ex: new PgExecutor(client), broken: false };
+    const conn: BatchConnection = { client, ex: new PgExecutor(client), broken: false, durableLevel: 'on' };
     // A terminated backend or a dropped socket: the queries in flight reject; the next batch reconnects.
     client.on('error', () => {
       conn.broken = true;
@@ -369,6 +382,12 @@ export class PostgresDb implements Db {
     });
     try {
       await client.connect();
+      // The level the server gives durable commits (on, remote_apply, …), set again by every durable batch; the
+      // session runs lazy, so a non-durable statement alone commits by itself without waiting for the flush.
+      const level = String((await client.query('SHOW synchronous_commit')).rows[0]?.synchronous_commit);
+      if (!SYNCHRONOUS_COMMIT.has(level)) throw new Error(`unexpected synchronous_commit '${level}'`);
+      conn.durableLevel = level;
+      await client.query('SET synchronous_commit = off');
     } catch (err) {
       await client.end().catch(() => undefined);
       throw err;
@@ -377,12 +396,41 @@ export class PostgresDb implements Db {
     return conn;
   }
 
+  /**
+   * A one-statement transaction with no other waiting: the statement commits by itself, one round trip instead of
+   * three. Durable, on a pool connection (the server's own `synchronous_commit`); lazy, on the batch connection,
+   * whose session runs with `off`. Nothing else writes meanwhile: the queue waits for it as for a batch.
+   */
+  private async runSingle(job: Job): Promise<void> {
+    this.queue.shift();
+    let value: unknown;
+    try {
+      if (job.durable) value = await job.fn(this.inner);
+      else {
+        let conn: BatchConnection;
+        try {
+          conn = await this.connection();
+        } catch (err) {
+          job.reject(unavailable(err));
+          return;
+        }
+        value = await job.fn(conn.ex);
+      }
+    } catch (err) {
+      job.reject(err);
+      return;
+    }
+    this.commits[job.durable ? 'durable' : 'lazy']++;
+    job.resolve(value);
+  }
+
   /** Runs the transactions at the head of the queue (and any that join while it runs) in one transaction. */
   private async runBatch(): Promise<void> {
     const first = this.queue[0] as Job;
-    // synchronous_commit counts at COMMIT: a batch opened non-durable is put back to `on` if a durable member joins.
+    if (first.single && this.queue.length === 1) return this.runSingle(first);
+    // synchronous_commit counts at COMMIT: the session runs with `off`, and a batch that is durable, or that a
+    // durable member joins, sets the server's level for its COMMIT.
     const lazy = !first.durable;
-    const begin = `BEGIN;${lazy ? ' SET LOCAL synchronous_commit = off;' : ''} SAVEPOINT member`;
     let conn: BatchConnection | undefined;
     // A connection that went idle may have been closed meanwhile (a restart, an idle timeout): nothing has run yet,
     // so one more try on a new connection is safe.
@@ -391,7 +439,9 @@ export class PostgresDb implements Db {
       try {
         const c = await this.connection();
         // BEGIN and the first member's savepoint in one round trip.
-        await c.client.query(begin);
+        await c.client.query(
+          `BEGIN;${lazy ? '' : ` SET LOCAL synchronous_commit = ${c.durableLevel};`} SAVEPOINT member`,
+        );
         conn = c;
       } catch (err) {
         if (this.batchConn) this.batchConn.broken = true;
@@ -422,7 +472,9 @@ export class PostgresDb implements Db {
         const durableNow: boolean = durableJoined || job.durable;
         try {
           await conn.client.query(
-            more ? 'RELEASE member; SAVEPOINT member' : `RELEASE member;${commitSql(lazy, durableNow)}`,
+            more
+              ? 'RELEASE member; SAVEPOINT member'
+              : `RELEASE member;${commitSql(lazy, durableNow, conn.durableLevel)}`,
           );
           ran.push({ job, alone: false, value });
           durableJoined = durableNow;
@@ -442,7 +494,9 @@ export class PostgresDb implements Db {
       try {
         // The savepoint stays after ROLLBACK TO: the next member runs in it as is.
         await conn.client.query(
-          more ? 'ROLLBACK TO member' : `ROLLBACK TO member;${commitSql(lazy, durableJoined)}`,
+          more
+            ? 'ROLLBACK TO member'
+            : `ROLLBACK TO member;${commitSql(lazy, durableJoined, conn.durableLevel)}`,
         );
         ran.push({ job, alone: true, value });
       } catch (err) {
@@ -490,7 +544,71 @@ function unavailable(err: unknown): SystemError {
   });
 }
 
-/** The end of a batch: back to `synchronous_commit = on` when a durable member joined a batch opened non-durable. */
-function commitSql(lazy: boolean, durableJoined: boolean): string {
-  return lazy && durableJoined ? ' SET LOCAL synchronous_commit = on; COMMIT' : ' COMMIT';
+/** The end of a batch: the server's level when a durable member joined a batch opened non-durable. */
+function commitSql(lazy: boolean, durableJoined: boolean, level: string): string {
+  return lazy && durableJoined ? ` SET LOCAL synchronous_commit = ${level}; COMMIT` : ' COMMIT';
+}
+
+/** The values `synchronous_commit` takes (the batch connection reads the server's and sets it again). */
+const SYNCHRONOUS_COMMIT = new Set(['on', 'off', 'local', 'remote_write', 'remote_apply']);
+
+/**
+ * The one statement of {@link PostgresDb.runIndependent} (and of `writeAlone`, with the change counts `expect`
+ * requires checked inside it by `aos_expect`, migration 18: a count that differs raises, taking the statement back).
+ */
+function independentStatement(
+  writes: readonly Statement[],
+  answer: Statement | undefined,
+  expect?: ExpectedChanges,
+): Statement {
+  for (const w of writes)
+    if (/\breturning\b/i.test(w.sql)) throw new Error('runIndependent: a write has no RETURNING of its own');
+  // Each write counts its rows through `RETURNING 1`; the answer, when there is one, is joined to the counts so a
+  // statement answering no rows still brings them back (its rows are those with `aos_row` set). Placeholders are
+  // numbered in the order they appear, so the parameters follow the statements' order.
+  const clauses = writes.map((w, i) => `aos_w${i} AS (${w.sql} RETURNING 1)`);
+  const counts = writes.map((_, i) => `(SELECT count(*) FROM aos_w${i}) AS aos_c${i}`);
+  (expect ?? []).forEach((want, i) => {
+    if (want === undefined) return;
+    if (!Number.isSafeInteger(want) || want < 0 || i >= writes.length)
+      throw new Error(`writeAlone: expect[${i}] must be a count of one of the writes`);
+    const n = `(SELECT count(*) FROM aos_w${i})`;
+    counts.push(
+      `aos_expect(${n} = ${want}, 'write ${i} changed ' || ${n} || ' rows, not ${want}') AS aos_e${i}`,
+    );
+  });
+  const params = writes.flatMap((w) => w.params);
+  if (!answer) return { sql: `WITH ${clauses.join(', ')} SELECT ${counts.join(', ')}`, params };
+  clauses.push(`aos_a AS (SELECT 1 AS aos_row, aos_q.* FROM (${answer.sql}) aos_q)`);
+  return {
+    sql: `WITH ${clauses.join(', ')} SELECT ${counts.join(', ')}, aos_a.* FROM (SELECT 1) aos_one LEFT JOIN aos_a ON true`,
+    params: [...params, ...answer.params],
+  };
+}
+
+/** The change counts and the answer's rows from what {@link independentStatement} returned. */
+function independentResult<T>(
+  out: readonly Record<string, unknown>[],
+  writes: number,
+  answered: boolean,
+): IndependentResult<T> {
+  const first = out[0] ?? {};
+  const changes = Array.from({ length: writes }, (_, i) => Number(first[`aos_c${i}`]));
+  if (!answered) return { changes, rows: [] };
+  const rows: T[] = [];
+  for (const r of out) {
+    if (r.aos_row === null || r.aos_row === undefined) continue;
+    const row: Record<string, unknown> = {};
+    for (const [k, v] of Object.entries(r)) if (!k.startsWith('aos_')) row[k] = v;
+    rows.push(row as T);
+  }
+  return { changes, rows };
+}
+
+/** The {@link UnexpectedChanges} an `aos_expect` of a change count raised, if `err` is one. */
+function unexpectedChanges(err: unknown): UnexpectedChanges | undefined {
+  const m = /^aos_expect: write (\d+) changed (\d+) rows, not (\d+)$/.exec(String((err as Error)?.message));
+  return m && sqlState(err) === 'P0001'
+    ? new UnexpectedChanges(Number(m[1]), Number(m[3]), Number(m[2]))
+    : undefined;
 }

@@ -1,6 +1,9 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
+import pg from 'pg';
+import { vi } from 'vitest';
+import { UnexpectedChanges } from './db.js';
 import type { Statement } from './db.js';
 
 describe.each(backends)('independent writes on $name', (backend) => {
@@ -168,5 +171,75 @@ describe.each(backends)('independent writes on $name', (backend) => {
         ]),
       ),
     ).rejects.toThrow();
+  });
+  it('writes alone: the counts it requires, or nothing at all', async () => {
+    const writes: Statement[] = [
+      { sql: 'INSERT INTO ri_a (id, n) VALUES (?, ?)', params: ['w1', 1] },
+      { sql: 'UPDATE ri_b SET n = n + 1 WHERE id = ?', params: ['kept'] },
+    ];
+    expect(await t.store.db.writeAlone(writes, undefined, { expect: [1, 1] })).toEqual({
+      changes: [1, 1],
+      rows: [],
+    });
+    const before = await rows();
+    // The update finds no row: the insert beside it is taken back too.
+    const missing: Statement[] = [
+      { sql: 'INSERT INTO ri_a (id, n) VALUES (?, ?)', params: ['w2', 2] },
+      { sql: 'UPDATE ri_b SET n = n + 1 WHERE id = ?', params: ['gone'] },
+    ];
+    const err = await t.store.db.writeAlone(missing, undefined, { expect: [undefined, 1] }).catch((e) => e);
+    expect(err).toBeInstanceOf(UnexpectedChanges);
+    expect(err).toMatchObject({ index: 1, expected: 1, actual: 0 });
+    // Lazy or durable, with an answer or none, alone or joined to a batch.
+    const answer = { sql: 'SELECT id FROM ri_b WHERE id = ?', params: ['kept'] };
+    await expect(
+      t.store.db.writeAlone(missing, answer, { durable: false, expect: [1, 1] }),
+    ).rejects.toBeInstanceOf(UnexpectedChanges);
+    const joined = await Promise.allSettled([
+      t.store.db.tx((tx) => tx.run('UPDATE ri_b SET n = n WHERE id = ?', ['kept'])),
+      t.store.db.writeAlone(missing, answer, { expect: [1, 1] }),
+      t.store.db.tx((tx) => tx.run('UPDATE ri_b SET n = n WHERE id = ?', ['kept'])),
+    ]);
+    expect(joined.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((joined[1] as PromiseRejectedResult).reason).toBeInstanceOf(UnexpectedChanges);
+    expect(await rows()).toEqual(before);
+    // Any count when none is required.
+    expect(await t.store.db.writeAlone(missing, answer)).toEqual({ changes: [1, 0], rows: [{ id: 'kept' }] });
+  });
+
+  it('commits a statement alone without BEGIN and COMMIT on PostgreSQL, at the durability asked for', async (ctx) => {
+    if (backend.name !== 'postgres') return ctx.skip();
+    const level = { sql: "SELECT current_setting('synchronous_commit') AS level", params: [] };
+    const insert = (id: string): Statement[] => [
+      { sql: 'INSERT INTO ri_a (id, n) VALUES (?, 0)', params: [id] },
+    ];
+    // Open the batch connection first: its set-up is not what is counted.
+    await t.store.db.tx((tx) => tx.run('UPDATE ri_b SET n = n'));
+    const sent: string[] = [];
+    const query = pg.Client.prototype.query;
+    const spy = vi.spyOn(pg.Client.prototype, 'query').mockImplementation(function (
+      this: pg.Client,
+      ...args: unknown[]
+    ) {
+      const q = args[0] as string | { text: string };
+      sent.push(typeof q === 'string' ? q : q.text);
+      return (query as (...a: unknown[]) => unknown).apply(this, args) as never;
+    });
+    try {
+      const lazy = await t.store.db.writeAlone(insert('lazy'), level, { durable: false });
+      const durable = await t.store.db.writeAlone(insert('durable'), level);
+      expect(lazy.rows).toEqual([{ level: 'off' }]);
+      expect(durable.rows).toEqual([{ level: 'on' }]);
+      expect(sent).toHaveLength(2);
+      expect(sent.some((q) => /BEGIN|COMMIT/.test(q))).toBe(false);
+      // Transactions still commit at their own level: a durable one at the server's, though the batch
+      // connection's session runs lazy.
+      const inTx = (durable: boolean) =>
+        t.store.db.tx(async (tx) => (await tx.get<{ level: string }>(level.sql))?.level, { durable });
+      expect([await inTx(true), await inTx(false)]).toEqual(['on', 'off']);
+    } finally {
+      spy.mockRestore();
+    }
+    expect((await rows()).a.map((r) => r.id)).toEqual(['durable', 'lazy']);
   });
 });

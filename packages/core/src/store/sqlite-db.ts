@@ -2,7 +2,17 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SystemError, UserError } from '../errors.js';
-import type { Db, Executor, IndependentResult, ReadSource, SqlValue, Statement, TxOptions } from './db.js';
+import { checkChanges } from './db.js';
+import type {
+  Db,
+  Executor,
+  IndependentResult,
+  ReadSource,
+  SqlValue,
+  Statement,
+  TxOptions,
+  WriteAloneOptions,
+} from './db.js';
 import { type BatchJob, MemberExecutor } from './member-executor.js';
 import { WalCheckpointer } from './sqlite-checkpointer.js';
 
@@ -155,6 +165,17 @@ export class SqliteDb implements Db {
     const changes: number[] = [];
     for (const w of writes) changes.push((await tx.run(w.sql, w.params)).changes);
     return { changes, rows: answer ? await tx.all<T>(answer.sql, answer.params) : [] };
+  }
+  writeAlone<T = Record<string, unknown>>(
+    writes: readonly Statement[],
+    answer?: Statement,
+    options: WriteAloneOptions = {},
+  ): Promise<IndependentResult<T>> {
+    return this.tx(async (tx) => {
+      const out = await this.runIndependent<T>(tx, writes, answer);
+      checkChanges(out.changes, options.expect);
+      return out;
+    }, options);
   }
   async readTogether(tx: Executor, reads: readonly Statement[]): Promise<Record<string, unknown>[][]> {
     const out: Record<string, unknown>[][] = [];
