@@ -1,6 +1,6 @@
 import type { Db, Executor, SqlValue } from '../../packages/core/src/store/db.js';
 
-/** Records the statements run inside the store's transactions. */
+/** Records the statements run inside the store's transactions and its writes alone. */
 export function recordTxStatements(db: Db): string[] {
   const seen: string[] = [];
   const tx = db.tx.bind(db);
@@ -12,5 +12,14 @@ export function recordTxStatements(db: Db): string[] {
       exec: (sql: string) => (seen.push(sql), e.exec(sql)),
     }) as Executor;
   db.tx = ((fn, options) => tx((e) => fn(wrap(e)), options)) as Db['tx'];
+  // A write alone is one statement on PostgreSQL (with group commit, the default): its parts as one entry. SQLite
+  // runs it through `tx`, so its statements are recorded there one by one.
+  if (db.dialect === 'postgres') {
+    const writeAlone = db.writeAlone.bind(db);
+    db.writeAlone = ((writes, answer, options) => {
+      seen.push([...writes.map((w) => w.sql), ...(answer ? [answer.sql] : [])].join('\n'));
+      return writeAlone(writes, answer, options);
+    }) as Db['writeAlone'];
+  }
   return seen;
 }

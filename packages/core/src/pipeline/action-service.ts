@@ -17,6 +17,7 @@ import type { KillSwitches } from '../intervention/kill-switches.js';
 import { decide } from '../policy/decide.js';
 import type { Decision, DecisionOptions } from '../policy/decide.js';
 import type { PolicyBundle } from '../policy/policy-bundle.js';
+import { checkChanges, UnexpectedChanges } from '../store/db.js';
 import type { Db, Executor, Statement } from '../store/db.js';
 import type { RegisteredTool, ToolRegistry } from '../tools/tool-registry.js';
 import { parseInput } from '../validation.js';
@@ -154,7 +155,6 @@ const OUTCOME: Record<Decision['outcome'], ActionView['outcome']> = {
 };
 
 /** Thrown inside an outcome's transaction to roll it back: the action was no longer `executing`. */
-class OutcomeTakenElsewhere extends Error {}
 
 function isUniqueViolation(err: unknown): boolean {
   const code = (err as { code?: string }).code;
@@ -835,79 +835,91 @@ export class ActionService {
       tool.cacheTtlSec > 0 &&
       tool.metadata.effect === 'read' &&
       tool.metadata.idempotent;
-    await this.d.db
-      .tx(
-        async (tx) => {
-          // The run waiting for the action (if any) woken, the action's row, its cached answer and its audit
-          // record: one round trip on PostgreSQL. When the row was no longer `executing` (recovery got there
-          // first), the transaction is rolled back, which takes the rest back too.
-          const { changes } = await this.d.audit.appendWith(
-            tx,
-            [
-              {
-                actor: 'system',
-                type: 'action.completed',
-                subject: `action:${view.id}`,
-                payload: {
-                  actionId: view.id,
-                  status,
-                  durationMs: now.getTime() - started,
-                  ...(result ? { isError: result.isError, resultHash: hashJson(result) } : {}),
-                  ...(error ? { error } : {}),
-                },
-              },
-            ],
-            [
-              ...wakes,
-              {
-                sql: `UPDATE actions SET status = ?, result_json = ?, error_json = ?, untrusted_output = ?, finished_at = ?, updated_at = ?
-         WHERE id = ? AND status = 'executing'`,
-                params: [
-                  status,
-                  resultJson,
-                  error ? JSON.stringify(error) : null,
-                  status === 'succeeded' && tool.metadata.untrustedOutput ? 1 : 0,
-                  now.toISOString(),
-                  now.toISOString(),
-                  view.id,
-                ],
-              },
-              ...(cacheable
-                ? [
-                    {
-                      sql: `INSERT INTO tool_cache (agent_id, tool, input_hash, result_json, expires_at_ms) VALUES (?, ?, ?, ?, ?)
-           ON CONFLICT (agent_id, tool, input_hash) DO UPDATE SET result_json = excluded.result_json, expires_at_ms = excluded.expires_at_ms`,
-                      params: [
-                        view.agentId,
-                        tool.name,
-                        inputHash,
-                        resultJson,
-                        now.getTime() + tool.cacheTtlSec * 1000,
-                      ],
-                    },
-                  ]
-                : []),
-            ],
-          );
-          if (changes[wakes.length] !== 1) throw new OutcomeTakenElsewhere();
-          recorded = true;
-          if (status === 'failed' && this.d.anomalies)
-            anomalies = await this.d.anomalies.recordFailure(tx, view.agentId, tool.name, view.id);
-          if (status === 'succeeded') {
-            await this.sessions.recordSuccess(tx, {
-              agentId: view.agentId,
-              sessionId: view.sessionId,
-              tool: tool.name,
-              untrusted: tool.metadata.untrustedOutput,
-              toolRecorded: known.toolRecorded === true,
-            });
-          }
+    // The run waiting for the action (if any) woken, the action's row, its cached answer and its audit record: one
+    // round trip on PostgreSQL. When the row is no longer `executing` (recovery got there first), none of it is
+    // written.
+    const audits: AuditEvent[] = [
+      {
+        actor: 'system',
+        type: 'action.completed',
+        subject: `action:${view.id}`,
+        payload: {
+          actionId: view.id,
+          status,
+          durationMs: now.getTime() - started,
+          ...(result ? { isError: result.isError, resultHash: hashJson(result) } : {}),
+          ...(error ? { error } : {}),
         },
-        { durable: false },
-      )
-      .catch((err: unknown) => {
-        if (!(err instanceof OutcomeTakenElsewhere)) throw err;
-      });
+      },
+    ];
+    const writes: Statement[] = [
+      ...wakes,
+      {
+        sql: `UPDATE actions SET status = ?, result_json = ?, error_json = ?, untrusted_output = ?, finished_at = ?, updated_at = ?
+         WHERE id = ? AND status = 'executing'`,
+        params: [
+          status,
+          resultJson,
+          error ? JSON.stringify(error) : null,
+          status === 'succeeded' && tool.metadata.untrustedOutput ? 1 : 0,
+          now.toISOString(),
+          now.toISOString(),
+          view.id,
+        ],
+      },
+      ...(cacheable
+        ? [
+            {
+              sql: `INSERT INTO tool_cache (agent_id, tool, input_hash, result_json, expires_at_ms) VALUES (?, ?, ?, ?, ?)
+           ON CONFLICT (agent_id, tool, input_hash) DO UPDATE SET result_json = excluded.result_json, expires_at_ms = excluded.expires_at_ms`,
+              params: [
+                view.agentId,
+                tool.name,
+                inputHash,
+                resultJson,
+                now.getTime() + tool.cacheTtlSec * 1000,
+              ],
+            },
+          ]
+        : []),
+    ];
+    const expect = writes.map((_, i) => (i === wakes.length ? 1 : undefined));
+    const tracksFailures = status === 'failed' && !!this.d.anomalies;
+    const learnsSession =
+      status === 'succeeded' && (known.toolRecorded !== true || tool.metadata.untrustedOutput);
+    const taken = (err: unknown) => {
+      if (!(err instanceof UnexpectedChanges)) throw err;
+    };
+    if (!tracksFailures && !learnsSession) {
+      // Nothing else to write: one statement, which commits by itself when no other transaction waits.
+      await this.d.audit
+        .appendAlone(audits, writes, { durable: false, expect })
+        .then(() => {
+          recorded = true;
+        })
+        .catch(taken);
+    } else
+      await this.d.db
+        .tx(
+          async (tx) => {
+            const { changes } = await this.d.audit.appendWith(tx, audits, writes);
+            checkChanges(changes, expect);
+            recorded = true;
+            if (tracksFailures && this.d.anomalies)
+              anomalies = await this.d.anomalies.recordFailure(tx, view.agentId, tool.name, view.id);
+            if (status === 'succeeded') {
+              await this.sessions.recordSuccess(tx, {
+                agentId: view.agentId,
+                sessionId: view.sessionId,
+                tool: tool.name,
+                untrusted: tool.metadata.untrustedOutput,
+                toolRecorded: known.toolRecorded === true,
+              });
+            }
+          },
+          { durable: false },
+        )
+        .catch(taken);
     this.announceAnomalies(anomalies);
     const done: ActionView = recorded
       ? {

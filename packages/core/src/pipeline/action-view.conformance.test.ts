@@ -94,38 +94,53 @@ describe.each(backends)('the action answered by the pipeline on $name', (backend
     await expectStored(action as ActionView);
   });
 
-  it('records nothing of an outcome that arrives after the action left executing, and answers the row', async () => {
-    // A slow upstream: while the call is out, recovery (here: its update) marks the action unknown_outcome.
-    await engine.close();
-    await payments.close();
-    payments = await startPayments({ delayMs: 600 });
-    engine = await supportDeskEngine(t, supportDeskConfig(payments.url));
-    const pending = submit({ tool: 'payments.get_order', input: { orderId: 'o-91' } });
-    let row: { id: string } | undefined;
-    for (let i = 0; i < 1000 && !row; i++) {
-      [row] = (await t.raw("SELECT id FROM actions WHERE status = 'executing'")) as { id: string }[];
-      if (!row) await new Promise((r) => setTimeout(r, 5));
-    }
-    expect(row).toBeDefined();
-    const id = (row as { id: string }).id;
-    await t.raw("UPDATE actions SET status = 'unknown_outcome' WHERE id = ? AND status = 'executing'", [id]);
-    const answered = await pending;
-    expect(answered).toMatchObject({ id, status: 'unknown_outcome', result: null });
-    await expectStored(answered);
-    // No completion record, no cached answer, no tool used in the session: the transaction was rolled back.
-    expect(
-      await t.raw("SELECT seq FROM audit_log WHERE type = 'action.completed' AND subject = ?", [
-        `action:${id}`,
-      ]),
-    ).toEqual([]);
-    expect(await t.raw('SELECT input_hash FROM tool_cache WHERE tool = ?', ['payments.get_order'])).toEqual(
-      [],
-    );
-    expect(payments.calls('GET /orders/:id')).toBe(1);
-    expect((await t.store.audit.verify()).ok).toBe(true);
-    // The next call is not answered from a cache the late outcome would have filled.
-    const again = await submit({ tool: 'payments.get_order', input: { orderId: 'o-91' } });
-    expect(again).toMatchObject({ status: 'succeeded', cached: false });
-    expect(payments.calls('GET /orders/:id')).toBe(2);
-  });
+  it.each([
+    ['a first use of the tool (a transaction)', false],
+    ['a tool the session knows (one statement alone)', true],
+  ])(
+    'records nothing of an outcome that arrives after the action left executing, and answers the row: %s',
+    async (_, known) => {
+      // A slow upstream: while the call is out, recovery (here: its update) marks the action unknown_outcome.
+      await engine.close();
+      await payments.close();
+      payments = await startPayments({ delayMs: 600 });
+      engine = await supportDeskEngine(t, supportDeskConfig(payments.url));
+      // With the tool among those the agent used, the outcome has nothing more to write than its one statement.
+      const warm = known ? 1 : 0;
+      if (known)
+        expect(await submit({ tool: 'payments.get_order', input: { orderId: 'o-90' } })).toMatchObject({
+          status: 'succeeded',
+        });
+      const pending = submit({ tool: 'payments.get_order', input: { orderId: 'o-91' } });
+      let row: { id: string } | undefined;
+      for (let i = 0; i < 1000 && !row; i++) {
+        [row] = (await t.raw("SELECT id FROM actions WHERE status = 'executing'")) as { id: string }[];
+        if (!row) await new Promise((r) => setTimeout(r, 5));
+      }
+      expect(row).toBeDefined();
+      const id = (row as { id: string }).id;
+      await t.raw("UPDATE actions SET status = 'unknown_outcome' WHERE id = ? AND status = 'executing'", [
+        id,
+      ]);
+      const answered = await pending;
+      expect(answered).toMatchObject({ id, status: 'unknown_outcome', result: null });
+      await expectStored(answered);
+      // No completion record, no cached answer, no tool used in the session: the transaction was rolled back.
+      expect(
+        await t.raw("SELECT seq FROM audit_log WHERE type = 'action.completed' AND subject = ?", [
+          `action:${id}`,
+        ]),
+      ).toEqual([]);
+      const cached = (await t.raw('SELECT input_hash FROM tool_cache WHERE tool = ?', [
+        'payments.get_order',
+      ])) as unknown[];
+      expect(cached).toHaveLength(warm);
+      expect(payments.calls('GET /orders/:id')).toBe(1 + warm);
+      expect((await t.store.audit.verify()).ok).toBe(true);
+      // The next call is not answered from a cache the late outcome would have filled.
+      const again = await submit({ tool: 'payments.get_order', input: { orderId: 'o-91' } });
+      expect(again).toMatchObject({ status: 'succeeded', cached: false });
+      expect(payments.calls('GET /orders/:id')).toBe(2 + warm);
+    },
+  );
 });

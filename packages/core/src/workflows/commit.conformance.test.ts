@@ -22,6 +22,21 @@ const waiting = defineWorkflow({
   },
 });
 
+// A rule whose run another node takes over while it works (the lease stolen under it): its commit must write nothing.
+// `stolen-two` goes on to a second step, so the step's end and the next start commit as one statement alone;
+// `stolen-one` ends the run, which commits in a transaction.
+const stolen = (name: string, steps: number) =>
+  defineWorkflow({
+    name,
+    version: 1,
+    owner: 'ada',
+    input: { type: 'object', properties: {} },
+    steps: {
+      work: { kind: 'task', role: 'clerk', rule: 'steal' },
+      ...(steps > 1 ? { more: { kind: 'task', role: 'clerk', rule: 'echo', dependsOn: ['work'] } } : {}),
+    },
+  });
+
 describe.each(backends)('workflow commits on $name', (backend) => {
   let t: TestStore;
   let engine: Engine;
@@ -35,8 +50,16 @@ describe.each(backends)('workflow commits on $name', (backend) => {
       store: t.store,
       config: parseConfig({}),
       secrets: new EnvSecretStore({ env: {} }),
-      workflows: [waiting],
-      rules: { echo: () => ({ ok: true }) },
+      workflows: [waiting, stolen('stolen-one', 1), stolen('stolen-two', 2)],
+      rules: {
+        echo: () => ({ ok: true }),
+        steal: async () => {
+          await t.raw("UPDATE workflow_runs SET lease_owner = 'node-elsewhere', lease_until = ?", [
+            Date.now() + 3_600_000,
+          ]);
+          return { ok: true };
+        },
+      },
     });
   });
   afterEach(async () => {
@@ -63,6 +86,24 @@ describe.each(backends)('workflow commits on $name', (backend) => {
     }
     return run;
   };
+
+  it.each(['stolen-two', 'stolen-one'])(
+    'writes nothing of an advance whose lease another node took meanwhile (%s)',
+    async (name) => {
+      const ada = await t.store.humans.require('ada');
+      const run = await engine.workflows.start(name, {}, ada);
+      await engine.workflows.drain();
+      const types = (await t.raw('SELECT type FROM workflow_events WHERE run_id = ? ORDER BY seq', [
+        run.id,
+      ])) as { type: string }[];
+      expect(types.map((e) => e.type)).toEqual(['run_started', 'step_started']);
+      const audited = (await t.store.audit.list({ subject: `run:${run.id}`, limit: 100 })).map((r) => r.type);
+      expect(audited).not.toContain('workflow.step_completed');
+      expect(await t.raw('SELECT status, lease_owner FROM workflow_runs WHERE id = ?', [run.id])).toEqual([
+        { status: 'running', lease_owner: 'node-elsewhere' },
+      ]);
+    },
+  );
 
   it('numbers every event of a long batch in order, signals in send order, with the audit records and run row', async () => {
     const run = await signalled();

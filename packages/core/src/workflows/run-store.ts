@@ -312,13 +312,16 @@ export class RunStore {
   async release(runId: string, owner: string, wake: WakePatch): Promise<void> {
     const w = wakeSql(wake);
     // Non-durable: lost to a crash of the machine, the lease runs out and the wake recomputed from the history.
-    await this.db.tx(
-      (tx) =>
-        tx.run(
-          `UPDATE workflow_runs SET lease_owner = NULL, lease_until = 0, advance_failures = 0, ${w.sql}
+    // One statement, which commits by itself when nothing else waits.
+    await this.db.writeAlone(
+      [
+        {
+          sql: `UPDATE workflow_runs SET lease_owner = NULL, lease_until = 0, advance_failures = 0, ${w.sql}
            WHERE id = ? AND lease_owner = ?`,
-          [...w.params, runId, owner],
-        ),
+          params: [...w.params, runId, owner],
+        },
+      ],
+      undefined,
       { durable: false },
     );
   }

@@ -165,6 +165,11 @@ export class StepGates {
     return undefined;
   }
 
+  /** Whether {@link onCommit} may write for runs of `def`: workflows without leases never touch the lease tables. */
+  writesOnCommit(def: WorkflowDefinition): boolean {
+    return Object.values(def.steps).some((s) => s.lease);
+  }
+
   /**
    * Releases resource leases in the transaction that records the step's end: a step's lease when it completes,
    * fails or is skipped; every lease of a run that ended; the queue places of a run that stopped going forward.
@@ -174,8 +179,7 @@ export class StepGates {
     p: { runId: string; def: WorkflowDefinition; events: readonly WorkflowEvent[]; after: RunState },
   ): Promise<void> {
     const { runId, def, after } = p;
-    // Workflows without leases never touch the lease tables.
-    if (!Object.values(def.steps).some((s) => s.lease)) return;
+    if (!this.writesOnCommit(def)) return;
     for (const e of p.events)
       if (
         (e.type === 'step_completed' || e.type === 'step_failed' || e.type === 'step_skipped') &&

@@ -15,6 +15,7 @@ import { SecurityViews } from '../intervention/security-view.js';
 import type { ActionService } from '../pipeline/action-service.js';
 import { crashPoint } from '../pipeline/crash-points.js';
 import type { SecretStore } from '../secrets/index.js';
+import { UnexpectedChanges } from '../store/db.js';
 import type { Db, Executor } from '../store/db.js';
 import { Coordination } from '../coordination/coordination.js';
 import type { ResourceLease } from '../coordination/resource-leases.js';
@@ -811,11 +812,9 @@ export class WorkflowEngine {
     events: WorkflowEvent[],
     history: WorkflowEvent[] | undefined = undefined,
     lease?: { owner: string; untilMs: number; wakeSeq: number },
+    known?: RunState,
   ): Promise<RunState> {
-    const nowMs = Date.now();
-    const now = new Date(nowMs).toISOString();
-    const all = history ?? (await this.runs.events(run.id, tx));
-    const after = replay(def, [...all, ...events]);
+    const after = known ?? replay(def, [...(history ?? (await this.runs.events(run.id, tx))), ...events]);
     // What the new state changes beside the run's own rows comes first: a sub-run that ended wakes the parent step
     // waiting for it; a failing or cancelled run takes back the work it handed out; leases and approval requests
     // follow the steps. Row locks are so taken in the order an agent completing a task takes them (task, run, audit
@@ -824,11 +823,34 @@ export class WorkflowEngine {
       await tx.run(
         `UPDATE workflow_runs SET wake_at = ?, wake_seq = wake_seq + 1
          WHERE id = (SELECT parent_run_id FROM workflow_runs WHERE id = ?) AND status IN ('running', 'compensating')`,
-        [nowMs, run.id],
+        [Date.now(), run.id],
       );
     if (after.status !== 'running') await this.tasks.cancelForRun(tx, run.id, `workflow:${run.workflow}`);
     await this.gates.onCommit(tx, { runId: run.id, def, events, after });
     await this.approvalSteps.onCommit(tx, { runId: run.id, def, events, after });
+    const parts = this.commitParts(run, def, events, after, lease);
+    // The events, the run row and the audit records: one round trip on PostgreSQL. The chunks of a long batch of
+    // events each number theirs after the one before, so all but the last go first.
+    for (const w of parts.appends.slice(0, -1)) await tx.run(w.sql, w.params);
+    const { changes } = await this.o.audit.appendWith(tx, parts.audits, [
+      ...parts.appends.slice(-1),
+      parts.update,
+    ]);
+    this.runs.checkUpdated(run.id, changes.at(-1) as number, parts.fence);
+    if (!lease) await wakeRun(tx, run.id, parts.nowMs);
+    return after;
+  }
+
+  /** The run's own rows a commit writes: its events (in chunks), its row (lease-fenced) and its audit records. */
+  private commitParts(
+    run: { id: string; workflow: string },
+    def: WorkflowDefinition,
+    events: readonly WorkflowEvent[],
+    after: RunState,
+    lease: { owner: string; untilMs: number; wakeSeq: number } | undefined,
+  ) {
+    const nowMs = Date.now();
+    const now = new Date(nowMs).toISOString();
     // The node advancing the run records the wake its new state gives (right after a crash too); an outside
     // event (a vote, a resolution, a retry) wakes the run now, past whatever wake the node computed before it.
     const wake: WakePatch | undefined = lease
@@ -846,17 +868,45 @@ export class WorkflowEngine {
       },
       fence,
     );
-    // The events, the run row and the audit records: one round trip on PostgreSQL. The chunks of a long batch of
-    // events each number theirs after the one before, so all but the last go first.
-    const appends = this.runs.appendStatements(run.id, events, now);
-    for (const w of appends.slice(0, -1)) await tx.run(w.sql, w.params);
-    const { changes } = await this.o.audit.appendWith(
-      tx,
-      events.flatMap((e) => auditFor(run, e, after)),
-      [...appends.slice(-1), update],
-    );
-    this.runs.checkUpdated(run.id, changes.at(-1) as number, fence);
-    if (!lease) await wakeRun(tx, run.id, nowMs);
+    return {
+      nowMs,
+      fence,
+      update,
+      appends: this.runs.appendStatements(run.id, events, now),
+      audits: events.flatMap((e) => auditFor(run, e, after)),
+    };
+  }
+
+  /**
+   * An advance's commit ({@link commit}). When it writes nothing beside the run's own rows — a step's end and the
+   * next step's start, mostly — it is one statement that commits by itself when no other transaction waits
+   * ({@link Db.writeAlone}); a lost lease writes nothing and throws {@link LeaseLostError}, as in a transaction.
+   */
+  private async commitAdvance(
+    run: { id: string; workflow: string },
+    def: WorkflowDefinition,
+    events: WorkflowEvent[],
+    history: WorkflowEvent[],
+    lease: { owner: string; untilMs: number; wakeSeq: number },
+  ): Promise<RunState> {
+    const durable = !recomputable(events);
+    const after = replay(def, [...history, ...events]);
+    const beside =
+      after.status !== 'running' ||
+      this.gates.writesOnCommit(def) ||
+      this.approvalSteps.writesOnCommit({ def, events, after });
+    const parts = beside ? undefined : this.commitParts(run, def, events, after, lease);
+    if (!parts || parts.appends.length > 1)
+      return this.o.db.tx((tx) => this.commit(tx, run, def, events, history, lease, after), { durable });
+    try {
+      await this.o.audit.appendAlone(parts.audits, [...parts.appends, parts.update], {
+        durable,
+        expect: [undefined, 1],
+      });
+    } catch (err) {
+      if (err instanceof UnexpectedChanges) throw new LeaseLostError(run.id);
+      throw err;
+    }
     return after;
   }
 
@@ -984,9 +1034,7 @@ export class WorkflowEngine {
       await this.foldDecisions(runId, def, history, events, nowMs);
       const lease = { owner: this.nodeId, untilMs: nowMs + this.leaseMs, wakeSeq: c.wakeSeq };
       this.crash('workflow.before-commit');
-      const after = await this.o.db.tx((tx) => this.commit(tx, run, def, events, history, lease), {
-        durable: !recomputable(events),
-      });
+      const after = await this.commitAdvance(run, def, events, history, lease);
       this.crash('workflow.after-commit');
       publishRunEvents(this.o.events, run, events, after);
       if (TERMINAL.has(after.status)) await this.traceRun(run, after.status);

@@ -28,6 +28,22 @@ export class ApprovalSteps {
   constructor(private readonly d: ApprovalStepsDeps) {}
 
   /**
+   * Whether {@link onCommit} writes anything for these events and the state after them: an approval step that
+   * starts waiting or ends, or a run that stopped running (its pending requests are withdrawn).
+   */
+  writesOnCommit(p: { def: WorkflowDefinition; events: readonly WorkflowEvent[]; after: RunState }): boolean {
+    return (
+      p.after.status !== 'running' ||
+      p.events.some(
+        (e) =>
+          (e.type === 'step_waiting' && !!e.approval) ||
+          ((e.type === 'step_failed' || e.type === 'step_completed') &&
+            p.def.steps[e.stepId]?.kind === 'approval'),
+      )
+    );
+  }
+
+  /**
    * Records what a commit means for approval requests, in its transaction: a step that starts waiting gets its
    * request; a step that ended some other way (timeout) or a run that stopped running withdraws what is pending.
    */
@@ -35,6 +51,7 @@ export class ApprovalSteps {
     tx: Executor,
     p: { runId: string; def: WorkflowDefinition; events: WorkflowEvent[]; after: RunState },
   ): Promise<void> {
+    if (!this.writesOnCommit(p)) return;
     for (const e of p.events) {
       if (e.type === 'step_waiting' && e.approval)
         await this.request(tx, { ...p, stepId: e.stepId, attempt: e.attempt });
