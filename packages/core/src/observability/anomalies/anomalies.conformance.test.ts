@@ -168,6 +168,27 @@ describe.each(backends)('anomaly detection on $name', (backend) => {
     expect((await t.store.agents.require('refund-bot')).status).toBe('active');
   });
 
+  it('raises a failure spike once, on the failed call that reaches the floor, and only alerts in alert mode', async () => {
+    const bot = await start('alert');
+    await warmUp(bot);
+    for (let i = 0; i < 12; i++) {
+      now = Date.parse('2026-11-02T10:31:00Z') + i * 2000;
+      // No such refund: the upstream answers 404, a tool error, so the action fails.
+      const a = await engine.actions.submit(bot, {
+        tool: 'payments.reverse_refund',
+        input: { refundId: `rf-missing-${i}` },
+      });
+      expect(a.status).toBe('failed');
+      const spikes = events.filter((e) => e.type === 'anomaly.detected' && e.data.kind === 'failure_spike');
+      expect(spikes).toHaveLength(i >= 9 ? 1 : 0);
+    }
+    expect(events.filter((e) => e.type === 'anomaly.detected').map((e) => e.data.kind)).toEqual([
+      'new_tool',
+      'failure_spike',
+    ]);
+    expect((await t.store.agents.require('refund-bot')).status).toBe('active');
+  });
+
   it("flags the first touch of a resource the agent never touched, by the tool's resource argument", async () => {
     const bot = await start('alert', { resource: 'orderId' });
     // 90 minutes of work on the same three orders.
