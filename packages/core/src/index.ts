@@ -15,7 +15,17 @@ export { checkJsonShape, parseInput } from './validation.js';
 export type { JsonShapeOptions } from './validation.js';
 export { canonicalJson, sha256Hex, hashJson } from './crypto/canonical-json.js';
 
-export type { Db, Dialect, Executor, IndependentResult, SqlValue, Statement } from './store/db.js';
+export type {
+  Db,
+  Dialect,
+  ExpectedChanges,
+  Executor,
+  IndependentResult,
+  SqlValue,
+  Statement,
+  WriteAloneOptions,
+} from './store/db.js';
+export { UnexpectedChanges } from './store/db.js';
 export { SqliteDb } from './store/sqlite-db.js';
 export type { SqliteDbOptions } from './store/sqlite-db.js';
 export { PostgresDb } from './store/postgres-db.js';
