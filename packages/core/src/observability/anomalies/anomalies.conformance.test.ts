@@ -12,6 +12,7 @@ import { createEngine } from '../../engine.js';
 import type { Engine } from '../../engine.js';
 import type { AosEvent } from '../../events/event-bus.js';
 import type { Agent } from '../../identity/agents.js';
+import type { ActionView } from '../../pipeline/types.js';
 import { EnvSecretStore } from '../../secrets/index.js';
 import { PAYMENTS_KEY } from '../../../../../test/helpers/support-desk.js';
 
@@ -148,43 +149,35 @@ describe.each(backends)('anomaly detection on $name', (backend) => {
     expect((await t.store.agents.require('refund-bot')).status).toBe('active');
   });
 
-  it('raises a denial spike once, on the denial that reaches the floor, and only alerts in alert mode', async () => {
+  // Ten denials (a forbidden deletion) or ten failed calls (no such refund: the upstream answers 404, a tool error)
+  // in twenty seconds after a quiet warm-up.
+  it.each([
+    {
+      kind: 'denial_spike',
+      what: 'the denial',
+      tool: 'payments.delete_customer',
+      input: (i: number) => ({ customerId: `c-${i}` }),
+      check: (a: ActionView) => expect(a.decision.policies).toContain('no-customer-deletion'),
+    },
+    {
+      kind: 'failure_spike',
+      what: 'the failed call',
+      tool: 'payments.reverse_refund',
+      input: (i: number) => ({ refundId: `rf-missing-${i}` }),
+      check: (a: ActionView) => expect(a.status).toBe('failed'),
+    },
+  ])('raises a $kind once, on $what that reaches the floor, and only alerts in alert mode', async (c) => {
     const bot = await start('alert');
     await warmUp(bot);
     for (let i = 0; i < 12; i++) {
       now = Date.parse('2026-11-02T10:31:00Z') + i * 2000;
-      const a = await engine.actions.submit(bot, {
-        tool: 'payments.delete_customer',
-        input: { customerId: `c-${i}` },
-      });
-      expect(a.decision.policies).toContain('no-customer-deletion');
-      const spikes = events.filter((e) => e.type === 'anomaly.detected' && e.data.kind === 'denial_spike');
+      c.check(await engine.actions.submit(bot, { tool: c.tool, input: c.input(i) }));
+      const spikes = events.filter((e) => e.type === 'anomaly.detected' && e.data.kind === c.kind);
       expect(spikes).toHaveLength(i >= 9 ? 1 : 0);
     }
     expect(events.filter((e) => e.type === 'anomaly.detected').map((e) => e.data.kind)).toEqual([
       'new_tool',
-      'denial_spike',
-    ]);
-    expect((await t.store.agents.require('refund-bot')).status).toBe('active');
-  });
-
-  it('raises a failure spike once, on the failed call that reaches the floor, and only alerts in alert mode', async () => {
-    const bot = await start('alert');
-    await warmUp(bot);
-    for (let i = 0; i < 12; i++) {
-      now = Date.parse('2026-11-02T10:31:00Z') + i * 2000;
-      // No such refund: the upstream answers 404, a tool error, so the action fails.
-      const a = await engine.actions.submit(bot, {
-        tool: 'payments.reverse_refund',
-        input: { refundId: `rf-missing-${i}` },
-      });
-      expect(a.status).toBe('failed');
-      const spikes = events.filter((e) => e.type === 'anomaly.detected' && e.data.kind === 'failure_spike');
-      expect(spikes).toHaveLength(i >= 9 ? 1 : 0);
-    }
-    expect(events.filter((e) => e.type === 'anomaly.detected').map((e) => e.data.kind)).toEqual([
-      'new_tool',
-      'failure_spike',
+      c.kind,
     ]);
     expect((await t.store.agents.require('refund-bot')).status).toBe('active');
   });
