@@ -184,6 +184,17 @@ export interface AuditLogOptions {
 }
 
 const PAGE = 5000;
+/** ES2024's well-formed string methods (Node 20 has them; the TypeScript lib here is ES2023). */
+type WellFormed = string & { isWellFormed(): boolean; toWellFormed(): string };
+
+/**
+ * `s` as the database stores it, so that what is hashed is what is stored: UTF-8 cannot encode a lone surrogate,
+ * which both backends store as U+FFFD. (A payload's canonical JSON escapes them, `\ud800`, so it keeps them.)
+ */
+function storable(s: string): string {
+  return (s as WellFormed).isWellFormed() ? s : (s as WellFormed).toWellFormed();
+}
+
 /** Rows per page when verifying: larger, since rows are checked as they come and never parsed. */
 const VERIFY_PAGE = 10_000;
 const VERIFY_SQL =
@@ -222,9 +233,9 @@ export class AuditLog {
       const { json, redacted } = redactToCanonicalJson(given);
       const item = {
         ts,
-        actor: e.actor,
-        type: e.type,
-        subject: e.subject ?? null,
+        actor: storable(e.actor),
+        type: storable(e.type),
+        subject: e.subject == null ? null : storable(e.subject),
         payload: redacted ? undefined : given,
         payloadJson: json,
         contentHash: '',

@@ -93,6 +93,27 @@ describe.each(variants)('audit log on $label', (backend) => {
     expect((await t.store.audit.verify()).ok).toBe(true);
   });
 
+  it('stores and hashes the same text for strings the database cannot hold as given (lone surrogates)', async () => {
+    // JSON allows "\ud800", so any caller can hand one over — an agent's tool input, a header, a name. The database
+    // stores a lone surrogate as U+FFFD; a record hashed over the string as given then failed verification for
+    // ever after ("altered"), which anyone could use to make an intact log look tampered with.
+    const odd = { actor: 'agent:a\ud800b', type: 'test.\udc00', subject: 'thing:\ud83d' };
+    const returned = await t.store.audit.record({ ...odd, payload: { note: 'x\ud800y', ['k\udfff']: 1 } });
+    await seed(t, 4);
+    expect(await t.store.audit.verify()).toMatchObject({ ok: true, verified: 5, records: 5 });
+    const [stored] = await rows(t);
+    expect(stored).toMatchObject({
+      actor: 'agent:a\ufffdb',
+      type: 'test.\ufffd',
+      subject: 'thing:\ufffd',
+    });
+    // The payload's canonical JSON escapes them (\ud800), so it keeps them as given.
+    expect(stored?.payload).toEqual({ note: 'x\ud800y', ['k\udfff']: 1 });
+    // What the append answers is what was stored.
+    expect(returned).toMatchObject({ actor: stored?.actor, type: stored?.type, subject: stored?.subject });
+    expect(returned.hash).toBe(stored?.hash);
+  });
+
   describe('detects direct edits and names the first bad record', () => {
     beforeEach(async () => {
       await seed(t, 6);
