@@ -22,19 +22,50 @@ export const sha256As = oneShot
 const sha256 = (data) => sha256As(data, 'hex');
 
 /**
- * Version 2 content hash: SHA-256 (hex) of the UTF-8 bytes
- * `aos-audit-content/2\n<actor>\n<type>\n<subject>\n<ts>\n<payload>` where actor, type, subject (or `null`) and ts
- * are JSON literals (JSON.stringify, which RFC 8785 uses for strings — they never hold a raw newline, so the fields
- * split unambiguously) and payload is its RFC 8785 canonical JSON, exactly as stored in the `payload` column —
- * so verification hashes the stored text without parsing it.
+ * Version 2 content hash: SHA-256 (hex) of the UTF-8 bytes of {@link contentPreimage}.
  * @param {{ ts: string; actor: string; type: string; subject: string | null }} c
  * @param {string} payloadJson
  * @returns {string}
  */
 export function contentHash(c, payloadJson) {
-  return sha256(
+  return sha256(contentPreimage(c, payloadJson));
+}
+
+/**
+ * What a version 2 content hash hashes: `aos-audit-content/2\n<actor>\n<type>\n<subject>\n<ts>\n<payload>` where
+ * actor, type, subject (or `null`) and ts are JSON literals (JSON.stringify, which RFC 8785 uses for strings — they
+ * never hold a raw newline, so the fields split unambiguously) and payload is its RFC 8785 canonical JSON, exactly
+ * as stored in the `payload` column — so verification hashes the stored text without parsing it.
+ * @param {{ ts: string; actor: string; type: string; subject: string | null }} c
+ * @param {string} payloadJson
+ * @returns {string}
+ */
+export function contentPreimage(c, payloadJson) {
+  return (
     `aos-audit-content/2\n${JSON.stringify(c.actor)}\n${JSON.stringify(c.type)}\n` +
-      `${c.subject === null ? 'null' : JSON.stringify(c.subject)}\n${JSON.stringify(c.ts)}\n${payloadJson}`,
+    `${c.subject === null ? 'null' : JSON.stringify(c.subject)}\n${JSON.stringify(c.ts)}\n${payloadJson}`
+  );
+}
+
+/**
+ * {@link contentPreimage} of an `audit_log` row as an SQL expression, built by the database: what the verification
+ * workers read instead of the five columns, which saves decoding them and quoting four in JavaScript (about 40% of
+ * a record's cost). SQLite's `json_quote` and PostgreSQL's `to_json` write a string as JSON.stringify does, except
+ * SQLite for a lone surrogate, which an append never stores (it stores U+FFFD) but someone editing the file could:
+ * there the preimage differs, the hash does not match, and the range is checked again in place, where the columns
+ * are hashed as read. A difference can only fail a range, never pass one: two JSON encoders that differ still
+ * decode to the string each was given.
+ * @param {'sqlite' | 'postgres'} dialect
+ * @returns {string}
+ */
+export function contentPreimageSql(dialect) {
+  const nl = dialect === 'sqlite' ? 'char(10)' : 'chr(10)';
+  /** @type {(column: string) => string} */
+  const quote = dialect === 'sqlite' ? (c) => `json_quote(${c})` : (c) => `to_json(${c})::text`;
+  // to_json(NULL) is NULL (json_quote(NULL) is already 'null').
+  const subject = dialect === 'sqlite' ? quote('subject') : `coalesce(${quote('subject')}, 'null')`;
+  return [`'aos-audit-content/2'`, quote('actor'), quote('type'), subject, quote('ts'), 'payload'].join(
+    ` || ${nl} || `,
   );
 }
 

@@ -6,23 +6,35 @@
 // version 1 record) makes it answer `ok: false`, and the main thread checks that range itself, record by record,
 // to name the first problem.
 import { parentPort, workerData } from 'node:worker_threads';
-import { contentHash, linkHash } from './chain-v2.js';
+import { contentPreimageSql, linkHash, sha256As } from './chain-v2.js';
 
-const COLUMNS = 'seq, ts, actor, type, subject, payload, prev_hash, hash, version';
+/**
+ * A record as the worker reads it: seq, its content hash's preimage built by the database (contentPreimageSql),
+ * prev_hash and hash. Only version 2 records are read, so a version 1 record is a gap, which fails its range.
+ * @param {'sqlite' | 'postgres'} dialect
+ * @param {string} from  placeholder of the first seq
+ * @param {string} to  placeholder of the last
+ */
+const select = (dialect, from, to) =>
+  `SELECT seq, ${contentPreimageSql(dialect)}, prev_hash, hash FROM audit_log ` +
+  `WHERE seq >= ${from} AND seq <= ${to} AND version = 2 ORDER BY seq`;
+/** Rows SQLite hands over at a time: `all()` of a few thousand decodes faster than `iterate()` row by row. */
+const CHUNK = 5000;
 const port = /** @type {import('node:worker_threads').MessagePort} */ (parentPort);
 const source = /** @type {import('../store/db.js').ReadSource} */ (workerData.source);
 
-/** @type {(from: number, to: number) => Promise<Iterable<unknown[]>>} the rows from..to as arrays, in seq order */
+/** @type {(from: number, to: number) => AsyncIterable<unknown[][]>} the rows from..to as arrays, in seq order, in chunks */
 let rowsOf;
 /** @type {() => Promise<void>} */
 let close;
 if (source.kind === 'sqlite') {
   const { default: Database } = await import('better-sqlite3');
   const db = new Database(source.file, { readonly: true, fileMustExist: true });
-  const stmt = db
-    .prepare(`SELECT ${COLUMNS} FROM audit_log WHERE seq >= ? AND seq <= ? ORDER BY seq`)
-    .raw(true);
-  rowsOf = async (from, to) => /** @type {Iterable<unknown[]>} */ (stmt.iterate(from, to));
+  const stmt = db.prepare(select('sqlite', '?', '?')).raw(true);
+  rowsOf = async function* (from, to) {
+    for (let first = from; first <= to; first += CHUNK)
+      yield /** @type {unknown[][]} */ (stmt.all(first, Math.min(to, first + CHUNK - 1)));
+  };
   close = async () => void db.close();
 } else {
   const { default: pg } = await import('pg');
@@ -30,16 +42,42 @@ if (source.kind === 'sqlite') {
   await client.connect();
   // A read-only transaction per range would add round trips for nothing: each range is one statement.
   await client.query('SET default_transaction_read_only = on');
-  rowsOf = async (from, to) =>
-    (
-      await client.query({
-        text: `SELECT ${COLUMNS} FROM audit_log WHERE seq >= $1 AND seq <= $2 ORDER BY seq`,
-        values: [from, to],
-        rowMode: 'array',
-      })
-    ).rows;
+  const text = select('postgres', '$1', '$2');
+  rowsOf = async function* (from, to) {
+    yield (await client.query({ text, values: [from, to], rowMode: 'array' })).rows;
+  };
   // Ended, not dropped: the server then logs no unexpected end of a client connection.
   close = () => client.end();
+}
+
+/**
+ * A range being checked: the next seq expected, the range's first prev_hash, the last hash seen, and the hashes
+ * kept for the Merkle root when asked for.
+ * @typedef {{ from: number; expected: number; firstPrev: string; last: string; hashes: string[] | undefined }} Range
+ */
+
+/**
+ * Checks one chunk of a range's rows, in order; false at the first that is out of place, links to anything but the
+ * record before or does not match its hash. A plain loop in a function of its own: inside the async `check` the
+ * same loop ran some 15% slower.
+ * @param {unknown[][]} rows
+ * @param {Range} range
+ * @returns {boolean}
+ */
+function checkRows(rows, range) {
+  for (let i = 0; i < rows.length; i++) {
+    const [seq, preimage, prevHash, hash] = /** @type {[number | string, string, string, string]} */ (
+      rows[i]
+    );
+    if (Number(seq) !== range.expected) return false;
+    if (range.expected === range.from) range.firstPrev = prevHash;
+    else if (prevHash !== range.last) return false;
+    if (linkHash(range.expected, prevHash, sha256As(preimage, 'hex')) !== hash) return false;
+    range.hashes?.push(hash);
+    range.last = hash;
+    range.expected++;
+  }
+  return true;
 }
 
 /**
@@ -48,24 +86,11 @@ if (source.kind === 'sqlite') {
  * @param {boolean} leaves  answer the record hashes too (for the Merkle root), concatenated
  */
 async function check(from, to, leaves) {
-  let expected = from;
-  let firstPrev = '';
-  let last = '';
-  /** @type {string[]} */
-  const hashes = [];
-  for (const row of await rowsOf(from, to)) {
-    const [seq, ts, actor, type, subject, payload, prevHash, hash, version] = /** @type {any[]} */ (row);
-    if (Number(seq) !== expected || Number(version) !== 2) return { ok: false };
-    if (expected === from) firstPrev = prevHash;
-    else if (prevHash !== last) return { ok: false };
-    if (linkHash(expected, prevHash, contentHash({ ts, actor, type, subject }, payload)) !== hash)
-      return { ok: false };
-    if (leaves) hashes.push(hash);
-    last = hash;
-    expected++;
-  }
-  if (expected !== to + 1) return { ok: false };
-  return { ok: true, firstPrev, lastHash: last, hashes: leaves ? hashes.join('') : '' };
+  /** @type {Range} */
+  const range = { from, expected: from, firstPrev: '', last: '', hashes: leaves ? [] : undefined };
+  for await (const rows of rowsOf(from, to)) if (!checkRows(rows, range)) return { ok: false };
+  if (range.expected !== to + 1) return { ok: false };
+  return { ok: true, firstPrev: range.firstPrev, lastHash: range.last, hashes: range.hashes?.join('') ?? '' };
 }
 
 port.on('message', async (/** @type {{ id: number; from: number; to: number; leaves: boolean }} */ m) => {
