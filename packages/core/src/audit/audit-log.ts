@@ -12,7 +12,7 @@ import {
 } from './chain.js';
 import type { AuditFormatVersion, AuditRecord, AuditRow, ChainProblem } from './chain.js';
 import { checkCheckpointSignature, signCheckpoint } from './checkpoint.js';
-import { checkRangesOnWorkers, verifyWorkers } from './parallel-verify.js';
+import { checkRangesInPlace, checkRangesOnWorkers, verifyWorkers } from './parallel-verify.js';
 import type { CheckedRange, ParallelVerifyOptions } from './parallel-verify.js';
 import type { Checkpoint, SigningKey } from './checkpoint.js';
 import { redactToCanonicalJson } from './redact.js';
@@ -500,37 +500,37 @@ export class AuditLog {
     return run.report();
   }
 
-  /** Feeds the whole log to `run`: on worker threads where it can, then the rest in place. */
+  /** Feeds the whole log to `run`: in ranges where it can (see {@link checkRanges}), then the rest record by record. */
   private async walk(run: VerifyRun): Promise<void> {
     const source = this.db.readSource;
-    const after = source ? await this.verifyOnWorkers(run, source) : 0;
-    // The rest in place: all of a short log, what was appended since the workers began, and after a problem
-    // the remaining rows still (the report counts the records there are).
+    const after = source && this.options.verify?.ranges !== false ? await this.checkRanges(run, source) : 0;
+    // The rest record by record: all of a log checked in place on PostgreSQL, what was appended since the ranges
+    // began, and after a problem the remaining rows still (the report counts the records there are).
     for await (const rows of this.rowPages(after)) {
       for (const row of rows) run.pushed(Number(row.seq), run.verifier.pushRow(row));
     }
   }
 
   /**
-   * Checks the log as it is now in ranges on worker threads, where the database lets them: the hashing and the row decoding, a
-   * few microseconds a record, spread over the CPUs and off the event loop. A range the worker does not pass is
-   * checked here, record by record, which names the first problem exactly as the one-thread check would.
-   * Answers the last record checked; 0 when the log is too short for workers or they could not start.
+   * Checks the log as it is now in ranges, where the database lets them: on worker threads — the hashing and the
+   * row decoding, a few microseconds a record, spread over the CPUs and off the event loop — or, with none, on
+   * SQLite on this thread (range-check.js), each on a read-only connection of its own. A range that does not pass
+   * is checked here, record by record, which names the first problem exactly as the one-thread check would.
+   * Answers the last record checked; 0 when there were no ranges or the workers could not start.
    */
-  private async verifyOnWorkers(run: VerifyRun, source: ReadSource): Promise<number> {
+  private async checkRanges(run: VerifyRun, source: ReadSource): Promise<number> {
     const total = (await this.head()).seq;
     const workers = verifyWorkers(total, this.options.verify, source.kind);
-    if (workers === 0) return 0;
+    const rangeSize = this.options.verify?.rangeSize;
+    let ranges: AsyncGenerator<CheckedRange>;
+    if (workers > 0) ranges = checkRangesOnWorkers(source, total, run.merkleLeaves, workers, rangeSize);
+    else if (source.kind === 'sqlite' && total > 0)
+      ranges = checkRangesInPlace(source, total, run.merkleLeaves, rangeSize);
+    else return 0;
     let after = 0;
     try {
-      for await (const range of checkRangesOnWorkers(
-        source,
-        total,
-        run.merkleLeaves,
-        workers,
-        this.options.verify?.rangeSize,
-      )) {
-        this.options.verify?.onRange?.(range);
+      for await (const range of ranges) {
+        if (workers > 0) this.options.verify?.onRange?.(range);
         if (!(range.ok && run.pushedRange(range))) {
           for await (const rows of this.rowPages(after, range.to)) {
             for (const row of rows) run.pushed(Number(row.seq), run.verifier.pushRow(row));
@@ -540,7 +540,7 @@ export class AuditLog {
         after = range.to;
       }
     } catch {
-      // A worker failed: the rows after the last range taken are checked in place.
+      // A worker or the read-only connection failed: the rows after the last range taken are checked here.
     }
     return after;
   }

@@ -30,8 +30,9 @@ async function rows(t: TestStore): Promise<AuditRecord[]> {
   return out;
 }
 
-// The same checks with verification on two worker threads, in ranges of two records: every log here longer than
-// three records takes that path (ranges the workers pass, and the ones they refuse checked in place).
+// The same checks with verification on two worker threads, in ranges of two records: every log here of six records
+// or more takes that path (ranges the workers pass, and the ones they refuse checked in place). Shorter ones, and
+// the plain SQLite variant, are checked in ranges on the calling thread, PostgreSQL's record by record.
 const auditVerify = { workers: 2, rangeSize: 2 };
 const variants = [
   ...backends.map((b) => ({ ...b, label: b.name })),
@@ -99,8 +100,8 @@ describe.each(variants)('audit log on $label', (backend) => {
     // ever after ("altered"), which anyone could use to make an intact log look tampered with.
     const odd = { actor: 'agent:a\ud800b', type: 'test.\udc00', subject: 'thing:\ud83d' };
     const returned = await t.store.audit.record({ ...odd, payload: { note: 'x\ud800y', ['k\udfff']: 1 } });
-    await seed(t, 4);
-    expect(await t.store.audit.verify()).toMatchObject({ ok: true, verified: 5, records: 5 });
+    await seed(t, 5);
+    expect(await t.store.audit.verify()).toMatchObject({ ok: true, verified: 6, records: 6 });
     const [stored] = await rows(t);
     expect(stored).toMatchObject({
       actor: 'agent:a\ufffdb',
