@@ -234,6 +234,39 @@ describe('audit verification on worker threads', () => {
     }
   });
 
+  it('gives the event loop turns while it checks in ranges on the calling thread', async () => {
+    const dataDir = path.join(dir, 'turns');
+    const store = await openStore({ dataDir, auditVerify: { workers: 0 } });
+    try {
+      for (let b = 0; b < 20; b++) {
+        await store.db.tx((tx) =>
+          store.audit.appendMany(
+            tx,
+            Array.from({ length: 1000 }, (_, i) => ({
+              actor: 'operator:test',
+              type: 'test.event',
+              payload: { b, i },
+            })),
+          ),
+        );
+      }
+      // Turns of the event loop (its check phase) while 20,000 records, four chunks of 5,000, are checked.
+      let turns = 0;
+      let done = false;
+      const tick = () => {
+        turns++;
+        if (!done) setImmediate(tick);
+      };
+      setImmediate(tick);
+      const report = await store.audit.verify();
+      done = true;
+      expect(report).toMatchObject({ ok: true, verified: 20_000 });
+      expect(turns).toBeGreaterThanOrEqual(3);
+    } finally {
+      await store.close();
+    }
+  });
+
   it('signs the same checkpoint on worker threads as in place, and refuses a broken log the same way', async () => {
     const key = loadSigningKey(path.join(dir, 'seed'), { create: true }) as SigningKey;
     const checkpoint = async (file: string, verify: ParallelVerifyOptions) => {
