@@ -143,13 +143,15 @@ export async function run({ quick }) {
       await new AuditLog(store.db, { verify: { workers: 0 } }).verify();
       const inPlace = await seconds(() => new AuditLog(store.db, { verify: byRecord }).verify());
       const inRanges = await seconds(() => new AuditLog(store.db, { verify: { workers: 0 } }).verify());
+      const { seconds: s, out } = await seconds(() => store.audit.verify());
+      // Last: the worker threads end after the verification answers (their teardown is not waited for), and would
+      // share the CPUs with whatever ran next.
       const onWorkers = await seconds(() =>
         // Two ranges a thread at least, so that the workers run whatever the log's length.
         new AuditLog(store.db, {
           verify: { workers: threads, rangeSize: Math.ceil(verifyRecords / (2 * threads)) },
         }).verify(),
       );
-      const { seconds: s, out } = await seconds(() => store.audit.verify());
       if (!out.ok || !inPlace.out.ok || !inRanges.out.ok || !onWorkers.out.ok)
         throw new Error('benchmark log failed verification');
       const byDefault = verifyWorkers(out.verified, {}, kind);
