@@ -48,12 +48,12 @@ export function contentPreimage(c, payloadJson) {
 }
 
 /**
- * {@link contentPreimage} of an `audit_log` row as an SQL expression, built by the database: what the verification
- * workers read instead of the five columns, which saves decoding them and quoting four in JavaScript (about 40% of
- * a record's cost). SQLite's `json_quote` and PostgreSQL's `to_json` write a string as JSON.stringify does, except
- * SQLite for a lone surrogate, which an append never stores (it stores U+FFFD) but someone editing the file could:
- * there the preimage differs, the hash does not match, and the range is checked again in place, where the columns
- * are hashed as read. A difference can only fail a range, never pass one: two JSON encoders that differ still
+ * {@link contentPreimage} of an `audit_log` row as an SQL expression, built by the database: what a range check
+ * (range-check.js, on a worker or the calling thread) reads instead of the five columns, which saves decoding them
+ * and quoting four in JavaScript (about 40% of a record's cost). SQLite's `json_quote` and PostgreSQL's `to_json`
+ * write a string as JSON.stringify does, except SQLite for a lone surrogate, which an append never stores (it
+ * stores U+FFFD) but someone editing the file could: there the preimage differs, the hash does not match, and the
+ * range is checked again record by record, where the columns are hashed as read. A difference can only fail a range, never pass one: two JSON encoders that differ still
  * decode to the string each was given.
  * @param {'sqlite' | 'postgres'} dialect
  * @returns {string}
