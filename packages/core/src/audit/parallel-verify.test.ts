@@ -12,7 +12,7 @@ import { contentHash, linkHash, recordHash } from './chain.js';
 import { contentPreimage, contentPreimageSql } from './chain-v2.js';
 import { loadSigningKey } from './checkpoint.js';
 import type { SigningKey } from './checkpoint.js';
-import { checkRangesOnWorkers, verifyWorkers } from './parallel-verify.js';
+import { checkRangesInPlace, checkRangesOnWorkers, verifyWorkers } from './parallel-verify.js';
 import type { CheckedRange, ParallelVerifyOptions } from './parallel-verify.js';
 import { writeFormat1Records } from '../../../../test/helpers/audit-records.js';
 import { backends, PG_URL, postgresBackend } from '../../../../test/helpers/backends.js';
@@ -212,6 +212,41 @@ describe('audit verification on worker threads', () => {
           : '',
       );
     }
+  });
+
+  it('has closed every worker connection and ended every thread by the time it returns', async () => {
+    // A verification that returned while its threads still held the file would leave work running past its caller:
+    // a store closed, a process ending, a test's fork exiting with a thread mid-teardown in a native module.
+    const file = copyOf();
+    const real = fs.realpathSync(file);
+    const openOnFile = () =>
+      fs.readdirSync('/proc/self/fd').filter((fd) => {
+        try {
+          return fs.readlinkSync(`/proc/self/fd/${fd}`) === real;
+        } catch {
+          return false; // the directory's own descriptor, closed by now
+        }
+      }).length;
+    expect(openOnFile()).toBe(0);
+    for (let round = 0; round < 3; round++) {
+      let seen = 0;
+      for await (const _ of checkRangesOnWorkers({ kind: 'sqlite', file }, N, N, 2, 10)) {
+        seen++;
+        // The workers hold the file while they check it: what the count after is compared with.
+        if (seen === 1) expect(openOnFile()).toBeGreaterThan(0);
+      }
+      expect(seen).toBe(5);
+      expect(openOnFile()).toBe(0);
+    }
+    // And so when the caller stops early, at the first range.
+    for await (const _ of checkRangesOnWorkers({ kind: 'sqlite', file }, N, N, 2, 10)) break;
+    expect(openOnFile()).toBe(0);
+    // The calling thread's read-only connection, checking in ranges in place, too.
+    for await (const _ of checkRangesInPlace({ kind: 'sqlite', file }, N, N, 10)) {
+      expect(openOnFile()).toBe(1);
+      break;
+    }
+    expect(openOnFile()).toBe(0);
   });
 
   it('fails when the workers cannot open the database, and the verification then checks in place', async () => {
