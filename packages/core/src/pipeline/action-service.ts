@@ -883,15 +883,27 @@ export class ActionService {
           ]
         : []),
     ];
-    const expect = writes.map((_, i) => (i === wakes.length ? 1 : undefined));
     const tracksFailures = status === 'failed' && !!this.d.anomalies;
-    const learnsSession =
-      status === 'succeeded' && (known.toolRecorded !== true || tool.metadata.untrustedOutput);
+    // What a success adds to the session memory (a tool new to the scope, an untrusted read): writes that depend
+    // on no read, so they ride the outcome's statement.
+    const learned =
+      status === 'succeeded'
+        ? this.sessions.successWrites({
+            agentId: view.agentId,
+            sessionId: view.sessionId,
+            tool: tool.name,
+            untrusted: tool.metadata.untrustedOutput,
+            toolRecorded: known.toolRecorded === true,
+          })
+        : [];
+    writes.push(...learned);
+    // The action row must still be `executing`; the others may change any number of rows.
+    const expect = writes.map((_, i) => (i === wakes.length ? 1 : undefined));
     const taken = (err: unknown) => {
       if (!(err instanceof UnexpectedChanges)) throw err;
     };
-    if (!tracksFailures && !learnsSession) {
-      // Nothing else to write: one statement, which commits by itself when no other transaction waits.
+    if (!tracksFailures) {
+      // Nothing read before the writes: one statement, which commits by itself when no other transaction waits.
       await this.d.audit
         .appendAlone(audits, writes, { durable: false, expect })
         .then(() => {
@@ -905,17 +917,8 @@ export class ActionService {
             const { changes } = await this.d.audit.appendWith(tx, audits, writes);
             checkChanges(changes, expect);
             recorded = true;
-            if (tracksFailures && this.d.anomalies)
+            if (this.d.anomalies)
               anomalies = await this.d.anomalies.recordFailure(tx, view.agentId, tool.name, view.id);
-            if (status === 'succeeded') {
-              await this.sessions.recordSuccess(tx, {
-                agentId: view.agentId,
-                sessionId: view.sessionId,
-                tool: tool.name,
-                untrusted: tool.metadata.untrustedOutput,
-                toolRecorded: known.toolRecorded === true,
-              });
-            }
           },
           { durable: false },
         )

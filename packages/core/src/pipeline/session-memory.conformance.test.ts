@@ -172,6 +172,50 @@ describe.each(backends)('session memory on $name', (backend) => {
       ),
     ).toEqual({ calls: 2, read_untrusted: 0 });
   });
+  it('records what a success teaches the session with its outcome, in one statement that commits by itself', async () => {
+    // What a success adds (a tool new to the scope, an untrusted read) depends on no read, so it rides the
+    // outcome's write alone: one round trip on PostgreSQL, where a transaction of its own took four.
+    const alone: string[][] = [];
+    const appendAlone = t.store.audit.appendAlone.bind(t.store.audit);
+    t.store.audit.appendAlone = ((events, writes, options) => {
+      alone.push(writes.map((w) => w.sql));
+      return appendAlone(events, writes, options);
+    }) as typeof t.store.audit.appendAlone;
+    const session = await engine.actions.openSession(bot.id);
+    const outcomes = () => alone.filter((w) => w.some((sql) => sql.startsWith('UPDATE actions SET status')));
+
+    expect((await readTicket(session)).status).toBe('succeeded');
+    const [untrusted] = outcomes();
+    expect(untrusted?.some((sql) => sql.includes('INSERT INTO action_session_tools'))).toBe(true);
+    expect(untrusted?.some((sql) => sql.includes('SET read_untrusted = 1'))).toBe(true);
+    const tainted = await t.store.db.all<{ session_id: string; read_untrusted: number }>(
+      'SELECT session_id, read_untrusted FROM action_sessions WHERE agent_id = ? ORDER BY session_id',
+      [bot.id],
+    );
+    expect(tainted.map((r) => [r.session_id, Number(r.read_untrusted)])).toEqual([
+      ['', 1],
+      [session, 1],
+    ]);
+    // A tool new to a clean session, with nothing untrusted read: the tool alone joins the outcome.
+    const clean = await engine.actions.openSession(bot.id);
+    const order = await engine.actions.submit(bot, {
+      tool: 'payments.get_order',
+      input: { orderId: 'o-1' },
+      sessionId: clean,
+    });
+    expect(order.status).toBe('succeeded');
+    const learned = outcomes()[1];
+    expect(learned?.some((sql) => sql.includes('INSERT INTO action_session_tools'))).toBe(true);
+    expect(learned?.some((sql) => sql.includes('read_untrusted'))).toBe(false);
+    expect(
+      (
+        await t.store.db.all<{ tool: string }>(
+          'SELECT tool FROM action_session_tools WHERE agent_id = ? AND session_id = ? ORDER BY tool',
+          [bot.id, clean],
+        )
+      ).map((r) => r.tool),
+    ).toEqual(['payments.get_order']);
+  });
   it('writes a tool used once per scope: a success of a tool every scope already lists writes nothing more', async () => {
     const seen = recordTxStatements(t.store.db);
     const toolWrites = () => seen.filter((s) => s.includes('INSERT INTO action_session_tools')).length;

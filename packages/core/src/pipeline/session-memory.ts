@@ -132,30 +132,39 @@ export class SessionMemory {
    * Records that an action succeeded: its tool joins the tools used, and an untrusted output marks the scope, in
    * the action's session (when the engine opened it for the agent) and in the agent scope.
    */
-  async recordSuccess(
-    tx: Executor,
-    a: {
-      agentId: string;
-      sessionId: string | null;
-      tool: string;
-      untrusted: boolean;
-      /** The tool is among the tools used of every scope this success is recorded in ({@link toolRecorded}). */
-      toolRecorded?: boolean;
-    },
-  ): Promise<void> {
+  async recordSuccess(tx: Executor, a: SuccessRecord): Promise<void> {
+    for (const w of this.successWrites(a)) await tx.run(w.sql, w.params);
+  }
+
+  /**
+   * The writes {@link recordSuccess} makes, none depending on another or on a read: for a statement that commits by
+   * itself with the action's outcome (`Db.writeAlone`), one round trip on PostgreSQL instead of a transaction's four.
+   */
+  successWrites(a: SuccessRecord): Statement[] {
     const session = a.sessionId ?? AGENT_SCOPE;
+    const writes: Statement[] = [];
     if (!a.toolRecorded)
-      await tx.run(
-        `INSERT INTO action_session_tools (agent_id, session_id, tool)
+      writes.push({
+        sql: `INSERT INTO action_session_tools (agent_id, session_id, tool)
        SELECT agent_id, session_id, ? FROM action_sessions WHERE agent_id = ? AND session_id IN (?, ?)
        ON CONFLICT (agent_id, session_id, tool) DO NOTHING`,
-        [a.tool, a.agentId, AGENT_SCOPE, session],
-      );
-    if (a.untrusted) {
-      await tx.run(
-        'UPDATE action_sessions SET read_untrusted = 1, updated_at = ? WHERE agent_id = ? AND session_id IN (?, ?)',
-        [new Date().toISOString(), a.agentId, AGENT_SCOPE, session],
-      );
-    }
+        params: [a.tool, a.agentId, AGENT_SCOPE, session],
+      });
+    if (a.untrusted)
+      writes.push({
+        sql: 'UPDATE action_sessions SET read_untrusted = 1, updated_at = ? WHERE agent_id = ? AND session_id IN (?, ?)',
+        params: [new Date().toISOString(), a.agentId, AGENT_SCOPE, session],
+      });
+    return writes;
   }
+}
+
+/** A succeeded action, as {@link SessionMemory.recordSuccess} records it. */
+export interface SuccessRecord {
+  agentId: string;
+  sessionId: string | null;
+  tool: string;
+  untrusted: boolean;
+  /** The tool is among the tools used of every scope this success is recorded in ({@link SessionMemory.toolRecorded}). */
+  toolRecorded?: boolean;
 }
