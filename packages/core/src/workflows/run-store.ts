@@ -104,28 +104,37 @@ export class LeaseLostError extends Error {
   }
 }
 
+/** A run about to be recorded ({@link RunStore.insert}). */
+export interface NewRun {
+  id: string;
+  def: WorkflowDefinition;
+  hash: string;
+  input: unknown;
+  actor: string;
+  now: string;
+  /** What started the run (`webhook:<name>:<delivery>`, `cron:<name>:<slotMs>`); unique. */
+  triggerKey?: string;
+  /** The run's place in the order runs are claimed (the definition's `priority`); 0 when not given. */
+  priority?: number;
+}
+
 /** SQL for runs and their histories. Every write checks the caller still holds the run's lease (fencing). */
 export class RunStore {
   constructor(private readonly db: Db) {}
 
-  async insert(
-    tx: Executor,
-    run: {
-      id: string;
-      def: WorkflowDefinition;
-      hash: string;
-      input: unknown;
-      actor: string;
-      now: string;
-      /** What started the run (`webhook:<name>:<delivery>`, `cron:<name>:<slotMs>`); unique. */
-      triggerKey?: string;
-    },
-  ): Promise<void> {
-    await tx.run(
-      `INSERT INTO workflow_runs (id, workflow, version, definition_hash, definition_json, owner, status, input_json,
-         output_json, error_json, created_by, created_at, updated_at, lease_owner, lease_until, trigger_key, wake_at)
-       VALUES (?, ?, ?, ?, ?, ?, 'running', ?, NULL, NULL, ?, ?, ?, NULL, 0, ?, ?)`,
-      [
+  async insert(tx: Executor, run: NewRun): Promise<void> {
+    const w = this.insertStatement(run);
+    await tx.run(w.sql, w.params);
+  }
+
+  /** {@link insert}'s statement, for a caller that runs it with other writes (`AuditLog.appendAlone`). */
+  insertStatement(run: NewRun): Statement {
+    return {
+      sql: `INSERT INTO workflow_runs (id, workflow, version, definition_hash, definition_json, owner, status, input_json,
+         output_json, error_json, created_by, created_at, updated_at, lease_owner, lease_until, trigger_key, wake_at,
+         priority)
+       VALUES (?, ?, ?, ?, ?, ?, 'running', ?, NULL, NULL, ?, ?, ?, NULL, 0, ?, ?, ?)`,
+      params: [
         run.id,
         run.def.name,
         run.def.version,
@@ -138,8 +147,9 @@ export class RunStore {
         run.now,
         run.triggerKey ?? null,
         Date.parse(run.now),
+        run.priority ?? 0,
       ],
-    );
+    };
   }
 
   /** The run a trigger started, if any. */

@@ -50,12 +50,6 @@ const LIVE = new Set(['running', 'waiting']);
 export class StepGates {
   constructor(private readonly d: StepGatesDeps) {}
 
-  /** Sets the run's priority column (ownership order) when it starts. */
-  async onRunStarted(tx: Executor, runId: string, def: WorkflowDefinition): Promise<void> {
-    if (def.priority)
-      await tx.run('UPDATE workflow_runs SET priority = ? WHERE id = ?', [def.priority, runId]);
-  }
-
   /**
    * A `context_observed` event when the run's shared context differs from the history's last snapshot (`events`),
    * and the security epoch read with it, in one round trip on PostgreSQL, for {@link beforeStart}'s intervention

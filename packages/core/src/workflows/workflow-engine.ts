@@ -16,7 +16,7 @@ import type { ActionService } from '../pipeline/action-service.js';
 import { crashPoint } from '../pipeline/crash-points.js';
 import type { SecretStore } from '../secrets/index.js';
 import { UnexpectedChanges } from '../store/db.js';
-import type { Db, Executor } from '../store/db.js';
+import type { Db, Executor, Statement } from '../store/db.js';
 import { Coordination } from '../coordination/coordination.js';
 import type { ResourceLease } from '../coordination/resource-leases.js';
 import { definitionHash, parseWorkflow } from './definition.js';
@@ -239,6 +239,14 @@ function auditFor(run: { id: string; workflow: string }, e: WorkflowEvent, st: R
   }
 }
 
+/** What starts a run: its definition, input, who starts it, and what triggered it (unique when given). */
+interface NewRunParams {
+  def: WorkflowDefinition;
+  input: unknown;
+  actor: string;
+  triggerKey?: string;
+}
+
 /**
  * Durable workflow runs. A run is its event history (`workflow_events`); state is rebuilt by replaying it, and the
  * next step is decided from that state alone. Every side effect is a pipeline action whose idempotency key is derived
@@ -379,7 +387,7 @@ export class WorkflowEngine {
     requireRunManager(by, def, this.groups, `starting ${name}`);
     const actor = `human:${by.id}`;
     await this.checkStart(def, input);
-    const id = await this.o.db.tx((tx) => this.begin(tx, { def, input, actor }));
+    const id = await this.beginAlone({ def, input, actor });
     this.crash('workflow.after-start');
     this.announceStart({ id, workflow: def.name }, input, actor);
     return (await this.runs.get(id)) as WorkflowRun;
@@ -406,7 +414,7 @@ export class WorkflowEngine {
     await this.checkStart(def, input);
     let id: string;
     try {
-      id = await this.o.db.tx((tx) => this.begin(tx, { def, input, ...p }));
+      id = await this.beginAlone({ def, input, ...p });
     } catch (err) {
       const raced = await this.runs.byTriggerKey(p.triggerKey);
       if (raced) return { run: raced, created: false };
@@ -457,43 +465,55 @@ export class WorkflowEngine {
   }
 
   /** Records a new run in `tx`: its row, `run_started` and the audit record. Answers its id. */
-  private async begin(
-    tx: Executor,
-    p: { def: WorkflowDefinition; input: unknown; actor: string; triggerKey?: string },
-  ): Promise<string> {
+  private async begin(tx: Executor, p: NewRunParams): Promise<string> {
+    const { id, writes, audits } = this.beginWrites(p);
+    await this.o.audit.appendWith(tx, audits, writes);
+    return id;
+  }
+
+  /**
+   * {@link begin} as a transaction of its own: nothing in it depends on a read, so on PostgreSQL it is one statement
+   * (`AuditLog.appendAlone`), which commits by itself when no other transaction waits, instead of four round trips.
+   */
+  private async beginAlone(p: NewRunParams): Promise<string> {
+    const { id, writes, audits } = this.beginWrites(p);
+    await this.o.audit.appendAlone(audits, writes);
+    return id;
+  }
+
+  /** What recording a new run writes: its row (with its priority), `run_started`, and the audit record. */
+  private beginWrites(p: NewRunParams): { id: string; writes: Statement[]; audits: AuditEvent[] } {
     const { def, input, actor } = p;
     const id = `run_${crypto.randomBytes(10).toString('hex')}`;
     const now = new Date().toISOString();
-    await this.runs.insert(tx, {
-      id,
-      def,
-      hash: definitionHash(def),
-      input,
-      actor,
-      now,
-      ...(p.triggerKey ? { triggerKey: p.triggerKey } : {}),
-    });
-    await this.gates.onRunStarted(tx, id, def);
-    // `run_started` and its audit record: one round trip on PostgreSQL.
-    await this.o.audit.appendWith(
-      tx,
-      [
-        {
-          actor,
-          type: 'workflow.run_started',
-          subject: `run:${id}`,
-          payload: {
-            workflow: def.name,
-            version: def.version,
-            owner: def.owner,
-            definitionHash: definitionHash(def),
-            ...(p.triggerKey ? { trigger: p.triggerKey } : {}),
-          },
+    const writes = [
+      this.runs.insertStatement({
+        id,
+        def,
+        hash: definitionHash(def),
+        input,
+        actor,
+        now,
+        ...(p.triggerKey ? { triggerKey: p.triggerKey } : {}),
+        ...(def.priority ? { priority: def.priority } : {}),
+      }),
+      ...this.runs.appendStatements(id, [{ type: 'run_started', input, actor }], now),
+    ];
+    const audits: AuditEvent[] = [
+      {
+        actor,
+        type: 'workflow.run_started',
+        subject: `run:${id}`,
+        payload: {
+          workflow: def.name,
+          version: def.version,
+          owner: def.owner,
+          definitionHash: definitionHash(def),
+          ...(p.triggerKey ? { trigger: p.triggerKey } : {}),
         },
-      ],
-      this.runs.appendStatements(id, [{ type: 'run_started', input, actor }], now),
-    );
-    return id;
+      },
+    ];
+    return { id, writes, audits };
   }
 
   /** A run with its step states and history. */

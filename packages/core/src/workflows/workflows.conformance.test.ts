@@ -258,6 +258,43 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
     });
   });
 
+  it("records a run's start, its priority and its audit record in one write alone", async () => {
+    // Nothing in a start depends on a read: on PostgreSQL one statement that commits by itself (four round trips
+    // as a transaction of its own), the run's priority in its row from the first.
+    const alone: string[][] = [];
+    const appendAlone = t.store.audit.appendAlone.bind(t.store.audit);
+    t.store.audit.appendAlone = ((events, writes, options) => {
+      alone.push(writes.map((w) => w.sql));
+      return appendAlone(events, writes, options);
+    }) as typeof t.store.audit.appendAlone;
+    await engine.close();
+    const urgent = parseWorkflow({
+      name: 'urgent-check',
+      version: 1,
+      owner: ADA.id,
+      priority: 7,
+      steps: { check: { kind: 'task', role: 'clerk', rule: 'urgent-check' } },
+    });
+    engine = await invoicesEngine(
+      t.store,
+      invoicesConfig(erp.url),
+      {},
+      { workflows: [urgent], rules: { 'urgent-check': () => ({ ok: true }) } },
+    );
+    const run = await engine.workflows.start('urgent-check', {}, ADA);
+    const starts = alone.filter((w) => w.some((sql) => sql.includes('INSERT INTO workflow_runs')));
+    expect(starts).toHaveLength(1);
+    expect(starts[0]?.some((sql) => sql.includes('INSERT INTO workflow_events'))).toBe(true);
+    expect(await t.raw(`SELECT priority, status FROM workflow_runs WHERE id = '${run.id}'`)).toEqual([
+      { priority: 7, status: 'running' },
+    ]);
+    const [started] = await t.store.audit.list({ subject: `run:${run.id}` });
+    expect(started).toMatchObject({ type: 'workflow.run_started', actor: `human:${ADA.id}` });
+    expect((await engine.workflows.get(run.id)).events.map((e) => e.type)).toEqual(['run_started']);
+    await engine.workflows.drain();
+    expect((await engine.workflows.get(run.id)).status).toBe('completed');
+  });
+
   it("commits a step's completion and the next step's start in one transaction", async () => {
     let commits = 0;
     const first = await invoicesEngine(t.store, invoicesConfig(erp.url), {
