@@ -1,3 +1,4 @@
+import type { AuditLog } from '../../packages/core/src/audit/audit-log.js';
 import type { Db, Executor, SqlValue } from '../../packages/core/src/store/db.js';
 
 /** Records the statements run inside the store's transactions and its writes alone. */
@@ -22,4 +23,15 @@ export function recordTxStatements(db: Db): string[] {
     }) as Db['writeAlone'];
   }
   return seen;
+}
+
+/** Records the writes of each `AuditLog.appendAlone` call (one statement on PostgreSQL), as SQL texts. */
+export function recordAppendAlone(audit: AuditLog): string[][] {
+  const alone: string[][] = [];
+  const appendAlone = audit.appendAlone.bind(audit);
+  audit.appendAlone = ((events, writes, options) => {
+    alone.push(writes.map((w) => w.sql));
+    return appendAlone(events, writes, options);
+  }) as AuditLog['appendAlone'];
+  return alone;
 }

@@ -10,7 +10,7 @@ import {
 import type { Payments } from '../../../../test/helpers/support-desk.js';
 import type { Engine } from '../engine.js';
 import type { Agent } from '../identity/agents.js';
-import { recordTxStatements } from '../../../../test/helpers/statements.js';
+import { recordAppendAlone, recordTxStatements } from '../../../../test/helpers/statements.js';
 
 /**
  * The support desk with no call budget (a long session would spend it) and one more read, `payments.read_ticket`,
@@ -175,12 +175,7 @@ describe.each(backends)('session memory on $name', (backend) => {
   it('records what a success teaches the session with its outcome, in one statement that commits by itself', async () => {
     // What a success adds (a tool new to the scope, an untrusted read) depends on no read, so it rides the
     // outcome's write alone: one round trip on PostgreSQL, where a transaction of its own took four.
-    const alone: string[][] = [];
-    const appendAlone = t.store.audit.appendAlone.bind(t.store.audit);
-    t.store.audit.appendAlone = ((events, writes, options) => {
-      alone.push(writes.map((w) => w.sql));
-      return appendAlone(events, writes, options);
-    }) as typeof t.store.audit.appendAlone;
+    const alone = recordAppendAlone(t.store.audit);
     const session = await engine.actions.openSession(bot.id);
     const outcomes = () => alone.filter((w) => w.some((sql) => sql.startsWith('UPDATE actions SET status')));
 

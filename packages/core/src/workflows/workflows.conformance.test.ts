@@ -21,6 +21,7 @@ import { EnvSecretStore } from '../secrets/index.js';
 import { loadWorkflowFile, parseWorkflow } from './definition.js';
 import type { Store } from '../store/open-store.js';
 import { ADA } from '../../../../test/helpers/people.js';
+import { recordAppendAlone } from '../../../../test/helpers/statements.js';
 
 const doc = (total: number, extra: Record<string, unknown> = {}) => ({
   invoiceId: 'inv-1',
@@ -261,12 +262,7 @@ describe.each(backends)('invoice workflow on $name', (backend) => {
   it("records a run's start, its priority and its audit record in one write alone", async () => {
     // Nothing in a start depends on a read: on PostgreSQL one statement that commits by itself (four round trips
     // as a transaction of its own), the run's priority in its row from the first.
-    const alone: string[][] = [];
-    const appendAlone = t.store.audit.appendAlone.bind(t.store.audit);
-    t.store.audit.appendAlone = ((events, writes, options) => {
-      alone.push(writes.map((w) => w.sql));
-      return appendAlone(events, writes, options);
-    }) as typeof t.store.audit.appendAlone;
+    const alone = recordAppendAlone(t.store.audit);
     await engine.close();
     const urgent = parseWorkflow({
       name: 'urgent-check',
