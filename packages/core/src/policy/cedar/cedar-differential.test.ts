@@ -2,6 +2,7 @@
  * Differential test: random policy sets, entity stores and requests are decided by our evaluator and by cedar-wasm
  * (the reference), which must agree on the decision, the determining policies and the policies that errored.
  */
+import fs from 'node:fs';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -466,6 +467,12 @@ const NUM_RUNS = Number(process.env['AOS_CEDAR_DIFF_RUNS'] ?? 5_000);
 // At least 100,000 compared requests per CI run (5,000 sets × 20 or more requests each); cedar-wasm's parse of a set
 // costs about what a dozen requests do, so more requests per set is the cheap way to more cases.
 const REQUESTS_PER_SET = 20;
+/**
+ * The run's seed, written straight to standard error before the cases start (synchronously: a fork that dies in the
+ * middle of them reports nothing else), so any run, a crashed one too, replays with `AOS_CEDAR_DIFF_SEED=<seed>`.
+ */
+const SEED = Number(process.env['AOS_CEDAR_DIFF_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
+fs.writeSync(2, `cedar differential: seed ${SEED} (replay with AOS_CEDAR_DIFF_SEED=${SEED})\n`);
 
 describe('Cedar evaluator vs cedar-wasm', () => {
   it(`agrees on ${NUM_RUNS} random policy sets and entity stores, ${REQUESTS_PER_SET}+ requests each`, () => {
@@ -479,7 +486,7 @@ describe('Cedar evaluator vs cedar-wasm', () => {
           compare(texts, requests, entities);
         },
       ),
-      { numRuns: NUM_RUNS },
+      { numRuns: NUM_RUNS, seed: SEED },
     );
     // Guard against a generator that drifts into trivial cases (e.g. everything denied by scope).
     const total = Object.values(stats).reduce((a, b) => a + b, 0);
@@ -506,7 +513,7 @@ describe('Cedar properties of our evaluator', () => {
           'deny',
         );
       }),
-      { numRuns: runs },
+      { numRuns: runs, seed: SEED },
     );
   });
 
@@ -518,7 +525,7 @@ describe('Cedar properties of our evaluator', () => {
         expect(r.decision).toBe('deny');
         expect(r.determining).toContain(`p${texts.length}`);
       }),
-      { numRuns: runs },
+      { numRuns: runs, seed: SEED },
     );
   });
 });
