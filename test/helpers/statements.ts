@@ -1,8 +1,11 @@
 import type { AuditLog } from '../../packages/core/src/audit/audit-log.js';
 import type { Db, Executor, SqlValue } from '../../packages/core/src/store/db.js';
 
-/** Records the statements run inside the store's transactions and its writes alone. */
-export function recordTxStatements(db: Db): string[] {
+/**
+ * Records the statements run inside the store's transactions, its writes alone and (`outside`) its statements
+ * outside any transaction too: a decision written alone on PostgreSQL reads outside one.
+ */
+export function recordTxStatements(db: Db, options: { outside?: boolean } = {}): string[] {
   const seen: string[] = [];
   const tx = db.tx.bind(db);
   const wrap = (e: Executor): Executor =>
@@ -13,6 +16,15 @@ export function recordTxStatements(db: Db): string[] {
       exec: (sql: string) => (seen.push(sql), e.exec(sql)),
     }) as Executor;
   db.tx = ((fn, options) => tx((e) => fn(wrap(e)), options)) as Db['tx'];
+  if (options.outside) {
+    const direct = wrap({
+      all: db.all.bind(db),
+      get: db.get.bind(db),
+      run: db.run.bind(db),
+      exec: db.exec.bind(db),
+    } as Executor);
+    Object.assign(db, direct);
+  }
   // A write alone is one statement on PostgreSQL (with group commit, the default): its parts as one entry. SQLite
   // runs it through `tx`, so its statements are recorded there one by one.
   if (db.dialect === 'postgres') {
@@ -22,6 +34,14 @@ export function recordTxStatements(db: Db): string[] {
       return writeAlone(writes, answer, options);
     }) as Db['writeAlone'];
   }
+  return seen;
+}
+
+/** Counts the transactions the store opens (`Db.tx`; on SQLite a write alone is one too). */
+export function recordTransactions(db: Db): { count: number } {
+  const seen = { count: 0 };
+  const tx = db.tx.bind(db);
+  db.tx = ((fn, options) => (seen.count++, tx(fn, options))) as Db['tx'];
   return seen;
 }
 

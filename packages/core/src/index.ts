@@ -25,7 +25,7 @@ export type {
   Statement,
   WriteAloneOptions,
 } from './store/db.js';
-export { UnexpectedChanges } from './store/db.js';
+export { StaleRead, UnexpectedChanges } from './store/db.js';
 export { SqliteDb } from './store/sqlite-db.js';
 export type { SqliteDbOptions } from './store/sqlite-db.js';
 export { PostgresDb } from './store/postgres-db.js';

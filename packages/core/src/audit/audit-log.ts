@@ -1,5 +1,5 @@
 import { UserError } from '../errors.js';
-import { checkChanges } from '../store/db.js';
+import { checkChanges, checkRequired } from '../store/db.js';
 import type { Db, Executor, ReadSource, Statement, WriteAloneOptions } from '../store/db.js';
 import { containsPattern } from '../store/like.js';
 import {
@@ -311,7 +311,8 @@ export class AuditLog {
 
   /**
    * {@link appendWith} as a transaction of its own ({@link Db.writeAlone}): the writes and the records commit
-   * together, with the change counts `options.expect` requires, or nothing is written. On PostgreSQL one statement,
+   * together, with the change counts `options.expect` requires and the rows `options.require` names, or nothing is
+   * written. On PostgreSQL one statement,
    * which commits by itself when no other transaction waits; each link the database makes is checked inside it
    * ({@link linkHashSql}), where appendWith checks them before its transaction commits.
    */
@@ -323,6 +324,7 @@ export class AuditLog {
     const prepared = events instanceof PreparedAuditEvents ? events : this.prepare(events);
     if (this.db.dialect !== 'postgres')
       return this.db.tx(async (tx) => {
+        await checkRequired(tx, options.require);
         const { changes } = await this.db.runIndependent(tx, writes);
         checkChanges(changes, options.expect);
         return { changes, records: await this.appendMany(tx, prepared) };

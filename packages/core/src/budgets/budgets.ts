@@ -1,5 +1,5 @@
 import type { BudgetConfig } from '../config/config.js';
-import type { Db, Executor } from '../store/db.js';
+import type { Db, Executor, Statement } from '../store/db.js';
 
 /** The part of an agent budgets look at. */
 export interface BudgetSubject {
@@ -68,6 +68,36 @@ function countable(limit: number | undefined): boolean {
   return limit === undefined || (Number.isSafeInteger(limit) && limit >= 0 && limit <= 2 ** 50);
 }
 
+/**
+ * The upsert that charges one call of `cost` to `budget`'s row if the call fits and raises no alert: the totals after
+ * it are within the limits and below the alert share, or the row has already alerted. It changes one row when it
+ * charges and none otherwise (a new row is only written when its first call qualifies). Undefined when no call can
+ * be charged this way.
+ */
+function quietCharge(
+  budget: BudgetConfig,
+  scopeKey: string,
+  start: string,
+  cost: number,
+): Statement | undefined {
+  // Limits are whole numbers (the config's schema); one too large to count exactly in a double takes the long way.
+  if (!countable(budget.calls) || !countable(budget.cost)) return undefined;
+  const callsLimit = budget.calls ?? Number.MAX_SAFE_INTEGER;
+  const costLimit = budget.cost ?? Number.MAX_SAFE_INTEGER;
+  // The largest totals whose share stays below the alert share, computed as reserveChecked computes the share.
+  const callsQuiet = budget.calls ? quietTotal(budget.calls) : callsLimit;
+  const costQuiet = budget.cost ? quietTotal(budget.cost) : costLimit;
+  // A first call writes the row as (1, cost, not alerted): only when that is the quiet outcome.
+  if (1 > Math.min(callsLimit, callsQuiet) || cost > Math.min(costLimit, costQuiet)) return undefined;
+  return {
+    sql: `INSERT INTO budget_usage (scope, period_start, calls, cost, alerted) VALUES (?, ?, 1, ?, 0)
+       ON CONFLICT (scope, period_start) DO UPDATE SET calls = budget_usage.calls + 1, cost = budget_usage.cost + ?
+       WHERE budget_usage.calls + 1 <= ? AND budget_usage.cost + ? <= ?
+         AND (budget_usage.alerted <> 0 OR (budget_usage.calls + 1 <= ? AND budget_usage.cost + ? <= ?))`,
+    params: [scopeKey, start, cost, cost, callsLimit, cost, costLimit, callsQuiet, cost, costQuiet],
+  };
+}
+
 interface UsageRow {
   calls: number;
   cost: number;
@@ -128,12 +158,7 @@ export class BudgetService {
     options: { now?: Date; force?: boolean; extra?: readonly BudgetConfig[] } = {},
   ): Promise<{ ok: true; alerts: BudgetAlert[] } | { ok: false; exceeded: BudgetExceeded }> {
     const now = options.now ?? new Date();
-    const list = [...this.applicable(agent), ...(options.extra ?? [])].sort((a, b) =>
-      `${a.scope}/${a.period}`.localeCompare(`${b.scope}/${b.period}`),
-    );
-    // Two budgets of one scope and period share one row: both limits are checked against it and it is charged once,
-    // which only the long way does.
-    const shared = new Set(list.map((b) => `${b.scope}/${b.period}`)).size < list.length;
+    const { list, shared } = this.chargedBy(agent, options.extra);
     if (options.force || shared || !Number.isSafeInteger(cost) || cost < 0)
       return this.reserveChecked(tx, list, cost, now, options.force === true);
     const charged: { scopeKey: string; start: string }[] = [];
@@ -154,6 +179,19 @@ export class BudgetService {
     return { ok: true, alerts: [] };
   }
 
+  /** The budgets a call is charged to, in the order their rows are locked, and whether two of them share a row. */
+  private chargedBy(
+    agent: BudgetSubject,
+    extra: readonly BudgetConfig[] = [],
+  ): { list: BudgetConfig[]; shared: boolean } {
+    const list = [...this.applicable(agent), ...extra].sort((a, b) =>
+      `${a.scope}/${a.period}`.localeCompare(`${b.scope}/${b.period}`),
+    );
+    // Two budgets of one scope and period share one row: both limits are checked against it and it is charged once,
+    // which only the long way does.
+    return { list, shared: new Set(list.map((b) => `${b.scope}/${b.period}`)).size < list.length };
+  }
+
   /**
    * Charges one call of `cost` to `budget`'s row in one statement if the call fits and raises no alert: the totals
    * after it are within the limits and below the alert share, or the row has already alerted. True when charged;
@@ -166,24 +204,39 @@ export class BudgetService {
     start: string,
     cost: number,
   ): Promise<boolean> {
-    // Limits are whole numbers (the config's schema); one too large to count exactly in a double takes the long way.
-    if (!countable(budget.calls) || !countable(budget.cost)) return false;
-    const callsLimit = budget.calls ?? Number.MAX_SAFE_INTEGER;
-    const costLimit = budget.cost ?? Number.MAX_SAFE_INTEGER;
-    // The largest totals whose share stays below the alert share, computed as reserveChecked computes the share.
-    const callsQuiet = budget.calls ? quietTotal(budget.calls) : callsLimit;
-    const costQuiet = budget.cost ? quietTotal(budget.cost) : costLimit;
-    // A first call writes the row as (1, cost, not alerted): only when that is the quiet outcome.
-    if (1 > Math.min(callsLimit, callsQuiet) || cost > Math.min(costLimit, costQuiet)) return false;
-    const row = await tx.get<{ calls: number | string }>(
-      `INSERT INTO budget_usage (scope, period_start, calls, cost, alerted) VALUES (?, ?, 1, ?, 0)
-       ON CONFLICT (scope, period_start) DO UPDATE SET calls = budget_usage.calls + 1, cost = budget_usage.cost + ?
-       WHERE budget_usage.calls + 1 <= ? AND budget_usage.cost + ? <= ?
-         AND (budget_usage.alerted <> 0 OR (budget_usage.calls + 1 <= ? AND budget_usage.cost + ? <= ?))
-       RETURNING calls`,
-      [scopeKey, start, cost, cost, callsLimit, cost, costLimit, callsQuiet, cost, costQuiet],
-    );
+    const charge = quietCharge(budget, scopeKey, start, cost);
+    if (!charge) return false;
+    const row = await tx.get<{ calls: number | string }>(`${charge.sql} RETURNING calls`, charge.params);
     return row !== undefined;
+  }
+
+  /**
+   * The statements that charge one call of `cost` to every budget that applies, each changing its row (one) only if
+   * the call fits and raises no alert there, as {@link reserve}'s short way does: for a caller that writes them with
+   * its other writes and requires a change of each ({@link Db.writeAlone}), and takes {@link reserve} in a
+   * transaction when one changes nothing. Undefined when the call must take the long way from the start (two budgets
+   * of one row, a cost that is not a whole number, a limit too large to count exactly, a first call that alerts).
+   */
+  quietCharges(
+    agent: BudgetSubject,
+    cost: number,
+    options: { now?: Date; extra?: readonly BudgetConfig[] } = {},
+  ): Statement[] | undefined {
+    const now = options.now ?? new Date();
+    const { list, shared } = this.chargedBy(agent, options.extra);
+    if (shared || !Number.isSafeInteger(cost) || cost < 0) return undefined;
+    const out: Statement[] = [];
+    for (const budget of list) {
+      const charge = quietCharge(
+        budget,
+        `${budget.scope}/${budget.period}`,
+        periodStart(budget.period, now),
+        cost,
+      );
+      if (!charge) return undefined;
+      out.push(charge);
+    }
+    return out;
   }
 
   /** {@link reserve} with every row locked and read first: the path that rejects, forces and raises alerts. */

@@ -17,13 +17,13 @@ import type { KillSwitches } from '../intervention/kill-switches.js';
 import { decide } from '../policy/decide.js';
 import type { Decision, DecisionOptions } from '../policy/decide.js';
 import type { PolicyBundle } from '../policy/policy-bundle.js';
-import { checkChanges, UnexpectedChanges } from '../store/db.js';
-import type { Db, Executor, Statement } from '../store/db.js';
+import { checkChanges, StaleRead, UnexpectedChanges } from '../store/db.js';
+import type { Db, Executor, SqlValue, Statement } from '../store/db.js';
 import type { RegisteredTool, ToolRegistry } from '../tools/tool-registry.js';
 import { parseInput } from '../validation.js';
 import { crashPoint } from './crash-points.js';
 import type { NodeRegistry } from './node-registry.js';
-import { guardFactsFrom, guardFactsRead, readGuardFacts, runGuards } from './guards.js';
+import { guardFactsFrom, guardFactsRead, guardFactsStill, readGuardFacts, runGuards } from './guards.js';
 import { checkOnBehalfOf, refuseMalformedUnicode, refuseReservedNames } from './request-guards.js';
 import { SessionMemory } from './session-memory.js';
 import { planUndo } from './undo.js';
@@ -114,7 +114,64 @@ function idempotencyRead(agentId: string, key: string): Statement {
 }
 
 /** What a decision's transaction answers: the decided action, or the earlier action its idempotency key names. */
-type Decided = { view: ActionView; anomalies: Anomaly[]; toolRecorded: boolean } | { prior: Row };
+type Decided =
+  | {
+      view: ActionView;
+      anomalies: Anomaly[];
+      toolRecorded: boolean;
+      /** What the anomaly check saw first, once the decision committed (AnomalyCheck.committed). */
+      committed?: () => void;
+    }
+  | { prior: Row };
+
+/** What {@link ActionService}'s decision is made from. */
+interface DecisionParams {
+  agent: Agent;
+  tool: RegisteredTool;
+  r: ReturnType<typeof actionRequestSchema.parse>;
+  input: CanonicalInput;
+  environment: string;
+  requestHash: string;
+  reversalOf: string | undefined;
+  forceApproval: boolean;
+  budgets: readonly BudgetConfig[];
+  system: boolean;
+  requestedBy: Human | undefined;
+  trace: ActionTrace | undefined;
+}
+
+/** A decision read outside a transaction needs one after all: it has writes beyond its own record. */
+class NeedsTransaction extends Error {
+  constructor() {
+    super('the decision needs a transaction');
+    this.name = 'NeedsTransaction';
+  }
+}
+
+/**
+ * Reads outside any transaction, for a decision written alone. A write before the decision's own throws
+ * {@link NeedsTransaction}, so the decision is made again in a transaction; one after it (`written`) is a defect
+ * that must not make it again.
+ */
+class ReadsOnly implements Executor {
+  written = false;
+  constructor(private readonly db: Db) {}
+  all<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T[]> {
+    return this.db.all<T>(sql, params);
+  }
+  get<T = Record<string, unknown>>(sql: string, params?: readonly SqlValue[]): Promise<T | undefined> {
+    return this.db.get<T>(sql, params);
+  }
+  run(): Promise<{ changes: number }> {
+    return Promise.reject(this.refusal());
+  }
+  exec(): Promise<void> {
+    return Promise.reject(this.refusal());
+  }
+  private refusal(): Error {
+    return this.written ? new Error('a decision written alone tried to write again') : new NeedsTransaction();
+  }
+}
 
 function toView(r: Row): ActionView {
   return {
@@ -202,6 +259,8 @@ export interface SubmitExtra {
  */
 export class ActionService {
   private readonly sessions = new SessionMemory();
+  /** Decisions this node is making now, per agent (see {@link decide}). */
+  private readonly deciding = new Map<string, number>();
   private readonly tracing: Tracing;
 
   constructor(private readonly d: ActionServiceDeps) {
@@ -304,22 +363,20 @@ export class ActionService {
     let decided: Decided;
     try {
       decided = await this.tracing.span('aos.decision', { parent: trace?.ref }, async (span) => {
-        const out = await this.d.db.tx((tx) =>
-          this.decideAndRecord(tx, {
-            agent,
-            tool,
-            r,
-            input,
-            environment,
-            requestHash,
-            reversalOf: extra.reversalOf,
-            forceApproval: extra.forceApproval === true,
-            budgets: extra.budgets ?? [],
-            system: extra.system === true,
-            requestedBy: extra.requestedBy,
-            trace,
-          }),
-        );
+        const out = await this.decide({
+          agent,
+          tool,
+          r,
+          input,
+          environment,
+          requestHash,
+          reversalOf: extra.reversalOf,
+          forceApproval: extra.forceApproval === true,
+          budgets: extra.budgets ?? [],
+          system: extra.system === true,
+          requestedBy: extra.requestedBy,
+          trace,
+        });
         if ('prior' in out) span.setAttributes({ 'aos.replayed': true });
         else
           span.setAttributes({
@@ -380,30 +437,55 @@ export class ActionService {
     return rows.reverse().map((t) => ({ actionId: t.id, tool: t.tool, status: t.status, at: t.created_at }));
   }
 
-  private async decideAndRecord(
-    tx: Executor,
-    p: {
-      agent: Agent;
-      tool: RegisteredTool;
-      r: ReturnType<typeof actionRequestSchema.parse>;
-      input: CanonicalInput;
-      environment: string;
-      requestHash: string;
-      reversalOf: string | undefined;
-      forceApproval: boolean;
-      budgets: readonly BudgetConfig[];
-      system: boolean;
-      requestedBy: Human | undefined;
-      trace: ActionTrace | undefined;
-    },
-  ): Promise<Decided> {
+  /**
+   * Decides a call and records the decision. Where the store has row versions (PostgreSQL) and this node is deciding
+   * nothing else for the agent, the decision reads outside a transaction and is written alone, in one statement
+   * that requires what it read to be unchanged: the security epoch and the tool's row, the agent's anomaly baseline
+   * (by its version), each budget's room for a quiet charge. That is two round trips where a transaction takes
+   * five. When one of them changed, or the decision needs more than its own writes (an approval, an answer from the
+   * cache, a budget alert or an exceeded budget, an anomaly, a first sighting for the detector), nothing is written
+   * and it is made again in a transaction, as everywhere else. Two of one agent's calls at once on this node take
+   * the transaction, which its batch runs one after the other, rather than write alone and fail on the baseline.
+   */
+  private async decide(p: DecisionParams): Promise<Decided> {
+    const agentId = p.agent.id;
+    const busy = this.deciding.get(agentId) ?? 0;
+    this.deciding.set(agentId, busy + 1);
+    try {
+      if (busy === 0 && this.d.db.rowVersion !== undefined) {
+        try {
+          return await this.decideAndRecord(new ReadsOnly(this.d.db), p, true);
+        } catch (err) {
+          if (!(
+            err instanceof NeedsTransaction ||
+            err instanceof StaleRead ||
+            err instanceof UnexpectedChanges
+          ))
+            throw err;
+        }
+      }
+      const out = await this.d.db.tx((tx) => this.decideAndRecord(tx, p, false));
+      if ('committed' in out) out.committed?.();
+      return out;
+    } finally {
+      const left = (this.deciding.get(agentId) ?? 1) - 1;
+      if (left > 0) this.deciding.set(agentId, left);
+      else this.deciding.delete(agentId);
+    }
+  }
+
+  /**
+   * Decides a call and records it: in transaction `tx`, or (`alone`) from reads outside one ({@link ReadsOnly}),
+   * written by one statement alone under the checks {@link decide} names.
+   */
+  private async decideAndRecord(tx: Executor, p: DecisionParams, alone: boolean): Promise<Decided> {
     const { tool, r, environment } = p;
     const bundle = this.d.policies();
     // What the guards judge, the session scope, the action an idempotency key names already and the anomaly
     // baseline (locked): one round trip on PostgreSQL.
     const key = r.idempotencyKey;
     const baselineRead =
-      this.d.anomalies && !p.requestedBy ? this.d.anomalies.baselineRead(p.agent.id) : undefined;
+      this.d.anomalies && !p.requestedBy ? this.d.anomalies.baselineRead(p.agent.id, alone) : undefined;
     const read = await this.d.db.readTogether(tx, [
       guardFactsRead(tool.name),
       this.sessions.scopeRead(p.agent.id, r.sessionId),
@@ -511,8 +593,15 @@ export class ActionService {
     }
 
     let alerts: Awaited<ReturnType<BudgetService['reserve']>> | undefined;
+    // Written alone, the charges go with the decision's writes, each required to charge its row.
+    let charges: Statement[] = [];
     if (decision.outcome !== 'deny') {
-      alerts = await this.d.budgets.reserve(tx, agent, tool.cost, { extra: p.budgets });
+      if (alone) {
+        const quiet = this.d.budgets.quietCharges(agent, tool.cost, { extra: p.budgets });
+        if (!quiet) throw new NeedsTransaction();
+        charges = quiet;
+        alerts = { ok: true, alerts: [] };
+      } else alerts = await this.d.budgets.reserve(tx, agent, tool.cost, { extra: p.budgets });
       if (!alerts.ok) {
         const b = alerts.exceeded.budget;
         const id = `budget:${b.scope}/${b.period}`;
@@ -606,6 +695,20 @@ export class ActionService {
     // The action row, its count in the session scopes, the agent's anomaly baseline and the audit records: writes to
     // tables none of the others touches, one round trip on PostgreSQL.
     const baseline = anomaly?.settle(decision.outcome);
+    const toolRecorded = this.sessions.toolRecorded(scope, tool.name, r.sessionId);
+    // An answer from the cache is a success the session learns from (a write to the rows the call's count writes).
+    const learned = cached
+      ? this.sessions.successWrites({
+          agentId: agent.id,
+          sessionId: r.sessionId ?? null,
+          tool: tool.name,
+          untrusted: tool.metadata.untrustedOutput,
+          toolRecorded,
+        })
+      : [];
+    // An approval, an anomaly and what the session learns write more than the decision's own records.
+    if (alone && (decision.outcome === 'approval' || (anomaly?.anomalies.length ?? 0) > 0 || learned.length))
+      throw new NeedsTransaction();
     const actor = p.requestedBy ? `human:${p.requestedBy.id}` : `agent:${agent.id}`;
     const audits: AuditEvent[] = [
       {
@@ -654,7 +757,7 @@ export class ActionService {
           }))
         : []),
     ];
-    await this.d.audit.appendWith(tx, audits, [
+    const writes: Statement[] = [
       this.sessions.callStatement(agent.id, scope),
       ...(baseline ? [baseline] : []),
       {
@@ -695,17 +798,18 @@ export class ActionService {
           p.trace?.parentSpanId ?? null,
         ],
       },
-    ]);
-    const toolRecorded = this.sessions.toolRecorded(scope, tool.name, r.sessionId);
-    if (cached) {
-      await this.sessions.recordSuccess(tx, {
-        agentId: agent.id,
-        sessionId: r.sessionId ?? null,
-        tool: tool.name,
-        untrusted: tool.metadata.untrustedOutput,
-        toolRecorded,
+      ...charges,
+    ];
+    if (alone) {
+      const guardRow = guardRows?.[0];
+      if (!guardRow) throw new Error('security_epoch row missing');
+      await this.d.audit.appendAlone(audits, writes, {
+        expect: writes.map((w) => (w === baseline || charges.includes(w) ? 1 : undefined)),
+        require: [guardFactsStill(tool.name, guardRow)],
       });
-    }
+      if (tx instanceof ReadsOnly) tx.written = true;
+    } else await this.d.audit.appendWith(tx, audits, writes);
+    for (const w of learned) await tx.run(w.sql, w.params);
     if (decision.outcome === 'approval' && decision.approval) {
       const evidence: EvidencePack = {
         agent: { id: agent.id, role: agent.role, tier: agent.tier, owner: agent.owner },
@@ -738,7 +842,7 @@ export class ActionService {
       view.approvalId = approval.id;
     }
     const anomalies = anomaly ? await anomaly.conclude(tx, id) : [];
-    return { view, anomalies, toolRecorded };
+    return { view, anomalies, toolRecorded, ...(anomaly ? { committed: () => anomaly.committed() } : {}) };
   }
 
   private announceAnomalies(anomalies: readonly Anomaly[]): void {

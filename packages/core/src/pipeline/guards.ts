@@ -56,6 +56,19 @@ export function guardFactsRead(toolName: string): Statement {
   };
 }
 
+/**
+ * A query that answers a row only while the security epoch and the tool's status and pinned hash are still what
+ * {@link guardFactsRead} answered (`read`): for a decision read outside a transaction and written alone, so a kill
+ * switch, pause, revocation or quarantine committed in between is not missed ({@link Db.writeAlone}'s `require`).
+ */
+export function guardFactsStill(toolName: string, read: Record<string, unknown>): Statement {
+  const row = read as { epoch: number | string; status: string | null; approved_hash: string | null };
+  return {
+    sql: 'SELECT 1 FROM security_epoch e LEFT JOIN tools t ON t.name = ? WHERE e.id = 1 AND e.n = ? AND t.status IS NOT DISTINCT FROM ? AND t.approved_hash IS NOT DISTINCT FROM ?',
+    params: [toolName, Number(row.epoch), row.status, row.approved_hash],
+  };
+}
+
 /** The rest of {@link readGuardFacts}, from the row its first statement ({@link guardFactsRead}) answered. */
 export async function guardFactsFrom(
   tx: Executor,

@@ -350,7 +350,7 @@ describe.each(backends)('action pipeline on $name', (backend) => {
     expect(again).toMatchObject({ id: first.id, replayed: true, status: 'succeeded' });
     // A replay is found by the decision's own reads (one statement on PostgreSQL) and writes nothing.
     const records = (await t.store.audit.list({ limit: 1000 })).length;
-    const seen = recordTxStatements(t.store.db);
+    const seen = recordTxStatements(t.store.db, { outside: true });
     expect(
       await engine.actions.submit(bot, {
         tool: 'payments.refund',

@@ -58,9 +58,35 @@ export function checkChanges(changes: readonly number[], expect: ExpectedChanges
   });
 }
 
-/** Options of {@link Db.writeAlone}: how it commits, and the change counts it requires. */
+/**
+ * A query {@link WriteAloneOptions.require} names answered no row when the write ran: what its caller read before
+ * no longer holds, and nothing was written.
+ */
+export class StaleRead extends Error {
+  constructor(
+    /** The query's position among the required ones. */
+    readonly index: number,
+  ) {
+    super(`required query ${index} answered no row`);
+    this.name = 'StaleRead';
+  }
+}
+
+/** Throws {@link StaleRead} for the first of `require` that answers no row in `tx`. */
+export async function checkRequired(tx: Executor, require: readonly Statement[] | undefined): Promise<void> {
+  for (const [i, r] of (require ?? []).entries())
+    if ((await tx.get(r.sql, r.params)) === undefined) throw new StaleRead(i);
+}
+
+/** Options of {@link Db.writeAlone}: how it commits, the change counts it requires and what must still hold. */
 export interface WriteAloneOptions extends TxOptions {
   expect?: ExpectedChanges;
+  /**
+   * Queries that must each answer a row when the writes run, else nothing is written and it rejects with
+   * {@link StaleRead}: a compare-and-set on what the caller read before, outside any transaction. PostgreSQL checks
+   * them inside the one statement, under its snapshot; SQLite inside the transaction, before the writes.
+   */
+  require?: readonly Statement[];
 }
 
 /** How a transaction commits. */
@@ -94,9 +120,16 @@ export interface Db extends Executor {
   /** `' FOR UPDATE SKIP LOCKED'` on PostgreSQL, `''` on SQLite. */
   readonly skipLocked: string;
   /**
+   * An expression for a row's version, which every change of the row changes (PostgreSQL: `xmin::text`, the
+   * transaction that wrote it), for a compare-and-set after a read outside a transaction; undefined where the backend
+   * has none (SQLite, whose write transactions are exclusive, so its read-then-write work reads inside them).
+   */
+  readonly rowVersion: string | undefined;
+  /**
    * Runs, in transaction `tx`, writes that do not depend on one another, and optionally one statement whose rows
    * are wanted (`answer`): each `INSERT`, `UPDATE` or `DELETE` on a table none of the others writes or reads
-   * (triggers and the answer's functions included), none with a `RETURNING` of its own. PostgreSQL runs them as
+   * (triggers and the answer's functions included), or on rows of one that none of the others touches (upserts of
+   * distinct keys, as a call's charges to its budgets' rows), none with a `RETURNING` of its own. PostgreSQL runs them as
    * one statement (data-modifying `WITH` clauses, the answer in one more, every part under one snapshot: one round
    * trip); SQLite runs them one after another, the answer last (a statement is a call into the process). All or
    * none take effect with the transaction, as separate statements would. Answers each write's change count, in

@@ -1,7 +1,7 @@
 import crypto from 'node:crypto';
 import pg from 'pg';
 import { SystemError, UserError } from '../errors.js';
-import { UnexpectedChanges } from './db.js';
+import { checkRequired, StaleRead, UnexpectedChanges } from './db.js';
 import type {
   Db,
   ExpectedChanges,
@@ -159,6 +159,7 @@ export class PostgresDb implements Db {
   readonly dialect = 'postgres' as const;
   readonly forUpdate = ' FOR UPDATE';
   readonly skipLocked = ' FOR UPDATE SKIP LOCKED';
+  readonly rowVersion = 'xmin::text';
 
   async runIndependent<T = Record<string, unknown>>(
     tx: Executor,
@@ -176,14 +177,18 @@ export class PostgresDb implements Db {
     answer?: Statement,
     options: WriteAloneOptions = {},
   ): Promise<IndependentResult<T>> {
-    if (!writes.length) return this.tx((tx) => this.runIndependent<T>(tx, writes, answer), options);
-    const st = independentStatement(writes, answer, options.expect);
+    if (!writes.length)
+      return this.tx(async (tx) => {
+        await checkRequired(tx, options.require);
+        return this.runIndependent<T>(tx, writes, answer);
+      }, options);
+    const st = independentStatement(writes, answer, options.expect, options.require);
     const fn = async (ex: Executor) =>
       independentResult<T>(await ex.all(st.sql, st.params), writes.length, !!answer);
     // One statement: alone in the queue it commits by itself (see runBatch).
     const p = this.groupCommit ? this.submit(fn, options.durable !== false, true) : this.tx(fn, options);
     return p.catch((err: unknown) => {
-      throw unexpectedChanges(err) ?? err;
+      throw unexpectedChanges(err) ?? staleRead(err) ?? err;
     });
   }
   async readTogether(tx: Executor, reads: readonly Statement[]): Promise<Record<string, unknown>[][]> {
@@ -554,12 +559,14 @@ const SYNCHRONOUS_COMMIT = new Set(['on', 'off', 'local', 'remote_write', 'remot
 
 /**
  * The one statement of {@link PostgresDb.runIndependent} (and of `writeAlone`, with the change counts `expect`
- * requires checked inside it by `aos_expect`, migration 18: a count that differs raises, taking the statement back).
+ * requires and the rows `require` names checked inside it by `aos_expect`, migration 18: a count that differs, or a
+ * required query without a row, raises, taking the statement back).
  */
 function independentStatement(
   writes: readonly Statement[],
   answer: Statement | undefined,
   expect?: ExpectedChanges,
+  require: readonly Statement[] = [],
 ): Statement {
   for (const w of writes)
     if (/\breturning\b/i.test(w.sql)) throw new Error('runIndependent: a write has no RETURNING of its own');
@@ -577,12 +584,21 @@ function independentStatement(
       `aos_expect(${n} = ${want}, 'write ${i} changed ' || ${n} || ' rows, not ${want}') AS aos_e${i}`,
     );
   });
+  // Required queries come after the counts, so their placeholders follow the writes' and the answer's.
+  require.forEach((r, i) =>
+    counts.push(`aos_expect(EXISTS (${r.sql}), 'required query ${i} answered no row') AS aos_q${i}`),
+  );
   const params = writes.flatMap((w) => w.params);
-  if (!answer) return { sql: `WITH ${clauses.join(', ')} SELECT ${counts.join(', ')}`, params };
+  const required = require.flatMap((r) => r.params);
+  if (!answer)
+    return {
+      sql: `WITH ${clauses.join(', ')} SELECT ${counts.join(', ')}`,
+      params: [...params, ...required],
+    };
   clauses.push(`aos_a AS (SELECT 1 AS aos_row, aos_q.* FROM (${answer.sql}) aos_q)`);
   return {
     sql: `WITH ${clauses.join(', ')} SELECT ${counts.join(', ')}, aos_a.* FROM (SELECT 1) aos_one LEFT JOIN aos_a ON true`,
-    params: [...params, ...answer.params],
+    params: [...params, ...answer.params, ...required],
   };
 }
 
@@ -603,6 +619,12 @@ function independentResult<T>(
     rows.push(row as T);
   }
   return { changes, rows };
+}
+
+/** The {@link StaleRead} an `aos_expect` of a required query raised, if `err` is one. */
+function staleRead(err: unknown): StaleRead | undefined {
+  const m = /^aos_expect: required query (\d+) answered no row$/.exec(String((err as Error)?.message));
+  return m && sqlState(err) === 'P0001' ? new StaleRead(Number(m[1])) : undefined;
 }
 
 /** The {@link UnexpectedChanges} an `aos_expect` of a change count raised, if `err` is one. */

@@ -3,7 +3,7 @@ import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
 import pg from 'pg';
 import { vi } from 'vitest';
-import { UnexpectedChanges } from './db.js';
+import { StaleRead, UnexpectedChanges } from './db.js';
 import type { Statement } from './db.js';
 
 describe.each(backends)('independent writes on $name', (backend) => {
@@ -205,6 +205,46 @@ describe.each(backends)('independent writes on $name', (backend) => {
     expect(await rows()).toEqual(before);
     // Any count when none is required.
     expect(await t.store.db.writeAlone(missing, answer)).toEqual({ changes: [1, 0], rows: [{ id: 'kept' }] });
+  });
+
+  it('writes alone only while the queries it requires still answer a row', async () => {
+    const before = await rows();
+    const writes: Statement[] = [
+      { sql: 'INSERT INTO ri_a (id, n, note) VALUES (?, ?, ?)', params: ['a1', 1, 'x'] },
+      { sql: 'UPDATE ri_b SET n = n + ? WHERE id = ?', params: [5, 'kept'] },
+    ];
+    // What a caller read before: ri_b's row with n = 1. Parameters in the writes, the answer and the queries.
+    const still = (n: number) => ({ sql: 'SELECT 1 FROM ri_b WHERE id = ? AND n = ?', params: ['kept', n] });
+    const answer = { sql: 'SELECT id, n FROM ri_b WHERE id = ?', params: ['kept'] };
+    for (const durable of [true, false]) {
+      const err = await t.store.db
+        .writeAlone(writes, answer, { durable, require: [still(1), still(2)], expect: [1, 1] })
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(StaleRead);
+      expect(err).toMatchObject({ index: 1 });
+      expect(await rows()).toEqual(before);
+    }
+    // Joined to a batch, the other members commit.
+    const joined = await Promise.allSettled([
+      t.store.db.tx((tx) => tx.run('UPDATE ri_b SET n = n WHERE id = ?', ['kept'])),
+      t.store.db.writeAlone(writes, undefined, { require: [still(7)] }),
+      t.store.db.tx((tx) => tx.run('UPDATE ri_b SET n = n WHERE id = ?', ['kept'])),
+    ]);
+    expect(joined.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+    expect((joined[1] as PromiseRejectedResult).reason).toBeInstanceOf(StaleRead);
+    expect(await rows()).toEqual(before);
+    // Still true: written, and the answer is read in the statement's snapshot, as without the queries.
+    expect(await t.store.db.writeAlone(writes, answer, { require: [still(1)], expect: [1, 1] })).toEqual({
+      changes: [1, 1],
+      rows: [{ id: 'kept', n: backend.name === 'postgres' ? 1 : 6 }],
+    });
+    expect((await rows()).b).toEqual([{ id: 'kept', n: 6 }]);
+    // Through the audit log's write alone too.
+    const err = await t.store.audit
+      .appendAlone([{ actor: 'system', type: 'test.event' }], writes.slice(1), { require: [still(1)] })
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(StaleRead);
+    expect((await rows()).b).toEqual([{ id: 'kept', n: 6 }]);
   });
 
   it('commits a statement alone without BEGIN and COMMIT on PostgreSQL, at the durability asked for', async (ctx) => {

@@ -2,7 +2,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import Database from 'better-sqlite3';
 import { SystemError, UserError } from '../errors.js';
-import { checkChanges } from './db.js';
+import { checkChanges, checkRequired } from './db.js';
 import type {
   Db,
   Executor,
@@ -156,6 +156,7 @@ export class SqliteDb implements Db {
   readonly dialect = 'sqlite' as const;
   readonly forUpdate = '';
   readonly skipLocked = '';
+  readonly rowVersion = undefined;
 
   async runIndependent<T = Record<string, unknown>>(
     tx: Executor,
@@ -172,6 +173,7 @@ export class SqliteDb implements Db {
     options: WriteAloneOptions = {},
   ): Promise<IndependentResult<T>> {
     return this.tx(async (tx) => {
+      await checkRequired(tx, options.require);
       const out = await this.runIndependent<T>(tx, writes, answer);
       checkChanges(out.changes, options.expect);
       return out;

@@ -61,6 +61,11 @@ export interface AnomalyCheck {
    * statement ran. Answers the anomalies to announce.
    */
   conclude(tx: Executor, actionId: string): Promise<Anomaly[]>;
+  /**
+   * The transaction of the check committed: what it saw for the first time is in the store now, so this node need
+   * not write it again (a later call can then be decided without a transaction).
+   */
+  committed(): void;
 }
 
 /** What the detector is built from. */
@@ -81,6 +86,7 @@ const NONE: AnomalyCheck = {
   holdWrites: false,
   settle: () => undefined,
   conclude: () => Promise.resolve([]),
+  committed: () => undefined,
 };
 
 /**
@@ -116,10 +122,20 @@ export class AnomalyDetector {
 
   /**
    * The statement that reads (and locks) the agent's baseline, for a caller that reads it with other queries and
-   * hands the rows to {@link check}; undefined when detection is off for the agent.
+   * hands the rows to {@link check}; undefined when detection is off for the agent. `versioned`: for a caller that
+   * reads outside a transaction and writes alone (the store has {@link Db.rowVersion}): the row is read with its
+   * version and not locked, and the statement {@link AnomalyCheck.settle} answers changes the row (one) only while
+   * that version is still the row's; the caller requires that change.
    */
-  baselineRead(agentId: string): Statement | undefined {
-    return this.modeOf(agentId) ? this.baselineStatement(agentId) : undefined;
+  baselineRead(agentId: string, versioned = false): Statement | undefined {
+    if (!this.modeOf(agentId)) return undefined;
+    const version = this.o.db.rowVersion;
+    if (!versioned) return this.baselineStatement(agentId);
+    if (version === undefined) throw new Error('baselineRead: this store has no row versions');
+    return {
+      sql: `SELECT *, ${version} AS row_version FROM anomaly_baselines WHERE agent_id = ?`,
+      params: [agentId],
+    };
   }
 
   private baselineStatement(agentId: string): Statement {
@@ -158,8 +174,9 @@ export class AnomalyDetector {
     ];
     // Resources are per tool: the same repository through another tool is another kind of touch.
     if (call.resource !== undefined) touched.push(['resource', `${call.tool.name}:${call.resource}`]);
+    const sighted: string[] = [];
     for (const [kind, name] of touched) {
-      if (await this.firstSeen(tx, agentId, kind, name, now))
+      if (await this.firstSeen(tx, agentId, kind, name, now, sighted))
         if (warm)
           raise(
             `new_${kind}`,
@@ -222,9 +239,12 @@ export class AnomalyDetector {
           const spike = this.spike(b, 'denial_spike', b.winDenials, b.meanDenials, warm);
           if (spike) found.push({ ...spike, agentId, tool: call.tool.name, mode });
         }
-        return this.saveStatement(b);
+        return this.saveStatement(b, read?.row_version);
       },
       conclude: (ctx, actionId) => this.conclude(ctx, found, actionId, mode),
+      committed: () => {
+        for (const key of sighted) this.seen.add(key);
+      },
     };
   }
 
@@ -308,6 +328,7 @@ export class AnomalyDetector {
     kind: 'tool' | 'connector' | 'resource',
     name: string,
     now: number,
+    sighted: string[],
   ): Promise<boolean> {
     const key = `${agentId}\u0000${kind}\u0000${name}`;
     if (this.seen.has(key)) return false;
@@ -315,8 +336,10 @@ export class AnomalyDetector {
       'INSERT INTO anomaly_seen (agent_id, kind, name, first_at) VALUES (?, ?, ?, ?) ON CONFLICT (agent_id, kind, name) DO NOTHING',
       [agentId, kind, name, new Date(now).toISOString()],
     );
-    // Cached only once it is known to be committed (it was there already): a rolled-back first sighting is seen again.
+    // Cached only once it is known to be committed (it was there already, or the check's transaction committed,
+    // `committed`): a rolled-back first sighting is seen again.
     if (res.changes === 0) this.seen.add(key);
+    else sighted.push(key);
     return res.changes === 1;
   }
 
@@ -345,13 +368,14 @@ export class AnomalyDetector {
     await tx.run(sql, params);
   }
 
-  private saveStatement(b: Baseline): Statement {
-    return {
-      sql: `UPDATE anomaly_baselines SET calls = ?, win_start_ms = ?, win_calls = ?, win_denials = ?, win_failures = ?,
+  /** The UPDATE that stores `b`; with the `version` a versioned read answered, only while the row still has it. */
+  private saveStatement(b: Baseline, version?: unknown): Statement {
+    const sql = `UPDATE anomaly_baselines SET calls = ?, win_start_ms = ?, win_calls = ?, win_denials = ?, win_failures = ?,
          active_windows = ?, mean_calls = ?, mean_denials = ?, mean_failures = ?, hours_json = ?, writes = ?,
-         writes_after_untrusted = ?, flagged_json = ?, hold_until_ms = ?, updated_at = ? WHERE agent_id = ?`,
-      params: toParams(b, new Date(this.now()).toISOString()),
-    };
+         writes_after_untrusted = ?, flagged_json = ?, hold_until_ms = ?, updated_at = ? WHERE agent_id = ?`;
+    const params = toParams(b, new Date(this.now()).toISOString());
+    if (version === undefined || version === null) return { sql, params };
+    return { sql: `${sql} AND ${this.o.db.rowVersion} = ?`, params: [...params, String(version)] };
   }
 }
 
