@@ -19,6 +19,13 @@ export function eventChannel(schema: string | undefined): string {
 const MAX_PAYLOAD = 7500;
 
 /**
+ * How long an event waits for others before its NOTIFY leaves: the events of that window go in one round trip. A
+ * governed call publishes two events a few milliseconds apart (decided, then its outcome), and each NOTIFY costs a
+ * round trip and wakes every listening node, this one too; other nodes' live views see events this much later.
+ */
+export const NOTIFY_WINDOW_MS = 10;
+
+/**
  * Carries events between nodes that share one PostgreSQL database: this node's events are sent with NOTIFY, and
  * other nodes' events arrive by LISTEN on a dedicated connection and are delivered locally. Best effort: the audit
  * log is the record; this is the live view. Answers the stop function.
@@ -45,11 +52,14 @@ export async function fanOutOverPostgres(
   // One NOTIFY round trip after the other: sent concurrently on pooled connections they could commit, hence arrive,
   // out of order, and a run's events must reach other nodes' streams in the order they happened. Events published
   // while one is in flight go together in the next, in order (one transaction delivers its notifications in the
-  // order they were sent), as do those published in one turn; each carries its number, as PostgreSQL folds identical payloads of one transaction.
+  // order they were sent), as do those published within NOTIFY_WINDOW_MS of the first; each carries its number, as
+  // PostgreSQL folds identical payloads of one transaction.
   let sending = false;
   let queued: string[] = [];
   let sent = 0;
+  let waiting: NodeJS.Timeout | undefined;
   const flush = (): void => {
+    waiting = undefined;
     if (sending || !queued.length) return;
     sending = true;
     const batch = queued;
@@ -71,8 +81,11 @@ export async function fanOutOverPostgres(
     if (payload.length > MAX_PAYLOAD)
       payload = JSON.stringify({ node: nodeId, n, event: { ...event, data: { truncated: true } } });
     queued.push(payload);
-    // Events published in one turn (a commit's batch) leave together.
-    if (queued.length === 1) queueMicrotask(flush);
+    // The first event of a window starts its wait; while a NOTIFY is in flight, its end sends what queued.
+    if (!waiting && !sending) {
+      waiting = setTimeout(flush, NOTIFY_WINDOW_MS);
+      waiting.unref();
+    }
   });
   let stopped = false;
   return async () => {
@@ -80,6 +93,11 @@ export async function fanOutOverPostgres(
     if (stopped) return;
     stopped = true;
     stopForwarding();
+    // What waits for its window leaves now.
+    if (waiting) {
+      clearTimeout(waiting);
+      flush();
+    }
     await listener.query(`UNLISTEN ${channel}`).catch(() => undefined);
     listener.release();
   };
