@@ -237,7 +237,7 @@ export type {
 } from './approvals/approvals.js';
 export { EventBus } from './events/event-bus.js';
 export type { AosEvent, EventListener } from './events/event-bus.js';
-export { ActionService } from './pipeline/action-service.js';
+export { ActionService, StalePrincipal } from './pipeline/action-service.js';
 export type { ActionServiceDeps, SubmitExtra } from './pipeline/action-service.js';
 export { actionRequestSchema, ACTION_STATUSES, FINAL_STATUSES } from './pipeline/types.js';
 export type {

@@ -81,6 +81,21 @@ export class Authenticator {
     },
   ) {}
 
+  /**
+   * The principal remembered for an API token, read from nothing, with the security epoch it was remembered under:
+   * for a caller that confirms that epoch itself before it acts on the principal. A governed call's decision reads
+   * the epoch anyway (`SubmitExtra.principalEpoch`): when it has moved, nothing is decided and the request is
+   * authenticated again. Undefined when nothing is remembered for the token, or the entry is too old or expired.
+   */
+  recall(bearer: string | undefined): { principal: Principal; epoch: number } | undefined {
+    if (!bearer?.startsWith('aos_') || !this.deps.epoch) return undefined;
+    const hit = this.remembered.get(sha256Hex(bearer));
+    const now = Date.now();
+    if (!hit || now - hit.at >= SECURITY_EPOCH_MAX_AGE_MS) return undefined;
+    if (hit.expiresAt !== null && hit.expiresAt <= now) return undefined;
+    return { principal: hit.principal, epoch: hit.epoch };
+  }
+
   async authenticate(bearer: string | undefined): Promise<Principal> {
     if (!bearer) throw new AuthenticationError('missing bearer token');
     if (bearer.startsWith('aos_')) {

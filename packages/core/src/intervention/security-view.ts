@@ -41,7 +41,7 @@ export interface SecurityView {
  *
  * Shared on a node by the server's authentication (which reads the epoch on every request), the workflow
  * intervention gate, the workflow engine's start checks (roles and `as` agents) and the pipeline's guards (which
- * read the epoch inside each decision's transaction).
+ * read the epoch with each decision: inside its transaction, or outside one for a decision written alone).
  */
 export class SecurityViews {
   private view: SecurityView | undefined;

@@ -138,6 +138,7 @@ interface DecisionParams {
   system: boolean;
   requestedBy: Human | undefined;
   trace: ActionTrace | undefined;
+  principalEpoch: number | undefined;
 }
 
 /** A decision read outside a transaction needs one after all: it has writes beyond its own record. */
@@ -247,6 +248,23 @@ export interface SubmitExtra {
    * or a workflow step's. The action's `execute_tool` span becomes its child.
    */
   traceParent?: Context | SpanRef;
+  /**
+   * The security epoch the caller's principal was authenticated under and not read again for this request
+   * (`Authenticator.recall`). The decision reads the epoch first; when it is another, nothing is decided or
+   * answered and {@link StalePrincipal} is thrown, for the caller to authenticate again.
+   */
+  principalEpoch?: number;
+}
+
+/**
+ * The security epoch moved since the caller's principal was authenticated (`SubmitExtra.principalEpoch`): nothing
+ * was decided. The caller authenticates the request again, and submits again if it still may.
+ */
+export class StalePrincipal extends Error {
+  constructor() {
+    super("the caller's principal was authenticated under an earlier security epoch");
+    this.name = 'StalePrincipal';
+  }
 }
 
 /**
@@ -376,6 +394,7 @@ export class ActionService {
           system: extra.system === true,
           requestedBy: extra.requestedBy,
           trace,
+          principalEpoch: extra.principalEpoch,
         });
         if ('prior' in out) span.setAttributes({ 'aos.replayed': true });
         else
@@ -493,10 +512,13 @@ export class ActionService {
       ...(baselineRead ? [baselineRead] : []),
     ]);
     const [guardRows, scopeRows] = read;
+    // Before anything, an earlier action's answer included: a principal remembered under another epoch may be gone.
+    if (p.principalEpoch !== undefined && Number(guardRows?.[0]?.epoch) !== p.principalEpoch)
+      throw new StalePrincipal();
     const prior = key ? read[2]?.[0] : undefined;
     if (prior) return { prior: prior as unknown as Row };
     const baselineRows = baselineRead ? read[key ? 3 : 2] : undefined;
-    const facts = await guardFactsFrom(tx, this.d, p.agent, guardRows?.[0]);
+    const facts = await guardFactsFrom(tx, this.d, p.agent, guardRows?.[0], alone);
     const { agent } = facts;
     // The engine's own submissions open their session (a workflow run's) with the call: its count creates the row.
     const scope = this.sessions.scopeFrom(scopeRows ?? [], r.sessionId, { opens: p.system });

@@ -44,13 +44,17 @@ describe.each(backends)("the pipeline's guards on $name", (backend) => {
 
   it('take the agent and the switches from the view of the epoch the transaction sees: one read, not three', async () => {
     const agent = (await t.store.agents.require('refund-bot')) as Agent;
-    const seen = recordTxStatements(t.store.db);
+    const seen = recordTxStatements(t.store.db, { outside: true });
     // No view held yet (nothing read the epoch outside a transaction): the decision reads the agent and the
-    // switches itself, after the statement that reads the epoch with the tool's pin.
+    // switches itself, after the statement that reads the epoch with the tool's pin, once (on PostgreSQL its first
+    // attempt, outside a transaction, makes the view of the epoch it read; the first sighting of the tool then
+    // takes a transaction, which reads the epoch again and finds the view).
     expect(await read(agent)).toMatchObject({ status: 'succeeded' });
     const cold = guardReads(seen);
-    expect(cold).toHaveLength(3);
     expect(cold[0]).toMatch(/FROM security_epoch e LEFT JOIN tools t/);
+    expect(cold.filter((s) => /FROM agents\b/.test(s))).toHaveLength(1);
+    expect(cold.filter((s) => /FROM killswitches\b/.test(s))).toHaveLength(1);
+    expect(cold).toHaveLength(backend.name === 'postgres' ? 4 : 3);
 
     await engine.security.current(); // what authenticating a request does
     await read(agent); // fills the view with the agent and the engaged switches (reads outside the transaction)

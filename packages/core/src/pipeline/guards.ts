@@ -36,7 +36,8 @@ export interface GuardFacts {
  * transaction sees ({@link SecurityViews.held}), the agent and the engaged switches are taken from it: they are what
  * the store holds now. Otherwise (the epoch moved, or the view is too old) two more statements read them in the
  * transaction, as before views existed. A pause, a revocation or a switch made by any node is seen by the next
- * decision either way.
+ * decision either way. A decision read outside a transaction (written alone, on PostgreSQL) read a committed epoch,
+ * so it makes the view of that epoch when the node holds none ({@link SecurityViews.of}).
  */
 export async function readGuardFacts(
   tx: Executor,
@@ -75,6 +76,8 @@ export async function guardFactsFrom(
   d: GuardDeps,
   agent: Agent,
   read: Record<string, unknown> | undefined,
+  /** `read` was made outside any transaction, so its epoch is committed: the node's view of it may be made now. */
+  committed = false,
 ): Promise<GuardFacts> {
   const row = read as
     | { epoch: number | string; status: RegisteredTool['status'] | null; approved_hash: string | null }
@@ -84,7 +87,7 @@ export async function guardFactsFrom(
     row.status === null || row.approved_hash === null
       ? undefined
       : { status: row.status, approvedHash: row.approved_hash };
-  const view = d.security?.held(Number(row.epoch));
+  const view = committed ? d.security?.of(Number(row.epoch)) : d.security?.held(Number(row.epoch));
   if (view && d.security) {
     const [current, engaged] = await Promise.all([
       d.security.agent(view, agent.id),

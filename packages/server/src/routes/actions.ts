@@ -1,6 +1,6 @@
-import type { FastifyInstance, preHandlerAsyncHookHandler } from 'fastify';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { z } from 'zod';
-import { NotFoundError, buildReceipt, parseInput } from '@autonomy-os/core';
+import { NotFoundError, StalePrincipal, buildReceipt, parseInput } from '@autonomy-os/core';
 import type { ActionView, Engine } from '@autonomy-os/core';
 import { principalOf, requireAgent, requireHuman } from '../auth.js';
 import type { ActionAnswer } from '../wire-schemas.js';
@@ -51,11 +51,16 @@ export const undoBody = z
   .object({ reason: z.string({ error: 'must be a string' }).max(4000).optional() })
   .strict();
 
-/** `/v1/actions`: submit, read, receipt, undo; `/v1/sessions`: open a session. */
+/**
+ * `/v1/actions`: submit, read, receipt, undo; `/v1/sessions`: open a session. `recall` authenticates a submission
+ * from the principal remembered for its token without reading the security epoch (setting `principalEpoch`), or
+ * as `authenticate` does.
+ */
 export function registerActionRoutes(
   app: FastifyInstance,
   engine: Engine,
-  authenticate: preHandlerAsyncHookHandler,
+  authenticate: (req: FastifyRequest) => Promise<void>,
+  recall: (req: FastifyRequest) => Promise<void> = authenticate,
 ): void {
   const visible = async (req: Parameters<typeof principalOf>[0], id: string) => {
     const p = principalOf(req);
@@ -65,8 +70,8 @@ export function registerActionRoutes(
     return a;
   };
 
-  app.post('/v1/actions', { preHandler: authenticate }, async (req, reply) => {
-    const agent = requireAgent(req);
+  app.post('/v1/actions', { preHandler: recall }, async (req, reply) => {
+    requireAgent(req);
     const body = (req.body ?? {}) as Record<string, unknown>;
     const header = req.headers['idempotency-key'];
     const request =
@@ -75,7 +80,24 @@ export function registerActionRoutes(
         : body;
     // A caller's W3C `traceparent` makes the action's span a child of its own.
     const traceParent = engine.tracing.enabled ? engine.tracing.extract(req.headers) : undefined;
-    const view = await engine.actions.submit(agent, request as never, traceParent ? { traceParent } : {});
+    const submit = () =>
+      engine.actions.submit(requireAgent(req), request as never, {
+        ...(traceParent ? { traceParent } : {}),
+        ...(req.principalEpoch !== undefined ? { principalEpoch: req.principalEpoch } : {}),
+      });
+    let view;
+    try {
+      view = await submit();
+    } catch (err) {
+      if (req.principalEpoch === undefined) throw err;
+      // A recalled principal is confirmed by the decision's read of the epoch; a request that failed before it (a
+      // bad input, an unknown tool) or found the epoch moved is authenticated as any request is before anything
+      // is answered: a revoked token or agent gets 401, never a hint about tools.
+      await authenticate(req);
+      if (!(err instanceof StalePrincipal)) throw err;
+      view = await submit();
+    }
+    const agent = requireAgent(req);
     // The same ids the engine logs and the trace carries, so a request's log line finds both.
     req.log.info(
       {
