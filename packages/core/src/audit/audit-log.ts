@@ -1,6 +1,6 @@
 import { UserError } from '../errors.js';
 import { checkChanges, checkRequired } from '../store/db.js';
-import type { Db, Executor, ReadSource, Statement, WriteAloneOptions } from '../store/db.js';
+import type { Db, ExpectedChanges, Executor, ReadSource, Statement, WriteAloneOptions } from '../store/db.js';
 import { containsPattern } from '../store/like.js';
 import {
   AUDIT_FORMAT_VERSION,
@@ -288,17 +288,20 @@ export class AuditLog {
   /**
    * Runs `writes` ({@link Db.runIndependent}: independent of one another and of the audit tables) and appends
    * `events` after them, in `tx`: on PostgreSQL one statement, the append in it; on SQLite the writes, then
-   * {@link appendMany}. Answers the records and the writes' change counts. For a state change and its audit
-   * records in one round trip.
+   * {@link appendMany}. Answers the records and the writes' change counts, and throws {@link UnexpectedChanges}
+   * when one differs from what `expect` requires (the caller's transaction then writes nothing). For a state change
+   * and its audit records in one round trip.
    */
   async appendWith(
     tx: Executor,
     events: readonly AuditEvent[] | PreparedAuditEvents,
     writes: readonly Statement[],
+    expect?: ExpectedChanges,
   ): Promise<{ records: AuditRecord[]; changes: number[] }> {
     const prepared = events instanceof PreparedAuditEvents ? events : this.prepare(events);
     if (this.db.dialect !== 'postgres' || prepared.length === 0) {
       const { changes } = await this.db.runIndependent(tx, writes);
+      checkChanges(changes, expect);
       return { changes, records: await this.appendMany(tx, prepared) };
     }
     const { changes, rows } = await this.db.runIndependent<PgAppendRow>(
@@ -306,6 +309,7 @@ export class AuditLog {
       writes,
       pgAppendStatement(prepared.items),
     );
+    checkChanges(changes, expect);
     return { changes, records: linkedOnPostgres(prepared.items, rows) };
   }
 

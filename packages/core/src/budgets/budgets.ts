@@ -55,6 +55,9 @@ function shareOf(budget: BudgetConfig, calls: number, cost: number): number {
   return Math.max(budget.calls ? calls / budget.calls : 0, budget.cost ? cost / budget.cost : 0);
 }
 
+/** How long a budget whose quiet charge failed takes the long way ({@link BudgetService.noteLoud}). */
+export const LOUD_MS = 1000;
+
 /** The largest total `n` with `n / limit` below the alert share, as {@link shareOf} divides (-1 when none is). */
 function quietTotal(limit: number): number {
   let n = Math.floor(limit * BUDGET_ALERT_SHARE);
@@ -110,6 +113,9 @@ interface UsageRow {
  * concurrent calls can never overspend. A reservation is all-or-nothing across the budgets that apply.
  */
 export class BudgetService {
+  /** Budgets whose quiet charge failed lately, by scope and period: until when they take the long way. */
+  private readonly loud = new Map<string, number>();
+
   constructor(
     private readonly db: Db,
     private readonly budgets: readonly BudgetConfig[],
@@ -227,16 +233,23 @@ export class BudgetService {
     if (shared || !Number.isSafeInteger(cost) || cost < 0) return undefined;
     const out: Statement[] = [];
     for (const budget of list) {
-      const charge = quietCharge(
-        budget,
-        `${budget.scope}/${budget.period}`,
-        periodStart(budget.period, now),
-        cost,
-      );
+      const scopeKey = `${budget.scope}/${budget.period}`;
+      if ((this.loud.get(scopeKey) ?? 0) > now.getTime()) return undefined;
+      const charge = quietCharge(budget, scopeKey, periodStart(budget.period, now), cost);
       if (!charge) return undefined;
       out.push(charge);
     }
     return out;
+  }
+
+  /**
+   * A call's {@link quietCharges} did not all charge (a budget is spent, or the call crossed an alert): its budgets
+   * answer none for {@link LOUD_MS}, so the calls right after it take the long way at once instead of failing a
+   * quiet charge first.
+   */
+  noteLoud(agent: BudgetSubject, extra: readonly BudgetConfig[] = [], now = Date.now()): void {
+    if (this.loud.size >= 10_000) this.loud.clear();
+    for (const b of this.chargedBy(agent, extra).list) this.loud.set(`${b.scope}/${b.period}`, now + LOUD_MS);
   }
 
   /** {@link reserve} with every row locked and read first: the path that rejects, forces and raises alerts. */

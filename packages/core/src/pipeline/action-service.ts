@@ -473,7 +473,7 @@ export class ActionService {
     try {
       if (busy === 0 && this.d.db.rowVersion !== undefined) {
         try {
-          return await this.decideAndRecord(new ReadsOnly(this.d.db), p, true);
+          return await this.decideAndRecord(new ReadsOnly(this.d.db), p, { alone: true, quiet: true });
         } catch (err) {
           if (!(
             err instanceof NeedsTransaction ||
@@ -483,7 +483,17 @@ export class ActionService {
             throw err;
         }
       }
-      const out = await this.d.db.tx((tx) => this.decideAndRecord(tx, p, false));
+      const inTx = (quiet: boolean) =>
+        this.d.db.tx((tx) => this.decideAndRecord(tx, p, { alone: false, quiet }));
+      let out: Decided;
+      try {
+        out = await inTx(true);
+      } catch (err) {
+        // A charge that would not fit quietly (an alert, an exceeded budget): the long way, which reads the rows.
+        if (!(err instanceof UnexpectedChanges)) throw err;
+        this.d.budgets.noteLoud(p.agent, p.budgets);
+        out = await inTx(false);
+      }
       if ('committed' in out) out.committed?.();
       return out;
     } finally {
@@ -495,9 +505,15 @@ export class ActionService {
 
   /**
    * Decides a call and records it: in transaction `tx`, or (`alone`) from reads outside one ({@link ReadsOnly}),
-   * written by one statement alone under the checks {@link decide} names.
+   * written by one statement alone under the checks {@link decide} names. `quiet`: the budgets are charged by the
+   * decision's write itself, each charge required to change its row (it fits and raises no alert), rather than
+   * read and charged first ({@link BudgetService.reserve}): one round trip fewer on PostgreSQL.
    */
-  private async decideAndRecord(tx: Executor, p: DecisionParams, alone: boolean): Promise<Decided> {
+  private async decideAndRecord(
+    tx: Executor,
+    p: DecisionParams,
+    { alone, quiet }: { alone: boolean; quiet: boolean },
+  ): Promise<Decided> {
     const { tool, r, environment } = p;
     const bundle = this.d.policies();
     // What the guards judge, the session scope, the action an idempotency key names already and the anomaly
@@ -615,13 +631,13 @@ export class ActionService {
     }
 
     let alerts: Awaited<ReturnType<BudgetService['reserve']>> | undefined;
-    // Written alone, the charges go with the decision's writes, each required to charge its row.
+    // Charged quietly, the charges go with the decision's writes, each required to charge its row.
     let charges: Statement[] = [];
     if (decision.outcome !== 'deny') {
-      if (alone) {
-        const quiet = this.d.budgets.quietCharges(agent, tool.cost, { extra: p.budgets });
-        if (!quiet) throw new NeedsTransaction();
-        charges = quiet;
+      const quietly = quiet ? this.d.budgets.quietCharges(agent, tool.cost, { extra: p.budgets }) : undefined;
+      if (alone && !quietly) throw new NeedsTransaction();
+      if (quietly) {
+        charges = quietly;
         alerts = { ok: true, alerts: [] };
       } else alerts = await this.d.budgets.reserve(tx, agent, tool.cost, { extra: p.budgets });
       if (!alerts.ok) {
@@ -779,6 +795,7 @@ export class ActionService {
           }))
         : []),
     ];
+    const expect = (w: Statement) => (w === baseline || charges.includes(w) ? 1 : undefined);
     const writes: Statement[] = [
       this.sessions.callStatement(agent.id, scope),
       ...(baseline ? [baseline] : []),
@@ -826,11 +843,11 @@ export class ActionService {
       const guardRow = guardRows?.[0];
       if (!guardRow) throw new Error('security_epoch row missing');
       await this.d.audit.appendAlone(audits, writes, {
-        expect: writes.map((w) => (w === baseline || charges.includes(w) ? 1 : undefined)),
+        expect: writes.map(expect),
         require: [guardFactsStill(tool.name, guardRow)],
       });
       if (tx instanceof ReadsOnly) tx.written = true;
-    } else await this.d.audit.appendWith(tx, audits, writes);
+    } else await this.d.audit.appendWith(tx, audits, writes, writes.map(expect));
     for (const w of learned) await tx.run(w.sql, w.params);
     if (decision.outcome === 'approval' && decision.approval) {
       const evidence: EvidencePack = {

@@ -292,6 +292,39 @@ describe.each(backends)('action pipeline on $name', (backend) => {
     expect((await t.store.audit.list({ type: 'budget.alert' })).length).toBe(1);
   });
 
+  it("charges a quiet call's budget in the decision's write, and takes the long way to raise the alert", async () => {
+    await engine.close();
+    engine = await supportDeskEngine(
+      t,
+      supportDeskConfig(payments.url, (raw) => {
+        raw.budgets = [{ scope: 'agent:refund-bot', period: 'day', calls: 5, onExceed: 'deny' }];
+      }),
+    );
+    const bot = await agent('refund-bot');
+    const refund = (i: number) =>
+      engine.actions.submit(bot, { tool: 'payments.refund', input: { orderId: `o-${i}`, amount: 10 } });
+    for (const i of [1, 2]) expect(await refund(i)).toMatchObject({ status: 'succeeded' });
+    const seen = recordTxStatements(t.store.db, { outside: true });
+    expect(await refund(3)).toMatchObject({ status: 'succeeded' });
+    const charges = seen.filter((s) => /budget_usage/.test(s));
+    // One statement charges it, with the action's row (PostgreSQL: the same statement), and reads nothing first.
+    expect(charges).toHaveLength(1);
+    expect(charges[0]).not.toMatch(/RETURNING calls|SELECT[^(]*FROM budget_usage/);
+    if (backend.name === 'postgres') expect(charges[0]).toMatch(/INSERT INTO actions/);
+    // The fourth call reaches 80%: its quiet charge changes nothing, so the decision is made again the long way,
+    // which raises the alert once; the fifth fits; the sixth is over.
+    expect(await refund(4)).toMatchObject({ status: 'succeeded' });
+    expect(await refund(5)).toMatchObject({ status: 'succeeded' });
+    expect(await refund(6)).toMatchObject({
+      status: 'denied',
+      decision: { policies: ['budget:agent:refund-bot/day'] },
+    });
+    expect(await t.store.audit.list({ type: 'budget.alert' })).toHaveLength(1);
+    expect(await t.store.db.all('SELECT calls FROM budget_usage')).toEqual([{ calls: 5 }]);
+    expect(payments.calls('POST /refunds')).toBe(5);
+    expect(await t.store.db.all("SELECT id FROM actions WHERE tool = 'payments.refund'")).toHaveLength(6);
+  });
+
   it("delivers one node's events to the others on PostgreSQL", async (ctx) => {
     if (backend.name !== 'postgres') return ctx.skip();
     const other = await supportDeskEngine(t, engine.config);
