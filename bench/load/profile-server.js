@@ -3,8 +3,11 @@
 // setup as bench/suites/gateway.js (100 policies, no answer cache, load generator and upstream in processes of
 // their own), so the profile holds only the server's event loop. Prints the server process's CPU time per call.
 // With PROFILE=<file.cpuprofile> (and no --cpu-prof) only the measured calls are profiled, not start-up or warm-up.
+// With ROUND_TRIPS=1 (BACKEND=postgres) it prints the queries the server sent PostgreSQL per measured call, by
+// statement: every `pg` client's query, on the pool, the batch connection and the listener alike.
 import fs from 'node:fs';
 import { Session } from 'node:inspector/promises';
+import pg from 'pg';
 import { EnvSecretStore, createEngine } from '@autonomy-os/core';
 import { buildServer } from '@autonomy-os/server';
 import { backends } from '../harness.js';
@@ -89,9 +92,17 @@ try {
     await session.post('Profiler.enable');
     await session.post('Profiler.start');
   }
+  const trips = process.env.ROUND_TRIPS === '1' ? countRoundTrips() : undefined;
   const cpu0 = process.cpuUsage();
   const r = await load.run({ ...jobs[kind], n, concurrency });
   const cpu = process.cpuUsage(cpu0);
+  if (trips) {
+    const counts = trips.stop();
+    const total = [...counts.values()].reduce((a, b) => a + b, 0);
+    process.stdout.write(`round trips to PostgreSQL a call: ${(total / n).toFixed(2)}\n`);
+    for (const [sql, c] of [...counts].sort((a, b) => b[1] - a[1]))
+      process.stdout.write(`  ${(c / n).toFixed(2).padStart(6)}  ${sql}\n`);
+  }
   if (session) {
     const { profile } = await session.post('Profiler.stop');
     fs.writeFileSync(process.env.PROFILE, JSON.stringify(profile));
@@ -109,4 +120,22 @@ try {
   await load.stop();
   await upstream.stop();
   policies.cleanup();
+}
+
+/** Counts the queries every `pg` client sends from now until `stop()`, by their first 100 characters. */
+function countRoundTrips() {
+  const counts = new Map();
+  const query = pg.Client.prototype.query;
+  pg.Client.prototype.query = function (q, ...rest) {
+    const text = typeof q === 'string' ? q : (q?.text ?? '?');
+    const key = text.replace(/\s+/g, ' ').slice(0, 100);
+    counts.set(key, (counts.get(key) ?? 0) + 1);
+    return query.call(this, q, ...rest);
+  };
+  return {
+    stop() {
+      pg.Client.prototype.query = query;
+      return counts;
+    },
+  };
 }
