@@ -4,6 +4,7 @@
 // alone on one connection; the figure is this process's CPU time (user + system) for the query itself. On a VM
 // whose idle virtual CPUs halt, waking the server (and being woken) costs far more than the query: that cost is
 // part of every governed call's round trips, and of the bare proxy's too.
+import { performance } from 'node:perf_hooks';
 import pg from 'pg';
 
 const url = process.env.AOS_BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
