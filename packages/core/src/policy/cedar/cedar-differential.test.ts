@@ -3,6 +3,7 @@
  * (the reference), which must agree on the decision, the determining policies and the policies that errored.
  */
 import fs from 'node:fs';
+import v8 from 'node:v8';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
@@ -472,6 +473,14 @@ const REQUESTS_PER_SET = 20;
  * middle of them reports nothing else), so any run, a crashed one too, replays with `AOS_CEDAR_DIFF_SEED=<seed>`.
  */
 const SEED = Number(process.env['AOS_CEDAR_DIFF_SEED'] ?? Math.floor(Math.random() * 2 ** 31));
+/**
+ * Node 20's V8 aborts now and then ("Fatal error ... unreachable code", in Deoptimizer::DoComputeBuiltinContinuation)
+ * when optimised code that inlined a call into cedar-wasm deoptimises: 3 of 8 runs of this file died so on
+ * 2026-12-04, and a crashed run's seed did not crash again (it is not the input). This file calls cedar-wasm some
+ * 200,000 times, far more than anything else does, so it turns that inlining off for its own process before any
+ * call is compiled. `AOS_CEDAR_DIFF_INLINE_WASM=1` leaves it on, to reproduce.
+ */
+if (process.env['AOS_CEDAR_DIFF_INLINE_WASM'] !== '1') v8.setFlagsFromString('--no-turbo-inline-js-wasm-calls');
 fs.writeSync(2, `cedar differential: seed ${SEED} (replay with AOS_CEDAR_DIFF_SEED=${SEED})\n`);
 
 describe('Cedar evaluator vs cedar-wasm', () => {
