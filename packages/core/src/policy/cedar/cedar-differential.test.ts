@@ -480,7 +480,8 @@ const SEED = Number(process.env['AOS_CEDAR_DIFF_SEED'] ?? Math.floor(Math.random
  * 200,000 times, far more than anything else does, so it turns that inlining off for its own process before any
  * call is compiled. `AOS_CEDAR_DIFF_INLINE_WASM=1` leaves it on, to reproduce.
  */
-if (process.env['AOS_CEDAR_DIFF_INLINE_WASM'] !== '1') v8.setFlagsFromString('--no-turbo-inline-js-wasm-calls');
+if (process.env['AOS_CEDAR_DIFF_INLINE_WASM'] !== '1')
+  v8.setFlagsFromString('--no-turbo-inline-js-wasm-calls');
 fs.writeSync(2, `cedar differential: seed ${SEED} (replay with AOS_CEDAR_DIFF_SEED=${SEED})\n`);
 
 describe('Cedar evaluator vs cedar-wasm', () => {
