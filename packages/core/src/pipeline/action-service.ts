@@ -517,7 +517,7 @@ export class ActionService {
     const { tool, r, environment } = p;
     const bundle = this.d.policies();
     // What the guards judge, the session scope, the action an idempotency key names already and the anomaly
-    // baseline (locked): one round trip on PostgreSQL.
+    // baseline (locked, or with its version when written alone): one round trip on PostgreSQL.
     const key = r.idempotencyKey;
     const baselineRead =
       this.d.anomalies && !p.requestedBy ? this.d.anomalies.baselineRead(p.agent.id, alone) : undefined;
@@ -730,8 +730,8 @@ export class ActionService {
       spanId: p.trace?.ref.spanId ?? null,
       parentSpanId: p.trace?.parentSpanId ?? null,
     };
-    // The action row, its count in the session scopes, the agent's anomaly baseline and the audit records: writes to
-    // tables none of the others touches, one round trip on PostgreSQL.
+    // The action row, its count in the session scopes, the agent's anomaly baseline, the quiet budget charges (rows
+    // of their own) and the audit records: writes none of the others touches, one round trip on PostgreSQL.
     const baseline = anomaly?.settle(decision.outcome);
     const toolRecorded = this.sessions.toolRecorded(scope, tool.name, r.sessionId);
     // An answer from the cache is a success the session learns from (a write to the rows the call's count writes).
