@@ -119,15 +119,25 @@ describe.each(backends)("the pipeline's guards on $name", (backend) => {
     return () => armed;
   };
 
-  it('deny a call whose agent was switched off between its reads and its write alone', async (ctx) => {
-    if (backend.name !== 'postgres') return ctx.skip();
+  /**
+   * The agent after two calls (the detector has seen the tool, so the next decision is written alone), with a second
+   * store open on the same database as `other`.
+   */
+  const warmWithAnotherStore = async () => {
     const agent = (await t.store.agents.require('refund-bot')) as Agent;
     await engine.security.current();
     for (const id of ['o-1', 'o-2'])
       await engine.actions.submit(agent, { tool: 'payments.get_order', input: { orderId: id } });
-    other = await t.reopen();
+    const store = await t.reopen();
+    other = store;
+    return { agent, store };
+  };
+
+  it('deny a call whose agent was switched off between its reads and its write alone', async (ctx) => {
+    if (backend.name !== 'postgres') return ctx.skip();
+    const { agent, store } = await warmWithAnotherStore();
     const pending = beforeNextDecisionWrite(() =>
-      new KillSwitches(other!.db, other!.audit).set(
+      new KillSwitches(store.db, store.audit).set(
         { scope: 'agent:refund-bot', active: true, reason: 'incident' },
         'operator:test',
       ),
@@ -146,12 +156,8 @@ describe.each(backends)("the pipeline's guards on $name", (backend) => {
 
   it("count both calls in the agent's baseline when another node decided one between a call's reads and its write", async (ctx) => {
     if (backend.name !== 'postgres') return ctx.skip();
-    const agent = (await t.store.agents.require('refund-bot')) as Agent;
-    await engine.security.current();
-    for (const id of ['o-1', 'o-2'])
-      await engine.actions.submit(agent, { tool: 'payments.get_order', input: { orderId: id } });
-    other = await t.reopen();
-    const second = await supportDeskEngine({ ...t, store: other }, supportDeskConfig(payments.url));
+    const { agent, store } = await warmWithAnotherStore();
+    const second = await supportDeskEngine({ ...t, store }, supportDeskConfig(payments.url));
     try {
       const calls = async () =>
         Number(
