@@ -131,11 +131,12 @@ export function buildServer(options: ServerOptions): AosServer {
     }
   };
   // A governed call: the token's remembered principal without the epoch's round trip, which the decision makes
-  // anyway and confirms the principal with (the route authenticates again when it moved).
+  // anyway and confirms the principal with (the route authenticates again when it moved). Only an agent's: a human
+  // cannot submit, so no decision would confirm theirs (a revoked human token must get 401, not 403).
   const recall = async (req: FastifyRequest) => {
     await guards.authFailures.check(req.ip);
     const recalled = authenticator.recall(bearerOf(req));
-    if (!recalled) return authenticate(req);
+    if (recalled?.principal.kind !== 'agent') return authenticate(req);
     req.principal = recalled.principal;
     req.principalEpoch = recalled.epoch;
   };

@@ -89,6 +89,19 @@ describe.each(backends)('a governed call with a remembered principal on $name', 
     expect(payments.calls('GET /orders/o-2')).toBe(0);
   });
 
+  it("answers a revoked human token's submission 401, not the 403 its remembered principal would get", async () => {
+    const human = await t.store.tokens.issue({ subjectType: 'human', subjectId: 'olivia' }, 'operator:test');
+    const submit = () =>
+      fetch(`${base}/v1/actions`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${human.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify(order('o-1')),
+      });
+    expect((await submit()).status).toBe(403); // remembered now: a human may not submit
+    await t.store.tokens.revoke(human.info.id, 'operator:test');
+    expect((await submit()).status).toBe(401);
+  });
+
   it('decides under the agent as it is now when it changed after its principal was remembered', async () => {
     expect((await act(order('o-1'))).status).toBe(201);
     await t.store.agents.setStatus('refund-bot', 'pause', 'operator:test');
