@@ -1,4 +1,4 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 import { backends } from '../../../../test/helpers/backends.js';
 import type { TestStore } from '../../../../test/helpers/backends.js';
 import { startErp } from '../../../../test/helpers/invoices.js';
@@ -294,6 +294,34 @@ describe.each(backends)('task queue on $name', (backend) => {
     await engine.workflows.drain();
     expect((await engine.workflows.get(run.id)).status).toBe('completed');
     expect(await audits('task.delegated')).toHaveLength(2);
+  });
+
+  // Regression: siblings delegated within one millisecond share created_at, and the claim broke the tie by the
+  // random task id, so the checker took them in any order (the test above failed now and then in CI).
+  it('hands out the children one parent delegated within one millisecond in the order it delegated them', async () => {
+    await setup({ maxDepth: 1, maxFanOut: 5 });
+    await engine.workflows.start('invoice-worker', doc('inv-1', 250), ADA);
+    await engine.workflows.drain();
+    const [clerk, checker] = [await agent('clerk-1'), await agent('checker-1')];
+    const parent = await engine.workflows.tasks.claim(clerk);
+    vi.useFakeTimers({ toFake: ['Date'] });
+    try {
+      const children = [];
+      for (const q of [1, 2, 3, 4, 5])
+        children.push(
+          await engine.workflows.tasks.delegate(clerk, parent!.id, { role: 'checker', input: { q } }),
+        );
+      expect(new Set(children.map((c) => c.createdAt)).size).toBe(1);
+      const claimed = [];
+      for (const _ of children) {
+        const got = await engine.workflows.tasks.claim(checker);
+        claimed.push(got?.id);
+        await engine.workflows.tasks.complete(checker, got!.id, { ok: 1 });
+      }
+      expect(claimed).toEqual(children.map((c) => c.id));
+    } finally {
+      vi.useRealTimers();
+    }
   });
 
   it('hands a task off to another role with a context note the receiver sees', async () => {

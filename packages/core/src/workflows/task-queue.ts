@@ -243,7 +243,8 @@ export class TaskQueue {
   }
 
   /**
-   * Gives the agent the highest-priority, oldest open task of its role that it may take, leased for `leaseMs`; none
+   * Gives the agent the highest-priority, oldest open task of its role that it may take (tasks made in the same
+   * millisecond in their order: a step's items, a parent's children), leased for `leaseMs`; none
    * when there is no such task or the agent already holds `maxTasksPerAgent` tasks. On PostgreSQL rows another
    * node is claiming are skipped (`FOR UPDATE SKIP LOCKED`).
    */
@@ -262,7 +263,7 @@ export class TaskQueue {
          WHERE status = 'open' AND role = ? AND (agent_id IS NULL OR agent_id = ?)
            AND (exclude_agents_json IS NULL OR exclude_agents_json NOT LIKE ?)
            AND (distinct_agents = 0 OR NOT EXISTS (${SIBLING_TAKEN_SQL}))
-         ORDER BY priority DESC, created_at, id LIMIT 1${this.d.db.skipLocked}`,
+         ORDER BY priority DESC, created_at, item, id LIMIT 1${this.d.db.skipLocked}`,
         [a.role, a.id, `%${JSON.stringify(a.id)}%`, a.id],
       );
       if (!row) return undefined;
